@@ -1,0 +1,69 @@
+"""Typed settings for every function and the local runner, read once from the environment.
+
+Every field is documented in README.md and .env.example. Production and a laptop differ only in
+these values: WAREHOUSE=bigquery + SECRETS_BACKEND=secret_manager + ERROR_SINK=pubsub in the cloud,
+the embedded defaults below on a laptop.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """The pipeline's configuration; field names are the environment variable names (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    gcp_project: str = Field("local-project", description="Google Cloud project id.")
+    region: str = Field("us-central1", description="Region of the functions, scheduler jobs and dataset.")
+    dataset: str = Field("sales_intelligence", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                         description="BigQuery dataset (a DuckDB schema locally).")
+    warehouse: Literal["duckdb", "bigquery"] = Field("duckdb", description="Warehouse backend.")
+    duckdb_path: Path = Field(Path(".local/warehouse.duckdb"), description="DuckDB file of the embedded warehouse.")
+    bigquery_location: str = Field("US", description="BigQuery location of the dataset and its jobs.")
+    staging_expiration_hours: int = Field(6, ge=1, le=168,
+                                          description="Lifetime of BigQuery staging tables used by MERGE.")
+
+    secrets_backend: Literal["local", "secret_manager"] = Field(
+        "local", description="Where secrets come from: environment/local file, or Secret Manager.")
+    local_secrets_file: Path = Field(Path(".local/secrets.json"),
+                                     description="Ignored JSON file {secret-name: value} read when SECRETS_BACKEND=local.")
+
+    error_sink: Literal["file", "pubsub"] = Field("file", description="Where run errors are published.")
+    pubsub_topic: str = Field("ingestion-errors", description="Pub/Sub topic for run errors.")
+    errors_file: Path = Field(Path(".local/errors.jsonl"), description="JSONL file of errors when ERROR_SINK=file.")
+
+    mailboxes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Gmail mailboxes to sync (comma-separated).")
+    default_phone_region: str = Field("US", min_length=2, max_length=2,
+                                      description="ISO region used to read national phone numbers.")
+    merge_batch_size: int = Field(5000, ge=1, le=500_000, description="Rows per staged MERGE batch.")
+    gmail_batch_size: int = Field(50, ge=1, le=100, description="messages.get calls per Gmail batch request.")
+    run_time_budget_seconds: float = Field(
+        480.0, gt=0, description="A run stops cleanly (status partial) after this many seconds; "
+                                 "Cloud Functions time out at 540 s.")
+    retry_max_seconds: float = Field(120.0, gt=0, description="A transient API error is retried for at most this long.")
+    log_level: str = Field("INFO", description="Python logging level.")
+
+    @field_validator("mailboxes", mode="before")
+    @classmethod
+    def _split_mailboxes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [m.strip().lower() for m in value.split(",") if m.strip()]
+        return value
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _upper_region(cls, value: str) -> str:
+        return value.upper()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

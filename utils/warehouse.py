@@ -1,0 +1,379 @@
+"""The warehouse: one small interface, BigQuery in the cloud and DuckDB on a laptop.
+
+SQL is written once, in BigQuery's dialect, with tables named `<dataset>.<table>` and values as
+`@name` query parameters. BigQuery runs it as is; DuckDB runs it transpiled by sqlglot, with the
+dataset as a DuckDB schema, so the same text serves both.
+
+merge() stages a batch and MERGEs it into the target on the table's primary key. Duplicates inside the
+staged batch are resolved first (highest version wins, then the later row), and a replayed older
+version never overwrites a newer row. Only the columns the rows supply are written, so a sync never
+clears the columns entity resolution owns.
+"""
+from __future__ import annotations
+
+import abc
+import json
+import re
+import threading
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from config.settings import Settings
+from utils.logger import get_logger
+from utils.schemas import Column, TableSpec, load_table_specs, table_spec, view_sql_files
+
+log = get_logger(__name__)
+
+POSITION_COLUMN = "_batch_position"
+_JOB_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def merge_sql(spec: TableSpec, dataset: str, staging: str, columns: Sequence[str],
+              key: Sequence[str], version: str | None) -> str:
+    """The MERGE statement (BigQuery dialect) of a staged batch into its table."""
+    order = f"{version} DESC, {POSITION_COLUMN} DESC" if version else f"{POSITION_COLUMN} DESC"
+    on = " AND ".join(f"target.{k} = source.{k}" for k in key)
+    updates = ", ".join(f"{c} = source.{c}" for c in columns if c not in key)
+    newer = f" AND (target.{version} IS NULL OR source.{version} >= target.{version})" if version in columns else ""
+    sql = (
+        f"MERGE INTO {dataset}.{spec.name} AS target\n"
+        f"USING (\n"
+        f"  SELECT {', '.join(columns)} FROM {staging}\n"
+        f"  QUALIFY ROW_NUMBER() OVER (PARTITION BY {', '.join(key)} ORDER BY {order}) = 1\n"
+        f") AS source\n"
+        f"ON {on}\n")
+    if updates:
+        sql += f"WHEN MATCHED{newer} THEN UPDATE SET {updates}\n"
+    sql += (f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) "
+            f"VALUES ({', '.join(f'source.{c}' for c in columns)})")
+    return sql
+
+
+def _merge_columns(spec: TableSpec, rows: Sequence[Mapping[str, Any]], key: Sequence[str]) -> list[str]:
+    """The table's columns that the rows supply, in schema order; unknown columns are an error."""
+    supplied: set[str] = set()
+    for row in rows:
+        supplied.update(row)
+    unknown = supplied - set(spec.column_names)
+    if unknown:
+        raise ValueError(f"rows for {spec.name} carry columns it does not have: {sorted(unknown)}")
+    missing_key = set(key) - supplied
+    if missing_key:
+        raise ValueError(f"rows for {spec.name} lack key columns {sorted(missing_key)}")
+    for position, row in enumerate(rows):
+        if any(row.get(k) is None for k in key):
+            raise ValueError(f"row {position} for {spec.name} has a null key column ({', '.join(key)})")
+    return [c for c in spec.column_names if c in supplied]
+
+
+def _stamp_ingested_at(spec: TableSpec, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with ingested_at set to now where the table has that column and the row does not."""
+    if "ingested_at" not in spec.column_names:
+        return [dict(r) for r in rows]
+    now = datetime.now(timezone.utc)
+    return [{**r, "ingested_at": r.get("ingested_at") or now} for r in rows]
+
+
+class Warehouse(abc.ABC):
+    """What the pipeline needs of a warehouse."""
+
+    dataset: str
+
+    @abc.abstractmethod
+    def ensure_schema(self) -> list[str]:
+        """Creates the dataset, every table and every view that is missing; returns what it created."""
+
+    @abc.abstractmethod
+    def merge(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None = None,
+              version: str | None = None, batch_id: str = "batch") -> int:
+        """Stages rows and MERGEs them into table on key; returns the number of rows staged."""
+
+    @abc.abstractmethod
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Runs a BigQuery-dialect SELECT and returns its rows as dicts."""
+
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int | None:
+        """Runs a BigQuery-dialect statement (DML, DDL, script); returns affected rows when known."""
+
+    def close(self) -> None:
+        """Releases connections."""
+
+    def table_counts(self) -> dict[str, int]:
+        """Row count of every table."""
+        return {name: self.query(f"SELECT COUNT(*) AS n FROM {self.dataset}.{name}")[0]["n"]
+                for name in load_table_specs()}
+
+    def _merge_plan(self, table: str, rows: Sequence[Mapping[str, Any]], key: Sequence[str] | None,
+                    version: str | None) -> tuple[TableSpec, list[dict[str, Any]], list[str], tuple[str, ...], str | None]:
+        spec = table_spec(table)
+        key = tuple(key or spec.primary_key)
+        version = version if version is not None else spec.version
+        stamped = _stamp_ingested_at(spec, rows)
+        columns = _merge_columns(spec, stamped, key)
+        if version not in columns:
+            version = None
+        return spec, stamped, columns, key, version
+
+
+# ---------------------------------------------------------------- DuckDB
+
+
+@lru_cache(maxsize=512)
+def to_duckdb_sql(sql: str) -> str:
+    """BigQuery SQL transpiled to DuckDB SQL (cached: the same statements run many times)."""
+    import sqlglot
+
+    statements = sqlglot.transpile(sql, read="bigquery", write="duckdb")
+    return ";\n".join(statements)
+
+
+def _arrow_type(column: Column) -> Any:
+    import pyarrow as pa
+
+    if column.type in ("RECORD", "STRUCT"):
+        inner = pa.struct([pa.field(f.name, _arrow_type(f)) for f in column.fields])
+    else:
+        inner = {
+            "STRING": pa.string(), "BYTES": pa.binary(), "INT64": pa.int64(), "INTEGER": pa.int64(),
+            "FLOAT64": pa.float64(), "FLOAT": pa.float64(), "NUMERIC": pa.float64(), "BIGNUMERIC": pa.float64(),
+            "BOOL": pa.bool_(), "BOOLEAN": pa.bool_(), "TIMESTAMP": pa.timestamp("us", tz="UTC"),
+            "DATETIME": pa.timestamp("us"), "DATE": pa.date32(), "TIME": pa.time64("us"), "JSON": pa.string(),
+        }[column.type]
+    return pa.list_(inner) if column.repeated else inner
+
+
+def _arrow_value(column: Column, value: Any) -> Any:
+    if value is None:
+        return None
+    if column.type == "JSON" and not isinstance(value, str):
+        return json.dumps(value, default=str)
+    if column.type in ("NUMERIC", "BIGNUMERIC") and isinstance(value, (Decimal, str)):
+        return float(value)
+    return value
+
+
+class DuckDBWarehouse(Warehouse):
+    """The embedded warehouse: one DuckDB file, the dataset as a schema, BigQuery SQL via sqlglot."""
+
+    def __init__(self, path: str | Path, dataset: str = "sales_intelligence"):
+        import duckdb
+
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.dataset = dataset
+        self._lock = threading.RLock()
+        self._con = duckdb.connect(str(path))
+        self._con.execute("SET TimeZone = 'UTC'")
+
+    def ensure_schema(self) -> list[str]:
+        with self._lock:
+            existing = {r[0] for r in self._con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [self.dataset]).fetchall()}
+            self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {self.dataset}")
+            created = []
+            for spec in load_table_specs().values():
+                if spec.name not in existing:
+                    self._con.execute(spec.duckdb_ddl(self.dataset))
+                    created.append(spec.name)
+            for path in view_sql_files():
+                self.execute(path.read_text().replace("${dataset}", self.dataset))
+                if path.stem not in existing:
+                    created.append(path.stem)
+            return created
+
+    def merge(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None = None,
+              version: str | None = None, batch_id: str = "batch") -> int:
+        if not rows:
+            return 0
+        import pyarrow as pa
+
+        spec, rows, columns, key, version = self._merge_plan(table, rows, key, version)
+        by_name = {c.name: c for c in spec.columns}
+        arrays = [pa.array([_arrow_value(by_name[c], r.get(c)) for r in rows], type=_arrow_type(by_name[c]))
+                  for c in columns]
+        arrays.append(pa.array(range(len(rows)), type=pa.int64()))
+        batch = pa.Table.from_arrays(arrays, names=[*columns, POSITION_COLUMN])
+        staging = f"_staging_{table}"
+        sql = to_duckdb_sql(merge_sql(spec, self.dataset, staging, columns, key, version))
+        with self._lock:
+            self._con.register(staging, batch)
+            try:
+                # One statement: DuckDB applies the whole MERGE or nothing.
+                self._con.execute(sql)
+            finally:
+                self._con.unregister(staging)
+        return len(rows)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            cursor = self._con.execute(to_duckdb_sql(sql), dict(params) if params else None)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int | None:
+        with self._lock:
+            result = self._con.execute(to_duckdb_sql(sql), dict(params) if params else None)
+            try:
+                row = result.fetchone()
+            except Exception:  # DDL has no result set
+                return None
+            return int(row[0]) if row and isinstance(row[0], int) else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+
+# ---------------------------------------------------------------- BigQuery
+
+
+def _json_ready(value: Any) -> Any:
+    """A value as a load job's newline-delimited JSON expects it."""
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat() if value.tzinfo else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    return value
+
+
+def job_id_for(kind: str, table: str, batch_id: str) -> str:
+    """A deterministic BigQuery job id, so a retried load or MERGE of the same batch is not run twice."""
+    return _JOB_ID_UNSAFE.sub("_", f"{kind}_{table}_{batch_id}")[:1024]
+
+
+def _query_parameter(name: str, value: Any) -> Any:
+    from google.cloud import bigquery
+
+    if isinstance(value, (list, tuple)):
+        element = value[0] if value else ""
+        return bigquery.ArrayQueryParameter(name, _scalar_type(element), list(value))
+    return bigquery.ScalarQueryParameter(name, _scalar_type(value), value)
+
+
+def _scalar_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "BOOL"
+    if isinstance(value, int):
+        return "INT64"
+    if isinstance(value, float):
+        return "FLOAT64"
+    if isinstance(value, Decimal):
+        return "NUMERIC"
+    if isinstance(value, datetime):
+        return "TIMESTAMP"
+    if isinstance(value, date):
+        return "DATE"
+    return "STRING"
+
+
+class BigQueryWarehouse(Warehouse):
+    """BigQuery: load jobs into expiring staging tables, then MERGE; never streaming inserts."""
+
+    def __init__(self, settings: Settings, client: Any = None):
+        if client is None:
+            from google.cloud import bigquery
+
+            client = bigquery.Client(project=settings.gcp_project, location=settings.bigquery_location)
+        self.client = client
+        self.project = settings.gcp_project
+        self.dataset = settings.dataset
+        self.location = settings.bigquery_location
+        self.staging_lifetime = timedelta(hours=settings.staging_expiration_hours)
+
+    def _schema(self, spec: TableSpec, extra: Iterable[dict[str, Any]] = ()) -> list[Any]:
+        from google.cloud import bigquery
+
+        return [bigquery.SchemaField.from_api_repr(c) for c in [*spec.schema_json(), *extra]]
+
+    def ensure_schema(self) -> list[str]:
+        from google.cloud import bigquery
+
+        dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
+        dataset.location = self.location
+        self.client.create_dataset(dataset, exists_ok=True)
+        created = []
+        for spec in load_table_specs().values():
+            table = bigquery.Table(f"{self.project}.{self.dataset}.{spec.name}", schema=self._schema(spec))
+            table.description = spec.description
+            if spec.partition_field:
+                table.time_partitioning = bigquery.TimePartitioning(type_=spec.partition_type,
+                                                                    field=spec.partition_field)
+            if spec.cluster:
+                table.clustering_fields = list(spec.cluster)
+            self.client.create_table(table, exists_ok=True)
+            created.append(spec.name)
+        for path in view_sql_files():
+            self.execute(path.read_text().replace("${dataset}", self.dataset))
+            created.append(path.stem)
+        return created
+
+    def merge(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None = None,
+              version: str | None = None, batch_id: str = "batch") -> int:
+        if not rows:
+            return 0
+        from google.cloud import bigquery
+
+        spec, rows, columns, key, version = self._merge_plan(table, rows, key, version)
+        staging_name = job_id_for("_staging", table, batch_id)
+        staging_ref = f"{self.project}.{self.dataset}.{staging_name}"
+        position = {"name": POSITION_COLUMN, "type": "INT64", "mode": "REQUIRED"}
+        staging_schema = [f for f in self._schema(spec, [position]) if f.name in {*columns, POSITION_COLUMN}]
+        staging_table = bigquery.Table(staging_ref, schema=staging_schema)
+        # The staging table disappears on its own even if this run dies before dropping it.
+        staging_table.expires = datetime.now(timezone.utc) + self.staging_lifetime
+        self.client.create_table(staging_table, exists_ok=True)
+        load_config = bigquery.LoadJobConfig(
+            schema=staging_schema, source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+            create_disposition=bigquery.CreateDisposition.CREATE_NEVER)
+        payload = [{**{c: _json_ready(r.get(c)) for c in columns}, POSITION_COLUMN: i} for i, r in enumerate(rows)]
+        self._run_job(lambda job_id: self.client.load_table_from_json(
+            payload, staging_ref, job_config=load_config, job_id=job_id), job_id_for("load", table, batch_id))
+        sql = merge_sql(spec, self.dataset, f"{self.dataset}.{staging_name}", columns, key, version)
+        self._run_job(lambda job_id: self.client.query(sql, job_id=job_id, location=self.location),
+                      job_id_for("merge", table, batch_id))
+        self.client.delete_table(staging_ref, not_found_ok=True)
+        return len(rows)
+
+    def _run_job(self, start: Any, job_id: str) -> Any:
+        """Starts a job with a fixed id and waits; a job that already exists (a retry) is awaited instead."""
+        from google.api_core import exceptions
+
+        try:
+            job = start(job_id)
+        except exceptions.Conflict:
+            job = self.client.get_job(job_id, location=self.location)
+        return job.result()
+
+    def _job_config(self, params: Mapping[str, Any] | None) -> Any:
+        from google.cloud import bigquery
+
+        return bigquery.QueryJobConfig(
+            query_parameters=[_query_parameter(k, v) for k, v in (params or {}).items()])
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        result = self.client.query(sql, job_config=self._job_config(params), location=self.location).result()
+        return [dict(row.items()) for row in result]
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int | None:
+        job = self.client.query(sql, job_config=self._job_config(params), location=self.location)
+        job.result()
+        return getattr(job, "num_dml_affected_rows", None)
+
+
+def open_warehouse(settings: Settings) -> Warehouse:
+    """The warehouse the settings name."""
+    if settings.warehouse == "bigquery":
+        return BigQueryWarehouse(settings)
+    return DuckDBWarehouse(settings.duckdb_path, settings.dataset)
