@@ -12,6 +12,7 @@ clears the columns entity resolution owns.
 from __future__ import annotations
 
 import abc
+import hashlib
 import json
 import re
 import threading
@@ -325,19 +326,22 @@ class BigQueryWarehouse(Warehouse):
         from google.cloud import bigquery
 
         spec, rows, columns, key, version = self._merge_plan(table, rows, key, version)
-        staging_name = job_id_for("_staging", table, batch_id)
-        staging_ref = f"{self.project}.{self.dataset}.{staging_name}"
         position = {"name": POSITION_COLUMN, "type": "INT64", "mode": "REQUIRED"}
         staging_schema = [f for f in self._schema(spec, [position]) if f.name in {*columns, POSITION_COLUMN}]
-        staging_table = bigquery.Table(staging_ref, schema=staging_schema)
-        # The staging table disappears on its own even if this run dies before dropping it.
-        staging_table.expires = datetime.now(timezone.utc) + self.staging_lifetime
-        self.client.create_table(staging_table, exists_ok=True)
         load_config = bigquery.LoadJobConfig(
             schema=staging_schema, source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
             write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
             create_disposition=bigquery.CreateDisposition.CREATE_NEVER)
         payload = [{**{c: _json_ready(r.get(c)) for c in columns}, POSITION_COLUMN: i} for i, r in enumerate(rows)]
+        # The content is part of the job ids: a retry of this very batch is deduplicated by BigQuery,
+        # while a different batch that was given the same batch_id still runs.
+        batch_id = f"{batch_id}_{hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]}"
+        staging_name = job_id_for("_staging", table, batch_id)
+        staging_ref = f"{self.project}.{self.dataset}.{staging_name}"
+        staging_table = bigquery.Table(staging_ref, schema=staging_schema)
+        # The staging table disappears on its own even if this run dies before dropping it.
+        staging_table.expires = datetime.now(timezone.utc) + self.staging_lifetime
+        self.client.create_table(staging_table, exists_ok=True)
         self._run_job(lambda job_id: self.client.load_table_from_json(
             payload, staging_ref, job_config=load_config, job_id=job_id), job_id_for("load", table, batch_id))
         sql = merge_sql(spec, self.dataset, f"{self.dataset}.{staging_name}", columns, key, version)

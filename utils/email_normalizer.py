@@ -1,0 +1,138 @@
+"""Email addresses as people write them -> one normalised form to join on.
+
+Normalised: display name and angle brackets removed, trimmed, lower-cased, trailing dot of the domain
+dropped, IDN domain in punycode. The Gmail canonical form (dots and +tags ignored) applies only to
+gmail.com / googlemail.com, where Google delivers such variants to the same mailbox; elsewhere dots
+matter and +tags are distinct addresses for matching.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email.header import decode_header, make_header
+from email.utils import getaddresses
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+_LOCAL_ATOM = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
+_QUOTED_LOCAL = re.compile(r'^"(?:[^"\\\r\n]|\\.)+"$')
+_DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+@dataclass(frozen=True)
+class ParsedAddress:
+    """One address out of a header or a form field."""
+
+    raw: str
+    display_name: str | None
+    email: str
+    domain: str
+
+
+def _ascii_domain(domain: str) -> str | None:
+    domain = domain.strip().rstrip(".").lower()
+    if not domain or ".." in domain:
+        return None
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii") if not domain.isascii() else domain
+    except UnicodeError:
+        return None
+    labels = ascii_domain.split(".")
+    if len(labels) < 2 or not all(_DOMAIN_LABEL.match(label) for label in labels):
+        return None
+    if labels[-1].isdigit():
+        return None
+    return ascii_domain
+
+
+@lru_cache(maxsize=262_144)
+def normalize_email(value: str | None) -> str | None:
+    """The normalised address in value (which may carry a display name), or None when there is none."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.lower().startswith("mailto:"):
+        text = text[7:]
+    if "<" in text and ">" in text:
+        text = text[text.rfind("<") + 1:text.rfind(">")]
+    text = text.strip().strip("<>").strip()
+    if "@" not in text:
+        return None
+    local, _, domain = text.rpartition("@")
+    local = local.strip()
+    if local.startswith('"'):
+        if not _QUOTED_LOCAL.match(local):
+            return None
+    else:
+        local = local.lower()
+        if not local or not _LOCAL_ATOM.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
+            return None
+    ascii_domain = _ascii_domain(domain)
+    if ascii_domain is None or len(local) > 64:
+        return None
+    return f"{local}@{ascii_domain}"
+
+
+def email_domain(email: str | None) -> str | None:
+    """The domain part of a normalised address."""
+    if not email or "@" not in email:
+        return None
+    return email.rpartition("@")[2] or None
+
+
+def canonical_gmail(email: str | None) -> str | None:
+    """Gmail's own notion of the address: dots and +tag dropped, googlemail.com -> gmail.com.
+
+    Any other domain is returned unchanged: there dots and +tags make different addresses.
+    """
+    if not email:
+        return None
+    local, _, domain = email.rpartition("@")
+    if domain not in GMAIL_DOMAINS:
+        return email
+    local = local.split("+", 1)[0].replace(".", "")
+    return f"{local}@gmail.com" if local else None
+
+
+def decode_display_name(name: str | None) -> str | None:
+    """A display name with RFC 2047 encoded-words decoded and whitespace folded."""
+    if not name:
+        return None
+    try:
+        decoded = str(make_header(decode_header(name)))
+    except (UnicodeError, LookupError, ValueError):
+        decoded = name
+    decoded = " ".join(decoded.split()).strip('"').strip()
+    return decoded or None
+
+
+def parse_address_list(header: str | None) -> list[ParsedAddress]:
+    """Every address of an address header (To, Cc, ...), groups flattened; unparseable parts skipped.
+
+    `undisclosed-recipients:;` and other empty groups give nothing.
+    """
+    if not header:
+        return []
+    parsed = []
+    for name, address in getaddresses([header]):
+        email = normalize_email(address)
+        if email is None:
+            continue
+        parsed.append(ParsedAddress(raw=address, display_name=decode_display_name(name), email=email,
+                                    domain=email_domain(email) or ""))
+    return parsed
+
+
+def web_domain(url: str | None) -> str | None:
+    """The registrable host of a website field: scheme, www., port, path and case removed."""
+    if not url or not url.strip():
+        return None
+    text = url.strip()
+    if "@" in text and "://" not in text:
+        return email_domain(normalize_email(text))
+    split = urlsplit(text if "://" in text else f"//{text}")
+    host = (split.hostname or "").strip().rstrip(".")
+    if host.startswith("www."):
+        host = host[4:]
+    return _ascii_domain(host) if host else None

@@ -1,0 +1,217 @@
+"""run_sync: the one pipeline every source runs through.
+
+A source supplies a SyncJob: how to read pages from a watermark, how a record becomes rows (pure
+functions), and how to name a record. The runner does the rest, the same way for every source:
+
+    etl_runs row opened -> watermark read -> for each page: records -> rows (bad records to
+    rejected_records) -> MERGE per table in batches -> watermark advanced -> time budget checked
+    -> etl_runs row closed (success | partial | failed).
+
+On an exception the run is marked failed, a structured message goes to the error sink (Pub/Sub), and
+the exception propagates with `run_id` set on it, so the HTTP entry point answers 500.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from config.settings import Settings
+from utils.etl_runs import RunRecord, RunTracker, new_run_id
+from utils.logger import get_logger, log_context, redact
+from utils.monitoring import ErrorPublisher
+from utils.sync_state import SyncStateStore, WatermarkStore
+from utils.warehouse import Warehouse
+
+log = get_logger(__name__)
+
+MAX_RAW_RECORD_CHARS = 100_000
+Rows = Mapping[str, Sequence[dict[str, Any]]]
+
+
+class RejectedRecord(Exception):
+    """Raised by a transform: this record cannot become a row, for the reason given."""
+
+
+class StopSync(Exception):
+    """Raised by a source to end the run cleanly as partial (API budget spent, ...); the next run resumes."""
+
+
+@dataclass
+class Page:
+    """Records read in one request, and the watermark that holds once they are merged."""
+
+    records: Sequence[Any]
+    watermark: str | None = None
+
+
+@dataclass
+class SyncJob:
+    """What a source supplies to run_sync for one stream."""
+
+    source: str
+    stream: str
+    fetch_pages: Callable[[str | None], Iterable[Page]]
+    to_rows: Callable[[Any], Rows]
+    record_key: Callable[[Any], str | None]
+    sync_type: str = "incremental"
+    api_calls: Callable[[], int] = lambda: 0
+    details: Callable[[], dict[str, Any]] = dict
+    watermarks: WatermarkStore | None = None
+
+
+@dataclass
+class RunSummary:
+    """What a run did; returned to the caller as JSON."""
+
+    run_id: str
+    source: str
+    stream: str
+    sync_type: str
+    status: str
+    rows_fetched: int
+    rows_loaded: int
+    rows_rejected: int
+    rows_by_table: dict[str, int]
+    api_calls: int
+    watermark_before: str | None
+    watermark_after: str | None
+    duration_seconds: float
+    stop_reason: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _raw_text(record: Any) -> str:
+    try:
+        text = json.dumps(record, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(record)
+    return redact(text)
+
+
+def rejected_row(job: SyncJob, record: Any, reason: str, run_id: str) -> dict[str, Any]:
+    """The rejected_records row for a record: its key (or a hash of it), the reason, the raw record capped."""
+    raw = _raw_text(record)
+    try:
+        key = job.record_key(record)
+    except Exception:  # a record too broken to name is still kept, under its hash
+        key = None
+    return {
+        "source": job.source, "stream": job.stream,
+        "record_key": str(key) if key not in (None, "") else "sha256:" + hashlib.sha256(raw.encode()).hexdigest()[:32],
+        "reason": reason[:2000], "raw_record": raw[:MAX_RAW_RECORD_CHARS], "run_id": run_id,
+        "rejected_at": datetime.now(timezone.utc),
+    }
+
+
+class _PageResult:
+    def __init__(self) -> None:
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+        self.rejected: list[dict[str, Any]] = []
+
+
+def _transform_page(job: SyncJob, page: Page, run_id: str) -> _PageResult:
+    result = _PageResult()
+    for record in page.records:
+        try:
+            produced = job.to_rows(record)
+        except RejectedRecord as reason:
+            result.rejected.append(rejected_row(job, record, str(reason), run_id))
+            continue
+        except Exception as error:  # an unforeseen shape of data must not fail the run; it is kept and counted
+            result.rejected.append(rejected_row(job, record, f"{type(error).__name__}: {error}", run_id))
+            continue
+        for table, rows in produced.items():
+            result.rows.setdefault(table, []).extend(rows)
+    return result
+
+
+def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, settings: Settings,
+             trigger: str = "http", clock: Callable[[], float] = time.monotonic) -> RunSummary:
+    """Runs one stream of one source to completion, to its time budget, or to failure."""
+    run_id = new_run_id(job.source)
+    tracker = RunTracker(warehouse)
+    watermarks = job.watermarks or SyncStateStore(warehouse)
+    record = RunRecord(run_id=run_id, source=job.source, object_type=job.stream,
+                       sync_type=job.sync_type, trigger=trigger)
+    rows_by_table: dict[str, int] = {}
+    stop_reason: str | None = None
+    started = clock()
+    deadline = started + settings.run_time_budget_seconds
+    with log_context(run_id=run_id, source=job.source, object_type=job.stream):
+        try:
+            record.watermark_before = record.watermark_after = watermarks.read(job.source, job.stream)
+            tracker.open(record)
+            log.info("run started", extra={"json_fields": {"sync_type": job.sync_type,
+                                                           "watermark": record.watermark_before}})
+            for page_number, page in enumerate(job.fetch_pages(record.watermark_before)):
+                result = _transform_page(job, page, run_id)
+                for table, rows in result.rows.items():
+                    for start in range(0, len(rows), settings.merge_batch_size):
+                        batch = rows[start:start + settings.merge_batch_size]
+                        warehouse.merge(table, batch, batch_id=f"{run_id}_{page_number}_{start}")
+                        rows_by_table[table] = rows_by_table.get(table, 0) + len(batch)
+                if result.rejected:
+                    warehouse.merge("rejected_records", result.rejected, batch_id=f"{run_id}_{page_number}_rejected")
+                    log.warning("records rejected", extra={"json_fields": {
+                        "count": len(result.rejected), "first_reason": result.rejected[0]["reason"]}})
+                record.rows_fetched += len(page.records)
+                record.rows_rejected += len(result.rejected)
+                record.rows_loaded = sum(rows_by_table.values())
+                if page.watermark is not None and page.watermark != record.watermark_after:
+                    # Only now: every row this watermark covers is merged.
+                    watermarks.write(job.source, job.stream, page.watermark, f"{run_id}_{page_number}")
+                    record.watermark_after = page.watermark
+                log.info("page merged", extra={"json_fields": {
+                    "page": page_number, "records": len(page.records), "rows_loaded": record.rows_loaded,
+                    "rejected": record.rows_rejected, "watermark": record.watermark_after}})
+                if clock() >= deadline:
+                    stop_reason = f"time budget of {settings.run_time_budget_seconds:g} s reached"
+                    break
+        except StopSync as stop:
+            stop_reason = str(stop)
+        except Exception as error:
+            _fail(job, record, tracker, publisher, error)
+            raise
+        record.api_calls = job.api_calls()
+        record.details = {**job.details(), "rows_by_table": rows_by_table,
+                          **({"stop_reason": stop_reason} if stop_reason else {})}
+        status = "partial" if stop_reason else "success"
+        tracker.close(record, status)
+        log.info("run finished", extra={"json_fields": {"status": status, "rows_loaded": record.rows_loaded,
+                                                        "rows_rejected": record.rows_rejected,
+                                                        "stop_reason": stop_reason}})
+    return RunSummary(
+        run_id=run_id, source=job.source, stream=job.stream, sync_type=job.sync_type, status=status,
+        rows_fetched=record.rows_fetched, rows_loaded=record.rows_loaded, rows_rejected=record.rows_rejected,
+        rows_by_table=rows_by_table, api_calls=record.api_calls, watermark_before=record.watermark_before,
+        watermark_after=record.watermark_after, duration_seconds=record.duration_seconds or 0.0,
+        stop_reason=stop_reason, details=record.details)
+
+
+def _fail(job: SyncJob, record: RunRecord, tracker: RunTracker, publisher: ErrorPublisher,
+          error: BaseException) -> None:
+    """Marks the run failed and publishes the error; neither step may hide the original error."""
+    error.run_id = record.run_id  # type: ignore[attr-defined]
+    log.error("run failed", exc_info=error)
+    try:
+        record.api_calls = job.api_calls()
+    except Exception:
+        pass
+    context = {"stream": job.stream, "sync_type": job.sync_type, "rows_loaded": record.rows_loaded,
+               "watermark": record.watermark_after}
+    try:
+        tracker.close(record, "failed", error)
+    except Exception as tracking_error:
+        context["etl_runs_error"] = f"{type(tracking_error).__name__}: {tracking_error}"
+        log.exception("could not record the failed run in etl_runs")
+    try:
+        publisher.publish(source=job.source, run_id=record.run_id, error=error, context=context)
+    except Exception:
+        log.exception("could not publish the run's error")

@@ -1,0 +1,58 @@
+"""Request models for the HTTP entry points, and the one place a request body becomes one of them.
+
+Unknown fields, wrong types, out-of-range values, bodies that are not a JSON object and bodies over
+MAX_BODY_BYTES are refused with BadRequest, whose message says what is wrong (HTTP 400).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+MAX_BODY_BYTES = 64 * 1024
+M = TypeVar("M", bound="SyncRequest")
+
+
+class BadRequest(ValueError):
+    """A request the entry point refuses; the message is safe to return to the caller."""
+
+
+class SyncRequest(BaseModel):
+    """Fields every entry point accepts."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    sync_type: Literal["incremental", "full"] = "incremental"
+    trigger: Literal["scheduler", "http", "local"] = "http"
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem: 'field: what is wrong'."""
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "body"
+        if item["type"] == "extra_forbidden":
+            problems.append(f"{where}: unknown field")
+        else:
+            problems.append(f"{where}: {item['msg']}")
+    return "; ".join(problems)
+
+
+def parse_body(raw: bytes | None, model: type[M]) -> M:
+    """The request body validated into model; BadRequest saying what is wrong otherwise."""
+    raw = raw or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequest(f"request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}")
+    data: Any = {}
+    if raw.strip():
+        try:
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise BadRequest(f"request body is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise BadRequest(f"request body must be a JSON object, not {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise BadRequest(describe_validation_error(error)) from None
