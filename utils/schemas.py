@@ -108,6 +108,12 @@ class TableSpec:
         description = self.description.replace('"', "'")
         return ddl + f'\nOPTIONS (description = "{description}");'
 
+    def bigquery_layout(self) -> str:
+        """Partitioning, clustering and key in words (recorded as the DuckDB table's comment)."""
+        partition = f"{self.partition_type}({self.partition_field})" if self.partition_field else "none"
+        return (f"{self.description} | BigQuery partition: {partition}; cluster: {', '.join(self.cluster) or 'none'}; "
+                f"primary key: {', '.join(self.primary_key)}")
+
     def duckdb_ddl(self, schema: str) -> str:
         """CREATE TABLE IF NOT EXISTS in DuckDB's dialect (no partitioning; NOT NULL kept)."""
         cols = ",\n".join(

@@ -88,6 +88,10 @@ class Warehouse(abc.ABC):
         """Creates the dataset, every table and every view that is missing; returns what it created."""
 
     @abc.abstractmethod
+    def list_tables(self) -> set[str]:
+        """Names of the tables and views in the dataset."""
+
+    @abc.abstractmethod
     def merge(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None = None,
               version: str | None = None, batch_id: str = "batch") -> int:
         """Stages rows and MERGEs them into table on key; returns the number of rows staged."""
@@ -171,15 +175,21 @@ class DuckDBWarehouse(Warehouse):
         self._con = duckdb.connect(str(path))
         self._con.execute("SET TimeZone = 'UTC'")
 
-    def ensure_schema(self) -> list[str]:
+    def list_tables(self) -> set[str]:
         with self._lock:
-            existing = {r[0] for r in self._con.execute(
+            return {r[0] for r in self._con.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [self.dataset]).fetchall()}
+
+    def ensure_schema(self) -> list[str]:
+        existing = self.list_tables()
+        with self._lock:
             self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {self.dataset}")
             created = []
             for spec in load_table_specs().values():
                 if spec.name not in existing:
                     self._con.execute(spec.duckdb_ddl(self.dataset))
+                    self._con.execute(f"COMMENT ON TABLE {self.dataset}.{spec.name} IS "
+                                      f"'{spec.bigquery_layout().replace(chr(39), chr(39) * 2)}'")
                     created.append(spec.name)
             for path in view_sql_files():
                 self.execute(path.read_text().replace("${dataset}", self.dataset))
@@ -296,6 +306,9 @@ class BigQueryWarehouse(Warehouse):
         from google.cloud import bigquery
 
         return [bigquery.SchemaField.from_api_repr(c) for c in [*spec.schema_json(), *extra]]
+
+    def list_tables(self) -> set[str]:
+        return {t.table_id for t in self.client.list_tables(f"{self.project}.{self.dataset}")}
 
     def ensure_schema(self) -> list[str]:
         from google.cloud import bigquery

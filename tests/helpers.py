@@ -1,0 +1,55 @@
+"""Helpers the tests share: an in-memory source for the sync runner, and a Pub/Sub pull loop."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
+
+from utils.sync_runner import Page, RejectedRecord, SyncJob
+
+T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)
+
+
+class ListSource:
+    """A fake source: records {"Id", "Name", "n"} served in pages, the watermark being the last n."""
+
+    def __init__(self, count: int, page_size: int = 10, broken: set[int] = frozenset()):
+        self.records = [{"Id": f"001{i:015d}", "Name": f"Account {i}", "n": i} for i in range(count)]
+        for i in broken:
+            self.records[i] = {"Id": self.records[i]["Id"], "Name": None, "n": i}
+        self.page_size = page_size
+        self.requests = 0
+        self.fail_at_page: int | None = None
+
+    def pages(self, watermark: str | None) -> Iterator[Page]:
+        start = int(watermark) + 1 if watermark is not None else 0
+        for offset in range(start, len(self.records), self.page_size):
+            self.requests += 1
+            if self.fail_at_page is not None and self.requests - 1 == self.fail_at_page:
+                raise ConnectionAbortedError(f"injected failure at page {self.fail_at_page}")
+            chunk = self.records[offset:offset + self.page_size]
+            yield Page(chunk, watermark=str(chunk[-1]["n"]))
+
+    @staticmethod
+    def to_rows(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        if not record.get("Name"):
+            raise RejectedRecord("missing Name")
+        return {"sf_accounts": [{"id": record["Id"], "name": record["Name"], "is_deleted": False,
+                                 "system_modstamp": T0 + timedelta(seconds=record["n"])}]}
+
+    def job(self, sync_type: str = "incremental") -> SyncJob:
+        return SyncJob(source="testsource", stream="Account", fetch_pages=self.pages, to_rows=self.to_rows,
+                       record_key=lambda r: r.get("Id"), sync_type=sync_type, api_calls=lambda: self.requests)
+
+
+def pull_messages(subscriber: Any, subscription: str, expected: int = 1, timeout: float = 30.0) -> list:
+    """Pulls until `expected` messages arrived (acknowledging them) or the timeout passes."""
+    received: list = []
+    deadline = time.monotonic() + timeout
+    while len(received) < expected and time.monotonic() < deadline:
+        response = subscriber.pull(request={"subscription": subscription, "max_messages": 10}, timeout=10)
+        if response.received_messages:
+            subscriber.acknowledge(request={"subscription": subscription,
+                                            "ack_ids": [m.ack_id for m in response.received_messages]})
+            received.extend(m.message for m in response.received_messages)
+    return received
