@@ -306,7 +306,7 @@ OPTIONS (description = "Watermark per source and stream (Gmail keeps its own in 
 CREATE TABLE IF NOT EXISTS sales_intelligence.rejected_records (
   source STRING NOT NULL,
   stream STRING NOT NULL,
-  record_key STRING,
+  record_key STRING NOT NULL,
   reason STRING NOT NULL,
   raw_record STRING,
   run_id STRING NOT NULL,
