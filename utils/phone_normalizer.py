@@ -70,8 +70,11 @@ def to_e164(value: str | None, default_region: str = "US") -> str | None:
 
 
 def last_ten_digits(e164: str | None) -> str | None:
-    """The last ten digits of an E.164 number (a weak key, for suggestions only)."""
+    """The last ten digits of an E.164 number's national part (a weak key, for suggestions only)."""
     if not e164:
         return None
-    digits = e164.lstrip("+")
-    return digits[-10:] if len(digits) >= 10 else None
+    try:
+        national = str(phonenumbers.parse(e164, None).national_number)
+    except NumberParseException:
+        return None
+    return national[-10:] if len(national) >= 10 else None

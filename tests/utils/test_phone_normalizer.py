@@ -1,0 +1,69 @@
+"""Phone normalisation on the shapes numbers really arrive in."""
+from __future__ import annotations
+
+import pytest
+
+from utils.phone_normalizer import last_ten_digits, parse_phone, to_e164
+
+
+@pytest.mark.parametrize("raw, region, e164, extension", [
+    ("(415) 555-0123", "US", "+14155550123", None),
+    ("415.555.0123", "US", "+14155550123", None),
+    ("415-555-0123", "US", "+14155550123", None),
+    ("4155550123", "US", "+14155550123", None),
+    ("1-415-555-0123", "US", "+14155550123", None),
+    ("+1 415 555 0123", "US", "+14155550123", None),
+    ("+1 (415) 555-0123", "GB", "+14155550123", None),
+    ("001 415 555 0123", "DE", "+14155550123", None),
+    ("415-555-0123 x204", "US", "+14155550123", "204"),
+    ("415-555-0123 ext. 4", "US", "+14155550123", "4"),
+    ("+1 415 555 0123;ext=7", "US", "+14155550123", "7"),
+    ("tel:+14155550123", "US", "+14155550123", None),
+    ("1-800-FLOWERS", "US", "+18003569377", None),
+    ("+44 20 7946 0958", "US", "+442079460958", None),
+    ("+44 (0)20 7946 0958", "US", "+442079460958", None),
+    ("0044 20 7946 0958", "US", "+442079460958", None),
+    ("020 7946 0958", "GB", "+442079460958", None),
+    ("+49 30 901820", "US", "+4930901820", None),
+    ("030 901820", "DE", "+4930901820", None),
+    ("\u00a0+1\u00a0212\u00a0555\u00a00199", "US", "+12125550199", None),
+])
+def test_valid_numbers_become_e164(raw, region, e164, extension):
+    """National, international, dotted, 00-prefixed, vanity and extension forms reach E.164."""
+    parsed = parse_phone(raw, region)
+    assert (parsed.e164, parsed.extension) == (e164, extension)
+    assert parsed.is_valid and parsed.reason is None
+
+
+@pytest.mark.parametrize("raw, region, reason", [
+    ("anonymous", "US", "no number"),
+    ("Restricted", "US", "no number"),
+    ("", "US", "no number"),
+    (None, "US", "no number"),
+    ("+1 (555) CALL-NOW", "US", "not a valid number"),
+    ("555-0123", "US", "not a valid number"),
+    ("12", "US", "not a valid number"),
+    ("+999 123 4567", "US", "unknown country code"),
+    ("020 7946 0958", "US", "not a valid number"),
+    ("+1 415 555 01234567", "US", "not a valid number"),
+])
+def test_invalid_numbers_are_marked_not_guessed(raw, region, reason):
+    """Numbers that are not valid keep no E.164 form and say why."""
+    parsed = parse_phone(raw, region)
+    assert parsed.e164 is None and not parsed.is_valid and parsed.reason == reason
+
+
+def test_each_distinct_value_is_parsed_once():
+    """Repeated values come from the cache."""
+    parse_phone.cache_clear()
+    for _ in range(5):
+        to_e164("(212) 555-0199", "US")
+    info = parse_phone.cache_info()
+    assert (info.misses, info.hits) == (1, 4)
+
+
+@pytest.mark.parametrize("e164, expected", [("+14155550123", "4155550123"), ("+442079460958", "2079460958"),
+                                            ("+4930901820", None), (None, None)])
+def test_last_ten_digits(e164, expected):
+    """The weak last-ten key exists only for numbers that long."""
+    assert last_ten_digits(e164) == expected
