@@ -92,7 +92,7 @@ class _WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
     """Waits what Retry-After asks, or exponential backoff with jitter when it says nothing."""
 
     def __init__(self, initial: float, maximum: float):
-        self._backoff = tenacity.wait_exponential_jitter(multiplier=initial, max=maximum)
+        self._backoff = tenacity.wait_exponential_jitter(multiplier=initial, max=maximum, jitter=initial)
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         error = retry_state.outcome.exception() if retry_state.outcome else None
