@@ -50,6 +50,24 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(120.0, gt=0, description="A transient API error is retried for at most this long.")
     log_level: str = Field("INFO", description="Python logging level.")
 
+    salesforce_domain: str = Field("login", description="Salesforce login domain: login, test (sandbox orgs) "
+                                                        "or a My Domain prefix.")
+    salesforce_api_version: str = Field("59.0", pattern=r"^\d+\.\d$", description="Salesforce API version.")
+    salesforce_instance_url: str | None = Field(
+        None, description="Instance URL for session-id authentication (with the salesforce-session-id secret).")
+    salesforce_login_url: str | None = Field(
+        None, description="Base URL that replaces https://login|test.salesforce.com (the sandbox locally).")
+    salesforce_ca_bundle: Path | None = Field(None, description="CA bundle the Salesforce client trusts "
+                                                                "(the sandbox's self-signed certificate).")
+    salesforce_lookback_seconds: int = Field(300, ge=0, description="Incremental reads start this long before "
+                                                                    "the stored SystemModstamp.")
+    salesforce_bulk_threshold: int = Field(50_000, ge=0, description="A full sync of an object with more records "
+                                                                     "than this uses Bulk API 2.0.")
+    salesforce_bulk_page_records: int = Field(50_000, ge=1, description="maxRecords per Bulk 2.0 results page.")
+    salesforce_query_batch_size: int = Field(2000, ge=200, le=2000, description="REST query page size.")
+    salesforce_api_reserve: int = Field(1000, ge=0, description="Stop (partial) when fewer daily API requests "
+                                                                "than this remain.")
+
     @field_validator("mailboxes", mode="before")
     @classmethod
     def _split_mailboxes(cls, value: object) -> object:

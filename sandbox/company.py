@@ -36,6 +36,9 @@ US_NUMBERS = len(US_AREA_CODES) * 800 * 10_000
 _SPREAD = 48_271  # coprime with US_NUMBERS: index -> number is one-to-one, so true phones never collide
 
 EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
+# Record i of a kind was created at EPOCH + i * STEP_SECONDS: SystemModstamp order is index order, which
+# lets a fake serve "WHERE SystemModstamp >= t ORDER BY SystemModstamp" over a million rows by bisection.
+STEP_SECONDS = 30
 
 
 def sf_id(prefix: str, index: int) -> str:
@@ -110,7 +113,7 @@ class FakeCompany:
         domain = f"{name_words[0]}{name_words[1]}-{name_words[2]}-{index}.{rng.choice(TLDS)}"
         website = rng.choice((f"https://www.{domain}/", domain, f"http://{domain}", f"www.{domain}",
                               f"https://{domain}/about", f"WWW.{domain.upper()}"))
-        created = EPOCH + timedelta(hours=index * 3 % 8760)
+        created = EPOCH + timedelta(seconds=index * STEP_SECONDS)
         phone = true_us_phone(index, salt=5)
         return {
             "Id": sf_id("001", index), "Name": " ".join(w.capitalize() for w in name_words),
@@ -118,7 +121,7 @@ class FakeCompany:
             "Type": rng.choice(("Customer", "Prospect", "Partner")), "Industry": rng.choice(INDUSTRIES),
             "BillingCountry": rng.choice(("United States", "United Kingdom", "Germany")),
             "OwnerId": sf_id("005", index % 7), "CreatedDate": created,
-            "LastModifiedDate": created + timedelta(days=1), "SystemModstamp": created + timedelta(days=1),
+            "LastModifiedDate": created + timedelta(hours=1), "SystemModstamp": created + timedelta(hours=1),
             "IsDeleted": False,
             "true_domain": domain, "true_phone_e164": phone,
         }
@@ -143,14 +146,14 @@ class FakeCompany:
             email = f"{ascii_first}.{ascii_last}.{kind[0]}{index}@{domain}"
         phone = true_us_phone(index, salt=1 if kind == "contact" else 3)
         mobile = true_us_phone(index, salt=2 if kind == "contact" else 4)
-        created = EPOCH + timedelta(minutes=index * 7 % 525_600)
+        created = EPOCH + timedelta(seconds=index * STEP_SECONDS)
         return {
             "FirstName": first, "LastName": last, "Title": rng.choice(TITLES),
             "Email": messy_email(email, rng, f"{first} {last}") if rng.random() > 0.03 else None,
             "Phone": messy_phone(phone, rng) if rng.random() > 0.1 else None,
             "MobilePhone": messy_phone(mobile, rng) if rng.random() > 0.4 else None,
             "OwnerId": sf_id("005", index % 7), "CreatedDate": created,
-            "LastModifiedDate": created + timedelta(hours=2), "SystemModstamp": created + timedelta(hours=2),
+            "LastModifiedDate": created + timedelta(hours=1), "SystemModstamp": created + timedelta(hours=1),
             "IsDeleted": False, "true_email": email, "true_phone_e164": phone, "true_mobile_e164": mobile,
             "account_index": account_index,
         }

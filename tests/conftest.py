@@ -97,3 +97,54 @@ def pubsub_subscription(pubsub_emulator: str, settings: Settings, monkeypatch: p
     yield pubsub_settings, subscriber, subscription
     subscriber.close()
 
+
+
+class FunctionServer:
+    """A real functions-framework app for one entry point of main.py, served on a loopback port."""
+
+    def __init__(self, target: str):
+        import functions_framework
+        from werkzeug.serving import make_server
+
+        app = functions_framework.create_app(target=target, source=str(ROOT / "main.py"))
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/"
+        self._thread = __import__("threading").Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def post(self, body=None, raw: bytes | None = None):
+        import requests
+
+        if raw is not None:
+            return requests.post(self.url, data=raw, headers={"Content-Type": "application/json"}, timeout=600)
+        return requests.post(self.url, json=body or {}, timeout=600)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+
+
+@pytest.fixture
+def runtime(settings, warehouse, monkeypatch):
+    """The process-wide runtime the entry points use, pointed at this test's warehouse and settings."""
+    import utils.runtime
+    from utils.monitoring import ErrorPublisher
+    from utils.secret_manager import SecretStore
+
+    rt = utils.runtime.Runtime(settings, warehouse, ErrorPublisher(settings), SecretStore(settings))
+    monkeypatch.setattr(utils.runtime, "_runtime", rt)
+    return rt
+
+
+@pytest.fixture
+def function_server():
+    """Starts functions-framework apps by target name; stops them after the test."""
+    servers = []
+
+    def start(target: str) -> FunctionServer:
+        server = FunctionServer(target)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -75,6 +75,8 @@ def retry_after_seconds(error: BaseException) -> float | None:
 
 def is_transient(error: BaseException) -> bool:
     """True for errors worth retrying: throttling, server errors, dropped connections, timeouts."""
+    if isinstance(error, requests.exceptions.SSLError):
+        return False  # an untrusted certificate does not get better by asking again
     if isinstance(error, (TransientAPIError, requests.ConnectionError, requests.Timeout,
                           ConnectionError, TimeoutError, socket.timeout)):
         return True

@@ -1,0 +1,205 @@
+"""Salesforce access through simple-salesforce: authentication, REST query paging, Bulk API 2.0, API budget.
+
+Every HTTP call goes through utils.retry (429/5xx/connection errors retried; 4xx raised). The daily
+API budget is read from Sforce-Limit-Info after each call: below the reserve, or on
+REQUEST_LIMIT_EXCEEDED, the client raises StopSync so the run ends partial with what it merged.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, TypeVar
+
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError
+from simple_salesforce.util import exception_handler
+
+from config.settings import Settings
+from utils.logger import get_logger
+from utils.retry import retry_policy
+from utils.secret_manager import SecretNotFoundError, SecretStore
+from utils.sync_runner import StopSync
+
+log = get_logger(__name__)
+T = TypeVar("T")
+_LOGIN_HOST = re.compile(r"^https://(login|test)\.salesforce\.com")
+BULK_POLL_SECONDS = (0.2, 0.5, 1, 2, 5)
+
+
+@dataclass(frozen=True)
+class SalesforceCredentials:
+    """One of the three ways to authenticate; which one is decided by what is configured."""
+
+    method: str  # "refresh_token" | "password" | "session"
+    username: str | None = None
+    password: str | None = None
+    security_token: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    refresh_token: str | None = None
+    session_id: str | None = None
+
+    @classmethod
+    def from_secrets(cls, secrets: SecretStore, settings: Settings) -> "SalesforceCredentials":
+        """OAuth refresh token if configured, else username + password + token, else session id + instance URL."""
+        refresh_token = secrets.get_optional("salesforce-refresh-token")
+        if refresh_token:
+            return cls("refresh_token", client_id=secrets.get("salesforce-client-id"),
+                       client_secret=secrets.get("salesforce-client-secret"), refresh_token=refresh_token)
+        username = secrets.get_optional("salesforce-username")
+        if username:
+            return cls("password", username=username, password=secrets.get("salesforce-password"),
+                       security_token=secrets.get("salesforce-security-token"))
+        session_id = secrets.get_optional("salesforce-session-id")
+        if session_id and settings.salesforce_instance_url:
+            return cls("session", session_id=session_id)
+        raise SecretNotFoundError(
+            "no Salesforce credentials configured: set salesforce-refresh-token (+ client id/secret), or "
+            "salesforce-username + salesforce-password + salesforce-security-token, or salesforce-session-id "
+            "with SALESFORCE_INSTANCE_URL")
+
+
+class LoginHostSession(requests.Session):
+    """A requests session that sends Salesforce's login hosts to another base URL (the sandbox).
+
+    simple-salesforce always builds https://login.salesforce.com/...; this is the one seam that
+    lets the unmodified client log in to a loopback server. Without a login_url it changes nothing.
+    """
+
+    def __init__(self, login_url: str | None = None, ca_bundle: str | None = None):
+        super().__init__()
+        self.login_url = login_url.rstrip("/") if login_url else None
+        if ca_bundle:
+            self.verify = ca_bundle
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        if self.login_url and isinstance(url, str):
+            url = _LOGIN_HOST.sub(self.login_url, url)
+        kwargs.setdefault("timeout", 120)
+        # Per request, because requests lets REQUESTS_CA_BUNDLE override a session's verify.
+        kwargs.setdefault("verify", self.verify)
+        return super().request(method, url, *args, **kwargs)
+
+
+def _error_codes(error: SalesforceError) -> str:
+    return str(getattr(error, "content", "") or "")
+
+
+class SalesforceClient:
+    """Pages of records from one org, counted and within the API budget."""
+
+    def __init__(self, credentials: SalesforceCredentials, settings: Settings, session: requests.Session | None = None):
+        self._credentials = credentials
+        self._settings = settings
+        self._session = session or LoginHostSession(
+            settings.salesforce_login_url, str(settings.salesforce_ca_bundle) if settings.salesforce_ca_bundle else None)
+        self._policy = retry_policy(settings.retry_max_seconds)
+        self._sf: Salesforce | None = None
+        self.api_calls = 0
+
+    # -- plumbing
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        def attempt() -> T:
+            self.api_calls += 1
+            try:
+                return fn(*args, **kwargs)
+            except SalesforceError as error:
+                if "REQUEST_LIMIT_EXCEEDED" in _error_codes(error):
+                    raise StopSync("Salesforce daily API request limit exceeded (REQUEST_LIMIT_EXCEEDED)") from None
+                raise
+        return self._policy(attempt)
+
+    @property
+    def sf(self) -> Salesforce:
+        """The simple-salesforce client, logged in on first use."""
+        if self._sf is None:
+            self._sf = self._call(self._connect)
+        return self._sf
+
+    def _connect(self) -> Salesforce:
+        creds, settings = self._credentials, self._settings
+        common = {"version": settings.salesforce_api_version, "session": self._session}
+        if creds.method == "password":
+            return Salesforce(username=creds.username, password=creds.password, security_token=creds.security_token,
+                              domain=settings.salesforce_domain, **common)
+        if creds.method == "session":
+            return Salesforce(session_id=creds.session_id, instance_url=settings.salesforce_instance_url, **common)
+        response = self._session.post(
+            f"https://{settings.salesforce_domain}.salesforce.com/services/oauth2/token",
+            data={"grant_type": "refresh_token", "client_id": creds.client_id, "client_secret": creds.client_secret,
+                  "refresh_token": creds.refresh_token})
+        if response.status_code != 200:
+            # The body names the OAuth error; it never holds the refresh token.
+            raise PermissionError(f"Salesforce OAuth refresh failed: HTTP {response.status_code} {response.text[:300]}")
+        token = response.json()
+        return Salesforce(session_id=token["access_token"], instance_url=token["instance_url"], **common)
+
+    def api_usage(self) -> tuple[int, int] | None:
+        """(used, limit) of daily API requests from the last Sforce-Limit-Info header."""
+        usage = self.sf.api_usage.get("api-usage") if self._sf else None
+        return (usage.used, usage.total) if usage else None
+
+    def check_budget(self) -> None:
+        """Raises StopSync when the remaining daily requests fall under the reserve."""
+        usage = self.api_usage()
+        if usage and usage[1] - usage[0] < self._settings.salesforce_api_reserve:
+            raise StopSync(f"Salesforce API budget low: {usage[1] - usage[0]} daily requests left, "
+                           f"reserve is {self._settings.salesforce_api_reserve}")
+
+    # -- REST
+    def count(self, object_name: str) -> int:
+        """Records of an object, deleted ones included (queryAll COUNT())."""
+        return int(self._call(self.sf.query, f"SELECT COUNT() FROM {object_name}", include_deleted=True)["totalSize"])
+
+    def query_pages(self, soql: str, include_deleted: bool = True) -> Iterator[list[dict[str, Any]]]:
+        """The pages of a REST query/queryAll, following nextRecordsUrl, one request at a time."""
+        headers = {"Sforce-Query-Options": f"batchSize={self._settings.salesforce_query_batch_size}"}
+        result = self._call(self.sf.query, soql, include_deleted=include_deleted, headers=headers)
+        while True:
+            yield result["records"]
+            if result.get("done", True) or not result.get("nextRecordsUrl"):
+                return
+            self.check_budget()
+            result = self._call(self.sf.query_more, result["nextRecordsUrl"], identifier_is_url=True,
+                                include_deleted=include_deleted, headers=headers)
+
+    # -- Bulk API 2.0
+    def _bulk(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        sf = self.sf
+
+        def request() -> requests.Response:
+            response = sf.session.request(method, f"{sf.bulk2_url}{path}", headers=sf.headers, **kwargs)
+            if response.status_code >= 300:
+                exception_handler(response, name=path)
+            limit_info = response.headers.get("Sforce-Limit-Info")
+            if limit_info:
+                sf.api_usage = sf.parse_api_usage(limit_info)
+            return response
+
+        return self._call(request)
+
+    def bulk_query_pages(self, soql: str, include_deleted: bool = True) -> Iterator[list[dict[str, Any]]]:
+        """The CSV result pages of a Bulk API 2.0 query job, as dicts ("" read as None)."""
+        job = self._bulk("POST", "query", json={"operation": "queryAll" if include_deleted else "query",
+                                                "query": soql}).json()
+        for attempt in range(10_000):
+            state = self._bulk("GET", f"query/{job['id']}").json()["state"]
+            if state == "JobComplete":
+                break
+            if state in ("Failed", "Aborted"):
+                raise RuntimeError(f"Salesforce Bulk job {job['id']} ended {state}")
+            time.sleep(BULK_POLL_SECONDS[min(attempt, len(BULK_POLL_SECONDS) - 1)])
+        locator = ""
+        while True:
+            params = {"maxRecords": self._settings.salesforce_bulk_page_records, **({"locator": locator} if locator else {})}
+            response = self._bulk("GET", f"query/{job['id']}/results", params=params)
+            reader = csv.DictReader(io.StringIO(response.content.decode("utf-8-sig")))
+            yield [{k: (v if v != "" else None) for k, v in row.items()} for row in reader]
+            locator = response.headers.get("Sforce-Locator", "null")
+            if not locator or locator == "null":
+                return
+            self.check_budget()

@@ -1,0 +1,510 @@
+"""A loopback Salesforce that simple-salesforce runs against unmodified (TLS, as the client insists).
+
+Serves the fake company's CRM: Account, Contact, Lead (from sandbox.company) and Opportunity, Task,
+Event, EmailMessage derived from them. Speaks: SOAP login (/services/Soap/u/<v>), the OAuth token
+endpoint, query/queryAll with nextRecordsUrl paging (2,000 rows a page, Sforce-Query-Options batchSize),
+SOQL `SELECT f FROM O [WHERE SystemModstamp >= t] [ORDER BY SystemModstamp, Id] [LIMIT n]` and
+`SELECT COUNT() ...`, Bulk API 2.0 query jobs with CSV results paged by Sforce-Locator, /limits, the
+Sforce-Limit-Info header on every data response, REQUEST_LIMIT_EXCEEDED once the daily budget is
+spent, deleted rows (queryAll only), and the harness's latency and 429/5xx knobs.
+
+Records are generated from (seed, index); edits, deletions and new records live in an overlay
+with fresh SystemModstamps, so a million base contacts cost no memory until served.
+
+    python -m sandbox.salesforce --contacts 200000      # prints the URL and credentials, serves until ^C
+"""
+from __future__ import annotations
+
+import argparse
+import bisect
+import csv
+import io
+import itertools
+import math
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable, Iterator
+from xml.sax.saxutils import escape
+
+from sandbox.company import EPOCH, STEP_SECONDS, CompanySize, FakeCompany, sf_id
+from sandbox.server import Faults, Request, Response, SandboxServer
+
+API_VERSION = "59.0"
+DEFAULT_BATCH = 2000
+ORG_ID = "00D000000000001AAA"
+BASE_MODSTAMP_OFFSET = 3600  # generated records: SystemModstamp = EPOCH + index * STEP_SECONDS + 1 h
+_SOQL = re.compile(
+    r"^\s*SELECT\s+(?P<fields>.+?)\s+FROM\s+(?P<object>\w+)"
+    r"(?:\s+WHERE\s+SystemModstamp\s*(?P<op>>=|>)\s*(?P<since>[0-9T:.+\-Z]+))?"
+    r"(?:\s+ORDER\s+BY\s+(?P<order>[\w\s,]+?))?"
+    r"(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$", re.IGNORECASE | re.DOTALL)
+
+
+def sf_datetime(value: datetime) -> str:
+    """Salesforce's JSON datetime form: 2024-01-01T00:00:00.000+0000."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+
+
+def parse_soql_datetime(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return sf_datetime(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(_json_value(value))
+
+
+class SalesforceError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def response(self) -> Response:
+        return Response.json([{"message": self.message, "errorCode": self.code}], self.status)
+
+
+@dataclass
+class ObjectData:
+    """One sObject: a count of generated records plus an overlay of changed ones."""
+
+    name: str
+    prefix: str
+    base_count: int
+    make: Callable[[int], dict[str, Any]]
+    overlay: dict[str, dict[str, Any]] = field(default_factory=dict)
+    created: int = 0
+
+    def record(self, index: int) -> dict[str, Any]:
+        return self.overlay.get(sf_id(self.prefix, index)) or self.make(index)
+
+    def _first_base_index(self, since: datetime | None, strict: bool) -> int:
+        """The first generated record at or after `since` (base SystemModstamps grow with the index)."""
+        if since is None:
+            return 0
+        steps = (since - EPOCH - timedelta(seconds=BASE_MODSTAMP_OFFSET)).total_seconds() / STEP_SECONDS
+        return max(0, math.floor(steps) + 1 if strict else math.ceil(steps))
+
+    def _changed(self, since: datetime | None, strict: bool, include_deleted: bool) -> list[dict[str, Any]]:
+        changed = sorted(self.overlay.values(), key=lambda r: (r["SystemModstamp"], r["Id"]))
+        if since is not None:
+            stamps = [r["SystemModstamp"] for r in changed]
+            changed = changed[(bisect.bisect_right if strict else bisect.bisect_left)(stamps, since):]
+        return [r for r in changed if include_deleted or not r.get("IsDeleted")]
+
+    def select(self, since: datetime | None, strict: bool, include_deleted: bool) -> tuple[int, Iterator[dict[str, Any]]]:
+        """How many records match, and the records in (SystemModstamp, Id) order, generated lazily."""
+        start = self._first_base_index(since, strict)
+        overlaid = {int(record_id[3:15]) for record_id in self.overlay}
+        changed = self._changed(since, strict, include_deleted)
+        base_total = max(0, self.base_count - start) - sum(1 for i in overlaid if start <= i < self.base_count)
+
+        def rows() -> Iterator[dict[str, Any]]:
+            for index in range(start, self.base_count):
+                if index not in overlaid:
+                    yield self.make(index)
+            yield from changed
+
+        return base_total + len(changed), rows()
+
+
+class SalesforceState:
+    """The org's data, changes, sessions, API budget and cursors; shared by the routes."""
+
+    def __init__(self, company: FakeCompany, *, daily_limit: int = 1_000_000, username: str = "sync@sandbox.example",
+                 password: str = "sandbox-password", security_token: str = "sandbox-token",
+                 client_id: str = "sandbox-client-id", client_secret: str = "sandbox-client-secret",
+                 refresh_token: str = "sandbox-refresh-token"):
+        self.company = company
+        size = company.size
+        self.objects = {o.name: o for o in (
+            ObjectData("Account", "001", size.accounts, self._account),
+            ObjectData("Contact", "003", size.contacts, self._contact),
+            ObjectData("Lead", "00Q", size.leads, self._lead),
+            ObjectData("Opportunity", "006", size.accounts * 2, self._opportunity),
+            ObjectData("Task", "00T", size.contacts // 2, self._task),
+            ObjectData("Event", "00U", size.contacts // 5, self._event),
+            ObjectData("EmailMessage", "02s", size.contacts // 4, self._email_message),
+        )}
+        self.daily_limit = daily_limit
+        self.api_used = 0
+        self.credentials = {"username": username, "password": password, "security_token": security_token,
+                            "client_id": client_id, "client_secret": client_secret, "refresh_token": refresh_token}
+        self.sessions: set[str] = set()
+        self.lock = threading.RLock()
+        self.cursors: dict[str, dict[str, Any]] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self._last_stamp = EPOCH
+        self.bulk_enabled = True
+
+    # -- generated records (Salesforce field names only; true_* keys are ground truth for tests)
+    def _account(self, i: int) -> dict[str, Any]:
+        return self.company.account(i)
+
+    def _contact(self, i: int) -> dict[str, Any]:
+        return self.company.contact(i)
+
+    def _lead(self, i: int) -> dict[str, Any]:
+        return self.company.lead(i)
+
+    def _stamps(self, i: int) -> dict[str, Any]:
+        created = EPOCH + timedelta(seconds=i * STEP_SECONDS)
+        return {"CreatedDate": created, "LastModifiedDate": created + timedelta(hours=1),
+                "SystemModstamp": created + timedelta(hours=1), "IsDeleted": False}
+
+    def _opportunity(self, i: int) -> dict[str, Any]:
+        account = i // 2
+        stage = ("Prospecting", "Qualification", "Proposal", "Negotiation", "Closed Won", "Closed Lost")[i % 6]
+        return {"Id": sf_id("006", i), "AccountId": sf_id("001", account), "Name": f"Deal {i}", "StageName": stage,
+                "Amount": float(1000 * (i % 97 + 1)), "Probability": float((i % 6) * 20),
+                "CloseDate": (EPOCH + timedelta(days=30 + i % 365)).date(), "Type": "New Business",
+                "IsClosed": stage.startswith("Closed"), "IsWon": stage == "Closed Won",
+                "OwnerId": sf_id("005", i % 7), **self._stamps(i)}
+
+    def _task(self, i: int) -> dict[str, Any]:
+        contact = self.company.contact(i * 2 % max(1, self.company.size.contacts))
+        return {"Id": sf_id("00T", i), "Subject": ("Call", "Follow up", "Send quote")[i % 3],
+                "WhoId": contact["Id"], "WhatId": contact["AccountId"], "AccountId": contact["AccountId"],
+                "OwnerId": sf_id("005", i % 7), "Status": "Completed" if i % 4 else "Open",
+                "ActivityDate": (EPOCH + timedelta(days=i % 365)).date(), "CallType": "Outbound" if i % 3 == 0 else None,
+                "CallDurationInSeconds": 60 + i % 600 if i % 3 == 0 else None, **self._stamps(i)}
+
+    def _event(self, i: int) -> dict[str, Any]:
+        contact = self.company.contact(i * 5 % max(1, self.company.size.contacts))
+        start = EPOCH + timedelta(days=i % 365, hours=9 + i % 8)
+        return {"Id": sf_id("00U", i), "Subject": "Meeting", "WhoId": contact["Id"], "WhatId": contact["AccountId"],
+                "AccountId": contact["AccountId"], "OwnerId": sf_id("005", i % 7), "StartDateTime": start,
+                "EndDateTime": start + timedelta(minutes=30), **self._stamps(i)}
+
+    def _email_message(self, i: int) -> dict[str, Any]:
+        contact = self.company.contact(i * 4 % max(1, self.company.size.contacts))
+        employee = self.company.employees()[i % 3]
+        incoming = i % 2 == 0
+        contact_address = contact["Email"] or contact["true_email"]
+        return {"Id": sf_id("02s", i), "Subject": f"Re: proposal {i}", "ParentId": None,
+                "RelatedToId": contact["AccountId"], "ActivityId": sf_id("00T", i),
+                "FromAddress": contact_address if incoming else employee,
+                "FromName": f"{contact['FirstName']} {contact['LastName']}" if incoming else "Sales",
+                "ToAddress": employee if incoming else contact_address, "CcAddress": None,
+                "MessageDate": EPOCH + timedelta(days=i % 365), "Incoming": incoming, "Status": "3",
+                "CreatedById": sf_id("005", i % 7), **self._stamps(i)}
+
+    # -- changes
+    def _next_stamp(self) -> datetime:
+        with self.lock:
+            now = datetime.now(timezone.utc)
+            now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+            self._last_stamp = max(now, self._last_stamp + timedelta(milliseconds=1))
+            return self._last_stamp
+
+    def edit(self, object_name: str, index: int, **fields: Any) -> dict[str, Any]:
+        """Changes a record as a user would: its SystemModstamp moves to now."""
+        data = self.objects[object_name]
+        stamp = self._next_stamp()
+        record = {**data.record(index), **fields, "LastModifiedDate": stamp, "SystemModstamp": stamp}
+        data.overlay[record["Id"]] = record
+        return record
+
+    def delete(self, object_name: str, index: int) -> dict[str, Any]:
+        """Moves a record to the recycle bin: queryAll still returns it, IsDeleted true."""
+        return self.edit(object_name, index, IsDeleted=True)
+
+    def create(self, object_name: str, **fields: Any) -> dict[str, Any]:
+        """Adds a new record (generated at the next index), stamped now."""
+        data = self.objects[object_name]
+        index = data.base_count + data.created
+        data.created += 1
+        return self.edit(object_name, index, **fields)
+
+    def current(self, object_name: str, include_deleted: bool = True) -> Iterator[dict[str, Any]]:
+        """Every record of an object as it stands now."""
+        return self.objects[object_name].select(None, False, include_deleted)[1]
+
+    # -- budget
+    def spend(self) -> None:
+        with self.lock:
+            if self.api_used >= self.daily_limit:
+                raise SalesforceError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+            self.api_used += 1
+
+    def limit_header(self) -> dict[str, str]:
+        return {"Sforce-Limit-Info": f"api-usage={self.api_used}/{self.daily_limit}"}
+
+    # -- SOQL
+    def select(self, soql: str, include_deleted: bool) -> tuple[ObjectData, list[str] | None, int, Iterator[dict[str, Any]]]:
+        match = _SOQL.match(soql)
+        if not match:
+            raise SalesforceError(400, "MALFORMED_QUERY", f"sandbox cannot run this SOQL: {soql[:200]}")
+        data = self.objects.get(match["object"])
+        if data is None:
+            raise SalesforceError(400, "INVALID_TYPE", f"sObject type '{match['object']}' is not supported.")
+        fields = [f.strip() for f in match["fields"].split(",")]
+        if match["order"] and not re.fullmatch(r"SystemModstamp(\s+ASC)?(\s*,\s*Id(\s+ASC)?)?", match["order"].strip(), re.I):
+            raise SalesforceError(400, "MALFORMED_QUERY", f"sandbox orders by SystemModstamp, Id only: {match['order']}")
+        since = parse_soql_datetime(match["since"]) if match["since"] else None
+        total, rows = data.select(since, match["op"] == ">", include_deleted)
+        if match["limit"]:
+            total = min(total, int(match["limit"]))
+            rows = itertools.islice(rows, total)
+        if fields == ["COUNT()"]:
+            return data, None, total, rows
+        sample = data.make(0) if data.base_count else {}
+        unknown = [f for f in fields if sample and f not in sample]
+        if unknown:
+            raise SalesforceError(400, "INVALID_FIELD", f"No such column '{unknown[0]}' on entity '{data.name}'.")
+        return data, fields, total, rows
+
+
+def build_server(state: SalesforceState, faults: Faults | None = None) -> SandboxServer:
+    """The TLS server with every Salesforce route the pipeline uses."""
+    server = SandboxServer("salesforce", tls=True, faults=faults)
+    data_prefix = r"/services/data/v(?P<version>\d+\.\d)"
+
+    def authorised(request: Request) -> None:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if token not in state.sessions:
+            raise SalesforceError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+
+    def data_route(method: str, pattern: str, name: str):
+        def register(handler: Callable[[Request], Response]) -> None:
+            def wrapped(request: Request) -> Response:
+                try:
+                    authorised(request)
+                    state.spend()
+                    response = handler(request)
+                except SalesforceError as error:
+                    response = error.response()
+                response.headers.update(state.limit_header())
+                return response
+            server.route(method, data_prefix + pattern, name)(wrapped)
+        return register
+
+    def new_session() -> str:
+        token = f"{ORG_ID}!{secrets.token_urlsafe(24)}"
+        state.sessions.add(token)
+        return token
+
+    @server.route("POST", r"/services/Soap/u/(?P<version>[\d.]+)", "soap_login")
+    def soap_login(request: Request) -> Response:
+        body = request.body.decode("utf-8")
+        username = re.search(r"<n1:username>(.*?)</n1:username>", body, re.S)
+        password = re.search(r"<n1:password>(.*?)</n1:password>", body, re.S)
+        expected = escape(state.credentials["password"] + state.credentials["security_token"])
+        if not (username and password and username.group(1) == escape(state.credentials["username"])
+                and password.group(1) == expected):
+            fault = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+                     'xmlns:sf="urn:fault.partner.soap.sforce.com"><soapenv:Body><soapenv:Fault><faultcode>sf:INVALID_LOGIN</faultcode>'
+                     '<faultstring>INVALID_LOGIN: Invalid username, password, security token; or user locked out.</faultstring>'
+                     '<detail><sf:LoginFault><sf:exceptionCode>INVALID_LOGIN</sf:exceptionCode><sf:exceptionMessage>'
+                     'Invalid username, password, security token; or user locked out.</sf:exceptionMessage></sf:LoginFault>'
+                     '</detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>')
+            return Response(500, fault, {"Content-Type": "text/xml"})
+        version = request.params["version"]
+        xml = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+               'xmlns="urn:partner.soap.sforce.com"><soapenv:Body><loginResponse><result>'
+               f'<metadataServerUrl>{server.url}/services/Soap/m/{version}/{ORG_ID}</metadataServerUrl>'
+               '<passwordExpired>false</passwordExpired><sandbox>true</sandbox>'
+               f'<serverUrl>{server.url}/services/Soap/u/{version}/{ORG_ID}</serverUrl>'
+               f'<sessionId>{new_session()}</sessionId><userId>005000000000000AAA</userId>'
+               '</result></loginResponse></soapenv:Body></soapenv:Envelope>')
+        return Response(200, xml, {"Content-Type": "text/xml"})
+
+    @server.route("POST", r"/services/oauth2/token", "oauth_token")
+    def oauth_token(request: Request) -> Response:
+        from urllib.parse import parse_qs
+
+        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        creds = state.credentials
+        ok = form.get("client_id") == creds["client_id"] and form.get("client_secret") == creds["client_secret"] and (
+            (form.get("grant_type") == "refresh_token" and form.get("refresh_token") == creds["refresh_token"])
+            or (form.get("grant_type") == "password" and form.get("username") == creds["username"]
+                and form.get("password") == creds["password"] + creds["security_token"]))
+        if not ok:
+            return Response.json({"error": "invalid_grant", "error_description": "authentication failure"}, 400)
+        return Response.json({"access_token": new_session(), "instance_url": server.url, "token_type": "Bearer",
+                              "id": f"{server.url}/id/{ORG_ID}/005000000000000AAA",
+                              "issued_at": str(int(time.time() * 1000)), "signature": "sandbox"})
+
+    def query_page(cursor_id: str, offset: int, include_deleted: bool, version: str) -> Response:
+        cursor = state.cursors.get(cursor_id)
+        if cursor is None:
+            raise SalesforceError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        with cursor["lock"]:
+            if offset not in cursor["pages"]:
+                if offset != cursor["next_offset"]:
+                    raise SalesforceError(400, "INVALID_QUERY_LOCATOR", "query locator out of order")
+                chunk = list(itertools.islice(cursor["rows"], cursor["batch"]))
+                cursor["pages"] = {offset: chunk}  # keep only the newest page, for a retried request
+                cursor["next_offset"] = offset + len(chunk)
+            records = cursor["pages"][offset]
+        end = offset + len(records)
+        done = end >= cursor["total"]
+        kind = "queryAll" if include_deleted else "query"
+        body: dict[str, Any] = {"totalSize": cursor["total"], "done": done, "records": [
+            {"attributes": {"type": cursor["object"], "url": f"/services/data/v{version}/sobjects/{cursor['object']}/{r['Id']}"},
+             **{f: _json_value(r.get(f)) for f in cursor["fields"]}} for r in records]}
+        if not done:
+            body["nextRecordsUrl"] = f"/services/data/v{version}/{kind}/{cursor_id}-{end}"
+        else:
+            state.cursors.pop(cursor_id, None)
+        return Response.json(body)
+
+    def start_query(request: Request, include_deleted: bool) -> Response:
+        soql = request.arg("q") or ""
+        data, fields, total, rows = state.select(soql, include_deleted)
+        if fields is None:
+            return Response.json({"totalSize": total, "done": True, "records": []})
+        options = request.headers.get("Sforce-Query-Options", "")
+        batch = re.search(r"batchSize=(\d+)", options)
+        batch_size = min(DEFAULT_BATCH, max(200, int(batch.group(1)))) if batch else DEFAULT_BATCH
+        cursor_id = f"01g{secrets.token_hex(6)}"
+        state.cursors[cursor_id] = {"rows": rows, "fields": fields, "object": data.name, "batch": batch_size,
+                                    "total": total, "next_offset": 0, "pages": {}, "lock": threading.Lock()}
+        return query_page(cursor_id, 0, include_deleted, request.params["version"])
+
+    @data_route("GET", r"/query/?", "query")
+    def query(request: Request) -> Response:
+        return start_query(request, include_deleted=False)
+
+    @data_route("GET", r"/queryAll/?", "queryAll")
+    def query_all(request: Request) -> Response:
+        return start_query(request, include_deleted=True)
+
+    @data_route("GET", r"/(?P<kind>query|queryAll)/(?P<cursor>01g\w+)-(?P<offset>\d+)", "query_more")
+    def query_more(request: Request) -> Response:
+        return query_page(request.params["cursor"], int(request.params["offset"]),
+                          request.params["kind"] == "queryAll", request.params["version"])
+
+    @data_route("GET", r"/limits/?", "limits")
+    def limits(request: Request) -> Response:
+        return Response.json({"DailyApiRequests": {"Max": state.daily_limit,
+                                                   "Remaining": max(0, state.daily_limit - state.api_used)}})
+
+    @data_route("POST", r"/jobs/query/?", "bulk_create")
+    def bulk_create(request: Request) -> Response:
+        if not state.bulk_enabled:
+            raise SalesforceError(400, "API_DISABLED_FOR_ORG", "Bulk API 2.0 is not enabled for this org")
+        spec = request.json()
+        operation = spec.get("operation")
+        if operation not in ("query", "queryAll"):
+            raise SalesforceError(400, "INVALIDJOB", f"unknown operation {operation!r}")
+        data, fields, _, rows = state.select(spec.get("query", ""), operation == "queryAll")
+        job_id = f"750{secrets.token_hex(7)}"
+        state.jobs[job_id] = {"id": job_id, "object": data.name, "operation": operation, "fields": fields,
+                              "rows": rows, "state": "UploadComplete", "polls": 0, "next_locator": "",
+                              "served": {}, "lock": threading.Lock(), "processed": 0}
+        return Response.json(job_view(state.jobs[job_id], request.params["version"]))
+
+    def job_view(job: dict[str, Any], version: str) -> dict[str, Any]:
+        return {"id": job["id"], "operation": job["operation"], "object": job["object"],
+                "createdById": "005000000000000AAA", "createdDate": sf_datetime(datetime.now(timezone.utc)),
+                "state": job["state"], "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(version),
+                "lineEnding": "LF", "columnDelimiter": "COMMA", "numberRecordsProcessed": job["processed"]}
+
+    def find_job(job_id: str) -> dict[str, Any]:
+        job = state.jobs.get(job_id)
+        if job is None:
+            raise SalesforceError(404, "NOT_FOUND", f"job {job_id} not found")
+        return job
+
+    @data_route("GET", r"/jobs/query/(?P<job>750\w+)", "bulk_status")
+    def bulk_status(request: Request) -> Response:
+        job = find_job(request.params["job"])
+        job["polls"] += 1
+        job["state"] = {1: "InProgress"}.get(job["polls"], "JobComplete")
+        return Response.json(job_view(job, request.params["version"]))
+
+    @data_route("GET", r"/jobs/query/(?P<job>750\w+)/results", "bulk_results")
+    def bulk_results(request: Request) -> Response:
+        job = find_job(request.params["job"])
+        if job["state"] != "JobComplete":
+            raise SalesforceError(400, "INVALIDJOB", "job is not complete")
+        locator = request.arg("locator") or ""
+        max_records = int(request.arg("maxRecords") or 50_000)
+        with job["lock"]:
+            if locator not in job["served"]:
+                if locator != job["next_locator"]:
+                    raise SalesforceError(400, "INVALID_LOCATOR", "locator out of order")
+                chunk = list(itertools.islice(job["rows"], max_records))
+                next_locator = secrets.token_hex(4) if len(chunk) == max_records else "null"
+                job["served"] = {locator: (chunk, next_locator)}
+                job["next_locator"] = next_locator
+                job["processed"] += len(chunk)
+            chunk, next_locator = job["served"][locator]
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        writer.writerow(job["fields"])
+        for record in chunk:
+            writer.writerow([_csv_value(record.get(f)) for f in job["fields"]])
+        return Response(200, text.getvalue(), {"Content-Type": "text/csv; charset=UTF-8", "Sforce-Locator": next_locator,
+                                               "Sforce-NumberOfRecords": str(len(chunk))})
+
+    return server
+
+
+class SalesforceSandbox:
+    """A started Salesforce fake: state + server. Use as a context manager."""
+
+    def __init__(self, size: CompanySize | None = None, *, seed: int = 42, faults: Faults | None = None,
+                 daily_limit: int = 1_000_000):
+        self.state = SalesforceState(FakeCompany(seed, size), daily_limit=daily_limit)
+        self.server = build_server(self.state, faults)
+
+    def __enter__(self) -> "SalesforceSandbox":
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.stop()
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def client_environment(self) -> dict[str, str]:
+        """The settings and secrets that point the pipeline at this sandbox (password login)."""
+        creds = self.state.credentials
+        return {"SALESFORCE_LOGIN_URL": self.url, "SALESFORCE_CA_BUNDLE": str(self.server.cert_path),
+                "SALESFORCE_USERNAME": creds["username"], "SALESFORCE_PASSWORD": creds["password"],
+                "SALESFORCE_SECURITY_TOKEN": creds["security_token"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve a loopback Salesforce until interrupted.")
+    parser.add_argument("--contacts", type=int, default=5000)
+    parser.add_argument("--accounts", type=int, default=None)
+    parser.add_argument("--leads", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    args = parser.parse_args()
+    size = CompanySize(accounts=args.accounts or max(1, args.contacts // 10), contacts=args.contacts,
+                       leads=args.leads if args.leads is not None else args.contacts // 2)
+    with SalesforceSandbox(size, seed=args.seed, faults=Faults(latency_seconds=args.latency)) as sandbox:
+        print(f"Salesforce sandbox at {sandbox.url} ({size.accounts} accounts, {size.contacts} contacts, "
+              f"{size.leads} leads)", flush=True)
+        print(f"export SALESFORCE_LOGIN_URL={sandbox.url}", flush=True)
+        print(f"export SALESFORCE_CA_BUNDLE={sandbox.server.cert_path}", flush=True)
+        print("(credentials: the SalesforceState defaults in sandbox/salesforce.py)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

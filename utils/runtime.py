@@ -1,0 +1,45 @@
+"""What every function invocation shares in a process: settings, warehouse, error publisher, secrets.
+
+Created once per process (Cloud Functions reuses instances across invocations) and passed down;
+tests build their own Runtime instead of touching the process-wide one.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from config.settings import Settings, get_settings
+from utils.logger import configure_logging
+from utils.monitoring import ErrorPublisher
+from utils.secret_manager import SecretStore
+from utils.warehouse import Warehouse, open_warehouse
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    warehouse: Warehouse
+    publisher: ErrorPublisher
+    secrets: SecretStore
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Runtime":
+        """A runtime whose warehouse has every table."""
+        warehouse = open_warehouse(settings)
+        warehouse.ensure_schema()
+        return cls(settings, warehouse, ErrorPublisher(settings), SecretStore(settings))
+
+
+_runtime: Runtime | None = None
+_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    """The process-wide runtime, created on first use."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            settings = get_settings()
+            configure_logging(settings.log_level)
+            _runtime = Runtime.from_settings(settings)
+        return _runtime
