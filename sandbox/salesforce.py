@@ -122,13 +122,15 @@ class ObjectData:
         return base_total + len(changed), rows()
 
 
+DEFAULT_CREDENTIALS = {"username": "sync@sandbox.example", "password": "sandbox-password",
+                       "security_token": "sandbox-token", "client_id": "sandbox-client-id",
+                       "client_secret": "sandbox-client-secret", "refresh_token": "sandbox-refresh-token"}
+
+
 class SalesforceState:
     """The org's data, changes, sessions, API budget and cursors; shared by the routes."""
 
-    def __init__(self, company: FakeCompany, *, daily_limit: int = 1_000_000, username: str = "sync@sandbox.example",
-                 password: str = "sandbox-password", security_token: str = "sandbox-token",
-                 client_id: str = "sandbox-client-id", client_secret: str = "sandbox-client-secret",
-                 refresh_token: str = "sandbox-refresh-token"):
+    def __init__(self, company: FakeCompany, *, daily_limit: int = 1_000_000):
         self.company = company
         size = company.size
         self.objects = {o.name: o for o in (
@@ -142,8 +144,7 @@ class SalesforceState:
         )}
         self.daily_limit = daily_limit
         self.api_used = 0
-        self.credentials = {"username": username, "password": password, "security_token": security_token,
-                            "client_id": client_id, "client_secret": client_secret, "refresh_token": refresh_token}
+        self.credentials = dict(DEFAULT_CREDENTIALS)
         self.sessions: set[str] = set()
         self.lock = threading.RLock()
         self.cursors: dict[str, dict[str, Any]] = {}
@@ -498,7 +499,7 @@ def main() -> None:
               f"{size.leads} leads)", flush=True)
         print(f"export SALESFORCE_LOGIN_URL={sandbox.url}", flush=True)
         print(f"export SALESFORCE_CA_BUNDLE={sandbox.server.cert_path}", flush=True)
-        print("(credentials: the SalesforceState defaults in sandbox/salesforce.py)", flush=True)
+        print("(credentials: DEFAULT_CREDENTIALS in sandbox/salesforce.py)", flush=True)
         try:
             while True:
                 time.sleep(3600)

@@ -41,6 +41,15 @@ _PARSE_ERRORS = {
 }
 
 
+def _is_valid(number: phonenumbers.PhoneNumber, region: str) -> bool:
+    # is_valid_number first finds the number's region, scanning every region of a shared country code
+    # (25 for +1); most numbers are from the default region, so ask that region first.
+    if number.country_code == phonenumbers.country_code_for_region(region) and \
+            phonenumbers.is_valid_number_for_region(number, region):
+        return True
+    return phonenumbers.is_valid_number(number)
+
+
 @lru_cache(maxsize=262_144)
 def parse_phone(value: str | None, default_region: str = "US") -> ParsedPhone:
     """The number in value read with default_region for national formats."""
@@ -57,7 +66,7 @@ def parse_phone(value: str | None, default_region: str = "US") -> ParsedPhone:
         return ParsedPhone(raw=raw, e164=None, extension=None, country_code=None,
                            reason=_PARSE_ERRORS.get(error.error_type, "not a number"))
     extension = number.extension or None
-    if not phonenumbers.is_valid_number(number):
+    if not _is_valid(number, default_region.upper()):
         return ParsedPhone(raw=raw, e164=None, extension=extension, country_code=number.country_code,
                            reason="not a valid number")
     return ParsedPhone(raw=raw, e164=phonenumbers.format_number(number, PhoneNumberFormat.E164),

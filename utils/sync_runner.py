@@ -23,6 +23,7 @@ from config.settings import Settings
 from utils.etl_runs import RunRecord, RunTracker, new_run_id
 from utils.logger import get_logger, log_context, redact
 from utils.monitoring import ErrorPublisher
+from utils.prefetch import prefetched
 from utils.sync_state import SyncStateStore, WatermarkStore
 from utils.warehouse import Warehouse
 
@@ -132,6 +133,31 @@ def _transform_page(job: SyncJob, page: Page, run_id: str) -> _PageResult:
     return result
 
 
+def _load_page(job: SyncJob, page: Page, batch_id: str, warehouse: Warehouse, watermarks: WatermarkStore,
+               record: RunRecord, rows_by_table: dict[str, int], batch_size: int) -> None:
+    """Merges one page's rows and rejects, then advances the watermark; counts into record."""
+    result = _transform_page(job, page, record.run_id)
+    for table, rows in result.rows.items():
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start:start + batch_size]
+            warehouse.merge(table, batch, batch_id=f"{batch_id}_{start}")
+            rows_by_table[table] = rows_by_table.get(table, 0) + len(batch)
+    if result.rejected:
+        warehouse.merge("rejected_records", result.rejected, batch_id=f"{batch_id}_rejected")
+        log.warning("records rejected", extra={"json_fields": {
+            "count": len(result.rejected), "first_reason": result.rejected[0]["reason"]}})
+    record.rows_fetched += len(page.records)
+    record.rows_rejected += len(result.rejected)
+    record.rows_loaded = sum(rows_by_table.values())
+    if page.watermark is not None and page.watermark != record.watermark_after:
+        # Only now: every row this watermark covers is merged.
+        watermarks.write(job.source, job.stream, page.watermark, batch_id)
+        record.watermark_after = page.watermark
+    log.info("page merged", extra={"json_fields": {
+        "batch": batch_id, "records": len(page.records), "rows_loaded": record.rows_loaded,
+        "rejected": record.rows_rejected, "watermark": record.watermark_after}})
+
+
 def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, settings: Settings,
              trigger: str = "http", clock: Callable[[], float] = time.monotonic) -> RunSummary:
     """Runs one stream of one source to completion, to its time budget, or to failure."""
@@ -150,30 +176,13 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
             tracker.open(record)
             log.info("run started", extra={"json_fields": {"sync_type": job.sync_type,
                                                            "watermark": record.watermark_before}})
-            for page_number, page in enumerate(job.fetch_pages(record.watermark_before)):
-                result = _transform_page(job, page, run_id)
-                for table, rows in result.rows.items():
-                    for start in range(0, len(rows), settings.merge_batch_size):
-                        batch = rows[start:start + settings.merge_batch_size]
-                        warehouse.merge(table, batch, batch_id=f"{run_id}_{page_number}_{start}")
-                        rows_by_table[table] = rows_by_table.get(table, 0) + len(batch)
-                if result.rejected:
-                    warehouse.merge("rejected_records", result.rejected, batch_id=f"{run_id}_{page_number}_rejected")
-                    log.warning("records rejected", extra={"json_fields": {
-                        "count": len(result.rejected), "first_reason": result.rejected[0]["reason"]}})
-                record.rows_fetched += len(page.records)
-                record.rows_rejected += len(result.rejected)
-                record.rows_loaded = sum(rows_by_table.values())
-                if page.watermark is not None and page.watermark != record.watermark_after:
-                    # Only now: every row this watermark covers is merged.
-                    watermarks.write(job.source, job.stream, page.watermark, f"{run_id}_{page_number}")
-                    record.watermark_after = page.watermark
-                log.info("page merged", extra={"json_fields": {
-                    "page": page_number, "records": len(page.records), "rows_loaded": record.rows_loaded,
-                    "rejected": record.rows_rejected, "watermark": record.watermark_after}})
-                if clock() >= deadline:
-                    stop_reason = f"time budget of {settings.run_time_budget_seconds:g} s reached"
-                    break
+            with prefetched(job.fetch_pages(record.watermark_before)) as pages:
+                for page_number, page in enumerate(pages):
+                    _load_page(job, page, f"{run_id}_{page_number}", warehouse, watermarks, record, rows_by_table,
+                               settings.merge_batch_size)
+                    if clock() >= deadline:
+                        stop_reason = f"time budget of {settings.run_time_budget_seconds:g} s reached"
+                        break
         except StopSync as stop:
             stop_reason = str(stop)
         except Exception as error:
