@@ -58,7 +58,7 @@ def run_pipeline(url: str, ca: str, db: str) -> dict:
 
     settings = Settings(_env_file=None, duckdb_path=Path(db), salesforce_login_url=url, salesforce_ca_bundle=Path(ca),
                         errors_file=Path(db).with_suffix(".errors"), salesforce_api_reserve=0)
-    warehouse = DuckDBWarehouse(db)
+    warehouse = DuckDBWarehouse(db, memory_limit=settings.duckdb_memory_limit)
     warehouse.ensure_schema()
     runtime = Runtime(settings, warehouse, ErrorPublisher(settings), SecretStore(settings))
     creds = SalesforceCredentials("password", username=DEFAULT_CREDENTIALS["username"],

@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 class Settings(BaseSettings):
     """The pipeline's configuration; field names are the environment variable names (case-insensitive)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True)
 
     gcp_project: str = Field("local-project", description="Google Cloud project id.")
     region: str = Field("us-central1", description="Region of the functions, scheduler jobs and dataset.")
@@ -25,6 +25,7 @@ class Settings(BaseSettings):
                          description="BigQuery dataset (a DuckDB schema locally).")
     warehouse: Literal["duckdb", "bigquery"] = Field("duckdb", description="Warehouse backend.")
     duckdb_path: Path = Field(Path(".local/warehouse.duckdb"), description="DuckDB file of the embedded warehouse.")
+    duckdb_memory_limit: str = Field("128MB", description="DuckDB's memory limit (it spills to disk beyond it).")
     bigquery_location: str = Field("US", description="BigQuery location of the dataset and its jobs.")
     staging_expiration_hours: int = Field(6, ge=1, le=168,
                                           description="Lifetime of BigQuery staging tables used by MERGE.")
@@ -63,7 +64,7 @@ class Settings(BaseSettings):
                                                                     "the stored SystemModstamp.")
     salesforce_bulk_threshold: int = Field(50_000, ge=0, description="A full sync of an object with more records "
                                                                      "than this uses Bulk API 2.0.")
-    salesforce_bulk_page_records: int = Field(50_000, ge=1, description="maxRecords per Bulk 2.0 results page.")
+    salesforce_bulk_page_records: int = Field(5_000, ge=1, description="maxRecords per Bulk 2.0 results page.")
     salesforce_query_batch_size: int = Field(2000, ge=200, le=2000, description="REST query page size.")
     salesforce_api_reserve: int = Field(1000, ge=0, description="Stop (partial) when fewer daily API requests "
                                                                 "than this remain.")

@@ -164,7 +164,7 @@ def _arrow_value(column: Column, value: Any) -> Any:
 class DuckDBWarehouse(Warehouse):
     """The embedded warehouse: one DuckDB file, the dataset as a schema, BigQuery SQL via sqlglot."""
 
-    def __init__(self, path: str | Path, dataset: str = "sales_intelligence"):
+    def __init__(self, path: str | Path, dataset: str = "sales_intelligence", memory_limit: str | None = None):
         import duckdb
 
         self.path = Path(path)
@@ -174,6 +174,8 @@ class DuckDBWarehouse(Warehouse):
         self._lock = threading.RLock()
         self._con = duckdb.connect(str(path))
         self._con.execute("SET TimeZone = 'UTC'")
+        if memory_limit:
+            self._con.execute(f"SET memory_limit = '{memory_limit}'")
 
     def list_tables(self) -> set[str]:
         with self._lock:
@@ -393,4 +395,4 @@ def open_warehouse(settings: Settings) -> Warehouse:
     """The warehouse the settings name."""
     if settings.warehouse == "bigquery":
         return BigQueryWarehouse(settings)
-    return DuckDBWarehouse(settings.duckdb_path, settings.dataset)
+    return DuckDBWarehouse(settings.duckdb_path, settings.dataset, settings.duckdb_memory_limit)
