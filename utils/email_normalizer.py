@@ -46,7 +46,7 @@ def _ascii_domain(domain: str) -> str | None:
     return ascii_domain
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=16_384)
 def normalize_email(value: str | None) -> str | None:
     """The normalised address in value (which may carry a display name), or None when there is none."""
     if not value:

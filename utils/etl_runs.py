@@ -1,13 +1,17 @@
 """The etl_runs table: one row per run, opened as `running` and closed with its outcome."""
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable, Iterator
 
-from utils.logger import redact
+from utils.logger import get_logger, redact
+from utils.monitoring import ErrorPublisher
 from utils.warehouse import Warehouse
+
+log = get_logger(__name__)
 
 STATUSES = ("running", "success", "partial", "failed")
 MAX_ERROR_CHARS = 4000
@@ -66,3 +70,33 @@ class RunTracker:
             record.error_message = redact(str(error))[:MAX_ERROR_CHARS]
         self._warehouse.merge("etl_runs", [record.row()], batch_id=f"{record.run_id}_close")
         return record
+
+
+@contextlib.contextmanager
+def tracked_run(warehouse: Warehouse, publisher: ErrorPublisher, record: RunRecord,
+                failure_context: Callable[[], dict[str, Any]] = dict) -> Iterator[RunRecord]:
+    """Opens the run's etl_runs row and closes it with record.status (success unless set otherwise).
+
+    On an exception: the run is closed as failed with the error text, the error is published with
+    failure_context(), `run_id` is set on the exception, and it propagates. Neither the close nor the
+    publish may hide the original error.
+    """
+    tracker = RunTracker(warehouse)
+    tracker.open(record)
+    try:
+        yield record
+    except Exception as error:
+        error.run_id = record.run_id  # type: ignore[attr-defined]
+        log.error("run failed", exc_info=error)
+        context = failure_context()
+        try:
+            tracker.close(record, "failed", error)
+        except Exception as tracking_error:
+            context["etl_runs_error"] = f"{type(tracking_error).__name__}: {tracking_error}"
+            log.exception("could not record the failed run in etl_runs")
+        try:
+            publisher.publish(source=record.source, run_id=record.run_id, error=error, context=context)
+        except Exception:
+            log.exception("could not publish the run's error")
+        raise
+    tracker.close(record, "success" if record.status == "running" else record.status)

@@ -50,7 +50,7 @@ def _is_valid(number: phonenumbers.PhoneNumber, region: str) -> bool:
     return phonenumbers.is_valid_number(number)
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=16_384)
 def parse_phone(value: str | None, default_region: str = "US") -> ParsedPhone:
     """The number in value read with default_region for national formats."""
     raw = (value or "").strip()

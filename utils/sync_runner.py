@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from config.settings import Settings
-from utils.etl_runs import RunRecord, RunTracker, new_run_id
+from utils.etl_runs import RunRecord, new_run_id, tracked_run
 from utils.logger import get_logger, log_context, redact
 from utils.monitoring import ErrorPublisher
 from utils.prefetch import prefetched
@@ -161,66 +161,40 @@ def _load_page(job: SyncJob, page: Page, batch_id: str, warehouse: Warehouse, wa
 def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, settings: Settings,
              trigger: str = "http", clock: Callable[[], float] = time.monotonic) -> RunSummary:
     """Runs one stream of one source to completion, to its time budget, or to failure."""
-    run_id = new_run_id(job.source)
-    tracker = RunTracker(warehouse)
-    watermarks = job.watermarks or SyncStateStore(warehouse)
-    record = RunRecord(run_id=run_id, source=job.source, object_type=job.stream,
+    record = RunRecord(run_id=new_run_id(job.source), source=job.source, object_type=job.stream,
                        sync_type=job.sync_type, trigger=trigger)
+    watermarks = job.watermarks or SyncStateStore(warehouse)
     rows_by_table: dict[str, int] = {}
     stop_reason: str | None = None
-    started = clock()
-    deadline = started + settings.run_time_budget_seconds
-    with log_context(run_id=run_id, source=job.source, object_type=job.stream):
-        try:
+    deadline = clock() + settings.run_time_budget_seconds
+    failure_context = lambda: {"stream": job.stream, "sync_type": job.sync_type,  # noqa: E731
+                               "rows_loaded": record.rows_loaded, "watermark": record.watermark_after}
+    with log_context(run_id=record.run_id, source=job.source, object_type=job.stream):
+        with tracked_run(warehouse, publisher, record, failure_context):
             record.watermark_before = record.watermark_after = watermarks.read(job.source, job.stream)
-            tracker.open(record)
             log.info("run started", extra={"json_fields": {"sync_type": job.sync_type,
                                                            "watermark": record.watermark_before}})
-            with prefetched(job.fetch_pages(record.watermark_before)) as pages:
-                for page_number, page in enumerate(pages):
-                    _load_page(job, page, f"{run_id}_{page_number}", warehouse, watermarks, record, rows_by_table,
-                               settings.merge_batch_size)
-                    if clock() >= deadline:
-                        stop_reason = f"time budget of {settings.run_time_budget_seconds:g} s reached"
-                        break
-        except StopSync as stop:
-            stop_reason = str(stop)
-        except Exception as error:
-            _fail(job, record, tracker, publisher, error)
-            raise
-        record.api_calls = job.api_calls()
-        record.details = {**job.details(), "rows_by_table": rows_by_table,
-                          **({"stop_reason": stop_reason} if stop_reason else {})}
-        status = "partial" if stop_reason else "success"
-        tracker.close(record, status)
-        log.info("run finished", extra={"json_fields": {"status": status, "rows_loaded": record.rows_loaded,
+            try:
+                with prefetched(job.fetch_pages(record.watermark_before), depth=1) as pages:
+                    for number, page in enumerate(pages):
+                        _load_page(job, page, f"{record.run_id}_{number}", warehouse, watermarks, record,
+                                   rows_by_table, settings.merge_batch_size)
+                        if clock() >= deadline:
+                            stop_reason = f"time budget of {settings.run_time_budget_seconds:g} s reached"
+                            break
+            except StopSync as stop:
+                stop_reason = str(stop)
+            finally:
+                record.api_calls = job.api_calls()
+            record.details = {**job.details(), "rows_by_table": rows_by_table,
+                              **({"stop_reason": stop_reason} if stop_reason else {})}
+            record.status = "partial" if stop_reason else "success"
+        log.info("run finished", extra={"json_fields": {"status": record.status, "rows_loaded": record.rows_loaded,
                                                         "rows_rejected": record.rows_rejected,
                                                         "stop_reason": stop_reason}})
     return RunSummary(
-        run_id=run_id, source=job.source, stream=job.stream, sync_type=job.sync_type, status=status,
+        run_id=record.run_id, source=job.source, stream=job.stream, sync_type=job.sync_type, status=record.status,
         rows_fetched=record.rows_fetched, rows_loaded=record.rows_loaded, rows_rejected=record.rows_rejected,
         rows_by_table=rows_by_table, api_calls=record.api_calls, watermark_before=record.watermark_before,
         watermark_after=record.watermark_after, duration_seconds=record.duration_seconds or 0.0,
         stop_reason=stop_reason, details=record.details)
-
-
-def _fail(job: SyncJob, record: RunRecord, tracker: RunTracker, publisher: ErrorPublisher,
-          error: BaseException) -> None:
-    """Marks the run failed and publishes the error; neither step may hide the original error."""
-    error.run_id = record.run_id  # type: ignore[attr-defined]
-    log.error("run failed", exc_info=error)
-    try:
-        record.api_calls = job.api_calls()
-    except Exception:
-        pass
-    context = {"stream": job.stream, "sync_type": job.sync_type, "rows_loaded": record.rows_loaded,
-               "watermark": record.watermark_after}
-    try:
-        tracker.close(record, "failed", error)
-    except Exception as tracking_error:
-        context["etl_runs_error"] = f"{type(tracking_error).__name__}: {tracking_error}"
-        log.exception("could not record the failed run in etl_runs")
-    try:
-        publisher.publish(source=job.source, run_id=record.run_id, error=error, context=context)
-    except Exception:
-        log.exception("could not publish the run's error")
