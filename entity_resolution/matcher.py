@@ -18,7 +18,7 @@ from config.settings import Settings
 from utils.etl_runs import RunRecord, new_run_id, tracked_run
 from utils.logger import get_logger, log_context
 from utils.runtime import Runtime
-from utils.validation import SyncRequest
+from utils.validation import RequestModel
 from utils.warehouse import Warehouse
 
 log = get_logger(__name__)
@@ -31,8 +31,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ALL_VALUES = 2**62
 
 
-class ResolutionRequest(SyncRequest):
-    """Body of an entity_resolution call (sync_type is not used: mode says full or incremental)."""
+class ResolutionRequest(RequestModel):
+    """Body of an entity_resolution call."""
 
     entity_type: Literal["all", "email", "phone"] = "all"
     mode: Literal["incremental", "full"] = "incremental"

@@ -9,10 +9,10 @@ import json
 from typing import Any, Callable, TypeVar
 
 from utils.logger import get_logger, redact
-from utils.validation import BadRequest, SyncRequest, parse_body
+from utils.validation import BadRequest, RequestModel, parse_body
 
 log = get_logger(__name__)
-M = TypeVar("M", bound=SyncRequest)
+M = TypeVar("M", bound=RequestModel)
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 

@@ -11,20 +11,25 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 MAX_BODY_BYTES = 64 * 1024
-M = TypeVar("M", bound="SyncRequest")
+M = TypeVar("M", bound="RequestModel")
 
 
 class BadRequest(ValueError):
     """A request the entry point refuses; the message is safe to return to the caller."""
 
 
-class SyncRequest(BaseModel):
-    """Fields every entry point accepts."""
+class RequestModel(BaseModel):
+    """What every entry point's body shares: no unknown fields, and who triggered the run."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    sync_type: Literal["incremental", "full"] = "incremental"
     trigger: Literal["scheduler", "http", "local"] = "http"
+
+
+class SyncRequest(RequestModel):
+    """Body of a source sync."""
+
+    sync_type: Literal["incremental", "full"] = "incremental"
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -1,0 +1,29 @@
+-- One timeline of emails and calls per Salesforce contact, lead and account (matched rows only).
+CREATE OR REPLACE VIEW ${dataset}.v_contact_activity AS
+SELECT
+  'email' AS activity_type,
+  p.sent_at AS occurred_at,
+  p.sf_contact_id, p.sf_lead_id, p.sf_account_id,
+  p.mailbox AS our_party,
+  p.role AS their_role,
+  p.email AS their_address,
+  m.subject AS summary,
+  p.message_id AS source_id,
+  p.match_method, p.match_confidence
+FROM ${dataset}.gmail_participants AS p
+LEFT JOIN ${dataset}.gmail_messages AS m ON m.mailbox = p.mailbox AND m.message_id = p.message_id
+WHERE COALESCE(p.sf_contact_id, p.sf_lead_id, p.sf_account_id) IS NOT NULL
+  AND NOT COALESCE(m.is_deleted, FALSE)
+UNION ALL
+SELECT
+  'call' AS activity_type,
+  c.started_at AS occurred_at,
+  c.sf_contact_id, c.sf_lead_id, c.sf_account_id,
+  COALESCE(c.target_email, c.target_name) AS our_party,
+  c.direction AS their_role,
+  c.external_number_e164 AS their_address,
+  CONCAT(COALESCE(c.direction, 'call'), ', ', CAST(DIV(COALESCE(c.duration_ms, 0), 1000) AS STRING), ' s') AS summary,
+  c.call_id AS source_id,
+  c.match_method, c.match_confidence
+FROM ${dataset}.dialpad_calls AS c
+WHERE COALESCE(c.sf_contact_id, c.sf_lead_id, c.sf_account_id) IS NOT NULL

@@ -1,0 +1,14 @@
+-- Match rate by source, method and day: rows per method and their share of the day's rows.
+CREATE OR REPLACE VIEW ${dataset}.v_match_quality AS
+WITH matched AS (
+  SELECT 'gmail' AS source, DATE(sent_at) AS day, COALESCE(match_method, IF(matched_at IS NULL, 'not_yet_resolved', 'unmatched')) AS match_method
+  FROM ${dataset}.gmail_participants
+  UNION ALL
+  SELECT 'dialpad', DATE(started_at), COALESCE(match_method, IF(matched_at IS NULL, 'not_yet_resolved', 'unmatched'))
+  FROM ${dataset}.dialpad_calls
+)
+SELECT
+  source, day, match_method, COUNT(*) AS row_count,
+  COUNT(*) / SUM(COUNT(*)) OVER (PARTITION BY source, day) AS share_of_day
+FROM matched
+GROUP BY source, day, match_method
