@@ -32,7 +32,8 @@ TITLES = ("CEO", "CTO", "VP Sales", "Head of Operations", "Procurement Manager",
 LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Not Converted")
 # US area codes and UK/DE ranges that phonenumbers accepts as valid.
 US_AREA_CODES = (212, 415, 646, 617, 312, 206, 303, 512, 702, 305, 404, 713, 202, 480, 503, 619)
-US_NUMBERS = len(US_AREA_CODES) * 800 * 10_000
+US_EXCHANGES = tuple(e for e in range(200, 1000) if e % 100 != 11)  # N11 codes are services, never subscribers
+US_NUMBERS = len(US_AREA_CODES) * len(US_EXCHANGES) * 10_000
 _SPREAD = 48_271  # coprime with US_NUMBERS: index -> number is one-to-one, so true phones never collide
 
 EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -51,14 +52,12 @@ def _rng(seed: int, kind: str, index: int) -> random.Random:
 
 
 def true_us_phone(index: int, salt: int = 0) -> str:
-    """A valid US number in E.164, different for every (index, salt) below 128 million."""
+    """A valid US number in E.164, different for every (index, salt) with index * 7 + salt below US_NUMBERS."""
     n = ((index * 7 + salt) * _SPREAD) % US_NUMBERS
     area = US_AREA_CODES[n % len(US_AREA_CODES)]
     rest = n // len(US_AREA_CODES)
-    exchange = 200 + rest % 800
-    if exchange % 100 == 11:  # N11 exchanges are service codes, never subscriber numbers
-        exchange += 1
-    line = (rest // 800) % 10_000
+    exchange = US_EXCHANGES[rest % len(US_EXCHANGES)]
+    line = (rest // len(US_EXCHANGES)) % 10_000
     return f"+1{area}{exchange:03d}{line:04d}"
 
 
