@@ -58,6 +58,7 @@ def generate(scale: float, seed: int = 7):
         else:
             email = f"{name}@acct{account}.com"
         contacts.append({"id": f"003{i:012d}AAA", "account_id": accounts[account]["id"], "email": email,
+                         "domain": email.split("@")[1] if email else None,
                          "phone_e164": true_us_phone(i, 1), "mobile_phone_e164": true_us_phone(i, 2) if i % 2 else None,
                          "phone": None, "is_deleted": False, "system_modstamp": T0})
         if roll > 0.99 and email:  # a duplicate contact: same address and account, another id
@@ -70,7 +71,8 @@ def generate(scale: float, seed: int = 7):
         target = contacts[rng.randrange(len(contacts))] if converted else None
         if target is not None and target["email"] is None:
             converted, target = False, None
-        leads.append({"id": f"00Q{i:012d}AAA", "email": target["email"] if target else f"lead{i}@prospect{i % 20_000}.net",
+        lead_email = target["email"] if target else f"lead{i}@prospect{i % 20_000}.net"
+        leads.append({"id": f"00Q{i:012d}AAA", "email": lead_email, "domain": lead_email.split("@")[1],
                       "phone_e164": true_us_phone(i, 3), "mobile_phone_e164": None, "phone": None,
                       "is_converted": converted, "converted_contact_id": target["id"] if target else None,
                       "converted_account_id": target["account_id"] if target else None,
@@ -120,7 +122,7 @@ def generate(scale: float, seed: int = 7):
         else:
             email, truth = (f"stranger{i}@gmail.com" if rng.random() < 0.5 else f"x{i}@unknown{i % 9000}.biz"), (None, None, None)
         participants.append({"mailbox": "alex@ourcompany.example", "message_id": f"m{i // 3}", "role": f"to{i % 3}",
-                             "email": email, "sent_at": T0 + timedelta(minutes=i)})
+                             "email": email, "domain": email.split("@")[1], "sent_at": T0 + timedelta(minutes=i)})
         truth_p.append(truth)
     # Phones are unique per contact (duplicates carry none), so a contact's number names the contact.
     phone_owner = {contact[key]: (contact["id"], None, contact["account_id"])

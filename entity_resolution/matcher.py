@@ -2,11 +2,13 @@
 
 Set-based SQL in the warehouse, in BigQuery's dialect (entity_resolution/sql/, run in file order):
 01 scope (which values), 02 candidates (every method, decisive level), 03 resolve (one decision per
-value), 04 review candidates, 05/06 apply to the two tables, 07 summary. The work tables `_er_*` are
+value), 04 review candidates, 05/06 apply to the two tables, 07 summary. The work tables `_er_*` live in
+the warehouse's work dataset (the dataset itself on BigQuery, an in-memory database on DuckDB) and are
 dropped at the end. Python only orders the statements and binds parameters: no row is handled here.
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -39,9 +41,10 @@ class ResolutionRequest(RequestModel):
     batch_size: int | None = Field(None, ge=1, le=100_000_000, description="At most this many distinct values.")
 
 
-def sql(name: str, dataset: str) -> str:
-    """The text of entity_resolution/sql/<name>.sql for a dataset."""
-    return (SQL_DIR / f"{name}.sql").read_text().replace("${dataset}", dataset)
+def sql(name: str, warehouse: Warehouse) -> str:
+    """The text of entity_resolution/sql/<name>.sql for a warehouse's dataset and work dataset."""
+    text = (SQL_DIR / f"{name}.sql").read_text()
+    return text.replace("${dataset}", warehouse.dataset).replace("${work}", warehouse.work_dataset)
 
 
 def ensure_free_mail_reference(warehouse: Warehouse) -> None:
@@ -71,17 +74,20 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
             now = datetime.now(timezone.utc)
             params = _parameters(request, settings, record.run_id, now, last_success_start(warehouse))
             updated: dict[str, int] = {}
+            step_seconds: dict[str, float] = {}
             for name in PIPELINE:
-                affected = warehouse.execute(sql(name, warehouse.dataset), params)
+                started = time.perf_counter()
+                affected = warehouse.execute(sql(name, warehouse), params)
+                step_seconds[name] = round(time.perf_counter() - started, 3)
                 if name.startswith(("05", "06")):
                     updated[name[9:]] = affected or 0
-            decisions = warehouse.query(sql("07_summary", warehouse.dataset))
+            decisions = warehouse.query(sql("07_summary", warehouse))
             for table in WORK_TABLES:
-                warehouse.execute(f"DROP TABLE IF EXISTS {warehouse.dataset}.{table}")
+                warehouse.execute(f"DROP TABLE IF EXISTS {warehouse.work_dataset}.{table}")
             summary = _summary(decisions, updated)
             record.rows_fetched = summary["values_examined"]
             record.rows_loaded = sum(updated.values())
-            record.details = summary
+            record.details = {**summary, "step_seconds": step_seconds}
             truncated = request.batch_size is not None and summary["values_examined"] >= request.batch_size
             record.status = "partial" if truncated else "success"
         log.info("entity resolution finished", extra={"json_fields": summary})
@@ -124,6 +130,6 @@ def record_review(warehouse: Warehouse, *, value_type: str, value: str, candidat
     params = {"value_type": value_type, "value": value, "candidate_type": candidate_type,
               "candidate_id": candidate_id, "decision": decision, "reviewer": reviewer, "note": note,
               "now": datetime.now(timezone.utc)}
-    warehouse.execute(sql("review_decision", warehouse.dataset), params)
-    warehouse.execute(sql("review_candidate_status", warehouse.dataset),
+    warehouse.execute(sql("review_decision", warehouse), params)
+    warehouse.execute(sql("review_candidate_status", warehouse),
                       {k: params[k] for k in ("value_type", "value", "candidate_id", "decision", "now")})

@@ -93,6 +93,9 @@ class Warehouse(abc.ABC):
     """What the pipeline needs of a warehouse."""
 
     dataset: str
+    # Where a job's scratch tables go (CREATE OR REPLACE TABLE <work_dataset>._x): the dataset itself on
+    # BigQuery, where a table outside a script must be a real one; an in-memory database on DuckDB.
+    work_dataset: str
 
     @abc.abstractmethod
     def ensure_schema(self) -> list[str]:
@@ -182,9 +185,11 @@ class DuckDBWarehouse(Warehouse):
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.dataset = dataset
+        self.work_dataset = "_work"
         self._lock = threading.RLock()
         self._con = duckdb.connect(str(path))
         self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute(f"ATTACH ':memory:' AS {self.work_dataset}")
         if memory_limit:
             self._con.execute(f"SET memory_limit = '{memory_limit}'")
 
@@ -311,7 +316,7 @@ class BigQueryWarehouse(Warehouse):
             client = bigquery.Client(project=settings.gcp_project, location=settings.bigquery_location)
         self.client = client
         self.project = settings.gcp_project
-        self.dataset = settings.dataset
+        self.dataset = self.work_dataset = settings.dataset
         self.location = settings.bigquery_location
         self.staging_lifetime = timedelta(hours=settings.staging_expiration_hours)
 

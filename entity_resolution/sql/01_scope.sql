@@ -3,7 +3,7 @@
 -- @crm_changed_since); otherwise only rows never examined (matched_at IS NULL) are.
 -- At most @max_values values per run (the batch size); the rest wait for the next run.
 -- Parameters: @full (BOOL), @crm_changed_since (TIMESTAMP), @do_email, @do_phone (BOOL), @max_values (INT64).
-CREATE OR REPLACE TABLE ${dataset}._er_scope AS
+CREATE OR REPLACE TABLE ${work}._er_scope AS
 WITH
 changed_contacts AS (
   SELECT email, phone_e164, mobile_phone_e164, phone, mobile_phone FROM ${dataset}.sf_contacts
@@ -20,7 +20,7 @@ changed_emails AS (
 ),
 changed_gmail AS (
   SELECT CONCAT(REPLACE(REGEXP_EXTRACT(value, r'^([^+@]*)'), '.', ''), '@gmail.com') AS canonical
-  FROM changed_emails WHERE REGEXP_EXTRACT(value, r'@(.+)$') IN ('gmail.com', 'googlemail.com')
+  FROM changed_emails WHERE ENDS_WITH(value, '@gmail.com') OR ENDS_WITH(value, '@googlemail.com')
 ),
 changed_domains AS (
   SELECT domain FROM ${dataset}.sf_accounts WHERE ingested_at >= @crm_changed_since AND domain IS NOT NULL
@@ -42,7 +42,7 @@ changed_last10 AS (
   WHERE LENGTH(REGEXP_REPLACE(raw, r'[^0-9]', '')) >= 10
 ),
 email_values AS (
-  SELECT email AS value, LOGICAL_OR(matched_at IS NULL) AS has_new_rows
+  SELECT email AS value, ANY_VALUE(domain) AS domain, LOGICAL_OR(matched_at IS NULL) AS has_new_rows
   FROM ${dataset}.gmail_participants
   WHERE @do_email
   GROUP BY email
@@ -54,25 +54,25 @@ phone_values AS (
   GROUP BY external_number_e164
 ),
 email_flags AS (
-  SELECT v.value, v.has_new_rows,
+  SELECT v.value, v.domain, v.has_new_rows,
          @full
          OR v.value IN (SELECT value FROM changed_emails)
-         OR REGEXP_EXTRACT(v.value, r'@(.+)$') IN (SELECT domain FROM changed_domains)
-         OR (REGEXP_EXTRACT(v.value, r'@(.+)$') IN ('gmail.com', 'googlemail.com')
+         OR v.domain IN (SELECT domain FROM changed_domains)
+         OR (v.domain IN ('gmail.com', 'googlemail.com')
              AND CONCAT(REPLACE(REGEXP_EXTRACT(v.value, r'^([^+@]*)'), '.', ''), '@gmail.com')
                  IN (SELECT canonical FROM changed_gmail)) AS all_rows
   FROM email_values AS v
 ),
 phone_flags AS (
-  SELECT v.value, v.has_new_rows,
+  SELECT v.value, CAST(NULL AS STRING) AS domain, v.has_new_rows,
          @full
          OR v.value IN (SELECT value FROM changed_phones)
          OR RIGHT(v.value, 10) IN (SELECT last10 FROM changed_last10) AS all_rows
   FROM phone_values AS v
 )
 SELECT * FROM (
-  SELECT 'email' AS value_type, value, all_rows FROM email_flags WHERE all_rows OR has_new_rows
+  SELECT 'email' AS value_type, value, domain, all_rows FROM email_flags WHERE all_rows OR has_new_rows
   UNION ALL
-  SELECT 'phone' AS value_type, value, all_rows FROM phone_flags WHERE all_rows OR has_new_rows
+  SELECT 'phone' AS value_type, value, domain, all_rows FROM phone_flags WHERE all_rows OR has_new_rows
 )
 LIMIT @max_values

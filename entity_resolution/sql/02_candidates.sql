@@ -15,13 +15,11 @@
 --   8      phone_last10       same last ten digits, same country code     0.70 (suggestion)
 -- Role addresses skip the person levels: they link to an account at most.
 -- Parameters: @role_locals, @free_mail_extra, @free_mail_exclude (ARRAY<STRING>).
-CREATE OR REPLACE TABLE ${dataset}._er_candidates AS
+CREATE OR REPLACE TABLE ${work}._er_candidates AS
 WITH
 scope AS (
-  SELECT value_type, value,
-         REGEXP_EXTRACT(value, r'^([^@]+)@') AS local_part,
-         REGEXP_EXTRACT(value, r'@(.+)$') AS domain
-  FROM ${dataset}._er_scope
+  SELECT value_type, value, domain, LEFT(value, LENGTH(value) - LENGTH(domain) - 1) AS local_part
+  FROM ${work}._er_scope
 ),
 email_scope AS (
   SELECT value, domain,
@@ -35,12 +33,12 @@ phone_scope AS (
   FROM scope WHERE value_type = 'phone' AND LENGTH(value) >= 11
 ),
 contacts AS (
-  SELECT id, account_id, email, phone_e164, mobile_phone_e164, phone, mobile_phone
+  SELECT id, account_id, email, domain, phone_e164, mobile_phone_e164, phone, mobile_phone
   FROM ${dataset}.sf_contacts WHERE NOT is_deleted
 ),
 -- A converted lead stands for the contact it became.
 leads AS (
-  SELECT id, email, phone_e164, mobile_phone_e164, phone, mobile_phone,
+  SELECT id, email, domain, phone_e164, mobile_phone_e164, phone, mobile_phone,
          IF(is_converted AND converted_contact_id IS NOT NULL, converted_contact_id, NULL) AS contact_id,
          IF(is_converted AND converted_contact_id IS NOT NULL, NULL, id) AS lead_id,
          IF(is_converted AND converted_contact_id IS NOT NULL, converted_account_id, NULL) AS account_id
@@ -57,11 +55,11 @@ free_mail AS (
 crm_gmail AS (
   SELECT 'contact' AS kind, id AS contact_id, CAST(NULL AS STRING) AS lead_id, account_id,
          CONCAT(REPLACE(REGEXP_EXTRACT(email, r'^([^+@]*)'), '.', ''), '@gmail.com') AS canonical
-  FROM contacts WHERE REGEXP_EXTRACT(email, r'@(.+)$') IN ('gmail.com', 'googlemail.com')
+  FROM contacts WHERE domain IN ('gmail.com', 'googlemail.com')
   UNION ALL
   SELECT 'lead', contact_id, lead_id, account_id,
          CONCAT(REPLACE(REGEXP_EXTRACT(email, r'^([^+@]*)'), '.', ''), '@gmail.com')
-  FROM leads WHERE REGEXP_EXTRACT(email, r'@(.+)$') IN ('gmail.com', 'googlemail.com')
+  FROM leads WHERE domain IN ('gmail.com', 'googlemail.com')
 ),
 crm_phones AS (
   SELECT 'contact' AS kind, id AS contact_id, CAST(NULL AS STRING) AS lead_id, account_id, phone_e164 AS e164, phone AS raw FROM contacts

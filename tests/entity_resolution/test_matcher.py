@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from entity_resolution.matcher import ResolutionRequest, record_review, resolve_entities
+from utils.email_normalizer import email_domain
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 DS = "sales_intelligence"
@@ -37,7 +38,9 @@ LEADS = [
 
 
 def crm_rows(rows, extra=None):
-    return [{"is_deleted": False, "system_modstamp": T0, **r, **(extra or {})} for r in rows]
+    """CRM rows as the Salesforce sync writes them (email domain beside the email)."""
+    return [{"is_deleted": False, "system_modstamp": T0, **r, **(extra or {}),
+             **({"domain": email_domain(r["email"])} if "email" in r else {})} for r in rows]
 
 
 @pytest.fixture
@@ -50,8 +53,8 @@ def crm(warehouse):
 
 def add_mail(warehouse, *emails, message="m1"):
     warehouse.merge("gmail_participants", [
-        {"mailbox": "alex@ourcompany.example", "message_id": message, "role": "to", "email": e, "sent_at": T0}
-        for e in emails])
+        {"mailbox": "alex@ourcompany.example", "message_id": message, "role": "to", "email": e,
+         "domain": email_domain(e), "sent_at": T0} for e in emails])
 
 
 def add_calls(warehouse, *numbers):

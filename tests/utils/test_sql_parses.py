@@ -65,4 +65,4 @@ def test_statements_of_a_run_parse(settings):
                          ids=lambda p: p.name)
 def test_sql_files_parse(path):
     """Views and entity-resolution SQL files parse."""
-    parses_as_bigquery(path.read_text().replace("${dataset}", "sales_intelligence"))
+    parses_as_bigquery(path.read_text().replace("${dataset}", "sales_intelligence").replace("${work}", "sales_intelligence"))
