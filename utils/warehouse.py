@@ -189,6 +189,9 @@ class DuckDBWarehouse(Warehouse):
         self._lock = threading.RLock()
         self._con = duckdb.connect(str(path))
         self._con.execute("SET TimeZone = 'UTC'")
+        # Row order of a table means nothing here (every read says ORDER BY when it matters); dropping
+        # it lets DuckDB write CREATE TABLE AS and UPDATE results in parallel.
+        self._con.execute("SET preserve_insertion_order = false")
         self._con.execute(f"ATTACH ':memory:' AS {self.work_dataset}")
         if memory_limit:
             self._con.execute(f"SET memory_limit = '{memory_limit}'")

@@ -1,0 +1,50 @@
+# Two service accounts, least privilege:
+# - runtime: what the functions run as. Data editor on the dataset only, job user on the project (to
+#   run queries and loads), secret accessor on each secret, publisher on the error topic. No
+#   project-wide editor or owner.
+# - scheduler: what Cloud Scheduler signs its OIDC tokens as. It may only invoke the functions.
+data "google_project" "this" {}
+
+resource "google_service_account" "runtime" {
+  account_id   = "sales-intel-runtime"
+  display_name = "Sales intelligence functions"
+}
+
+resource "google_service_account" "scheduler" {
+  account_id   = "sales-intel-scheduler"
+  display_name = "Sales intelligence scheduler (invokes the functions)"
+}
+
+resource "google_bigquery_dataset_iam_member" "runtime_data_editor" {
+  dataset_id = google_bigquery_dataset.main.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = "serviceAccount:${google_service_account.runtime.email}"
+}
+
+resource "google_project_iam_member" "runtime_job_user" {
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = "serviceAccount:${google_service_account.runtime.email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "runtime_secret_accessor" {
+  for_each  = google_secret_manager_secret.secrets
+  secret_id = each.value.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.runtime.email}"
+}
+
+resource "google_pubsub_topic_iam_member" "runtime_publisher" {
+  topic  = google_pubsub_topic.errors.name
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.runtime.email}"
+}
+
+# Gen2 functions are Cloud Run services: invoking one needs run.invoker on its service.
+resource "google_cloud_run_service_iam_member" "scheduler_invoker" {
+  for_each = google_cloudfunctions2_function.functions
+  location = var.region
+  service  = each.value.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.scheduler.email}"
+}

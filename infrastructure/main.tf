@@ -1,0 +1,154 @@
+# The pipeline on Google Cloud: dataset and tables, views, functions. Pub/Sub in pubsub.tf, service
+# accounts and grants in iam.tf, Cloud Scheduler in scheduler.tf. Every table comes from
+# bigquery/schemas (<table>.json + tables.yaml) and every job from config/schedules.yaml: the code's
+# own files, so Terraform and the pipeline cannot disagree.
+terraform {
+  required_version = ">= 1.5"
+  required_providers {
+    google = {
+      source  = "hashicorp/google"
+      version = "~> 6.0"
+    }
+    archive = {
+      source  = "hashicorp/archive"
+      version = "~> 2.4"
+    }
+  }
+}
+
+provider "google" {
+  project = var.project_id
+  region  = var.region
+}
+
+locals {
+  repo_root     = abspath("${path.module}/..")
+  tables_layout = yamldecode(file("${local.repo_root}/bigquery/schemas/tables.yaml"))
+  view_files    = fileset("${local.repo_root}/bigquery/views", "*.sql")
+  environment = {
+    GCP_PROJECT          = var.project_id
+    REGION               = var.region
+    DATASET              = var.dataset
+    BIGQUERY_LOCATION    = var.bigquery_location
+    WAREHOUSE            = "bigquery"
+    SECRETS_BACKEND      = "secret_manager"
+    ERROR_SINK           = "pubsub"
+    PUBSUB_TOPIC         = google_pubsub_topic.errors.name
+    MAILBOXES            = join(",", var.mailboxes)
+    DEFAULT_PHONE_REGION = var.default_phone_region
+    LOG_LEVEL            = "INFO"
+  }
+}
+
+resource "google_project_service" "apis" {
+  for_each = toset([
+    "bigquery.googleapis.com", "cloudfunctions.googleapis.com", "run.googleapis.com", "cloudbuild.googleapis.com",
+    "artifactregistry.googleapis.com", "cloudscheduler.googleapis.com", "pubsub.googleapis.com",
+    "secretmanager.googleapis.com", "gmail.googleapis.com",
+  ])
+  service            = each.value
+  disable_on_destroy = false
+}
+
+resource "google_bigquery_dataset" "main" {
+  dataset_id  = var.dataset
+  location    = var.bigquery_location
+  description = "Sales intelligence: Gmail, Salesforce, Dialpad and HubSpot, matched to Salesforce records."
+  depends_on  = [google_project_service.apis]
+}
+
+resource "google_bigquery_table" "tables" {
+  for_each            = local.tables_layout
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = each.key
+  description         = each.value.description
+  schema              = file("${local.repo_root}/bigquery/schemas/${each.key}.json")
+  clustering          = try(each.value.cluster, null)
+  deletion_protection = var.deletion_protection
+
+  dynamic "time_partitioning" {
+    for_each = try(each.value.partition, null) == null ? [] : [each.value.partition]
+    content {
+      type  = time_partitioning.value.type
+      field = time_partitioning.value.field
+    }
+  }
+}
+
+# The views are DDL files (CREATE OR REPLACE VIEW), run as query jobs; a changed file is a new job.
+resource "google_bigquery_job" "views" {
+  for_each = local.view_files
+  job_id   = "view_${trimsuffix(each.value, ".sql")}_${substr(sha256(file("${local.repo_root}/bigquery/views/${each.value}")), 0, 12)}"
+  location = var.bigquery_location
+
+  query {
+    query              = replace(file("${local.repo_root}/bigquery/views/${each.value}"), "$${dataset}", var.dataset)
+    use_legacy_sql     = false
+    create_disposition = ""
+    write_disposition  = ""
+  }
+  depends_on = [google_bigquery_table.tables]
+}
+
+resource "google_secret_manager_secret" "secrets" {
+  for_each  = toset(var.secret_names)
+  secret_id = each.value
+  replication {
+    auto {}
+  }
+  depends_on = [google_project_service.apis]
+}
+
+# The function source: the repository root (its main.py re-exports every entry point), minus what
+# .gcloudignore keeps out of an upload.
+data "archive_file" "source" {
+  type        = "zip"
+  source_dir  = local.repo_root
+  output_path = "${path.module}/.build/source.zip"
+  excludes = [
+    ".git", ".venv", ".local", ".ci", "tests", "sandbox", "bench", "infrastructure", "docs", "requirements-dev.txt",
+  ]
+}
+
+resource "google_storage_bucket" "source" {
+  name                        = "${var.project_id}-sales-intel-source"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  force_destroy               = true
+}
+
+resource "google_storage_bucket_object" "source" {
+  name   = "source-${data.archive_file.source.output_md5}.zip"
+  bucket = google_storage_bucket.source.name
+  source = data.archive_file.source.output_path
+}
+
+resource "google_cloudfunctions2_function" "functions" {
+  for_each    = var.functions
+  name        = replace(each.key, "_", "-")
+  location    = var.region
+  description = "Entry point ${each.key} of main.py"
+
+  build_config {
+    runtime     = "python311"
+    entry_point = each.key
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    available_memory               = each.value.memory
+    timeout_seconds                = each.value.timeout_seconds
+    max_instance_count             = each.value.max_instances
+    service_account_email          = google_service_account.runtime.email
+    ingress_settings               = "ALLOW_ALL"
+    all_traffic_on_latest_revision = true
+    environment_variables          = local.environment
+  }
+
+  depends_on = [google_project_service.apis]
+}

