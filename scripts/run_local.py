@@ -1,32 +1,46 @@
 """The local runner: the whole pipeline on one laptop (what `make run` calls).
 
-    python -m scripts.run_local init      create the warehouse and every table and view
-    python -m scripts.run_local run       init, then every landed source (Salesforce today)
-    python -m scripts.run_local report    rows per table and the latest runs
+    python -m scripts.run_local run                 every landed source, then entity resolution, then a summary
+    python -m scripts.run_local sync SOURCE [--full]
+    python -m scripts.run_local resolve [--full]
+    python -m scripts.run_local serve [--port P]     every function under functions-framework (+ sandboxes)
+    python -m scripts.run_local schedule [--minutes N]   fire schedules.yaml's jobs on their crons
+    python -m scripts.run_local report
+    python -m scripts.run_local review approve|reject --value V --candidate-type T --candidate-id ID
 
-With no credentials configured it uses the loopback sandboxes and says so; WAREHOUSE=bigquery
-writes to BigQuery instead of the local DuckDB file.
+With no credentials configured a source uses its loopback sandbox and says so; with credentials
+(environment or the local secrets file) it uses the real API. WAREHOUSE=bigquery writes to BigQuery.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
+import threading
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from config.settings import Settings, get_settings  # noqa: E402
+from scripts.local_schedule import load_jobs, run_schedule  # noqa: E402
+from scripts.local_sources import SOURCES, endpoints  # noqa: E402
 from utils.logger import configure_logging  # noqa: E402
-from utils.schemas import load_table_specs  # noqa: E402
 from utils.monitoring import ErrorPublisher  # noqa: E402
-from utils.runtime import Runtime  # noqa: E402
-from utils.secret_manager import SecretNotFoundError, SecretStore  # noqa: E402
+from utils.runtime import Runtime, set_runtime  # noqa: E402
+from utils.schemas import load_table_specs  # noqa: E402
+from utils.secret_manager import SecretStore  # noqa: E402
 from utils.warehouse import Warehouse, open_warehouse  # noqa: E402
 
-SANDBOX_SALESFORCE_SIZE = dict(accounts=50, contacts=2000, leads=500)
+
+def landed_in_schedule_order() -> list[str]:
+    """Landed sources in the order their jobs appear in schedules.yaml."""
+    by_entry_point = {source.entry_point: name for name, source in SOURCES.items()}
+    ordered: list[str] = []
+    for job in load_jobs()[1]:
+        name = by_entry_point.get(job.function)
+        if name and name not in ordered:
+            ordered.append(name)
+    return ordered
 
 
 def describe_warehouse(settings: Settings) -> str:
@@ -45,75 +59,166 @@ def init(warehouse: Warehouse, settings: Settings) -> None:
               f"cluster {','.join(spec.cluster) or '-'}")
 
 
-@contextlib.contextmanager
-def salesforce_endpoint(runtime: Runtime) -> Iterator[Runtime]:
-    """The runtime as is when Salesforce credentials are configured, else aimed at a loopback sandbox."""
-    from cloud_functions.salesforce_sync.client import SalesforceCredentials
-    from sandbox.company import CompanySize
-    from sandbox.salesforce import SalesforceSandbox
-
-    try:
-        SalesforceCredentials.from_secrets(runtime.secrets, runtime.settings)
-    except SecretNotFoundError:
-        pass
-    else:
-        print("salesforce: using the configured credentials")
-        yield runtime
-        return
-    with SalesforceSandbox(CompanySize(**SANDBOX_SALESFORCE_SIZE)) as sandbox:
-        print(f"salesforce: no credentials configured, using the loopback sandbox at {sandbox.url}")
-        environment = sandbox.client_environment()
-        for key in ("SALESFORCE_USERNAME", "SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN"):
-            os.environ[key] = environment[key]
-        yield Runtime(runtime.settings.model_copy(update={
-            "salesforce_login_url": sandbox.url, "salesforce_ca_bundle": sandbox.server.cert_path}),
-            runtime.warehouse, runtime.publisher, type(runtime.secrets)(runtime.settings))
+def print_run(source: str, run: dict[str, Any]) -> None:
+    print(f"  {source} {run['stream']:<13} {run['status']:<8} fetched {run['rows_fetched']:>7,} "
+          f"loaded {run['rows_loaded']:>7,} rejected {run['rows_rejected']:>4,} "
+          f"via {run['details'].get('api', '-'):<5} {run['duration_seconds']:>6.2f} s", flush=True)
 
 
-def sync_salesforce(runtime: Runtime) -> None:
-    from cloud_functions.salesforce_sync.objects import OBJECTS
-    from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
+def sync(runtime: Runtime, names: list[str], full: bool) -> None:
+    with endpoints(runtime, names) as rt:
+        for name in names:
+            SOURCES[name].sync(rt, full, lambda run, name=name: print_run(name, run))
 
-    with salesforce_endpoint(runtime) as rt:
-        for name in OBJECTS:
-            result = run_salesforce_sync(SalesforceSyncRequest(object_type=name, trigger="local"), rt)
-            (run,) = result["runs"]
-            print(f"  salesforce {name:<13} {run['status']:<8} fetched {run['rows_fetched']:>7,} "
-                  f"loaded {run['rows_loaded']:>7,} rejected {run['rows_rejected']:>4,} "
-                  f"via {run['details'].get('api', '-'):<5} {run['duration_seconds']:>6.2f} s", flush=True)
+
+def resolve(runtime: Runtime, full: bool) -> dict[str, Any]:
+    from entity_resolution.matcher import ResolutionRequest, resolve_entities
+
+    summary = resolve_entities(ResolutionRequest(mode="full" if full else "incremental", trigger="local"), runtime)
+    print(f"  entity resolution {summary['status']}: {summary['values_examined']:,} values examined, linked by method "
+          f"{summary['linked_by_method']}, ambiguous {summary['ambiguous']:,}, suggested {summary['suggested']:,}, "
+          f"rows updated {summary['rows_updated']}", flush=True)
+    return summary
 
 
 def report(warehouse: Warehouse) -> None:
+    ds = warehouse.dataset
     print("rows per table:")
     for table, count in warehouse.table_counts().items():
         print(f"  {table:<26} {count:>10,}")
     runs = warehouse.query(
         f"SELECT source, object_type, status, rows_loaded, rows_rejected, duration_seconds "
-        f"FROM {warehouse.dataset}.etl_runs ORDER BY started_at DESC LIMIT 20")
+        f"FROM {ds}.etl_runs ORDER BY started_at DESC LIMIT 12")
     if runs:
         print("latest runs:")
         for run in runs:
             print(f"  {run['source']:<18} {run['object_type'] or '-':<14} {run['status']:<8} "
                   f"loaded {run['rows_loaded'] or 0:>8,} rejected {run['rows_rejected'] or 0:>6,} "
                   f"{run['duration_seconds'] or 0:>7.2f} s")
+    rates = warehouse.query(
+        f"SELECT source, match_method, SUM(row_count) AS row_count FROM {ds}.v_match_quality "
+        f"GROUP BY source, match_method ORDER BY source, row_count DESC")
+    if rates:
+        print("match rates by method:")
+        totals: dict[str, int] = {}
+        for row in rates:
+            totals[row["source"]] = totals.get(row["source"], 0) + row["row_count"]
+        for row in rates:
+            print(f"  {row['source']:<8} {row['match_method']:<18} {row['row_count']:>9,} "
+                  f"{100 * row['row_count'] / totals[row['source']]:>6.1f} %")
+    unmatched = warehouse.query(
+        f"SELECT value_type, value, occurrences FROM {ds}.v_unmatched_addresses "
+        f"ORDER BY occurrences DESC, value LIMIT 10")
+    if unmatched:
+        print("top unmatched addresses and numbers (lead candidates):")
+        for row in unmatched:
+            print(f"  {row['value_type']:<6} {row['value']:<40} {row['occurrences']:>6,}")
+
+
+def serve(runtime: Runtime, port: int) -> None:
+    """Every entry point of main.py under functions-framework, each on its own port, until interrupted."""
+    import functions_framework
+    from werkzeug.serving import make_server
+
+    import main
+
+    names = landed_in_schedule_order()
+    with endpoints(runtime, names) as rt:
+        set_runtime(rt)
+        servers = []
+        for offset, target in enumerate(main.__all__):
+            app = functions_framework.create_app(target=target, source=str(Path(main.__file__)))
+            server = make_server("127.0.0.1", port + offset if port else 0, app, threaded=True)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            servers.append(server)
+            print(f"{target}: http://127.0.0.1:{server.server_port}/", flush=True)
+            print(f"  curl -s -X POST -H 'Content-Type: application/json' -d '{{}}' "
+                  f"http://127.0.0.1:{server.server_port}/", flush=True)
+        print("serving; Ctrl-C stops", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for server in servers:
+                server.shutdown()
+
+
+def fire_locally(runtime: Runtime):
+    """A scheduler job's POST, delivered in-process to the entry point it names."""
+    import flask
+
+    import main
+
+    app = flask.Flask("local-scheduler")
+
+    def fire(job) -> None:
+        if job.function not in main.__all__:
+            print(f"schedule: skip {job.name}: {job.function} has not landed", flush=True)
+            return
+        with app.test_request_context(method="POST", json=job.body):
+            body, status, _ = getattr(main, job.function)(flask.request)
+        print(f"schedule: {job.name} -> HTTP {status} {body[:300]}", flush=True)
+
+    return fire
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="run_local", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("init", help="create the warehouse with every table and view")
-    sub.add_parser("run", help="init, then sync every landed source and resolve entities")
-    sub.add_parser("report", help="rows per table and the latest runs")
+    sub.add_parser("run", help="every landed source, then entity resolution, then the summary")
+    sync_parser = sub.add_parser("sync", help="one source")
+    sync_parser.add_argument("source", choices=sorted(SOURCES))
+    sync_parser.add_argument("--full", action="store_true")
+    resolve_parser = sub.add_parser("resolve", help="entity resolution")
+    resolve_parser.add_argument("--full", action="store_true")
+    serve_parser = sub.add_parser("serve", help="every function under functions-framework")
+    serve_parser.add_argument("--port", type=int, default=8080, help="first port (0: any free ones)")
+    schedule_parser = sub.add_parser("schedule", help="fire schedules.yaml's jobs on their crons")
+    schedule_parser.add_argument("--minutes", type=int, default=None, help="stop after this many minutes")
+    sub.add_parser("report", help="rows per table, runs, match rates, top unmatched")
+    review = sub.add_parser("review", help="approve or reject a match candidate (kept in manual_mappings)")
+    review.add_argument("decision", choices=["approve", "reject"])
+    review.add_argument("--value-type", choices=["email", "phone"], required=True)
+    review.add_argument("--value", required=True)
+    review.add_argument("--candidate-type", choices=["contact", "lead", "account"], required=True)
+    review.add_argument("--candidate-id", required=True)
+    review.add_argument("--reviewer", default="local")
+    review.add_argument("--note", default="")
     args = parser.parse_args(argv)
+
     settings = get_settings()
     configure_logging("WARNING")
     warehouse = open_warehouse(settings)
+    runtime = Runtime(settings, warehouse, ErrorPublisher(settings), SecretStore(settings))
     try:
         if args.command in ("init", "run"):
             init(warehouse, settings)
+        else:
+            warehouse.ensure_schema()
         if args.command == "run":
-            runtime = Runtime(settings, warehouse, ErrorPublisher(settings), SecretStore(settings))
-            sync_salesforce(runtime)
+            sync(runtime, landed_in_schedule_order(), full=False)
+            resolve(runtime, full=False)
+        elif args.command == "sync":
+            sync(runtime, [args.source], args.full)
+        elif args.command == "resolve":
+            resolve(runtime, args.full)
+        elif args.command == "serve":
+            serve(runtime, args.port)
+        elif args.command == "schedule":
+            with endpoints(runtime, landed_in_schedule_order()) as rt:
+                set_runtime(rt)
+                run_schedule(fire_locally(rt), args.minutes)
+        elif args.command == "review":
+            from entity_resolution.matcher import record_review
+
+            record_review(warehouse, value_type=args.value_type, value=args.value,
+                          candidate_type=args.candidate_type, candidate_id=args.candidate_id,
+                          decision="approved" if args.decision == "approve" else "rejected",
+                          reviewer=args.reviewer, note=args.note)
+            print(f"{args.decision}d {args.candidate_type} {args.candidate_id} for {args.value}; "
+                  f"the next resolution run applies it")
         if args.command in ("run", "report"):
             report(warehouse)
     finally:

@@ -43,3 +43,10 @@ def get_runtime() -> Runtime:
             configure_logging(settings.log_level)
             _runtime = Runtime.from_settings(settings)
         return _runtime
+
+
+def set_runtime(runtime: Runtime) -> None:
+    """Makes runtime the process-wide one (the local runner points the entry points at its sandboxes)."""
+    global _runtime
+    with _lock:
+        _runtime = runtime

@@ -1,0 +1,84 @@
+"""The sources the local runner drives: how each syncs, and how each is pointed at its sandbox.
+
+With credentials configured (environment or the local secrets file) a source talks to its real API;
+without, the runner starts the source's loopback sandbox and says so. One table of sources, in the
+order of config/schedules.yaml, so `run`, `sync`, `serve` and `schedule` agree.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterator
+
+from utils.runtime import Runtime
+from utils.secret_manager import SecretNotFoundError, SecretStore
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    """A landed source: its entry point, its sync, and its sandbox."""
+
+    name: str
+    entry_point: str
+    sync: Callable[[Runtime, bool, Callable[[dict[str, Any]], None]], None]
+    has_credentials: Callable[[Runtime], bool]
+    sandbox: Callable[[Runtime], contextlib.AbstractContextManager[Runtime]]
+
+
+def _salesforce_credentials(runtime: Runtime) -> bool:
+    from cloud_functions.salesforce_sync.client import SalesforceCredentials
+
+    try:
+        SalesforceCredentials.from_secrets(runtime.secrets, runtime.settings)
+    except SecretNotFoundError:
+        return False
+    return True
+
+
+SANDBOX_SALESFORCE_SIZE = dict(accounts=50, contacts=2000, leads=500)
+
+
+@contextlib.contextmanager
+def _salesforce_sandbox(runtime: Runtime) -> Iterator[Runtime]:
+    from sandbox.company import CompanySize
+    from sandbox.salesforce import SalesforceSandbox
+
+    with SalesforceSandbox(CompanySize(**SANDBOX_SALESFORCE_SIZE)) as sandbox:
+        environment = sandbox.client_environment()
+        for key in ("SALESFORCE_USERNAME", "SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN"):
+            os.environ[key] = environment[key]  # read by the secret store; never printed
+        settings = runtime.settings.model_copy(update={
+            "salesforce_login_url": sandbox.url, "salesforce_ca_bundle": sandbox.server.cert_path})
+        print(f"salesforce: no credentials configured, using the loopback sandbox at {sandbox.url}", flush=True)
+        yield replace(runtime, settings=settings, secrets=SecretStore(settings))
+
+
+def _salesforce_sync(runtime: Runtime, full: bool, progress: Callable[[dict[str, Any]], None]) -> None:
+    from cloud_functions.salesforce_sync.objects import OBJECTS
+    from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
+
+    for name in OBJECTS:  # one object at a time, so progress shows per object
+        result = run_salesforce_sync(SalesforceSyncRequest(object_type=name, trigger="local",
+                                                           sync_type="full" if full else "incremental"), runtime)
+        for run in result["runs"]:
+            progress(run)
+
+
+SOURCES: dict[str, LocalSource] = {
+    "salesforce": LocalSource("salesforce", "salesforce_sync", _salesforce_sync, _salesforce_credentials,
+                              _salesforce_sandbox),
+}
+
+
+@contextlib.contextmanager
+def endpoints(runtime: Runtime, names: list[str]) -> Iterator[Runtime]:
+    """The runtime with every named source aimed at its real API (credentials) or its sandbox."""
+    with contextlib.ExitStack() as stack:
+        for name in names:
+            source = SOURCES[name]
+            if source.has_credentials(runtime):
+                print(f"{name}: using the configured credentials", flush=True)
+            else:
+                runtime = stack.enter_context(source.sandbox(runtime))
+        yield runtime
