@@ -75,6 +75,15 @@ class Settings(BaseSettings):
     salesforce_api_reserve: int = Field(1000, ge=0, description="Stop (partial) when fewer daily API requests "
                                                                 "than this remain.")
 
+    dialpad_base_url: str = Field("https://dialpad.com", description="Dialpad API base URL (the sandbox locally).")
+    dialpad_requests_per_second: float = Field(20, gt=0, description="Company-wide Dialpad request rate.")
+    dialpad_transcript_concurrency: int = Field(8, ge=1, le=64, description="Transcripts fetched at once.")
+    dialpad_lookback_hours: float = Field(6, ge=0, description="Incremental reads start this long before the "
+                                                              "watermark (calls are listed once they end).")
+    dialpad_window_hours: float = Field(24, gt=0, description="Calls are read in windows of this size, oldest "
+                                                             "window first; the watermark moves per window.")
+    dialpad_full_days: int = Field(30, ge=1, le=3650, description="Days a full Dialpad sync reads by default.")
+
     er_auto_link_threshold: float = Field(0.8, ge=0, le=1, description="Entity resolution links matches at or "
                                                                        "above this confidence.")
     er_suggest_threshold: float = Field(0.6, ge=0, le=1, description="Matches from here up to the auto-link "

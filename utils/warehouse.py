@@ -105,10 +105,26 @@ class Warehouse(abc.ABC):
     def list_tables(self) -> set[str]:
         """Names of the tables and views in the dataset."""
 
-    @abc.abstractmethod
     def merge(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None = None,
               version: str | None = None, batch_id: str = "batch") -> int:
-        """Stages rows and MERGEs them into table on key; returns the number of rows staged."""
+        """Stages rows and MERGEs them into table on key; returns the number of rows staged.
+
+        Rows that supply different columns are merged in separate groups, so a column a row leaves out
+        is never written for that row (a re-sync without a transcript keeps the stored one).
+        """
+        groups: dict[frozenset[str], list[Mapping[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(frozenset(row), []).append(row)
+        merged = 0
+        for number, group in enumerate(groups.values()):
+            merged += self._merge_group(table, group, key=key, version=version,
+                                        batch_id=batch_id if len(groups) == 1 else f"{batch_id}_g{number}")
+        return merged
+
+    @abc.abstractmethod
+    def _merge_group(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None,
+                     version: str | None, batch_id: str) -> int:
+        """Stages rows that all supply the same columns and MERGEs them into table."""
 
     @abc.abstractmethod
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -218,8 +234,8 @@ class DuckDBWarehouse(Warehouse):
                     created.append(path.stem)
             return created
 
-    def merge(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None = None,
-              version: str | None = None, batch_id: str = "batch") -> int:
+    def _merge_group(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None,
+                     version: str | None, batch_id: str) -> int:
         if not rows:
             return 0
         import pyarrow as pa
@@ -353,8 +369,8 @@ class BigQueryWarehouse(Warehouse):
             created.append(path.stem)
         return created
 
-    def merge(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None = None,
-              version: str | None = None, batch_id: str = "batch") -> int:
+    def _merge_group(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None,
+                     version: str | None, batch_id: str) -> int:
         if not rows:
             return 0
         from google.cloud import bigquery

@@ -108,3 +108,11 @@ class TestQuery:
         warehouse.merge("sf_accounts", [account("A", "Acme")])
         counts = warehouse.table_counts()
         assert counts["sf_accounts"] == 1 and set(counts) == set(load_table_specs())
+
+
+def test_rows_supplying_different_columns_each_keep_the_rest(warehouse):
+    """In one batch, a row that leaves a column out does not clear it; a row that supplies it writes it."""
+    warehouse.merge("sf_accounts", [account("A", "Acme"), account("B", "Beta")])
+    warehouse.merge("sf_accounts", [{"id": "A", "is_deleted": False, "system_modstamp": T0 + timedelta(minutes=1)},
+                                    {**account("B", "Beta 2", minutes=1)}])
+    assert accounts(warehouse) == {"A": "Acme", "B": "Beta 2"}

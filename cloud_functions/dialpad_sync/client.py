@@ -1,0 +1,57 @@
+"""Dialpad API v2 over one requests session: call pages by time window, transcripts with bounded concurrency.
+
+Every request passes the company-wide rate limiter (settings.dialpad_requests_per_second) and the
+retry policy (429 with Retry-After, 5xx, connection errors). `GET /call/{id}` (10 per minute) is never
+used: the list already carries every field.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterator
+
+import requests
+
+from config.settings import Settings
+from utils.rate_limit import RateLimiter
+from utils.retry import retry_policy
+
+
+class DialpadClient:
+    def __init__(self, api_key: str, settings: Settings, session: requests.Session | None = None):
+        self._base = settings.dialpad_base_url.rstrip("/")
+        self._session = session or requests.Session()
+        self._session.headers.update({"Authorization": f"Bearer {api_key}", "Accept": "application/json"})
+        self._limiter = RateLimiter(settings.dialpad_requests_per_second, 1.0)
+        self._policy = retry_policy(settings.retry_max_seconds)
+        self._concurrency = settings.dialpad_transcript_concurrency
+        self.api_calls = 0
+
+    def _get(self, path: str, params: dict[str, Any] | None = None, allow_404: bool = False) -> dict[str, Any] | None:
+        def attempt() -> dict[str, Any] | None:
+            self._limiter.acquire()
+            self.api_calls += 1
+            response = self._session.get(f"{self._base}{path}", params=params, timeout=60)
+            if allow_404 and response.status_code == 404:
+                return None
+            response.raise_for_status()
+            return response.json()
+        return self._policy(attempt)
+
+    def call_pages(self, started_after_ms: int, started_before_ms: int) -> Iterator[list[dict[str, Any]]]:
+        """Pages of finished calls started in (after, before), newest first, following the cursor."""
+        params: dict[str, Any] = {"started_after": started_after_ms, "started_before": started_before_ms}
+        while True:
+            body = self._get("/api/v2/call", params) or {}
+            yield body.get("items") or []
+            cursor = body.get("cursor")
+            if not cursor:
+                return
+            params = {"cursor": cursor}
+
+    def transcripts(self, call_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The transcripts of these calls (those that have one), fetched at most `concurrency` at a time."""
+        if not call_ids:
+            return {}
+        with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
+            found = pool.map(lambda call_id: self._get(f"/api/v2/transcripts/{call_id}", allow_404=True), call_ids)
+            return {call_id: transcript for call_id, transcript in zip(call_ids, found) if transcript}

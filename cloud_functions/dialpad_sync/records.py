@@ -1,0 +1,75 @@
+"""Dialpad CallProto (+ transcript) -> a dialpad_calls row. Pure: no I/O.
+
+Dialpad sends int64 values as JSON strings or numbers; both are read. A call without an id or with an
+impossible start is rejected with the reason (started_at partitions the table); any other unknown or
+impossible value becomes NULL.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from utils.email_normalizer import normalize_email
+from utils.phone_normalizer import parse_phone
+from utils.sync_runner import RejectedRecord
+from utils.values import to_bool, to_datetime, to_int, to_str
+
+TRANSCRIPT = "_transcript"  # the key the client attaches a call's transcript under
+
+
+def _lenient(convert, value: Any) -> Any:
+    try:
+        return convert(value)
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+def _e164(number: str | None, region: str) -> str | None:
+    return parse_phone(number, region).e164 if number else None
+
+
+def transcript_lines(transcript: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The transcript's lines as dialpad_calls.transcript_lines records."""
+    lines = []
+    for line in (transcript or {}).get("lines") or []:
+        lines.append({"content": to_str(line.get("content")), "name": to_str(line.get("name")),
+                      "time": _lenient(to_datetime, line.get("time")), "type": to_str(line.get("type")),
+                      "user_id": to_str(line.get("user_id")), "contact_id": to_str(line.get("contact_id"))})
+    return lines
+
+
+def call_row(call: dict[str, Any], region: str) -> dict[str, Any]:
+    """The dialpad_calls row of one call; RejectedRecord when it has no id or no possible start."""
+    call_id = _lenient(to_int, call.get("call_id"))
+    if call_id is None:
+        raise RejectedRecord("missing call_id")
+    try:
+        started = to_datetime(_lenient(to_int, call.get("date_started")))
+    except ValueError as error:
+        raise RejectedRecord(f"impossible date_started: {error}") from None
+    if started is None:
+        raise RejectedRecord("missing date_started")
+    target = call.get("target") or {}
+    contact = call.get("contact") or {}
+    external = to_str(call.get("external_number"))
+    internal = to_str(call.get("internal_number"))
+    lines = transcript_lines(call.get(TRANSCRIPT))
+    return {
+        "call_id": str(call_id), "started_at": started,
+        "rang_at": _lenient(to_datetime, _lenient(to_int, call.get("date_rang"))),
+        "connected_at": _lenient(to_datetime, _lenient(to_int, call.get("date_connected"))),
+        "ended_at": _lenient(to_datetime, _lenient(to_int, call.get("date_ended"))),
+        "duration_ms": _lenient(lambda v: to_int(round(float(v))), call.get("duration")),
+        "total_duration_ms": _lenient(lambda v: to_int(round(float(v))), call.get("total_duration")),
+        "direction": to_str(call.get("direction")), "state": to_str(call.get("state")),
+        "external_number": external, "external_number_e164": _e164(external, region),
+        "internal_number": internal, "internal_number_e164": _e164(internal, region),
+        "target_id": to_str(target.get("id")), "target_type": to_str(target.get("type")),
+        "target_name": to_str(target.get("name")), "target_email": normalize_email(to_str(target.get("email"))),
+        "target_phone": to_str(target.get("phone")),
+        "contact_id": to_str(contact.get("id")), "contact_name": to_str(contact.get("name")),
+        "contact_email": normalize_email(to_str(contact.get("email"))), "contact_phone": to_str(contact.get("phone")),
+        "was_recorded": _lenient(to_bool, call.get("was_recorded")),
+        "labels": [str(label) for label in call.get("labels") or []],
+        "transcript_lines": lines,
+        "transcript_text": "\n".join(f"{l['name'] or '?'}: {l['content'] or ''}" for l in lines) or None,
+    }

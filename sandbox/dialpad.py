@@ -1,0 +1,277 @@
+"""A loopback Dialpad API (v2) that a requests-based client runs against unmodified.
+
+Serves `GET /api/v2/call` (started_after/started_before in epoch ms, newest first, finished calls only,
+cursor paging), `GET /api/v2/transcripts/{call_id}`, and `GET /api/v2/call/{id}` with its own
+10-per-minute limit. Auth: `Authorization: Bearer <key>` or `?apikey=`. The company-wide limit (20
+requests/s by default) is enforced: past it the answer is 429 with Retry-After, and the request log
+lets tests read the busiest window. Calls come from the fake company: external numbers are the CRM
+people's phones written the ways Dialpad sends them, plus "anonymous" and vanity junk; int64 values
+arrive as JSON strings as often as numbers; a knob adds malformed calls.
+
+    python -m sandbox.dialpad --calls 5000 --latency 0.03
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import collections
+import json
+import random
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sandbox.company import CompanySize, FakeCompany, messy_phone
+from sandbox.server import Faults, Request, Response, SandboxServer
+
+DEFAULT_API_KEY = "sandbox-dialpad-key"
+EMPLOYEE_IDS = (5001, 5002, 5003)
+
+
+class DialpadState:
+    """Calls, transcripts, the API key and the rate limits of one fake Dialpad company."""
+
+    def __init__(self, company: FakeCompany, calls: int = 200, *, transcript_share: float = 0.5,
+                 malformed: int = 0, page_size: int = 50, requests_per_second: int = 20, seed: int = 3,
+                 spacing_seconds: int = 600):
+        self.company = company
+        self.api_key = DEFAULT_API_KEY
+        self.page_size = page_size
+        self.requests_per_second = requests_per_second
+        self.transcript_share = transcript_share
+        self.rng = random.Random(seed)
+        self.end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
+        self.calls: list[dict[str, Any]] = []
+        self.transcripts: dict[str, dict[str, Any]] = {}
+        self.lock = threading.Lock()
+        self._accepted: collections.deque[float] = collections.deque()
+        self._single_call_reads: collections.deque[float] = collections.deque()
+        self.rate_limited = 0
+        for index in range(calls):
+            self._add(self._call(index, self.end - timedelta(seconds=(calls - index) * spacing_seconds)))
+        for index in range(malformed):
+            self._add(self._malformed(index))
+
+    # -- data
+    def _ms(self, moment: datetime) -> int:
+        return int(moment.timestamp() * 1000)
+
+    def _int64(self, value: int) -> int | str:
+        # Dialpad sends int64 fields as JSON strings; not always.
+        return str(value) if self.rng.random() < 0.5 else value
+
+    def _call(self, index: int, started: datetime) -> dict[str, Any]:
+        rng = self.rng
+        size = self.company.size
+        person = self.company.contact(index % size.contacts) if size.contacts else None
+        employee_index = index % len(EMPLOYEE_IDS)
+        employee_email = self.company.employees()[employee_index]
+        roll = rng.random()
+        if person is None or roll < 0.03:
+            external = "anonymous"
+        elif roll < 0.04:
+            external = "+1 (555) CALL-NOW"
+        elif roll < 0.75:
+            external = person["true_phone_e164"]
+        else:
+            external = messy_phone(person["true_phone_e164"], rng)
+        answered = rng.random() > 0.2
+        talk = rng.randint(20, 1800) * 1000 if answered else 0
+        rang = started + timedelta(seconds=rng.randint(1, 5))
+        connected = rang + timedelta(seconds=rng.randint(2, 20)) if answered else None
+        ended = (connected or rang) + timedelta(milliseconds=talk or 15_000)
+        call_id = 4_000_000_000 + index
+        recorded = answered and rng.random() < self.transcript_share / 0.8
+        call = {
+            "call_id": self._int64(call_id), "date_started": self._int64(self._ms(started)),
+            "date_rang": self._int64(self._ms(rang)),
+            "date_connected": self._int64(self._ms(connected)) if connected else None,
+            "date_ended": self._int64(self._ms(ended)), "duration": float(talk),
+            "total_duration": float(self._ms(ended) - self._ms(started)),
+            "direction": "inbound" if index % 2 else "outbound", "state": "hangup",
+            "external_number": external, "internal_number": f"+1415555{1000 + employee_index:04d}",
+            "target": {"id": str(EMPLOYEE_IDS[employee_index]), "type": "user", "email": employee_email,
+                       "name": employee_email.split("@")[0].title(), "phone": f"+1415555{1000 + employee_index:04d}"},
+            "contact": ({"id": f"c{index % max(1, size.contacts)}", "type": "local",
+                         "name": f"{person['FirstName']} {person['LastName']}",
+                         "email": person["true_email"] if rng.random() < 0.6 else "", "phone": external}
+                        if person else {}),
+            "was_recorded": recorded, "labels": ["sales"] if index % 3 == 0 else [],
+            "is_transferred": False, "event_timestamp": self._int64(self._ms(ended)),
+        }
+        if recorded:
+            self.transcripts[str(call_id)] = self._transcript(call_id, started, person)
+        return call
+
+    def _transcript(self, call_id: int, started: datetime, person: dict[str, Any] | None) -> dict[str, Any]:
+        speaker = f"{person['FirstName']} {person['LastName']}" if person else "Caller"
+        said = ("Hi, thanks for calling.", "We were looking at the proposal.", "Can you send the pricing?",
+                "Sure, I'll follow up by email.", "Great, talk next week.")
+        lines = []
+        for n, content in enumerate(said[: 3 + call_id % 3]):
+            ours = n % 2 == 0
+            lines.append({"content": content, "name": "Sales" if ours else speaker,
+                          "time": (started + timedelta(seconds=10 * n)).isoformat().replace("+00:00", "Z"),
+                          "type": "transcript", **({"user_id": "5001"} if ours else {"contact_id": "c1"})})
+        return {"call_id": str(call_id), "lines": lines}
+
+    def _malformed(self, index: int) -> dict[str, Any]:
+        started = self._ms(self.end - timedelta(minutes=index + 1))
+        kinds = [
+            {"date_started": started, "external_number": "+14155550123"},                        # no call_id
+            {"call_id": str(9_000_000_000 + index), "date_started": "32503680000000"},             # year 3000
+            {"call_id": str(9_100_000_000 + index), "date_started": started, "date_ended": -5,
+             "external_number": "anonymous", "duration": "n/a"},                                  # junk fields
+            {"call_id": str(9_200_000_000 + index), "date_started": started,
+             "external_number": "+1 (555) CALL-NOW", "contact": {"email": "not an email"}},
+        ]
+        return {"state": "hangup", **kinds[index % len(kinds)]}
+
+    def _add(self, call: dict[str, Any]) -> None:
+        self.calls.append(call)
+
+    def add_calls(self, count: int) -> list[dict[str, Any]]:
+        """New calls after every existing one (an incremental run should find exactly these)."""
+        with self.lock:
+            added = []
+            start = max(int(c["date_started"]) for c in self.calls if str(c.get("date_started", "")).isdigit())
+            for n in range(count):
+                moment = datetime.fromtimestamp(start / 1000, tz=timezone.utc) + timedelta(seconds=30 * (n + 1))
+                call = self._call(len(self.calls) + n, moment)
+                self._add(call)
+                added.append(call)
+            return added
+
+    def started(self, call: dict[str, Any]) -> int | None:
+        try:
+            return int(call.get("date_started"))
+        except (TypeError, ValueError):
+            return None
+
+    # -- limits
+    def admit(self) -> bool:
+        """Counts a request against the company-wide limit; False when it must be refused."""
+        with self.lock:
+            now = time.monotonic()
+            while self._accepted and self._accepted[0] <= now - 1.0:
+                self._accepted.popleft()
+            if len(self._accepted) >= self.requests_per_second:
+                self.rate_limited += 1
+                return False
+            self._accepted.append(now)
+            return True
+
+    def admit_single_call_read(self) -> bool:
+        with self.lock:
+            now = time.monotonic()
+            while self._single_call_reads and self._single_call_reads[0] <= now - 60:
+                self._single_call_reads.popleft()
+            if len(self._single_call_reads) >= 10:
+                return False
+            self._single_call_reads.append(now)
+            return True
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response.json({"error": {"code": status, "message": message}}, status, headers)
+
+
+def build_server(state: DialpadState, faults: Faults | None = None) -> SandboxServer:
+    server = SandboxServer("dialpad", faults=faults)
+
+    def guarded(handler):
+        def wrapped(request: Request) -> Response:
+            key = request.headers.get("Authorization", "").removeprefix("Bearer ").strip() or request.arg("apikey")
+            if key != state.api_key:
+                return _error(401, "Unauthorized: invalid API key")
+            if not state.admit():
+                return _error(429, "Rate limit exceeded", {"Retry-After": "1"})
+            return handler(request)
+        wrapped.__name__ = handler.__name__
+        return wrapped
+
+    @server.route("GET", r"/api/v2/call", "call_list")
+    @guarded
+    def call_list(request: Request) -> Response:
+        cursor = request.arg("cursor")
+        if cursor:
+            try:
+                query = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+            except ValueError:
+                return _error(400, "invalid cursor")
+        else:
+            query = {"after": request.arg("started_after"), "before": request.arg("started_before"), "offset": 0}
+        after = int(query["after"]) if query.get("after") else None
+        before = int(query["before"]) if query.get("before") else None
+        with state.lock:
+            matching = [c for c in state.calls
+                        if (after is None or (state.started(c) or 0) > after)
+                        and (before is None or (state.started(c) or 0) < before)]
+        matching.sort(key=lambda c: state.started(c) or 0, reverse=True)
+        offset = query["offset"]
+        page = matching[offset:offset + state.page_size]
+        body: dict[str, Any] = {"items": page}
+        if offset + state.page_size < len(matching):
+            next_query = {**query, "offset": offset + state.page_size}
+            body["cursor"] = base64.urlsafe_b64encode(json.dumps(next_query).encode()).decode()
+        return Response.json(body)
+
+    @server.route("GET", r"/api/v2/call/(?P<call_id>\d+)", "call_get")
+    @guarded
+    def call_get(request: Request) -> Response:
+        if not state.admit_single_call_read():
+            return _error(429, "GET /call/{id} is limited to 10 per minute", {"Retry-After": "60"})
+        for call in state.calls:
+            if str(call.get("call_id")) == request.params["call_id"]:
+                return Response.json(call)
+        return _error(404, "call not found")
+
+    @server.route("GET", r"/api/v2/transcripts/(?P<call_id>\d+)", "transcript")
+    @guarded
+    def transcript(request: Request) -> Response:
+        found = state.transcripts.get(request.params["call_id"])
+        return Response.json(found) if found else _error(404, "no transcript for this call")
+
+    return server
+
+
+class DialpadSandbox:
+    """A started Dialpad fake: state + server."""
+
+    def __init__(self, calls: int = 200, *, size: CompanySize | None = None, faults: Faults | None = None,
+                 **state_options: Any):
+        self.state = DialpadState(FakeCompany(42, size or CompanySize(accounts=50, contacts=2000, leads=500)),
+                                  calls, **state_options)
+        self.server = build_server(self.state, faults)
+
+    def __enter__(self) -> "DialpadSandbox":
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.stop()
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve a loopback Dialpad until interrupted.")
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    with DialpadSandbox(args.calls, faults=Faults(latency_seconds=args.latency)) as sandbox:
+        print(f"Dialpad sandbox at {sandbox.url} ({args.calls} calls)", flush=True)
+        print(f"export DIALPAD_BASE_URL={sandbox.url}", flush=True)
+        print("(API key: DEFAULT_API_KEY in sandbox/dialpad.py)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
