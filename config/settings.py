@@ -84,6 +84,12 @@ class Settings(BaseSettings):
                                                              "window first; the watermark moves per window.")
     dialpad_full_days: int = Field(30, ge=1, le=3650, description="Days a full Dialpad sync reads by default.")
 
+    hubspot_base_url: str = Field("https://api.hubapi.com", description="HubSpot API base URL (the sandbox locally).")
+    hubspot_requests_per_10s: float = Field(100, gt=0, description="Private-app request limit per 10 seconds.")
+    hubspot_search_per_second: float = Field(5, gt=0, description="CRM search request limit per second.")
+    hubspot_lookback_seconds: int = Field(60, ge=0, description="Contact searches start this long before the "
+                                                               "stored lastmodifieddate.")
+
     er_auto_link_threshold: float = Field(0.8, ge=0, le=1, description="Entity resolution links matches at or "
                                                                        "above this confidence.")
     er_suggest_threshold: float = Field(0.6, ge=0, le=1, description="Matches from here up to the auto-link "

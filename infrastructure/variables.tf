@@ -65,6 +65,8 @@ variable "functions" {
   }))
   default = {
     salesforce_sync   = { memory = "1Gi", timeout_seconds = 540, max_instances = 1 }
+    dialpad_sync      = { memory = "512Mi", timeout_seconds = 540, max_instances = 1 }
+    hubspot_sync      = { memory = "512Mi", timeout_seconds = 540, max_instances = 1 }
     entity_resolution = { memory = "512Mi", timeout_seconds = 1800, max_instances = 1 }
   }
 }

@@ -135,7 +135,8 @@ class DialpadState:
         """New calls after every existing one (an incremental run should find exactly these)."""
         with self.lock:
             added = []
-            start = max(int(c["date_started"]) for c in self.calls if str(c.get("date_started", "")).isdigit())
+            now_ms = self._ms(datetime.now(timezone.utc))
+            start = max(s for s in (self.started(c) for c in self.calls) if s is not None and s < now_ms)
             for n in range(count):
                 moment = datetime.fromtimestamp(start / 1000, tz=timezone.utc) + timedelta(seconds=30 * (n + 1))
                 call = self._call(len(self.calls) + n, moment)

@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 # entry point  memory  timeout(s)  max instances
 FUNCTIONS=(
   "salesforce_sync 1Gi 540 1"
+  "dialpad_sync 512Mi 540 1"
+  "hubspot_sync 512Mi 540 1"
   "entity_resolution 512Mi 1800 1"
 )
 

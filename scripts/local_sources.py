@@ -41,10 +41,9 @@ SANDBOX_SALESFORCE_SIZE = dict(accounts=50, contacts=2000, leads=500)
 
 @contextlib.contextmanager
 def _salesforce_sandbox(runtime: Runtime) -> Iterator[Runtime]:
-    from sandbox.company import CompanySize
     from sandbox.salesforce import SalesforceSandbox
 
-    with SalesforceSandbox(CompanySize(**SANDBOX_SALESFORCE_SIZE)) as sandbox:
+    with SalesforceSandbox(_company_size()) as sandbox:
         environment = sandbox.client_environment()
         for key in ("SALESFORCE_USERNAME", "SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN"):
             os.environ[key] = environment[key]  # read by the secret store; never printed
@@ -65,9 +64,63 @@ def _salesforce_sync(runtime: Runtime, full: bool, progress: Callable[[dict[str,
             progress(run)
 
 
+def _has_secret(name: str) -> Callable[[Runtime], bool]:
+    return lambda runtime: runtime.secrets.get_optional(name) is not None
+
+
+@contextlib.contextmanager
+def _dialpad_sandbox(runtime: Runtime) -> Iterator[Runtime]:
+    from sandbox.dialpad import DialpadSandbox
+
+    with DialpadSandbox(SANDBOX_DIALPAD_CALLS, size=_company_size()) as sandbox:
+        os.environ["DIALPAD_API_KEY"] = sandbox.state.api_key
+        settings = runtime.settings.model_copy(update={"dialpad_base_url": sandbox.url})
+        print(f"dialpad: no credentials configured, using the loopback sandbox at {sandbox.url}", flush=True)
+        yield replace(runtime, settings=settings, secrets=SecretStore(settings))
+
+
+def _dialpad_sync(runtime: Runtime, full: bool, progress: Callable[[dict[str, Any]], None]) -> None:
+    from cloud_functions.dialpad_sync.sync import DialpadSyncRequest, run_dialpad_sync
+
+    progress(run_dialpad_sync(DialpadSyncRequest(sync_type="full" if full else "incremental", trigger="local"),
+                              runtime))
+
+
+@contextlib.contextmanager
+def _hubspot_sandbox(runtime: Runtime) -> Iterator[Runtime]:
+    from sandbox.hubspot import HubSpotSandbox
+
+    with HubSpotSandbox(SANDBOX_HUBSPOT_CONTACTS) as sandbox:
+        os.environ["HUBSPOT_API_KEY"] = sandbox.state.token
+        settings = runtime.settings.model_copy(update={"hubspot_base_url": sandbox.url})
+        print(f"hubspot: no credentials configured, using the loopback sandbox at {sandbox.url}", flush=True)
+        yield replace(runtime, settings=settings, secrets=SecretStore(settings))
+
+
+def _hubspot_sync(runtime: Runtime, full: bool, progress: Callable[[dict[str, Any]], None]) -> None:
+    from cloud_functions.hubspot_sync.sync import HubSpotSyncRequest, run_hubspot_sync
+
+    result = run_hubspot_sync(HubSpotSyncRequest(sync_type="full" if full else "incremental", trigger="local"), runtime)
+    for run in result["runs"]:
+        progress(run)
+
+
+def _company_size():
+    from sandbox.company import CompanySize
+
+    return CompanySize(**SANDBOX_SALESFORCE_SIZE)
+
+
+SANDBOX_DIALPAD_CALLS = 200
+SANDBOX_HUBSPOT_CONTACTS = 60
+
 SOURCES: dict[str, LocalSource] = {
     "salesforce": LocalSource("salesforce", "salesforce_sync", _salesforce_sync, _salesforce_credentials,
                               _salesforce_sandbox),
+    "dialpad": LocalSource("dialpad", "dialpad_sync", _dialpad_sync, _has_secret("dialpad-api-key"),
+                           _dialpad_sandbox),
+    "hubspot": LocalSource("hubspot", "hubspot_sync", _hubspot_sync, _has_secret("hubspot-api-key"),
+                           _hubspot_sandbox),
 }
 
 

@@ -239,6 +239,24 @@ PARTITION BY TIMESTAMP_TRUNC(updated_at, MONTH)
 CLUSTER BY user_id, sequence_id
 OPTIONS (description = "HubSpot sequences.");
 
+CREATE TABLE IF NOT EXISTS sales_intelligence.hubspot_sequence_enrollments (
+  enrollment_id STRING NOT NULL,
+  contact_id STRING NOT NULL,
+  sequence_id STRING,
+  sequence_name STRING,
+  to_email STRING,
+  email STRING,
+  domain STRING,
+  enrolled_at TIMESTAMP NOT NULL,
+  enrolled_by STRING,
+  enrolled_by_email STRING,
+  updated_at TIMESTAMP,
+  ingested_at TIMESTAMP NOT NULL
+)
+PARTITION BY TIMESTAMP_TRUNC(enrolled_at, MONTH)
+CLUSTER BY email, sequence_id
+OPTIONS (description = "HubSpot sequence enrollment per contact, with the enrolled address normalised.");
+
 CREATE TABLE IF NOT EXISTS sales_intelligence.account_recommendations (
   recommendation_id STRING NOT NULL,
   sf_account_id STRING NOT NULL,

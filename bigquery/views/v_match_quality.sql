@@ -4,7 +4,9 @@ WITH matched AS (
   SELECT 'gmail' AS source, DATE(sent_at) AS day, COALESCE(match_method, IF(matched_at IS NULL, 'not_yet_resolved', 'unmatched')) AS match_method
   FROM ${dataset}.gmail_participants
   UNION ALL
-  SELECT 'dialpad', DATE(started_at), COALESCE(match_method, IF(matched_at IS NULL, 'not_yet_resolved', 'unmatched'))
+  SELECT 'dialpad', DATE(started_at),
+         COALESCE(match_method, IF(external_number_e164 IS NULL, 'no_valid_number',
+                                   IF(matched_at IS NULL, 'not_yet_resolved', 'unmatched')))
   FROM ${dataset}.dialpad_calls
 )
 SELECT

@@ -71,7 +71,8 @@ def test_scheduler_dry_run_prints_the_seven_jobs():
     jobs = re.findall(r"^(create|skip)\s+(\S+)", result.stdout, re.M)
     assert len(jobs) == 7
     created = {name for verb, name in jobs if verb == "create"}
-    assert created == {"salesforce-incremental-sync", "salesforce-full-sync", "entity-resolution"}
+    assert created == {"salesforce-incremental-sync", "salesforce-full-sync", "dialpad-sync", "hubspot-sync",
+                       "entity-resolution"}
     assert "--oidc-service-account-email=sales-intel-scheduler@PROJECT.iam.gserviceaccount.com" in result.stdout
 
 

@@ -1,0 +1,124 @@
+"""HubSpot through hubspot-api-client (owners, contact search) and plain HTTP (v4 sequences).
+
+Both go through one retry policy (429 with Retry-After, 5xx) and two rate limiters: the private-app
+limit (settings.hubspot_requests_per_10s) for every call, the search limit for searches.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable, Iterator, TypeVar
+
+import requests
+from hubspot import HubSpot
+from hubspot.crm.contacts import Filter, FilterGroup, PublicObjectSearchRequest
+
+from config.settings import Settings
+from utils.rate_limit import RateLimiter
+from utils.retry import retry_policy
+from utils.values import to_datetime
+
+T = TypeVar("T")
+SEARCH_CAP = 10_000  # HubSpot answers 400 when a search pages past 10,000 results
+SEARCH_PAGE = 200
+
+
+class HubSpotClient:
+    def __init__(self, token: str, settings: Settings):
+        base = settings.hubspot_base_url.rstrip("/")
+        self._base = base
+        self.sdk = HubSpot(access_token=token, host=base)
+        self._session = requests.Session()
+        self._session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
+        self._general = RateLimiter(settings.hubspot_requests_per_10s, 10.0)
+        self._search = RateLimiter(settings.hubspot_search_per_second, 1.0)
+        self._policy = retry_policy(settings.retry_max_seconds)
+        self.api_calls = 0
+
+    def _call(self, fn: Callable[[], T], search: bool = False) -> T:
+        def attempt() -> T:
+            self._general.acquire()
+            if search:
+                self._search.acquire()
+            self.api_calls += 1
+            return fn()
+        return self._policy(attempt)
+
+    def _get(self, path: str, params: dict[str, Any] | None = None, allow_404: bool = False) -> dict[str, Any] | None:
+        def request() -> dict[str, Any] | None:
+            response = self._session.get(f"{self._base}{path}", params=params, timeout=60)
+            if allow_404 and response.status_code == 404:
+                return None
+            response.raise_for_status()
+            return response.json()
+        return self._call(request)
+
+    def owner_user_ids(self) -> list[str]:
+        """User ids of every active owner (the users who can own sequences)."""
+        user_ids, after = [], None
+        while True:
+            page = self._call(lambda: self.sdk.crm.owners.owners_api.get_page(limit=100, after=after, archived=False))
+            user_ids += [str(owner.user_id) for owner in page.results if owner.user_id is not None]
+            if not page.paging or not page.paging.next:
+                return user_ids
+            after = page.paging.next.after
+
+    def sequences(self, user_id: str) -> Iterator[list[dict[str, Any]]]:
+        """Pages of one user's sequences."""
+        params: dict[str, Any] = {"userId": user_id, "limit": 100}
+        while True:
+            body = self._get("/automation/v4/sequences", params) or {}
+            yield body.get("results") or []
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
+            params = {**params, "after": after}
+
+    def enrollment(self, contact_id: str) -> dict[str, Any] | None:
+        """The contact's sequence enrollment, or None when it is not enrolled."""
+        return self._get(f"/automation/v4/sequences/enrollments/contact/{contact_id}", allow_404=True)
+
+    def modified_contacts(self, since_ms: int) -> Iterator[list[dict[str, Any]]]:
+        """Pages of contacts modified at or after since_ms, oldest first, every one exactly once.
+
+        A search pages at most 10,000 results deep; before reaching that the search restarts from the
+        last modification time seen, skipping the contacts already returned at that very time.
+        """
+        since, skip = since_ms, set()
+        while True:
+            after, last_seen, at_last_seen = 0, since, set(skip)
+            while True:
+                page = self._search_page(since, after)
+                fresh = [c for c in page["contacts"] if not (c["modified_ms"] == since and c["id"] in skip)]
+                for contact in page["contacts"]:
+                    if contact["modified_ms"] > last_seen:
+                        last_seen, at_last_seen = contact["modified_ms"], set()
+                    at_last_seen.add(contact["id"])
+                if fresh:
+                    yield fresh
+                if page["next"] is None:
+                    return
+                after = page["next"]
+                if after + SEARCH_PAGE > SEARCH_CAP:
+                    break
+            if last_seen == since and at_last_seen == skip:
+                raise RuntimeError(f"more than {SEARCH_CAP} HubSpot contacts share lastmodifieddate {since}")
+            since, skip = last_seen, at_last_seen
+
+    def _search_page(self, since_ms: int, after: int) -> dict[str, Any]:
+        request = PublicObjectSearchRequest(
+            filter_groups=[FilterGroup(filters=[Filter(property_name="lastmodifieddate", operator="GTE",
+                                                       value=str(since_ms))])],
+            sorts=["lastmodifieddate"], properties=["email", "lastmodifieddate"], limit=SEARCH_PAGE, after=str(after))
+        response = self._call(lambda: self.sdk.crm.contacts.search_api.do_search(public_object_search_request=request),
+                              search=True)
+        contacts = []
+        for result in response.results:
+            modified = to_datetime((result.properties or {}).get("lastmodifieddate")) or result.updated_at
+            contacts.append({"id": str(result.id), "email": (result.properties or {}).get("email"),
+                             "modified_ms": _ms(modified)})
+        next_after = response.paging.next.after if response.paging and response.paging.next else None
+        return {"contacts": contacts, "next": int(next_after) if next_after is not None else None}
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)

@@ -1,0 +1,240 @@
+"""A loopback HubSpot that hubspot-api-client and plain requests run against unmodified.
+
+Serves the CRM owners API (`GET /crm/v3/owners/`), contacts search (`POST /crm/v3/objects/contacts/search`,
+filters on lastmodifieddate and hs_object_id, sorts, limit <= 200, `after` paging, and the real
+10,000-result cap: asking past it is a 400), and the v4 automation sequences API (`GET
+/automation/v4/sequences?userId=`, `GET /automation/v4/sequences/{id}`, `GET
+/automation/v4/sequences/enrollments/contact/{contactId}`). Bearer auth is checked; the private-app limit
+(100 requests per 10 s) and the search limit (5 per second) answer 429 with Retry-After past them.
+Contacts are the fake company's people; enrolled contacts' `toEmail` is their address, written messily.
+
+    python -m sandbox.hubspot --contacts 25000
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import random
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sandbox.company import CompanySize, FakeCompany, messy_email
+from sandbox.server import Faults, Request, Response, SandboxServer
+
+DEFAULT_TOKEN = "pat-sandbox-hubspot-token"
+SEARCH_CAP = 10_000
+OWNER_USER_IDS = (7001, 7002, 7003)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+class HubSpotState:
+    """Owners, sequences, contacts and enrollments of one fake portal, plus its rate limits."""
+
+    def __init__(self, company: FakeCompany, contacts: int = 300, *, sequences_per_owner: int = 4,
+                 enrolled_share: float = 0.3, limit_per_10s: int = 100, search_per_second: int = 5, seed: int = 5):
+        self.token = DEFAULT_TOKEN
+        self.limit_per_10s, self.search_per_second = limit_per_10s, search_per_second
+        self.lock = threading.Lock()
+        self._general: collections.deque[float] = collections.deque()
+        self._search: collections.deque[float] = collections.deque()
+        self.rate_limited = 0
+        rng = random.Random(seed)
+        self.base = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=60)
+        employees = company.employees(len(OWNER_USER_IDS))
+        self.owners = [{"id": str(100 + n), "email": email, "firstName": email.split("@")[0].title(), "lastName": "Seller",
+                        "userId": user_id, "userIdIncludingInactive": user_id, "archived": False,
+                        "createdAt": iso(self.base), "updatedAt": iso(self.base), "teams": []}
+                       for n, (email, user_id) in enumerate(zip(employees, OWNER_USER_IDS))]
+        self.sequences = []
+        for owner in self.owners:
+            for n in range(sequences_per_owner):
+                created = self.base + timedelta(days=n)
+                self.sequences.append({"id": str(len(self.sequences) + 9000), "name": f"{owner['firstName']} outreach {n + 1}",
+                                       "userId": str(owner["userId"]), "folderId": str(300 + n % 2),
+                                       "createdAt": iso(created), "updatedAt": iso(created + timedelta(hours=1))})
+        self.contacts: list[dict[str, Any]] = []
+        self.enrollments: dict[str, dict[str, Any]] = {}
+        for index in range(contacts):
+            person = company.contact(index % max(1, company.size.contacts))
+            modified = self.base + timedelta(seconds=index * 60)
+            contact = {"id": str(index + 1), "email": person["true_email"], "modified": modified,
+                       "created": modified - timedelta(days=1)}
+            self.contacts.append(contact)
+            if rng.random() < enrolled_share:
+                sequence = self.sequences[index % len(self.sequences)]
+                owner = next(o for o in self.owners if str(o["userId"]) == sequence["userId"])
+                self.enrollments[contact["id"]] = {
+                    "id": str(50_000 + index), "enrolledAt": iso(modified), "enrolledBy": sequence["userId"],
+                    "enrolledByEmail": owner["email"], "sequenceId": sequence["id"], "sequenceName": sequence["name"],
+                    "toEmail": messy_email(person["true_email"], rng, None).strip(), "updatedAt": iso(modified)}
+
+    def touch(self, count: int) -> list[dict[str, Any]]:
+        """Modifies the first `count` contacts now (an incremental run should read exactly these)."""
+        now = datetime.now(timezone.utc)
+        for n, contact in enumerate(self.contacts[:count]):
+            contact["modified"] = now + timedelta(milliseconds=n)
+        return self.contacts[:count]
+
+    def admit(self, search: bool) -> str | None:
+        """None when the request fits the limits, else the policy it broke."""
+        with self.lock:
+            now = time.monotonic()
+            while self._general and self._general[0] <= now - 10:
+                self._general.popleft()
+            while self._search and self._search[0] <= now - 1:
+                self._search.popleft()
+            if len(self._general) >= self.limit_per_10s:
+                self.rate_limited += 1
+                return "TEN_SECONDLY_ROLLING"
+            if search and len(self._search) >= self.search_per_second:
+                self.rate_limited += 1
+                return "SECONDLY"
+            self._general.append(now)
+            if search:
+                self._search.append(now)
+            return None
+
+
+def _error(status: int, message: str, category: str, headers: dict[str, str] | None = None) -> Response:
+    return Response.json({"status": "error", "message": message, "category": category,
+                          "correlationId": "00000000-0000-0000-0000-000000000000"}, status, headers)
+
+
+def _matches(contact: dict[str, Any], group: list[dict[str, Any]]) -> bool:
+    for condition in group:
+        name, operator, value = condition.get("propertyName"), condition.get("operator"), condition.get("value")
+        actual = epoch_ms(contact["modified"]) if name == "lastmodifieddate" else int(contact["id"])
+        if name == "lastmodifieddate" and value is not None and not str(value).lstrip("-").isdigit():
+            value = epoch_ms(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+        target = int(value)
+        if not {"GTE": actual >= target, "GT": actual > target, "LTE": actual <= target,
+                "LT": actual < target, "EQ": actual == target}.get(operator, False):
+            return False
+    return True
+
+
+def build_server(state: HubSpotState, faults: Faults | None = None) -> SandboxServer:
+    server = SandboxServer("hubspot", faults=faults)
+
+    def guarded(search: bool = False):
+        def decorate(handler):
+            def wrapped(request: Request) -> Response:
+                if request.headers.get("Authorization", "") != f"Bearer {state.token}":
+                    return _error(401, "Authentication credentials not found.", "INVALID_AUTHENTICATION")
+                policy = state.admit(search)
+                if policy:
+                    return _error(429, f"You have reached your {policy} limit.", "RATE_LIMITS",
+                                  {"Retry-After": "1" if policy == "SECONDLY" else "2"})
+                return handler(request)
+            wrapped.__name__ = handler.__name__
+            return wrapped
+        return decorate
+
+    def paged(items: list[dict[str, Any]], request: Request, default_limit: int = 100) -> dict[str, Any]:
+        limit = min(int(request.arg("limit") or default_limit), 500)
+        start = int(request.arg("after") or 0)
+        body: dict[str, Any] = {"results": items[start:start + limit]}
+        if start + limit < len(items):
+            body["paging"] = {"next": {"after": str(start + limit), "link": "?after=" + str(start + limit)}}
+        return body
+
+    @server.route("GET", r"/crm/v3/owners/?", "owners")
+    @guarded()
+    def owners(request: Request) -> Response:
+        return Response.json(paged(state.owners, request))
+
+    @server.route("GET", r"/automation/v4/sequences/?", "sequences")
+    @guarded()
+    def sequences(request: Request) -> Response:
+        user_id = request.arg("userId")
+        if not user_id:
+            return _error(400, "userId is required", "VALIDATION_ERROR")
+        mine = [s for s in state.sequences if s["userId"] == user_id]
+        return Response.json({**paged(mine, request), "total": len(mine)})
+
+    @server.route("GET", r"/automation/v4/sequences/(?P<sequence_id>\d+)", "sequence")
+    @guarded()
+    def sequence(request: Request) -> Response:
+        found = [s for s in state.sequences if s["id"] == request.params["sequence_id"]]
+        return Response.json(found[0]) if found else _error(404, "sequence not found", "OBJECT_NOT_FOUND")
+
+    @server.route("GET", r"/automation/v4/sequences/enrollments/contact/(?P<contact_id>\d+)", "enrollment")
+    @guarded()
+    def enrollment(request: Request) -> Response:
+        found = state.enrollments.get(request.params["contact_id"])
+        return Response.json(found) if found else _error(404, "contact is not enrolled", "OBJECT_NOT_FOUND")
+
+    @server.route("POST", r"/crm/v3/objects/contacts/search", "search")
+    @guarded(search=True)
+    def search(request: Request) -> Response:
+        spec = request.json() or {}
+        limit = int(spec.get("limit") or 10)
+        if limit > 200:
+            return _error(400, "limit must be at most 200", "VALIDATION_ERROR")
+        after = int(spec.get("after") or 0)
+        if after + limit > SEARCH_CAP:
+            return _error(400, f"The search cannot page past {SEARCH_CAP} results.", "VALIDATION_ERROR")
+        groups = [g.get("filters", []) for g in spec.get("filterGroups", [])]
+        matching = [c for c in state.contacts if not groups or any(_matches(c, g) for g in groups)]
+        matching.sort(key=lambda c: (epoch_ms(c["modified"]), int(c["id"])))
+        page = matching[after:after + limit]
+        properties = set(spec.get("properties") or []) | {"hs_object_id", "createdate", "lastmodifieddate"}
+        results = [{"id": c["id"], "archived": False, "createdAt": iso(c["created"]), "updatedAt": iso(c["modified"]),
+                    "properties": {k: v for k, v in {"hs_object_id": c["id"], "email": c["email"],
+                                                      "createdate": iso(c["created"]),
+                                                      "lastmodifieddate": iso(c["modified"])}.items() if k in properties}}
+                   for c in page]
+        body: dict[str, Any] = {"total": len(matching), "results": results}
+        if after + limit < len(matching):
+            body["paging"] = {"next": {"after": str(after + limit)}}
+        return Response.json(body)
+
+    return server
+
+
+class HubSpotSandbox:
+    """A started HubSpot fake: state + server."""
+
+    def __init__(self, contacts: int = 300, *, faults: Faults | None = None, **state_options: Any):
+        self.state = HubSpotState(FakeCompany(42, CompanySize(accounts=50, contacts=2000, leads=500)), contacts,
+                                  **state_options)
+        self.server = build_server(self.state, faults)
+
+    def __enter__(self) -> "HubSpotSandbox":
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.stop()
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve a loopback HubSpot until interrupted.")
+    parser.add_argument("--contacts", type=int, default=1000)
+    args = parser.parse_args()
+    with HubSpotSandbox(args.contacts) as sandbox:
+        print(f"HubSpot sandbox at {sandbox.url} ({args.contacts} contacts)", flush=True)
+        print(f"export HUBSPOT_BASE_URL={sandbox.url}", flush=True)
+        print("(token: DEFAULT_TOKEN in sandbox/hubspot.py)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Dialpad sync end to end: functions-framework HTTP entry -> requests -> loopback Dialpad -> DuckDB."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cloud_functions.dialpad_sync.records import TRANSCRIPT, call_row
+from sandbox.dialpad import DialpadSandbox
+from tests.helpers import pull_messages
+from utils.sync_runner import RejectedRecord
+
+DS = "sales_intelligence"
+
+
+@pytest.fixture
+def sandbox():
+    with DialpadSandbox(120, malformed=4) as sb:
+        yield sb
+
+
+def point_at(runtime, sandbox, monkeypatch, **overrides):
+    monkeypatch.setenv("DIALPAD_API_KEY", sandbox.state.api_key)
+    runtime.settings = runtime.settings.model_copy(update={"dialpad_base_url": sandbox.url,
+                                                           "dialpad_lookback_hours": 0.5, **overrides})
+    return runtime
+
+
+def snapshot(warehouse):
+    return warehouse.query(f"SELECT * EXCEPT (ingested_at) FROM {DS}.dialpad_calls ORDER BY call_id")
+
+
+class TestSync:
+    def test_full_incremental_and_repeat_over_http(self, runtime, sandbox, monkeypatch, function_server):
+        """Full stores every call and transcript once; incremental adds only the new; a repeat changes nothing."""
+        point_at(runtime, sandbox, monkeypatch)
+        server = function_server("dialpad_sync")
+        response = server.post({"sync_type": "full", "days": 5})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        valid = [c for c in sandbox.state.calls if c.get("call_id") and str(c.get("date_started")).isdigit()
+                 and int(c["date_started"]) < 30_000_000_000_000]
+        rows = snapshot(runtime.warehouse)
+        assert len(rows) == len({r["call_id"] for r in rows}) == len(valid)
+        with_transcript = {r["call_id"] for r in rows if r["transcript_text"]}
+        assert with_transcript == set(sandbox.state.transcripts)
+        assert body["details"]["transcripts_fetched"] == len(sandbox.state.transcripts)
+        assert body["rows_rejected"] == 1  # the call without an id
+        assert sandbox.server.requests.by_route["call_get"] == 0  # never one request per call
+
+        added = sandbox.state.add_calls(6)
+        requests_before = sandbox.server.requests.by_route["transcript"]
+        response = server.post({"sync_type": "incremental"})
+        assert response.status_code == 200, response.text
+        new_ids = {str(c["call_id"]) for c in added}
+        after = snapshot(runtime.warehouse)
+        assert len(after) == len(rows) + 6 and new_ids <= {r["call_id"] for r in after}
+        new_transcripts = {i for i in new_ids if i in sandbox.state.transcripts}
+        assert sandbox.server.requests.by_route["transcript"] - requests_before == len(new_transcripts)
+        unchanged = snapshot(runtime.warehouse)
+        assert server.post({"sync_type": "incremental"}).status_code == 200
+        assert snapshot(runtime.warehouse) == unchanged
+
+    def test_rate_limit_is_never_exceeded_and_429s_are_retried(self, runtime, sandbox, monkeypatch):
+        """The sandbox's busiest second holds at most 20 requests; injected 429s are retried to success."""
+        from cloud_functions.dialpad_sync.sync import DialpadSyncRequest, run_dialpad_sync
+
+        point_at(runtime, sandbox, monkeypatch)
+        sandbox.server.faults.fail_next(3, status=429, path_pattern=r"/api/v2/(call|transcripts)")
+        result = run_dialpad_sync(DialpadSyncRequest(sync_type="full", days=5), runtime)
+        assert result["status"] == "success"
+        assert sandbox.server.requests.statuses[429] == 3
+        assert sandbox.state.rate_limited == 0
+        assert sandbox.server.requests.max_in_window(1.0) <= 20
+        assert runtime.warehouse.table_counts()["dialpad_calls"] == result["rows_loaded"]
+
+    @pytest.mark.emulator
+    def test_bad_token_fails_fast_publishes_and_marks_failed(self, runtime, sandbox, monkeypatch,
+                                                             pubsub_subscription, function_server):
+        """A rejected key is not retried: HTTP 500, a Pub/Sub message, etl_runs failed."""
+        settings, subscriber, subscription = pubsub_subscription
+        runtime.publisher = type(runtime.publisher)(settings)
+        point_at(runtime, sandbox, monkeypatch)
+        monkeypatch.setenv("DIALPAD_API_KEY", "wrong-key-value")
+        response = function_server("dialpad_sync").post({})
+        assert response.status_code == 500 and response.json()["error_type"] == "HTTPError"
+        assert sandbox.server.requests.statuses[401] == 1
+        (message,) = pull_messages(subscriber, subscription)
+        assert json.loads(message.data)["source"] == "dialpad" and message.attributes["source"] == "dialpad"
+        assert "wrong-key-value" not in message.data.decode()
+        (run,) = runtime.warehouse.query(f"SELECT status, error_type FROM {DS}.etl_runs")
+        assert run == {"status": "failed", "error_type": "HTTPError"}
+
+
+BASE = {"call_id": "4000000001", "date_started": "1767000000000", "external_number": "+14155550123"}
+
+
+class TestCallRows:
+    @pytest.mark.parametrize("call, expected", [
+        (BASE, {"call_id": "4000000001", "external_number_e164": "+14155550123"}),
+        ({**BASE, "call_id": 4000000001, "date_started": 1767000000000}, {"call_id": "4000000001"}),
+        ({**BASE, "external_number": "anonymous"}, {"external_number": "anonymous", "external_number_e164": None}),
+        ({**BASE, "external_number": "+1 (555) CALL-NOW"}, {"external_number_e164": None}),
+        ({**BASE, "external_number": "(415) 555-0123"}, {"external_number_e164": "+14155550123"}),
+        ({**BASE, "date_ended": -5, "duration": "n/a"}, {"ended_at": None, "duration_ms": None}),
+        ({**BASE, "date_connected": "32503680000000"}, {"connected_at": None}),
+        ({**BASE, "contact": {"email": "not an email", "name": " Ann "}}, {"contact_email": None, "contact_name": "Ann"}),
+        ({**BASE, "was_recorded": "maybe", "labels": None}, {"was_recorded": None, "labels": []}),
+        ({**BASE, TRANSCRIPT: {"lines": [{"content": "Hi", "name": "Sam", "time": "2026-01-01T10:00:00Z"},
+                                         {"content": "Hello", "name": None, "time": "garbage"}]}},
+         {"transcript_text": "Sam: Hi\n?: Hello"}),
+    ])
+    def test_messy_calls_become_rows_with_nulls(self, call, expected):
+        """Strings or numbers, junk numbers, impossible secondary dates: a row, with NULL where nothing is known."""
+        row = call_row(call, "US")
+        assert {k: row[k] for k in expected} == expected
+
+    @pytest.mark.parametrize("call, reason", [
+        ({"date_started": "1767000000000"}, "missing call_id"),
+        ({"call_id": "x1", "date_started": "1767000000000"}, "missing call_id"),
+        ({"call_id": "1"}, "missing date_started"),
+        ({"call_id": "1", "date_started": "32503680000000"}, "impossible date_started"),
+        ({"call_id": "1", "date_started": "0"}, "impossible date_started"),
+    ])
+    def test_calls_without_id_or_start_are_rejected(self, call, reason):
+        """No id or no possible start: rejected with the reason."""
+        with pytest.raises(RejectedRecord, match=reason):
+            call_row(call, "US")

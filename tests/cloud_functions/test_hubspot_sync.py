@@ -1,0 +1,118 @@
+"""HubSpot sync end to end: functions-framework HTTP entry -> hubspot-api-client / requests -> loopback HubSpot."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cloud_functions.hubspot_sync.records import enrollment_rows, sequence_row
+from sandbox.hubspot import HubSpotSandbox
+from tests.helpers import pull_messages
+from utils.sync_runner import RejectedRecord
+
+DS = "sales_intelligence"
+
+
+def point_at(runtime, sandbox, monkeypatch, **overrides):
+    monkeypatch.setenv("HUBSPOT_API_KEY", sandbox.state.token)
+    runtime.settings = runtime.settings.model_copy(update={"hubspot_base_url": sandbox.url, **overrides})
+    return runtime
+
+
+def rows(warehouse, table, key):
+    return warehouse.query(f"SELECT * EXCEPT (ingested_at) FROM {DS}.{table} ORDER BY {key}")
+
+
+class TestSync:
+    def test_full_incremental_and_repeat_over_http(self, runtime, monkeypatch, function_server):
+        """Every sequence and enrollment once; incremental reads only touched contacts; a repeat changes nothing."""
+        with HubSpotSandbox(40) as sandbox:
+            point_at(runtime, sandbox, monkeypatch, hubspot_lookback_seconds=0)
+            server = function_server("hubspot_sync")
+            response = server.post({"sync_type": "full"})
+            assert response.status_code == 200, response.text
+            sequences = rows(runtime.warehouse, "hubspot_sequences", "sequence_id")
+            assert sorted(r["sequence_id"] for r in sequences) == sorted(s["id"] for s in sandbox.state.sequences)
+            enrollments = rows(runtime.warehouse, "hubspot_sequence_enrollments", "enrollment_id")
+            assert sorted(r["contact_id"] for r in enrollments) == sorted(sandbox.state.enrollments, key=str)
+            truth = {c["id"]: c["email"] for c in sandbox.state.contacts}
+            assert all(r["email"] == truth[r["contact_id"]] for r in enrollments)  # messy toEmail normalised
+            touched = sandbox.state.touch(3)
+            sandbox.server.requests.reset()
+            response = server.post({})
+            assert response.status_code == 200, response.text
+            runs = {r["stream"]: r for r in response.json()["runs"]}
+            # The touched contacts, plus the one at the inclusive bound (the stored lastmodifieddate).
+            assert runs["enrollments"]["rows_fetched"] == len(touched) + 1
+            assert sandbox.server.requests.by_route["enrollment"] == len(touched) + 1
+            assert rows(runtime.warehouse, "hubspot_sequence_enrollments", "enrollment_id") == enrollments
+            assert rows(runtime.warehouse, "hubspot_sequences", "sequence_id") == sequences
+
+    def test_limits_are_never_exceeded_and_429s_are_retried(self, runtime, monkeypatch):
+        """At most 100 requests in any 10 s and 5 searches in any second; injected 429s are retried."""
+        from cloud_functions.hubspot_sync.sync import HubSpotSyncRequest, run_hubspot_sync
+
+        with HubSpotSandbox(110) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            sandbox.server.faults.fail_next(2, status=429, path_pattern="/enrollments/contact/",
+                                            headers={"Retry-After": "1"})
+            result = run_hubspot_sync(HubSpotSyncRequest(sync_type="full"), runtime)
+            assert result["status"] == "success" and result["api_calls"] > 100
+            assert sandbox.state.rate_limited == 0 and sandbox.server.requests.statuses[429] == 2
+            assert sandbox.server.requests.max_in_window(10.0) <= 100
+            assert runtime.warehouse.table_counts()["hubspot_sequence_enrollments"] == len(sandbox.state.enrollments)
+
+    def test_search_cap_of_10000_is_read_through(self, runtime, monkeypatch):
+        """25,000 modified contacts are all read although one search stops at 10,000."""
+        from cloud_functions.hubspot_sync.client import HubSpotClient
+
+        with HubSpotSandbox(25_000, enrolled_share=0.0) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            client = HubSpotClient(sandbox.state.token, runtime.settings)
+            seen = [c["id"] for page in client.modified_contacts(0) for c in page]
+            assert len(seen) == len(set(seen)) == 25_000
+            assert sandbox.server.requests.statuses[400] == 0
+            assert sandbox.server.requests.max_in_window(1.0) <= 5
+
+    @pytest.mark.emulator
+    def test_bad_token_fails_fast_publishes_and_marks_failed(self, runtime, monkeypatch, pubsub_subscription,
+                                                             function_server):
+        """A rejected token: HTTP 500, one Pub/Sub message, etl_runs failed, the token nowhere."""
+        settings, subscriber, subscription = pubsub_subscription
+        runtime.publisher = type(runtime.publisher)(settings)
+        with HubSpotSandbox(10) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            monkeypatch.setenv("HUBSPOT_API_KEY", "pat-wrong-token-value")
+            response = function_server("hubspot_sync").post({})
+            assert response.status_code == 500
+            assert sandbox.server.requests.statuses[401] == 1
+        (message,) = pull_messages(subscriber, subscription)
+        assert json.loads(message.data)["source"] == "hubspot"
+        assert "pat-wrong-token-value" not in message.data.decode()
+        (run,) = runtime.warehouse.query(f"SELECT status FROM {DS}.etl_runs")
+        assert run["status"] == "failed"
+
+
+class TestRows:
+    def test_sequence_row(self):
+        """A v4 sequence becomes a hubspot_sequences row."""
+        row = sequence_row({"id": "9001", "name": "Intro", "userId": "7001", "folderId": "300",
+                            "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-02T00:00:00.000Z"})
+        assert (row["sequence_id"], row["user_id"], row["updated_at"].day) == ("9001", "7001", 2)
+
+    @pytest.mark.parametrize("enrollment, expected", [
+        (None, []),
+        ({"id": "5", "enrolledAt": "2026-01-01T00:00:00Z", "toEmail": " Ann.Lee@Example.COM "},
+         [("5", "ann.lee@example.com", "example.com")]),
+        ({"id": "6", "enrolledAt": "2026-01-01T00:00:00Z", "toEmail": "not an email"}, [("6", None, None)]),
+    ])
+    def test_enrollment_rows(self, enrollment, expected):
+        """Enrolled addresses are normalised; a contact without enrollment gives no row."""
+        got = enrollment_rows({"contact": {"id": "1"}, "enrollment": enrollment})
+        assert [(r["enrollment_id"], r["email"], r["domain"]) for r in got] == expected
+
+    @pytest.mark.parametrize("record", [{"id": None}, {"id": "1"}])
+    def test_sequences_without_id_or_dates_are_rejected(self, record):
+        """A sequence with no id or no dates is rejected with the reason."""
+        with pytest.raises(RejectedRecord):
+            sequence_row(record)
