@@ -2,7 +2,7 @@
 
 Set-based SQL in the warehouse, in BigQuery's dialect (entity_resolution/sql/, run in file order):
 01 scope (which values), 02 candidates (every method, decisive level), 03 resolve (one decision per
-value), 04 review candidates, 05/06 apply to the two tables, 07 summary. The work tables `_er_*` live in
+value), 04 review candidates, 05 apply (once per matched table), 07 summary. The work tables `_er_*` live in
 the warehouse's work dataset (the dataset itself on BigQuery, an in-memory database on DuckDB) and are
 dropped at the end. Python only orders the statements and binds parameters: no row is handled here.
 """
@@ -26,8 +26,9 @@ from utils.warehouse import Warehouse
 log = get_logger(__name__)
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 SOURCE = "entity_resolution"
-PIPELINE = ("01_scope", "02_candidates", "03_resolve", "04_review_candidates", "05_apply_gmail_participants",
-            "06_apply_dialpad_calls")
+PIPELINE = ("01_scope", "02_candidates", "03_resolve", "04_review_candidates")
+# 05_apply.sql writes the decisions into each table that carries the match columns.
+APPLY_TARGETS = (("gmail_participants", "email", "email"), ("dialpad_calls", "external_number_e164", "phone"))
 WORK_TABLES = ("_er_scope", "_er_candidates", "_er_resolution")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ALL_VALUES = 2**62
@@ -41,10 +42,12 @@ class ResolutionRequest(RequestModel):
     batch_size: int | None = Field(None, ge=1, le=100_000_000, description="At most this many distinct values.")
 
 
-def sql(name: str, warehouse: Warehouse) -> str:
-    """The text of entity_resolution/sql/<name>.sql for a warehouse's dataset and work dataset."""
+def sql(name: str, warehouse: Warehouse, **identifiers: str) -> str:
+    """The text of entity_resolution/sql/<name>.sql with the dataset, work dataset and given identifiers."""
     text = (SQL_DIR / f"{name}.sql").read_text()
-    return text.replace("${dataset}", warehouse.dataset).replace("${work}", warehouse.work_dataset)
+    for placeholder, value in {"dataset": warehouse.dataset, "work": warehouse.work_dataset, **identifiers}.items():
+        text = text.replace("${" + placeholder + "}", value)
+    return text
 
 
 def ensure_free_mail_reference(warehouse: Warehouse) -> None:
@@ -75,12 +78,15 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
             params = _parameters(request, settings, record.run_id, now, last_success_start(warehouse))
             updated: dict[str, int] = {}
             step_seconds: dict[str, float] = {}
-            for name in PIPELINE:
+            steps = [(name, sql(name, warehouse)) for name in PIPELINE] + [
+                (f"05_apply_{target}", sql("05_apply", warehouse, target=target, value_column=column, value_type=kind))
+                for target, column, kind in APPLY_TARGETS]
+            for name, statement in steps:
                 started = time.perf_counter()
-                affected = warehouse.execute(sql(name, warehouse), params)
+                affected = warehouse.execute(statement, params)
                 step_seconds[name] = round(time.perf_counter() - started, 3)
-                if name.startswith(("05", "06")):
-                    updated[name[9:]] = affected or 0
+                if name.startswith("05_apply_"):
+                    updated[name.removeprefix("05_apply_")] = affected or 0
             decisions = warehouse.query(sql("07_summary", warehouse))
             for table in WORK_TABLES:
                 warehouse.execute(f"DROP TABLE IF EXISTS {warehouse.work_dataset}.{table}")

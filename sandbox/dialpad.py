@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sandbox.company import CompanySize, FakeCompany, messy_phone
-from sandbox.server import Faults, Request, Response, SandboxServer
+from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxServer, serve_until_interrupted
 
 DEFAULT_API_KEY = "sandbox-dialpad-key"
 EMPLOYEE_IDS = (5001, 5002, 5003)
@@ -237,7 +237,7 @@ def build_server(state: DialpadState, faults: Faults | None = None) -> SandboxSe
     return server
 
 
-class DialpadSandbox:
+class DialpadSandbox(RunningSandbox):
     """A started Dialpad fake: state + server."""
 
     def __init__(self, calls: int = 200, *, size: CompanySize | None = None, faults: Faults | None = None,
@@ -246,32 +246,15 @@ class DialpadSandbox:
                                   calls, **state_options)
         self.server = build_server(self.state, faults)
 
-    def __enter__(self) -> "DialpadSandbox":
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve a loopback Dialpad until interrupted.")
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=0.0)
     args = parser.parse_args()
-    with DialpadSandbox(args.calls, faults=Faults(latency_seconds=args.latency)) as sandbox:
-        print(f"Dialpad sandbox at {sandbox.url} ({args.calls} calls)", flush=True)
-        print(f"export DIALPAD_BASE_URL={sandbox.url}", flush=True)
-        print("(API key: DEFAULT_API_KEY in sandbox/dialpad.py)", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    serve_until_interrupted(DialpadSandbox(args.calls, faults=Faults(latency_seconds=args.latency)),
+                            f"Dialpad sandbox at {{url}} ({args.calls} calls)", "export DIALPAD_BASE_URL={url}",
+                            "(API key: DEFAULT_API_KEY in sandbox/dialpad.py)")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sandbox.company import CompanySize, FakeCompany, messy_email
-from sandbox.server import Faults, Request, Response, SandboxServer
+from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxServer, serve_until_interrupted
 
 DEFAULT_TOKEN = "pat-sandbox-hubspot-token"
 SEARCH_CAP = 10_000
@@ -201,7 +201,7 @@ def build_server(state: HubSpotState, faults: Faults | None = None) -> SandboxSe
     return server
 
 
-class HubSpotSandbox:
+class HubSpotSandbox(RunningSandbox):
     """A started HubSpot fake: state + server."""
 
     def __init__(self, contacts: int = 300, *, faults: Faults | None = None, **state_options: Any):
@@ -209,31 +209,13 @@ class HubSpotSandbox:
                                   **state_options)
         self.server = build_server(self.state, faults)
 
-    def __enter__(self) -> "HubSpotSandbox":
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve a loopback HubSpot until interrupted.")
     parser.add_argument("--contacts", type=int, default=1000)
     args = parser.parse_args()
-    with HubSpotSandbox(args.contacts) as sandbox:
-        print(f"HubSpot sandbox at {sandbox.url} ({args.contacts} contacts)", flush=True)
-        print(f"export HUBSPOT_BASE_URL={sandbox.url}", flush=True)
-        print("(token: DEFAULT_TOKEN in sandbox/hubspot.py)", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    serve_until_interrupted(HubSpotSandbox(args.contacts), f"HubSpot sandbox at {{url}} ({args.contacts} contacts)",
+                            "export HUBSPOT_BASE_URL={url}", "(token: DEFAULT_TOKEN in sandbox/hubspot.py)")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterator
 from xml.sax.saxutils import escape
 
 from sandbox.company import EPOCH, STEP_SECONDS, CompanySize, FakeCompany, sf_id
-from sandbox.server import Faults, Request, Response, SandboxServer
+from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxServer, serve_until_interrupted
 
 API_VERSION = "59.0"
 DEFAULT_BATCH = 2000
@@ -457,24 +457,13 @@ def build_server(state: SalesforceState, faults: Faults | None = None) -> Sandbo
     return server
 
 
-class SalesforceSandbox:
+class SalesforceSandbox(RunningSandbox):
     """A started Salesforce fake: state + server. Use as a context manager."""
 
     def __init__(self, size: CompanySize | None = None, *, seed: int = 42, faults: Faults | None = None,
                  daily_limit: int = 1_000_000):
         self.state = SalesforceState(FakeCompany(seed, size), daily_limit=daily_limit)
         self.server = build_server(self.state, faults)
-
-    def __enter__(self) -> "SalesforceSandbox":
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
 
     def client_environment(self) -> dict[str, str]:
         """The settings and secrets that point the pipeline at this sandbox (password login)."""
@@ -494,17 +483,11 @@ def main() -> None:
     args = parser.parse_args()
     size = CompanySize(accounts=args.accounts or max(1, args.contacts // 10), contacts=args.contacts,
                        leads=args.leads if args.leads is not None else args.contacts // 2)
-    with SalesforceSandbox(size, seed=args.seed, faults=Faults(latency_seconds=args.latency)) as sandbox:
-        print(f"Salesforce sandbox at {sandbox.url} ({size.accounts} accounts, {size.contacts} contacts, "
-              f"{size.leads} leads)", flush=True)
-        print(f"export SALESFORCE_LOGIN_URL={sandbox.url}", flush=True)
-        print(f"export SALESFORCE_CA_BUNDLE={sandbox.server.cert_path}", flush=True)
-        print("(credentials: DEFAULT_CREDENTIALS in sandbox/salesforce.py)", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    serve_until_interrupted(
+        SalesforceSandbox(size, seed=args.seed, faults=Faults(latency_seconds=args.latency)),
+        f"Salesforce sandbox at {{url}} ({size.accounts} accounts, {size.contacts} contacts, {size.leads} leads)",
+        "export SALESFORCE_LOGIN_URL={url}", "export SALESFORCE_CA_BUNDLE={cert}",
+        "(credentials: DEFAULT_CREDENTIALS in sandbox/salesforce.py)")
 
 
 if __name__ == "__main__":

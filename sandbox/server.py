@@ -267,3 +267,33 @@ class SandboxServer:
             except Exception as error:  # a fake's bug must show as a 500, not a hung client
                 return Response.json({"error": f"sandbox {self.name}: {type(error).__name__}: {error}"}, 500), name
         return Response.json({"error": f"sandbox {self.name}: no route for {method} {split.path}"}, 404), "unmatched"
+
+
+class RunningSandbox:
+    """Base of each fake's context manager: `state` and `server` set by the subclass, started on enter."""
+
+    state: Any
+    server: SandboxServer
+
+    def __enter__(self):
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.stop()
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+def serve_until_interrupted(sandbox: RunningSandbox, *lines: str) -> None:
+    """Starts a fake, prints what a client needs to reach it, and serves until Ctrl-C."""
+    with sandbox:
+        for line in lines:
+            print(line.format(url=sandbox.url, cert=sandbox.server.cert_path), flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass

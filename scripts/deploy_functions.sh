@@ -4,7 +4,8 @@
 #   scripts/deploy_functions.sh [--project P] [--region R] [FUNCTION ...]   (default: all)
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+here="$(cd "$(dirname "$0")" && pwd)"
+cd "$here/.."
 
 # entry point  memory  timeout(s)  max instances
 FUNCTIONS=(
@@ -14,7 +15,9 @@ FUNCTIONS=(
   "entity_resolution 512Mi 1800 1"
 )
 
-die() { echo "deploy_functions: $*" >&2; exit 1; }
+SCRIPT_NAME=deploy_functions
+# shellcheck source=scripts/lib.sh
+source "$here/lib.sh"
 
 project="${GCP_PROJECT:-}"
 region="${REGION:-us-central1}"
@@ -24,17 +27,13 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --project) project="${2:-}"; shift 2 ;;
     --region) region="${2:-}"; shift 2 ;;
-    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,5p' "$here/$(basename "$0")"; exit 0 ;;
     -*) die "unknown option: $1 (see --help)" ;;
     *) selected+=("$1"); shift ;;
   esac
 done
 
-command -v gcloud >/dev/null 2>&1 || die "gcloud is not installed: https://cloud.google.com/sdk/docs/install"
-[ -n "$project" ] || project="$(gcloud config get-value project 2>/dev/null || true)"
-[ -n "$project" ] || die "no project: pass --project, set GCP_PROJECT, or run 'gcloud config set project ID'"
-gcloud auth list --filter=status:ACTIVE --format='value(account)' 2>/dev/null | grep -q . \
-  || die "no active gcloud account: run 'gcloud auth login'"
+require_gcloud_project
 [ -f main.py ] && [ -f requirements.txt ] || die "run from a checkout: main.py and requirements.txt are missing"
 
 service_account="sales-intel-runtime@${project}.iam.gserviceaccount.com"

@@ -11,7 +11,9 @@ SECRETS=(
 )
 PLACEHOLDER="REPLACE_ME"
 
-die() { echo "setup_secrets: $*" >&2; exit 1; }
+SCRIPT_NAME=setup_secrets
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 project="${GCP_PROJECT:-}"
 while [ $# -gt 0 ]; do
@@ -22,11 +24,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-command -v gcloud >/dev/null 2>&1 || die "gcloud is not installed: https://cloud.google.com/sdk/docs/install"
-[ -n "$project" ] || project="$(gcloud config get-value project 2>/dev/null || true)"
-[ -n "$project" ] || die "no project: pass --project, set GCP_PROJECT, or run 'gcloud config set project ID'"
-gcloud auth list --filter=status:ACTIVE --format='value(account)' 2>/dev/null | grep -q . \
-  || die "no active gcloud account: run 'gcloud auth login'"
+require_gcloud_project
 
 for name in "${SECRETS[@]}"; do
   if gcloud secrets describe "$name" --project "$project" >/dev/null 2>&1; then

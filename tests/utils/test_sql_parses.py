@@ -65,4 +65,8 @@ def test_statements_of_a_run_parse(settings):
                          ids=lambda p: p.name)
 def test_sql_files_parse(path):
     """Views and entity-resolution SQL files parse."""
-    parses_as_bigquery(path.read_text().replace("${dataset}", "sales_intelligence").replace("${work}", "sales_intelligence"))
+    text = path.read_text()
+    for placeholder, value in {"dataset": "sales_intelligence", "work": "sales_intelligence", "target": "dialpad_calls",
+                               "value_column": "external_number_e164", "value_type": "phone"}.items():
+        text = text.replace("${" + placeholder + "}", value)
+    parses_as_bigquery(text)
