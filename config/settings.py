@@ -75,6 +75,15 @@ class Settings(BaseSettings):
     salesforce_api_reserve: int = Field(1000, ge=0, description="Stop (partial) when fewer daily API requests "
                                                                 "than this remain.")
 
+    gmail_api_endpoint: str | None = Field(None, description="Gmail API endpoint (the sandbox locally); "
+                                                             "empty: Google's.")
+    gmail_quota_units_per_second: int = Field(250, ge=0, description="Per-mailbox Gmail quota units per second "
+                                                                     "(0: no client-side limit).")
+    gmail_full_sync_days: int = Field(0, ge=0, description="Days a full Gmail sync lists (0: the whole mailbox).")
+    gmail_body_max_chars: int = Field(100_000, ge=1000, description="Text and HTML bodies are cut to this many "
+                                                                    "characters (body_truncated says so).")
+    gmail_list_page_size: int = Field(500, ge=1, le=500, description="messages.list / history.list page size.")
+
     dialpad_base_url: str = Field("https://dialpad.com", description="Dialpad API base URL (the sandbox locally).")
     dialpad_requests_per_second: float = Field(20, gt=0, description="Company-wide Dialpad request rate.")
     dialpad_transcript_concurrency: int = Field(8, ge=1, le=64, description="Transcripts fetched at once.")

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
+from requests.structures import CaseInsensitiveDict
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -32,7 +34,7 @@ class Request:
     method: str
     path: str
     query: dict[str, list[str]]
-    headers: dict[str, str]
+    headers: CaseInsensitiveDict  # HTTP header names are case-insensitive (httplib2 sends them lower-case)
     body: bytes
     params: dict[str, str] = field(default_factory=dict)
 
@@ -261,7 +263,7 @@ class SandboxServer:
             if injected is not None:
                 return injected, name
             request = Request(method, split.path, parse_qs(split.query, keep_blank_values=True),
-                              headers, body, match.groupdict())
+                              CaseInsensitiveDict(headers), body, match.groupdict())
             try:
                 return handler(request), name
             except Exception as error:  # a fake's bug must show as a 500, not a hung client

@@ -1,0 +1,120 @@
+"""One mailbox through google-api-python-client: list and history pages, messages fetched in batches.
+
+Every call passes the mailbox's quota limiter (units per second: list 5, get 5, history 2) and the
+retry policy (429, 5xx, 403 rateLimitExceeded). A batch holds up to settings.gmail_batch_size gets
+(at most 100, and no more than the quota allows per second); its inner calls that fail transiently are
+fetched again in the next batch; a message deleted meanwhile (404) is skipped.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator
+
+from googleapiclient.errors import HttpError
+from googleapiclient.http import BatchHttpRequest
+
+from config.settings import Settings
+from utils.logger import get_logger
+from utils.rate_limit import RateLimiter, Unlimited
+from utils.retry import is_transient, retry_policy
+
+log = get_logger(__name__)
+UNITS = {"list": 5, "get": 5, "history": 2, "profile": 1}
+
+
+class HistoryExpired(Exception):
+    """The stored startHistoryId is too old (HTTP 404): a full sync must take over."""
+
+
+class GmailClient:
+    def __init__(self, service: Any, batch_uri: str, settings: Settings):
+        self._service = service
+        self._batch_uri = batch_uri
+        quota = settings.gmail_quota_units_per_second
+        self._limiter = RateLimiter(quota, 1.0) if quota else Unlimited()
+        self._batch_size = min(settings.gmail_batch_size, quota // UNITS["get"]) if quota else settings.gmail_batch_size
+        self._batch_size = max(1, self._batch_size)
+        self._page_size = settings.gmail_list_page_size
+        self._policy = retry_policy(settings.retry_max_seconds)
+        self.api_calls = 0
+
+    def _execute(self, request: Any, units: int) -> Any:
+        def attempt() -> Any:
+            self._limiter.acquire(units)
+            self.api_calls += 1
+            return request.execute()
+        return self._policy(attempt)
+
+    def _users(self) -> Any:
+        return self._service.users()
+
+    def history_id(self) -> str:
+        """The mailbox's current historyId."""
+        return str(self._execute(self._users().getProfile(userId="me"), UNITS["profile"])["historyId"])
+
+    def list_page(self, query: str | None, page_token: str | None) -> tuple[list[str], str | None]:
+        """One page of message ids (newest first) and the next page token."""
+        request = self._users().messages().list(userId="me", q=query or None, maxResults=self._page_size,
+                                                pageToken=page_token or None)
+        body = self._execute(request, UNITS["list"])
+        return [m["id"] for m in body.get("messages") or []], body.get("nextPageToken")
+
+    def history_page(self, start_history_id: str, page_token: str | None) -> dict[str, Any]:
+        """One page of history since start: added and deleted ids, the next token, the current historyId."""
+        request = self._users().history().list(userId="me", startHistoryId=start_history_id,
+                                               historyTypes=["messageAdded", "messageDeleted"],
+                                               maxResults=self._page_size, pageToken=page_token or None)
+        try:
+            body = self._execute(request, UNITS["history"])
+        except HttpError as error:
+            if error.resp.status == 404:
+                raise HistoryExpired(f"startHistoryId {start_history_id} has expired") from None
+            raise
+        added: dict[str, None] = {}
+        deleted: set[str] = set()
+        for entry in body.get("history") or []:
+            for item in entry.get("messagesAdded") or []:
+                added.setdefault(item["message"]["id"])
+            for item in entry.get("messagesDeleted") or []:
+                deleted.add(item["message"]["id"])
+        return {"added": [i for i in added if i not in deleted], "deleted": sorted(deleted),
+                "next": body.get("nextPageToken"), "history_id": str(body.get("historyId") or start_history_id)}
+
+    def get_raw(self, message_ids: list[str]) -> list[dict[str, Any]]:
+        """The `format=raw` resources of these messages, fetched in batches; deleted ones are left out."""
+        found: dict[str, dict[str, Any]] = {}
+        pending = list(dict.fromkeys(message_ids))
+        waits = iter((0.5, 1, 2, 4, 8, 16, 30, 30, 30, 30))
+        while pending:
+            retry: list[str] = []
+            for start in range(0, len(pending), self._batch_size):
+                chunk = pending[start:start + self._batch_size]
+                retry += self._batch(chunk, found)
+            if retry:
+                wait = next(waits, None)
+                if wait is None:
+                    raise RuntimeError(f"{len(retry)} Gmail messages still failing after retries")
+                log.warning("batch parts failed transiently, fetching them again",
+                            extra={"json_fields": {"count": len(retry), "wait_seconds": wait}})
+                time.sleep(wait)
+            pending = retry
+        return [found[i] for i in message_ids if i in found]
+
+    def _batch(self, chunk: list[str], found: dict[str, dict[str, Any]]) -> list[str]:
+        failed: list[str] = []
+
+        def collect(request_id: str, response: Any, exception: Exception | None) -> None:
+            if exception is None:
+                found[request_id] = response
+            elif isinstance(exception, HttpError) and exception.resp.status == 404:
+                return  # deleted since it was listed
+            elif is_transient(exception):
+                failed.append(request_id)
+            else:
+                raise exception
+
+        batch = BatchHttpRequest(callback=collect, batch_uri=self._batch_uri)
+        for message_id in chunk:
+            batch.add(self._users().messages().get(userId="me", id=message_id, format="raw"), request_id=message_id)
+        self._execute(batch, UNITS["get"] * len(chunk))
+        return failed

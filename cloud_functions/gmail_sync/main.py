@@ -1,0 +1,14 @@
+"""HTTP entry point: POST {"mailbox_email": "...", "sync_type": "incremental"|"full"} (no mailbox: all)."""
+from __future__ import annotations
+
+import functions_framework
+
+from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+from utils.http_entry import handle_request
+from utils.runtime import get_runtime
+
+
+@functions_framework.http
+def gmail_sync(request):
+    """Syncs Gmail mailboxes into the warehouse; answers the runs' JSON summary."""
+    return handle_request(request, GmailSyncRequest, lambda body: run_gmail_sync(body, get_runtime()))

@@ -1,0 +1,176 @@
+"""Gmail mailboxes as SyncJobs: full (list + batched raw gets) or incremental (history), resumable.
+
+The resume point lives in gmail_sync_state, one row per mailbox: the mode in progress, its page token,
+and the historyId to continue from. A full sync notes the mailbox's historyId before listing, so once
+it is done the incremental runs start there and miss nothing added during it. Every page's state is
+written only after its rows are merged; a run cut at its time budget continues from the page token.
+An expired historyId (404) falls back to a full sync and says so in the run's details.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
+
+from pydantic import field_validator
+
+from cloud_functions.gmail_sync.client import GmailClient, HistoryExpired
+from cloud_functions.gmail_sync.gmail_dwd import batch_uri, delegated_credentials, gmail_service
+from cloud_functions.gmail_sync.records import message_rows
+from utils.email_normalizer import normalize_email
+from utils.logger import get_logger
+from utils.runtime import Runtime
+from utils.sync_runner import Page, SyncJob, run_sync
+from utils.validation import BadRequest, SyncRequest
+from utils.warehouse import Warehouse
+
+log = get_logger(__name__)
+SOURCE = "gmail"
+
+
+class GmailSyncRequest(SyncRequest):
+    """Body of a gmail_sync call: one mailbox, or every configured one."""
+
+    mailbox_email: str | None = None
+
+    @field_validator("mailbox_email")
+    @classmethod
+    def _normalised(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        email = normalize_email(value)
+        if email is None:
+            raise ValueError("not an email address")
+        return email
+
+
+class GmailStateStore:
+    """gmail_sync_state as the runner's watermark store: the watermark is the row as JSON."""
+
+    def __init__(self, warehouse: Warehouse):
+        self._warehouse = warehouse
+
+    def read(self, source: str, stream: str) -> str | None:
+        rows = self._warehouse.query(
+            f"SELECT history_id, page_token, sync_mode FROM {self._warehouse.dataset}.gmail_sync_state "
+            f"WHERE mailbox = @mailbox", {"mailbox": stream})
+        return json.dumps(rows[0]) if rows else None
+
+    def write(self, source: str, stream: str, watermark: str, run_id: str) -> None:
+        state = json.loads(watermark)
+        now = datetime.now(timezone.utc)
+        row = {"mailbox": stream, "history_id": state.get("history_id"), "page_token": state.get("page_token"),
+               "sync_mode": state.get("sync_mode"), "updated_at": now}
+        if state.get("sync_mode") == "incremental" and state.get("full_completed"):
+            row["last_full_sync_at"] = now
+        self._warehouse.merge("gmail_sync_state", [row], batch_id=f"{run_id}_gmail_state")
+
+
+def _state(**fields: Any) -> str:
+    return json.dumps(fields)
+
+
+class MailboxReader:
+    """Pages of one mailbox's messages for run_sync."""
+
+    def __init__(self, client: GmailClient, runtime: Runtime, mailbox: str, sync_type: str):
+        self.client, self.runtime, self.mailbox, self.sync_type = client, runtime, mailbox, sync_type
+        self.notes: dict[str, Any] = {}
+
+    def pages(self, watermark: str | None) -> Iterator[Page]:
+        state = json.loads(watermark) if watermark else {}
+        if state.get("sync_mode") == "full" and state.get("page_token"):
+            self.notes["resumed_full_sync"] = True
+            yield from self._full(state["history_id"], state["page_token"])
+        elif self.sync_type == "full" or not state.get("history_id"):
+            yield from self._full(self.client.history_id(), None)
+        else:
+            try:
+                yield from self._incremental(state["history_id"])
+            except HistoryExpired as expired:
+                log.warning("history expired, falling back to a full sync", extra={"json_fields": {"error": str(expired)}})
+                self.notes["history_expired"] = str(expired)
+                yield from self._full(self.client.history_id(), None)
+
+    def _query(self) -> str | None:
+        days = self.runtime.settings.gmail_full_sync_days
+        if not days:
+            return None
+        return f"after:{int((datetime.now(timezone.utc) - timedelta(days=days)).timestamp())}"
+
+    def _full(self, history_id: str, page_token: str | None) -> Iterator[Page]:
+        self.notes["mode"] = "full"
+        while True:
+            ids, next_token = self.client.list_page(self._query(), page_token)
+            messages = self.client.get_raw(ids)
+            if next_token:
+                yield Page(messages, _state(sync_mode="full", page_token=next_token, history_id=history_id))
+                page_token = next_token
+            else:
+                yield Page(messages, _state(sync_mode="incremental", history_id=history_id, page_token=None,
+                                            full_completed=True))
+                return
+
+    def _incremental(self, start: str) -> Iterator[Page]:
+        self.notes["mode"] = "incremental"
+        page_token = None
+        while True:
+            page = self.client.history_page(start, page_token)
+            if page["deleted"]:
+                self._flag_deleted(page["deleted"])
+            messages = self.client.get_raw(page["added"])
+            page_token = page["next"]
+            if page_token:
+                yield Page(messages, None)
+            else:
+                yield Page(messages, _state(sync_mode="incremental", history_id=page["history_id"], page_token=None))
+                return
+
+    def _flag_deleted(self, message_ids: list[str]) -> None:
+        warehouse = self.runtime.warehouse
+        warehouse.execute(f"UPDATE {warehouse.dataset}.gmail_messages SET is_deleted = TRUE "
+                          f"WHERE mailbox = @mailbox AND message_id IN UNNEST(@ids)",
+                          {"mailbox": self.mailbox, "ids": message_ids})
+        self.notes["deleted"] = self.notes.get("deleted", 0) + len(message_ids)
+
+    def details(self) -> dict[str, Any]:
+        return dict(self.notes)
+
+
+def mailboxes_for(request: GmailSyncRequest, configured: list[str]) -> list[str]:
+    """The mailboxes this request syncs; a mailbox outside the configured list is refused."""
+    if request.mailbox_email is None:
+        if not configured:
+            raise BadRequest("no mailboxes configured: set MAILBOXES")
+        return list(configured)
+    if request.mailbox_email not in configured:
+        raise BadRequest(f"mailbox {request.mailbox_email} is not one of the configured mailboxes")
+    return [request.mailbox_email]
+
+
+def mailbox_job(mailbox: str, client: GmailClient, runtime: Runtime, sync_type: str) -> SyncJob:
+    reader = MailboxReader(client, runtime, mailbox, sync_type)
+    cap = runtime.settings.gmail_body_max_chars
+    return SyncJob(source=SOURCE, stream=mailbox, sync_type=sync_type, fetch_pages=reader.pages,
+                   to_rows=lambda resource: message_rows(resource, mailbox, cap),
+                   record_key=lambda resource: resource.get("id"), api_calls=lambda: client.api_calls,
+                   details=reader.details, watermarks=GmailStateStore(runtime.warehouse))
+
+
+def client_for(mailbox: str, runtime: Runtime) -> GmailClient:
+    settings = runtime.settings
+    credentials = delegated_credentials(runtime.secrets.get("gmail-service-account-key"), mailbox)
+    return GmailClient(gmail_service(credentials, settings.gmail_api_endpoint), batch_uri(settings.gmail_api_endpoint),
+                       settings)
+
+
+def run_gmail_sync(request: GmailSyncRequest, runtime: Runtime) -> dict[str, Any]:
+    """Syncs each requested mailbox in turn; returns every run's summary."""
+    runs = []
+    for mailbox in mailboxes_for(request, runtime.settings.mailboxes):
+        summary = run_sync(mailbox_job(mailbox, client_for(mailbox, runtime), runtime, request.sync_type),
+                           warehouse=runtime.warehouse, publisher=runtime.publisher, settings=runtime.settings,
+                           trigger=request.trigger)
+        runs.append(summary.to_dict())
+    status = "success" if all(r["status"] == "success" for r in runs) else "partial"
+    return {"source": SOURCE, "status": status, "runs": runs}
