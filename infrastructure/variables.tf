@@ -64,6 +64,7 @@ variable "functions" {
     max_instances   = number
   }))
   default = {
+    gmail_sync        = { memory = "1Gi", timeout_seconds = 540, max_instances = 1 }
     salesforce_sync   = { memory = "1Gi", timeout_seconds = 540, max_instances = 1 }
     dialpad_sync      = { memory = "512Mi", timeout_seconds = 540, max_instances = 1 }
     hubspot_sync      = { memory = "512Mi", timeout_seconds = 540, max_instances = 1 }

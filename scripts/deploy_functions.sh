@@ -9,6 +9,7 @@ cd "$here/.."
 
 # entry point  memory  timeout(s)  max instances
 FUNCTIONS=(
+  "gmail_sync 1Gi 540 1"
   "salesforce_sync 1Gi 540 1"
   "dialpad_sync 512Mi 540 1"
   "hubspot_sync 512Mi 540 1"

@@ -105,18 +105,42 @@ def _hubspot_sync(runtime: Runtime, full: bool, progress: Callable[[dict[str, An
         progress(run)
 
 
+@contextlib.contextmanager
+def _gmail_sandbox(runtime: Runtime) -> Iterator[Runtime]:
+    from sandbox.gmail import GmailSandbox
+
+    with GmailSandbox(runtime.settings.mailboxes or None, SANDBOX_GMAIL_MESSAGES) as sandbox:
+        os.environ["GMAIL_SERVICE_ACCOUNT_KEY"] = sandbox.service_account_key()
+        settings = runtime.settings.model_copy(update={"gmail_api_endpoint": f"{sandbox.url}/",
+                                                       "mailboxes": list(sandbox.state.mailboxes)})
+        print(f"gmail: no credentials configured, using the loopback sandbox at {sandbox.url} "
+              f"(mailboxes {', '.join(sandbox.state.mailboxes)})", flush=True)
+        yield replace(runtime, settings=settings, secrets=SecretStore(settings))
+
+
+def _gmail_sync(runtime: Runtime, full: bool, progress: Callable[[dict[str, Any]], None]) -> None:
+    from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+
+    result = run_gmail_sync(GmailSyncRequest(sync_type="full" if full else "incremental", trigger="local"), runtime)
+    for run in result["runs"]:
+        progress(run)
+
+
 def _company_size():
     from sandbox.company import CompanySize
 
     return CompanySize(**SANDBOX_SALESFORCE_SIZE)
 
 
+SANDBOX_GMAIL_MESSAGES = 150
 SANDBOX_DIALPAD_CALLS = 200
 SANDBOX_HUBSPOT_CONTACTS = 60
 
 SOURCES: dict[str, LocalSource] = {
     "salesforce": LocalSource("salesforce", "salesforce_sync", _salesforce_sync, _salesforce_credentials,
                               _salesforce_sandbox),
+    "gmail": LocalSource("gmail", "gmail_sync", _gmail_sync, _has_secret("gmail-service-account-key"),
+                         _gmail_sandbox),
     "dialpad": LocalSource("dialpad", "dialpad_sync", _dialpad_sync, _has_secret("dialpad-api-key"),
                            _dialpad_sandbox),
     "hubspot": LocalSource("hubspot", "hubspot_sync", _hubspot_sync, _has_secret("hubspot-api-key"),

@@ -7,6 +7,7 @@
     python -m scripts.run_local schedule [--minutes N]   fire schedules.yaml's jobs on their crons
     python -m scripts.run_local report
     python -m scripts.run_local review approve|reject --value V --candidate-type T --candidate-id ID
+    python -m scripts.run_local import-mbox FILE --mailbox ADDRESS   a Google Takeout mbox
 
 With no credentials configured a source uses its loopback sandbox and says so; with credentials
 (environment or the local secrets file) it uses the real API. WAREHOUSE=bigquery writes to BigQuery.
@@ -186,6 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     review.add_argument("--candidate-id", required=True)
     review.add_argument("--reviewer", default="local")
     review.add_argument("--note", default="")
+    mbox = sub.add_parser("import-mbox", help="load a Google Takeout mbox into the Gmail tables")
+    mbox.add_argument("file", type=Path)
+    mbox.add_argument("--mailbox", required=True, help="the mailbox the export came from")
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -210,6 +214,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             with endpoints(runtime, landed_in_schedule_order()) as rt:
                 set_runtime(rt)
                 run_schedule(fire_locally(rt), args.minutes)
+        elif args.command == "import-mbox":
+            from cloud_functions.gmail_sync.mbox_import import import_mbox
+
+            run = import_mbox(args.file, args.mailbox.strip().lower(), runtime)
+            print_run("gmail", run)
         elif args.command == "review":
             from entity_resolution.matcher import record_review
 

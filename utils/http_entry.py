@@ -1,6 +1,7 @@
 """Turns a run function into a Cloud Functions HTTP handler: validate, run, answer JSON.
 
-200 with the run's summary; 400 with the validation message; 500 with the error type and its
+200 with the run's summary; 400 with the validation message (or a BadRequest the run raises before
+starting, e.g. a mailbox that is not configured); 500 with the error type and its
 (redacted) text when the run failed, after the run itself has recorded and published the error.
 """
 from __future__ import annotations
@@ -30,6 +31,8 @@ def handle_request(request: Any, model: type[M], run: Callable[[M], dict[str, An
         return _answer(400, {"error": str(error)})
     try:
         return _answer(200, run(parsed))
+    except BadRequest as error:  # refused on what the body asks for in this deployment (e.g. an unknown mailbox)
+        return _answer(400, {"error": str(error)})
     except Exception as error:  # the run has recorded and published it; the caller gets a 500
         log.exception("run failed")
         return _answer(500, {"error": str(error), "error_type": type(error).__name__,

@@ -47,6 +47,8 @@ class Page:
 
     records: Sequence[Any]
     watermark: str | None = None
+    # The source's last page: reaching the time budget on it still ends the run as a success.
+    final: bool = False
 
 
 @dataclass
@@ -179,7 +181,7 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
                     for number, page in enumerate(pages):
                         _load_page(job, page, f"{record.run_id}_{number}", warehouse, watermarks, record,
                                    rows_by_table, settings.merge_batch_size)
-                        if clock() >= deadline:
+                        if clock() >= deadline and not page.final:
                             stop_reason = f"time budget of {settings.run_time_budget_seconds:g} s reached"
                             break
             except StopSync as stop:

@@ -74,7 +74,8 @@ def to_datetime(value: Any) -> datetime | None:
     if blank(value):
         return None
     if isinstance(value, datetime):
-        return _checked(value if value.tzinfo else value.replace(tzinfo=timezone.utc), value)
+        aware = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return _checked(aware, value)
     if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
         return _checked(datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc), value)
     text = str(value).strip()

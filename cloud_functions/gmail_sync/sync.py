@@ -108,7 +108,7 @@ class MailboxReader:
                 page_token = next_token
             else:
                 yield Page(messages, _state(sync_mode="incremental", history_id=history_id, page_token=None,
-                                            full_completed=True))
+                                            full_completed=True), final=True)
                 return
 
     def _incremental(self, start: str) -> Iterator[Page]:
@@ -123,7 +123,8 @@ class MailboxReader:
             if page_token:
                 yield Page(messages, None)
             else:
-                yield Page(messages, _state(sync_mode="incremental", history_id=page["history_id"], page_token=None))
+                yield Page(messages, _state(sync_mode="incremental", history_id=page["history_id"], page_token=None),
+                           final=True)
                 return
 
     def _flag_deleted(self, message_ids: list[str]) -> None:

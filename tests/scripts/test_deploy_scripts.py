@@ -72,7 +72,7 @@ def test_scheduler_dry_run_prints_the_seven_jobs():
     assert len(jobs) == 7
     created = {name for verb, name in jobs if verb == "create"}
     assert created == {"salesforce-incremental-sync", "salesforce-full-sync", "dialpad-sync", "hubspot-sync",
-                       "entity-resolution"}
+                       "gmail-incremental-sync", "gmail-full-sync", "entity-resolution"}
     assert "--oidc-service-account-email=sales-intel-scheduler@PROJECT.iam.gserviceaccount.com" in result.stdout
 
 

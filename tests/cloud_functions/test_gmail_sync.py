@@ -1,0 +1,201 @@
+"""Gmail sync end to end: functions-framework -> google-api-python-client + google-auth DWD -> loopback Gmail."""
+from __future__ import annotations
+
+import pytest
+
+from cloud_functions.gmail_sync.mbox_import import import_mbox
+from cloud_functions.gmail_sync.records import message_rows
+from sandbox.gmail import UGLY_KINDS, GmailSandbox
+from utils.sync_runner import RejectedRecord
+
+DS = "sales_intelligence"
+MESSAGE_COLUMNS = ("message_id, thread_id, rfc822_message_id, subject, from_email, sent_at, internal_date, label_ids, "
+                   "body_text, body_html, body_truncated, attachments, size_bytes, is_deleted")
+
+
+def point_at(runtime, sandbox, monkeypatch, **overrides):
+    monkeypatch.setenv("GMAIL_SERVICE_ACCOUNT_KEY", sandbox.service_account_key())
+    runtime.settings = runtime.settings.model_copy(update={
+        "gmail_api_endpoint": f"{sandbox.url}/", "mailboxes": list(sandbox.state.mailboxes),
+        "gmail_list_page_size": 20, **overrides})
+    return runtime
+
+
+def stored_ids(warehouse, mailbox=None):
+    rows = warehouse.query(f"SELECT mailbox, message_id FROM {DS}.gmail_messages")
+    ids = [(r["mailbox"], r["message_id"]) for r in rows if mailbox in (None, r["mailbox"])]
+    assert len(ids) == len(set(ids)), "a message stored twice"
+    return set(ids)
+
+
+def sandbox_ids(sandbox):
+    return {(address, m) for address, box in sandbox.state.mailboxes.items() for m in box.messages}
+
+
+class TestSync:
+    def test_full_incremental_and_expired_history_over_http(self, runtime, monkeypatch, function_server):
+        """Two mailboxes: every message once with its participants; incremental reads only new mail; an
+        expired history id falls back to a full sync and still ends with every message once."""
+        with GmailSandbox(messages_per_mailbox=45) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            server = function_server("gmail_sync")
+            response = server.post({"sync_type": "full"})
+            assert response.status_code == 200, response.text
+            assert stored_ids(runtime.warehouse) == sandbox_ids(sandbox)
+            first = next(iter(sandbox.state.mailboxes))
+            some = next(iter(sandbox.state.mailboxes[first].messages.values()))
+            participants = runtime.warehouse.query(
+                f"SELECT role, email FROM {DS}.gmail_participants WHERE message_id = @id ORDER BY role, email",
+                {"id": some.id})
+            assert {(p["role"], p["email"]) for p in participants} >= {("from", p["email"]) for p in participants
+                                                                      if p["role"] == "from"}
+            assert {p["role"] for p in participants} == {"from", "to", "cc"}
+
+            new = [sandbox.state.add_message(first) for _ in range(3)]
+            gone = some.id
+            sandbox.state.delete_message(first, gone)
+            sandbox.server.requests.reset()
+            response = server.post({"mailbox_email": first.upper()})
+            assert response.status_code == 200, response.text
+            (run,) = response.json()["runs"]
+            assert run["rows_fetched"] == 3 and run["details"]["mode"] == "incremental"
+            assert sandbox.server.requests.by_route["batch"] == 1  # the three new messages, in one batch
+            assert {m.id for m in new} <= {i for _, i in stored_ids(runtime.warehouse, first)}
+            assert runtime.warehouse.query(f"SELECT is_deleted FROM {DS}.gmail_messages WHERE message_id = @id",
+                                           {"id": gone}) == [{"is_deleted": True}]
+
+            sandbox.state.add_message(first)
+            sandbox.state.expire_history(first)
+            response = server.post({"mailbox_email": first})
+            (run,) = response.json()["runs"]
+            assert "history_expired" in run["details"] and run["details"]["mode"] == "full"
+            assert stored_ids(runtime.warehouse, first) >= {(first, m) for m in sandbox.state.mailboxes[first].messages}
+
+    def test_run_cut_at_its_time_budget_resumes_with_every_message_once(self, runtime, monkeypatch):
+        """A tiny time budget stops each run after one page (partial); runs repeat until success; all once."""
+        from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+
+        with GmailSandbox(["alex@ourcompany.example"], messages_per_mailbox=70) as sandbox:
+            point_at(runtime, sandbox, monkeypatch, run_time_budget_seconds=0.0001)
+            statuses = []
+            for _ in range(10):
+                result = run_gmail_sync(GmailSyncRequest(sync_type="full" if not statuses else "incremental"), runtime)
+                statuses.append(result["runs"][0]["status"])
+                if statuses[-1] == "success":
+                    break
+            assert statuses[:3] == ["partial"] * 3 and statuses[-1] == "success"
+            assert stored_ids(runtime.warehouse) == sandbox_ids(sandbox)
+            fetched = runtime.warehouse.query(f"SELECT SUM(rows_fetched) AS n FROM {DS}.etl_runs")[0]["n"]
+            assert fetched == 70  # nothing read twice
+
+    def test_quota_limit_is_respected(self, runtime, monkeypatch):
+        """With the client quota at U units/s, the sandbox (enforcing U) never counts more and refuses nothing."""
+        from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+
+        with GmailSandbox(["alex@ourcompany.example"], messages_per_mailbox=60, quota_units_per_second=100) as sandbox:
+            point_at(runtime, sandbox, monkeypatch, gmail_quota_units_per_second=100)
+            assert run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)["status"] == "success"
+            assert sandbox.state.max_units_per_second["alex@ourcompany.example"] <= 100
+            assert sandbox.state.rate_limited == 0
+            assert stored_ids(runtime.warehouse) == sandbox_ids(sandbox)
+
+    def test_messy_mailbox_syncs_without_a_crash(self, runtime, monkeypatch):
+        """Every ugly kind, plus a 20 MB body: rows, nothing rejected, the big body capped and flagged."""
+        from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+
+        with GmailSandbox(["alex@ourcompany.example"], messages_per_mailbox=len(UGLY_KINDS) * 2, ugly_every=2,
+                          big_body=True) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            result = run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)
+            assert result["runs"][0]["rows_rejected"] == 0
+            assert stored_ids(runtime.warehouse) == sandbox_ids(sandbox)
+            big = runtime.warehouse.query(
+                f"SELECT LENGTH(body_text) AS n, body_truncated FROM {DS}.gmail_messages WHERE body_truncated")
+            assert big == [{"n": runtime.settings.gmail_body_max_chars, "body_truncated": True}]
+
+    def test_mbox_import_gives_the_same_rows_as_the_api(self, runtime, monkeypatch, tmp_path, warehouse):
+        """A Takeout export of the mailbox, imported, yields the API path's messages and participants."""
+        from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+        from utils.warehouse import DuckDBWarehouse
+
+        with GmailSandbox(["alex@ourcompany.example"], messages_per_mailbox=30, ugly_every=3) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)
+            export = tmp_path / "takeout.mbox"
+            export.write_bytes(sandbox.state.mbox("alex@ourcompany.example"))
+        other = DuckDBWarehouse(tmp_path / "mbox.duckdb")
+        other.ensure_schema()
+        mbox_runtime = type(runtime)(runtime.settings, other, runtime.publisher, runtime.secrets)
+        assert import_mbox(export, "alex@ourcompany.example", mbox_runtime)["rows_rejected"] == 0
+        for columns, table, order in ((MESSAGE_COLUMNS, "gmail_messages", "message_id"),
+                                      ("* EXCLUDE (ingested_at)", "gmail_participants", "message_id, role, email")):
+            sql = f"SELECT {columns} FROM {DS}.{table} ORDER BY {order}"
+            assert other.query(sql) == runtime.warehouse.query(sql), table
+        other.close()
+
+
+class TestValidation:
+    @pytest.mark.parametrize("body, message", [
+        ({"mailbox_email": "stranger@elsewhere.example"}, "not one of the configured mailboxes"),
+        ({"mailbox_email": "not an address"}, "not an email address"),
+        ({"sync_type": "sometimes"}, "sync_type"),
+    ])
+    def test_bad_requests_are_400(self, runtime, function_server, body, message):
+        """Unknown mailboxes, bad addresses and bad sync types are refused before any run."""
+        runtime.settings = runtime.settings.model_copy(update={"mailboxes": ["alex@ourcompany.example"]})
+        response = function_server("gmail_sync").post(body)
+        assert response.status_code == 400 and message in response.json()["error"]
+
+
+RAW_HEAD = b"From: Ann <ann@example.com>\r\nTo: bob@example.org\r\nMessage-ID: <m1@example.com>\r\n"
+
+
+def rows_of(raw: bytes, internal: str | None = "1767000000000"):
+    return message_rows({"id": "abc", "threadId": "t", "raw_bytes": raw, "internalDate": internal}, "me@x.com", 1000)
+
+
+class TestMessyMessages:
+    @pytest.mark.parametrize("raw, check", [
+        (RAW_HEAD + b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\nDate: Tue, 1 Sep 2026 10:00:00 +0200\r\n\r\nhi\r\n",
+         lambda m, p: m["subject"] == "Grüße" and m["sent_at"].hour == 8),
+        (RAW_HEAD + b"Content-Type: text/plain; charset=x-unknown\r\n\r\nK\xf6ln\r\n",
+         lambda m, p: m["body_text"].startswith("Köln")),
+        (RAW_HEAD + b"Content-Type: text/plain\r\n\r\ncaf\xe9\r\n", lambda m, p: "caf" in m["body_text"]),
+        (RAW_HEAD + b"\r\nno date at all\r\n", lambda m, p: m["sent_at"].year == 2025),
+        (RAW_HEAD.replace(b"To: bob@example.org", b"To: undisclosed-recipients:;") + b"\r\nx\r\n",
+         lambda m, p: [x["role"] for x in p] == ["from"]),
+        (RAW_HEAD.replace(b"To: bob@example.org", b"To: Team: a@x.com, b@y.com;") + b"\r\nx\r\n",
+         lambda m, p: sorted(x["email"] for x in p if x["role"] == "to") == ["a@x.com", "b@y.com"]),
+        (RAW_HEAD.replace(b"To: bob@example.org", b'To: "john doe"@quoted.example') + b"\r\nx\r\n",
+         lambda m, p: '"john doe"@quoted.example' in [x["email"] for x in p]),
+        (RAW_HEAD.replace(b"From: Ann <ann@example.com>", b"From: =?iso-8859-1?q?J=FCrgen?= <J@X.COM>") + b"\r\nx\r\n",
+         lambda m, p: (p[0]["display_name"], p[0]["email"], m["from_email"]) == ("Jürgen", "j@x.com", "j@x.com")),
+        (RAW_HEAD + b"\r\n" + b"y" * 5000 + b"\r\n", lambda m, p: m["body_truncated"] and len(m["body_text"]) == 1000),
+        (RAW_HEAD + b"Date: not a date\r\n\r\nx\r\n", lambda m, p: m["sent_at"].year == 2025),
+        (RAW_HEAD + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+         b"body\r\n--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=q.pdf\r\n"
+         b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n",
+         lambda m, p: m["attachments"] == [{"filename": "q.pdf", "mime_type": "application/pdf", "size_bytes": 5}]),
+    ])
+    def test_messy_mail_becomes_a_correct_row(self, raw, check):
+        """Encoded words, bad charsets, no Date, groups, quoted locals, big bodies, attachments."""
+        produced = rows_of(raw)
+        (message,) = produced["gmail_messages"]
+        assert check(message, produced["gmail_participants"])
+
+    def test_duplicate_message_ids_keep_both_messages(self):
+        """Two Gmail messages with one Message-ID are two rows (the key is the Gmail id)."""
+        a = message_rows({"id": "1", "raw_bytes": RAW_HEAD + b"\r\nx", "internalDate": "1767000000000"}, "me@x.com", 100)
+        b = message_rows({"id": "2", "raw_bytes": RAW_HEAD + b"\r\nx", "internalDate": "1767000000000"}, "me@x.com", 100)
+        assert a["gmail_messages"][0]["rfc822_message_id"] == b["gmail_messages"][0]["rfc822_message_id"]
+        assert a["gmail_messages"][0]["message_id"] != b["gmail_messages"][0]["message_id"]
+
+    @pytest.mark.parametrize("resource, reason", [
+        ({"raw_bytes": RAW_HEAD + b"\r\nx"}, "without an id"),
+        ({"id": "1"}, "without raw content"),
+        ({"id": "1", "raw_bytes": RAW_HEAD + b"\r\nx", "internalDate": None}, "no Date header and no internalDate"),
+    ])
+    def test_unusable_messages_are_rejected_with_the_reason(self, resource, reason):
+        """No id, no content, or no date at all: a rejected record saying which."""
+        with pytest.raises(RejectedRecord, match=reason):
+            message_rows(resource, "me@x.com", 100)
