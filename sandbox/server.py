@@ -115,11 +115,12 @@ class RequestLog:
         self.statuses: Counter[int] = Counter()
         self._times: list[float] = []
 
-    def record(self, route: str, status: int) -> None:
+    def record(self, route: str, status: int, arrived: float) -> None:
+        """Counts a request at the time it arrived (what a server's rate limit counts)."""
         with self._lock:
             self.by_route[route] += 1
             self.statuses[status] += 1
-            self._times.append(time.monotonic())
+            self._times.append(arrived)
 
     @property
     def total(self) -> int:
@@ -210,8 +211,9 @@ class SandboxServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                arrived = time.monotonic()
                 response, route = server.dispatch(self.command, self.path, dict(self.headers.items()), body)
-                server.requests.record(route, response.status)
+                server.requests.record(route, response.status, arrived)
                 payload = response.encoded()
                 self.send_response(response.status)
                 for key, value in response.headers.items():
