@@ -37,7 +37,7 @@ def counts(tmp_path: Path) -> dict[str, int]:
     with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
         return {t: con.execute(f"SELECT COUNT(*) FROM sales_intelligence.{t}").fetchone()[0]
                 for t in ("sf_accounts", "sf_contacts", "sf_leads", "sf_opportunities", "sf_activities",
-                          "dialpad_calls", "hubspot_sequences", "hubspot_sequence_enrollments")}
+                          "dialpad_calls", "hubspot_sequences", "hubspot_sequence_enrollments", "gmail_messages")}
 
 
 def test_init_creates_every_table_with_its_bigquery_layout(tmp_path):
@@ -62,12 +62,14 @@ def test_run_twice_uses_the_sandbox_and_adds_nothing_twice(tmp_path):
     assert re.search(r"salesforce Contact +success +fetched +2,000", first.stdout)
     assert "entity resolution success" in first.stdout and "rows per table:" in first.stdout
     assert "match rates by method:" in first.stdout and "dialpad  phone_exact" in first.stdout
-    for source in ("salesforce", "dialpad", "hubspot"):
+    assert "gmail    email_exact" in first.stdout
+    for source in ("salesforce", "gmail", "dialpad", "hubspot"):
         assert f"{source}: no credentials configured, using the loopback sandbox" in first.stdout
     after_first = counts(tmp_path)
     enrollments = after_first.pop("hubspot_sequence_enrollments")
     assert after_first == {"sf_accounts": 50, "sf_contacts": 2000, "sf_leads": 500, "sf_opportunities": 100,
-                           "sf_activities": 1900, "dialpad_calls": 200, "hubspot_sequences": 12}
+                           "sf_activities": 1900, "dialpad_calls": 200, "hubspot_sequences": 12,
+                           "gmail_messages": 300}
     assert enrollments > 0
     after_first["hubspot_sequence_enrollments"] = enrollments
     second = run_local(tmp_path, "run")
