@@ -75,7 +75,6 @@ def run_pipeline(url: str, ca: str, db: str) -> dict:
 
 def run_dlt(url: str, ca: str, db: str) -> dict:
     import dlt
-    import requests
     from simple_salesforce import Salesforce
 
     from cloud_functions.salesforce_sync.client import LoginHostSession

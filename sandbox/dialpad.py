@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import argparse
 import base64
-import collections
 import json
 import random
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sandbox.company import CompanySize, FakeCompany, messy_phone
-from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxServer, serve_until_interrupted
+from sandbox.server import (Faults, Request, Response, RunningSandbox, SandboxServer, WindowLimit,
+                            serve_until_interrupted)
 
 DEFAULT_API_KEY = "sandbox-dialpad-key"
 EMPLOYEE_IDS = (5001, 5002, 5003)
@@ -45,9 +44,8 @@ class DialpadState:
         self.calls: list[dict[str, Any]] = []
         self.transcripts: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
-        self._accepted: collections.deque[float] = collections.deque()
-        self._single_call_reads: collections.deque[float] = collections.deque()
-        self.rate_limited = 0
+        self.company_limit = WindowLimit(requests_per_second, 1.0)
+        self.single_call_limit = WindowLimit(10, 60.0)  # GET /call/{id}: 10 per minute
         for index in range(calls):
             self._add(self._call(index, self.end - timedelta(seconds=(calls - index) * spacing_seconds)))
         for index in range(malformed):
@@ -150,28 +148,10 @@ class DialpadState:
         except (TypeError, ValueError):
             return None
 
-    # -- limits
-    def admit(self) -> bool:
-        """Counts a request against the company-wide limit; False when it must be refused."""
-        with self.lock:
-            now = time.monotonic()
-            while self._accepted and self._accepted[0] <= now - 1.0:
-                self._accepted.popleft()
-            if len(self._accepted) >= self.requests_per_second:
-                self.rate_limited += 1
-                return False
-            self._accepted.append(now)
-            return True
-
-    def admit_single_call_read(self) -> bool:
-        with self.lock:
-            now = time.monotonic()
-            while self._single_call_reads and self._single_call_reads[0] <= now - 60:
-                self._single_call_reads.popleft()
-            if len(self._single_call_reads) >= 10:
-                return False
-            self._single_call_reads.append(now)
-            return True
+    @property
+    def rate_limited(self) -> int:
+        """Requests refused by the company-wide limit."""
+        return self.company_limit.refused
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -186,7 +166,7 @@ def build_server(state: DialpadState, faults: Faults | None = None) -> SandboxSe
             key = request.headers.get("Authorization", "").removeprefix("Bearer ").strip() or request.arg("apikey")
             if key != state.api_key:
                 return _error(401, "Unauthorized: invalid API key")
-            if not state.admit():
+            if not state.company_limit.admit():
                 return _error(429, "Rate limit exceeded", {"Retry-After": "1"})
             return handler(request)
         wrapped.__name__ = handler.__name__
@@ -221,7 +201,7 @@ def build_server(state: DialpadState, faults: Faults | None = None) -> SandboxSe
     @server.route("GET", r"/api/v2/call/(?P<call_id>\d+)", "call_get")
     @guarded
     def call_get(request: Request) -> Response:
-        if not state.admit_single_call_read():
+        if not state.single_call_limit.admit():
             return _error(429, "GET /call/{id} is limited to 10 per minute", {"Retry-After": "60"})
         for call in state.calls:
             if str(call.get("call_id")) == request.params["call_id"]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import collections
 import json
 import re
 import threading
@@ -28,7 +27,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.company import CompanySize, FakeCompany
-from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxServer, serve_until_interrupted
+from sandbox.server import (Faults, Request, Response, RunningSandbox, SandboxServer, WindowLimit,
+                            serve_until_interrupted)
 
 QUOTA_UNITS = {"list": 5, "get": 5, "history": 2, "profile": 1}
 UGLY_KINDS = ("unknown_charset", "no_charset_8bit", "encoded_words", "no_date", "groups", "undisclosed",
@@ -56,7 +56,7 @@ class Mailbox:
     messages: dict[str, StoredMessage] = field(default_factory=dict)
     history: list[tuple[int, str, str]] = field(default_factory=list)  # (history id, added|deleted, message id)
     oldest_history: int = 0
-    units: collections.deque = field(default_factory=collections.deque)  # (monotonic time, units)
+    quota: WindowLimit = field(default_factory=lambda: WindowLimit(None, 1.0))
 
 
 class GmailState:
@@ -68,20 +68,18 @@ class GmailState:
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         self.company = company
-        self.quota = quota_units_per_second
         self.ugly_every = ugly_every
         self.lock = threading.RLock()
         self.next_history = 1000
         self.next_id = 0x18c0000000000000
         self.tokens: dict[str, str] = {}
-        self.max_units_per_second: dict[str, int] = collections.defaultdict(int)
-        self.rate_limited = 0
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                              serialization.NoEncryption()).decode()
         self.public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
                                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-        self.mailboxes = {address: Mailbox(address) for address in mailboxes}
+        self.mailboxes = {address: Mailbox(address, quota=WindowLimit(quota_units_per_second, 1.0))
+                          for address in mailboxes}
         self.base = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=20)
         self.seq = 0
         self.message_ids: list[str] = []
@@ -176,18 +174,16 @@ class GmailState:
     # -- quota
     def spend(self, address: str, units: int) -> bool:
         """Counts units against the mailbox's per-second quota; False when over it."""
-        with self.lock:
-            mailbox = self.mailboxes[address]
-            now = time.monotonic()
-            while mailbox.units and mailbox.units[0][0] <= now - 1.0:
-                mailbox.units.popleft()
-            used = sum(u for _, u in mailbox.units)
-            if self.quota is not None and used + units > self.quota:
-                self.rate_limited += 1
-                return False
-            mailbox.units.append((now, units))
-            self.max_units_per_second[address] = max(self.max_units_per_second[address], used + units)
-            return True
+        return self.mailboxes[address].quota.admit(units)
+
+    @property
+    def rate_limited(self) -> int:
+        return sum(m.quota.refused for m in self.mailboxes.values())
+
+    @property
+    def max_units_per_second(self) -> dict[str, float]:
+        """The most quota units any one second saw, per mailbox."""
+        return {address: m.quota.busiest for address, m in self.mailboxes.items()}
 
     def service_account_info(self, token_uri: str) -> dict[str, Any]:
         """A service-account key whose token_uri is this sandbox (what the gmail secret holds)."""

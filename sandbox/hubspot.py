@@ -13,15 +13,14 @@ Contacts are the fake company's people; enrolled contacts' `toEmail` is their ad
 from __future__ import annotations
 
 import argparse
-import collections
 import random
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sandbox.company import CompanySize, FakeCompany, messy_email
-from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxServer, serve_until_interrupted
+from sandbox.server import (Faults, Request, Response, RunningSandbox, SandboxServer, WindowLimit,
+                            serve_until_interrupted)
 
 DEFAULT_TOKEN = "pat-sandbox-hubspot-token"
 SEARCH_CAP = 10_000
@@ -42,11 +41,9 @@ class HubSpotState:
     def __init__(self, company: FakeCompany, contacts: int = 300, *, sequences_per_owner: int = 4,
                  enrolled_share: float = 0.3, limit_per_10s: int = 100, search_per_second: int = 5, seed: int = 5):
         self.token = DEFAULT_TOKEN
-        self.limit_per_10s, self.search_per_second = limit_per_10s, search_per_second
         self.lock = threading.Lock()
-        self._general: collections.deque[float] = collections.deque()
-        self._search: collections.deque[float] = collections.deque()
-        self.rate_limited = 0
+        self.general_limit = WindowLimit(limit_per_10s, 10.0)
+        self.search_limit = WindowLimit(search_per_second, 1.0)
         rng = random.Random(seed)
         self.base = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=60)
         employees = company.employees(len(OWNER_USER_IDS))
@@ -86,22 +83,16 @@ class HubSpotState:
 
     def admit(self, search: bool) -> str | None:
         """None when the request fits the limits, else the policy it broke."""
-        with self.lock:
-            now = time.monotonic()
-            while self._general and self._general[0] <= now - 10:
-                self._general.popleft()
-            while self._search and self._search[0] <= now - 1:
-                self._search.popleft()
-            if len(self._general) >= self.limit_per_10s:
-                self.rate_limited += 1
+        with self.lock:  # one request is admitted by both limits or by neither
+            if not self.general_limit.admit():
                 return "TEN_SECONDLY_ROLLING"
-            if search and len(self._search) >= self.search_per_second:
-                self.rate_limited += 1
+            if search and not self.search_limit.admit():
                 return "SECONDLY"
-            self._general.append(now)
-            if search:
-                self._search.append(now)
             return None
+
+    @property
+    def rate_limited(self) -> int:
+        return self.general_limit.refused + self.search_limit.refused
 
 
 def _error(status: int, message: str, category: str, headers: dict[str, str] | None = None) -> Response:

@@ -106,6 +106,31 @@ class Faults:
         return None
 
 
+class WindowLimit:
+    """A server-side limit: at most `limit` units in any sliding `window` seconds (None: count only)."""
+
+    def __init__(self, limit: float | None, window: float):
+        self.limit, self.window = limit, window
+        self._log: deque[tuple[float, float]] = deque()
+        self._lock = threading.Lock()
+        self.refused = 0
+        self.busiest = 0.0  # the most units ever admitted within one window
+
+    def admit(self, units: float = 1.0) -> bool:
+        """Counts the units, or refuses them (False) when they would go over the limit."""
+        with self._lock:
+            now = time.monotonic()
+            while self._log and self._log[0][0] <= now - self.window:
+                self._log.popleft()
+            used = sum(u for _, u in self._log)
+            if self.limit is not None and used + units > self.limit:
+                self.refused += 1
+                return False
+            self._log.append((now, units))
+            self.busiest = max(self.busiest, used + units)
+            return True
+
+
 class RequestLog:
     """Counts of requests by route and by one-second window, for tests and benchmarks."""
 

@@ -8,7 +8,7 @@ fetched again in the next batch; a message deleted meanwhile (404) is skipped.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
+from typing import Any
 
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest

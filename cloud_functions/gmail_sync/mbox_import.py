@@ -10,8 +10,7 @@ from __future__ import annotations
 import hashlib
 import mailbox
 import re
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
