@@ -31,6 +31,7 @@ PIPELINE = ("01_scope", "02_candidates", "03_resolve", "04_review_candidates")
 APPLY_TARGETS = (("gmail_participants", "email", "email"), ("dialpad_calls", "external_number_e164", "phone"))
 WORK_TABLES = ("_er_scope", "_er_candidates", "_er_resolution")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
 ALL_VALUES = 2**62
 
 
@@ -103,8 +104,10 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
 
 def _parameters(request: ResolutionRequest, settings: Settings, run_id: str, now: datetime,
                 since: datetime) -> dict[str, Any]:
+    full = request.mode == "full"
     return {
-        "full": request.mode == "full", "crm_changed_since": since,
+        # In full mode every value is re-resolved anyway: an empty "changed since" set spares the scans.
+        "full": full, "crm_changed_since": NEVER if full else since,
         "do_email": request.entity_type in ("all", "email"), "do_phone": request.entity_type in ("all", "phone"),
         "max_values": request.batch_size or ALL_VALUES,
         "role_locals": list(settings.role_address_locals) or [""],
