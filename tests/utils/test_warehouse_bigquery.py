@@ -148,3 +148,13 @@ class TestEnsureSchema:
                 assert table.time_partitioning.type_ == spec.partition_type
             else:
                 assert table.time_partitioning is None
+
+
+def test_cold_start_on_bigquery_runs_no_ddl(settings, monkeypatch):
+    """A function's cold start on BigQuery creates nothing: Terraform owns the tables and views."""
+    import utils.runtime
+
+    client = StandInClient()
+    monkeypatch.setattr(utils.runtime, "open_warehouse", lambda s: BigQueryWarehouse(s, client=client))
+    runtime = utils.runtime.Runtime.from_settings(settings.model_copy(update={"warehouse": "bigquery"}))
+    assert isinstance(runtime.warehouse, BigQueryWarehouse) and client.calls == []
