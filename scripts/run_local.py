@@ -66,10 +66,14 @@ def print_run(source: str, run: dict[str, Any]) -> None:
           f"via {run['details'].get('api', '-'):<5} {run['duration_seconds']:>6.2f} s", flush=True)
 
 
-def sync(runtime: Runtime, names: list[str], full: bool) -> None:
+def sync(runtime: Runtime, names: list[str], full: bool, then_resolve: bool = False) -> None:
+    """Syncs the named sources (each against its API or sandbox), then optionally resolves entities
+    with the same settings, so the mailboxes synced are the ones counted as internal."""
     with endpoints(runtime, names) as rt:
         for name in names:
             SOURCES[name].sync(rt, full, lambda run, name=name: print_run(name, run))
+        if then_resolve:
+            resolve(rt, full=False)
 
 
 def resolve(runtime: Runtime, full: bool) -> dict[str, Any]:
@@ -78,6 +82,7 @@ def resolve(runtime: Runtime, full: bool) -> dict[str, Any]:
     summary = resolve_entities(ResolutionRequest(mode="full" if full else "incremental", trigger="local"), runtime)
     print(f"  entity resolution {summary['status']}: {summary['values_examined']:,} values examined, linked by method "
           f"{summary['linked_by_method']}, ambiguous {summary['ambiguous']:,}, suggested {summary['suggested']:,}, "
+          f"internal {summary['internal']:,}, "
           f"rows updated {summary['rows_updated']}", flush=True)
     return summary
 
@@ -202,8 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             warehouse.ensure_schema()
         if args.command == "run":
-            sync(runtime, landed_in_schedule_order(), full=False)
-            resolve(runtime, full=False)
+            sync(runtime, landed_in_schedule_order(), full=False, then_resolve=True)
         elif args.command == "sync":
             sync(runtime, [args.source], args.full)
         elif args.command == "resolve":

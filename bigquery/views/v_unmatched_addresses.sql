@@ -6,7 +6,8 @@ SELECT
   COUNT(*) AS occurrences, COUNT(DISTINCT message_id) AS messages, COUNT(DISTINCT mailbox) AS mailboxes,
   MIN(sent_at) AS first_seen, MAX(sent_at) AS last_seen
 FROM ${dataset}.gmail_participants
-WHERE matched_at IS NOT NULL AND sf_contact_id IS NULL AND sf_lead_id IS NULL AND email != mailbox
+WHERE matched_at IS NOT NULL AND sf_contact_id IS NULL AND sf_lead_id IS NULL
+  AND email != mailbox AND COALESCE(match_method, '') != 'internal'
 GROUP BY email
 UNION ALL
 SELECT

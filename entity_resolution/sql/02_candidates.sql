@@ -14,7 +14,7 @@
 --   7      email_domain       Account website domain (never free mail)    0.80, account only
 --   8      phone_last10       same last ten digits, same country code     0.70 (suggestion)
 -- Role addresses skip the person levels: they link to an account at most.
--- Parameters: @role_locals, @free_mail_extra, @free_mail_exclude (ARRAY<STRING>).
+-- Parameters: @role_locals, @free_mail_extra, @free_mail_exclude, @internal_domains (ARRAY<STRING>).
 CREATE OR REPLACE TABLE ${work}._er_candidates AS
 WITH
 scope AS (
@@ -26,7 +26,9 @@ email_scope AS (
          local_part IN UNNEST(@role_locals) AS is_role,
          IF(domain IN ('gmail.com', 'googlemail.com'),
             CONCAT(REPLACE(REGEXP_EXTRACT(local_part, r'^([^+]*)'), '.', ''), '@gmail.com'), NULL) AS gmail_canonical
-  FROM scope WHERE value_type = 'email'
+  FROM scope
+  -- Our own people (the mailboxes' domains) are never matched to the CRM: 03_resolve marks them internal.
+  WHERE value_type = 'email' AND domain NOT IN UNNEST(@internal_domains)
 ),
 phone_scope AS (
   SELECT value, RIGHT(value, 10) AS last10, LEFT(value, LENGTH(value) - 10) AS country_prefix

@@ -307,3 +307,16 @@ class TestAnalystViews:
             {"source": "dialpad", "match_method": "unmatched", "row_count": 1, "share_of_day": 0.5},
             {"source": "gmail", "match_method": "email_exact", "row_count": 1, "share_of_day": 0.25},
             {"source": "gmail", "match_method": "unmatched", "row_count": 3, "share_of_day": 0.75}]
+
+
+class TestInternalAddresses:
+    def test_our_own_people_are_internal_not_unmatched(self, crm, runtime):
+        """Addresses at the mailboxes' domains are marked internal, never matched, never lead candidates."""
+        runtime.settings = runtime.settings.model_copy(update={"mailboxes": ["alex@ourcompany.example"]})
+        add_mail(crm, "sam@ourcompany.example", "jane@acme.com")
+        summary = resolve(runtime)
+        row = participant(crm, "sam@ourcompany.example")
+        assert (row["match_method"], row["sf_contact_id"], row["sf_account_id"]) == ("internal", None, None)
+        assert summary["internal"] == 1 and summary["linked_by_method"] == {"email_exact": 1}
+        unmatched = crm.query(f"SELECT value FROM {DS}.v_unmatched_addresses")
+        assert {"value": "sam@ourcompany.example"} not in unmatched
