@@ -86,8 +86,8 @@ class TableSpec:
         raise KeyError(f"table {self.name} has no column {name!r}")
 
     def schema_json(self) -> list[dict[str, Any]]:
-        """The columns as the BigQuery JSON schema file holds them."""
-        return json.loads((SCHEMA_DIR / f"{self.name}.json").read_text())
+        """The columns as the BigQuery JSON schema file holds them (read once per process)."""
+        return _schema_file(self.name)
 
     def bigquery_ddl(self, dataset: str) -> str:
         """CREATE TABLE IF NOT EXISTS in BigQuery's dialect, with partitioning and clustering."""
@@ -131,13 +131,18 @@ def _validate(spec: TableSpec) -> None:
         raise ValueError(f"tables.yaml: {spec.name} has no primary_key")
 
 
+@lru_cache(maxsize=None)
+def _schema_file(name: str) -> list[dict[str, Any]]:
+    return json.loads((SCHEMA_DIR / f"{name}.json").read_text())
+
+
 @lru_cache(maxsize=1)
 def load_table_specs() -> dict[str, TableSpec]:
     """Every table, by name, in tables.yaml order."""
     layout = yaml.safe_load((SCHEMA_DIR / "tables.yaml").read_text())
     specs: dict[str, TableSpec] = {}
     for name, meta in layout.items():
-        columns = tuple(Column.from_json(c) for c in json.loads((SCHEMA_DIR / f"{name}.json").read_text()))
+        columns = tuple(Column.from_json(c) for c in _schema_file(name))
         partition = meta.get("partition") or {}
         spec = TableSpec(
             name=name, description=meta.get("description", ""), columns=columns,
