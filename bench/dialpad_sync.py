@@ -27,9 +27,7 @@ def run(variant: str, calls: int, latency: float, workdir: Path) -> dict:
     from config.settings import Settings
     from sandbox.dialpad import DialpadSandbox
     from sandbox.server import Faults
-    from utils.monitoring import ErrorPublisher
     from utils.runtime import Runtime
-    from utils.secret_manager import SecretStore
     from utils.warehouse import DuckDBWarehouse
 
     with DialpadSandbox(calls, spacing_seconds=60, faults=Faults(latency_seconds=latency)) as sandbox:
@@ -38,7 +36,7 @@ def run(variant: str, calls: int, latency: float, workdir: Path) -> dict:
                             dialpad_transcript_concurrency=8 if variant == "pipeline" else 1)
         warehouse = DuckDBWarehouse(workdir / f"{variant}.duckdb")
         warehouse.ensure_schema()
-        runtime = Runtime(settings, warehouse, ErrorPublisher(settings), SecretStore(settings))
+        runtime = Runtime.around(settings, warehouse)
         client = DialpadClient(sandbox.state.api_key, settings)
         started = time.perf_counter()
         result = run_dialpad_sync(DialpadSyncRequest(sync_type="full", days=10), runtime, client)

@@ -184,16 +184,14 @@ def score(predicted: list[tuple], truth: list[tuple]) -> dict:
 
 def _runtime(db: Path):
     from config.settings import Settings
-    from utils.monitoring import ErrorPublisher
     from utils.runtime import Runtime
-    from utils.secret_manager import SecretStore
     from utils.warehouse import DuckDBWarehouse
 
     settings = Settings(_env_file=None, duckdb_path=db, errors_file=db.with_suffix(".errors"),
                         duckdb_memory_limit=os.environ.get("BENCH_DUCKDB_MEMORY", "1GB"))
     warehouse = DuckDBWarehouse(db, memory_limit=settings.duckdb_memory_limit)
     warehouse.ensure_schema()
-    return Runtime(settings, warehouse, ErrorPublisher(settings), SecretStore(settings))
+    return Runtime.around(settings, warehouse)
 
 
 def resolve_in_this_process(db: Path) -> None:

@@ -30,16 +30,14 @@ def child(variant: str, endpoint: str, db: str) -> None:
     from cloud_functions.gmail_sync.records import message_rows
     from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
     from config.settings import Settings
-    from utils.monitoring import ErrorPublisher
     from utils.runtime import Runtime
-    from utils.secret_manager import SecretStore
     from utils.warehouse import DuckDBWarehouse
 
     settings = Settings(_env_file=None, gmail_api_endpoint=endpoint, mailboxes=[MAILBOX], duckdb_path=Path(db),
                         errors_file=Path(db).with_suffix(".errors"), gmail_quota_units_per_second=0)
     warehouse = DuckDBWarehouse(db, memory_limit=settings.duckdb_memory_limit)
     warehouse.ensure_schema()
-    runtime = Runtime(settings, warehouse, ErrorPublisher(settings), SecretStore(settings))
+    runtime = Runtime.around(settings, warehouse)
     started = time.perf_counter()
     if variant == "pipeline":
         run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)

@@ -51,16 +51,14 @@ def run_pipeline(url: str, ca: str, db: str) -> dict:
     from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
     from config.settings import Settings
     from sandbox.salesforce import DEFAULT_CREDENTIALS
-    from utils.monitoring import ErrorPublisher
     from utils.runtime import Runtime
-    from utils.secret_manager import SecretStore
     from utils.warehouse import DuckDBWarehouse
 
     settings = Settings(_env_file=None, duckdb_path=Path(db), salesforce_login_url=url, salesforce_ca_bundle=Path(ca),
                         errors_file=Path(db).with_suffix(".errors"), salesforce_api_reserve=0)
     warehouse = DuckDBWarehouse(db, memory_limit=settings.duckdb_memory_limit)
     warehouse.ensure_schema()
-    runtime = Runtime(settings, warehouse, ErrorPublisher(settings), SecretStore(settings))
+    runtime = Runtime.around(settings, warehouse)
     creds = SalesforceCredentials("password", username=DEFAULT_CREDENTIALS["username"],
                                   password=DEFAULT_CREDENTIALS["password"],
                                   security_token=DEFAULT_CREDENTIALS["security_token"])

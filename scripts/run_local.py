@@ -26,10 +26,8 @@ from config.settings import Settings, get_settings  # noqa: E402
 from scripts.local_schedule import load_jobs, run_schedule  # noqa: E402
 from scripts.local_sources import SOURCES, endpoints  # noqa: E402
 from utils.logger import configure_logging  # noqa: E402
-from utils.monitoring import ErrorPublisher  # noqa: E402
 from utils.runtime import Runtime, set_runtime  # noqa: E402
 from utils.schemas import load_table_specs  # noqa: E402
-from utils.secret_manager import SecretStore  # noqa: E402
 from utils.warehouse import Warehouse, open_warehouse  # noqa: E402
 
 
@@ -200,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     configure_logging("WARNING")
     warehouse = open_warehouse(settings)
-    runtime = Runtime(settings, warehouse, ErrorPublisher(settings), SecretStore(settings))
+    runtime = Runtime.around(settings, warehouse)
     try:
         if args.command in ("init", "run"):
             init(warehouse, settings)

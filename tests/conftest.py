@@ -127,10 +127,8 @@ class FunctionServer:
 def runtime(settings, warehouse, monkeypatch):
     """The process-wide runtime the entry points use, pointed at this test's warehouse and settings."""
     import utils.runtime
-    from utils.monitoring import ErrorPublisher
-    from utils.secret_manager import SecretStore
 
-    rt = utils.runtime.Runtime(settings, warehouse, ErrorPublisher(settings), SecretStore(settings))
+    rt = utils.runtime.Runtime.around(settings, warehouse)
     monkeypatch.setattr(utils.runtime, "_runtime", rt)
     return rt
 

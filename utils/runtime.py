@@ -33,6 +33,11 @@ class Runtime:
         warehouse = open_warehouse(settings)
         if settings.warehouse == "duckdb":
             warehouse.ensure_schema()
+        return cls.around(settings, warehouse)
+
+    @classmethod
+    def around(cls, settings: Settings, warehouse: Warehouse) -> "Runtime":
+        """A runtime over a warehouse opened elsewhere, with the settings' error sink and secrets."""
         return cls(settings, warehouse, ErrorPublisher(settings), SecretStore(settings))
 
 
