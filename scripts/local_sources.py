@@ -39,18 +39,26 @@ def _salesforce_credentials(runtime: Runtime) -> bool:
 SANDBOX_SALESFORCE_SIZE = dict(accounts=50, contacts=2000, leads=500)
 
 
+def _aimed_at(runtime: Runtime, source: str, url: str, settings_update: dict[str, Any], secrets: dict[str, str],
+              detail: str = "") -> Runtime:
+    """The runtime pointed at a started sandbox: its settings, and its credentials as the secrets."""
+    for variable, value in secrets.items():
+        os.environ[variable] = value  # read by the secret store; never printed
+    settings = runtime.settings.model_copy(update=settings_update)
+    print(f"{source}: no credentials configured, using the loopback sandbox at {url}{detail}", flush=True)
+    return replace(runtime, settings=settings, secrets=SecretStore(settings))
+
+
 @contextlib.contextmanager
 def _salesforce_sandbox(runtime: Runtime) -> Iterator[Runtime]:
     from sandbox.salesforce import SalesforceSandbox
 
     with SalesforceSandbox(_company_size()) as sandbox:
         environment = sandbox.client_environment()
-        for key in ("SALESFORCE_USERNAME", "SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN"):
-            os.environ[key] = environment[key]  # read by the secret store; never printed
-        settings = runtime.settings.model_copy(update={
-            "salesforce_login_url": sandbox.url, "salesforce_ca_bundle": sandbox.server.cert_path})
-        print(f"salesforce: no credentials configured, using the loopback sandbox at {sandbox.url}", flush=True)
-        yield replace(runtime, settings=settings, secrets=SecretStore(settings))
+        yield _aimed_at(runtime, "salesforce", sandbox.url,
+                        {"salesforce_login_url": sandbox.url, "salesforce_ca_bundle": sandbox.server.cert_path},
+                        {k: environment[k] for k in ("SALESFORCE_USERNAME", "SALESFORCE_PASSWORD",
+                                                     "SALESFORCE_SECURITY_TOKEN")})
 
 
 def _salesforce_sync(runtime: Runtime, full: bool, progress: Callable[[dict[str, Any]], None]) -> None:
@@ -73,10 +81,8 @@ def _dialpad_sandbox(runtime: Runtime) -> Iterator[Runtime]:
     from sandbox.dialpad import DialpadSandbox
 
     with DialpadSandbox(SANDBOX_DIALPAD_CALLS, size=_company_size()) as sandbox:
-        os.environ["DIALPAD_API_KEY"] = sandbox.state.api_key
-        settings = runtime.settings.model_copy(update={"dialpad_base_url": sandbox.url})
-        print(f"dialpad: no credentials configured, using the loopback sandbox at {sandbox.url}", flush=True)
-        yield replace(runtime, settings=settings, secrets=SecretStore(settings))
+        yield _aimed_at(runtime, "dialpad", sandbox.url, {"dialpad_base_url": sandbox.url},
+                        {"DIALPAD_API_KEY": sandbox.state.api_key})
 
 
 def _dialpad_sync(runtime: Runtime, full: bool, progress: Callable[[dict[str, Any]], None]) -> None:
@@ -91,10 +97,8 @@ def _hubspot_sandbox(runtime: Runtime) -> Iterator[Runtime]:
     from sandbox.hubspot import HubSpotSandbox
 
     with HubSpotSandbox(SANDBOX_HUBSPOT_CONTACTS) as sandbox:
-        os.environ["HUBSPOT_API_KEY"] = sandbox.state.token
-        settings = runtime.settings.model_copy(update={"hubspot_base_url": sandbox.url})
-        print(f"hubspot: no credentials configured, using the loopback sandbox at {sandbox.url}", flush=True)
-        yield replace(runtime, settings=settings, secrets=SecretStore(settings))
+        yield _aimed_at(runtime, "hubspot", sandbox.url, {"hubspot_base_url": sandbox.url},
+                        {"HUBSPOT_API_KEY": sandbox.state.token})
 
 
 def _hubspot_sync(runtime: Runtime, full: bool, progress: Callable[[dict[str, Any]], None]) -> None:
@@ -110,12 +114,10 @@ def _gmail_sandbox(runtime: Runtime) -> Iterator[Runtime]:
     from sandbox.gmail import GmailSandbox
 
     with GmailSandbox(runtime.settings.mailboxes or None, SANDBOX_GMAIL_MESSAGES) as sandbox:
-        os.environ["GMAIL_SERVICE_ACCOUNT_KEY"] = sandbox.service_account_key()
-        settings = runtime.settings.model_copy(update={"gmail_api_endpoint": f"{sandbox.url}/",
-                                                       "mailboxes": list(sandbox.state.mailboxes)})
-        print(f"gmail: no credentials configured, using the loopback sandbox at {sandbox.url} "
-              f"(mailboxes {', '.join(sandbox.state.mailboxes)})", flush=True)
-        yield replace(runtime, settings=settings, secrets=SecretStore(settings))
+        mailboxes = list(sandbox.state.mailboxes)
+        yield _aimed_at(runtime, "gmail", sandbox.url, {"gmail_api_endpoint": f"{sandbox.url}/", "mailboxes": mailboxes},
+                        {"GMAIL_SERVICE_ACCOUNT_KEY": sandbox.service_account_key()},
+                        f" (mailboxes {', '.join(mailboxes)})")
 
 
 def _gmail_sync(runtime: Runtime, full: bool, progress: Callable[[dict[str, Any]], None]) -> None:
