@@ -12,6 +12,7 @@ from typing import Any, Iterator
 import requests
 
 from config.settings import Settings
+from utils.http_json import bearer_session, get_json
 from utils.rate_limit import RateLimiter
 from utils.retry import retry_policy
 
@@ -19,8 +20,7 @@ from utils.retry import retry_policy
 class DialpadClient:
     def __init__(self, api_key: str, settings: Settings, session: requests.Session | None = None):
         self._base = settings.dialpad_base_url.rstrip("/")
-        self._session = session or requests.Session()
-        self._session.headers.update({"Authorization": f"Bearer {api_key}", "Accept": "application/json"})
+        self._session = session or bearer_session(api_key)
         self._limiter = RateLimiter(settings.dialpad_requests_per_second, 1.0)
         self._policy = retry_policy(settings.retry_max_seconds)
         self._concurrency = settings.dialpad_transcript_concurrency
@@ -30,11 +30,7 @@ class DialpadClient:
         def attempt() -> dict[str, Any] | None:
             self._limiter.acquire()
             self.api_calls += 1
-            response = self._session.get(f"{self._base}{path}", params=params, timeout=60)
-            if allow_404 and response.status_code == 404:
-                return None
-            response.raise_for_status()
-            return response.json()
+            return get_json(self._session, f"{self._base}{path}", params, allow_404)
         return self._policy(attempt)
 
     def call_pages(self, started_after_ms: int, started_before_ms: int) -> Iterator[list[dict[str, Any]]]:

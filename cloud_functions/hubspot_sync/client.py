@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable, Iterator, TypeVar
 
-import requests
 from hubspot import HubSpot
 from hubspot.crm.contacts import Filter, FilterGroup, PublicObjectSearchRequest
 
 from config.settings import Settings
+from utils.http_json import bearer_session, get_json
 from utils.rate_limit import RateLimiter
 from utils.retry import retry_policy
 from utils.values import to_datetime
@@ -27,8 +27,7 @@ class HubSpotClient:
         base = settings.hubspot_base_url.rstrip("/")
         self._base = base
         self.sdk = HubSpot(access_token=token, host=base)
-        self._session = requests.Session()
-        self._session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
+        self._session = bearer_session(token)
         self._general = RateLimiter(settings.hubspot_requests_per_10s, 10.0)
         self._search = RateLimiter(settings.hubspot_search_per_second, 1.0)
         self._policy = retry_policy(settings.retry_max_seconds)
@@ -44,13 +43,7 @@ class HubSpotClient:
         return self._policy(attempt)
 
     def _get(self, path: str, params: dict[str, Any] | None = None, allow_404: bool = False) -> dict[str, Any] | None:
-        def request() -> dict[str, Any] | None:
-            response = self._session.get(f"{self._base}{path}", params=params, timeout=60)
-            if allow_404 and response.status_code == 404:
-                return None
-            response.raise_for_status()
-            return response.json()
-        return self._call(request)
+        return self._call(lambda: get_json(self._session, f"{self._base}{path}", params, allow_404))
 
     def owner_user_ids(self) -> list[str]:
         """User ids of every active owner (the users who can own sequences)."""
