@@ -3,7 +3,15 @@
 phonenumbers does the parsing (vanity letters included). A national number is read in the default
 region from settings; "00" international prefixes are read as "+". A number is given an E.164 form
 only when phonenumbers says it is valid: an invalid one keeps its raw text and a reason, never a guess.
-Each distinct (value, region) is parsed once (parsing costs ~40 us).
+Each distinct (value, region) is parsed once (parsing costs ~20 us).
+
+Most CRM numbers are North American numbers in a handful of written forms ("(415) 555-0123",
+"+1 415.555.0123", "1-415-555-0123"). For those, with a default region of the +1 plan, the outcome of
+phonenumbers.parse is known from the digits alone (country code 1, the ten digits as national number),
+so the fast path reads the digits with one regex and asks the region's own metadata patterns whether
+the number is valid, exactly as is_valid_number_for_region does (general pattern, then any number
+type, each with its possible lengths). Whatever the fast path does not accept goes the full way; a
+test compares both on a large sample of forms and numbers.
 """
 from __future__ import annotations
 
@@ -15,6 +23,12 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
 _HAS_DIGIT = re.compile(r"\d")
+# +1 / 1 prefix, area code (in parentheses or not), exchange, line; ASCII separators only. Area code and
+# exchange start with 2-9, so phonenumbers can neither strip a national prefix nor see a leading zero.
+_NANP_WRITTEN = re.compile(r"(?:\+?1[ .-]?)?(?:\(([2-9]\d\d)\)|([2-9]\d\d))[ .-]?([2-9]\d\d)[ .-]?(\d{4})"
+                           r"(?: ?(?:x|ext\.?) ?(\d{1,6}))?")
+_TYPE_DESCS = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail",
+               "fixed_line", "mobile")
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,55 @@ def _is_valid(number: phonenumbers.PhoneNumber, region: str) -> bool:
     return phonenumbers.is_valid_number(number)
 
 
+class _RegionPatterns:
+    """is_valid_number_for_region for one region's national numbers, with the patterns compiled once."""
+
+    def __init__(self, region: str):
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        self.general = self._compiled(metadata.general_desc)
+        types = [d for d in (getattr(metadata, name) for name in _TYPE_DESCS) if d and d.national_number_pattern]
+        # Valid = the general pattern and any type's pattern (a desc without a pattern matches nothing; one
+        # without possible lengths takes any length): per length, one alternation of the types that allow it.
+        self.types: dict[int, re.Pattern] = {}
+        for length in range(1, 18):
+            patterns = [d.national_number_pattern for d in types if not d.possible_length or length in d.possible_length]
+            if patterns:
+                self.types[length] = re.compile("|".join(f"(?:{p})" for p in patterns))
+
+    @staticmethod
+    def _compiled(desc: phonenumbers.PhoneNumberDesc | None) -> tuple[frozenset[int], re.Pattern | None]:
+        if desc is None or not desc.national_number_pattern:
+            return frozenset(), None
+        return frozenset(desc.possible_length or ()), re.compile(desc.national_number_pattern)
+
+    def is_valid(self, national: str) -> bool:
+        lengths, general = self.general
+        if general is None or (lengths and len(national) not in lengths) or not general.fullmatch(national):
+            return False
+        of_length = self.types.get(len(national))
+        return of_length is not None and of_length.fullmatch(national) is not None
+
+
+@lru_cache(maxsize=None)
+def _nanp_patterns(region: str) -> _RegionPatterns | None:
+    return _RegionPatterns(region) if phonenumbers.country_code_for_region(region) == 1 else None
+
+
+def _nanp_read(text: str, region: str) -> tuple[str, str | None] | None:
+    """The fast path: (E.164, extension) of a valid +1 number in a plain written form, or None to go the full way."""
+    patterns = _nanp_patterns(region)
+    if patterns is None:
+        return None
+    written = _NANP_WRITTEN.fullmatch(text)
+    if written is None:
+        return None
+    area, area_bare, exchange, line, extension = written.groups()
+    national = f"{area or area_bare}{exchange}{line}"
+    if not patterns.is_valid(national):
+        return None  # maybe valid in another +1 region: the full way decides
+    return f"+1{national}", extension
+
+
 @lru_cache(maxsize=16_384)
 def parse_phone(value: str | None, default_region: str = "US") -> ParsedPhone:
     """The number in value read with default_region for national formats."""
@@ -57,6 +120,9 @@ def parse_phone(value: str | None, default_region: str = "US") -> ParsedPhone:
     if not _HAS_DIGIT.search(raw):
         return ParsedPhone(raw=raw, e164=None, extension=None, country_code=None, reason="no number")
     text = raw.replace("\u00a0", " ")
+    fast = _nanp_read(text, default_region.upper())
+    if fast is not None:
+        return ParsedPhone(raw=raw, e164=fast[0], extension=fast[1], country_code=1, reason=None)
     if text.startswith("00"):
         # The international prefix most of the world dials; phonenumbers reads it only in those regions.
         text = "+" + text[2:].lstrip()

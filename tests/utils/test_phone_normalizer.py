@@ -67,3 +67,27 @@ def test_each_distinct_value_is_parsed_once():
 def test_last_ten_digits(e164, expected):
     """The weak last-ten key exists only for numbers that long."""
     assert last_ten_digits(e164) == expected
+
+
+def test_fast_path_agrees_with_phonenumbers_on_many_forms_and_numbers(monkeypatch):
+    """The +1 fast path gives exactly what the full phonenumbers path gives, and does take most US forms."""
+    import random
+
+    from utils import phone_normalizer
+
+    forms = ("({a}) {b}-{c}", "{a}.{b}.{c}", "+1 {a} {b} {c}", "{a}{b}{c}", "1-{a}-{b}-{c}", "+1 ({a}) {b}-{c}",
+             "1 ({a}) {b} {c}", "+1{a}{b}{c}", "1{a}{b}{c}", "({a}){b}-{c}", "+1.{a}.{b}.{c}", "{a}-{b}-{c} x{e}",
+             "({a}) {b}-{c} ext. {e}", "+1 {a} {b} {c}ext.{e}", "{a}{b}{c}x{e}", "{a}-{b}-{c} ext {e}",
+             "{a} {b} {c} #{e}", "1 {a}/{b}-{c}")
+    rng = random.Random(7)
+    values = []
+    for _ in range(2500):
+        area = rng.choice((212, 415, 416, 604, 800, 900, 311, 555)) if rng.random() < 0.7 else rng.randrange(0, 1000)
+        values.append(rng.choice(forms).format(a=f"{area:03d}", b=f"{rng.randrange(100, 1000):03d}",
+                                               c=f"{rng.randrange(10_000):04d}", e=rng.choice(("1", "204", "1234567"))))
+    fast_taken = sum(phone_normalizer._nanp_read(v, "US") is not None for v in values)
+    with_fast = {(v, r): phone_normalizer.parse_phone.__wrapped__(v, r) for v in values for r in ("US", "CA", "GB")}
+    monkeypatch.setattr(phone_normalizer, "_nanp_read", lambda text, region: None)
+    full_way = {(v, r): phone_normalizer.parse_phone.__wrapped__(v, r) for v in values for r in ("US", "CA", "GB")}
+    assert with_fast == full_way
+    assert fast_taken > len(values) // 3
