@@ -29,7 +29,7 @@ def peak_mb() -> float:
 
 def start_sandbox(contacts: int) -> tuple[subprocess.Popen, str, str]:
     process = subprocess.Popen([sys.executable, "-m", "sandbox.salesforce", "--contacts", str(contacts),
-                                "--leads", "0"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+                                "--leads", "0", "--preload"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     url = ca = ""
     while not (url and ca):
         line = process.stdout.readline()

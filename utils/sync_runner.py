@@ -1,7 +1,7 @@
 """run_sync: the one pipeline every source runs through.
 
 A source supplies a SyncJob: how to read pages from a watermark, how a record becomes rows (pure
-functions), and how to name a record. The runner does the rest, the same way for every source:
+functions; or how a whole page does, for a source that transforms column-wise), and how to name a record. The runner does the rest, the same way for every source:
 
     etl_runs row opened -> watermark read -> for each page: records -> rows (bad records to
     rejected_records) -> MERGE per table in batches -> watermark advanced -> time budget checked
@@ -31,6 +31,8 @@ log = get_logger(__name__)
 
 MAX_RAW_RECORD_CHARS = 100_000
 Rows = Mapping[str, Sequence[dict[str, Any]]]
+# A page transformed at once: per table its rows (dicts, or an Arrow table), and each rejected record with its reason.
+PageRows = tuple[Mapping[str, Any], list[tuple[Any, str]]]
 
 
 class RejectedRecord(Exception):
@@ -58,8 +60,9 @@ class SyncJob:
     source: str
     stream: str
     fetch_pages: Callable[[str | None], Iterable[Page]]
-    to_rows: Callable[[Any], Rows]
     record_key: Callable[[Any], str | None]
+    to_rows: Callable[[Any], Rows] | None = None  # one record at a time ...
+    transform_page: Callable[[Sequence[Any]], PageRows] | None = None  # ... or a page at once
     sync_type: str = "incremental"
     api_calls: Callable[[], int] = lambda: 0
     details: Callable[[], dict[str, Any]] = dict
@@ -115,12 +118,17 @@ def rejected_row(job: SyncJob, record: Any, reason: str, run_id: str) -> dict[st
 
 class _PageResult:
     def __init__(self) -> None:
-        self.rows: dict[str, list[dict[str, Any]]] = {}
+        self.rows: dict[str, Any] = {}  # table -> list of row dicts, or an Arrow table
         self.rejected: list[dict[str, Any]] = []
 
 
 def _transform_page(job: SyncJob, page: Page, run_id: str) -> _PageResult:
     result = _PageResult()
+    if job.transform_page is not None:
+        rows, rejected = job.transform_page(page.records)
+        result.rows = {table: table_rows for table, table_rows in rows.items() if len(table_rows)}
+        result.rejected = [rejected_row(job, record, reason, run_id) for record, reason in rejected]
+        return result
     for record in page.records:
         try:
             produced = job.to_rows(record)

@@ -64,17 +64,21 @@ def merge_sql(spec: TableSpec, dataset: str, staging: str, columns: Sequence[str
     return sql
 
 
-def _merge_columns(spec: TableSpec, rows: Sequence[Mapping[str, Any]], key: Sequence[str]) -> list[str]:
-    """The table's columns that the rows supply, in schema order; unknown columns are an error."""
-    supplied: set[str] = set()
-    for row in rows:
-        supplied.update(row)
+def _check_supplied(spec: TableSpec, supplied: set[str], key: Sequence[str]) -> None:
     unknown = supplied - set(spec.column_names)
     if unknown:
         raise ValueError(f"rows for {spec.name} carry columns it does not have: {sorted(unknown)}")
     missing_key = set(key) - supplied
     if missing_key:
         raise ValueError(f"rows for {spec.name} lack key columns {sorted(missing_key)}")
+
+
+def _merge_columns(spec: TableSpec, rows: Sequence[Mapping[str, Any]], key: Sequence[str]) -> list[str]:
+    """The table's columns that the rows supply, in schema order; unknown columns are an error."""
+    supplied: set[str] = set()
+    for row in rows:
+        supplied.update(row)
+    _check_supplied(spec, supplied, key)
     for position, row in enumerate(rows):
         if any(row.get(k) is None for k in key):
             raise ValueError(f"row {position} for {spec.name} has a null key column ({', '.join(key)})")
@@ -110,8 +114,11 @@ class Warehouse(abc.ABC):
         """Stages rows and MERGEs them into table on key; returns the number of rows staged.
 
         Rows that supply different columns are merged in separate groups, so a column a row leaves out
-        is never written for that row (a re-sync without a transcript keeps the stored one).
+        is never written for that row (a re-sync without a transcript keeps the stored one). An Arrow
+        table supplies its columns for every row.
         """
+        if hasattr(rows, "column_names"):  # an Arrow table
+            return self._merge_arrow(table, rows, key=key, version=version, batch_id=batch_id)
         groups: dict[frozenset[str], list[Mapping[str, Any]]] = {}
         for row in rows:
             groups.setdefault(frozenset(row), []).append(row)
@@ -120,6 +127,11 @@ class Warehouse(abc.ABC):
             merged += self._merge_group(table, group, key=key, version=version,
                                         batch_id=batch_id if len(groups) == 1 else f"{batch_id}_g{number}")
         return merged
+
+    def _merge_arrow(self, table: str, rows: Any, *, key: Sequence[str] | None, version: str | None,
+                     batch_id: str) -> int:
+        """Stages an Arrow table's rows and MERGEs them into table (by default as row dicts)."""
+        return self._merge_group(table, rows.to_pylist(), key=key, version=version, batch_id=batch_id)
 
     @abc.abstractmethod
     def _merge_group(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None,
@@ -244,8 +256,40 @@ class DuckDBWarehouse(Warehouse):
         by_name = {c.name: c for c in spec.columns}
         arrays = [pa.array([_arrow_value(by_name[c], r.get(c)) for r in rows], type=_arrow_type(by_name[c]))
                   for c in columns]
-        arrays.append(pa.array(range(len(rows)), type=pa.int64()))
-        batch = pa.Table.from_arrays(arrays, names=[*columns, POSITION_COLUMN])
+        return self._merge_staged(spec, pa.Table.from_arrays(arrays, names=columns), key, version)
+
+    def _merge_arrow(self, table: str, rows: Any, *, key: Sequence[str] | None, version: str | None,
+                     batch_id: str) -> int:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if not rows.num_rows:
+            return 0
+        spec = table_spec(table)
+        key = tuple(key or spec.primary_key)
+        version = version if version is not None else spec.version
+        supplied = set(rows.column_names)
+        _check_supplied(spec, supplied, key)
+        for k in key:
+            if rows.column(k).null_count:
+                position = pc.index(pc.is_null(rows.column(k)), True).as_py()
+                raise ValueError(f"row {position} for {spec.name} has a null key column ({', '.join(key)})")
+        if "ingested_at" in spec.column_names and "ingested_at" not in supplied:
+            now = pa.scalar(datetime.now(timezone.utc), pa.timestamp("us", tz="UTC"))
+            rows = rows.append_column("ingested_at", pa.repeat(now, rows.num_rows))
+            supplied.add("ingested_at")
+        columns = [c for c in spec.column_names if c in supplied]
+        by_name = {c.name: c for c in spec.columns}
+        batch = pa.table({c: rows.column(c).cast(_arrow_type(by_name[c])) for c in columns})
+        return self._merge_staged(spec, batch, key, version if version in columns else None)
+
+    def _merge_staged(self, spec: TableSpec, batch: Any, key: Sequence[str], version: str | None) -> int:
+        """MERGEs an Arrow batch of the table's types (newest version, then last position, wins per key)."""
+        import pyarrow as pa
+
+        columns = batch.column_names
+        batch = batch.append_column(POSITION_COLUMN, pa.array(range(batch.num_rows), type=pa.int64()))
+        table = spec.name
         staging = f"_staging_{table}"
         sql = to_duckdb_sql(merge_sql(spec, self.dataset, staging, columns, key, version))
         with self._lock:
@@ -255,7 +299,7 @@ class DuckDBWarehouse(Warehouse):
                 self._con.execute(sql)
             finally:
                 self._con.unregister(staging)
-        return len(rows)
+        return batch.num_rows
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         with self._lock:

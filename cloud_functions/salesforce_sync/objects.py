@@ -1,123 +1,120 @@
-"""The seven Salesforce objects as declarations, and their pure record -> row transforms.
+"""The seven Salesforce objects as declarations: fields read, target table, and column-wise transforms.
 
 Every object is read with an explicit field list, merged on `Id`, and followed by its
 `SystemModstamp` cursor. Emails and phones get normalised columns beside the raw ones, because
 entity resolution joins on them.
+
+A page (Bulk CSV cells, or REST JSON records) is transformed a column at a time with utils.columns:
+each column declaration turns source fields into output columns, and a row any declaration cannot
+convert is rejected with the first reason. `to_row` runs the same declarations on one record.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from utils import columns
 from utils.email_normalizer import email_domain, normalize_email, web_domain
 from utils.phone_normalizer import parse_phone
 from utils.sync_runner import RejectedRecord
-from utils.values import to_bool, to_date, to_datetime, to_float, to_int, to_str
+from utils.values import to_float, to_int, to_str
 
 COMMON_FIELDS = ("Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp")
 CURSOR = "SystemModstamp"
 PRIMARY_KEY = "Id"
 
-
-@dataclass(frozen=True)
-class SalesforceObject:
-    """One object: where it goes, what is read, how a record becomes a row."""
-
-    name: str
-    table: str
-    fields: tuple[str, ...]
-    to_row: Callable[[dict[str, Any], str], dict[str, Any]]
-
-    def soql(self, since: str | None = None, ordered: bool = True) -> str:
-        """The SOQL that reads it, from an inclusive SystemModstamp bound when given."""
-        soql = f"SELECT {', '.join(self.fields)} FROM {self.name}"
-        if since:
-            soql += f" WHERE {CURSOR} >= {since}"
-        return soql + (f" ORDER BY {CURSOR}, {PRIMARY_KEY}" if ordered else "")
+Output = tuple[dict[str, pa.Array], "pa.Array | None"]
+# A column declaration: (page of string cells, default phone region) -> output arrays and per-row errors.
+Declaration = Callable[[pa.Table, str], Output]
 
 
-def _common(record: dict[str, Any]) -> dict[str, Any]:
-    record_id = to_str(record.get("Id"))
-    if not record_id:
-        raise RejectedRecord("missing Id")
-    modstamp = to_datetime(record.get(CURSOR))
-    if modstamp is None:
-        raise RejectedRecord("missing SystemModstamp")
-    return {"id": record_id, "is_deleted": bool(to_bool(record.get("IsDeleted"))),
-            "created_date": to_datetime(record.get("CreatedDate")),
-            "last_modified_date": to_datetime(record.get("LastModifiedDate")), "system_modstamp": modstamp}
+def _cells(page: pa.Table, field: str) -> pa.Array:
+    return page.column(field).combine_chunks()
 
 
-def _phone(prefix: str, raw: Any, region: str, extension: bool = False) -> dict[str, Any]:
-    text = to_str(raw)
-    parsed = parse_phone(text, region) if text else None
-    row = {prefix: text, f"{prefix}_e164": parsed.e164 if parsed else None}
-    if extension:
-        row[f"{prefix}_extension"] = parsed.extension if parsed else None
-    return row
+def _missing(values: pa.Array, reason: str) -> pa.Array:
+    return pc.if_else(pc.is_null(values), pa.scalar(reason), pa.scalar(None, pa.string()))
 
 
-def _email(raw: Any) -> dict[str, Any]:
-    text = to_str(raw)
-    email = normalize_email(text)
-    return {"email_raw": text, "email": email, "domain": email_domain(email)}
+def required(name: str, field: str, convert: Callable[[pa.Array], tuple[pa.Array, Any]] = columns.text) -> Declaration:
+    """A column every record must have: a record without it is rejected as "missing <field>"."""
+    def declared(page: pa.Table, region: str) -> Output:
+        values, errors = convert(_cells(page, field))
+        return {name: values}, columns.first_error([errors, _missing(values, f"missing {field}")])
+    return declared
 
 
-def account_row(record: dict[str, Any], region: str) -> dict[str, Any]:
-    website = to_str(record.get("Website"))
-    return {**_common(record), "name": to_str(record.get("Name")), "type": to_str(record.get("Type")),
-            "industry": to_str(record.get("Industry")), "website": website, "domain": web_domain(website),
-            **_phone("phone", record.get("Phone"), region), "billing_country": to_str(record.get("BillingCountry")),
-            "owner_id": to_str(record.get("OwnerId"))}
+def converted(name: str, field: str, convert: Callable[[pa.Array], tuple[pa.Array, Any]]) -> Declaration:
+    """One field through one of the utils.columns conversions."""
+    def declared(page: pa.Table, region: str) -> Output:
+        values, errors = convert(_cells(page, field))
+        return {name: values}, errors
+    return declared
 
 
-def _person(record: dict[str, Any], region: str) -> dict[str, Any]:
-    return {**_common(record), "first_name": to_str(record.get("FirstName")),
-            "last_name": to_str(record.get("LastName")), "title": to_str(record.get("Title")),
-            **_email(record.get("Email")), **_phone("phone", record.get("Phone"), region, extension=True),
-            **_phone("mobile_phone", record.get("MobilePhone"), region),
-            "owner_id": to_str(record.get("OwnerId")), "lead_source": to_str(record.get("LeadSource"))}
+def text(name: str, field: str) -> Declaration:
+    return converted(name, field, columns.text)
 
 
-def contact_row(record: dict[str, Any], region: str) -> dict[str, Any]:
-    return {**_person(record, region), "account_id": to_str(record.get("AccountId")),
-            "mailing_country": to_str(record.get("MailingCountry"))}
+def flag(name: str, field: str, default: bool | None = None) -> Declaration:
+    """A boolean; `default` stands in for a missing value when given."""
+    def declared(page: pa.Table, region: str) -> Output:
+        values, errors = columns.boolean(_cells(page, field))
+        return {name: values if default is None else pc.fill_null(values, default)}, errors
+    return declared
 
 
-def lead_row(record: dict[str, Any], region: str) -> dict[str, Any]:
-    return {**_person(record, region), "company": to_str(record.get("Company")), "status": to_str(record.get("Status")),
-            "country": to_str(record.get("Country")), "is_converted": to_bool(record.get("IsConverted")),
-            "converted_contact_id": to_str(record.get("ConvertedContactId")),
-            "converted_account_id": to_str(record.get("ConvertedAccountId")),
-            "converted_date": to_date(record.get("ConvertedDate"))}
+def mapped(field: str, outputs: Mapping[str, pa.DataType], fn: Callable[..., tuple]) -> Declaration:
+    """fn(value, region) for each distinct value of a field, giving one value per output column."""
+    def declared(page: pa.Table, region: str) -> Output:
+        arrays, errors = columns.per_value(_cells(page, field), lambda v: fn(v, region), list(outputs.values()))
+        return dict(zip(outputs, arrays)), errors
+    return declared
 
 
-def opportunity_row(record: dict[str, Any], region: str) -> dict[str, Any]:
-    return {**_common(record), "account_id": to_str(record.get("AccountId")), "name": to_str(record.get("Name")),
-            "stage_name": to_str(record.get("StageName")), "amount": to_float(record.get("Amount")),
-            "probability": to_float(record.get("Probability")), "close_date": to_date(record.get("CloseDate")),
-            "type": to_str(record.get("Type")), "is_closed": to_bool(record.get("IsClosed")),
-            "is_won": to_bool(record.get("IsWon")), "owner_id": to_str(record.get("OwnerId"))}
+def number(name: str, field: str) -> Declaration:
+    return mapped(field, {name: pa.float64()}, lambda v, region: (to_float(v),))
 
 
-def _activity(record: dict[str, Any], activity_type: str) -> dict[str, Any]:
-    return {**_common(record), "activity_type": activity_type, "subject": to_str(record.get("Subject")),
-            "who_id": to_str(record.get("WhoId")), "what_id": to_str(record.get("WhatId")),
-            "account_id": to_str(record.get("AccountId")), "owner_id": to_str(record.get("OwnerId"))}
+def integer(name: str, field: str) -> Declaration:
+    return mapped(field, {name: pa.int64()}, lambda v, region: (to_int(v),))
 
 
-def task_row(record: dict[str, Any], region: str) -> dict[str, Any]:
-    activity_date = to_date(record.get("ActivityDate"))
-    return {**_activity(record, "Task"), "status": to_str(record.get("Status")),
-            "activity_at": to_datetime(activity_date.isoformat()) if activity_date else None,
-            "call_type": to_str(record.get("CallType")),
-            "call_duration_seconds": to_int(record.get("CallDurationInSeconds"))}
+def constant(name: str, value: str) -> Declaration:
+    def declared(page: pa.Table, region: str) -> Output:
+        return {name: pa.array([value] * page.num_rows, pa.string())}, None
+    return declared
 
 
-def event_row(record: dict[str, Any], region: str) -> dict[str, Any]:
-    return {**_activity(record, "Event"), "activity_at": to_datetime(record.get("StartDateTime")),
-            "end_at": to_datetime(record.get("EndDateTime"))}
+def _email(value: str, region: str) -> tuple:
+    raw = to_str(value)
+    email = normalize_email(raw)
+    return raw, email, email_domain(email)
+
+
+def email(field: str) -> Declaration:
+    """The raw email beside its normalised form and domain."""
+    return mapped(field, {"email_raw": pa.string(), "email": pa.string(), "domain": pa.string()}, _email)
+
+
+def phone(prefix: str, field: str, extension: bool = False) -> Declaration:
+    """The raw phone beside its E.164 form (and extension)."""
+    outputs = {prefix: pa.string(), f"{prefix}_e164": pa.string(), **({f"{prefix}_extension": pa.string()} if extension else {})}
+
+    def read(value: str, region: str) -> tuple:
+        raw = to_str(value)
+        parsed = parse_phone(raw, region) if raw else None
+        return (raw, parsed.e164 if parsed else None, parsed.extension if parsed else None)[:len(outputs)]
+    return mapped(field, outputs, read)
+
+
+def website(field: str) -> Declaration:
+    return mapped(field, {"website": pa.string(), "domain": pa.string()},
+                  lambda v, region: (to_str(v), web_domain(to_str(v))))
 
 
 def address_list(*values: Any) -> list[str]:
@@ -131,33 +128,127 @@ def address_list(*values: Any) -> list[str]:
     return list(seen)
 
 
-def email_message_row(record: dict[str, Any], region: str) -> dict[str, Any]:
-    from_address = to_str(record.get("FromAddress"))
-    return {**_common(record), "activity_type": "EmailMessage", "subject": to_str(record.get("Subject")),
-            "what_id": to_str(record.get("RelatedToId")), "owner_id": to_str(record.get("CreatedById")),
-            "status": to_str(record.get("Status")), "activity_at": to_datetime(record.get("MessageDate")),
-            "from_address": from_address, "from_email": normalize_email(from_address),
-            "to_address": to_str(record.get("ToAddress")),
-            "to_emails": address_list(record.get("ToAddress"), record.get("CcAddress")),
-            "is_incoming": to_bool(record.get("Incoming"))}
+def addresses(name: str, *fields: str) -> Declaration:
+    """Every normalised address of several address fields, per record."""
+    def declared(page: pa.Table, region: str) -> Output:
+        cells = zip(*(_cells(page, f).to_pylist() for f in fields))
+        return {name: pa.array([address_list(*row) for row in cells], pa.list_(pa.string()))}, None
+    return declared
 
 
-_PERSON = ("FirstName", "LastName", "Title", "Email", "Phone", "MobilePhone", "OwnerId", "LeadSource")
-_ACTIVITY = ("Subject", "WhoId", "WhatId", "AccountId", "OwnerId")
+def start_of_day(name: str, field: str) -> Declaration:
+    """A date field as the timestamp of its midnight, UTC."""
+    def declared(page: pa.Table, region: str) -> Output:
+        values, errors = columns.date(_cells(page, field))
+        return {name: values.cast(columns.TIMESTAMP)}, errors
+    return declared
+
+
+@dataclass(frozen=True)
+class SalesforceObject:
+    """One object: where it goes, what is read, how its fields become columns."""
+
+    name: str
+    table: str
+    fields: tuple[str, ...]
+    declarations: tuple[Declaration, ...]
+
+    def soql(self, since: str | None = None, ordered: bool = True) -> str:
+        """The SOQL that reads it, from an inclusive SystemModstamp bound when given."""
+        soql = f"SELECT {', '.join(self.fields)} FROM {self.name}"
+        if since:
+            soql += f" WHERE {CURSOR} >= {since}"
+        return soql + (f" ORDER BY {CURSOR}, {PRIMARY_KEY}" if ordered else "")
+
+    def transform(self, page: pa.Table | Sequence[Mapping[str, Any]], region: str) -> tuple[pa.Table, list[tuple[Any, str]]]:
+        """The rows of a page (CSV cells or JSON records), and each rejected record with its reason."""
+        records = None if isinstance(page, pa.Table) else list(page)
+        cells = columns.text_table(records, self.fields) if records is not None else _with_fields(page, self.fields)
+        outputs: dict[str, pa.Array] = {}
+        errors = []
+        for declaration in self.declarations:
+            arrays, error = declaration(cells, region)
+            outputs.update(arrays)
+            errors.append(error)
+        rows = pa.table(outputs)
+        reasons = columns.first_error(errors)
+        if reasons is None:
+            return rows, []
+        bad = pc.is_valid(reasons)
+        bad_records = cells.filter(bad).to_pylist() if records is None else \
+            [records[i] for i in pc.indices_nonzero(bad).to_pylist()]
+        return rows.filter(pc.invert(bad)), list(zip(bad_records, reasons.filter(bad).to_pylist()))
+
+    def to_row(self, record: Mapping[str, Any], region: str) -> dict[str, Any]:
+        """One record's row; raises RejectedRecord with the reason when it cannot be converted."""
+        rows, rejected = self.transform([record], region)
+        if rejected:
+            raise RejectedRecord(rejected[0][1])
+        return rows.to_pylist()[0]
+
+
+def _with_fields(page: pa.Table, fields: Sequence[str]) -> pa.Table:
+    """The page with every field present (a field the server left out is all nulls)."""
+    missing = [f for f in fields if f not in page.column_names]
+    for field in missing:
+        page = page.append_column(field, pa.nulls(page.num_rows, pa.string()))
+    return page
+
+
+COMMON = (
+    required("id", "Id"), required("system_modstamp", CURSOR, columns.timestamp),
+    flag("is_deleted", "IsDeleted", default=False),
+    converted("created_date", "CreatedDate", columns.timestamp),
+    converted("last_modified_date", "LastModifiedDate", columns.timestamp),
+)
+PERSON = (
+    text("first_name", "FirstName"), text("last_name", "LastName"), text("title", "Title"), email("Email"),
+    phone("phone", "Phone", extension=True), phone("mobile_phone", "MobilePhone"), text("owner_id", "OwnerId"),
+    text("lead_source", "LeadSource"),
+)
+ACTIVITY = (text("subject", "Subject"), text("who_id", "WhoId"), text("what_id", "WhatId"),
+            text("account_id", "AccountId"), text("owner_id", "OwnerId"))
+_PERSON_FIELDS = ("FirstName", "LastName", "Title", "Email", "Phone", "MobilePhone", "OwnerId", "LeadSource")
+_ACTIVITY_FIELDS = ("Subject", "WhoId", "WhatId", "AccountId", "OwnerId")
 
 OBJECTS: dict[str, SalesforceObject] = {o.name: o for o in (
-    SalesforceObject("Account", "sf_accounts", (*COMMON_FIELDS, "Name", "Type", "Industry", "Website", "Phone",
-                                                 "BillingCountry", "OwnerId"), account_row),
-    SalesforceObject("Contact", "sf_contacts", (*COMMON_FIELDS, "AccountId", *_PERSON, "MailingCountry"), contact_row),
-    SalesforceObject("Lead", "sf_leads", (*COMMON_FIELDS, *_PERSON, "Company", "Status", "Country", "IsConverted",
-                                           "ConvertedContactId", "ConvertedAccountId", "ConvertedDate"), lead_row),
-    SalesforceObject("Opportunity", "sf_opportunities", (*COMMON_FIELDS, "AccountId", "Name", "StageName", "Amount",
-                                                          "Probability", "CloseDate", "Type", "IsClosed", "IsWon",
-                                                          "OwnerId"), opportunity_row),
-    SalesforceObject("Task", "sf_activities", (*COMMON_FIELDS, *_ACTIVITY, "Status", "ActivityDate", "CallType",
-                                                "CallDurationInSeconds"), task_row),
-    SalesforceObject("Event", "sf_activities", (*COMMON_FIELDS, *_ACTIVITY, "StartDateTime", "EndDateTime"), event_row),
-    SalesforceObject("EmailMessage", "sf_activities", (*COMMON_FIELDS, "Subject", "RelatedToId", "CreatedById", "Status",
-                                                        "MessageDate", "FromAddress", "ToAddress", "CcAddress",
-                                                        "Incoming"), email_message_row),
+    SalesforceObject("Account", "sf_accounts",
+                     (*COMMON_FIELDS, "Name", "Type", "Industry", "Website", "Phone", "BillingCountry", "OwnerId"),
+                     (*COMMON, text("name", "Name"), text("type", "Type"), text("industry", "Industry"),
+                      website("Website"), phone("phone", "Phone"), text("billing_country", "BillingCountry"),
+                      text("owner_id", "OwnerId"))),
+    SalesforceObject("Contact", "sf_contacts", (*COMMON_FIELDS, "AccountId", *_PERSON_FIELDS, "MailingCountry"),
+                     (*COMMON, *PERSON, text("account_id", "AccountId"), text("mailing_country", "MailingCountry"))),
+    SalesforceObject("Lead", "sf_leads",
+                     (*COMMON_FIELDS, *_PERSON_FIELDS, "Company", "Status", "Country", "IsConverted",
+                      "ConvertedContactId", "ConvertedAccountId", "ConvertedDate"),
+                     (*COMMON, *PERSON, text("company", "Company"), text("status", "Status"), text("country", "Country"),
+                      flag("is_converted", "IsConverted"), text("converted_contact_id", "ConvertedContactId"),
+                      text("converted_account_id", "ConvertedAccountId"),
+                      converted("converted_date", "ConvertedDate", columns.date))),
+    SalesforceObject("Opportunity", "sf_opportunities",
+                     (*COMMON_FIELDS, "AccountId", "Name", "StageName", "Amount", "Probability", "CloseDate", "Type",
+                      "IsClosed", "IsWon", "OwnerId"),
+                     (*COMMON, text("account_id", "AccountId"), text("name", "Name"), text("stage_name", "StageName"),
+                      number("amount", "Amount"), number("probability", "Probability"),
+                      converted("close_date", "CloseDate", columns.date), text("type", "Type"),
+                      flag("is_closed", "IsClosed"), flag("is_won", "IsWon"), text("owner_id", "OwnerId"))),
+    SalesforceObject("Task", "sf_activities",
+                     (*COMMON_FIELDS, *_ACTIVITY_FIELDS, "Status", "ActivityDate", "CallType", "CallDurationInSeconds"),
+                     (*COMMON, constant("activity_type", "Task"), *ACTIVITY, text("status", "Status"),
+                      start_of_day("activity_at", "ActivityDate"), text("call_type", "CallType"),
+                      integer("call_duration_seconds", "CallDurationInSeconds"))),
+    SalesforceObject("Event", "sf_activities", (*COMMON_FIELDS, *_ACTIVITY_FIELDS, "StartDateTime", "EndDateTime"),
+                     (*COMMON, constant("activity_type", "Event"), *ACTIVITY,
+                      converted("activity_at", "StartDateTime", columns.timestamp),
+                      converted("end_at", "EndDateTime", columns.timestamp))),
+    SalesforceObject("EmailMessage", "sf_activities",
+                     (*COMMON_FIELDS, "Subject", "RelatedToId", "CreatedById", "Status", "MessageDate", "FromAddress",
+                      "ToAddress", "CcAddress", "Incoming"),
+                     (*COMMON, constant("activity_type", "EmailMessage"), text("subject", "Subject"),
+                      text("what_id", "RelatedToId"), text("owner_id", "CreatedById"), text("status", "Status"),
+                      converted("activity_at", "MessageDate", columns.timestamp), text("from_address", "FromAddress"),
+                      mapped("FromAddress", {"from_email": pa.string()}, lambda v, region: (normalize_email(v),)),
+                      text("to_address", "ToAddress"), addresses("to_emails", "ToAddress", "CcAddress"),
+                      flag("is_incoming", "Incoming"))),
 )}

@@ -10,10 +10,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Iterator, Literal
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from simple_salesforce.exceptions import SalesforceError
 
 from cloud_functions.salesforce_sync.client import SalesforceClient, SalesforceCredentials
 from cloud_functions.salesforce_sync.objects import CURSOR, OBJECTS, SalesforceObject
+from utils import columns
 from utils.logger import get_logger
 from utils.runtime import Runtime
 from utils.sync_runner import Page, SyncJob, run_sync
@@ -37,11 +40,14 @@ def soql_datetime(watermark: str, lookback_seconds: int) -> str:
     return since.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _max_stamp(records: list[dict[str, Any]], current: str | None) -> str | None:
-    stamps = [s for s in (to_datetime(r.get(CURSOR)) for r in records) if s is not None]
-    if current:
-        stamps.append(to_datetime(current))
-    return max(stamps).isoformat() if stamps else current
+def _max_stamp(page: pa.Table | list[dict[str, Any]], current: str | None) -> str | None:
+    """The newest SystemModstamp of a page (CSV cells or JSON records) and the current watermark."""
+    cells = page if isinstance(page, pa.Table) else columns.text_table(page, [CURSOR])
+    if CURSOR not in cells.column_names:
+        return current
+    stamps, _ = columns.timestamp(cells.column(CURSOR).combine_chunks())
+    found = [s for s in (pc.max(stamps).as_py(), to_datetime(current)) if s is not None]
+    return max(found).isoformat() if found else current
 
 
 class ObjectReader:
@@ -89,6 +95,11 @@ class ObjectReader:
         return {"api": self.api, **({"api_usage": {"used": usage[0], "limit": usage[1]}} if usage else {})}
 
 
+def _transformed(obj: SalesforceObject, page: Any, region: str) -> tuple[dict[str, pa.Table], list[tuple[Any, str]]]:
+    rows, rejected = obj.transform(page, region)
+    return {obj.table: rows}, rejected
+
+
 def object_names(object_type: str) -> list[str]:
     return list(OBJECTS) if object_type == "all" else [object_type]
 
@@ -105,7 +116,7 @@ def run_salesforce_sync(request: SalesforceSyncRequest, runtime: Runtime,
         reader = ObjectReader(obj, client, runtime, request.sync_type)
         calls_before = client.api_calls
         job = SyncJob(source=SOURCE, stream=name, sync_type=request.sync_type, fetch_pages=reader.pages,
-                      to_rows=lambda record, obj=obj: {obj.table: [obj.to_row(record, region)]},
+                      transform_page=lambda page, obj=obj: _transformed(obj, page, region),
                       record_key=lambda record: record.get("Id"),
                       api_calls=lambda before=calls_before: client.api_calls - before, details=reader.details)
         summary = run_sync(job, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=settings,

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from cloud_functions.salesforce_sync.objects import OBJECTS, lead_row
+from cloud_functions.salesforce_sync.objects import OBJECTS
 from sandbox.company import CompanySize
 from sandbox.salesforce import SalesforceSandbox
 from tests.helpers import pull_messages
@@ -253,7 +253,7 @@ class TestTransforms:
     ])
     def test_lead_rows_from_json_and_csv_values(self, record, expected):
         """JSON and CSV-shaped values give the same typed, normalised row."""
-        row = lead_row(record, "US")
+        row = OBJECTS["Lead"].to_row(record, "US")
         assert {k: row[k] for k in expected} == expected
 
     @pytest.mark.parametrize("record, reason", [

