@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from utils.email_normalizer import ALREADY_NORMAL, MAX_LOCAL_PART, email_domain, normalize_email
+from utils.phone_normalizer import NANP_WRITTEN, nanp_validity, parse_phone
 from utils.values import to_bool, to_date, to_datetime, to_str
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -94,8 +96,8 @@ def per_value(array: pa.Array, fn: Callable[[str], tuple], types: Sequence[pa.Da
     return arrays, failed
 
 
-def _combine(fast: pa.Array, fast_values: Callable[[], pa.Array], array: pa.Array,
-             slow: Callable[[pa.Array], tuple[pa.Array, pa.Array | None]]) -> tuple[pa.Array, pa.Array | None]:
+def _combine(fast: pa.Array, fast_values: Callable[[], list[pa.Array]], array: pa.Array,
+             slow: Callable[[pa.Array], tuple[list[pa.Array], pa.Array | None]]) -> tuple[list[pa.Array], pa.Array | None]:
     """fast_values() where fast is true, slow() of the remaining non-null values elsewhere.
 
     Nulls count as fast: every fast conversion keeps a null a null.
@@ -107,54 +109,91 @@ def _combine(fast: pa.Array, fast_values: Callable[[], pa.Array], array: pa.Arra
         return slow(array)
     rest = pc.if_else(fast, pa.scalar(None, array.type), array)
     slow_values, errors = slow(rest)
-    return pc.if_else(fast, fast_values(), slow_values), errors
+    return [pc.if_else(fast, f, v) for f, v in zip(fast_values(), slow_values)], errors
+
+
+def _one(fast: pa.Array, fast_value: Callable[[], pa.Array], array: pa.Array, fn: Callable[[str], Any],
+         out_type: pa.DataType) -> tuple[pa.Array, pa.Array | None]:
+    """_combine for one output: fast_value() on the fast rows, fn per distinct value on the others."""
+    (values,), errors = _combine(fast, lambda: [fast_value()], array,
+                                 lambda rest: per_value(rest, lambda v: (fn(v),), [out_type]))
+    return values, errors
+
+
+def _only(mask: pa.Array, array: pa.Array) -> pa.Array:
+    return pc.if_else(pc.fill_null(mask, False), array, pa.scalar(None, array.type))
 
 
 def text(array: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     """to_str column-wise: stripped text, blanks as null."""
-    def slow(rest: pa.Array) -> tuple[pa.Array, pa.Array | None]:
-        (values,), errors = per_value(rest, lambda v: (to_str(v),), [pa.string()])
-        return values, errors
-    return _combine(pc.match_substring_regex(array, _NOTHING_TO_STRIP), lambda: array, array, slow)
+    return _one(pc.match_substring_regex(array, _NOTHING_TO_STRIP), lambda: array, array, to_str, pa.string())
 
 
 def boolean(array: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     """to_bool column-wise."""
-    def slow(rest: pa.Array) -> tuple[pa.Array, pa.Array | None]:
-        (values,), errors = per_value(rest, lambda v: (to_bool(v),), [pa.bool_()])
-        return values, errors
-    return _combine(pc.is_in(array, pa.array(["true", "false"])), lambda: pc.equal(array, "true"), array, slow)
+    return _one(pc.is_in(array, pa.array(["true", "false"])), lambda: pc.equal(array, "true"), array, to_bool,
+                pa.bool_())
 
 
 def timestamp(array: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     """to_datetime column-wise: UTC microseconds; impossible dates are errors."""
-    def slow(rest: pa.Array) -> tuple[pa.Array, pa.Array | None]:
-        (values,), errors = per_value(rest, lambda v: (to_datetime(v),), [TIMESTAMP])
-        return values, errors
-
-    fast = pc.fill_null(pc.match_substring_regex(array, _UTC_ISO), False)
-    if not pc.any(fast).as_py():
-        return slow(array)
+    fast = pc.match_substring_regex(array, _UTC_ISO)
     try:
-        cast = pc.if_else(fast, array, pa.scalar(None, array.type)).cast(TIMESTAMP)
+        cast = _only(fast, array).cast(TIMESTAMP)
     except pa.ArrowInvalid:  # e.g. a 13th month: the Python way names it
-        return slow(array)
+        return _one(pa.repeat(False, len(array)), lambda: pa.nulls(len(array), TIMESTAMP), array, to_datetime, TIMESTAMP)
     in_range = pc.and_(pc.greater_equal(cast, _EARLIEST), pc.less(cast, _LATEST))
-    return _combine(pc.and_(fast, pc.fill_null(in_range, False)), lambda: cast, array, slow)
+    return _one(pc.and_(fast, in_range), lambda: cast, array, to_datetime, TIMESTAMP)
 
 
 def date(array: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     """to_date column-wise."""
-    def slow(rest: pa.Array) -> tuple[pa.Array, pa.Array | None]:
-        (values,), errors = per_value(rest, lambda v: (to_date(v),), [pa.date32()])
-        return values, errors
-
-    fast = pc.fill_null(pc.match_substring_regex(array, _ISO_DATE), False)
+    fast = pc.match_substring_regex(array, _ISO_DATE)
     try:
-        cast = pc.if_else(fast, array, pa.scalar(None, array.type)).cast(pa.date32())
+        cast = _only(fast, array).cast(pa.date32())
     except pa.ArrowInvalid:
+        return _one(pa.repeat(False, len(array)), lambda: pa.nulls(len(array), pa.date32()), array, to_date, pa.date32())
+    return _one(fast, lambda: cast, array, to_date, pa.date32())
+
+
+def _email_parts(value: str) -> tuple[str | None, str | None]:
+    email = normalize_email(value)
+    return email, email_domain(email)
+
+
+def emails(array: pa.Array) -> tuple[list[pa.Array], pa.Array | None]:
+    """normalize_email and email_domain column-wise: [email, domain]. Addresses already in normal form
+    (ALREADY_NORMAL, which normalize_email returns unchanged) skip Python."""
+    fast = pc.and_(pc.match_substring_regex(array, ALREADY_NORMAL),
+                   pc.less_equal(pc.find_substring(array, "@"), MAX_LOCAL_PART))
+    return _combine(fast, lambda: [array, pc.replace_substring_regex(array, "^[^@]*@", "")], array,
+                    lambda rest: per_value(rest, _email_parts, [pa.string(), pa.string()]))
+
+
+def _phone_parts(value: str, region: str) -> tuple[str | None, str | None]:
+    parsed = parse_phone(value, region)
+    return parsed.e164, parsed.extension
+
+
+def phones(array: pa.Array, region: str) -> tuple[list[pa.Array], pa.Array | None]:
+    """parse_phone column-wise: [E.164, extension]. Plain +1 forms valid in the region skip Python: the
+    digits come out of NANP_WRITTEN and validity from the region's own patterns, as in parse_phone."""
+    def slow(rest: pa.Array) -> tuple[list[pa.Array], pa.Array | None]:
+        return per_value(rest, lambda v: _phone_parts(v, region), [pa.string(), pa.string()])
+
+    validity = nanp_validity(region.upper())
+    if validity is None:
         return slow(array)
-    return _combine(fast, lambda: cast, array, slow)
+    parts = pc.extract_regex(array, f"^(?:{NANP_WRITTEN})$")
+    national = pc.binary_join_element_wise(*(pc.struct_field(parts, g) for g in ("area", "area_bare", "exchange", "line")), "")
+    fast = pc.and_(pc.match_substring_regex(national, f"^(?:{validity.general})$"),
+                   pc.match_substring_regex(national, f"^(?:{validity.any_type})$"))
+
+    def fast_values() -> list[pa.Array]:
+        extension = pc.struct_field(parts, "extension")
+        return [pc.binary_join_element_wise("+1", national, ""),
+                pc.if_else(pc.equal(extension, ""), pa.scalar(None, pa.string()), extension)]
+    return _combine(fast, fast_values, array, slow)
 
 
 def first_error(errors: Sequence[pa.Array | None]) -> pa.Array | None:

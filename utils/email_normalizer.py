@@ -18,6 +18,11 @@ GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 _LOCAL_ATOM = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
 _QUOTED_LOCAL = re.compile(r'^"(?:[^"\\\r\n]|\\.)+"$')
 _DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+MAX_LOCAL_PART = 64
+# A shape normalize_email returns unchanged (lower-case atoms with single dots, LDH labels, an alphabetic
+# top-level label), with a local part of at most MAX_LOCAL_PART characters. utils.columns skips Python for
+# it; written for RE2 as well as re.
+ALREADY_NORMAL = r"^[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}$"
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ def normalize_email(value: str | None) -> str | None:
         if not local or not _LOCAL_ATOM.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
             return None
     ascii_domain = _ascii_domain(domain)
-    if ascii_domain is None or len(local) > 64:
+    if ascii_domain is None or len(local) > MAX_LOCAL_PART:
         return None
     return f"{local}@{ascii_domain}"
 

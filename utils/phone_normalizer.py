@@ -23,10 +23,12 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
 _HAS_DIGIT = re.compile(r"\d")
-# +1 / 1 prefix, area code (in parentheses or not), exchange, line; ASCII separators only. Area code and
-# exchange start with 2-9, so phonenumbers can neither strip a national prefix nor see a leading zero.
-_NANP_WRITTEN = re.compile(r"(?:\+?1[ .-]?)?(?:\(([2-9]\d\d)\)|([2-9]\d\d))[ .-]?([2-9]\d\d)[ .-]?(\d{4})"
-                           r"(?: ?(?:x|ext\.?) ?(\d{1,6}))?")
+# The plain written forms of the fast path: +1 / 1 prefix, area code (in parentheses or not), exchange, line,
+# extension; ASCII digits and separators only. Area code and exchange start with 2-9, so phonenumbers can
+# neither strip a national prefix nor see a leading zero. Named groups: utils.columns runs it in Arrow too.
+NANP_WRITTEN = (r"(?:\+?1[ .-]?)?(?:\((?P<area>[2-9]\d\d)\)|(?P<area_bare>[2-9]\d\d))[ .-]?(?P<exchange>[2-9]\d\d)"
+                r"[ .-]?(?P<line>\d{4})(?: ?(?:x|ext\.?) ?(?P<extension>\d{1,6}))?")
+_NANP_WRITTEN = re.compile(NANP_WRITTEN, re.ASCII)
 _TYPE_DESCS = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail",
                "fixed_line", "mobile")
 
@@ -64,53 +66,50 @@ def _is_valid(number: phonenumbers.PhoneNumber, region: str) -> bool:
     return phonenumbers.is_valid_number(number)
 
 
-class _RegionPatterns:
-    """is_valid_number_for_region for one region's national numbers, with the patterns compiled once."""
+class NanpValidity:
+    """is_valid_number_for_region of a +1 region, for ten-digit national numbers: two of its own patterns.
 
-    def __init__(self, region: str):
-        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
-        self.general = self._compiled(metadata.general_desc)
-        types = [d for d in (getattr(metadata, name) for name in _TYPE_DESCS) if d and d.national_number_pattern]
-        # Valid = the general pattern and any type's pattern (a desc without a pattern matches nothing; one
-        # without possible lengths takes any length): per length, one alternation of the types that allow it.
-        self.types: dict[int, re.Pattern] = {}
-        for length in range(1, 18):
-            patterns = [d.national_number_pattern for d in types if not d.possible_length or length in d.possible_length]
-            if patterns:
-                self.types[length] = re.compile("|".join(f"(?:{p})" for p in patterns))
+    phonenumbers calls a number valid when it matches the general pattern and any number type's pattern
+    (a type whose possible lengths exclude the length, or that has no pattern, matches nothing).
+    """
 
-    @staticmethod
-    def _compiled(desc: phonenumbers.PhoneNumberDesc | None) -> tuple[frozenset[int], re.Pattern | None]:
-        if desc is None or not desc.national_number_pattern:
-            return frozenset(), None
-        return frozenset(desc.possible_length or ()), re.compile(desc.national_number_pattern)
+    def __init__(self, general: str, any_type: str):
+        self.general, self.any_type = general, any_type
+        self._general = re.compile(general, re.ASCII)
+        self._any_type = re.compile(any_type, re.ASCII)
 
     def is_valid(self, national: str) -> bool:
-        lengths, general = self.general
-        if general is None or (lengths and len(national) not in lengths) or not general.fullmatch(national):
-            return False
-        of_length = self.types.get(len(national))
-        return of_length is not None and of_length.fullmatch(national) is not None
+        return self._general.fullmatch(national) is not None and self._any_type.fullmatch(national) is not None
 
 
 @lru_cache(maxsize=None)
-def _nanp_patterns(region: str) -> _RegionPatterns | None:
-    return _RegionPatterns(region) if phonenumbers.country_code_for_region(region) == 1 else None
+def nanp_validity(region: str) -> NanpValidity | None:
+    """The fast path's validity check for a region of the +1 plan; None elsewhere."""
+    if phonenumbers.country_code_for_region(region) != 1:
+        return None
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    general = metadata.general_desc
+    if not general.national_number_pattern or (general.possible_length and 10 not in general.possible_length):
+        return None
+    types = [d.national_number_pattern for d in (getattr(metadata, name) for name in _TYPE_DESCS)
+             if d and d.national_number_pattern and (not d.possible_length or 10 in d.possible_length)]
+    if not types:
+        return None
+    return NanpValidity(general.national_number_pattern, "|".join(f"(?:{p})" for p in types))
 
 
 def _nanp_read(text: str, region: str) -> tuple[str, str | None] | None:
     """The fast path: (E.164, extension) of a valid +1 number in a plain written form, or None to go the full way."""
-    patterns = _nanp_patterns(region)
-    if patterns is None:
+    validity = nanp_validity(region)
+    if validity is None:
         return None
     written = _NANP_WRITTEN.fullmatch(text)
     if written is None:
         return None
-    area, area_bare, exchange, line, extension = written.groups()
-    national = f"{area or area_bare}{exchange}{line}"
-    if not patterns.is_valid(national):
+    national = f"{written['area'] or written['area_bare']}{written['exchange']}{written['line']}"
+    if not validity.is_valid(national):
         return None  # maybe valid in another +1 region: the full way decides
-    return f"+1{national}", extension
+    return f"+1{national}", written["extension"]
 
 
 @lru_cache(maxsize=16_384)

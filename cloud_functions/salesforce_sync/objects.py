@@ -18,8 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from utils import columns
-from utils.email_normalizer import email_domain, normalize_email, web_domain
-from utils.phone_normalizer import parse_phone
+from utils.email_normalizer import normalize_email, web_domain
 from utils.sync_runner import RejectedRecord
 from utils.values import to_float, to_int, to_str
 
@@ -90,26 +89,29 @@ def constant(name: str, value: str) -> Declaration:
     return declared
 
 
-def _email(value: str, region: str) -> tuple:
-    raw = to_str(value)
-    email = normalize_email(raw)
-    return raw, email, email_domain(email)
-
-
 def email(field: str) -> Declaration:
     """The raw email beside its normalised form and domain."""
-    return mapped(field, {"email_raw": pa.string(), "email": pa.string(), "domain": pa.string()}, _email)
+    def declared(page: pa.Table, region: str) -> Output:
+        raw, errors = columns.text(_cells(page, field))
+        (normalised, domain), _ = columns.emails(raw)
+        return {"email_raw": raw, "email": normalised, "domain": domain}, errors
+    return declared
+
+
+def normalised_email(name: str, field: str) -> Declaration:
+    def declared(page: pa.Table, region: str) -> Output:
+        raw, errors = columns.text(_cells(page, field))
+        return {name: columns.emails(raw)[0][0]}, errors
+    return declared
 
 
 def phone(prefix: str, field: str, extension: bool = False) -> Declaration:
     """The raw phone beside its E.164 form (and extension)."""
-    outputs = {prefix: pa.string(), f"{prefix}_e164": pa.string(), **({f"{prefix}_extension": pa.string()} if extension else {})}
-
-    def read(value: str, region: str) -> tuple:
-        raw = to_str(value)
-        parsed = parse_phone(raw, region) if raw else None
-        return (raw, parsed.e164 if parsed else None, parsed.extension if parsed else None)[:len(outputs)]
-    return mapped(field, outputs, read)
+    def declared(page: pa.Table, region: str) -> Output:
+        raw, errors = columns.text(_cells(page, field))
+        (e164, ext), _ = columns.phones(raw, region)
+        return {prefix: raw, f"{prefix}_e164": e164, **({f"{prefix}_extension": ext} if extension else {})}, errors
+    return declared
 
 
 def website(field: str) -> Declaration:
@@ -248,7 +250,7 @@ OBJECTS: dict[str, SalesforceObject] = {o.name: o for o in (
                      (*COMMON, constant("activity_type", "EmailMessage"), text("subject", "Subject"),
                       text("what_id", "RelatedToId"), text("owner_id", "CreatedById"), text("status", "Status"),
                       converted("activity_at", "MessageDate", columns.timestamp), text("from_address", "FromAddress"),
-                      mapped("FromAddress", {"from_email": pa.string()}, lambda v, region: (normalize_email(v),)),
+                      normalised_email("from_email", "FromAddress"),
                       text("to_address", "ToAddress"), addresses("to_emails", "ToAddress", "CcAddress"),
                       flag("is_incoming", "Incoming"))),
 )}

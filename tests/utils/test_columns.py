@@ -74,3 +74,32 @@ def test_json_records_become_the_same_text_cells():
     page = columns.text_table([{"A": True, "B": 12.5, "C": None}, {"A": False, "B": 3}], ["A", "B", "C", "D"])
     assert page.to_pylist() == [{"A": "true", "B": "12.5", "C": None, "D": None},
                                 {"A": "false", "B": "3", "C": None, "D": None}]
+
+
+EMAILS = ["ann.lee@example.com", "Ann.Lee@Example.COM", ' "Ann Lee" <ann@x.io> ', "ann@x.io.", "a..b@x.com",
+          ".a@x.com", "a@x", "a@-x.com", "a@x.123", "x" * 65 + "@x.com", "x" * 64 + "@x.com", "mailto:a@b.co",
+          "a+tag@gmail.com", "ann@münchen.de", "a@b@c.com", "no-at-sign", "a_b-c@sub.do-main.co.uk", None]
+
+
+def test_emails_equal_normalize_email():
+    """Addresses already in normal form (vectorised) and all others (Python) give normalize_email's result."""
+    from utils.email_normalizer import email_domain, normalize_email
+
+    (email, domain), errors = columns.emails(pa.array(EMAILS, pa.string()))
+    want = [normalize_email(v) for v in EMAILS]
+    assert email.to_pylist() == want and errors is None
+    assert domain.to_pylist() == [email_domain(e) for e in want]
+
+
+def test_phones_equal_parse_phone():
+    """Plain +1 forms (vectorised) and every other form (Python) give parse_phone's E.164 and extension."""
+    from utils.phone_normalizer import parse_phone
+
+    values = ["(415) 555-0123", "415.555.0123 x12", "+1 (212) 555-0199 ext. 7", "1-800-555-0199", "(416) 555-0123",
+              "(555) 555-0123", "415-555-0123 x1234567", "+44 20 7946 0958", "00 49 30 901820", "anonymous", None,
+              "(415) 555-\u0660\u0661\u0662\u0663", "415-555-0123 ext 99", "2125550199"]
+    for region in ("US", "CA", "GB"):
+        (e164, extension), _ = columns.phones(pa.array(values, pa.string()), region)
+        parsed = [parse_phone(v, region) if v else None for v in values]
+        assert e164.to_pylist() == [p.e164 if p else None for p in parsed], region
+        assert extension.to_pylist() == [p.extension if p else None for p in parsed], region

@@ -85,6 +85,8 @@ def test_fast_path_agrees_with_phonenumbers_on_many_forms_and_numbers(monkeypatc
         area = rng.choice((212, 415, 416, 604, 800, 900, 311, 555)) if rng.random() < 0.7 else rng.randrange(0, 1000)
         values.append(rng.choice(forms).format(a=f"{area:03d}", b=f"{rng.randrange(100, 1000):03d}",
                                                c=f"{rng.randrange(10_000):04d}", e=rng.choice(("1", "204", "1234567"))))
+    values += ["(415) 555-\u0660\u0661\u0662\u0663", "\uff14\uff11\uff15-555-0123", "415\u2013555\u20130123",
+               "(415 555-0123", "415) 555-0123", "+1 415 555 0123 x", "1 800 555 0123 ext.12345678"]
     fast_taken = sum(phone_normalizer._nanp_read(v, "US") is not None for v in values)
     with_fast = {(v, r): phone_normalizer.parse_phone.__wrapped__(v, r) for v in values for r in ("US", "CA", "GB")}
     monkeypatch.setattr(phone_normalizer, "_nanp_read", lambda text, region: None)
