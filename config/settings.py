@@ -49,7 +49,7 @@ class Settings(BaseSettings):
         default_factory=list, description="Gmail mailboxes to sync (comma-separated).")
     default_phone_region: str = Field("US", min_length=2, max_length=2,
                                       description="ISO region used to read national phone numbers.")
-    merge_batch_size: int = Field(5000, ge=1, le=500_000, description="Rows per staged MERGE batch.")
+    merge_batch_size: int = Field(10_000, ge=1, le=500_000, description="Rows per staged MERGE batch.")
     gmail_batch_size: int = Field(50, ge=1, le=100, description="messages.get calls per Gmail batch request.")
     run_time_budget_seconds: float = Field(
         480.0, gt=0, description="A run stops cleanly (status partial) after this many seconds; "
@@ -70,7 +70,7 @@ class Settings(BaseSettings):
                                                                     "the stored SystemModstamp.")
     salesforce_bulk_threshold: int = Field(50_000, ge=0, description="A full sync of an object with more records "
                                                                      "than this uses Bulk API 2.0.")
-    salesforce_bulk_page_records: int = Field(5_000, ge=1, description="maxRecords per Bulk 2.0 results page.")
+    salesforce_bulk_page_records: int = Field(10_000, ge=1, description="maxRecords per Bulk 2.0 results page.")
     salesforce_query_batch_size: int = Field(2000, ge=200, le=2000, description="REST query page size.")
     salesforce_api_reserve: int = Field(1000, ge=0, description="Stop (partial) when fewer daily API requests "
                                                                 "than this remain.")

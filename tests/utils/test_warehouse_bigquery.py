@@ -158,3 +158,16 @@ def test_cold_start_on_bigquery_runs_no_ddl(settings, monkeypatch):
     monkeypatch.setattr(utils.runtime, "open_warehouse", lambda s: BigQueryWarehouse(s, client=client))
     runtime = utils.runtime.Runtime.from_settings(settings.model_copy(update={"warehouse": "bigquery"}))
     assert isinstance(runtime.warehouse, BigQueryWarehouse) and client.calls == []
+
+
+def test_an_arrow_table_is_loaded_like_its_rows(settings):
+    """A column-wise page goes the same load-then-MERGE way as row dicts, with the same payload."""
+    import pyarrow as pa
+
+    by_rows, by_table = StandInClient(), StandInClient()
+    BigQueryWarehouse(settings, client=by_rows).merge("sf_accounts", [{**r, "ingested_at": T0} for r in ROWS],
+                                                      batch_id="b")
+    BigQueryWarehouse(settings, client=by_table).merge(
+        "sf_accounts", pa.Table.from_pylist([{**r, "ingested_at": T0} for r in ROWS]), batch_id="b")
+    assert by_table.of("load")[0]["rows"] == by_rows.of("load")[0]["rows"]
+    assert by_table.of("query")[0]["sql"] == by_rows.of("query")[0]["sql"]

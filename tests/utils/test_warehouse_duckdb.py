@@ -116,3 +116,35 @@ def test_rows_supplying_different_columns_each_keep_the_rest(warehouse):
     warehouse.merge("sf_accounts", [{"id": "A", "is_deleted": False, "system_modstamp": T0 + timedelta(minutes=1)},
                                     {**account("B", "Beta 2", minutes=1)}])
     assert accounts(warehouse) == {"A": "Acme", "B": "Beta 2"}
+
+
+class TestArrowMerge:
+    """An Arrow table (a column-wise transformed page) merges exactly like the same rows as dicts."""
+
+    def test_same_result_as_row_dicts(self, warehouse, tmp_path):
+        import pyarrow as pa
+
+        from utils.warehouse import DuckDBWarehouse
+
+        rows = [account("A", "new", minutes=5), account("A", "old", minutes=1), account("B", " Beta ")]
+        warehouse.merge("sf_accounts", pa.Table.from_pylist(rows))
+        other = DuckDBWarehouse(tmp_path / "dicts.duckdb")
+        other.ensure_schema()
+        other.merge("sf_accounts", rows)
+        query = "SELECT * EXCEPT (ingested_at) FROM sales_intelligence.sf_accounts ORDER BY id"
+        assert warehouse.query(query) == other.query(query)
+        assert accounts(warehouse) == {"A": "new", "B": " Beta "}
+        (row,) = warehouse.query("SELECT COUNT(*) AS n FROM sales_intelligence.sf_accounts WHERE ingested_at IS NULL")
+        assert row["n"] == 0
+
+    @pytest.mark.parametrize("columns, message", [
+        ({"id": ["A"], "nope": [1], "system_modstamp": [T0]}, "does not have"),
+        ({"id": [None], "system_modstamp": [T0]}, "null key"),
+        ({"name": ["x"], "system_modstamp": [T0]}, "lack key"),
+    ])
+    def test_bad_tables_are_refused_with_a_reason(self, warehouse, columns, message):
+        import pyarrow as pa
+
+        with pytest.raises(ValueError, match=message):
+            warehouse.merge("sf_accounts", pa.table(columns))
+        assert accounts(warehouse) == {}
