@@ -65,17 +65,6 @@ def text_table(records: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> 
     return pa.table({c: pa.array([_as_text(r.get(c)) for r in records], pa.string()) for c in columns})
 
 
-class Converted:
-    """Output arrays of one conversion and the per-row error texts (None when every row converted)."""
-
-    def __init__(self, arrays: dict[str, pa.Array], errors: pa.Array | None = None):
-        self.arrays, self.errors = arrays, errors
-
-
-def _error_text(error: Exception) -> str:
-    return str(error) if type(error).__name__ == "RejectedRecord" else f"{type(error).__name__}: {error}"
-
-
 def per_value(array: pa.Array, fn: Callable[[str], tuple], types: Sequence[pa.DataType]) -> tuple[list[pa.Array], pa.Array | None]:
     """fn applied to each distinct non-null value once; fn returns one value per output type.
 
@@ -90,7 +79,7 @@ def per_value(array: pa.Array, fn: Callable[[str], tuple], types: Sequence[pa.Da
         try:
             produced = fn(value)
         except Exception as error:  # the record is rejected with this reason, the page goes on
-            produced, error_text = (None,) * len(types), _error_text(error)
+            produced, error_text = (None,) * len(types), f"{type(error).__name__}: {error}"
         else:
             error_text = None
         for output, item in zip(outputs, produced):
