@@ -1,7 +1,8 @@
 """run_sync: the one pipeline every source runs through.
 
 A source supplies a SyncJob: how to read pages from a watermark, how a record becomes rows (pure
-functions; or how a whole page does, for a source that transforms column-wise), and how to name a record. The runner does the rest, the same way for every source:
+functions; or how a whole page does, for a source that transforms column-wise), and how to name a
+record. The runner does the rest, the same way for every source:
 
     etl_runs row opened -> watermark read -> for each page: records -> rows (bad records to
     rejected_records) -> MERGE per table in batches -> watermark advanced -> time budget checked
@@ -67,6 +68,10 @@ class SyncJob:
     api_calls: Callable[[], int] = lambda: 0
     details: Callable[[], dict[str, Any]] = dict
     watermarks: WatermarkStore | None = None
+
+    def __post_init__(self) -> None:
+        if (self.to_rows is None) == (self.transform_page is None):
+            raise ValueError(f"SyncJob {self.source}/{self.stream}: give exactly one of to_rows and transform_page")
 
 
 @dataclass

@@ -113,3 +113,15 @@ class TestInterruptedRun:
         (record,) = warehouse.query("SELECT status, details FROM sales_intelligence.etl_runs")
         assert record["status"] == "partial"
         assert json.loads(record["details"])["stop_reason"] == "daily API budget below reserve"
+
+
+def test_a_job_transforms_one_way_only():
+    """A job with neither or both of to_rows and transform_page is refused before any run."""
+    from utils.sync_runner import SyncJob
+
+    common = {"source": "s", "stream": "x", "fetch_pages": lambda watermark: [], "record_key": lambda r: r}
+    with pytest.raises(ValueError, match="exactly one"):
+        SyncJob(**common)
+    with pytest.raises(ValueError, match="exactly one"):
+        SyncJob(**common, to_rows=lambda r: {}, transform_page=lambda page: ({}, []))
+    assert SyncJob(**common, transform_page=lambda page: ({}, [])).to_rows is None
