@@ -41,13 +41,13 @@ _LATEST = pa.scalar(datetime(2100, 1, 1, tzinfo=timezone.utc), TIMESTAMP)
 
 def read_csv(content: bytes) -> pa.Table:
     """A CSV page with a header row as string columns; an empty cell is null, any other text is kept."""
-    text = content.decode("utf-8-sig")
-    header = next(csv.reader(io.StringIO(text[:text.find("\n") + 1 or None])), [])
+    # Only the header is decoded here (to type every column as text); Arrow reads the bytes, BOM included.
+    header = next(csv.reader([content.split(b"\n", 1)[0].decode("utf-8-sig")]), [])
     if not header:
         return pa.table({})
     options = pa_csv.ConvertOptions(column_types={c: pa.string() for c in header}, strings_can_be_null=True,
                                     null_values=[""])
-    return pa_csv.read_csv(io.BytesIO(text.encode()), convert_options=options,
+    return pa_csv.read_csv(io.BytesIO(content), convert_options=options,
                            read_options=pa_csv.ReadOptions(use_threads=False))
 
 
@@ -70,8 +70,6 @@ def per_value(array: pa.Array, fn: Callable[[str], tuple], types: Sequence[pa.Da
 
     Nulls give nulls. A value fn raises on gives nulls and its error text.
     """
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
     encoded = array.dictionary_encode()
     outputs: list[list[Any]] = [[] for _ in types]
     errors: list[str | None] = []
