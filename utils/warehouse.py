@@ -64,6 +64,13 @@ def merge_sql(spec: TableSpec, dataset: str, staging: str, columns: Sequence[str
     return sql
 
 
+def _merge_target(table: str, key: Sequence[str] | None,
+                  version: str | None) -> tuple[TableSpec, tuple[str, ...], str | None]:
+    """The table's spec, the merge key (its primary key unless given) and version column (its own unless given)."""
+    spec = table_spec(table)
+    return spec, tuple(key or spec.primary_key), version if version is not None else spec.version
+
+
 def _check_supplied(spec: TableSpec, supplied: set[str], key: Sequence[str]) -> None:
     unknown = supplied - set(spec.column_names)
     if unknown:
@@ -156,9 +163,7 @@ class Warehouse(abc.ABC):
 
     def _merge_plan(self, table: str, rows: Sequence[Mapping[str, Any]], key: Sequence[str] | None,
                     version: str | None) -> tuple[TableSpec, list[dict[str, Any]], list[str], tuple[str, ...], str | None]:
-        spec = table_spec(table)
-        key = tuple(key or spec.primary_key)
-        version = version if version is not None else spec.version
+        spec, key, version = _merge_target(table, key, version)
         stamped = _stamp_ingested_at(spec, rows)
         columns = _merge_columns(spec, stamped, key)
         if version not in columns:
@@ -265,9 +270,7 @@ class DuckDBWarehouse(Warehouse):
 
         if not rows.num_rows:
             return 0
-        spec = table_spec(table)
-        key = tuple(key or spec.primary_key)
-        version = version if version is not None else spec.version
+        spec, key, version = _merge_target(table, key, version)
         supplied = set(rows.column_names)
         _check_supplied(spec, supplied, key)
         for k in key:
