@@ -5,6 +5,12 @@
 # - scheduler: what Cloud Scheduler signs its OIDC tokens as. It may only invoke the functions.
 data "google_project" "this" {}
 
+locals {
+  runtime_member = "serviceAccount:${google_service_account.runtime.email}"
+  # Pub/Sub's own service agent (moves undeliverable messages to the dead-letter topic).
+  pubsub_agent_member = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
 resource "google_service_account" "runtime" {
   account_id   = "sales-intel-runtime"
   display_name = "Sales intelligence functions"
@@ -18,26 +24,26 @@ resource "google_service_account" "scheduler" {
 resource "google_bigquery_dataset_iam_member" "runtime_data_editor" {
   dataset_id = google_bigquery_dataset.main.dataset_id
   role       = "roles/bigquery.dataEditor"
-  member     = "serviceAccount:${google_service_account.runtime.email}"
+  member     = local.runtime_member
 }
 
 resource "google_project_iam_member" "runtime_job_user" {
   project = var.project_id
   role    = "roles/bigquery.jobUser"
-  member  = "serviceAccount:${google_service_account.runtime.email}"
+  member  = local.runtime_member
 }
 
 resource "google_secret_manager_secret_iam_member" "runtime_secret_accessor" {
   for_each  = google_secret_manager_secret.secrets
   secret_id = each.value.id
   role      = "roles/secretmanager.secretAccessor"
-  member    = "serviceAccount:${google_service_account.runtime.email}"
+  member    = local.runtime_member
 }
 
 resource "google_pubsub_topic_iam_member" "runtime_publisher" {
   topic  = google_pubsub_topic.errors.name
   role   = "roles/pubsub.publisher"
-  member = "serviceAccount:${google_service_account.runtime.email}"
+  member = local.runtime_member
 }
 
 # Gen2 functions are Cloud Run services: invoking one needs run.invoker on its service.
