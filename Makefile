@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The BigQuery emulator the tests start, in a venv of its own: its pins (sqlglot, protobuf) clash with ours.
+EMULATOR_VENV := .venv-bqemulator
+EMULATOR_STAMP := $(EMULATOR_VENV)/.installed
 
 .PHONY: run test schemas bench clean
 
@@ -12,14 +15,19 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
+$(EMULATOR_STAMP): requirements-bqemulator.txt
+	test -x $(EMULATOR_VENV)/bin/python || $(PYTHON) -m venv $(EMULATOR_VENV)
+	$(EMULATOR_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-bqemulator.txt
+	touch $(EMULATOR_STAMP)
+
 run: $(STAMP)  ## the whole pipeline on the embedded default (DuckDB + sandboxes)
 	$(PY) -m scripts.run_local run
 
-test: $(STAMP)  ## the whole suite
+test: $(STAMP) $(EMULATOR_STAMP)  ## the whole suite (starts the Pub/Sub and BigQuery emulators itself)
 	$(PY) -m pytest
 
 schemas: $(STAMP)  ## regenerate bigquery/schemas/create_tables.sql
 	$(PY) scripts/generate_create_tables.py
 
 clean:
-	rm -rf $(VENV) .local .pytest_cache
+	rm -rf $(VENV) $(EMULATOR_VENV) .local .pytest_cache

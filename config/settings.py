@@ -34,8 +34,18 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = Field("128MB", description="DuckDB's memory limit (it spills to disk beyond it).")
     bigquery_location: str = Field("US", description="BigQuery location of the dataset and its jobs.")
     staging_expiration_hours: int = Field(6, ge=1, le=168,
-                                          description="Lifetime of BigQuery staging tables used by MERGE.")
+                                          description="Lifetime of BigQuery staging and work tables (the "
+                                                      "scratch dataset's default table expiration).")
+    bigquery_scratch_dataset: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="BigQuery dataset of staging and entity-resolution work tables (empty: <DATASET>_scratch).")
+    bigquery_api_endpoint: str | None = Field(
+        None, description="BigQuery API endpoint, e.g. a local BigQuery emulator at http://127.0.0.1:9050 "
+                          "(anonymous credentials); empty: Google's.")
 
+    sandboxes: bool = Field(False, description="Local runner: every source talks to its loopback sandbox "
+                                               "(make run asks for them); refused with a BigQuery warehouse "
+                                               "other than a local emulator.")
     secrets_backend: Literal["local", "secret_manager"] = Field(
         "local", description="Where secrets come from: environment/local file, or Secret Manager.")
     local_secrets_file: Path = Field(Path(".local/secrets.json"),
@@ -54,6 +64,9 @@ class Settings(BaseSettings):
     run_time_budget_seconds: float = Field(
         480.0, gt=0, description="A run stops cleanly (status partial) after this many seconds; "
                                  "Cloud Functions time out at 540 s.")
+    function_timeout_seconds: float = Field(
+        540.0, gt=0, description="The function's timeout (Terraform sets it per function): a run still `running` "
+                                 "after this is closed as `abandoned`, and a stream's lease expires.")
     retry_max_seconds: float = Field(120.0, gt=0, description="A transient API error is retried for at most this long.")
     log_level: str = Field("INFO", description="Python logging level.")
 
@@ -121,6 +134,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [m.strip().lower() for m in value.split(",") if m.strip()]
         return value
+
+    @property
+    def scratch_dataset(self) -> str:
+        """The BigQuery dataset of staging and work tables."""
+        return self.bigquery_scratch_dataset or f"{self.dataset}_scratch"
 
     @field_validator("default_phone_region")
     @classmethod

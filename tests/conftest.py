@@ -1,6 +1,7 @@
-"""Fixtures shared by the whole suite: isolated settings, a DuckDB warehouse, the Pub/Sub emulator."""
+"""Fixtures shared by the whole suite: isolated settings, a DuckDB warehouse, the Pub/Sub and BigQuery emulators."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -42,16 +43,44 @@ def warehouse(settings: Settings) -> Iterator[DuckDBWarehouse]:
     wh.close()
 
 
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
+def _wait_for_port(port: int, process: subprocess.Popen, name: str, log_path: Path,
+                   timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"Pub/Sub emulator exited with {process.returncode}")
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{name} exited with {process.returncode}; its log ends:\n{tail}")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.2)
-    raise RuntimeError(f"Pub/Sub emulator did not listen on 127.0.0.1:{port} within {timeout:g} s")
+    raise RuntimeError(f"{name} did not listen on 127.0.0.1:{port} within {timeout:g} s (log: {log_path})")
+
+
+def _missing(message: str) -> None:
+    """Skips a test whose emulator is not installed; under CI=true fails it instead (these tests must run)."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI=true: these tests must run)")
+    pytest.skip(message)
+
+
+@contextlib.contextmanager
+def _emulator(name: str, command: list[str], port: int) -> Iterator[None]:
+    """Runs an emulator process in its own session until the block ends; its output goes to a log file."""
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"{name.lower().replace(' ', '-')}-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_for_port(port, process, name, log_path)
+        yield
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")
@@ -59,26 +88,50 @@ def pubsub_emulator() -> Iterator[str]:
     """host:port of a Pub/Sub emulator started for this session (gcloud + Java)."""
     gcloud = shutil.which("gcloud")
     if gcloud is None:
-        message = ("the Pub/Sub emulator needs the Google Cloud SDK: install gcloud and its "
-                   "'pubsub-emulator' component (plus a Java runtime)")
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " (CI=true: these tests must run)")
-        pytest.skip(message)
+        _missing("the Pub/Sub emulator needs the Google Cloud SDK: install gcloud and its "
+                 "'pubsub-emulator' component (plus a Java runtime)")
     port = free_port()
-    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"pubsub-emulator-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [gcloud, "beta", "emulators", "pubsub", "start", f"--host-port=127.0.0.1:{port}", "--quiet"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_for_port(port, process)
+    with _emulator("Pub/Sub emulator", [gcloud, "beta", "emulators", "pubsub", "start",
+                                        f"--host-port=127.0.0.1:{port}", "--quiet"], port):
         yield f"127.0.0.1:{port}"
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(process.pid, signal.SIGKILL)
+
+
+BIGQUERY_EMULATOR_PYTHON = ROOT / ".venv-bqemulator" / "bin" / "python"
+EMULATOR_PROJECT = "test-project"
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator() -> Iterator[str]:
+    """http://127.0.0.1:PORT of a BigQuery emulator (bqemulator, in its own venv) started for this session."""
+    if not BIGQUERY_EMULATOR_PYTHON.exists():
+        _missing("the BigQuery emulator is not installed: `make test` creates .venv-bqemulator from "
+                 "requirements-bqemulator.txt")
+    rest, grpc = free_port(), free_port()
+    command = [str(BIGQUERY_EMULATOR_PYTHON), str(ROOT / "tests" / "bigquery_emulator" / "launch.py"),
+               "--rest-host", "127.0.0.1", "--rest-port", str(rest), "--grpc-host", "127.0.0.1",
+               "--grpc-port", str(grpc), "--project", EMULATOR_PROJECT, "--ephemeral", "--log-level", "warning"]
+    with _emulator("BigQuery emulator", command, rest):
+        yield f"http://127.0.0.1:{rest}"
+
+
+@pytest.fixture
+def bigquery_settings(bigquery_emulator: str, settings: Settings) -> Settings:
+    """Settings of a BigQuery warehouse on the emulator, in a dataset of this test's own."""
+    dataset = f"t_{uuid.uuid4().hex[:10]}"
+    return settings.model_copy(update={"warehouse": "bigquery", "bigquery_api_endpoint": bigquery_emulator,
+                                       "gcp_project": EMULATOR_PROJECT, "dataset": dataset})
+
+
+@pytest.fixture
+def bigquery_warehouse(bigquery_settings: Settings) -> Iterator["BigQueryWarehouse"]:
+    """A BigQuery warehouse on the emulator with every table created; its datasets deleted afterwards."""
+    from utils.warehouse import BigQueryWarehouse
+
+    wh = BigQueryWarehouse(bigquery_settings)
+    wh.ensure_schema()
+    yield wh
+    for dataset in (wh.dataset, wh.work_dataset):
+        wh.client.delete_dataset(f"{wh.project}.{dataset}", delete_contents=True, not_found_ok=True)
 
 
 @pytest.fixture

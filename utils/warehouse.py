@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import threading
+import uuid
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
@@ -30,6 +31,19 @@ log = get_logger(__name__)
 
 POSITION_COLUMN = "_batch_position"
 _JOB_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
+# Columns stamped when a batch is merged: not part of what a batch is (a retried batch is the same batch).
+MERGE_TIME_COLUMNS = frozenset({"ingested_at"})
+
+
+def quoted(*parts: str) -> str:
+    """A table path quoted for GoogleSQL (`dataset.table`): unquoted, a dash is legal only in its first part."""
+    return "`" + ".".join(parts) + "`"
+
+
+def safe_table_name(text: str) -> str:
+    """text as a table name of only [A-Za-z0-9_] (run ids carry dashes), at most 1,024 characters."""
+    return _NAME_UNSAFE.sub("_", text)[:1024]
 
 
 _PARAMETER = re.compile(r"@(\w+)")
@@ -45,13 +59,13 @@ def parameters_used(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any
 
 def merge_sql(spec: TableSpec, dataset: str, staging: str, columns: Sequence[str],
               key: Sequence[str], version: str | None) -> str:
-    """The MERGE statement (BigQuery dialect) of a staged batch into its table."""
+    """The MERGE statement (BigQuery dialect) of a staged batch (a quoted path) into its table."""
     order = f"{version} DESC, {POSITION_COLUMN} DESC" if version else f"{POSITION_COLUMN} DESC"
     on = " AND ".join(f"target.{k} = source.{k}" for k in key)
     updates = ", ".join(f"{c} = source.{c}" for c in columns if c not in key)
     newer = f" AND (target.{version} IS NULL OR source.{version} >= target.{version})" if version in columns else ""
     sql = (
-        f"MERGE INTO {dataset}.{spec.name} AS target\n"
+        f"MERGE INTO {quoted(dataset, spec.name)} AS target\n"
         f"USING (\n"
         f"  SELECT {', '.join(columns)} FROM {staging}\n"
         f"  QUALIFY ROW_NUMBER() OVER (PARTITION BY {', '.join(key)} ORDER BY {order}) = 1\n"
@@ -104,32 +118,38 @@ class Warehouse(abc.ABC):
     """What the pipeline needs of a warehouse."""
 
     dataset: str
-    # Where a job's scratch tables go (CREATE OR REPLACE TABLE <work_dataset>._x): the dataset itself on
-    # BigQuery, where a table outside a script must be a real one; an in-memory database on DuckDB.
+    # Where a job's scratch tables go (CREATE OR REPLACE TABLE <work_dataset>._x): on BigQuery the scratch
+    # dataset, whose tables expire by default; an in-memory database on DuckDB.
     work_dataset: str
 
     @abc.abstractmethod
     def ensure_schema(self) -> list[str]:
-        """Creates the dataset, every table and every view that is missing; returns what it created."""
+        """Creates what is missing (datasets, tables, views, columns); returns what it created (`table.column` for a column)."""
 
     @abc.abstractmethod
     def list_tables(self) -> set[str]:
         """Names of the tables and views in the dataset."""
 
     def merge(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None = None,
-              version: str | None = None, batch_id: str = "batch") -> int:
+              version: str | None = None, batch_id: str | None = None) -> int:
         """Stages rows and MERGEs them into table on key; returns the number of rows staged.
+
+        batch_id names the batch within its run (callers put the run id in it): on BigQuery a retry of
+        the same batch with the same rows is recognised and not merged twice. Without one, the batch
+        is new every time.
 
         Rows that supply different columns are merged in separate groups, so a column a row leaves out
         is never written for that row (a re-sync without a transcript keeps the stored one). An Arrow
         table supplies its columns for every row.
         """
         if hasattr(rows, "column_names"):  # an Arrow table
-            return self._merge_arrow(table, rows, key=key, version=version, batch_id=batch_id)
+            return self._merge_arrow(table, rows, key=key, version=version,
+                                     batch_id=batch_id or f"adhoc_{uuid.uuid4().hex}")
         groups: dict[frozenset[str], list[Mapping[str, Any]]] = {}
         for row in rows:
             groups.setdefault(frozenset(row), []).append(row)
         merged = 0
+        batch_id = batch_id or f"adhoc_{uuid.uuid4().hex}"
         for number, group in enumerate(groups.values()):
             merged += self._merge_group(table, group, key=key, version=version,
                                         batch_id=batch_id if len(groups) == 1 else f"{batch_id}_g{number}")
@@ -153,12 +173,16 @@ class Warehouse(abc.ABC):
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int | None:
         """Runs a BigQuery-dialect statement (DML, DDL, script); returns affected rows when known."""
 
+    def drop_work_table(self, name: str) -> None:
+        """Drops a scratch table of the work dataset if it is there."""
+        self.execute(f"DROP TABLE IF EXISTS {quoted(self.work_dataset, name)}")
+
     def close(self) -> None:
         """Releases connections."""
 
     def table_counts(self) -> dict[str, int]:
         """Row count of every table."""
-        return {name: self.query(f"SELECT COUNT(*) AS n FROM {self.dataset}.{name}")[0]["n"]
+        return {name: self.query(f"SELECT COUNT(*) AS n FROM {quoted(self.dataset, name)}")[0]["n"]
                 for name in load_table_specs()}
 
     def _merge_plan(self, table: str, rows: Sequence[Mapping[str, Any]], key: Sequence[str] | None,
@@ -208,6 +232,31 @@ def _arrow_value(column: Column, value: Any) -> Any:
     return value
 
 
+def _needs_shaping(duck_type: Any) -> bool:
+    text = str(duck_type)
+    return "JSON" in text or "[]" in text
+
+
+def _shaped(value: Any, duck_type: Any) -> Any:
+    """A DuckDB value as BigQuery's client gives it: JSON parsed, a NULL repeated field as []."""
+    kind = duck_type.id
+    if kind == "list":
+        child = duck_type.children[0][1]
+        return [] if value is None else [_shaped(v, child) for v in value]
+    if kind == "struct":
+        return None if value is None else {name: _shaped(value[name], t) for name, t in duck_type.children}
+    if str(duck_type) == "JSON" and isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+def _shaped_row(row: tuple[Any, ...], shaped: Sequence[tuple[int, Any]]) -> tuple[Any, ...]:
+    values = list(row)
+    for index, duck_type in shaped:
+        values[index] = _shaped(values[index], duck_type)
+    return tuple(values)
+
+
 class DuckDBWarehouse(Warehouse):
     """The embedded warehouse: one DuckDB file, the dataset as a schema, BigQuery SQL via sqlglot."""
 
@@ -240,16 +289,28 @@ class DuckDBWarehouse(Warehouse):
             self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {self.dataset}")
             created = []
             for spec in load_table_specs().values():
-                if spec.name not in existing:
-                    self._con.execute(spec.duckdb_ddl(self.dataset))
-                    self._con.execute(f"COMMENT ON TABLE {self.dataset}.{spec.name} IS "
-                                      f"'{spec.bigquery_layout().replace(chr(39), chr(39) * 2)}'")
-                    created.append(spec.name)
+                if spec.name in existing:
+                    created += [f"{spec.name}.{c}" for c in self._add_missing_columns(spec)]
+                    continue
+                self._con.execute(spec.duckdb_ddl(self.dataset))
+                self._con.execute(f"COMMENT ON TABLE {self.dataset}.{spec.name} IS "
+                                  f"'{spec.bigquery_layout().replace(chr(39), chr(39) * 2)}'")
+                created.append(spec.name)
             for path in view_sql_files():
                 self.execute(path.read_text().replace("${dataset}", self.dataset))
                 if path.stem not in existing:
                     created.append(path.stem)
             return created
+
+    def _add_missing_columns(self, spec: TableSpec) -> list[str]:
+        """Adds the schema file's columns that the existing table lacks (NULL in existing rows); their names."""
+        have = {r[0] for r in self._con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [self.dataset, spec.name]).fetchall()}
+        missing = [c for c in spec.columns if c.name not in have]
+        for column in missing:
+            self._con.execute(f'ALTER TABLE {self.dataset}.{spec.name} ADD COLUMN "{column.name}" {column.duckdb_type()}')
+        return [c.name for c in missing]
 
     def _merge_group(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None,
                      version: str | None, batch_id: str) -> int:
@@ -294,7 +355,7 @@ class DuckDBWarehouse(Warehouse):
         batch = batch.append_column(POSITION_COLUMN, pa.array(range(batch.num_rows), type=pa.int64()))
         table = spec.name
         staging = f"_staging_{table}"
-        sql = to_duckdb_sql(merge_sql(spec, self.dataset, staging, columns, key, version))
+        sql = to_duckdb_sql(merge_sql(spec, self.dataset, quoted(staging), columns, key, version))
         with self._lock:
             self._con.register(staging, batch)
             try:
@@ -308,7 +369,11 @@ class DuckDBWarehouse(Warehouse):
         with self._lock:
             cursor = self._con.execute(to_duckdb_sql(sql), parameters_used(sql, params) or None)
             names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row)) for row in cursor.fetchall()]
+            shaped = [(i, d[1]) for i, d in enumerate(cursor.description) if _needs_shaping(d[1])]
+            rows = cursor.fetchall()
+        if shaped:
+            rows = [_shaped_row(row, shaped) for row in rows]
+        return [dict(zip(names, row)) for row in rows]
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int | None:
         with self._lock:
@@ -327,6 +392,10 @@ class DuckDBWarehouse(Warehouse):
 # ---------------------------------------------------------------- BigQuery
 
 
+class WarehouseUnavailable(RuntimeError):
+    """The configured warehouse cannot be reached or does not match its configuration."""
+
+
 def _json_ready(value: Any) -> Any:
     """A value as a load job's newline-delimited JSON expects it."""
     if isinstance(value, datetime):
@@ -343,8 +412,14 @@ def _json_ready(value: Any) -> Any:
 
 
 def job_id_for(kind: str, table: str, batch_id: str) -> str:
-    """A deterministic BigQuery job id, so a retried load or MERGE of the same batch is not run twice."""
+    """A BigQuery job id of only the characters job ids allow."""
     return _JOB_ID_UNSAFE.sub("_", f"{kind}_{table}_{batch_id}")[:1024]
+
+
+def batch_digest(payload: Sequence[Mapping[str, Any]]) -> str:
+    """What identifies a staged batch's content: its rows less the columns stamped at merge time."""
+    content = [{k: v for k, v in row.items() if k not in MERGE_TIME_COLUMNS} for row in payload]
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _query_parameter(name: str, value: Any) -> Any:
@@ -372,17 +447,49 @@ def _scalar_type(value: Any) -> str:
     return "STRING"
 
 
+def bigquery_client(settings: Settings) -> Any:
+    """The BigQuery client the settings describe: Google's API, or BIGQUERY_API_ENDPOINT anonymously."""
+    from google.cloud import bigquery
+
+    endpoint = settings.bigquery_api_endpoint
+    if not endpoint:
+        return bigquery.Client(project=settings.gcp_project, location=settings.bigquery_location)
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+
+    _check_reachable(endpoint)
+    return bigquery.Client(project=settings.gcp_project, location=settings.bigquery_location,
+                           credentials=AnonymousCredentials(), client_options=ClientOptions(api_endpoint=endpoint))
+
+
+def _check_reachable(endpoint: str) -> None:
+    """Fails at once, naming the setting, when nothing listens at endpoint (the client would retry for minutes)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WarehouseUnavailable(f"BIGQUERY_API_ENDPOINT must be an http(s) URL, not {endpoint!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=5).close()
+    except OSError as error:
+        raise WarehouseUnavailable(f"BIGQUERY_API_ENDPOINT={endpoint} cannot be reached: {error}") from None
+
+
+def _is_json(field: Any) -> bool:
+    return getattr(field, "field_type", None) == "JSON"
+
+
 class BigQueryWarehouse(Warehouse):
-    """BigQuery: load jobs into expiring staging tables, then MERGE; never streaming inserts."""
+    """BigQuery: load jobs into expiring staging tables of the scratch dataset, then MERGE; never streaming."""
 
     def __init__(self, settings: Settings, client: Any = None):
-        if client is None:
-            from google.cloud import bigquery
-
-            client = bigquery.Client(project=settings.gcp_project, location=settings.bigquery_location)
-        self.client = client
+        self.client = client if client is not None else bigquery_client(settings)
         self.project = settings.gcp_project
-        self.dataset = self.work_dataset = settings.dataset
+        self.dataset = settings.dataset
+        # Staging tables and entity resolution's work tables: a dataset whose tables expire by default.
+        self.work_dataset = settings.scratch_dataset
         self.location = settings.bigquery_location
         self.staging_lifetime = timedelta(hours=settings.staging_expiration_hours)
 
@@ -395,26 +502,64 @@ class BigQueryWarehouse(Warehouse):
         return {t.table_id for t in self.client.list_tables(f"{self.project}.{self.dataset}")}
 
     def ensure_schema(self) -> list[str]:
-        from google.cloud import bigquery
-
-        dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
-        dataset.location = self.location
-        self.client.create_dataset(dataset, exists_ok=True)
-        created = []
+        """Creates what is missing: datasets, tables, views, and columns an existing table lacks."""
+        created = self._ensure_dataset(self.dataset, None)
+        created += self._ensure_dataset(self.work_dataset, self.staging_lifetime)
+        existing = self.list_tables()
         for spec in load_table_specs().values():
-            table = bigquery.Table(f"{self.project}.{self.dataset}.{spec.name}", schema=self._schema(spec))
-            table.description = spec.description
-            if spec.partition_field:
-                table.time_partitioning = bigquery.TimePartitioning(type_=spec.partition_type,
-                                                                    field=spec.partition_field)
-            if spec.cluster:
-                table.clustering_fields = list(spec.cluster)
-            self.client.create_table(table, exists_ok=True)
-            created.append(spec.name)
+            if spec.name in existing:
+                created += [f"{spec.name}.{c}" for c in self._add_missing_columns(spec)]
+            else:
+                self.client.create_table(self._table(spec), exists_ok=True)
+                created.append(spec.name)
         for path in view_sql_files():
             self.execute(path.read_text().replace("${dataset}", self.dataset))
-            created.append(path.stem)
+            if path.stem not in existing:
+                created.append(path.stem)
         return created
+
+    def _ensure_dataset(self, name: str, table_lifetime: timedelta | None) -> list[str]:
+        """Creates the dataset when missing ([name] then); refuses one that lives in another location."""
+        from google.api_core import exceptions
+        from google.cloud import bigquery
+
+        try:
+            found = self.client.get_dataset(f"{self.project}.{name}")
+        except exceptions.NotFound:
+            dataset = bigquery.Dataset(f"{self.project}.{name}")
+            dataset.location = self.location
+            if table_lifetime is not None:
+                dataset.default_table_expiration_ms = int(table_lifetime.total_seconds() * 1000)
+            self.client.create_dataset(dataset, exists_ok=True)
+            return [name]
+        if found.location and found.location.upper() != self.location.upper():
+            raise WarehouseUnavailable(
+                f"dataset {self.project}.{name} is in location {found.location}, but BIGQUERY_LOCATION is "
+                f"{self.location}: set BIGQUERY_LOCATION={found.location} or use another DATASET")
+        return []
+
+    def _table(self, spec: TableSpec) -> Any:
+        from google.cloud import bigquery
+
+        table = bigquery.Table(f"{self.project}.{self.dataset}.{spec.name}", schema=self._schema(spec))
+        table.description = spec.description
+        if spec.partition_field:
+            table.time_partitioning = bigquery.TimePartitioning(type_=spec.partition_type, field=spec.partition_field)
+        if spec.cluster:
+            table.clustering_fields = list(spec.cluster)
+        return table
+
+    def _add_missing_columns(self, spec: TableSpec) -> list[str]:
+        """Appends the schema file's columns that the existing table lacks (as NULLABLE); returns their names."""
+        table = self.client.get_table(f"{self.project}.{self.dataset}.{spec.name}")
+        have = {f.name for f in table.schema}
+        missing = [f for f in self._schema(spec) if f.name not in have]
+        if missing:
+            # BigQuery adds columns only as NULLABLE or REPEATED; existing rows read NULL (or []).
+            table.schema = [*table.schema, *(f if f.mode != "REQUIRED" else f.__class__.from_api_repr(
+                {**f.to_api_repr(), "mode": "NULLABLE"}) for f in missing)]
+            self.client.update_table(table, ["schema"])
+        return [f.name for f in missing]
 
     def _merge_group(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None,
                      version: str | None, batch_id: str) -> int:
@@ -430,32 +575,45 @@ class BigQueryWarehouse(Warehouse):
             write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
             create_disposition=bigquery.CreateDisposition.CREATE_NEVER)
         payload = [{**{c: _json_ready(r.get(c)) for c in columns}, POSITION_COLUMN: i} for i, r in enumerate(rows)]
-        # The content is part of the job ids: a retry of this very batch is deduplicated by BigQuery,
-        # while a different batch that was given the same batch_id still runs.
-        batch_id = f"{batch_id}_{hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]}"
-        staging_name = job_id_for("_staging", table, batch_id)
-        staging_ref = f"{self.project}.{self.dataset}.{staging_name}"
+        batch = f"{batch_id}_{batch_digest(payload)}"
+        # The staging table is this call's own (a retry of the batch loads it again: loads are free).
+        staging_name = safe_table_name(f"_staging_{table}_{batch}_{uuid.uuid4().hex[:8]}")
+        staging_ref = f"{self.project}.{self.work_dataset}.{staging_name}"
         staging_table = bigquery.Table(staging_ref, schema=staging_schema)
-        # The staging table disappears on its own even if this run dies before dropping it.
+        # It disappears on its own (and by the scratch dataset's default) even if this process dies here.
         staging_table.expires = datetime.now(timezone.utc) + self.staging_lifetime
-        self.client.create_table(staging_table, exists_ok=True)
-        self._run_job(lambda job_id: self.client.load_table_from_json(
-            payload, staging_ref, job_config=load_config, job_id=job_id), job_id_for("load", table, batch_id))
-        sql = merge_sql(spec, self.dataset, f"{self.dataset}.{staging_name}", columns, key, version)
-        self._run_job(lambda job_id: self.client.query(sql, job_id=job_id, location=self.location),
-                      job_id_for("merge", table, batch_id))
-        self.client.delete_table(staging_ref, not_found_ok=True)
+        try:
+            self.client.create_table(staging_table, exists_ok=True)
+            self._run_job(lambda job_id: self.client.load_table_from_json(
+                payload, staging_ref, job_config=load_config, job_id=job_id, location=self.location),
+                job_id_for("load", table, staging_name))
+            sql = merge_sql(spec, self.dataset, quoted(self.work_dataset, staging_name), columns, key, version)
+            # The MERGE's id is the batch's: a retry of a batch whose MERGE ran finds that job and waits for it.
+            self._run_job(lambda job_id: self.client.query(sql, job_id=job_id, location=self.location,
+                                                           job_retry=None),
+                          job_id_for("merge", table, batch))
+        finally:
+            self.client.delete_table(staging_ref, not_found_ok=True)
         return len(rows)
 
-    def _run_job(self, start: Any, job_id: str) -> Any:
-        """Starts a job with a fixed id and waits; a job that already exists (a retry) is awaited instead."""
+    def _run_job(self, start: Any, job_id: str, attempts: int = 5) -> Any:
+        """Starts a job with a fixed id and waits for it.
+
+        A job that already exists under the id (a retry of the same batch) is awaited instead; one that
+        ended in an error is not the batch's outcome, so the job runs again under the next attempt's id.
+        """
         from google.api_core import exceptions
 
-        try:
-            job = start(job_id)
-        except exceptions.Conflict:
-            job = self.client.get_job(job_id, location=self.location)
-        return job.result()
+        for attempt in range(attempts):
+            attempt_id = job_id if attempt == 0 else f"{job_id}_retry{attempt}"[:1024]
+            try:
+                job = start(attempt_id)
+            except exceptions.Conflict:
+                job = self.client.get_job(attempt_id, location=self.location)
+                if job.state == "DONE" and job.error_result:
+                    continue
+            return job.result()
+        raise RuntimeError(f"BigQuery job {job_id} failed in each of {attempts} earlier attempts")
 
     def _job_config(self, params: Mapping[str, Any] | None) -> Any:
         from google.cloud import bigquery
@@ -468,12 +626,21 @@ class BigQueryWarehouse(Warehouse):
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         result = self.client.query(sql, job_config=self._config_for(sql, params), location=self.location).result()
-        return [dict(row.items()) for row in result]
+        json_columns = [f.name for f in (result.schema or []) if _is_json(f)]
+        rows = [dict(row.items()) for row in result]
+        for row in rows:
+            for name in json_columns:  # a JSON value is a Python object on both warehouses
+                if isinstance(row[name], str):
+                    row[name] = json.loads(row[name])
+        return rows
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int | None:
         job = self.client.query(sql, job_config=self._config_for(sql, params), location=self.location)
         job.result()
         return getattr(job, "num_dml_affected_rows", None)
+
+    def drop_work_table(self, name: str) -> None:
+        self.client.delete_table(f"{self.project}.{self.work_dataset}.{name}", not_found_ok=True)
 
 
 def open_warehouse(settings: Settings) -> Warehouse:

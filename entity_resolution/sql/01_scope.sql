@@ -3,7 +3,7 @@
 -- @crm_changed_since); otherwise only rows never examined (matched_at IS NULL) are.
 -- At most @max_values values per run (the batch size); the rest wait for the next run.
 -- Parameters: @full (BOOL), @crm_changed_since (TIMESTAMP), @do_email, @do_phone (BOOL), @max_values (INT64).
-CREATE OR REPLACE TABLE ${work}._er_scope AS
+CREATE OR REPLACE TABLE ${work}._er_scope_${run} AS
 WITH
 changed_contacts AS (
   SELECT email, phone_e164, mobile_phone_e164, phone, mobile_phone FROM ${dataset}.sf_contacts

@@ -15,11 +15,11 @@
 --   8      phone_last10       same last ten digits, same country code     0.70 (suggestion)
 -- Role addresses skip the person levels: they link to an account at most.
 -- Parameters: @role_locals, @free_mail_extra, @free_mail_exclude, @internal_domains (ARRAY<STRING>).
-CREATE OR REPLACE TABLE ${work}._er_candidates AS
+CREATE OR REPLACE TABLE ${work}._er_candidates_${run} AS
 WITH
 scope AS (
   SELECT value_type, value, domain, LEFT(value, LENGTH(value) - LENGTH(domain) - 1) AS local_part
-  FROM ${work}._er_scope
+  FROM ${work}._er_scope_${run}
 ),
 email_scope AS (
   SELECT value, domain,

@@ -4,7 +4,7 @@
 -- (decision ambiguous_account_linked); no candidate: unmatched. Addresses at our own domains are
 -- `internal` (match_method 'internal', no Salesforce ids).
 -- Parameters: @auto_link, @suggest (FLOAT64), @internal_domains (ARRAY<STRING>).
-CREATE OR REPLACE TABLE ${work}._er_resolution AS
+CREATE OR REPLACE TABLE ${work}._er_resolution_${run} AS
 WITH
 decided AS (
   SELECT value_type, value,
@@ -13,7 +13,7 @@ decided AS (
          MIN(account_id) = MAX(account_id) AND COUNTIF(account_id IS NULL) = 0 AS shared_account,
          ANY_VALUE(method) AS method, MAX(confidence) AS confidence,
          MIN(contact_id) AS contact_id, MIN(lead_id) AS lead_id, MIN(account_id) AS account_id
-  FROM ${work}._er_candidates GROUP BY value_type, value
+  FROM ${work}._er_candidates_${run} GROUP BY value_type, value
 )
 SELECT
   s.value_type, s.value, s.all_rows,
@@ -32,5 +32,5 @@ SELECT
   IF(s.value_type = 'email' AND s.domain IN UNNEST(@internal_domains), 'internal',
      IF(d.confidence >= @auto_link AND (d.single OR d.shared_account), d.method, NULL)) AS match_method,
   IF(d.confidence >= @auto_link AND (d.single OR d.shared_account), d.confidence, NULL) AS match_confidence
-FROM ${work}._er_scope AS s
+FROM ${work}._er_scope_${run} AS s
 LEFT JOIN decided AS d USING (value_type, value)

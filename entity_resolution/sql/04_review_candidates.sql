@@ -8,8 +8,8 @@ USING (
     c.value_type, c.value, c.candidate_type, c.entity_id AS candidate_id,
     ANY_VALUE(c.method) AS match_method, MAX(c.confidence) AS match_confidence,
     IF(ANY_VALUE(r.decision) = 'suggested', 'suggestion', 'ambiguous') AS reason
-  FROM ${work}._er_candidates AS c
-  JOIN ${work}._er_resolution AS r USING (value_type, value)
+  FROM ${work}._er_candidates_${run} AS c
+  JOIN ${work}._er_resolution_${run} AS r USING (value_type, value)
   WHERE r.decision IN ('suggested', 'ambiguous', 'ambiguous_account_linked')
   GROUP BY source_table, c.value_type, c.value, c.candidate_type, c.entity_id
 ) AS source

@@ -5,7 +5,7 @@
 UPDATE ${dataset}.${target} AS t
 SET sf_contact_id = r.sf_contact_id, sf_lead_id = r.sf_lead_id, sf_account_id = r.sf_account_id,
     match_method = r.match_method, match_confidence = r.match_confidence, matched_at = @now
-FROM ${work}._er_resolution AS r
+FROM ${work}._er_resolution_${run} AS r
 WHERE r.value_type = '${value_type}' AND t.${value_column} = r.value
   AND (t.matched_at IS NULL
        OR (r.all_rows AND (t.sf_contact_id IS DISTINCT FROM r.sf_contact_id
