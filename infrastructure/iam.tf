@@ -1,7 +1,7 @@
 # Two service accounts, least privilege:
-# - runtime: what the functions run as. Data editor on the dataset only, job user on the project (to
-#   run queries and loads), secret accessor on each secret, publisher on the error topic. No
-#   project-wide editor or owner.
+# - runtime: what the functions run as. Data editor on the dataset and its scratch dataset only, job user
+#   on the project (to run queries and loads), secret accessor on each secret, publisher on the error
+#   topic. No project-wide editor or owner.
 # - scheduler: what Cloud Scheduler signs its OIDC tokens as. It may only invoke the functions.
 data "google_project" "this" {}
 
@@ -23,6 +23,12 @@ resource "google_service_account" "scheduler" {
 
 resource "google_bigquery_dataset_iam_member" "runtime_data_editor" {
   dataset_id = google_bigquery_dataset.main.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = local.runtime_member
+}
+
+resource "google_bigquery_dataset_iam_member" "runtime_scratch_editor" {
+  dataset_id = google_bigquery_dataset.scratch.dataset_id
   role       = "roles/bigquery.dataEditor"
   member     = local.runtime_member
 }

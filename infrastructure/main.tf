@@ -26,17 +26,19 @@ locals {
   tables_layout = yamldecode(file("${local.repo_root}/bigquery/schemas/tables.yaml"))
   view_files    = fileset("${local.repo_root}/bigquery/views", "*.sql")
   environment = {
-    GCP_PROJECT          = var.project_id
-    REGION               = var.region
-    DATASET              = var.dataset
-    BIGQUERY_LOCATION    = var.bigquery_location
-    WAREHOUSE            = "bigquery"
-    SECRETS_BACKEND      = "secret_manager"
-    ERROR_SINK           = "pubsub"
-    PUBSUB_TOPIC         = google_pubsub_topic.errors.name
-    MAILBOXES            = join(",", var.mailboxes)
-    DEFAULT_PHONE_REGION = var.default_phone_region
-    LOG_LEVEL            = "INFO"
+    GCP_PROJECT              = var.project_id
+    REGION                   = var.region
+    DATASET                  = var.dataset
+    BIGQUERY_SCRATCH_DATASET = google_bigquery_dataset.scratch.dataset_id
+    STAGING_EXPIRATION_HOURS = var.staging_expiration_hours
+    BIGQUERY_LOCATION        = var.bigquery_location
+    WAREHOUSE                = "bigquery"
+    SECRETS_BACKEND          = "secret_manager"
+    ERROR_SINK               = "pubsub"
+    PUBSUB_TOPIC             = google_pubsub_topic.errors.name
+    MAILBOXES                = join(",", var.mailboxes)
+    DEFAULT_PHONE_REGION     = var.default_phone_region
+    LOG_LEVEL                = "INFO"
   }
 }
 
@@ -55,6 +57,16 @@ resource "google_bigquery_dataset" "main" {
   location    = var.bigquery_location
   description = "Sales intelligence: Gmail, Salesforce, Dialpad and HubSpot, matched to Salesforce records."
   depends_on  = [google_project_service.apis]
+}
+
+# Staging tables of every MERGE and entity resolution's work tables: named per run, dropped by the run,
+# and expired by this default when a run dies before it drops them.
+resource "google_bigquery_dataset" "scratch" {
+  dataset_id                  = "${var.dataset}_scratch"
+  location                    = var.bigquery_location
+  description                 = "Scratch space of the sales-intelligence pipeline: staging and work tables that expire."
+  default_table_expiration_ms = var.staging_expiration_hours * 3600 * 1000
+  depends_on                  = [google_project_service.apis]
 }
 
 resource "google_bigquery_table" "tables" {

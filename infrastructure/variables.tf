@@ -21,6 +21,12 @@ variable "bigquery_location" {
   default     = "US"
 }
 
+variable "staging_expiration_hours" {
+  description = "Default lifetime of the scratch dataset's tables (STAGING_EXPIRATION_HOURS)."
+  type        = number
+  default     = 6
+}
+
 variable "error_topic" {
   description = "Pub/Sub topic for run errors."
   type        = string

@@ -117,6 +117,17 @@ def test_views_are_created(terraform):
     assert job["for_each"] == "${local.view_files}" and "var.dataset" in job["query"][0]["query"]
 
 
+def test_scratch_dataset_expires_its_tables(terraform):
+    """Staging and work tables go to a scratch dataset whose tables expire by default; the functions know its name."""
+    scratch = terraform["resource"]["google_bigquery_dataset"]["scratch"]
+    assert scratch["default_table_expiration_ms"] == "${var.staging_expiration_hours * 3600 * 1000}"
+    environment = terraform["locals"]["environment"]
+    assert environment["BIGQUERY_SCRATCH_DATASET"] == "${google_bigquery_dataset.scratch.dataset_id}"
+    assert environment["STAGING_EXPIRATION_HOURS"] == "${var.staging_expiration_hours}"
+    editor = terraform["resource"]["google_bigquery_dataset_iam_member"]["runtime_scratch_editor"]
+    assert editor["dataset_id"] == "${google_bigquery_dataset.scratch.dataset_id}"
+
+
 def test_nothing_is_public():
     """No binding anywhere grants allUsers or allAuthenticatedUsers."""
     text = "\n".join(p.read_text() for p in INFRA.glob("*.tf"))

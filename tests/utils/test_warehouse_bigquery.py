@@ -1,6 +1,12 @@
-"""BigQueryWarehouse against a stand-in client (BigQuery itself cannot run here): the calls it makes."""
+"""BigQueryWarehouse against a stand-in client: what the BigQuery emulator cannot check.
+
+The emulator accepts a reused job id (BigQuery answers 409 Conflict) and ignores table expiration, so job
+id reuse and expiry are checked here, against the calls the warehouse makes. Everything else runs against
+the emulator in test_warehouse_bigquery_emulator.py.
+"""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -8,27 +14,31 @@ import sqlglot
 from google.api_core import exceptions
 from google.cloud import bigquery
 
-from utils.schemas import load_table_specs
 from utils.warehouse import POSITION_COLUMN, BigQueryWarehouse
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 
 class FakeJob:
-    def __init__(self, job_id: str):
+    def __init__(self, job_id: str, error: bool = False):
         self.job_id = job_id
         self.num_dml_affected_rows = 0
+        self.state = "DONE"
+        self.error_result = {"reason": "invalidQuery"} if error else None
 
     def result(self):
+        if self.error_result:
+            raise exceptions.BadRequest("the job failed")
         return []
 
 
 class StandInClient:
     """Records what the warehouse asks of BigQuery; job ids already used raise Conflict, like BigQuery."""
 
-    def __init__(self):
+    def __init__(self, failed_job_ids: set[str] = frozenset()):
         self.calls: list[tuple[str, dict]] = []
-        self.job_ids: set[str] = set()
+        self.job_ids: set[str] = set(failed_job_ids)
+        self.failed_job_ids = set(failed_job_ids)
 
     def _job(self, job_id):
         if job_id is not None and job_id in self.job_ids:
@@ -43,18 +53,18 @@ class StandInClient:
     def create_table(self, table, exists_ok=False):
         self.calls.append(("create_table", {"table": table, "exists_ok": exists_ok}))
 
-    def load_table_from_json(self, rows, destination, job_config=None, job_id=None):
+    def load_table_from_json(self, rows, destination, job_config=None, job_id=None, location=None):
         self.calls.append(("load", {"rows": list(rows), "destination": destination, "job_config": job_config,
                                     "job_id": job_id}))
         return self._job(job_id)
 
-    def query(self, sql, job_config=None, job_id=None, location=None):
-        self.calls.append(("query", {"sql": sql, "job_config": job_config, "job_id": job_id}))
+    def query(self, sql, job_config=None, job_id=None, location=None, **options):
+        self.calls.append(("query", {"sql": sql, "job_config": job_config, "job_id": job_id, **options}))
         return self._job(job_id)
 
     def get_job(self, job_id, location=None):
         self.calls.append(("get_job", {"job_id": job_id}))
-        return FakeJob(job_id)
+        return FakeJob(job_id, error=job_id in self.failed_job_ids)
 
     def delete_table(self, table, not_found_ok=False):
         self.calls.append(("delete_table", {"table": table}))
@@ -83,12 +93,13 @@ ROWS = [{"id": "A", "name": "Acme", "is_deleted": False, "system_modstamp": T0},
 
 
 class TestMerge:
-    def test_loads_into_an_expiring_staging_table_then_merges(self, bq, client):
-        """A batch is a load job into an expiring staging table, then one MERGE, then the table is dropped."""
-        bq.merge("sf_accounts", ROWS, batch_id="run1_0_0")
+    def test_loads_into_an_expiring_staging_table_then_merges(self, bq, client, settings):
+        """A batch is a load job into an expiring staging table of the scratch dataset, one MERGE, then a drop."""
+        bq.merge("sf_accounts", ROWS, batch_id="salesforce-20261122T231810-c76d5c50_0_0")
         (created,) = client.of("create_table")
         staging = created["table"]
-        assert staging.table_id.startswith("_staging_sf_accounts_run1_0_0_")
+        assert staging.dataset_id == settings.scratch_dataset == f"{settings.dataset}_scratch"
+        assert re.fullmatch(r"_staging_sf_accounts_salesforce_20261122T231810_c76d5c50_0_0_\w+", staging.table_id)
         assert staging.expires is not None and staging.expires > datetime.now(timezone.utc)
         (load,) = client.of("load")
         config = load["job_config"]
@@ -96,58 +107,65 @@ class TestMerge:
         assert config.write_disposition == bigquery.WriteDisposition.WRITE_TRUNCATE
         assert [f.name for f in config.schema] == ["id", "name", "is_deleted", "system_modstamp",
                                                   "ingested_at", POSITION_COLUMN]
-        assert load["destination"].endswith(staging.table_id)
+        assert load["destination"].endswith(f"{settings.scratch_dataset}.{staging.table_id}")
         assert load["rows"][0]["system_modstamp"] == "2025-01-01T00:00:00+00:00"
         (merge,) = client.of("query")
-        assert merge["sql"].startswith("MERGE INTO sales_intelligence.sf_accounts AS target")
-        assert f"sales_intelligence.{staging.table_id}" in merge["sql"]
+        assert merge["sql"].startswith(f"MERGE INTO `{settings.dataset}.sf_accounts` AS target")
+        assert f"`{settings.scratch_dataset}.{staging.table_id}`" in merge["sql"]
         sqlglot.parse_one(merge["sql"], read="bigquery")
         assert [d["table"] for d in client.of("delete_table")] == [load["destination"]]
 
-    def test_job_ids_are_deterministic(self, settings):
-        """The same batch gets the same job ids in a fresh process; a different batch gets others."""
-        first, second, other = StandInClient(), StandInClient(), StandInClient()
-        rows = [{**r, "ingested_at": T0} for r in ROWS]
-        BigQueryWarehouse(settings, client=first).merge("sf_accounts", rows, batch_id="run1_0_0")
-        BigQueryWarehouse(settings, client=second).merge("sf_accounts", rows, batch_id="run1_0_0")
-        BigQueryWarehouse(settings, client=other).merge("sf_accounts", rows[:1], batch_id="run1_0_0")
-        assert first.job_ids == second.job_ids
-        assert first.job_ids.isdisjoint(other.job_ids)
-        assert all(j.startswith(("load_sf_accounts_run1_0_0_", "merge_sf_accounts_run1_0_0_")) for j in first.job_ids)
+    def test_fixed_job_ids_are_never_retried_by_the_client(self, bq, client):
+        """A query job with a fixed id passes job_retry=None (the client cannot re-run a job under its id)."""
+        bq.merge("sf_accounts", ROWS, batch_id="run1_0_0")
+        (merge,) = client.of("query")
+        assert merge["job_id"] and "job_retry" in merge and merge["job_retry"] is None
 
-    def test_a_retried_batch_is_not_loaded_twice(self, bq, client):
-        """When the job id already exists (a retry), the existing job is awaited instead of a new load."""
-        rows = [{**r, "ingested_at": T0} for r in ROWS]
-        bq.merge("sf_accounts", rows, batch_id="b")
-        bq.merge("sf_accounts", rows, batch_id="b")
-        assert len(client.job_ids) == 2
-        assert len(client.of("get_job")) == 2
+    def test_merge_job_ids_identify_the_batch(self, settings):
+        """The same rows under the same batch id get the same MERGE job id, whenever ingested_at was stamped."""
+        first, second, other = StandInClient(), StandInClient(), StandInClient()
+        BigQueryWarehouse(settings, client=first).merge("sf_accounts", ROWS, batch_id="run1_0_0")
+        BigQueryWarehouse(settings, client=second).merge(
+            "sf_accounts", [{**r, "ingested_at": datetime.now(timezone.utc)} for r in ROWS], batch_id="run1_0_0")
+        BigQueryWarehouse(settings, client=other).merge("sf_accounts", ROWS[:1], batch_id="run1_0_0")
+        merge_id = lambda c: c.of("query")[0]["job_id"]  # noqa: E731
+        assert merge_id(first) == merge_id(second) != merge_id(other)
+        assert merge_id(first).startswith("merge_sf_accounts_run1_0_0_")
+
+    def test_a_retried_batch_is_merged_once(self, bq, client):
+        """A retry of a batch whose MERGE job exists waits for that job instead of merging again."""
+        bq.merge("sf_accounts", ROWS, batch_id="b")
+        bq.merge("sf_accounts", ROWS, batch_id="b")
+        merges = client.of("query")
+        assert len(merges) == 2 and merges[0]["job_id"] == merges[1]["job_id"]
+        assert [g["job_id"] for g in client.of("get_job")] == [merges[0]["job_id"]]
+        assert len({load["job_id"] for load in client.of("load")}) == 2  # each call stages its own copy
+
+    def test_a_batch_whose_merge_failed_runs_again(self, settings):
+        """An existing job that failed is not the batch's outcome: the MERGE runs again under a new id."""
+        probe = StandInClient()
+        BigQueryWarehouse(settings, client=probe).merge("sf_accounts", ROWS, batch_id="b")
+        failed_id = probe.of("query")[0]["job_id"]
+        client = StandInClient(failed_job_ids={failed_id})
+        BigQueryWarehouse(settings, client=client).merge("sf_accounts", ROWS, batch_id="b")
+        assert [q["job_id"] for q in client.of("query")] == [failed_id, f"{failed_id}_retry1"]
+
+    def test_batches_without_an_id_are_never_taken_for_each_other(self, bq, client):
+        """Reference data reloaded with no batch id (or in a new run) is merged again, never skipped."""
+        rows = [{"domain": "gmail.com"}]
+        bq.merge("ref_free_email_domains", rows)
+        bq.merge("ref_free_email_domains", rows)
+        first, second = (q["job_id"] for q in client.of("query"))
+        assert first != second and client.of("get_job") == []
 
     def test_query_parameters_are_typed(self, bq, client):
         """Values go in as typed query parameters, never into the SQL text."""
-        bq.query("SELECT id FROM sales_intelligence.sf_accounts WHERE name = @name AND system_modstamp >= @since",
-                 {"name": "O'Brien", "since": T0})
+        bq.execute("SELECT id FROM `sales_intelligence.sf_accounts` WHERE name = @name AND system_modstamp >= @since",
+                   {"name": "O'Brien", "since": T0})
         (query,) = client.of("query")
         params = {p.name: p.type_ for p in query["job_config"].query_parameters}
         assert params == {"name": "STRING", "since": "TIMESTAMP"}
         assert "O'Brien" not in query["sql"]
-
-
-class TestEnsureSchema:
-    def test_creates_partitioned_clustered_tables(self, bq, client):
-        """Every table is created with the partitioning and clustering of tables.yaml."""
-        bq.ensure_schema()
-        tables = {c["table"].table_id: c["table"] for c in client.of("create_table")}
-        assert set(load_table_specs()) == set(tables)
-        for spec in load_table_specs().values():
-            table = tables[spec.name]
-            assert [f.name for f in table.schema] == list(spec.column_names)
-            assert (table.clustering_fields or []) == list(spec.cluster)
-            if spec.partition_field:
-                assert table.time_partitioning.field == spec.partition_field
-                assert table.time_partitioning.type_ == spec.partition_type
-            else:
-                assert table.time_partitioning is None
 
 
 def test_cold_start_on_bigquery_runs_no_ddl(settings, monkeypatch):
@@ -170,4 +188,7 @@ def test_an_arrow_table_is_loaded_like_its_rows(settings):
     BigQueryWarehouse(settings, client=by_table).merge(
         "sf_accounts", pa.Table.from_pylist([{**r, "ingested_at": T0} for r in ROWS]), batch_id="b")
     assert by_table.of("load")[0]["rows"] == by_rows.of("load")[0]["rows"]
-    assert by_table.of("query")[0]["sql"] == by_rows.of("query")[0]["sql"]
+    merge_by_table, merge_by_rows = by_table.of("query")[0], by_rows.of("query")[0]
+    assert merge_by_table["job_id"] == merge_by_rows["job_id"]
+    staging = re.compile(r"_staging_\w+")
+    assert staging.sub("", merge_by_table["sql"]) == staging.sub("", merge_by_rows["sql"])
