@@ -368,8 +368,8 @@ def build_server(state: SalesforceState, faults: Faults | None = None) -> Sandbo
              **{f: _json_value(r.get(f)) for f in cursor["fields"]}} for r in records]}
         if not done:
             body["nextRecordsUrl"] = f"/services/data/v{version}/{kind}/{cursor_id}-{end}"
-        else:
-            state.cursors.pop(cursor_id, None)
+        else:  # like Salesforce, the locator stays valid a while: a retried last page is answered again
+            cursor["rows"] = iter(())
         return Response.json(body)
 
     def start_query(request: Request, include_deleted: bool) -> Response:

@@ -3,7 +3,9 @@
 A fake declares routes (method + path regex -> handler). The harness binds 127.0.0.1 on a free port,
 optionally serves TLS with a self-signed certificate made at start-up (simple-salesforce only speaks
 https), counts requests per route and per second (so tests can prove a rate limit was respected),
-and injects latency and 429/5xx faults: at random rates from a seed, or exactly the next N requests.
+and injects latency and 429/5xx faults: at random rates from a seed, or exactly the next N requests;
+bodies cut short mid-way (truncate_next), as a dropped connection leaves them; and a request held
+until the test releases it (hold_next), to act at an exact point of a run.
 """
 from __future__ import annotations
 
@@ -69,6 +71,23 @@ class Response:
 Handler = Callable[[Request], Response]
 
 
+class Hold:
+    """A request held at the server until released: `reached` is set when it arrives (tests use it to act
+    at an exact point of a run: start an overlapping run, kill the client)."""
+
+    def __init__(self, pattern: re.Pattern[str], skip: int):
+        self.pattern, self.skip = pattern, skip
+        self.reached = threading.Event()
+        self._released = threading.Event()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def wait(self) -> None:
+        self.reached.set()
+        self._released.wait()
+
+
 @dataclass
 class Faults:
     """Fault knobs: latency on every request, random 429/5xx rates, and exact injections."""
@@ -79,6 +98,8 @@ class Faults:
     retry_after_seconds: float = 0.05
     seed: int = 7
     _queued: deque = field(default_factory=deque)
+    _truncated: deque = field(default_factory=deque)
+    _holds: list = field(default_factory=list)
     _random: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
@@ -89,6 +110,37 @@ class Faults:
         """The next `count` requests whose path matches answer `status`."""
         for _ in range(count):
             self._queued.append((re.compile(path_pattern), status, body, headers or {}))
+
+    def hold_next(self, path_pattern: str = ".*", skip: int = 0) -> Hold:
+        """After `skip` matching requests, the next one waits at the server until the Hold is released."""
+        hold = Hold(re.compile(path_pattern), skip)
+        self._holds.append(hold)
+        return hold
+
+    def holding(self, path: str) -> Hold | None:
+        """The Hold this request is to wait on, if any (each Hold catches one request)."""
+        for index, hold in enumerate(self._holds):
+            if hold.pattern.search(path):
+                if hold.skip:
+                    hold.skip -= 1
+                    return None
+                del self._holds[index]
+                return hold
+        return None
+
+    def truncate_next(self, count: int, path_pattern: str = ".*") -> None:
+        """The next `count` requests whose path matches get their real answer cut off halfway through the
+        body (Content-Length promises all of it), then the connection closes: a network cut mid-body."""
+        for _ in range(count):
+            self._truncated.append(re.compile(path_pattern))
+
+    def cuts_short(self, path: str) -> bool:
+        """True (once) when this request's body is to be cut short."""
+        for index, pattern in enumerate(self._truncated):
+            if pattern.search(path):
+                del self._truncated[index]
+                return True
+        return False
 
     def pick(self, path: str) -> Response | None:
         for index, (pattern, status, body, headers) in enumerate(self._queued):
@@ -245,6 +297,10 @@ class SandboxServer:
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
+                if server.faults.cuts_short(urlsplit(self.path).path):
+                    self.wfile.write(payload[:len(payload) // 2])
+                    self.close_connection = True
+                    return
                 self.wfile.write(payload)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
@@ -286,6 +342,9 @@ class SandboxServer:
             match = pattern.fullmatch(split.path)
             if route_method != method or not match:
                 continue
+            hold = self.faults.holding(split.path)
+            if hold is not None:
+                hold.wait()
             injected = self.faults.pick(split.path)
             if injected is not None:
                 return injected, name

@@ -1,13 +1,15 @@
 """The one retry policy for API calls: transient errors retried with backoff, the rest fail fast.
 
 Transient: HTTP 429, 500, 502, 503, 504, Gmail's 403 rateLimitExceeded / userRateLimitExceeded,
-connection errors and timeouts. Retry-After is honoured (seconds or an HTTP date). Waits grow
+connection errors, timeouts, and bodies cut short by the network (requests' ChunkedEncodingError,
+http.client's IncompleteRead; google-auth's TransportError around one of these). Retry-After is honoured (seconds or an HTTP date). Waits grow
 exponentially with jitter, and retrying stops after a bounded time, re-raising the last error.
 Works with requests, google-api-python-client and simple-salesforce exceptions alike.
 """
 from __future__ import annotations
 
 import email.utils
+import http.client
 import socket
 import time
 from datetime import datetime, timezone
@@ -24,6 +26,9 @@ T = TypeVar("T")
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 RATE_LIMIT_REASONS = ("rateLimitExceeded", "userRateLimitExceeded")
 MAX_SINGLE_WAIT = 60.0
+# A response body that ended before its Content-Length or last chunk: the connection dropped mid-body.
+TRUNCATED_BODY = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError,
+                  http.client.IncompleteRead)
 
 
 class TransientAPIError(Exception):
@@ -78,8 +83,11 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, requests.exceptions.SSLError):
         return False  # an untrusted certificate does not get better by asking again
     if isinstance(error, (TransientAPIError, requests.ConnectionError, requests.Timeout,
-                          ConnectionError, TimeoutError, socket.timeout)):
+                          ConnectionError, TimeoutError, socket.timeout, *TRUNCATED_BODY)):
         return True
+    inner = error.__cause__ or error.__context__
+    if type(error).__name__ == "TransportError" and inner is not None:
+        return is_transient(inner)  # google-auth wraps the transport's own error (raised while handling it)
     status = http_status(error)
     if status in TRANSIENT_STATUSES:
         return True

@@ -9,7 +9,8 @@ record. The runner does the rest, the same way for every source:
     -> etl_runs row closed (success | partial | failed).
 
 On an exception the run is marked failed, a structured message goes to the error sink (Pub/Sub), and
-the exception propagates with `run_id` set on it, so the HTTP entry point answers 500.
+the exception propagates with `run_id` set on it, so the HTTP entry point answers 500. A run that finds
+its stream leased by another live run ends at once as `skipped` (utils.etl_runs.claim_stream).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from config.settings import Settings
-from utils.etl_runs import RunRecord, new_run_id, tracked_run
+from utils.etl_runs import RunRecord, claim_stream, new_run_id, tracked_run
 from utils.logger import get_logger, log_context, redact
 from utils.monitoring import ErrorPublisher
 from utils.prefetch import prefetched
@@ -185,6 +186,8 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
     failure_context = lambda: {"stream": job.stream, "sync_type": job.sync_type,  # noqa: E731
                                "rows_loaded": record.rows_loaded, "watermark": record.watermark_after}
     with log_context(run_id=record.run_id, source=job.source, object_type=job.stream):
+        if not claim_stream(warehouse, record, settings.function_timeout_seconds):
+            return _summary(job, record, {}, record.error_message)
         with tracked_run(warehouse, publisher, record, failure_context):
             record.watermark_before = record.watermark_after = watermarks.read(job.source, job.stream)
             log.info("run started", extra={"json_fields": {"sync_type": job.sync_type,
@@ -201,15 +204,30 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
                 stop_reason = str(stop)
             finally:
                 record.api_calls = job.api_calls()
-            record.details = {**job.details(), "rows_by_table": rows_by_table,
+            record.details = {**record.details, **job.details(), "rows_by_table": rows_by_table,
                               **({"stop_reason": stop_reason} if stop_reason else {})}
             record.status = "partial" if stop_reason else "success"
         log.info("run finished", extra={"json_fields": {"status": record.status, "rows_loaded": record.rows_loaded,
                                                         "rows_rejected": record.rows_rejected,
                                                         "stop_reason": stop_reason}})
+    return _summary(job, record, rows_by_table, stop_reason)
+
+
+def _summary(job: SyncJob, record: RunRecord, rows_by_table: dict[str, int], stop_reason: str | None) -> RunSummary:
     return RunSummary(
         run_id=record.run_id, source=job.source, stream=job.stream, sync_type=job.sync_type, status=record.status,
         rows_fetched=record.rows_fetched, rows_loaded=record.rows_loaded, rows_rejected=record.rows_rejected,
         rows_by_table=rows_by_table, api_calls=record.api_calls, watermark_before=record.watermark_before,
         watermark_after=record.watermark_after, duration_seconds=record.duration_seconds or 0.0,
         stop_reason=stop_reason, details=record.details)
+
+
+def overall_status(runs: Sequence[Mapping[str, Any]], expected: int | None = None) -> str:
+    """One status for an invocation's runs: success when all (and all expected) succeeded, skipped when
+    every one was skipped, partial otherwise."""
+    statuses = {run["status"] for run in runs}
+    if statuses == {"skipped"}:
+        return "skipped"
+    if statuses == {"success"} and (expected is None or len(runs) == expected):
+        return "success"
+    return "partial"

@@ -1,7 +1,9 @@
 """Request models for the HTTP entry points, and the one place a request body becomes one of them.
 
-Unknown fields, wrong types, out-of-range values, bodies that are not a JSON object and bodies over
-MAX_BODY_BYTES are refused with BadRequest, whose message says what is wrong (HTTP 400).
+Unknown fields, wrong types (strictly: "7" is not a number, true is not a number, "yes" is not a
+boolean), out-of-range values, malformed JSON of any kind (nesting too deep, integers too long, bad
+UTF-8), bodies that are not a JSON object and bodies over MAX_BODY_BYTES are refused with BadRequest,
+whose message says what is wrong (HTTP 400).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ class BadRequest(ValueError):
 class RequestModel(BaseModel):
     """What every entry point's body shares: no unknown fields, and who triggered the run."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     trigger: Literal["scheduler", "http", "local"] = "http"
 
@@ -53,8 +55,11 @@ def parse_body(raw: bytes | None, model: type[M]) -> M:
     if raw.strip():
         try:
             data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise BadRequest(f"request body is not valid JSON: {error}") from None
+        except (ValueError, RecursionError) as error:
+            # JSONDecodeError and UnicodeDecodeError are ValueErrors, as is an integer of more digits than
+            # Python converts; RecursionError is nesting deeper than the parser goes.
+            reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)[:200]
+            raise BadRequest(f"request body is not valid JSON: {reason}") from None
     if not isinstance(data, dict):
         raise BadRequest(f"request body must be a JSON object, not {type(data).__name__}")
     try:

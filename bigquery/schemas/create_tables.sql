@@ -321,6 +321,15 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.sync_state (
 )
 OPTIONS (description = "Watermark per source and stream (Gmail keeps its own in gmail_sync_state).");
 
+CREATE TABLE IF NOT EXISTS sales_intelligence.stream_leases (
+  source STRING NOT NULL,
+  stream STRING NOT NULL,
+  run_id STRING NOT NULL,
+  acquired_at TIMESTAMP NOT NULL,
+  expires_at TIMESTAMP NOT NULL
+)
+OPTIONS (description = "One run at a time per source and stream; a second run that finds a live lease ends skipped.");
+
 CREATE TABLE IF NOT EXISTS sales_intelligence.rejected_records (
   source STRING NOT NULL,
   stream STRING NOT NULL,

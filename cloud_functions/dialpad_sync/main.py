@@ -5,10 +5,9 @@ import functions_framework
 
 from cloud_functions.dialpad_sync.sync import DialpadSyncRequest, run_dialpad_sync
 from utils.http_entry import handle_request
-from utils.runtime import get_runtime
 
 
 @functions_framework.http
 def dialpad_sync(request):
     """Syncs Dialpad calls and transcripts into the warehouse; answers the run's JSON summary."""
-    return handle_request(request, DialpadSyncRequest, lambda body: run_dialpad_sync(body, get_runtime()))
+    return handle_request(request, DialpadSyncRequest, run_dialpad_sync, source="dialpad")

@@ -5,10 +5,9 @@ import functions_framework
 
 from entity_resolution.matcher import ResolutionRequest, resolve_entities
 from utils.http_entry import handle_request
-from utils.runtime import get_runtime
 
 
 @functions_framework.http
 def entity_resolution(request):
     """Matches mail and call participants to Salesforce; answers the run's summary."""
-    return handle_request(request, ResolutionRequest, lambda body: resolve_entities(body, get_runtime()))
+    return handle_request(request, ResolutionRequest, resolve_entities, source="entity_resolution")

@@ -5,10 +5,9 @@ import functions_framework
 
 from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
 from utils.http_entry import handle_request
-from utils.runtime import get_runtime
 
 
 @functions_framework.http
 def gmail_sync(request):
     """Syncs Gmail mailboxes into the warehouse; answers the runs' JSON summary."""
-    return handle_request(request, GmailSyncRequest, lambda body: run_gmail_sync(body, get_runtime()))
+    return handle_request(request, GmailSyncRequest, run_gmail_sync, source="gmail")

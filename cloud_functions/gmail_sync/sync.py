@@ -20,7 +20,7 @@ from cloud_functions.gmail_sync.records import message_rows
 from utils.email_normalizer import normalize_email
 from utils.logger import get_logger
 from utils.runtime import Runtime
-from utils.sync_runner import Page, SyncJob, run_sync
+from utils.sync_runner import Page, SyncJob, overall_status, run_sync
 from utils.validation import BadRequest, SyncRequest
 from utils.warehouse import Warehouse
 
@@ -173,5 +173,4 @@ def run_gmail_sync(request: GmailSyncRequest, runtime: Runtime) -> dict[str, Any
                            warehouse=runtime.warehouse, publisher=runtime.publisher, settings=runtime.settings,
                            trigger=request.trigger)
         runs.append(summary.to_dict())
-    status = "success" if all(r["status"] == "success" for r in runs) else "partial"
-    return {"source": SOURCE, "status": status, "runs": runs}
+    return {"source": SOURCE, "status": overall_status(runs), "runs": runs}

@@ -5,10 +5,9 @@ import functions_framework
 
 from cloud_functions.hubspot_sync.sync import HubSpotSyncRequest, run_hubspot_sync
 from utils.http_entry import handle_request
-from utils.runtime import get_runtime
 
 
 @functions_framework.http
 def hubspot_sync(request):
     """Syncs HubSpot sequences and enrollments into the warehouse; answers the runs' JSON summary."""
-    return handle_request(request, HubSpotSyncRequest, lambda body: run_hubspot_sync(body, get_runtime()))
+    return handle_request(request, HubSpotSyncRequest, run_hubspot_sync, source="hubspot")

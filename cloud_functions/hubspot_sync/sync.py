@@ -8,7 +8,7 @@ from typing import Any, Iterator
 from cloud_functions.hubspot_sync.client import HubSpotClient
 from cloud_functions.hubspot_sync.records import enrollment_rows, sequence_row
 from utils.runtime import Runtime
-from utils.sync_runner import Page, SyncJob, run_sync
+from utils.sync_runner import Page, SyncJob, overall_status, run_sync
 from utils.validation import SyncRequest
 
 SOURCE = "hubspot"
@@ -57,5 +57,4 @@ def run_hubspot_sync(request: HubSpotSyncRequest, runtime: Runtime, client: HubS
         job.api_calls = lambda before=before: client.api_calls - before
         runs.append(run_sync(job, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=settings,
                              trigger=request.trigger).to_dict())
-    status = "success" if all(r["status"] == "success" for r in runs) else "partial"
-    return {"source": SOURCE, "status": status, "runs": runs, "api_calls": client.api_calls}
+    return {"source": SOURCE, "status": overall_status(runs), "runs": runs, "api_calls": client.api_calls}

@@ -5,10 +5,9 @@ import functions_framework
 
 from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
 from utils.http_entry import handle_request
-from utils.runtime import get_runtime
 
 
 @functions_framework.http
 def salesforce_sync(request):
     """Syncs Salesforce objects into the warehouse; answers the runs' JSON summary."""
-    return handle_request(request, SalesforceSyncRequest, lambda body: run_salesforce_sync(body, get_runtime()))
+    return handle_request(request, SalesforceSyncRequest, run_salesforce_sync, source="salesforce")

@@ -19,7 +19,7 @@ from cloud_functions.salesforce_sync.objects import CURSOR, OBJECTS, SalesforceO
 from utils import columns
 from utils.logger import get_logger
 from utils.runtime import Runtime
-from utils.sync_runner import Page, SyncJob, run_sync
+from utils.sync_runner import Page, SyncJob, overall_status, run_sync
 from utils.validation import SyncRequest
 from utils.values import to_datetime
 
@@ -124,7 +124,6 @@ def run_salesforce_sync(request: SalesforceSyncRequest, runtime: Runtime,
         summaries.append(summary.to_dict())
         if summary.status == "partial":
             break  # out of time or API budget: the remaining objects wait for the next run
-    status = "success" if all(s["status"] == "success" for s in summaries) and len(summaries) == len(
-        object_names(request.object_type)) else "partial"
+    status = overall_status(summaries, expected=len(object_names(request.object_type)))
     return {"source": SOURCE, "status": status, "runs": summaries,
             "rows_loaded": sum(s["rows_loaded"] for s in summaries), "api_calls": client.api_calls}

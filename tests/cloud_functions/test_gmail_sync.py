@@ -99,6 +99,20 @@ class TestSync:
             assert sandbox.state.rate_limited == 0
             assert stored_ids(runtime.warehouse) == sandbox_ids(sandbox)
 
+    def test_bodies_cut_short_by_the_network_are_retried(self, runtime, monkeypatch):
+        """The token, a messages.list page and a batch answer cut off mid-body are asked for again; every
+        message is stored once."""
+        from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+
+        with GmailSandbox(["alex@ourcompany.example"], messages_per_mailbox=30) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            faults = sandbox.server.faults
+            for path in (r"^/token", r"/messages$", r"^/batch"):
+                faults.truncate_next(1, path)
+            assert run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)["status"] == "success"
+            assert not faults._truncated, "every injected cut was reached"
+            assert stored_ids(runtime.warehouse) == sandbox_ids(sandbox)
+
     def test_messy_mailbox_syncs_without_a_crash(self, runtime, monkeypatch):
         """Every ugly kind, plus a 20 MB body: rows, nothing rejected, the big body capped and flagged."""
         from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync

@@ -160,6 +160,24 @@ class TestFailures:
         assert sandbox.server.requests.statuses[429] == 1 and sandbox.server.requests.statuses[503] == 2
         assert_tables_equal_sandbox(runtime.warehouse, sandbox)
 
+    def test_bodies_cut_short_by_the_network_are_retried(self, runtime, sandbox, monkeypatch):
+        """A login answer, a query page, a Bulk results page cut off mid-body (the connection drops) are asked
+        for again, and the run succeeds with every record once."""
+        from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
+
+        point_at(runtime, sandbox, monkeypatch)
+        faults = sandbox.server.faults
+        faults.truncate_next(1, r"/services/Soap/")
+        faults.truncate_next(1, r"/jobs/query/750\w+/results")
+        result = run_salesforce_sync(SalesforceSyncRequest(object_type="all", sync_type="full"), runtime)
+        assert result["status"] == "success"
+        point_at(runtime, sandbox, monkeypatch, salesforce_bulk_threshold=10_000)  # REST pages this time
+        faults.truncate_next(1, r"/queryAll/01g")
+        result = run_salesforce_sync(SalesforceSyncRequest(object_type="Contact", sync_type="full"), runtime)
+        assert result["status"] == "success"
+        assert not faults._truncated, "every injected cut was reached"
+        assert_tables_equal_sandbox(runtime.warehouse, sandbox)
+
     def test_exhausted_budget_ends_partial_and_the_next_run_resumes(self, runtime, sandbox, monkeypatch):
         """Under the API reserve the run stops partial with its data; with budget again it completes."""
         from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync

@@ -43,6 +43,17 @@ def test_transient_statuses_are_retried_to_success(server, status):
     assert server.requests.by_route["thing"] == 3 and len(sleep.waits) == 2
 
 
+def test_a_body_cut_short_is_retried_like_a_connection_reset(server):
+    """A response whose body stops before its Content-Length (ChunkedEncodingError) is asked for again."""
+    server.faults.truncate_next(2, "/thing")
+    with pytest.raises(requests.exceptions.ChunkedEncodingError) as cut:
+        fetch(f"{server.url}/thing")
+    assert is_transient(cut.value)
+    sleep = RecordedSleep()
+    assert call_with_retry(fetch, f"{server.url}/thing", policy=retry_policy(10, sleep=sleep)) == {"ok": True}
+    assert server.requests.by_route["thing"] == 3 and len(sleep.waits) == 1
+
+
 def test_retry_after_is_honoured(server):
     """The wait after a 429 is what Retry-After asked for."""
     server.faults.fail_next(1, status=429, path_pattern="/thing", headers={"Retry-After": "2"})

@@ -25,6 +25,14 @@ class ExampleRequest(SyncRequest):
     (b'{"object_type": "Banana"}', "object_type: Input should be"),
     (b"[1, 2]", "must be a JSON object, not list"),
     (b"{not json", "not valid JSON"),
+    (b'{"days": "7"}', "days: Input should be a valid integer"),
+    (b'{"days": true}', "days: Input should be a valid integer"),
+    (b'{"days": 7.0}', "days: Input should be a valid integer"),
+    (b'{"sync_type": 1}', "sync_type: Input should be 'incremental' or 'full'"),
+    (b"[" * 5000 + b"]" * 5000, "not valid JSON: nested too deeply"),
+    (b'{"a": ' * 5000 + b"1" + b"}" * 5000, "not valid JSON: nested too deeply"),
+    (b'{"days": ' + b"9" * 5000 + b"}", "not valid JSON: Exceeds the limit"),
+    (b"\xff\xfe{}", "not valid JSON"),
     (b'{"x": "' + b"a" * MAX_BODY_BYTES + b'"}', "the limit is"),
 ])
 def test_bad_bodies_are_refused_with_what_is_wrong(body, message):
@@ -36,10 +44,10 @@ def test_bad_bodies_are_refused_with_what_is_wrong(body, message):
 @pytest.mark.parametrize("body, expected", [
     (b"", {"sync_type": "incremental", "object_type": "all", "days": 30}),
     (b"  ", {"sync_type": "incremental", "object_type": "all", "days": 30}),
-    (b'{"sync_type": "full", "object_type": "Contact", "days": "7"}', {"sync_type": "full", "object_type": "Contact", "days": 7}),
+    (b'{"sync_type": "full", "object_type": "Contact", "days": 7}', {"sync_type": "full", "object_type": "Contact", "days": 7}),
 ])
 def test_good_bodies_get_defaults(body, expected):
-    """An empty body means the defaults; numeric strings are read as numbers."""
+    """An empty body means the defaults; given values are taken as they are."""
     parsed = parse_body(body, ExampleRequest).model_dump()
     assert {k: parsed[k] for k in expected} == expected
 
@@ -47,9 +55,15 @@ def test_good_bodies_get_defaults(body, expected):
 class TestHandleRequest:
     app = flask.Flask(__name__)
 
+    @pytest.fixture(autouse=True)
+    def _own_runtime(self, runtime):
+        """get_runtime() answers this test's runtime (its warehouse, its error file)."""
+        self.runtime = runtime
+
     def call(self, body, run, method="POST"):
         with self.app.test_request_context(method=method, data=body, content_type="application/json"):
-            text, status, headers = handle_request(flask.request, ExampleRequest, run)
+            text, status, headers = handle_request(flask.request, ExampleRequest, lambda r, _runtime: run(r),
+                                                   source="testsource")
         assert headers["Content-Type"] == "application/json"
         return status, json.loads(text)
 
@@ -75,7 +89,25 @@ class TestHandleRequest:
         assert status == 500
         assert body == {"error": "Salesforce said no", "error_type": "RuntimeError", "run_id": "salesforce-1"}
 
-    def test_other_methods_are_405(self):
-        """Only POST (and GET for a quick manual trigger) start a run."""
-        status, _ = self.call(b"{}", lambda r: {}, method="DELETE")
-        assert status == 405
+    def test_failure_before_the_run_started_is_recorded(self):
+        """An error raised before any run opened (a missing secret) still leaves a failed etl_runs row and a
+        published error, and the 500 names that run id."""
+        def run(request):
+            raise LookupError("secret 'dialpad-api-key' is not configured")
+
+        status, body = self.call(b'{"sync_type": "full"}', run)
+        assert status == 500 and body["run_id"].startswith("testsource-")
+        warehouse = self.runtime.warehouse
+        (row,) = warehouse.query(f"SELECT * FROM {warehouse.dataset}.etl_runs")
+        assert (row["run_id"], row["status"], row["sync_type"], row["error_type"]) == (
+            body["run_id"], "failed", "full", "LookupError")
+        assert "dialpad-api-key" in row["error_message"]
+        (published,) = [json.loads(line) for line in self.runtime.settings.errors_file.read_text().splitlines()]
+        assert published["run_id"] == body["run_id"] and published["context"]["stage"] == "before the run started"
+
+    @pytest.mark.parametrize("method", ["GET", "DELETE", "PUT"])
+    def test_other_methods_are_405(self, method):
+        """Only POST starts a run: a GET (a browser, a crawler) never runs a sync."""
+        ran = []
+        status, _ = self.call(b"{}", lambda r: ran.append(r) or {}, method=method)
+        assert status == 405 and ran == []
