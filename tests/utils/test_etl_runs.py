@@ -17,7 +17,7 @@ import requests
 
 from sandbox.dialpad import DialpadSandbox
 from tests.conftest import ROOT, free_port
-from utils.etl_runs import RunRecord, claim_stream, new_run_id, take_lease
+from utils.etl_runs import RunRecord, claim_stream, new_run_id, release_lease, take_lease
 from utils.runtime import Runtime
 from utils.warehouse import DuckDBWarehouse
 
@@ -32,7 +32,7 @@ def sandbox():
 
 
 def runs(warehouse) -> list[dict]:
-    return warehouse.query(f"SELECT * FROM {DS}.etl_runs ORDER BY started_at")
+    return warehouse.query(f"SELECT * FROM {warehouse.dataset}.etl_runs ORDER BY started_at")
 
 
 def sandbox_call_ids(sandbox) -> set[str]:
@@ -68,19 +68,32 @@ class TestLease:
         assert recorded == {first["response"].json()["run_id"]: "success", second.json()["run_id"]: "skipped"}
         assert runtime.warehouse.query(f"SELECT * FROM {DS}.stream_leases") == []  # released at the end
 
-    def test_a_lease_past_its_expiry_passes_to_the_next_run(self, warehouse):
-        """A lease whose holder never released it (killed) is taken over once it has expired, not before."""
+    def test_a_lease_past_its_expiry_passes_to_the_next_run(self, any_warehouse):
+        """On both warehouses: a lease whose holder never released it (killed) is taken over once it has
+        expired, not before; a released lease is free at once."""
+        warehouse = any_warehouse
         assert take_lease(warehouse, "dialpad", "calls", "dead-run", 3600) == "dead-run"
         assert take_lease(warehouse, "dialpad", "calls", "next-run", 3600) == "dead-run"
-        warehouse.execute(f"UPDATE {DS}.stream_leases SET expires_at = TIMESTAMP '2000-01-01 00:00:00+00'")
+        warehouse.execute(f"UPDATE {warehouse.dataset}.stream_leases SET expires_at = TIMESTAMP '2000-01-01 00:00:00+00' "
+                          f"WHERE TRUE")
         assert take_lease(warehouse, "dialpad", "calls", "next-run", 3600) == "next-run"
         assert take_lease(warehouse, "dialpad", "other-stream", "third-run", 3600) == "third-run"
+        release_lease(warehouse, "dialpad", "calls", "next-run")
+        assert take_lease(warehouse, "dialpad", "calls", "fourth-run", 3600) == "fourth-run"
+
+
+@pytest.fixture(params=["duckdb", "bigquery"])
+def any_warehouse(request):
+    """The DuckDB warehouse, then a BigQuery one on the emulator."""
+    return request.getfixturevalue("warehouse" if request.param == "duckdb" else "bigquery_warehouse")
 
 
 class TestAbandonedRuns:
-    def test_a_run_left_running_past_the_timeout_is_closed_as_abandoned(self, warehouse):
-        """Runs of the source still `running` past the function timeout become `abandoned` with the reason when
-        the next run of that source claims its stream; younger ones and other sources are left alone."""
+    def test_a_run_left_running_past_the_timeout_is_closed_as_abandoned(self, any_warehouse):
+        """On both warehouses: runs of the source still `running` past the function timeout become `abandoned`
+        with the reason when the next run of that source claims its stream; younger ones and other sources are
+        left alone."""
+        warehouse = any_warehouse
         old = RunRecord(run_id="dialpad-old", source="dialpad", object_type="calls", sync_type="full", trigger="http",
                         started_at=datetime(2020, 1, 1, tzinfo=timezone.utc))
         young = RunRecord(run_id="dialpad-young", source="dialpad", object_type="calls", sync_type="full",
