@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sandbox.company import CompanySize, FakeCompany, messy_phone
-from sandbox.server import (Faults, Request, Response, RunningSandbox, SandboxServer, WindowLimit,
+from sandbox.server import (Faults, data_anchor, Request, Response, RunningSandbox, SandboxServer, WindowLimit,
                             serve_until_interrupted)
 
 DEFAULT_API_KEY = "sandbox-dialpad-key"
@@ -40,7 +40,7 @@ class DialpadState:
         self.requests_per_second = requests_per_second
         self.transcript_share = transcript_share
         self.rng = random.Random(seed)
-        self.end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
+        self.end = data_anchor() - timedelta(minutes=5)
         self.calls: list[dict[str, Any]] = []
         self.transcripts: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()

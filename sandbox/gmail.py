@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.company import CompanySize, FakeCompany
-from sandbox.server import (Faults, Request, Response, RunningSandbox, SandboxServer, WindowLimit,
+from sandbox.server import (Faults, data_anchor, Request, Response, RunningSandbox, SandboxServer, WindowLimit,
                             serve_until_interrupted)
 
 QUOTA_UNITS = {"list": 5, "get": 5, "history": 2, "profile": 1}
@@ -80,7 +80,7 @@ class GmailState:
                                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
         self.mailboxes = {address: Mailbox(address, quota=WindowLimit(quota_units_per_second, 1.0))
                           for address in mailboxes}
-        self.base = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=20)
+        self.base = data_anchor() - timedelta(days=20)
         self.seq = 0
         self.message_ids: list[str] = []
         for address in mailboxes:

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sandbox.company import CompanySize, FakeCompany, messy_email
-from sandbox.server import (Faults, Request, Response, RunningSandbox, SandboxServer, WindowLimit,
+from sandbox.server import (Faults, data_anchor, Request, Response, RunningSandbox, SandboxServer, WindowLimit,
                             serve_until_interrupted)
 
 DEFAULT_TOKEN = "pat-sandbox-hubspot-token"
@@ -45,7 +45,7 @@ class HubSpotState:
         self.general_limit = WindowLimit(limit_per_10s, 10.0)
         self.search_limit = WindowLimit(search_per_second, 1.0)
         rng = random.Random(seed)
-        self.base = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=60)
+        self.base = data_anchor() - timedelta(days=60)
         employees = company.employees(len(OWNER_USER_IDS))
         self.owners = [{"id": str(100 + n), "email": email, "firstName": email.split("@")[0].title(), "lastName": "Seller",
                         "userId": user_id, "userIdIncludingInactive": user_id, "archived": False,

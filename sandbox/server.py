@@ -29,6 +29,20 @@ from requests.structures import CaseInsensitiveDict
 LOOPBACK = "127.0.0.1"
 
 
+
+def data_anchor() -> datetime:
+    """The moment a sandbox's synthetic data is laid out around: now, or SANDBOX_NOW (ISO 8601) when set.
+
+    With SANDBOX_NOW two processes serve the very same records (the warehouse comparison test runs the
+    pipeline twice, minutes apart).
+    """
+    import os
+
+    fixed = os.environ.get("SANDBOX_NOW")
+    moment = datetime.fromisoformat(fixed) if fixed else datetime.now(timezone.utc)
+    return moment.astimezone(timezone.utc).replace(microsecond=0)
+
+
 @dataclass
 class Request:
     """An incoming request as a handler sees it."""
