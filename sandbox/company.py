@@ -114,16 +114,20 @@ class FakeCompany:
                               f"https://{domain}/about", f"WWW.{domain.upper()}"))
         created = EPOCH + timedelta(seconds=index * STEP_SECONDS)
         phone = true_us_phone(index, salt=5)
-        return {
+        record = {
             "Id": sf_id("001", index), "Name": " ".join(w.capitalize() for w in name_words),
             "Website": website if rng.random() > 0.05 else None, "Phone": messy_phone(phone, rng),
             "Type": rng.choice(("Customer", "Prospect", "Partner")), "Industry": rng.choice(INDUSTRIES),
-            "BillingCountry": rng.choice(("United States", "United Kingdom", "Germany")),
+            "BillingCountry": rng.choice(("United States", "United Kingdom", "Germany")), "ShippingCountry": None,
             "OwnerId": sf_id("005", index % 7), "CreatedDate": created,
             "LastModifiedDate": created + timedelta(hours=1), "SystemModstamp": created + timedelta(hours=1),
             "IsDeleted": False,
             "true_domain": domain, "true_phone_e164": phone,
         }
+        if record["BillingCountry"] != "United States":
+            # Its (US) number read in its own country needs the country code: written internationally.
+            record["Phone"] = f"+1 {phone[2:5]} {phone[5:8]} {phone[8:]}"
+        return record
 
     def accounts(self) -> Iterator[dict[str, Any]]:
         return (self.account(i) for i in range(self.size.accounts))

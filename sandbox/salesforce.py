@@ -61,6 +61,22 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def _json_fields(record: dict[str, Any], fields: list[str], version: str) -> dict[str, Any]:
+    """A record's fields as REST JSON: a relationship field nested in its parent's record (null without a parent)."""
+    out: dict[str, Any] = {}
+    for field in fields:
+        relation, _, name = field.partition(".")
+        if not name:
+            out[field] = _json_value(record.get(field))
+        elif record.get(f"{relation}Id"):
+            parent = out.setdefault(relation, {"attributes": {
+                "type": relation, "url": f"/services/data/v{version}/sobjects/{relation}/{record[f'{relation}Id']}"}})
+            parent[name] = _json_value(record.get(field))
+        else:
+            out[relation] = None
+    return out
+
+
 def _csv_value(value: Any) -> str:
     if value is None:
         return ""
@@ -272,10 +288,24 @@ class SalesforceState:
         if fields == ["COUNT()"]:
             return data, None, total, rows
         sample = data.make(0) if data.base_count else {}
-        unknown = [f for f in fields if sample and f not in sample]
+        unknown = [f for f in fields if sample and f not in sample and not self._parent_field(data, f, sample)]
         if unknown:
             raise SalesforceError(400, "INVALID_FIELD", f"No such column '{unknown[0]}' on entity '{data.name}'.")
+        related = [f for f in fields if "." in f]
+        if related:
+            rows = ({**r, **{f: self._parent_value(r, f) for f in related}} for r in rows)
         return data, fields, total, rows
+
+    def _parent_field(self, data: ObjectData, field: str, sample: dict[str, Any]) -> bool:
+        """A relationship field to a parent ("Account.BillingCountry" on Contact: AccountId, then the field)."""
+        relation, _, name = field.partition(".")
+        parent = self.objects.get(relation)
+        return bool(name) and f"{relation}Id" in sample and parent is not None and name in parent.make(0)
+
+    def _parent_value(self, record: dict[str, Any], field: str) -> Any:
+        relation, _, name = field.partition(".")
+        parent_id = record.get(f"{relation}Id")
+        return self.objects[relation].record(int(parent_id[3:15])).get(name) if parent_id else None
 
 
 def build_server(state: SalesforceState, faults: Faults | None = None) -> SandboxServer:
@@ -365,7 +395,7 @@ def build_server(state: SalesforceState, faults: Faults | None = None) -> Sandbo
         kind = "queryAll" if include_deleted else "query"
         body: dict[str, Any] = {"totalSize": cursor["total"], "done": done, "records": [
             {"attributes": {"type": cursor["object"], "url": f"/services/data/v{version}/sobjects/{cursor['object']}/{r['Id']}"},
-             **{f: _json_value(r.get(f)) for f in cursor["fields"]}} for r in records]}
+             **_json_fields(r, cursor["fields"], version)} for r in records]}
         if not done:
             body["nextRecordsUrl"] = f"/services/data/v{version}/{kind}/{cursor_id}-{end}"
         else:  # like Salesforce, the locator stays valid a while: a retried last page is answered again

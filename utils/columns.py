@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from utils.email_normalizer import ALREADY_NORMAL, MAX_LOCAL_PART, email_domain, normalize_email
-from utils.phone_normalizer import NANP_WRITTEN, nanp_validity, parse_phone
+from utils.phone_normalizer import NANP_WRITTEN, country_calling_code, nanp_validity, parse_phone, region_for_country
 from utils.values import to_bool, to_date, to_datetime, to_str
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -167,7 +167,36 @@ def _phone_parts(value: str, region: str) -> tuple[str | None, str | None]:
     return parsed.e164, parsed.extension
 
 
-def phones(array: pa.Array, region: str) -> tuple[list[pa.Array], pa.Array | None]:
+def phones(array: pa.Array, regions: pa.Array | str) -> tuple[list[pa.Array], pa.Array | None]:
+    """parse_phone column-wise, each number in its row's region (one region for all, or a column of them):
+    [E.164, extension]. Each distinct (number, region) pair is parsed once."""
+    if isinstance(regions, str):
+        return _phones_in(array, regions)
+    distinct = pc.unique(regions).to_pylist()
+    if len(distinct) == 1:
+        return _phones_in(array, distinct[0])
+    outputs = [pa.nulls(len(array), pa.string()), pa.nulls(len(array), pa.string())]
+    errors = None
+    for region in distinct:
+        mask = pc.fill_null(pc.equal(regions, region), False)
+        (e164, extension), failed = _phones_in(_only(mask, array), region)
+        outputs = [pc.if_else(mask, new, old) for new, old in zip((e164, extension), outputs)]
+        errors = first_error([errors, failed])
+    return outputs, errors
+
+
+def country_regions(countries: Sequence[pa.Array]) -> pa.Array:
+    """Per row, the phone region of the first of `countries` that names a known country (region_for_country); null when none does."""
+    found = [per_value(c, lambda v: (region_for_country(v),), [pa.string()])[0][0] for c in countries]
+    return pc.coalesce(*found) if len(found) > 1 else found[0]
+
+
+def calling_codes(regions: pa.Array) -> pa.Array:
+    """Per row, the calling code ("+49") of a phone region; null for null."""
+    return per_value(regions, lambda v: (country_calling_code(v),), [pa.string()])[0][0]
+
+
+def _phones_in(array: pa.Array, region: str) -> tuple[list[pa.Array], pa.Array | None]:
     """parse_phone column-wise: [E.164, extension]. Plain +1 forms valid in the region skip Python: the
     digits come out of NANP_WRITTEN and validity from the region's own patterns, as in parse_phone."""
     def slow(rest: pa.Array) -> tuple[list[pa.Array], pa.Array | None]:

@@ -1,7 +1,8 @@
 """Phone numbers as people write them -> E.164, with the extension kept apart.
 
-phonenumbers does the parsing (vanity letters included). A national number is read in the default
-region from settings; "00" international prefixes are read as "+". A number is given an E.164 form
+phonenumbers does the parsing (vanity letters included). A national number is read in the region of
+the record's own country (region_for_country: ISO codes or names as CRMs hold them, from pycountry),
+else in the default region from settings; "00" international prefixes are read as "+". A number is given an E.164 form
 only when phonenumbers says it is valid: an invalid one keeps its raw text and a reason, never a guess.
 Each distinct (value, region) is parsed once (parsing costs ~20 us).
 
@@ -15,11 +16,16 @@ test compares both on a large sample of forms and numbers.
 """
 from __future__ import annotations
 
+import gettext
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import phonenumbers
+import pycountry
+from phonenumbers.geodata.locale import LOCALE_DATA
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
 _HAS_DIGIT = re.compile(r"\d")
@@ -141,6 +147,103 @@ def parse_phone(value: str | None, default_region: str = "US") -> ParsedPhone:
 def to_e164(value: str | None, default_region: str = "US") -> str | None:
     """The E.164 form of value, or None when it is not a valid number."""
     return parse_phone(value, default_region).e164
+
+
+# ISO 3166-1 "exceptionally reserved" codes people write for a country (pycountry lists assigned codes only).
+_RESERVED_CODES = {"uk": "GB", "el": "GR"}
+
+
+def _folded(name: str) -> str:
+    """A country name compared loosely: case, accents, dots and a leading "the" ignored."""
+    text = unicodedata.normalize("NFKD", name.casefold())
+    text = "".join(c for c in text if not unicodedata.combining(c)).replace(".", "")
+    text = " ".join(text.split())
+    return text[4:] if text.startswith("the ") else text
+
+
+def _pycountry_names(translate=lambda name: name) -> dict[str, set[str]]:
+    names: dict[str, set[str]] = {}
+    for country in pycountry.countries:
+        for attribute in ("name", "official_name", "common_name"):
+            name = getattr(country, attribute, None)
+            if name:
+                names.setdefault(_folded(translate(name)), set()).add(country.alpha_2)
+    return names
+
+
+def _libphonenumber_names() -> dict[str, set[str]]:
+    """libphonenumber's own region names (CLDR's, in about 50 languages): "Turkey" as well as "Türkei"."""
+    names: dict[str, set[str]] = {}
+    for region, by_language in LOCALE_DATA.items():
+        for name in by_language.values():
+            if name.startswith("*"):  # "*aa": the same name as language aa
+                name = by_language.get(name[1:], "")
+            if name and not name.startswith("*"):
+                names.setdefault(_folded(name), set()).add(region)
+    return names
+
+
+def _translated_names() -> dict[str, set[str]]:
+    names: dict[str, set[str]] = {}
+    for catalog in sorted(Path(pycountry.LOCALES_DIR).glob("*/LC_MESSAGES/iso3166-1.mo")):
+        with catalog.open("rb") as handle:
+            translations = gettext.GNUTranslations(handle)
+        for name, regions in _pycountry_names(translations.gettext).items():
+            names.setdefault(name, set()).update(regions)
+    return names
+
+
+@lru_cache(maxsize=1)
+def _country_names() -> dict[str, str]:
+    """Folded country name -> alpha-2, from ISO 3166 (pycountry), libphonenumber, then iso-codes' translations.
+
+    An earlier source wins; a name two countries share within one source is left out rather than guessed
+    (a translation catalogue that calls Malaysia "Mexico" cannot take Mexico away).
+    """
+    found: dict[str, str] = {}
+    for source in (_pycountry_names, _libphonenumber_names, _translated_names):
+        for name, regions in source().items():
+            if name not in found and len(regions) == 1:
+                found[name] = next(iter(regions))
+    return found
+
+
+def _fuzzy_region(text: str) -> str | None:
+    try:
+        found = {country.alpha_2 for country in pycountry.countries.search_fuzzy(text)}
+    except LookupError:
+        return None
+    return found.pop() if len(found) == 1 else None  # "Korea": two countries, no guess
+
+
+@lru_cache(maxsize=4096)
+def region_for_country(country: str | None) -> str | None:
+    """The phone region (ISO 3166-1 alpha-2) of a country as a CRM holds it, or None when unknown.
+
+    Codes ("DE", "DEU", "276"), English names, official and common names, libphonenumber's names
+    ("Turkey"), names in any language pycountry translates ("Deutschland"), with case, accents and dots ignored ("U.S.A."); then
+    pycountry's fuzzy search (former names, subdivisions such as "England") when it points at one
+    country only. A region phonenumbers has no numbering plan for gives None.
+    """
+    text = " ".join((country or "").split())
+    if not text:
+        return None
+    folded = _folded(text)
+    region = _RESERVED_CODES.get(folded)
+    if region is None:
+        try:
+            region = pycountry.countries.lookup(text).alpha_2
+        except LookupError:
+            region = _country_names().get(folded) or (_fuzzy_region(text) if len(folded) > 3 else None)
+    if region is None or phonenumbers.country_code_for_region(region) == 0:
+        return None
+    return region
+
+
+def country_calling_code(region: str | None) -> str | None:
+    """"+49" for DE: the calling code of a phone region, or None."""
+    code = phonenumbers.country_code_for_region(region) if region else 0
+    return f"+{code}" if code else None
 
 
 def last_ten_digits(e164: str | None) -> str | None:

@@ -27,8 +27,8 @@ CURSOR = "SystemModstamp"
 PRIMARY_KEY = "Id"
 
 Output = tuple[dict[str, pa.Array], "pa.Array | None"]
-# A column declaration: (page of string cells, default phone region) -> output arrays and per-row errors.
-Declaration = Callable[[pa.Table, str], Output]
+# A column declaration: (page of string cells, each row's phone region) -> output arrays and per-row errors.
+Declaration = Callable[[pa.Table, pa.Array], Output]
 
 
 def _cells(page: pa.Table, field: str) -> pa.Array:
@@ -41,7 +41,7 @@ def _missing(values: pa.Array, reason: str) -> pa.Array:
 
 def required(name: str, field: str, convert: Callable[[pa.Array], tuple[pa.Array, Any]] = columns.text) -> Declaration:
     """A column every record must have: a record without it is rejected as "missing <field>"."""
-    def declared(page: pa.Table, region: str) -> Output:
+    def declared(page: pa.Table, region: pa.Array) -> Output:
         values, errors = convert(_cells(page, field))
         return {name: values}, columns.first_error([errors, _missing(values, f"missing {field}")])
     return declared
@@ -49,7 +49,7 @@ def required(name: str, field: str, convert: Callable[[pa.Array], tuple[pa.Array
 
 def converted(name: str, field: str, convert: Callable[[pa.Array], tuple[pa.Array, Any]]) -> Declaration:
     """One field through one of the utils.columns conversions."""
-    def declared(page: pa.Table, region: str) -> Output:
+    def declared(page: pa.Table, region: pa.Array) -> Output:
         values, errors = convert(_cells(page, field))
         return {name: values}, errors
     return declared
@@ -61,37 +61,37 @@ def text(name: str, field: str) -> Declaration:
 
 def flag(name: str, field: str, default: bool | None = None) -> Declaration:
     """A boolean; `default` stands in for a missing value when given."""
-    def declared(page: pa.Table, region: str) -> Output:
+    def declared(page: pa.Table, region: pa.Array) -> Output:
         values, errors = columns.boolean(_cells(page, field))
         return {name: values if default is None else pc.fill_null(values, default)}, errors
     return declared
 
 
-def mapped(field: str, outputs: Mapping[str, pa.DataType], fn: Callable[..., tuple]) -> Declaration:
-    """fn(value, region) for each distinct value of a field, giving one value per output column."""
-    def declared(page: pa.Table, region: str) -> Output:
-        arrays, errors = columns.per_value(_cells(page, field), lambda v: fn(v, region), list(outputs.values()))
+def mapped(field: str, outputs: Mapping[str, pa.DataType], fn: Callable[[str], tuple]) -> Declaration:
+    """fn(value) for each distinct value of a field, giving one value per output column."""
+    def declared(page: pa.Table, region: pa.Array) -> Output:
+        arrays, errors = columns.per_value(_cells(page, field), fn, list(outputs.values()))
         return dict(zip(outputs, arrays)), errors
     return declared
 
 
 def number(name: str, field: str) -> Declaration:
-    return mapped(field, {name: pa.float64()}, lambda v, region: (to_float(v),))
+    return mapped(field, {name: pa.float64()}, lambda v: (to_float(v),))
 
 
 def integer(name: str, field: str) -> Declaration:
-    return mapped(field, {name: pa.int64()}, lambda v, region: (to_int(v),))
+    return mapped(field, {name: pa.int64()}, lambda v: (to_int(v),))
 
 
 def constant(name: str, value: str) -> Declaration:
-    def declared(page: pa.Table, region: str) -> Output:
+    def declared(page: pa.Table, region: pa.Array) -> Output:
         return {name: pa.array([value] * page.num_rows, pa.string())}, None
     return declared
 
 
 def email(field: str) -> Declaration:
     """The raw email beside its normalised form and domain."""
-    def declared(page: pa.Table, region: str) -> Output:
+    def declared(page: pa.Table, region: pa.Array) -> Output:
         raw, errors = columns.text(_cells(page, field))
         (normalised, domain), _ = columns.emails(raw)
         return {"email_raw": raw, "email": normalised, "domain": domain}, errors
@@ -99,15 +99,15 @@ def email(field: str) -> Declaration:
 
 
 def normalised_email(name: str, field: str) -> Declaration:
-    def declared(page: pa.Table, region: str) -> Output:
+    def declared(page: pa.Table, region: pa.Array) -> Output:
         raw, errors = columns.text(_cells(page, field))
         return {name: columns.emails(raw)[0][0]}, errors
     return declared
 
 
 def phone(prefix: str, field: str, extension: bool = False) -> Declaration:
-    """The raw phone beside its E.164 form (and extension)."""
-    def declared(page: pa.Table, region: str) -> Output:
+    """The raw phone beside its E.164 form (and extension), read in the row's region."""
+    def declared(page: pa.Table, region: pa.Array) -> Output:
         raw, errors = columns.text(_cells(page, field))
         (e164, ext), _ = columns.phones(raw, region)
         return {prefix: raw, f"{prefix}_e164": e164, **({f"{prefix}_extension": ext} if extension else {})}, errors
@@ -115,8 +115,7 @@ def phone(prefix: str, field: str, extension: bool = False) -> Declaration:
 
 
 def website(field: str) -> Declaration:
-    return mapped(field, {"website": pa.string(), "domain": pa.string()},
-                  lambda v, region: (to_str(v), web_domain(to_str(v))))
+    return mapped(field, {"website": pa.string(), "domain": pa.string()}, lambda v: (to_str(v), web_domain(to_str(v))))
 
 
 def address_list(*values: Any) -> list[str]:
@@ -132,7 +131,7 @@ def address_list(*values: Any) -> list[str]:
 
 def addresses(name: str, *fields: str) -> Declaration:
     """Every normalised address of several address fields, per record."""
-    def declared(page: pa.Table, region: str) -> Output:
+    def declared(page: pa.Table, region: pa.Array) -> Output:
         cells = zip(*(_cells(page, f).to_pylist() for f in fields))
         return {name: pa.array([address_list(*row) for row in cells], pa.list_(pa.string()))}, None
     return declared
@@ -140,7 +139,7 @@ def addresses(name: str, *fields: str) -> Declaration:
 
 def start_of_day(name: str, field: str) -> Declaration:
     """A date field as the timestamp of its midnight, UTC."""
-    def declared(page: pa.Table, region: str) -> Output:
+    def declared(page: pa.Table, region: pa.Array) -> Output:
         values, errors = columns.date(_cells(page, field))
         return {name: values.cast(columns.TIMESTAMP)}, errors
     return declared
@@ -154,6 +153,8 @@ class SalesforceObject:
     table: str
     fields: tuple[str, ...]
     declarations: tuple[Declaration, ...]
+    # Fields naming the record's country, first known one wins: its phone numbers are read there.
+    countries: tuple[str, ...] = ()
 
     def soql(self, since: str | None = None, ordered: bool = True) -> str:
         """The SOQL that reads it, from an inclusive SystemModstamp bound when given."""
@@ -163,13 +164,22 @@ class SalesforceObject:
         return soql + (f" ORDER BY {CURSOR}, {PRIMARY_KEY}" if ordered else "")
 
     def transform(self, page: pa.Table | Sequence[Mapping[str, Any]], region: str) -> tuple[pa.Table, list[tuple[Any, str]]]:
-        """The rows of a page (CSV cells or JSON records), and each rejected record with its reason."""
+        """The rows of a page (CSV cells or JSON records), and each rejected record with its reason.
+
+        Phone numbers are read in the region of the record's country (`countries`), else in `region`.
+        """
         records = None if isinstance(page, pa.Table) else list(page)
-        cells = columns.text_table(records, self.fields) if records is not None else _with_fields(page, self.fields)
+        cells = columns.text_table([_flat(r, self.fields) for r in records], self.fields) if records is not None \
+            else _with_fields(page, self.fields)
         outputs: dict[str, pa.Array] = {}
+        known = columns.country_regions([_cells(cells, f) for f in self.countries]) if self.countries else None
+        regions = pa.repeat(region.upper(), cells.num_rows) if known is None else \
+            pc.coalesce(known, pa.scalar(region.upper()))
+        if known is not None:
+            outputs["phone_country_code"] = columns.calling_codes(known)
         errors = []
         for declaration in self.declarations:
-            arrays, error = declaration(cells, region)
+            arrays, error = declaration(cells, regions)
             outputs.update(arrays)
             errors.append(error)
         rows = pa.table(outputs)
@@ -187,6 +197,17 @@ class SalesforceObject:
         if rejected:
             raise RejectedRecord(rejected[0][1])
         return rows.to_pylist()[0]
+
+
+def _flat(record: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """A REST record's fields by name; a relationship field ("Account.BillingCountry") read from its nested record."""
+    flat = {}
+    for field in fields:
+        value: Any = record
+        for part in field.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        flat[field] = value
+    return flat
 
 
 def _with_fields(page: pa.Table, fields: Sequence[str]) -> pa.Table:
@@ -215,19 +236,22 @@ _ACTIVITY_FIELDS = ("Subject", "WhoId", "WhatId", "AccountId", "OwnerId")
 
 OBJECTS: dict[str, SalesforceObject] = {o.name: o for o in (
     SalesforceObject("Account", "sf_accounts",
-                     (*COMMON_FIELDS, "Name", "Type", "Industry", "Website", "Phone", "BillingCountry", "OwnerId"),
+                     (*COMMON_FIELDS, "Name", "Type", "Industry", "Website", "Phone", "BillingCountry",
+                      "ShippingCountry", "OwnerId"),
                      (*COMMON, text("name", "Name"), text("type", "Type"), text("industry", "Industry"),
                       website("Website"), phone("phone", "Phone"), text("billing_country", "BillingCountry"),
-                      text("owner_id", "OwnerId"))),
-    SalesforceObject("Contact", "sf_contacts", (*COMMON_FIELDS, "AccountId", *_PERSON_FIELDS, "MailingCountry"),
-                     (*COMMON, *PERSON, text("account_id", "AccountId"), text("mailing_country", "MailingCountry"))),
+                      text("owner_id", "OwnerId")), countries=("BillingCountry", "ShippingCountry")),
+    SalesforceObject("Contact", "sf_contacts",
+                     (*COMMON_FIELDS, "AccountId", *_PERSON_FIELDS, "MailingCountry", "Account.BillingCountry"),
+                     (*COMMON, *PERSON, text("account_id", "AccountId"), text("mailing_country", "MailingCountry")),
+                     countries=("MailingCountry", "Account.BillingCountry")),
     SalesforceObject("Lead", "sf_leads",
                      (*COMMON_FIELDS, *_PERSON_FIELDS, "Company", "Status", "Country", "IsConverted",
                       "ConvertedContactId", "ConvertedAccountId", "ConvertedDate"),
                      (*COMMON, *PERSON, text("company", "Company"), text("status", "Status"), text("country", "Country"),
                       flag("is_converted", "IsConverted"), text("converted_contact_id", "ConvertedContactId"),
                       text("converted_account_id", "ConvertedAccountId"),
-                      converted("converted_date", "ConvertedDate", columns.date))),
+                      converted("converted_date", "ConvertedDate", columns.date)), countries=("Country",)),
     SalesforceObject("Opportunity", "sf_opportunities",
                      (*COMMON_FIELDS, "AccountId", "Name", "StageName", "Amount", "Probability", "CloseDate", "Type",
                       "IsClosed", "IsWon", "OwnerId"),
