@@ -21,7 +21,7 @@ $(EMULATOR_STAMP): requirements-bqemulator.txt
 	touch $(EMULATOR_STAMP)
 
 run: $(STAMP)  ## the whole pipeline on the embedded default (DuckDB + sandboxes)
-	$(PY) -m scripts.run_local run
+	$(PY) -m scripts.run_local run --sandboxes
 
 test: $(STAMP) $(EMULATOR_STAMP)  ## the whole suite (starts the Pub/Sub and BigQuery emulators itself)
 	$(PY) -m pytest

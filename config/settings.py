@@ -20,10 +20,15 @@ DEFAULT_ROLE_LOCALS = (
     "notifications", "mailer-daemon", "postmaster", "webmaster", "enquiries", "inquiries")
 
 
+# Relative paths in settings (and .env itself) are the project root's, whatever the working directory.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
 class Settings(BaseSettings):
     """The pipeline's configuration; field names are the environment variable names (case-insensitive)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True)
+    model_config = SettingsConfigDict(env_file=PROJECT_ROOT / ".env", extra="ignore", frozen=True,
+                                      env_ignore_empty=True)
 
     gcp_project: str = Field("local-project", description="Google Cloud project id.")
     region: str = Field("us-central1", description="Region of the functions, scheduler jobs and dataset.")
@@ -139,6 +144,11 @@ class Settings(BaseSettings):
     def scratch_dataset(self) -> str:
         """The BigQuery dataset of staging and work tables."""
         return self.bigquery_scratch_dataset or f"{self.dataset}_scratch"
+
+    @field_validator("duckdb_path", "local_secrets_file", "errors_file", "salesforce_ca_bundle")
+    @classmethod
+    def _from_project_root(cls, value: Path | None) -> Path | None:
+        return PROJECT_ROOT / value if value is not None and not value.is_absolute() else value
 
     @field_validator("default_phone_region")
     @classmethod

@@ -1,18 +1,28 @@
 """The sources the local runner drives: how each syncs, and how each is pointed at its sandbox.
 
-With credentials configured (environment or the local secrets file) a source talks to its real API;
-without, the runner starts the source's loopback sandbox and says so. One table of sources, in the
-order of config/schedules.yaml, so `run`, `sync`, `serve` and `schedule` agree.
+Sandboxes only when asked (`--sandboxes` or SANDBOXES=true; `make run` asks): then every source talks
+to its loopback sandbox, and only with the embedded warehouse or a BigQuery emulator on a loopback
+address, so fake rows can never land in a real warehouse. Otherwise every source talks to its real
+API with its configured credentials: a source configured in part is an error naming what is missing
+and where it is looked for. One table of sources, in the order of config/schedules.yaml, so `run`,
+`sync`, `serve` and `schedule` agree.
 """
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
+from urllib.parse import urlsplit
 
+from config.settings import Settings
 from utils.runtime import Runtime
 from utils.secret_manager import SecretNotFoundError, SecretStore
+
+
+class NotConfigured(Exception):
+    """The local runner cannot use a source as configured; the message says what to set, and where."""
 
 
 @dataclass(frozen=True)
@@ -22,18 +32,15 @@ class LocalSource:
     name: str
     entry_point: str
     sync: Callable[[Runtime, bool, Callable[[dict[str, Any]], None]], None]
-    has_credentials: Callable[[Runtime], bool]
+    # Raises SecretNotFoundError saying what is missing (CredentialsIncomplete when configured in part).
+    check_credentials: Callable[[Runtime], None]
     sandbox: Callable[[Runtime], contextlib.AbstractContextManager[Runtime]]
 
 
-def _salesforce_credentials(runtime: Runtime) -> bool:
+def _salesforce_credentials(runtime: Runtime) -> None:
     from cloud_functions.salesforce_sync.client import SalesforceCredentials
 
-    try:
-        SalesforceCredentials.from_secrets(runtime.secrets, runtime.settings)
-    except SecretNotFoundError:
-        return False
-    return True
+    SalesforceCredentials.from_secrets(runtime.secrets, runtime.settings)
 
 
 SANDBOX_SALESFORCE_SIZE = dict(accounts=50, contacts=2000, leads=500)
@@ -45,7 +52,7 @@ def _aimed_at(runtime: Runtime, source: str, url: str, settings_update: dict[str
     for variable, value in secrets.items():
         os.environ[variable] = value  # read by the secret store; never printed
     settings = runtime.settings.model_copy(update=settings_update)
-    print(f"{source}: no credentials configured, using the loopback sandbox at {url}{detail}", flush=True)
+    print(f"{source}: using the loopback sandbox at {url}{detail}", flush=True)
     return replace(runtime, settings=settings, secrets=SecretStore(settings))
 
 
@@ -72,8 +79,19 @@ def _salesforce_sync(runtime: Runtime, full: bool, progress: Callable[[dict[str,
             progress(run)
 
 
-def _has_secret(name: str) -> Callable[[Runtime], bool]:
-    return lambda runtime: runtime.secrets.get_optional(name) is not None
+def _has_secret(name: str) -> Callable[[Runtime], None]:
+    def check(runtime: Runtime) -> None:
+        runtime.secrets.get(name)
+    return check
+
+
+def _gmail_credentials(runtime: Runtime) -> None:
+    from cloud_functions.salesforce_sync.client import CredentialsIncomplete
+
+    key = runtime.secrets.get("gmail-service-account-key")
+    if key and not runtime.settings.mailboxes:
+        raise CredentialsIncomplete("Gmail is partly configured: gmail-service-account-key set, but no mailboxes: "
+                                    "set MAILBOXES (environment or .env)")
 
 
 @contextlib.contextmanager
@@ -141,8 +159,7 @@ SANDBOX_HUBSPOT_CONTACTS = 60
 SOURCES: dict[str, LocalSource] = {
     "salesforce": LocalSource("salesforce", "salesforce_sync", _salesforce_sync, _salesforce_credentials,
                               _salesforce_sandbox),
-    "gmail": LocalSource("gmail", "gmail_sync", _gmail_sync, _has_secret("gmail-service-account-key"),
-                         _gmail_sandbox),
+    "gmail": LocalSource("gmail", "gmail_sync", _gmail_sync, _gmail_credentials, _gmail_sandbox),
     "dialpad": LocalSource("dialpad", "dialpad_sync", _dialpad_sync, _has_secret("dialpad-api-key"),
                            _dialpad_sandbox),
     "hubspot": LocalSource("hubspot", "hubspot_sync", _hubspot_sync, _has_secret("hubspot-api-key"),
@@ -150,14 +167,52 @@ SOURCES: dict[str, LocalSource] = {
 }
 
 
+def sandboxes_allowed(settings: Settings) -> None:
+    """Raises NotConfigured unless the warehouse is one fake rows may land in: DuckDB, or a BigQuery emulator
+    on a loopback address."""
+    if settings.warehouse == "duckdb":
+        return
+    host = urlsplit(settings.bigquery_api_endpoint or "").hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise NotConfigured("the sandboxes write fake rows: refused with WAREHOUSE=bigquery unless "
+                            "BIGQUERY_API_ENDPOINT is a local BigQuery emulator on a loopback address")
+
+
+def configured(runtime: Runtime, names: list[str], required: bool) -> list[str]:
+    """The named sources whose credentials are all set. A source configured in part raises NotConfigured;
+    one not configured at all too when `required`, else it is left out and the runner says so."""
+    from cloud_functions.salesforce_sync.client import CredentialsIncomplete
+
+    usable = []
+    for name in names:
+        try:
+            SOURCES[name].check_credentials(runtime)
+        except CredentialsIncomplete as error:
+            raise NotConfigured(f"{name}: {error}") from None
+        except SecretNotFoundError as error:
+            if required:
+                raise NotConfigured(f"{name}: {error}; or use its sandbox with --sandboxes") from None
+            print(f"{name}: not configured, skipped ({error}; --sandboxes uses the loopback sandboxes)", flush=True)
+            continue
+        usable.append(name)
+    return usable
+
+
 @contextlib.contextmanager
-def endpoints(runtime: Runtime, names: list[str]) -> Iterator[Runtime]:
-    """The runtime with every named source aimed at its real API (credentials) or its sandbox."""
+def endpoints(runtime: Runtime, names: list[str], sandboxes: bool, required: bool = True) -> Iterator[tuple[Runtime, list[str]]]:
+    """The runtime aimed at every named source's sandbox (when asked for) or real API, and the sources usable."""
+    if not sandboxes:
+        usable = configured(runtime, names, required)
+        for name in usable:
+            print(f"{name}: using the configured credentials", flush=True)
+        yield runtime, usable
+        return
+    sandboxes_allowed(runtime.settings)
     with contextlib.ExitStack() as stack:
         for name in names:
-            source = SOURCES[name]
-            if source.has_credentials(runtime):
-                print(f"{name}: using the configured credentials", flush=True)
-            else:
-                runtime = stack.enter_context(source.sandbox(runtime))
-        yield runtime
+            runtime = stack.enter_context(SOURCES[name].sandbox(runtime))
+        yield runtime, names

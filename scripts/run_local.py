@@ -9,14 +9,18 @@
     python -m scripts.run_local review approve|reject --value V --candidate-type T --candidate-id ID
     python -m scripts.run_local import-mbox FILE --mailbox ADDRESS   a Google Takeout mbox
 
-With no credentials configured a source uses its loopback sandbox and says so; with credentials
-(environment or the local secrets file) it uses the real API. WAREHOUSE=bigquery writes to BigQuery.
+Sources talk to their real APIs with the configured credentials; `--sandboxes` (or SANDBOXES=true;
+`make run` asks) points every one at its loopback sandbox instead, never with a real BigQuery warehouse.
+A user error (a missing file or secret, a bad setting, a locked warehouse, a refused API call) is one
+line on stderr and exit code 1 (2 for bad arguments, 130 for Ctrl-C); `--debug` adds the traceback.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
+import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,8 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from config.settings import Settings, get_settings  # noqa: E402
 from scripts.local_schedule import load_jobs, run_schedule  # noqa: E402
-from scripts.local_sources import SOURCES, endpoints  # noqa: E402
-from utils.logger import configure_logging  # noqa: E402
+from scripts.local_sources import SOURCES, endpoints, sandboxes_allowed  # noqa: E402
+from utils.etl_runs import record_failed_invocation  # noqa: E402
+from utils.logger import configure_logging, redact  # noqa: E402
+from utils.monitoring import ErrorPublisher  # noqa: E402
 from utils.runtime import Runtime, set_runtime  # noqa: E402
 from utils.schemas import load_table_specs  # noqa: E402
 from utils.warehouse import Warehouse, open_warehouse  # noqa: E402
@@ -61,23 +67,39 @@ def init(warehouse: Warehouse, settings: Settings) -> None:
 def print_run(source: str, run: dict[str, Any]) -> None:
     print(f"  {source} {run['stream']:<13} {run['status']:<8} fetched {run['rows_fetched']:>7,} "
           f"loaded {run['rows_loaded']:>7,} rejected {run['rows_rejected']:>4,} "
-          f"via {run['details'].get('api', '-'):<5} {run['duration_seconds']:>6.2f} s", flush=True)
+          f"via {run['details'].get('api', '-'):<5} {run['duration_seconds']:>6.2f} s"
+          + (f"  ({run['stop_reason']})" if run.get("stop_reason") else ""), flush=True)
 
 
-def sync(runtime: Runtime, names: list[str], full: bool, then_resolve: bool = False) -> None:
+def sync(runtime: Runtime, names: list[str], full: bool, sandboxes: bool, then_resolve: bool = False) -> None:
     """Syncs the named sources (each against its API or sandbox), then optionally resolves entities
     with the same settings, so the mailboxes synced are the ones counted as internal."""
-    with endpoints(runtime, names) as rt:
-        for name in names:
-            SOURCES[name].sync(rt, full, lambda run, name=name: print_run(name, run))
+    with endpoints(runtime, names, sandboxes, required=len(names) == 1) as (rt, usable):
+        for name in usable:
+            try:
+                SOURCES[name].sync(rt, full, lambda run, name=name: print_run(name, run))
+            except Exception as error:
+                raise RunFailed(name, error, rt) from error
         if then_resolve:
             resolve(rt, full=False)
+
+
+class RunFailed(Exception):
+    """A source's run failed; it is recorded in etl_runs and published (here, if it failed before it started)."""
+
+    def __init__(self, source: str, error: Exception, runtime: Runtime):
+        run_id = getattr(error, "run_id", None) or record_failed_invocation(
+            runtime.warehouse, runtime.publisher, source=source, error=error, trigger="local")
+        super().__init__(f"{source} failed: {type(error).__name__}: {error} (run {run_id}, recorded in etl_runs)")
 
 
 def resolve(runtime: Runtime, full: bool) -> dict[str, Any]:
     from entity_resolution.matcher import ResolutionRequest, resolve_entities
 
     summary = resolve_entities(ResolutionRequest(mode="full" if full else "incremental", trigger="local"), runtime)
+    if summary["status"] == "skipped":
+        print(f"  entity resolution skipped: run {summary['held_by']} is resolving", flush=True)
+        return summary
     print(f"  entity resolution {summary['status']}: {summary['values_examined']:,} values examined, linked by method "
           f"{summary['linked_by_method']}, ambiguous {summary['ambiguous']:,}, suggested {summary['suggested']:,}, "
           f"internal {summary['internal']:,}, "
@@ -119,15 +141,14 @@ def report(warehouse: Warehouse) -> None:
             print(f"  {row['value_type']:<6} {row['value']:<40} {row['occurrences']:>6,}")
 
 
-def serve(runtime: Runtime, port: int) -> None:
+def serve(runtime: Runtime, port: int, sandboxes: bool) -> None:
     """Every entry point of main.py under functions-framework, each on its own port, until interrupted."""
     import functions_framework
     from werkzeug.serving import make_server
 
     import main
 
-    names = landed_in_schedule_order()
-    with endpoints(runtime, names) as rt:
+    with endpoints(runtime, landed_in_schedule_order(), sandboxes, required=False) as (rt, _usable):
         set_runtime(rt)
         servers = []
         for offset, target in enumerate(main.__all__):
@@ -136,7 +157,7 @@ def serve(runtime: Runtime, port: int) -> None:
             threading.Thread(target=server.serve_forever, daemon=True).start()
             servers.append(server)
             print(f"{target}: http://127.0.0.1:{server.server_port}/", flush=True)
-            print(f"  curl -s -X POST -H 'Content-Type: application/json' -d '{{}}' "
+            print(f"  curl -s -X POST -H 'Content-Type: application/json' -d '{EXAMPLE_BODIES.get(target, '{}')}' "
                   f"http://127.0.0.1:{server.server_port}/", flush=True)
         print("serving; Ctrl-C stops", flush=True)
         try:
@@ -146,6 +167,10 @@ def serve(runtime: Runtime, port: int) -> None:
         finally:
             for server in servers:
                 server.shutdown()
+
+
+EXAMPLE_BODIES = {"salesforce_sync": '{"object_type": "Account"}', "dialpad_sync": '{"sync_type": "incremental"}',
+                  "entity_resolution": '{"mode": "incremental"}'}
 
 
 def fire_locally(runtime: Runtime):
@@ -167,19 +192,23 @@ def fire_locally(runtime: Runtime):
     return fire
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="run_local", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    with_sources = argparse.ArgumentParser(add_help=False)
+    with_sources.add_argument("--sandboxes", action="store_true", default=None,
+                              help="every source talks to its loopback sandbox (SANDBOXES=true)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("init", help="create the warehouse with every table and view")
-    sub.add_parser("run", help="every landed source, then entity resolution, then the summary")
-    sync_parser = sub.add_parser("sync", help="one source")
+    sub.add_parser("run", parents=[with_sources], help="every landed source, then entity resolution, then the summary")
+    sync_parser = sub.add_parser("sync", parents=[with_sources], help="one source")
     sync_parser.add_argument("source", choices=sorted(SOURCES))
     sync_parser.add_argument("--full", action="store_true")
     resolve_parser = sub.add_parser("resolve", help="entity resolution")
     resolve_parser.add_argument("--full", action="store_true")
-    serve_parser = sub.add_parser("serve", help="every function under functions-framework")
+    serve_parser = sub.add_parser("serve", parents=[with_sources], help="every function under functions-framework")
     serve_parser.add_argument("--port", type=int, default=8080, help="first port (0: any free ones)")
-    schedule_parser = sub.add_parser("schedule", help="fire schedules.yaml's jobs on their crons")
+    schedule_parser = sub.add_parser("schedule", parents=[with_sources], help="fire schedules.yaml's jobs on their crons")
     schedule_parser.add_argument("--minutes", type=int, default=None, help="stop after this many minutes")
     sub.add_parser("report", help="rows per table, runs, match rates, top unmatched")
     review = sub.add_parser("review", help="approve or reject a match candidate (kept in manual_mappings)")
@@ -193,27 +222,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     mbox = sub.add_parser("import-mbox", help="load a Google Takeout mbox into the Gmail tables")
     mbox.add_argument("file", type=Path)
     mbox.add_argument("--mailbox", required=True, help="the mailbox the export came from")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    settings = get_settings()
-    configure_logging("WARNING")
-    warehouse = open_warehouse(settings)
+
+def open_for(command: str, settings: Settings) -> Warehouse:
+    """The warehouse; `report` and `review` read an existing one and never create an empty one."""
+    if command in ("report", "review") and settings.warehouse == "duckdb" and not settings.duckdb_path.exists():
+        raise FileNotFoundError(f"no warehouse at {settings.duckdb_path}: `run`, `sync` or `init` creates it")
+    try:
+        return open_warehouse(settings)
+    except Exception as error:
+        if "lock" in str(error).lower():
+            raise WarehouseBusy(f"the warehouse {settings.duckdb_path} is in use by another process "
+                                f"({str(error).partition('(')[2].partition(')')[0] or 'see DuckDB'}): "
+                                f"stop `serve` or the other run, then try again") from error
+        raise
+
+
+class WarehouseBusy(Exception):
+    """The DuckDB file is held by another process."""
+
+
+def execute(args: argparse.Namespace, settings: Settings) -> None:
+    """Runs one command against the warehouse the settings name."""
+    sandboxes = settings.sandboxes if getattr(args, "sandboxes", None) is None else args.sandboxes
+    if sandboxes and args.command in ("run", "sync", "serve", "schedule"):
+        sandboxes_allowed(settings)  # before the warehouse is even opened
+    if args.command == "import-mbox" and not args.file.is_file():
+        raise FileNotFoundError(f"no such mbox file: {args.file}")
+    try:
+        warehouse = open_for(args.command, settings)
+    except WarehouseBusy as busy:  # recorded where it can be: the error sink (etl_runs is in that very file)
+        ErrorPublisher(settings).publish(source="local_runner", run_id=None, error=busy,
+                                         context={"command": args.command})
+        raise
     runtime = Runtime.around(settings, warehouse)
     try:
         if args.command in ("init", "run"):
             init(warehouse, settings)
-        else:
+        elif args.command not in ("report", "review"):
             warehouse.ensure_schema()
         if args.command == "run":
-            sync(runtime, landed_in_schedule_order(), full=False, then_resolve=True)
+            sync(runtime, landed_in_schedule_order(), full=False, sandboxes=sandboxes, then_resolve=True)
         elif args.command == "sync":
-            sync(runtime, [args.source], args.full)
+            sync(runtime, [args.source], args.full, sandboxes=sandboxes)
         elif args.command == "resolve":
             resolve(runtime, args.full)
         elif args.command == "serve":
-            serve(runtime, args.port)
+            serve(runtime, args.port, sandboxes)
         elif args.command == "schedule":
-            with endpoints(runtime, landed_in_schedule_order()) as rt:
+            with endpoints(runtime, landed_in_schedule_order(), sandboxes, required=False) as (rt, _usable):
                 set_runtime(rt)
                 run_schedule(fire_locally(rt), args.minutes)
         elif args.command == "import-mbox":
@@ -234,7 +292,43 @@ def main(argv: Sequence[str] | None = None) -> int:
             report(warehouse)
     finally:
         warehouse.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    try:
+        settings = get_settings()
+        # The runner's own lines are its output; logs join them only when LOG_LEVEL asks.
+        configure_logging(settings.log_level if "log_level" in settings.model_fields_set else "CRITICAL")
+        execute(args, settings)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `report | head`: the reader has gone; nothing more to say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python's own advice, so exit does not fail to flush
+        return 0
+    except Exception as error:
+        if args.debug:
+            traceback.print_exc()
+        message = str(error) if isinstance(error, USER_ERRORS) else f"{type(error).__name__}: {error}"
+        if type(error).__name__ == "ValidationError":  # a setting: named as its environment variable
+            message = "bad setting: " + "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                                                  for e in error.errors())
+        print(f"error: {redact(message)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from pydantic import ValidationError
+
+    from scripts.local_sources import NotConfigured
+    from utils.secret_manager import SecretNotFoundError
+
+    return (RunFailed, WarehouseBusy, FileNotFoundError, NotConfigured, SecretNotFoundError, ValidationError)
+
+
+USER_ERRORS = _user_errors()
 
 
 if __name__ == "__main__":

@@ -57,6 +57,12 @@ class SecretStore:
             return self._read_secret_manager(name)
         return self._read_local(name)
 
+    def where(self, name: str) -> str:
+        """Where the secret `name` is looked for, as a person would set it."""
+        if self._settings.secrets_backend == "secret_manager":
+            return f"Secret Manager secret {name!r} in project {self._settings.gcp_project!r}"
+        return f"the environment variable {env_var_name(name)} or {name!r} in {self._settings.local_secrets_file}"
+
     def _read_local(self, name: str) -> str:
         value = os.environ.get(env_var_name(name))
         if value:
@@ -64,9 +70,8 @@ class SecretStore:
         value = _read_secrets_file(self._settings.local_secrets_file).get(name)
         if value:
             return str(value)
-        raise SecretNotFoundError(
-            f"secret {name!r} is not configured: set {env_var_name(name)} or add it to "
-            f"{self._settings.local_secrets_file}")
+        raise SecretNotFoundError(f"secret {name!r} is not configured: set {self.where(name)}"
+                                  f"{_dotenv_hint(env_var_name(name))}")
 
     def _read_secret_manager(self, name: str) -> str:
         from google.api_core import exceptions
@@ -81,6 +86,16 @@ class SecretStore:
                 f"secret {name!r} cannot be read from Secret Manager in project "
                 f"{self._settings.gcp_project!r}: {type(error).__name__}") from None
         return response.payload.data.decode("utf-8")
+
+
+def _dotenv_hint(variable: str) -> str:
+    """A note when the variable sits in ./.env, which settings read and secrets do not."""
+    dotenv = Path(".env")
+    try:
+        found = dotenv.is_file() and any(line.strip().startswith(f"{variable}=") for line in dotenv.read_text().splitlines())
+    except OSError:
+        found = False
+    return f" ({variable} is in .env, which holds settings only: secrets are never read from it)" if found else ""
 
 
 def _read_secrets_file(path: Path) -> dict[str, Any]:

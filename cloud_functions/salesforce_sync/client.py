@@ -45,22 +45,45 @@ class SalesforceCredentials:
 
     @classmethod
     def from_secrets(cls, secrets: SecretStore, settings: Settings) -> "SalesforceCredentials":
-        """OAuth refresh token if configured, else username + password + token, else session id + instance URL."""
-        refresh_token = secrets.get_optional("salesforce-refresh-token")
-        if refresh_token:
-            return cls("refresh_token", client_id=secrets.get("salesforce-client-id"),
-                       client_secret=secrets.get("salesforce-client-secret"), refresh_token=refresh_token)
-        username = secrets.get_optional("salesforce-username")
-        if username:
-            return cls("password", username=username, password=secrets.get("salesforce-password"),
-                       security_token=secrets.get("salesforce-security-token"))
-        session_id = secrets.get_optional("salesforce-session-id")
-        if session_id and settings.salesforce_instance_url:
-            return cls("session", session_id=session_id)
+        """OAuth refresh token if configured, else username + password + token, else session id + instance URL.
+
+        A way that is partly configured is an error naming what is missing and where it is looked for;
+        nothing configured at all is an error listing the three ways.
+        """
+        found = {name: secrets.get_optional(name) for names in CREDENTIAL_SETS.values() for name in names}
+        partial = []
+        for method, names in CREDENTIAL_SETS.items():
+            missing = [n for n in names if not found[n]]
+            if method == "session" and not settings.salesforce_instance_url:
+                missing.append("SALESFORCE_INSTANCE_URL")
+            if not missing:
+                return cls(method, **{CREDENTIAL_FIELDS[n]: found[n] for n in names})
+            if len(missing) < len(names) + (method == "session"):
+                partial.append((names, missing))
+        if partial:
+            names, missing = partial[0]
+            given = [n for n in names if found[n]]
+            where = "; ".join(secrets.where(n) if n in found else "the setting SALESFORCE_INSTANCE_URL" for n in missing)
+            raise CredentialsIncomplete(f"Salesforce is partly configured: {', '.join(given)} set, but "
+                                        f"{', '.join(missing)} missing (set {where})")
         raise SecretNotFoundError(
             "no Salesforce credentials configured: set salesforce-refresh-token (+ client id/secret), or "
             "salesforce-username + salesforce-password + salesforce-security-token, or salesforce-session-id "
             "with SALESFORCE_INSTANCE_URL")
+
+
+class CredentialsIncomplete(SecretNotFoundError):
+    """Some of the secrets of one way to authenticate are set, not all: never a reason to fall back."""
+
+
+# The ways to authenticate, in the order they are tried, and the secrets each needs.
+CREDENTIAL_SETS = {
+    "refresh_token": ("salesforce-refresh-token", "salesforce-client-id", "salesforce-client-secret"),
+    "password": ("salesforce-username", "salesforce-password", "salesforce-security-token"),
+    "session": ("salesforce-session-id",),
+}
+CREDENTIAL_FIELDS = {name: name.removeprefix("salesforce-").replace("-", "_") for names in CREDENTIAL_SETS.values()
+                     for name in names}
 
 
 class LoginHostSession(requests.Session):

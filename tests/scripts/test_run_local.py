@@ -56,15 +56,15 @@ def test_init_creates_every_table_with_its_bigquery_layout(tmp_path):
 
 
 def test_run_twice_uses_the_sandbox_and_adds_nothing_twice(tmp_path):
-    """With no credentials `run` says it uses the sandbox, loads, resolves, reports; a second run adds nothing."""
-    first = run_local(tmp_path, "run")
+    """`run --sandboxes` says it uses the sandboxes, loads, resolves, reports; a second run adds nothing."""
+    first = run_local(tmp_path, "run", "--sandboxes")
     assert first.returncode == 0, first.stderr
     assert re.search(r"salesforce Contact +success +fetched +2,000", first.stdout)
     assert "entity resolution success" in first.stdout and "rows per table:" in first.stdout
     assert "match rates by method:" in first.stdout and "dialpad  phone_exact" in first.stdout
     assert "gmail    email_exact" in first.stdout
     for source in ("salesforce", "gmail", "dialpad", "hubspot"):
-        assert f"{source}: no credentials configured, using the loopback sandbox" in first.stdout
+        assert f"{source}: using the loopback sandbox" in first.stdout
     after_first = counts(tmp_path)
     enrollments = after_first.pop("hubspot_sequence_enrollments")
     assert after_first == {"sf_accounts": 50, "sf_contacts": 2000, "sf_leads": 500, "sf_opportunities": 100,
@@ -72,14 +72,14 @@ def test_run_twice_uses_the_sandbox_and_adds_nothing_twice(tmp_path):
                            "gmail_messages": 300}
     assert enrollments > 0
     after_first["hubspot_sequence_enrollments"] = enrollments
-    second = run_local(tmp_path, "run")
+    second = run_local(tmp_path, "run", "--sandboxes")
     assert second.returncode == 0, second.stderr
     assert counts(tmp_path) == after_first
 
 
 def test_serve_answers_a_manual_trigger_and_refuses_a_bad_body(tmp_path):
     """`serve` prints a curl line per function; a POST runs that sync, a malformed body gets 400."""
-    process = subprocess.Popen([sys.executable, "-m", "scripts.run_local", "serve", "--port", "0"], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "scripts.run_local", "serve", "--port", "0", "--sandboxes"], cwd=ROOT,
                                env=local_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
     try:
@@ -109,6 +109,7 @@ def test_serve_answers_a_manual_trigger_and_refuses_a_bad_body(tmp_path):
 
 def test_review_command_writes_a_manual_mapping(tmp_path):
     """`review approve` keeps the decision in manual_mappings."""
+    assert run_local(tmp_path, "init").returncode == 0
     result = run_local(tmp_path, "review", "approve", "--value-type", "email", "--value", "a@b.com",
                        "--candidate-type", "contact", "--candidate-id", "003X", "--reviewer", "me")
     assert result.returncode == 0, result.stderr
@@ -116,6 +117,110 @@ def test_review_command_writes_a_manual_mapping(tmp_path):
         rows = con.execute("SELECT value, sf_contact_id, decision, is_active, created_by "
                            "FROM sales_intelligence.manual_mappings").fetchall()
     assert rows == [("a@b.com", "003X", "approved", True, "me")]
+
+
+class TestUserErrors:
+    """Each user error: one line on stderr naming the problem, a non-zero exit code, no traceback."""
+
+    def assert_one_line(self, result, *fragments):
+        assert result.returncode == 1, result.stdout
+        assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith("error: ")
+        for fragment in fragments:
+            assert fragment in result.stderr
+
+    def test_no_credentials_and_no_sandboxes_is_an_error_not_fake_data(self, tmp_path):
+        """Without credentials a sync names the secret and where it is looked for; nothing is loaded."""
+        result = run_local(tmp_path, "sync", "dialpad")
+        self.assert_one_line(result, "dialpad-api-key", "DIALPAD_API_KEY", "none.json", "--sandboxes")
+        assert "sandbox" not in result.stdout and counts(tmp_path)["dialpad_calls"] == 0
+
+    def test_a_key_in_dotenv_is_named_as_misplaced(self, tmp_path):
+        """A secret put in .env (settings only) is named as such in the error."""
+        env = {**local_env(tmp_path)}
+        (tmp_path / ".env").write_text("DIALPAD_API_KEY=x\n")
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "run_local.py"), "sync", "dialpad"],
+                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        self.assert_one_line(result, "DIALPAD_API_KEY is in .env, which holds settings only")
+
+    def test_salesforce_configured_in_part_names_what_is_missing(self, tmp_path):
+        """Username and password without the security token: an error naming the token, even for `run`."""
+        env = {**local_env(tmp_path), "SALESFORCE_USERNAME": "u@example.com", "SALESFORCE_PASSWORD": "pw"}
+        for command in (["sync", "salesforce"], ["run"]):
+            result = subprocess.run([sys.executable, "-m", "scripts.run_local", *command], cwd=ROOT, env=env,
+                                    capture_output=True, text=True, timeout=120)
+            self.assert_one_line(result, "partly configured", "salesforce-security-token",
+                                 "SALESFORCE_SECURITY_TOKEN")
+            assert "pw" not in result.stderr.replace("pwd", "")
+
+    @pytest.mark.parametrize("endpoint", [None, "https://bigquery.googleapis.com", "http://10.0.0.5:9050"])
+    def test_sandboxes_are_refused_with_a_real_bigquery(self, tmp_path, endpoint):
+        """WAREHOUSE=bigquery with the sandboxes: refused unless the endpoint is a loopback emulator."""
+        env = {**local_env(tmp_path), "WAREHOUSE": "bigquery", "GCP_PROJECT": "some-real-project",
+               **({"BIGQUERY_API_ENDPOINT": endpoint} if endpoint else {})}
+        env.pop("BIGQUERY_API_ENDPOINT", None) if endpoint is None else None
+        result = subprocess.run([sys.executable, "-m", "scripts.run_local", "sync", "dialpad", "--sandboxes"],
+                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        self.assert_one_line(result, "refused with WAREHOUSE=bigquery")
+
+    def test_bad_setting_missing_file_and_debug(self, tmp_path):
+        """A bad setting and a missing file are one line each; --debug adds the traceback."""
+        env = {**local_env(tmp_path), "MERGE_BATCH_SIZE": "lots"}
+        result = subprocess.run([sys.executable, "-m", "scripts.run_local", "report"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=120)
+        self.assert_one_line(result, "bad setting: MERGE_BATCH_SIZE")
+        self.assert_one_line(run_local(tmp_path, "import-mbox", "missing.mbox", "--mailbox", "a@b.com"),
+                             "no such mbox file")
+        debug = run_local(tmp_path, "--debug", "import-mbox", "missing.mbox", "--mailbox", "a@b.com")
+        assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+    def test_report_never_creates_an_empty_warehouse_and_paths_are_the_project_roots(self, tmp_path):
+        """`report` from another directory reads the project's files; with none there it says so, creating nothing."""
+        env = {**local_env(tmp_path), "DUCKDB_PATH": f".local/absent-{tmp_path.name}.duckdb"}
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "run_local.py"), "report"], cwd=tmp_path,
+                                env=env, capture_output=True, text=True, timeout=120)
+        self.assert_one_line(result, f"no warehouse at {ROOT / '.local' / f'absent-{tmp_path.name}.duckdb'}")
+        assert not (ROOT / ".local" / f"absent-{tmp_path.name}.duckdb").exists()
+        assert not list(tmp_path.glob("**/*.duckdb"))
+
+    def test_a_locked_warehouse_is_one_line_and_recorded_in_the_error_sink(self, tmp_path):
+        """Another process holding the DuckDB file: one line naming it, and the error in the error sink."""
+        assert run_local(tmp_path, "init").returncode == 0
+        holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; "
+                                   f"con = duckdb.connect({str(tmp_path / 'wh.duckdb')!r}); print('held', flush=True); "
+                                   "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            result = run_local(tmp_path, "sync", "dialpad", "--sandboxes")
+        finally:
+            holder.stdin.close()
+            holder.wait(30)
+        self.assert_one_line(result, "is in use by another process", str(holder.pid))
+        assert "in use by another process" in (tmp_path / "e.jsonl").read_text()
+
+    def test_a_refused_api_call_is_one_line_with_the_recorded_run(self, tmp_path):
+        """A 401 from the API: one line with the source, the error and the run id recorded as failed."""
+        from sandbox.dialpad import DialpadSandbox
+
+        with DialpadSandbox(10) as sandbox:
+            env = {**local_env(tmp_path), "DIALPAD_API_KEY": "not-the-key", "DIALPAD_BASE_URL": sandbox.url}
+            result = subprocess.run([sys.executable, "-m", "scripts.run_local", "sync", "dialpad"], cwd=ROOT,
+                                    env=env, capture_output=True, text=True, timeout=120)
+        self.assert_one_line(result, "dialpad failed", "401", "recorded in etl_runs")
+        assert "not-the-key" not in result.stderr
+        run_id = re.search(r"run (dialpad-\S+),", result.stderr).group(1)
+        with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+            assert con.execute("SELECT status FROM sales_intelligence.etl_runs WHERE run_id = ?",
+                               [run_id]).fetchall() == [("failed",)]
+
+    def test_log_level_is_honoured(self, tmp_path):
+        """LOG_LEVEL=INFO adds the JSON log lines to stderr; without it the runner prints its own lines only."""
+        quiet = run_local(tmp_path, "sync", "dialpad", "--sandboxes")
+        assert quiet.returncode == 0 and quiet.stderr == ""
+        env = {**local_env(tmp_path), "LOG_LEVEL": "INFO"}
+        loud = subprocess.run([sys.executable, "-m", "scripts.run_local", "sync", "dialpad", "--sandboxes"],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert loud.returncode == 0 and '"message": "run finished"' in loud.stderr
 
 
 class TestCron:
