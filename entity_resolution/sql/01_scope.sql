@@ -33,13 +33,13 @@ changed_phones AS (
   UNION DISTINCT SELECT phone_e164 FROM ${dataset}.sf_accounts WHERE ingested_at >= @crm_changed_since AND phone_e164 IS NOT NULL
   UNION DISTINCT SELECT value FROM ${dataset}.manual_mappings WHERE value_type = 'phone' AND created_at >= @crm_changed_since
 ),
-changed_last10 AS (
-  SELECT RIGHT(REGEXP_REPLACE(raw, r'[^0-9]', ''), 10) AS last10
+changed_last7 AS (
+  SELECT RIGHT(REGEXP_REPLACE(raw, r'[^0-9]', ''), 7) AS last7
   FROM (
     SELECT phone AS raw FROM changed_contacts UNION ALL SELECT mobile_phone FROM changed_contacts
     UNION ALL SELECT phone FROM changed_leads UNION ALL SELECT mobile_phone FROM changed_leads
   )
-  WHERE LENGTH(REGEXP_REPLACE(raw, r'[^0-9]', '')) >= 10
+  WHERE LENGTH(REGEXP_REPLACE(raw, r'[^0-9]', '')) >= 7
 ),
 email_values AS (
   SELECT email AS value, ANY_VALUE(domain) AS domain, LOGICAL_OR(matched_at IS NULL) AS has_new_rows
@@ -67,7 +67,7 @@ phone_flags AS (
   SELECT v.value, CAST(NULL AS STRING) AS domain, v.has_new_rows,
          @full
          OR v.value IN (SELECT value FROM changed_phones)
-         OR RIGHT(v.value, 10) IN (SELECT last10 FROM changed_last10) AS all_rows
+         OR RIGHT(v.value, 7) IN (SELECT last7 FROM changed_last7) AS all_rows
   FROM phone_values AS v
 )
 SELECT * FROM (

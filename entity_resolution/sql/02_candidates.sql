@@ -12,8 +12,11 @@
 --   6      role_address       info@/sales@...: the account of the people carrying it      0.85, account only
 --   6      phone_exact        Account phone = value                       0.85, account only
 --   7      email_domain       Account website domain (never free mail)    0.80, account only
---   8      phone_last10       same last ten digits, same country code     0.70 (suggestion)
--- Role addresses skip the person levels: they link to an account at most.
+--   8      email_subdomain    a subdomain of an Account website domain    0.70 (suggestion), account only
+--   8      phone_last10       same last ten digits of the national number, in the CRM record's own
+--                             country (phone_country_code; never where the country is unknown)  0.70 (suggestion)
+-- Role addresses skip the person levels: they link to an account at most. Deleted records never link,
+-- directly or through a converted lead (a lead converted into a deleted contact is not a candidate).
 -- Parameters: @role_locals, @free_mail_extra, @free_mail_exclude, @internal_domains (ARRAY<STRING>).
 CREATE OR REPLACE TABLE ${work}._er_candidates_${run} AS
 WITH
@@ -31,20 +34,35 @@ email_scope AS (
   WHERE value_type = 'email' AND domain NOT IN UNNEST(@internal_domains)
 ),
 phone_scope AS (
-  SELECT value, RIGHT(value, 10) AS last10, LEFT(value, LENGTH(value) - 10) AS country_prefix
-  FROM scope WHERE value_type = 'phone' AND LENGTH(value) >= 11
+  SELECT value FROM scope WHERE value_type = 'phone'
+),
+-- Every split of an E.164 number into a calling code (1 to 3 digits) and the last ten digits of the rest.
+phone_splits AS (
+  SELECT value, LEFT(value, code_length + 1) AS country_code, RIGHT(SUBSTR(value, code_length + 2), 10) AS last10
+  FROM phone_scope, UNNEST([1, 2, 3]) AS code_length
+  WHERE LENGTH(value) >= code_length + 8
+),
+email_parents AS (
+  SELECT value, parent FROM (
+    SELECT value, REGEXP_EXTRACT(domain, r'^[^.]+\.(.+\..+)$') AS parent FROM email_scope
+    UNION ALL SELECT value, REGEXP_EXTRACT(domain, r'^(?:[^.]+\.){2}(.+\..+)$') FROM email_scope
+    UNION ALL SELECT value, REGEXP_EXTRACT(domain, r'^(?:[^.]+\.){3}(.+\..+)$') FROM email_scope
+  ) WHERE parent IS NOT NULL
 ),
 contacts AS (
-  SELECT id, account_id, email, domain, phone_e164, mobile_phone_e164, phone, mobile_phone
+  SELECT id, account_id, email, domain, phone_e164, mobile_phone_e164, phone, mobile_phone, phone_country_code
   FROM ${dataset}.sf_contacts WHERE NOT is_deleted
 ),
--- A converted lead stands for the contact it became.
+-- A converted lead stands for the contact it became, with that contact's account; a lead converted
+-- into a contact that is deleted (or not loaded) is no candidate at all.
 leads AS (
-  SELECT id, email, domain, phone_e164, mobile_phone_e164, phone, mobile_phone,
-         IF(is_converted AND converted_contact_id IS NOT NULL, converted_contact_id, NULL) AS contact_id,
-         IF(is_converted AND converted_contact_id IS NOT NULL, NULL, id) AS lead_id,
-         IF(is_converted AND converted_contact_id IS NOT NULL, converted_account_id, NULL) AS account_id
-  FROM ${dataset}.sf_leads WHERE NOT is_deleted
+  SELECT l.id, l.email, l.domain, l.phone_e164, l.mobile_phone_e164, l.phone, l.mobile_phone, l.phone_country_code,
+         c.id AS contact_id,
+         IF(c.id IS NULL, l.id, NULL) AS lead_id,
+         IF(c.id IS NULL, NULL, COALESCE(c.account_id, l.converted_account_id)) AS account_id
+  FROM ${dataset}.sf_leads AS l
+  LEFT JOIN contacts AS c ON COALESCE(l.is_converted, FALSE) AND c.id = l.converted_contact_id
+  WHERE NOT l.is_deleted AND (c.id IS NOT NULL OR NOT COALESCE(l.is_converted, FALSE) OR l.converted_contact_id IS NULL)
 ),
 accounts AS (
   SELECT id, domain, phone_e164 FROM ${dataset}.sf_accounts WHERE NOT is_deleted
@@ -64,16 +82,31 @@ crm_gmail AS (
   FROM leads WHERE domain IN ('gmail.com', 'googlemail.com')
 ),
 crm_phones AS (
-  SELECT 'contact' AS kind, id AS contact_id, CAST(NULL AS STRING) AS lead_id, account_id, phone_e164 AS e164, phone AS raw FROM contacts
-  UNION ALL SELECT 'contact', id, NULL, account_id, mobile_phone_e164, mobile_phone FROM contacts
-  UNION ALL SELECT 'lead', contact_id, lead_id, account_id, phone_e164, phone FROM leads
-  UNION ALL SELECT 'lead', contact_id, lead_id, account_id, mobile_phone_e164, mobile_phone FROM leads
+  SELECT 'contact' AS kind, id AS contact_id, CAST(NULL AS STRING) AS lead_id, account_id, phone_e164 AS e164,
+         phone AS raw, phone_country_code AS country_code FROM contacts
+  UNION ALL SELECT 'contact', id, NULL, account_id, mobile_phone_e164, mobile_phone, phone_country_code FROM contacts
+  UNION ALL SELECT 'lead', contact_id, lead_id, account_id, phone_e164, phone, phone_country_code FROM leads
+  UNION ALL SELECT 'lead', contact_id, lead_id, account_id, mobile_phone_e164, mobile_phone, phone_country_code FROM leads
+),
+-- The national digits of a raw CRM number in its record's country: an international prefix (+ or 00)
+-- must be that country's code and is dropped, else one trunk 0 is; an extension is not read.
+crm_national AS (
+  SELECT contact_id, lead_id, account_id, country_code,
+         CASE
+           WHEN STARTS_WITH(written, '+') OR STARTS_WITH(digits, '00') THEN
+             IF(STARTS_WITH(REGEXP_REPLACE(digits, r'^00', ''), SUBSTR(country_code, 2)),
+                SUBSTR(REGEXP_REPLACE(digits, r'^00', ''), LENGTH(country_code)), NULL)
+           ELSE REGEXP_REPLACE(digits, r'^0', '')
+         END AS national
+  FROM (
+    SELECT contact_id, lead_id, account_id, country_code, TRIM(raw) AS written,
+           REGEXP_REPLACE(REGEXP_EXTRACT(raw, r'^[^a-zA-Z#;]*'), r'[^0-9]', '') AS digits
+    FROM crm_phones WHERE country_code IS NOT NULL AND raw IS NOT NULL
+  )
 ),
 crm_last10 AS (
-  SELECT contact_id, lead_id, account_id, RIGHT(digits, 10) AS last10,
-         IF(LENGTH(digits) > 10, CONCAT('+', LEFT(digits, LENGTH(digits) - 10)), NULL) AS country_prefix
-  FROM (SELECT contact_id, lead_id, account_id, e164, REGEXP_REPLACE(raw, r'[^0-9]', '') AS digits FROM crm_phones)
-  WHERE LENGTH(digits) >= 10
+  SELECT contact_id, lead_id, account_id, country_code, RIGHT(national, 10) AS last10
+  FROM crm_national WHERE LENGTH(national) >= 7
 ),
 candidates AS (
   SELECT value_type, value, 1 AS level, 'manual' AS method, 1.0 AS confidence,
@@ -100,6 +133,10 @@ candidates AS (
   FROM email_scope AS s JOIN accounts AS a ON a.domain = s.domain
   WHERE s.domain NOT IN (SELECT domain FROM free_mail)
   UNION ALL
+  SELECT 'email', s.value, 8, 'email_subdomain', 0.70, NULL, NULL, a.id
+  FROM email_parents AS s JOIN accounts AS a ON a.domain = s.parent
+  WHERE s.parent NOT IN (SELECT domain FROM free_mail)
+  UNION ALL
   SELECT 'phone', s.value, IF(p.kind = 'contact', 2, 3), 'phone_exact', IF(p.kind = 'contact', 0.95, 0.90),
          p.contact_id, p.lead_id, p.account_id
   FROM phone_scope AS s JOIN crm_phones AS p ON p.e164 = s.value
@@ -107,9 +144,8 @@ candidates AS (
   SELECT 'phone', s.value, 6, 'phone_exact', 0.85, NULL, NULL, a.id
   FROM phone_scope AS s JOIN accounts AS a ON a.phone_e164 = s.value
   UNION ALL
-  SELECT 'phone', s.value, 8, 'phone_last10', 0.70, p.contact_id, p.lead_id, p.account_id
-  FROM phone_scope AS s JOIN crm_last10 AS p ON p.last10 = s.last10
-  WHERE p.country_prefix IS NULL OR p.country_prefix = s.country_prefix
+  SELECT DISTINCT 'phone', s.value, 8, 'phone_last10', 0.70, p.contact_id, p.lead_id, p.account_id
+  FROM phone_splits AS s JOIN crm_last10 AS p ON p.last10 = s.last10 AND p.country_code = s.country_code
 ),
 rejected AS (
   SELECT value_type, value, COALESCE(sf_contact_id, sf_lead_id, sf_account_id) AS entity_id

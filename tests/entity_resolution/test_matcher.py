@@ -25,7 +25,8 @@ CONTACTS = [
     {"id": "003SPLIT1", "account_id": "001ACME", "email": "shared@partner.org", "phone_e164": "+14155550140"},
     {"id": "003SPLIT2", "account_id": "001BETA", "email": "shared@partner.org", "phone_e164": "+14155550140"},
     {"id": "003INFO", "account_id": "001BETA", "email": "info@beta.io", "phone_e164": None},
-    {"id": "003RAW", "account_id": "001BETA", "email": None, "phone_e164": None, "phone": "(212) 555-0199 old"},
+    {"id": "003RAW", "account_id": "001BETA", "email": None, "phone_e164": None, "phone": "(212) 555-0199 old",
+     "phone_country_code": "+1"},
     {"id": "003CONV", "account_id": "001BETA", "email": "converted@beta.io", "phone_e164": None},
     {"id": "003GONE", "account_id": "001BETA", "email": "deleted@beta.io", "phone_e164": None, "is_deleted": True},
 ]
@@ -320,3 +321,70 @@ class TestInternalAddresses:
         assert summary["internal"] == 1 and summary["linked_by_method"] == {"email_exact": 1}
         unmatched = crm.query(f"SELECT value FROM {DS}.v_unmatched_addresses")
         assert {"value": "sam@ourcompany.example"} not in unmatched
+
+
+def salesforce_rows(warehouse, object_name, records):
+    """CRM records written through the Salesforce transform (phones read in each record's country)."""
+    from cloud_functions.salesforce_sync.objects import OBJECTS
+
+    stamp = "2025-01-01T00:00:00.000+0000"
+    rows, rejected = OBJECTS[object_name].transform(
+        [{"IsDeleted": False, "SystemModstamp": stamp, **r} for r in records], "US")
+    assert rejected == []
+    warehouse.merge(OBJECTS[object_name].table, rows)
+
+
+class TestInternationalNumbers:
+    def test_national_forms_link_in_the_records_own_country(self, warehouse, runtime):
+        """A call from +49 40 35497232 finds the German contact whose number is written "040 35497232"."""
+        salesforce_rows(warehouse, "Account", [{"Id": "001DE", "BillingCountry": "Deutschland"},
+                                               {"Id": "001AU", "BillingCountry": "Australia"}])
+        salesforce_rows(warehouse, "Contact", [
+            {"Id": "003HH", "AccountId": "001DE", "MailingCountry": "Germany", "Phone": "040 35497232"},
+            {"Id": "003MEL", "AccountId": "001AU", "Account": {"BillingCountry": "AU"}, "Phone": "(03) 1347 6290"},
+            {"Id": "003MAN", "AccountId": "001DE", "MailingCountry": "UK", "MobilePhone": "0161.469.8254"}])
+        add_calls(warehouse, "+494035497232", "+61313476290", "+441614698254")
+        resolve(runtime)
+        assert call(warehouse, "+494035497232")["sf_contact_id"] == "003HH"
+        assert call(warehouse, "+61313476290")["sf_contact_id"] == "003MEL"  # the account's country
+        assert call(warehouse, "+441614698254")["sf_contact_id"] == "003MAN"
+
+    def test_a_shared_line_written_differently_links_the_account(self, warehouse, runtime):
+        """One office line on three contacts, written three ways: the account is linked, no contact."""
+        salesforce_rows(warehouse, "Contact", [
+            {"Id": "003A", "AccountId": "001DE", "MailingCountry": "DE", "Phone": "040 35497232"},
+            {"Id": "003B", "AccountId": "001DE", "MailingCountry": "Germany", "Phone": "+49 (0)40 3549 7232"},
+            {"Id": "003C", "AccountId": "001DE", "MailingCountry": "deu", "Phone": "0049 40 35497232"}])
+        add_calls(warehouse, "+494035497232")
+        resolve(runtime)
+        assert tuple(call(warehouse, "+494035497232").values()) == (None, None, "001DE", "phone_exact")
+
+    def test_trailing_digits_are_no_suggestion_without_a_country(self, crm, runtime):
+        """A raw number on a record of unknown country gives no last-ten-digits suggestion (no "+0" code)."""
+        crm.execute(f"UPDATE {DS}.sf_contacts SET phone_country_code = NULL WHERE id = '003RAW'")
+        add_calls(crm, "+12125550199")
+        assert resolve(runtime)["suggested"] == 0
+        assert candidates(crm, "+12125550199") == []
+
+
+class TestDeletedAndSubdomains:
+    def test_a_lead_converted_into_a_deleted_contact_links_nothing(self, crm, runtime):
+        """The converted lead's deleted contact is never linked; the address falls to the account domain."""
+        crm.merge("sf_leads", crm_rows([{"id": "00QGONE", "email": "gone@beta.io", "is_converted": True,
+                                         "converted_contact_id": "003GONE", "converted_account_id": "001BETA"}]))
+        add_mail(crm, "gone@beta.io")
+        resolve(runtime)
+        row = participant(crm, "gone@beta.io")
+        assert (row["sf_contact_id"], row["sf_lead_id"], row["sf_account_id"], row["match_method"]) == (
+            None, None, "001BETA", "email_domain")
+
+    def test_a_subdomain_of_an_account_domain_is_a_suggestion(self, crm, runtime):
+        """eu.acme.com is suggested for Acme (acme.com), never linked."""
+        add_mail(crm, "jo@eu.acme.com", "ops@mail.eu.beta.io")
+        summary = resolve(runtime)
+        assert summary["suggested"] == 2
+        assert participant(crm, "jo@eu.acme.com")["sf_account_id"] is None
+        assert candidates(crm, "jo@eu.acme.com") == [{"candidate_type": "account", "candidate_id": "001ACME",
+                                                      "reason": "suggestion", "match_method": "email_subdomain",
+                                                      "status": "open"}]
+        assert candidates(crm, "ops@mail.eu.beta.io")[0]["candidate_id"] == "001BETA"
