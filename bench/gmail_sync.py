@@ -49,8 +49,9 @@ def child(variant: str, endpoint: str, db: str) -> None:
             rows: dict[str, list] = {"gmail_messages": [], "gmail_participants": []}
             for ref in page.get("messages", []):
                 message = service.users().messages().get(userId="me", id=ref["id"], format="raw").execute()
-                for table, produced in message_rows(message, MAILBOX, settings.gmail_body_max_chars).items():
-                    rows[table] += produced
+                produced = message_rows(message, MAILBOX, settings.gmail_body_max_chars)
+                for table in rows:
+                    rows[table] += produced[table]
             for table, produced in rows.items():
                 warehouse.merge(table, produced)
             token = page.get("nextPageToken")

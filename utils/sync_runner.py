@@ -27,6 +27,7 @@ from utils.logger import get_logger, log_context, redact
 from utils.monitoring import ErrorPublisher
 from utils.prefetch import prefetched
 from utils.sync_state import SyncStateStore, WatermarkStore
+from utils.values import poison_reason, storable_text
 from utils.warehouse import Warehouse
 
 log = get_logger(__name__)
@@ -39,6 +40,21 @@ PageRows = tuple[Mapping[str, Any], list[tuple[Any, str]]]
 
 class RejectedRecord(Exception):
     """Raised by a transform: this record cannot become a row, for the reason given."""
+
+
+@dataclass(frozen=True)
+class RejectedPart:
+    """A part of a record that could not become a row while the rest did (an address of a message).
+
+    A to_rows result lists them under REJECTED_PARTS; each lands in rejected_records under its own key.
+    """
+
+    key: str
+    raw: Any
+    reason: str
+
+
+REJECTED_PARTS = "_rejected_parts"
 
 
 class StopSync(Exception):
@@ -104,20 +120,22 @@ def _raw_text(record: Any) -> str:
         text = json.dumps(record, default=str, ensure_ascii=False)
     except (TypeError, ValueError):
         text = repr(record)
-    return redact(text)
+    return redact(storable_text(text))
 
 
-def rejected_row(job: SyncJob, record: Any, reason: str, run_id: str) -> dict[str, Any]:
+def rejected_row(job: SyncJob, record: Any, reason: str, run_id: str, key: str | None = None) -> dict[str, Any]:
     """The rejected_records row for a record: its key (or a hash of it), the reason, the raw record capped."""
     raw = _raw_text(record)
-    try:
-        key = job.record_key(record)
-    except Exception:  # a record too broken to name is still kept, under its hash
-        key = None
+    if key is None:
+        try:
+            key = job.record_key(record)
+        except Exception:  # a record too broken to name is still kept, under its hash
+            key = None
     return {
         "source": job.source, "stream": job.stream,
-        "record_key": str(key) if key not in (None, "") else "sha256:" + hashlib.sha256(raw.encode()).hexdigest()[:32],
-        "reason": reason[:2000], "raw_record": raw[:MAX_RAW_RECORD_CHARS], "run_id": run_id,
+        "record_key": storable_text(str(key)) if key not in (None, "") else
+        "sha256:" + hashlib.sha256(raw.encode()).hexdigest()[:32],
+        "reason": storable_text(reason[:2000]), "raw_record": raw[:MAX_RAW_RECORD_CHARS], "run_id": run_id,
         "rejected_at": datetime.now(timezone.utc),
     }
 
@@ -144,8 +162,16 @@ def _transform_page(job: SyncJob, page: Page, run_id: str) -> _PageResult:
         except Exception as error:  # an unforeseen shape of data must not fail the run; it is kept and counted
             result.rejected.append(rejected_row(job, record, f"{type(error).__name__}: {error}", run_id))
             continue
+        parts = produced.get(REJECTED_PARTS, ())
+        # A value no warehouse stores (lone surrogate, NUL, oversized row) would fail the whole page's MERGE.
+        poison = poison_reason([rows for table, rows in produced.items() if table != REJECTED_PARTS])
+        if poison:
+            result.rejected.append(rejected_row(job, record, f"unstorable value: {poison}", run_id))
+            continue
+        result.rejected.extend(rejected_row(job, part.raw, part.reason, run_id, key=part.key) for part in parts)
         for table, rows in produced.items():
-            result.rows.setdefault(table, []).extend(rows)
+            if table != REJECTED_PARTS:
+                result.rows.setdefault(table, []).extend(rows)
     return result
 
 

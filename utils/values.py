@@ -3,6 +3,9 @@
 APIs send the same field as a JSON number, a JSON string ("1002"), a CSV cell ("" for null) or
 epoch milliseconds; these functions accept all of them and raise ValueError on nonsense, so a
 transform can turn that into a rejected record with the reason.
+
+poison_reason finds what no warehouse stores (a lone surrogate, which valid JSON can carry as
+"\ud800"; a NUL character; a row beyond BigQuery's row size): the record is rejected, not the run.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ _FALSE = {"false", "0", "no", "f"}
 # Anything before 1990 or after 2100 is a broken clock or a unit mix-up, not an event.
 _EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
 _LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
+MAX_ROW_BYTES = 100 * 1024 * 1024  # BigQuery's maximum row size (load jobs and query results)
 
 
 def blank(value: Any) -> bool:
@@ -71,6 +75,13 @@ def _checked(moment: datetime, original: Any) -> datetime:
 
 def to_datetime(value: Any) -> datetime | None:
     """A UTC datetime from a datetime, an ISO-8601 string (Salesforce's +0000 too) or epoch ms; None for blanks."""
+    try:
+        return _to_datetime(value)
+    except (OverflowError, OSError):  # year 9999 with a negative offset, epoch ms beyond any calendar
+        raise ValueError(f"impossible date: {value!r}") from None
+
+
+def _to_datetime(value: Any) -> datetime | None:
     if blank(value):
         return None
     if isinstance(value, datetime):
@@ -98,3 +109,45 @@ def to_date(value: Any) -> date | None:
     if isinstance(value, date):
         return value
     return date.fromisoformat(str(value).strip()[:10])
+
+
+def text_problem(text: str) -> str | None:
+    """Why a text cannot be stored (a NUL character, a lone surrogate), or None."""
+    if "\x00" in text:
+        return f"NUL character at offset {text.index(chr(0))}"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return f"not Unicode text: lone surrogate {text[error.start]!r} at offset {error.start}"
+    return None
+
+
+def poison_reason(value: Any) -> str | None:
+    """Why a row (or any value: dicts and lists are walked) cannot be stored, or None.
+
+    A text with a NUL or a lone surrogate, or texts together beyond MAX_ROW_BYTES.
+    """
+    size = 0
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            problem = text_problem(item)
+            if problem:
+                return problem
+            size += len(item) if item.isascii() else len(item.encode("utf-8"))
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+    if size > MAX_ROW_BYTES:
+        return f"row of {size:,} bytes of text, beyond the warehouse's {MAX_ROW_BYTES:,}"
+    return None
+
+
+def storable_text(text: str) -> str:
+    """text with lone surrogates and NUL characters written as escapes, so a rejected record's raw text stores."""
+    if text_problem(text) is None:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")

@@ -1,21 +1,24 @@
 """An RFC 822 message (Gmail `format=raw`, or an mbox entry) -> gmail_messages and gmail_participants rows.
 
-Pure, standard library `email` only. Messy mail never raises: unknown or missing charsets fall back
-to UTF-8 then Latin-1, encoded-words are decoded, groups and undisclosed-recipients give their members
-(or nothing), a missing Date falls back to internalDate, bodies are cut at a size cap with a flag. A
-message with no usable date at all, or no id, is a rejected record.
+Pure, standard library `email` only, with its modern policy. Headers are read as RFC 6532 allows
+(raw UTF-8, as well as encoded-words); messy mail never raises: unknown or missing charsets fall back to
+UTF-8 then Latin-1, groups and undisclosed-recipients give their members (or nothing), a missing or
+impossible Date (year 0001, year 9999 past UTC) falls back to internalDate, bodies are cut at a size cap
+with a flag. An address that cannot be read is a rejected part of the message (its text and reason in
+rejected_records); the rest of the message is kept. A message with no usable date at all, or no id, is
+a rejected record.
 """
 from __future__ import annotations
 
 import base64
+import re
 from email import message_from_bytes, policy
-from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from utils.email_normalizer import parse_address_list
-from utils.sync_runner import RejectedRecord
+from utils.sync_runner import REJECTED_PARTS, RejectedPart, RejectedRecord
 from utils.values import to_datetime
 
 ROLES = (("from", "From"), ("to", "To"), ("cc", "Cc"), ("bcc", "Bcc"), ("reply_to", "Reply-To"), ("sender", "Sender"))
@@ -26,15 +29,31 @@ def decode_raw(raw_b64url: str) -> bytes:
     return base64.urlsafe_b64decode(raw_b64url + "=" * (-len(raw_b64url) % 4))
 
 
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+_DATE_YEAR = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d+)\b", re.IGNORECASE)
+
+
+def header_values(message: Message, name: str) -> list[str]:
+    """Every value of a header as text: unfolded, raw UTF-8 (RFC 6532) decoded, an invalid byte as U+FFFD."""
+    values = []
+    for key, value in message.raw_items():
+        if key.lower() == name.lower():
+            raw = value if isinstance(value, str) else str(value)
+            # The parser keeps 8-bit header bytes as surrogate escapes; they are UTF-8 under RFC 6532.
+            text = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            values.append(_FOLD.sub("", text))
+    return values
+
+
 def header_text(message: Message, name: str) -> str | None:
-    """A header's value with RFC 2047 encoded-words decoded; None when absent."""
-    value = message.get(name)
-    if value is None:
+    """A header's value with encoded-words decoded (the modern policy's unstructured header); None when absent."""
+    values = header_values(message, name)
+    if not values:
         return None
     try:
-        text = str(make_header(decode_header(str(value))))
-    except (UnicodeError, LookupError, ValueError, TypeError):
-        text = str(value)
+        text = str(policy.default.header_factory("x-unstructured", values[0]))
+    except (UnicodeError, LookupError, ValueError, TypeError, IndexError):
+        text = values[0]
     return " ".join(text.split()) or None
 
 
@@ -51,15 +70,27 @@ def part_text(part: Message) -> str:
     return payload.decode("latin-1")
 
 
+def _date_header(text: str) -> Any:
+    """The moment of a Date header, or None when it has none that is possible."""
+    try:
+        parsed = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    written = _DATE_YEAR.search(text)
+    if parsed is None or (written and len(written[1]) > 2 and int(written[1]) != parsed.year):
+        return None  # "0001" read as 2001: two-digit-year rules applied to a four-digit year
+    try:
+        return to_datetime(parsed)
+    except ValueError:
+        return None
+
+
 def _sent_at(message: Message, internal: Any) -> Any:
-    date = message.get("Date")
-    if date:
-        try:
-            parsed = parsedate_to_datetime(str(date))
-            if parsed is not None:
-                return to_datetime(parsed)
-        except (TypeError, ValueError, IndexError):
-            pass
+    dates = header_values(message, "Date")
+    if dates:
+        moment = _date_header(dates[0])
+        if moment is not None:
+            return moment
     try:
         return to_datetime(internal)
     except ValueError:
@@ -77,7 +108,7 @@ def message_rows(resource: dict[str, Any], mailbox: str, body_max_chars: int,
         if not resource.get("raw"):
             raise RejectedRecord("message without raw content")
         raw = decode_raw(resource["raw"])
-    message = message_from_bytes(raw, policy=policy.compat32)
+    message = message_from_bytes(raw, policy=policy.default)
     sent_at = _sent_at(message, resource.get("internalDate"))
     if sent_at is None:
         raise RejectedRecord("no Date header and no internalDate")
@@ -97,15 +128,25 @@ def message_rows(resource: dict[str, Any], mailbox: str, body_max_chars: int,
             html.append(part_text(part))
     body_text, body_html = "\n".join(text) or None, "\n".join(html) or None
     truncated = any(b is not None and len(b) > body_max_chars for b in (body_text, body_html))
-    participants, seen = [], set()
+    participants, seen, rejected = [], set(), []
     for role, header in ROLES:
-        for address in parse_address_list(_raw_header(message, header)):
+        # Address lists are split before decoding, so a display name holding an encoded comma stays whole.
+        addresses, unreadable = parse_address_list(", ".join(header_values(message, header)))
+        for address in addresses:
+            if "\ufffd" in address.email:
+                unreadable.append(address)
+                continue
             if (role, address.email) in seen:
                 continue
             seen.add((role, address.email))
             participants.append({"mailbox": mailbox, "message_id": message_id, "role": role, "email": address.email,
                                  "display_name": address.display_name, "raw_address": address.raw,
                                  "domain": address.domain, "sent_at": sent_at})
+        for number, bad in enumerate(unreadable):
+            reason = getattr(bad, "reason", "invalid UTF-8 in the address")
+            rejected.append(RejectedPart(
+                key=f"{message_id}:{role}:{number}", reason=f"{header} address: {reason}",
+                raw={"mailbox": mailbox, "message_id": message_id, "header": header, "address": bad.raw}))
     rfc_id = header_text(message, "Message-ID")
     row = {
         "mailbox": mailbox, "message_id": message_id, "thread_id": resource.get("threadId"),
@@ -120,13 +161,7 @@ def message_rows(resource: dict[str, Any], mailbox: str, body_max_chars: int,
         "size_bytes": int(resource.get("sizeEstimate") or len(raw)), "history_id": resource.get("historyId"),
         "is_deleted": False, "ingest_source": ingest_source,
     }
-    return {"gmail_messages": [row], "gmail_participants": participants}
-
-
-def _raw_header(message: Message, name: str) -> str | None:
-    # Address lists are split before decoding, so a display name holding an encoded comma stays whole.
-    values = message.get_all(name)
-    return ", ".join(str(v) for v in values) if values else None
+    return {"gmail_messages": [row], "gmail_participants": participants, REJECTED_PARTS: rejected}
 
 
 def _lenient_datetime(value: Any) -> Any:

@@ -213,3 +213,62 @@ class TestMessyMessages:
         """No id, no content, or no date at all: a rejected record saying which."""
         with pytest.raises(RejectedRecord, match=reason):
             message_rows(resource, "me@x.com", 100)
+
+
+def _encoded_word(text: str) -> str:
+    import base64 as b64
+    return f"=?utf-8?b?{b64.b64encode(text.encode()).decode()}?="
+
+
+class TestUnicodeHeaders:
+    LETTERS = "abcdefghijklmnopqrstuvwxyzäöüßéèçñøåłžšğıα日本"
+    BROKEN = ("broken@@x", "no-at-sign", "a@localhost", "<j@b\udcffckerei.de>", "x@-bad-.com")  # \udcff: byte 0xff
+
+    def generated(self, rng):
+        """A header of random people (raw UTF-8 or encoded-word names, unicode domains) and broken parts."""
+        import idna
+
+        good, broken, parts = [], [], []
+        for n in range(rng.randint(1, 6)):
+            name = "".join(rng.choice(self.LETTERS) for _ in range(rng.randint(2, 8))).title()
+            label = "".join(rng.choice(self.LETTERS[:33]) for _ in range(rng.randint(3, 9)))
+            domain = f"{label}.{rng.choice(('de', 'com', 'co.uk'))}"
+            local = f"p{n}.{rng.randint(1, 999)}"
+            shown = _encoded_word(name) if rng.random() < 0.5 else f'"{name}"'
+            parts.append(f"{shown} <{local}@{domain}>" if rng.random() < 0.8 else f"<mailto:{local}@{domain}>")
+            good.append(f"{local}@{idna.encode(domain, uts46=True).decode()}")
+        for _ in range(rng.randint(0, 2)):
+            bad = rng.choice(self.BROKEN)
+            parts.insert(rng.randrange(len(parts) + 1), bad)
+            broken.append(bad)
+        return ", ".join(parts), good, broken
+
+    @pytest.mark.parametrize("seed", range(40))
+    def test_every_address_is_a_participant_or_a_reject(self, seed):
+        """RFC 6532 UTF-8 and encoded-word headers: each good address is a participant (IDNA 2008 domain),
+        each broken one a rejected part with its text and reason; none is missing."""
+        import random
+
+        rng = random.Random(seed)
+        header, good, broken = self.generated(rng)
+        raw = (f"From: Ann <ann@example.com>\r\nTo: {header}\r\nMessage-ID: <m{seed}@x>\r\n\r\nbody\r\n")
+        produced = rows_of(raw.encode("utf-8", "surrogateescape"))
+        assert [p["email"] for p in produced["gmail_participants"] if p["role"] == "to"] == good
+        rejected = produced["_rejected_parts"]
+        assert len(rejected) == len(broken)
+        assert all(r.reason.startswith("To address: ") and r.raw["header"] == "To" for r in rejected)
+        assert len({r.key for r in rejected}) == len(rejected)
+
+    @pytest.mark.parametrize("date", ["Mon, 1 Jan 0001 00:00:00 +0000", "Fri, 31 Dec 9999 23:00:00 -0500",
+                                      "Thu, 1 Jan 1970 00:00:00 +0000", "Sat, 1 Jan 2250 00:00:00 +0000"])
+    def test_an_impossible_date_falls_back_to_internal_date(self, date):
+        """Year 0001 is not read as 2001, year 9999 past UTC rejects nothing: internalDate is used."""
+        (message,) = rows_of(RAW_HEAD + f"Date: {date}\r\n\r\nx\r\n".encode())["gmail_messages"]
+        assert message["sent_at"].year == 2025
+
+    def test_a_broken_from_is_a_reject_and_the_message_is_kept(self):
+        """A From that is no address: the message is kept, the From text is in the rejects."""
+        produced = rows_of(RAW_HEAD.replace(b"From: Ann <ann@example.com>", b"From: Ann <ann@>") + b"\r\nx\r\n")
+        assert produced["gmail_messages"][0]["from_email"] is None
+        assert [(r.raw["address"], r.reason) for r in produced["_rejected_parts"]] == [
+            ("Ann <ann@>", "From address: not an address")]

@@ -69,12 +69,36 @@ def test_email_domain():
     ("Team: a@b.com, c@d.com;", [("a@b.com", None), ("c@d.com", None)]),
     ("=?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <jm@firma.de>", [("jm@firma.de", "Jürgen Müller")]),
     ("=?iso-8859-1?b?U2lvYmjhbg==?= <s@x.ie>", [("s@x.ie", "Siobhán")]),
-    ("not an address, also bad", []),
     ("", []),
+    ("<mailto:J@Acme.com>", [("j@acme.com", None)]),
+    ("Jürgen <j@bäckerei.de>", [("j@xn--bckerei-5wa.de", "Jürgen")]),
 ])
 def test_parse_address_list(header, expected):
     """Address headers give (email, display name) pairs; groups flatten; empty groups give nothing."""
-    assert [(p.email, p.display_name) for p in parse_address_list(header)] == expected
+    parsed, rejected = parse_address_list(header)
+    assert [(p.email, p.display_name) for p in parsed] == expected and rejected == []
+
+
+@pytest.mark.parametrize("header, raw, reason", [
+    ("not an address, also bad", ["not an address", "also bad"], ["not an address"] * 2),
+    ("ok@b.com, broken@@x", ["broken@@x"], ["not an address"]),
+    ("team@localhost", ["team@localhost"], ["invalid domain"]),
+    ("<j@b\ufffdckerei.de>", ["<j@b\ufffdckerei.de>"], ["invalid domain"]),
+])
+def test_addresses_that_cannot_be_read_are_returned_with_the_reason(header, raw, reason):
+    """Nothing is dropped silently: each unusable address comes back with its text and reason."""
+    _, rejected = parse_address_list(header)
+    assert [r.raw for r in rejected] == raw and [r.reason for r in rejected] == reason
+
+
+@pytest.mark.parametrize("domain, expected", [
+    ("straße.de", "xn--strae-oqa.de"),      # IDNA 2008: ß is kept, not mapped to ss (IDNA 2003)
+    ("BÄCKEREI.de", "xn--bckerei-5wa.de"),  # UTS 46 maps case
+    ("ﬁnance.com", "finance.com"),          # UTS 46 maps compatibility ligatures
+])
+def test_domains_use_idna_2008_uts46(domain, expected):
+    """Internationalised domains get their IDNA 2008 A-label, as current mail systems do."""
+    assert normalize_email(f"a@{domain}") == f"a@{expected}"
 
 
 @pytest.mark.parametrize("website, expected", [
