@@ -490,7 +490,9 @@ def build_server(state: SalesforceState, faults: Faults | None = None) -> Sandbo
         fields = job["fields"]
         writer.writerows([v if v.__class__ is str else _csv_value(v) for v in map(record.get, fields)]
                          for record in chunk)
-        return Response(200, text.getvalue(), {"Content-Type": "text/csv; charset=UTF-8", "Sforce-Locator": next_locator,
+        # A surrogate-escaped value ("\udcff") goes out as the byte it stands for: a cell that is not UTF-8.
+        return Response(200, text.getvalue().encode("utf-8", "surrogateescape"),
+                        {"Content-Type": "text/csv; charset=UTF-8", "Sforce-Locator": next_locator,
                                                "Sforce-NumberOfRecords": str(len(chunk))})
 
     return server

@@ -24,7 +24,7 @@ import pyarrow.csv as pa_csv
 
 from utils.email_normalizer import ALREADY_NORMAL, MAX_LOCAL_PART, email_domain, normalize_email
 from utils.phone_normalizer import NANP_WRITTEN, country_calling_code, nanp_validity, parse_phone, region_for_country
-from utils.values import to_bool, to_date, to_datetime, to_str
+from utils.values import MAX_ROW_BYTES, text_problem, to_bool, to_date, to_datetime, to_str
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
@@ -37,18 +37,70 @@ _UTC_ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|\+00:?00)$"
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 _EARLIEST = pa.scalar(datetime(1990, 1, 1, tzinfo=timezone.utc), TIMESTAMP)
 _LATEST = pa.scalar(datetime(2100, 1, 1, tzinfo=timezone.utc), TIMESTAMP)
+# The column read_csv and text_table add when some row holds a cell no warehouse can store (invalid
+# UTF-8, a lone surrogate): per row, why (null elsewhere). The cell itself is null.
+UNSTORABLE = "_unstorable"
+
+
+def _with_unstorable(table: pa.Table, errors: list[pa.Array | None]) -> pa.Table:
+    reasons = first_error(errors)
+    return table if reasons is None else table.append_column(UNSTORABLE, reasons)
+
+
+def _utf8(name: str, cells: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    """Binary cells as text; a cell that is not UTF-8 is null with its reason."""
+    try:
+        return cells.cast(pa.string()), None
+    except pa.ArrowInvalid:
+        pass
+    texts, errors = [], []
+    for cell in cells.to_pylist():
+        try:
+            texts.append(None if cell is None else cell.decode("utf-8"))
+            errors.append(None)
+        except UnicodeDecodeError as error:
+            texts.append(None)
+            errors.append(f"invalid UTF-8 in {name} at byte {error.start}: {cell[:80]!r}")
+    return pa.array(texts, pa.string()), pa.array(errors, pa.string())
 
 
 def read_csv(content: bytes) -> pa.Table:
-    """A CSV page with a header row as string columns; an empty cell is null, any other text is kept."""
-    # Only the header is decoded here (to type every column as text); Arrow reads the bytes, BOM included.
-    header = next(csv.reader([content.split(b"\n", 1)[0].decode("utf-8-sig")]), [])
+    """A CSV page with a header row as string columns; an empty cell is null, any other text is kept.
+
+    A cell that is not UTF-8 is null, and its row's reason is in the UNSTORABLE column.
+    """
+    # Only the header is decoded here (to type every column); Arrow reads the bytes, BOM included, as
+    # binary first: one invalid byte must cost its record, not the page.
+    header = next(csv.reader([content.split(b"\n", 1)[0].decode("utf-8-sig", "replace")]), [])
     if not header:
         return pa.table({})
-    options = pa_csv.ConvertOptions(column_types={c: pa.string() for c in header}, strings_can_be_null=True,
+    options = pa_csv.ConvertOptions(column_types={c: pa.binary() for c in header}, strings_can_be_null=True,
                                     null_values=[""])
-    return pa_csv.read_csv(io.BytesIO(content), convert_options=options,
-                           read_options=pa_csv.ReadOptions(use_threads=False))
+    table = pa_csv.read_csv(io.BytesIO(content), convert_options=options,
+                            read_options=pa_csv.ReadOptions(use_threads=False))
+    converted = [_utf8(name, table.column(name).combine_chunks()) for name in table.column_names]
+    return _with_unstorable(pa.table({n: c for n, (c, _) in zip(table.column_names, converted)}),
+                            [e for _, e in converted])
+
+
+def unstorable_rows(page: pa.Table) -> pa.Array | None:
+    """Per row, why it cannot be stored: a cell read_csv or text_table could not take, a NUL character,
+    or text beyond MAX_ROW_BYTES; None when every row is fine."""
+    errors = [page.column(UNSTORABLE).combine_chunks()] if UNSTORABLE in page.column_names else []
+    size = None
+    for name in page.column_names:
+        column = page.column(name).combine_chunks()
+        if name == UNSTORABLE or column.type != pa.string():
+            continue
+        errors.append(pc.if_else(pc.fill_null(pc.match_substring(column, "\x00"), False),
+                                 pa.scalar(f"NUL character in {name}"), pa.scalar(None, pa.string())))
+        length = pc.fill_null(pc.binary_length(column), 0)
+        size = length if size is None else pc.add(size, length)
+    if size is not None:
+        errors.append(pc.if_else(pc.greater(size, MAX_ROW_BYTES),
+                                 pa.scalar(f"row beyond the warehouse's {MAX_ROW_BYTES:,} bytes"),
+                                 pa.scalar(None, pa.string())))
+    return first_error(errors)
 
 
 def _as_text(value: Any) -> str | None:
@@ -59,10 +111,24 @@ def _as_text(value: Any) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
+def _text_column(name: str, cells: list[str | None]) -> tuple[pa.Array, pa.Array | None]:
+    try:
+        return pa.array(cells, pa.string()), None
+    except (UnicodeEncodeError, pa.ArrowException):  # a lone surrogate ("\ud800" is valid JSON)
+        problems = [None if cell is None else text_problem(cell) for cell in cells]
+        return (pa.array([None if p else c for c, p in zip(cells, problems)], pa.string()),
+                pa.array([f"{p} in {name}" if p else None for p in problems], pa.string()))
+
+
 def text_table(records: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> pa.Table:
-    """JSON-shaped records as the string columns a CSV page gives (true/false, numbers as text)."""
+    """JSON-shaped records as the string columns a CSV page gives (true/false, numbers as text).
+
+    A cell that is no storable text is null, and its row's reason is in the UNSTORABLE column.
+    """
     records = list(records)
-    return pa.table({c: pa.array([_as_text(r.get(c)) for r in records], pa.string()) for c in columns})
+    converted = {c: _text_column(c, [_as_text(r.get(c)) for r in records]) for c in columns}
+    return _with_unstorable(pa.table({c: array for c, (array, _) in converted.items()}),
+                            [errors for _, errors in converted.values()])
 
 
 def per_value(array: pa.Array, fn: Callable[[str], tuple], types: Sequence[pa.DataType]) -> tuple[list[pa.Array], pa.Array | None]:

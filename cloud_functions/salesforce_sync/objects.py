@@ -177,7 +177,7 @@ class SalesforceObject:
             pc.coalesce(known, pa.scalar(region.upper()))
         if known is not None:
             outputs["phone_country_code"] = columns.calling_codes(known)
-        errors = []
+        errors = [columns.unstorable_rows(cells)]
         for declaration in self.declarations:
             arrays, error = declaration(cells, regions)
             outputs.update(arrays)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 
 import pytest
@@ -122,6 +123,30 @@ class TestFullAndIncremental:
         assert "sometimes" in rejected["raw_record"]
         assert bad["Id"] not in {r["id"] for r in runtime.warehouse.query("SELECT id FROM sales_intelligence.sf_contacts")}
 
+    @pytest.mark.parametrize("api, bulk_threshold, poison, reason", [
+        ("bulk2", 100, "M\udcfcller", "invalid UTF-8 in LastName at byte 1: b'M\\xfcller'"),
+        ("rest", 100_000, "M\ud800ller", "not Unicode text: lone surrogate '\\ud800' at offset 1 in LastName"),
+        ("bulk2", 100, "Mu\x00ller", "NUL character in LastName"),
+        ("rest", 100_000, "Mu\x00ller", "NUL character in LastName"),
+    ])
+    def test_a_poison_value_rejects_its_record_and_the_watermark_moves_on(self, runtime, sandbox, monkeypatch, api,
+                                                                          bulk_threshold, poison, reason):
+        """Invalid UTF-8 in a Bulk CSV cell, a lone surrogate in REST JSON, a NUL: that record is rejected with
+        the reason, the rest merged, the run a success; the next run starts past it."""
+        from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
+
+        point_at(runtime, sandbox, monkeypatch, salesforce_bulk_threshold=bulk_threshold, salesforce_lookback_seconds=0)
+        bad = sandbox.state.edit("Contact", 7, LastName=poison)
+        time.sleep(1.05)  # incremental reads start at a whole second: the next edit in a later one
+        sandbox.state.edit("Contact", 8, LastName="Later")
+        result = run_salesforce_sync(SalesforceSyncRequest(object_type="Contact", sync_type="full"), runtime)
+        (run,) = result["runs"]
+        assert (run["details"]["api"], run["status"], run["rows_rejected"], run["rows_loaded"]) == (api, "success", 1, 299)
+        (rejected,) = runtime.warehouse.query("SELECT record_key, reason FROM sales_intelligence.rejected_records")
+        assert rejected == {"record_key": bad["Id"], "reason": reason}
+        again = run_salesforce_sync(SalesforceSyncRequest(object_type="Contact"), runtime)["runs"][0]
+        assert (again["status"], again["rows_rejected"], again["rows_fetched"]) == ("success", 0, 1)
+
     def test_bulk_unavailable_falls_back_to_rest(self, runtime, sandbox, monkeypatch):
         """When the org has no Bulk API 2.0, a large full sync pages with REST instead."""
         from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
@@ -130,6 +155,61 @@ class TestFullAndIncremental:
         sandbox.state.bulk_enabled = False
         result = run_salesforce_sync(SalesforceSyncRequest(object_type="Contact", sync_type="full"), runtime)
         assert result["runs"][0]["details"]["api"] == "rest" and result["rows_loaded"] == 300
+
+
+class TestTimeBudget:
+    def test_a_big_object_under_a_small_budget_starves_nothing_and_never_restarts(self, runtime, monkeypatch):
+        """With a budget that allows one page per object per run, a full run then incremental ones: every
+        object has its turn in every run until all seven are loaded; the big Contact load continues its one
+        Bulk job page after page (no record read twice), and the tables end equal to the org."""
+        from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
+
+        with SalesforceSandbox(CompanySize(accounts=20, contacts=2000, leads=100)) as sandbox:
+            point_at(runtime, sandbox, monkeypatch, run_time_budget_seconds=0.000001, salesforce_bulk_page_records=500)
+            results = []
+            while not results or results[-1]["status"] != "success":
+                assert len(results) < 10, [r["status"] for r in results]
+                sync_type = "incremental" if results else "full"  # the scheduled runs after the weekly full one
+                results.append(run_salesforce_sync(SalesforceSyncRequest(object_type="all", sync_type=sync_type),
+                                                   runtime))
+            assert all(len(r["runs"]) == 7 for r in results)  # every object had its turn in every run
+            contact_runs = [run for r in results for run in r["runs"] if run["stream"] == "Contact"]
+            assert len({run["details"]["bulk_job"] for run in contact_runs}) == 1  # one job, never restarted
+            assert sum(run["rows_fetched"] for run in contact_runs) == 2000  # nothing read twice
+            assert [run["status"] for run in contact_runs][-1] == "success"
+            assert all(run["status"] == "partial" and run["stop_reason"] == "time budget reached"
+                       for run in contact_runs[:-1])
+            assert_tables_equal_sandbox(runtime.warehouse, sandbox)
+
+    def test_a_stored_bulk_job_that_is_gone_is_started_again(self, runtime, sandbox, monkeypatch):
+        """When Salesforce no longer has the stored job, the next run starts a new one and loads everything."""
+        from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
+
+        point_at(runtime, sandbox, monkeypatch, run_time_budget_seconds=0.000001, salesforce_bulk_page_records=100)
+        first = run_salesforce_sync(SalesforceSyncRequest(object_type="Contact", sync_type="full"), runtime)
+        assert first["status"] == "partial"
+        sandbox.state.jobs.pop(first["runs"][0]["details"]["bulk_job"])
+        point_at(runtime, sandbox, monkeypatch, run_time_budget_seconds=60)
+        second = run_salesforce_sync(SalesforceSyncRequest(object_type="Contact"), runtime)
+        assert second["status"] == "success"
+        assert second["runs"][0]["details"]["bulk_job_restarted"] == first["runs"][0]["details"]["bulk_job"]
+        assert table_state(runtime.warehouse, "sf_contacts") == sandbox_state(sandbox, "sf_contacts")
+
+    def test_polling_a_slow_job_stops_at_the_budget_and_the_next_run_picks_it_up(self, runtime, sandbox, monkeypatch):
+        """A job still in progress at the budget ends the run partial with the job kept, not a blocked run."""
+        from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
+
+        point_at(runtime, sandbox, monkeypatch, run_time_budget_seconds=0.000001)
+        sandbox.state.bulk_in_progress_polls = 3
+        first = run_salesforce_sync(SalesforceSyncRequest(object_type="Contact", sync_type="full"), runtime)
+        assert first["status"] == "partial" and first["runs"][0]["details"]["bulk_job_waiting"]
+        assert runtime.warehouse.table_counts()["sf_contacts"] == 0
+        point_at(runtime, sandbox, monkeypatch, run_time_budget_seconds=60)
+        second = run_salesforce_sync(SalesforceSyncRequest(object_type="Contact"), runtime)
+        assert second["status"] == "success"
+        assert second["runs"][0]["details"]["bulk_job"] == first["runs"][0]["details"]["bulk_job"]
+        assert len(sandbox.state.jobs) == 1
+        assert table_state(runtime.warehouse, "sf_contacts") == sandbox_state(sandbox, "sf_contacts")
 
 
 class TestFailures:
