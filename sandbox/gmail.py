@@ -19,6 +19,7 @@ import json
 import re
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
@@ -99,7 +100,8 @@ class GmailState:
         me = f"Sales <{mailbox}>"
         sender, recipients = (them, me) if incoming else (me, them)
         sent = self.base + timedelta(minutes=7 * self.seq)
-        message_id = f"<msg{self.seq}.{abs(hash(mailbox)) % 10_000}@mail.example>"
+        # crc32, not hash(): str hashes differ between processes, and the sandbox serves the same mail in each.
+        message_id = f"<msg{self.seq}.{zlib.crc32(mailbox.encode()) % 10_000}@mail.example>"
         if kind == "duplicate_message_id" and self.message_ids:
             message_id = self.message_ids[0]
         self.message_ids.append(message_id)
