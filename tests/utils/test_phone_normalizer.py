@@ -93,3 +93,65 @@ def test_fast_path_agrees_with_phonenumbers_on_many_forms_and_numbers(monkeypatc
     full_way = {(v, r): phone_normalizer.parse_phone.__wrapped__(v, r) for v in values for r in ("US", "CA", "GB")}
     assert with_fast == full_way
     assert fast_taken > len(values) // 3
+
+
+class TestNumbersInTheirOwnCountry:
+    @staticmethod
+    def cases(count=40, seed=13):
+        """National forms of example numbers of `count` random regions, each with ways a CRM names the country."""
+        import random
+
+        import phonenumbers
+        import pycountry
+
+        rng = random.Random(seed)
+        regions = rng.sample(sorted(r for r in phonenumbers.SUPPORTED_REGIONS
+                                    if pycountry.countries.get(alpha_2=r) and r != "001"), count)
+        for region in regions:
+            country = pycountry.countries.get(alpha_2=region)
+            for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
+                example = phonenumbers.example_number_for_type(region, kind)
+                if example is None:
+                    continue
+                national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+                for name in (country.name, country.alpha_3, region.lower(), f"  {country.name.upper()} "):
+                    yield region, name, national
+
+    def test_the_country_names_its_region(self):
+        """ISO codes and names in the forms CRMs hold name the region."""
+        from utils.phone_normalizer import region_for_country
+
+        wrong = [(name, region) for region, name, _ in self.cases() if region_for_country(name) != region]
+        assert wrong == []
+
+    def test_national_forms_parse_as_phonenumbers_does_in_the_right_region(self):
+        """Each national form, read in the region of its country's name, is phonenumbers' own parse there;
+        the column path over (number, region) pairs agrees."""
+        import phonenumbers
+        import pyarrow as pa
+
+        from utils import columns
+        from utils.phone_normalizer import region_for_country
+
+        cases = list(self.cases())
+        assert len({region for region, _, _ in cases}) >= 20
+        want = [phonenumbers.format_number(phonenumbers.parse(n, r), phonenumbers.PhoneNumberFormat.E164)
+                for r, _, n in cases]
+        assert [parse_phone(n, region_for_country(name)).e164 for _, name, n in cases] == want
+        regions = columns.country_regions([pa.array([name for _, name, _ in cases])])
+        (e164, _), _ = columns.phones(pa.array([n for _, _, n in cases]), regions)
+        assert e164.to_pylist() == want
+
+    @pytest.mark.parametrize("country", ["Deutschland", "Turkey", "U.S.A.", "UK", "The Netherlands", "España", "México"])
+    def test_country_names_as_people_write_them(self, country):
+        """Native names, former names, dotted and reserved codes are understood."""
+        from utils.phone_normalizer import region_for_country
+
+        assert region_for_country(country) is not None
+
+    @pytest.mark.parametrize("country", ["Korea, somewhere", "Mars", "", None, "n/a"])
+    def test_unknown_countries_give_no_region(self, country):
+        """What names no single country gives None (the default region is then used)."""
+        from utils.phone_normalizer import region_for_country
+
+        assert region_for_country(country) is None

@@ -125,3 +125,65 @@ def test_a_job_transforms_one_way_only():
     with pytest.raises(ValueError, match="exactly one"):
         SyncJob(**common, to_rows=lambda r: {}, transform_page=lambda page: ({}, []))
     assert SyncJob(**common, transform_page=lambda page: ({}, [])).to_rows is None
+
+
+def _poisoned(record, rng):
+    """record with one poison value at a random text field (nested ones included; keys and dates left alone)."""
+    untouched = {"call_id", "id", "date_started", "enrolledAt"}
+    fields = [(record, key) for key, value in record.items() if isinstance(value, str) and key not in untouched]
+    fields += [(value, key) for value in record.values() if isinstance(value, dict)
+               for key, inner in value.items() if isinstance(inner, str) and key not in untouched]
+    holder, key = rng.choice(fields)
+    value = holder[key]
+    cut = rng.randrange(len(value) + 1)
+    holder[key] = value[:cut] + rng.choice(("\ud800", "\udfff", "\x00")) + value[cut:]
+    return record
+
+
+class TestPoisonRecords:
+    @staticmethod
+    def dialpad(i):
+        from cloud_functions.dialpad_sync.records import TRANSCRIPT
+
+        return {"call_id": str(1000 + i), "date_started": str(1767000000000 + i), "external_number": "+14155550123",
+                "direction": "inbound", "state": "hangup", "target": {"id": "u1", "name": "Alex Sales"},
+                "contact": {"name": "Jürgen", "email": "j@x.com"}, TRANSCRIPT: {"lines": [{"content": "hallo", "name": "J"}]}}
+
+    @staticmethod
+    def hubspot(i):
+        return {"contact": {"id": str(i)}, "enrollment": {
+            "id": f"e{i}", "enrolledAt": "2026-01-01T00:00:00Z", "sequenceId": "s1", "sequenceName": "Welcome",
+            "toEmail": f"p{i}@x.com", "enrolledByEmail": "alex@ourcompany.example"}}
+
+    @pytest.mark.parametrize("seed", range(6))
+    @pytest.mark.parametrize("source", ["dialpad", "hubspot"])
+    def test_one_poison_value_rejects_its_record_only(self, warehouse, settings, source, seed):
+        """A lone surrogate or NUL at a random field: that record is rejected with the reason, the other
+        records merge, the run succeeds and the next run starts past it."""
+        import random
+
+        from cloud_functions.dialpad_sync.records import call_row
+        from cloud_functions.hubspot_sync.records import enrollment_rows
+        from utils.sync_runner import Page, SyncJob
+
+        rng = random.Random(seed)
+        make = getattr(self, source)
+        records = [make(i) for i in range(5)]
+        bad = rng.randrange(5)
+        _poisoned(records[bad], rng)
+        to_rows = {"dialpad": lambda r: {"dialpad_calls": [call_row(r, "US")]},
+                   "hubspot": lambda r: {"hubspot_sequence_enrollments": enrollment_rows(r)}}[source]
+        reads = []
+
+        def pages(watermark):
+            reads.append(watermark)
+            yield Page([] if watermark else records, "page-1")
+
+        job = SyncJob(source=source, stream="poison", fetch_pages=pages, to_rows=to_rows,
+                      record_key=lambda r: r.get("call_id") or r["contact"]["id"])
+        summary = run(job, warehouse, settings)
+        assert (summary.status, summary.rows_loaded, summary.rows_rejected) == ("success", 4, 1)
+        (rejected,) = warehouse.query("SELECT record_key, reason, raw_record FROM sales_intelligence.rejected_records")
+        assert rejected["reason"].startswith("unstorable value: ")
+        assert rejected["record_key"] == (records[bad].get("call_id") or records[bad]["contact"]["id"])
+        assert run(job, warehouse, settings).rows_fetched == 0 and reads == [None, "page-1"]
