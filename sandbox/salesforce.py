@@ -175,6 +175,7 @@ class SalesforceState:
         self.jobs: dict[str, dict[str, Any]] = {}
         self._last_stamp = EPOCH
         self.bulk_enabled = True
+        self.bulk_in_progress_polls = 1  # status polls a Bulk job answers InProgress before JobComplete
 
     # -- generated records (Salesforce field names only; true_* keys are ground truth for tests)
     def _account(self, i: int) -> dict[str, Any]:
@@ -464,7 +465,8 @@ def build_server(state: SalesforceState, faults: Faults | None = None) -> Sandbo
     def bulk_status(request: Request) -> Response:
         job = find_job(request.params["job"])
         job["polls"] += 1
-        job["state"] = {1: "InProgress"}.get(job["polls"], "JobComplete")
+        if job["state"] != "JobComplete":
+            job["state"] = "InProgress" if job["polls"] <= state.bulk_in_progress_polls else "JobComplete"
         return Response.json(job_view(job, request.params["version"]))
 
     @data_route("GET", r"/jobs/query/(?P<job>750\w+)/results", "bulk_results")
@@ -480,7 +482,8 @@ def build_server(state: SalesforceState, faults: Faults | None = None) -> Sandbo
                     raise SalesforceError(400, "INVALID_LOCATOR", "locator out of order")
                 chunk = list(itertools.islice(job["rows"], max_records))
                 next_locator = secrets.token_hex(4) if len(chunk) == max_records else "null"
-                job["served"] = {locator: (chunk, next_locator)}
+                # Every page stays readable by its locator, as Salesforce keeps a job's results for days.
+                job["served"][locator] = (chunk, next_locator)
                 job["next_locator"] = next_locator
                 job["processed"] += len(chunk)
             chunk, next_locator = job["served"][locator]

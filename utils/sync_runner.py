@@ -201,14 +201,16 @@ def _load_page(job: SyncJob, page: Page, batch_id: str, warehouse: Warehouse, wa
 
 
 def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, settings: Settings,
-             trigger: str = "http", clock: Callable[[], float] = time.monotonic) -> RunSummary:
-    """Runs one stream of one source to completion, to its time budget, or to failure."""
+             trigger: str = "http", clock: Callable[[], float] = time.monotonic,
+             deadline: float | None = None) -> RunSummary:
+    """Runs one stream of one source to completion, to its time budget (or the given deadline on clock),
+    or to failure. At least one page is merged before the budget is looked at."""
     record = RunRecord(run_id=new_run_id(job.source), source=job.source, object_type=job.stream,
                        sync_type=job.sync_type, trigger=trigger)
     watermarks = job.watermarks or SyncStateStore(warehouse)
     rows_by_table: dict[str, int] = {}
     stop_reason: str | None = None
-    deadline = clock() + settings.run_time_budget_seconds
+    deadline = clock() + settings.run_time_budget_seconds if deadline is None else deadline
     failure_context = lambda: {"stream": job.stream, "sync_type": job.sync_type,  # noqa: E731
                                "rows_loaded": record.rows_loaded, "watermark": record.watermark_after}
     with log_context(run_id=record.run_id, source=job.source, object_type=job.stream):
@@ -224,7 +226,7 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
                         _load_page(job, page, f"{record.run_id}_{number}", warehouse, watermarks, record,
                                    rows_by_table, settings.merge_batch_size)
                         if clock() >= deadline and not page.final:
-                            stop_reason = f"time budget of {settings.run_time_budget_seconds:g} s reached"
+                            stop_reason = "time budget reached"
                             break
             except StopSync as stop:
                 stop_reason = str(stop)

@@ -28,6 +28,7 @@ log = get_logger(__name__)
 T = TypeVar("T")
 _LOGIN_HOST = re.compile(r"^https://(login|test)\.salesforce\.com")
 BULK_POLL_SECONDS = (0.2, 0.5, 1, 2, 5)
+API_BUDGET_STOP = "Salesforce API budget"  # how a stop for the org's daily API budget begins
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class SalesforceClient:
                 return fn(*args, **kwargs)
             except SalesforceError as error:
                 if "REQUEST_LIMIT_EXCEEDED" in _error_codes(error):
-                    raise StopSync("Salesforce daily API request limit exceeded (REQUEST_LIMIT_EXCEEDED)") from None
+                    raise StopSync(f"{API_BUDGET_STOP}: daily request limit exceeded (REQUEST_LIMIT_EXCEEDED)") from None
                 raise
         return self._policy(attempt)
 
@@ -170,7 +171,7 @@ class SalesforceClient:
         """Raises StopSync when the remaining daily requests fall under the reserve."""
         usage = self.api_usage()
         if usage and usage[1] - usage[0] < self._settings.salesforce_api_reserve:
-            raise StopSync(f"Salesforce API budget low: {usage[1] - usage[0]} daily requests left, "
+            raise StopSync(f"{API_BUDGET_STOP} low: {usage[1] - usage[0]} daily requests left, "
                            f"reserve is {self._settings.salesforce_api_reserve}")
 
     # -- REST
@@ -178,13 +179,15 @@ class SalesforceClient:
         """Records of an object, deleted ones included (queryAll COUNT())."""
         return int(self._call(self.sf.query, f"SELECT COUNT() FROM {object_name}", include_deleted=True)["totalSize"])
 
-    def query_pages(self, soql: str, include_deleted: bool = True) -> Iterator[list[dict[str, Any]]]:
-        """The pages of a REST query/queryAll, following nextRecordsUrl, one request at a time."""
+    def query_pages(self, soql: str, include_deleted: bool = True) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+        """The pages of a REST query/queryAll, following nextRecordsUrl, one request at a time; each with
+        whether it is the last."""
         headers = {"Sforce-Query-Options": f"batchSize={self._settings.salesforce_query_batch_size}"}
         result = self._call(self.sf.query, soql, include_deleted=include_deleted, headers=headers)
         while True:
-            yield result["records"]
-            if result.get("done", True) or not result.get("nextRecordsUrl"):
+            last = result.get("done", True) or not result.get("nextRecordsUrl")
+            yield result["records"], last
+            if last:
                 return
             self.check_budget()
             result = self._call(self.sf.query_more, result["nextRecordsUrl"], identifier_is_url=True,
@@ -205,23 +208,44 @@ class SalesforceClient:
 
         return self._call(request)
 
-    def bulk_query_pages(self, soql: str, include_deleted: bool = True) -> Iterator[pa.Table]:
-        """The CSV result pages of a Bulk API 2.0 query job, as Arrow string columns (an empty cell is null)."""
-        job = self._bulk("POST", "query", json={"operation": "queryAll" if include_deleted else "query",
-                                                "query": soql}).json()
-        for attempt in range(10_000):
-            state = self._bulk("GET", f"query/{job['id']}").json()["state"]
-            if state == "JobComplete":
-                break
-            if state in ("Failed", "Aborted"):
-                raise RuntimeError(f"Salesforce Bulk job {job['id']} ended {state}")
-            time.sleep(BULK_POLL_SECONDS[min(attempt, len(BULK_POLL_SECONDS) - 1)])
-        locator = ""
+    def start_bulk_query(self, soql: str, include_deleted: bool = True) -> str:
+        """The id of a new Bulk API 2.0 query job (queryAll when include_deleted)."""
+        return self._bulk("POST", "query", json={"operation": "queryAll" if include_deleted else "query",
+                                                 "query": soql}).json()["id"]
+
+    def bulk_job_state(self, job_id: str) -> str | None:
+        """The job's state (UploadComplete, InProgress, JobComplete, Failed, Aborted); None once it is gone."""
+        try:
+            return self._bulk("GET", f"query/{job_id}").json()["state"]
+        except SalesforceError as error:
+            if error.status == 404:  # deleted, or past the days Salesforce keeps results
+                return None
+            raise
+
+    def wait_for_bulk_job(self, job_id: str, deadline: float, clock: Callable[[], float] = time.monotonic) -> bool:
+        """True once the job is complete; False when the deadline comes first (the job keeps running at
+        Salesforce and a later run picks it up). Failed or Aborted raise; a job that is gone raises LookupError."""
+        attempt = 0
         while True:
-            params = {"maxRecords": self._settings.salesforce_bulk_page_records, **({"locator": locator} if locator else {})}
-            response = self._bulk("GET", f"query/{job['id']}/results", params=params)
-            yield read_csv(response.content)
-            locator = response.headers.get("Sforce-Locator", "null")
-            if not locator or locator == "null":
-                return
+            state = self.bulk_job_state(job_id)
+            if state == "JobComplete":
+                return True
+            if state is None:
+                raise LookupError(f"Salesforce Bulk job {job_id} is gone")
+            if state in ("Failed", "Aborted"):
+                raise RuntimeError(f"Salesforce Bulk job {job_id} ended {state}")
+            pause = BULK_POLL_SECONDS[min(attempt, len(BULK_POLL_SECONDS) - 1)]
+            if clock() + pause >= deadline:
+                return False
+            time.sleep(pause)
+            attempt += 1
+
+    def bulk_results(self, job_id: str, locator: str) -> tuple[pa.Table, str | None]:
+        """One CSV page of a complete job's results from `locator` ("" for the first) as Arrow string columns
+        (an empty cell is null), and the locator of the next page (None after the last)."""
+        if locator:
             self.check_budget()
+        params = {"maxRecords": self._settings.salesforce_bulk_page_records, **({"locator": locator} if locator else {})}
+        response = self._bulk("GET", f"query/{job_id}/results", params=params)
+        following = response.headers.get("Sforce-Locator", "null")
+        return read_csv(response.content), (None if not following or following == "null" else following)

@@ -7,14 +7,16 @@ when Bulk is unavailable. Pages stream through: memory does not grow with the ob
 """
 from __future__ import annotations
 
+import json
+import time
 from datetime import timedelta
-from typing import Any, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from simple_salesforce.exceptions import SalesforceError
 
-from cloud_functions.salesforce_sync.client import SalesforceClient, SalesforceCredentials
+from cloud_functions.salesforce_sync.client import API_BUDGET_STOP, SalesforceClient, SalesforceCredentials
 from cloud_functions.salesforce_sync.objects import CURSOR, OBJECTS, SalesforceObject
 from utils import columns
 from utils.logger import get_logger
@@ -51,48 +53,93 @@ def _max_stamp(page: pa.Table | list[dict[str, Any]], current: str | None) -> st
 
 
 class ObjectReader:
-    """Reads one object's pages for run_sync and remembers which API it used."""
+    """Reads one object's pages for run_sync and remembers which API it used.
 
-    def __init__(self, obj: SalesforceObject, client: SalesforceClient, runtime: Runtime, sync_type: str):
+    A Bulk 2.0 load keeps its place in the stream's watermark, as JSON (job id, the locator of the next
+    results page, the newest SystemModstamp so far, the watermark before it began): Salesforce keeps a
+    job's results for days, so a load cut at the time budget continues there in the next run, and only a
+    job that is gone (or failed) is started again. Polling for the job stops at the deadline too.
+    """
+
+    def __init__(self, obj: SalesforceObject, client: SalesforceClient, runtime: Runtime, sync_type: str,
+                 deadline: float):
         self.obj, self.client, self.settings, self.sync_type = obj, client, runtime.settings, sync_type
+        self.deadline = deadline
         self.api = "rest"
+        self.notes: dict[str, Any] = {}
 
     def pages(self, watermark: str | None) -> Iterator[Page]:
-        if self.sync_type == "full" or watermark is None:
-            yield from self._full()
-            return
-        since = soql_datetime(watermark, self.settings.salesforce_lookback_seconds)
-        yield from self._rest(self.obj.soql(since), watermark)
+        load = bulk_load(watermark)
+        if load is not None:
+            yield from self._bulk(load, resumed=True)
+        elif self.sync_type == "full" or watermark is None:
+            yield from self._full(watermark)
+        else:
+            since = soql_datetime(watermark, self.settings.salesforce_lookback_seconds)
+            yield from self._rest(self.obj.soql(since), watermark)
 
     def _rest(self, soql: str, watermark: str | None) -> Iterator[Page]:
-        for records in self.client.query_pages(soql, include_deleted=True):
+        for records, last in self.client.query_pages(soql, include_deleted=True):
             watermark = _max_stamp(records, watermark)
-            yield Page(records, watermark)
+            yield Page(records, watermark, final=last)
 
-    def _full(self) -> Iterator[Page]:
-        total = self.client.count(self.obj.name)
-        if total > self.settings.salesforce_bulk_threshold:
+    def _full(self, previous: str | None) -> Iterator[Page]:
+        if self.client.count(self.obj.name) > self.settings.salesforce_bulk_threshold:
             try:
-                pages = self.client.bulk_query_pages(self.obj.soql(ordered=False), include_deleted=True)
-                first = next(pages, [])
-                self.api = "bulk2"
+                load = self._new_bulk_load(previous)
             except SalesforceError as error:
                 log.warning("Bulk API 2.0 unavailable, paging with REST instead",
                             extra={"json_fields": {"object": self.obj.name, "error": str(error)[:300]}})
             else:
-                # Bulk results are unordered: the watermark is set once, after the last page is merged.
-                newest = _max_stamp(first, None)
-                yield Page(first)
-                for records in pages:
-                    newest = _max_stamp(records, newest)
-                    yield Page(records)
-                yield Page([], newest)
+                yield from self._bulk(load, resumed=False)
                 return
         yield from self._rest(self.obj.soql(), None)
 
+    def _new_bulk_load(self, previous: str | None) -> dict[str, Any]:
+        job = self.client.start_bulk_query(self.obj.soql(ordered=False), include_deleted=True)
+        return {"mode": BULK_MODE, "job": job, "locator": "", "newest": None, "previous": previous}
+
+    def _bulk(self, load: dict[str, Any], resumed: bool) -> Iterator[Page]:
+        self.api = "bulk2"
+        if resumed and self.client.bulk_job_state(load["job"]) in (None, "Failed", "Aborted"):
+            log.warning("the stored Bulk job is gone, starting a new one", extra={"json_fields": {"job": load["job"]}})
+            self.notes["bulk_job_restarted"] = load["job"]
+            load, resumed = self._new_bulk_load(load["previous"]), False
+        self.notes.update(bulk_job=load["job"], **({"resumed_at_locator": load["locator"]} if resumed else {}))
+        if not self.client.wait_for_bulk_job(load["job"], self.deadline):
+            self.notes["bulk_job_waiting"] = True
+            yield Page([], json.dumps(load))  # the job id is kept; the runner stops here at its budget
+            return
+        locator = load["locator"]
+        while locator is not None:
+            records, locator = self.client.bulk_results(load["job"], locator)
+            # Bulk results are unordered: the SystemModstamp watermark is set once, with the last page.
+            load = {**load, "locator": locator, "newest": _max_stamp(records, load["newest"])}
+            if locator is None:
+                yield Page(records, _newer(load["newest"], load["previous"]), final=True)
+            else:
+                yield Page(records, json.dumps(load))
+
     def details(self) -> dict[str, Any]:
         usage = self.client.api_usage()
-        return {"api": self.api, **({"api_usage": {"used": usage[0], "limit": usage[1]}} if usage else {})}
+        return {"api": self.api, **self.notes,
+                **({"api_usage": {"used": usage[0], "limit": usage[1]}} if usage else {})}
+
+
+BULK_MODE = "bulk2"
+
+
+def _newer(first: str | None, second: str | None) -> str | None:
+    found = [to_datetime(stamp) for stamp in (first, second) if stamp]
+    return max(found).isoformat() if found else None
+
+
+def bulk_load(watermark: str | None) -> dict[str, Any] | None:
+    """The Bulk load in progress a watermark holds, if it holds one (else it is a SystemModstamp)."""
+    if not watermark or not watermark.startswith("{"):
+        return None
+    load = json.loads(watermark)
+    return load if load.get("mode") == BULK_MODE else None
 
 
 def _transformed(obj: SalesforceObject, page: Any, region: str) -> tuple[dict[str, pa.Table], list[tuple[Any, str]]]:
@@ -104,26 +151,35 @@ def object_names(object_type: str) -> list[str]:
     return list(OBJECTS) if object_type == "all" else [object_type]
 
 
-def run_salesforce_sync(request: SalesforceSyncRequest, runtime: Runtime,
-                        client: SalesforceClient | None = None) -> dict[str, Any]:
-    """Syncs the requested objects one after another; returns every run's summary."""
+def run_salesforce_sync(request: SalesforceSyncRequest, runtime: Runtime, client: SalesforceClient | None = None,
+                        clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+    """Syncs the requested objects one after another within one time budget; returns every run's summary.
+
+    Every object gets its turn in every invocation: each has an equal share of the time left when it
+    starts (time an object does not use passes on to the ones after it), and one that reaches its share
+    ends partial and resumes next time, so a large object cannot starve the rest. Only an exhausted API
+    budget stops the objects after it.
+    """
     settings = runtime.settings
     client = client or SalesforceClient(SalesforceCredentials.from_secrets(runtime.secrets, settings), settings)
     region = settings.default_phone_region
+    names = object_names(request.object_type)
+    end = clock() + settings.run_time_budget_seconds
     summaries = []
-    for name in object_names(request.object_type):
+    for position, name in enumerate(names):
         obj = OBJECTS[name]
-        reader = ObjectReader(obj, client, runtime, request.sync_type)
+        deadline = clock() + max(0.0, end - clock()) / (len(names) - position)
+        reader = ObjectReader(obj, client, runtime, request.sync_type, deadline)
         calls_before = client.api_calls
         job = SyncJob(source=SOURCE, stream=name, sync_type=request.sync_type, fetch_pages=reader.pages,
                       transform_page=lambda page, obj=obj: _transformed(obj, page, region),
                       record_key=lambda record: record.get("Id"),
                       api_calls=lambda before=calls_before: client.api_calls - before, details=reader.details)
         summary = run_sync(job, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=settings,
-                           trigger=request.trigger)
+                           trigger=request.trigger, clock=clock, deadline=deadline)
         summaries.append(summary.to_dict())
-        if summary.status == "partial":
-            break  # out of time or API budget: the remaining objects wait for the next run
-    status = overall_status(summaries, expected=len(object_names(request.object_type)))
+        if summary.stop_reason and API_BUDGET_STOP in summary.stop_reason:
+            break  # the org's daily API budget is shared: the remaining objects wait for the next run
+    status = overall_status(summaries, expected=len(names))
     return {"source": SOURCE, "status": status, "runs": summaries,
             "rows_loaded": sum(s["rows_loaded"] for s in summaries), "api_calls": client.api_calls}
