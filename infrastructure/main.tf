@@ -111,14 +111,18 @@ resource "google_secret_manager_secret" "secrets" {
   depends_on = [google_project_service.apis]
 }
 
-# The function source: the repository root (its main.py re-exports every entry point), minus what
-# .gcloudignore keeps out of an upload.
+# The function source: the repository root (its main.py re-exports every entry point), minus exactly
+# what .gcloudignore keeps out of an upload (local secrets and .env included; a test compares the two
+# lists), plus the same patterns at any depth for caches.
 data "archive_file" "source" {
   type        = "zip"
   source_dir  = local.repo_root
   output_path = "${path.module}/.build/source.zip"
   excludes = [
-    ".git", ".venv", ".local", ".ci", "tests", "sandbox", "bench", "infrastructure", "docs", "requirements-dev.txt",
+    ".gcloudignore", ".git", ".gitignore", ".ci", ".venv", ".venv-bqemulator", ".local", ".env", ".env.example",
+    "secrets.local.json", "__pycache__", "**/__pycache__", "*.pyc", "**/*.pyc", ".pytest_cache", "tests", "sandbox",
+    "bench", "infrastructure", "docs", "*.md", "**/*.md", "requirements-dev.txt", "requirements-bqemulator.txt",
+    "pytest.ini", "Makefile",
   ]
 }
 
@@ -126,6 +130,7 @@ resource "google_storage_bucket" "source" {
   name                        = "${var.project_id}-sales-intel-source"
   location                    = var.region
   uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
   force_destroy               = true
 }
 
@@ -159,7 +164,7 @@ resource "google_cloudfunctions2_function" "functions" {
     service_account_email          = google_service_account.runtime.email
     ingress_settings               = "ALLOW_ALL"
     all_traffic_on_latest_revision = true
-    environment_variables          = local.environment
+    environment_variables          = merge(local.environment, { FUNCTION_TIMEOUT_SECONDS = tostring(each.value.timeout_seconds) })
   }
 
   depends_on = [google_project_service.apis]

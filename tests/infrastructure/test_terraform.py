@@ -154,3 +154,40 @@ def test_error_topic_has_a_dead_letter(terraform):
     assert terraform["variable"]["error_topic"]["default"] == "ingestion-errors"
     subscription = terraform["resource"]["google_pubsub_subscription"]["errors"]
     assert subscription["dead_letter_policy"][0]["dead_letter_topic"] == "${google_pubsub_topic.errors_dead_letter.id}"
+
+
+def test_the_source_archive_leaves_out_what_gcloudignore_does(terraform):
+    """Terraform's zip excludes every .gcloudignore entry (local secrets and .env among them), and adds only
+    the same patterns at any depth: deploying with Terraform or with gcloud uploads the same files."""
+    with (INFRA / "main.tf").open() as handle:
+        (archive,) = [block["archive_file"]["source"] for block in unquote(hcl2.load(handle)).get("data", [])
+                      if "archive_file" in block]
+    ignored = {line.strip().rstrip("/") for line in (ROOT / ".gcloudignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    excludes = set(archive["excludes"])
+    assert {".env", "secrets.local.json", ".local"} <= ignored
+    assert ignored <= excludes and {e.removeprefix("**/") for e in excludes} == ignored
+
+
+def test_the_source_bucket_enforces_public_access_prevention(terraform):
+    """The bucket holding the function source can never be made public."""
+    assert terraform["resource"]["google_storage_bucket"]["source"]["public_access_prevention"] == "enforced"
+
+
+def test_scheduler_deadline_function_timeout_and_run_budget_agree(terraform, schedules):
+    """Per function: the run budget ends a run before the function's timeout, the timeout reaches the code as
+    FUNCTION_TIMEOUT_SECONDS (abandoned runs, leases), and no scheduler job gives up before the function does."""
+    from config.settings import Settings
+
+    budget = Settings.model_fields["run_time_budget_seconds"].default
+    functions = terraform["variable"]["functions"]["default"]
+    (service,) = terraform["resource"]["google_cloudfunctions2_function"]["functions"]["service_config"]
+    assert "FUNCTION_TIMEOUT_SECONDS" in str(service["environment_variables"])
+    assert "tostring(each.value.timeout_seconds)" in str(service["environment_variables"])
+    assert Settings.model_fields["function_timeout_seconds"].default == functions["salesforce_sync"]["timeout_seconds"]
+    for job in schedules["jobs"]:
+        timeout = functions[job["function"]]["timeout_seconds"]
+        deadline = int(str(job.get("attempt_deadline", schedules["defaults"]["attempt_deadline"])).rstrip("s"))
+        assert deadline >= timeout, job["name"]
+        if job["function"] != "entity_resolution":  # it has no page loop to budget
+            assert budget < timeout, job["name"]
