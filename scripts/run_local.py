@@ -6,7 +6,7 @@
     python -m scripts.run_local serve [--port P]     every function under functions-framework (+ sandboxes)
     python -m scripts.run_local schedule [--minutes N]   fire schedules.yaml's jobs on their crons
     python -m scripts.run_local report
-    python -m scripts.run_local review approve|reject --value V --candidate-type T --candidate-id ID
+    python -m scripts.run_local review list | approve|reject --value V --candidate-type T --candidate-id ID
     python -m scripts.run_local import-mbox FILE --mailbox ADDRESS   a Google Takeout mbox
 
 Sources talk to their real APIs with the configured credentials; `--sandboxes` (or SANDBOXES=true;
@@ -141,6 +141,26 @@ def report(warehouse: Warehouse) -> None:
             print(f"  {row['value_type']:<6} {row['value']:<40} {row['occurrences']:>6,}")
 
 
+def review(warehouse: Warehouse, settings: Settings, args: argparse.Namespace) -> None:
+    """`review list`, or one decision kept in manual_mappings."""
+    from entity_resolution.matcher import open_candidates, record_review
+
+    if args.decision == "list":
+        candidates = open_candidates(warehouse, args.limit)
+        print(f"{len(candidates)} candidate(s) awaiting review" + (":" if candidates else ""))
+        for row in candidates:
+            print(f"  {row['value_type']:<5} {row['value']:<40} {row['candidate_type']:<7} {row['candidate_id']:<18} "
+                  f"{row['match_method']:<16} {row['match_confidence'] or 0:.2f} x{row['occurrences'] or 0:<4} "
+                  f"{row['reason'] or ''}")
+        return
+    value = record_review(warehouse, value_type=args.value_type, value=args.value,
+                          candidate_type=args.candidate_type, candidate_id=args.candidate_id,
+                          decision="approved" if args.decision == "approve" else "rejected",
+                          reviewer=args.reviewer, note=args.note, region=settings.default_phone_region)
+    print(f"{args.decision}d {args.candidate_type} {args.candidate_id.strip()} for {value}; "
+          f"the next resolution run applies it")
+
+
 def serve(runtime: Runtime, port: int, sandboxes: bool) -> None:
     """Every entry point of main.py under functions-framework, each on its own port, until interrupted."""
     import functions_framework
@@ -211,14 +231,19 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     schedule_parser = sub.add_parser("schedule", parents=[with_sources], help="fire schedules.yaml's jobs on their crons")
     schedule_parser.add_argument("--minutes", type=int, default=None, help="stop after this many minutes")
     sub.add_parser("report", help="rows per table, runs, match rates, top unmatched")
-    review = sub.add_parser("review", help="approve or reject a match candidate (kept in manual_mappings)")
-    review.add_argument("decision", choices=["approve", "reject"])
-    review.add_argument("--value-type", choices=["email", "phone"], required=True)
-    review.add_argument("--value", required=True)
-    review.add_argument("--candidate-type", choices=["contact", "lead", "account"], required=True)
-    review.add_argument("--candidate-id", required=True)
-    review.add_argument("--reviewer", default="local")
-    review.add_argument("--note", default="")
+    review = sub.add_parser("review", help="list the match candidates awaiting review, or approve or reject one "
+                                           "(kept in manual_mappings)")
+    decisions = review.add_subparsers(dest="decision", required=True)
+    listing = decisions.add_parser("list", help="the candidates awaiting review, most frequent first")
+    listing.add_argument("--limit", type=int, default=50)
+    for decision in ("approve", "reject"):
+        decide = decisions.add_parser(decision, help=f"{decision} one candidate")
+        decide.add_argument("--value-type", choices=["email", "phone"], required=True)
+        decide.add_argument("--value", required=True)
+        decide.add_argument("--candidate-type", choices=["contact", "lead", "account"], required=True)
+        decide.add_argument("--candidate-id", required=True)
+        decide.add_argument("--reviewer", default="local")
+        decide.add_argument("--note", default="")
     mbox = sub.add_parser("import-mbox", help="load a Google Takeout mbox into the Gmail tables")
     mbox.add_argument("file", type=Path)
     mbox.add_argument("--mailbox", required=True, help="the mailbox the export came from")
@@ -280,14 +305,7 @@ def execute(args: argparse.Namespace, settings: Settings) -> None:
             run = import_mbox(args.file, args.mailbox.strip().lower(), runtime)
             print_run("gmail", run)
         elif args.command == "review":
-            from entity_resolution.matcher import record_review
-
-            record_review(warehouse, value_type=args.value_type, value=args.value,
-                          candidate_type=args.candidate_type, candidate_id=args.candidate_id,
-                          decision="approved" if args.decision == "approve" else "rejected",
-                          reviewer=args.reviewer, note=args.note)
-            print(f"{args.decision}d {args.candidate_type} {args.candidate_id} for {args.value}; "
-                  f"the next resolution run applies it")
+            review(warehouse, settings, args)
         if args.command in ("run", "report"):
             report(warehouse)
     finally:
@@ -310,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if args.debug:
             traceback.print_exc()
-        message = str(error) if isinstance(error, USER_ERRORS) else f"{type(error).__name__}: {error}"
+        message = str(error) if isinstance(error, _user_errors()) else f"{type(error).__name__}: {error}"
         if type(error).__name__ == "ValidationError":  # a setting: named as its environment variable
             message = "bad setting: " + "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
                                                   for e in error.errors())
@@ -325,10 +343,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from scripts.local_sources import NotConfigured
     from utils.secret_manager import SecretNotFoundError
 
-    return (RunFailed, WarehouseBusy, FileNotFoundError, NotConfigured, SecretNotFoundError, ValidationError)
+    from entity_resolution.matcher import ReviewRefused
 
+    return (RunFailed, WarehouseBusy, FileNotFoundError, NotConfigured, SecretNotFoundError, ValidationError,
+            ReviewRefused)
 
-USER_ERRORS = _user_errors()
 
 
 if __name__ == "__main__":

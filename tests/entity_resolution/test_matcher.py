@@ -311,6 +311,17 @@ class TestAnalystViews:
 
 
 class TestInternalAddresses:
+    def test_without_mailboxes_set_the_synced_mailboxes_are_ours_in_every_mode(self, crm, runtime):
+        """With neither INTERNAL_DOMAINS nor MAILBOXES set where resolution runs, the synced mailboxes' domains
+        are ours: a full re-resolve keeps our own people internal, as the incremental run did."""
+        runtime.settings = runtime.settings.model_copy(update={"mailboxes": [], "internal_domains": []})
+        crm.merge("gmail_messages", [{"mailbox": "alex@ourcompany.example", "message_id": "m1", "sent_at": T0,
+                                      "is_deleted": False}])
+        add_mail(crm, "sam@ourcompany.example", "jane@acme.com")
+        for mode in ("incremental", "full"):
+            resolve(runtime, mode=mode)
+            assert participant(crm, "sam@ourcompany.example")["match_method"] == "internal", mode
+
     def test_our_own_people_are_internal_not_unmatched(self, crm, runtime):
         """Addresses at the mailboxes' domains are marked internal, never matched, never lead candidates."""
         runtime.settings = runtime.settings.model_copy(update={"mailboxes": ["alex@ourcompany.example"]})

@@ -107,16 +107,51 @@ def test_serve_answers_a_manual_trigger_and_refuses_a_bad_body(tmp_path):
         process.wait(timeout=30)
 
 
-def test_review_command_writes_a_manual_mapping(tmp_path):
-    """`review approve` keeps the decision in manual_mappings."""
-    assert run_local(tmp_path, "init").returncode == 0
-    result = run_local(tmp_path, "review", "approve", "--value-type", "email", "--value", "a@b.com",
-                       "--candidate-type", "contact", "--candidate-id", "003X", "--reviewer", "me")
-    assert result.returncode == 0, result.stderr
-    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
-        rows = con.execute("SELECT value, sf_contact_id, decision, is_active, created_by "
-                           "FROM sales_intelligence.manual_mappings").fetchall()
-    assert rows == [("a@b.com", "003X", "approved", True, "me")]
+class TestReview:
+    @pytest.fixture
+    def warehouse_with_a_contact(self, tmp_path):
+        assert run_local(tmp_path, "init").returncode == 0
+        with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:
+            con.execute("INSERT INTO sales_intelligence.sf_contacts (id, is_deleted, system_modstamp, ingested_at) "
+                        "VALUES ('003X', false, now(), now())")
+            con.execute("INSERT INTO sales_intelligence.entity_match_candidates (source_table, value_type, value, "
+                        "candidate_type, candidate_id, match_method, match_confidence, reason, occurrences, status, "
+                        "created_at, updated_at) VALUES ('gmail_participants', 'email', 'mateo@hotmail.com', 'contact', "
+                        "'003X', 'email_exact', 0.99, 'ambiguous', 3, 'open', now(), now())")
+        return tmp_path
+
+    def test_list_then_approve_keeps_the_normalised_value(self, warehouse_with_a_contact):
+        """`review list` shows the open candidate; `approve` stores the value as the matcher reads it, and the
+        candidate leaves the list."""
+        tmp_path = warehouse_with_a_contact
+        listed = run_local(tmp_path, "review", "list")
+        assert listed.returncode == 0 and "1 candidate(s) awaiting review" in listed.stdout
+        assert re.search(r"email +mateo@hotmail.com +contact +003X +email_exact", listed.stdout)
+        result = run_local(tmp_path, "review", "approve", "--value-type", "email", "--value", " Mateo@Hotmail.com ",
+                           "--candidate-type", "contact", "--candidate-id", "003X", "--reviewer", "me")
+        assert result.returncode == 0, result.stderr
+        assert "for mateo@hotmail.com" in result.stdout
+        with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+            rows = con.execute("SELECT value, sf_contact_id, decision, is_active, created_by "
+                               "FROM sales_intelligence.manual_mappings").fetchall()
+        assert rows == [("mateo@hotmail.com", "003X", "approved", True, "me")]
+        assert "0 candidate(s) awaiting review" in run_local(tmp_path, "review", "list").stdout
+
+    @pytest.mark.parametrize("value_type, value, candidate_id, message", [
+        ("email", "a@b.com", "003NOPE", "no Salesforce contact with id '003NOPE' in sf_contacts"),
+        ("email", "not an address", "003X", "'not an address' is not a valid email address"),
+        ("phone", "12", "003X", "'12' is not a valid phone number"),
+    ])
+    def test_an_unknown_id_or_an_unreadable_value_is_refused(self, warehouse_with_a_contact, value_type, value,
+                                                             candidate_id, message):
+        """A candidate id missing from the CRM table, or a value the matcher could not read: one line, exit 1,
+        nothing stored."""
+        tmp_path = warehouse_with_a_contact
+        result = run_local(tmp_path, "review", "reject", "--value-type", value_type, "--value", value,
+                           "--candidate-type", "contact", "--candidate-id", candidate_id)
+        assert result.returncode == 1 and result.stderr == f"error: {message}\n"
+        with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+            assert con.execute("SELECT COUNT(*) FROM sales_intelligence.manual_mappings").fetchone() == (0,)
 
 
 class TestUserErrors:
