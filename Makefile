@@ -8,7 +8,11 @@ STAMP := $(VENV)/.installed
 EMULATOR_VENV := .venv-bqemulator
 EMULATOR_STAMP := $(EMULATOR_VENV)/.installed
 
-.PHONY: run test schemas bench clean
+# checkov (Terraform static analysis), pinned in a venv of its own: its many pins clash with ours.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
+.PHONY: run test checkov schemas bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +24,14 @@ $(EMULATOR_STAMP): requirements-bqemulator.txt
 	$(EMULATOR_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-bqemulator.txt
 	touch $(EMULATOR_STAMP)
 
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
+
+checkov: $(CHECKOV_STAMP)  ## Terraform checks; each skipped check is justified where it is skipped
+	$(CHECKOV_VENV)/bin/checkov -d infrastructure --framework terraform --compact --quiet --skip-download
+
 run: $(STAMP)  ## the whole pipeline on the embedded default (DuckDB + sandboxes)
 	$(PY) -m scripts.run_local run --sandboxes
 
@@ -30,4 +42,4 @@ schemas: $(STAMP)  ## regenerate bigquery/schemas/create_tables.sql
 	$(PY) scripts/generate_create_tables.py
 
 clean:
-	rm -rf $(VENV) $(EMULATOR_VENV) .local .pytest_cache
+	rm -rf $(VENV) $(EMULATOR_VENV) $(CHECKOV_VENV) .local .pytest_cache

@@ -53,6 +53,7 @@ resource "google_project_service" "apis" {
 }
 
 resource "google_bigquery_dataset" "main" {
+  # checkov:skip=CKV_GCP_81: Google-managed encryption at rest; customer keys (CMEK/CSEK) would add a KMS key ring this deployment does not manage
   dataset_id  = var.dataset
   location    = var.bigquery_location
   description = "Sales intelligence: Gmail, Salesforce, Dialpad and HubSpot, matched to Salesforce records."
@@ -62,6 +63,7 @@ resource "google_bigquery_dataset" "main" {
 # Staging tables of every MERGE and entity resolution's work tables: named per run, dropped by the run,
 # and expired by this default when a run dies before it drops them.
 resource "google_bigquery_dataset" "scratch" {
+  # checkov:skip=CKV_GCP_81: Google-managed encryption at rest; customer keys (CMEK/CSEK) would add a KMS key ring this deployment does not manage
   dataset_id                  = "${var.dataset}_scratch"
   location                    = var.bigquery_location
   description                 = "Scratch space of the sales-intelligence pipeline: staging and work tables that expire."
@@ -70,6 +72,7 @@ resource "google_bigquery_dataset" "scratch" {
 }
 
 resource "google_bigquery_table" "tables" {
+  # checkov:skip=CKV_GCP_80: Google-managed encryption at rest; customer keys (CMEK/CSEK) would add a KMS key ring this deployment does not manage
   for_each            = local.tables_layout
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = each.key
@@ -119,14 +122,17 @@ data "archive_file" "source" {
   source_dir  = local.repo_root
   output_path = "${path.module}/.build/source.zip"
   excludes = [
-    ".gcloudignore", ".git", ".gitignore", ".ci", ".venv", ".venv-bqemulator", ".local", ".env", ".env.example",
+    ".gcloudignore", ".git", ".gitignore", ".ci", ".venv", ".venv-bqemulator", ".venv-checkov", ".local", ".env",
+    ".env.example",
     "secrets.local.json", "__pycache__", "**/__pycache__", "*.pyc", "**/*.pyc", ".pytest_cache", "tests", "sandbox",
     "bench", "infrastructure", "docs", "*.md", "**/*.md", "requirements-dev.txt", "requirements-bqemulator.txt",
-    "pytest.ini", "Makefile",
+    "requirements-checkov.txt", "pytest.ini", "Makefile",
   ]
 }
 
 resource "google_storage_bucket" "source" {
+  # checkov:skip=CKV_GCP_62: the bucket holds only build archives named by their content hash; access logs would need a second bucket and tell nothing the deploy log does not
+  # checkov:skip=CKV_GCP_78: objects are never overwritten (each archive is named by its md5), so versioning would keep nothing more
   name                        = "${var.project_id}-sales-intel-source"
   location                    = var.region
   uniform_bucket_level_access = true
@@ -141,6 +147,7 @@ resource "google_storage_bucket_object" "source" {
 }
 
 resource "google_cloudfunctions2_function" "functions" {
+  # checkov:skip=CKV_GCP_124: Cloud Scheduler calls the function URLs from outside any VPC; every call needs an OIDC token of an account allowed to invoke (no unauthenticated access)
   for_each    = var.functions
   name        = replace(each.key, "_", "-")
   location    = var.region

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from config.settings import Settings, get_settings  # noqa: E402
 from scripts.local_schedule import load_jobs, run_schedule  # noqa: E402
 from scripts.local_sources import SOURCES, endpoints, sandboxes_allowed  # noqa: E402
+from scripts.progress import show_progress  # noqa: E402
 from utils.etl_runs import record_failed_invocation  # noqa: E402
 from utils.logger import configure_logging, redact  # noqa: E402
 from utils.monitoring import ErrorPublisher  # noqa: E402
@@ -283,33 +284,40 @@ def execute(args: argparse.Namespace, settings: Settings) -> None:
         raise
     runtime = Runtime.around(settings, warehouse)
     try:
-        if args.command in ("init", "run"):
-            init(warehouse, settings)
-        elif args.command not in ("report", "review"):
-            warehouse.ensure_schema()
-        if args.command == "run":
-            sync(runtime, landed_in_schedule_order(), full=False, sandboxes=sandboxes, then_resolve=True)
-        elif args.command == "sync":
-            sync(runtime, [args.source], args.full, sandboxes=sandboxes)
-        elif args.command == "resolve":
-            resolve(runtime, args.full)
-        elif args.command == "serve":
-            serve(runtime, args.port, sandboxes)
-        elif args.command == "schedule":
-            with endpoints(runtime, landed_in_schedule_order(), sandboxes, required=False) as (rt, _usable):
-                set_runtime(rt)
-                run_schedule(fire_locally(rt), args.minutes)
-        elif args.command == "import-mbox":
-            from cloud_functions.gmail_sync.mbox_import import import_mbox
-
-            run = import_mbox(args.file, args.mailbox.strip().lower(), runtime)
-            print_run("gmail", run)
-        elif args.command == "review":
-            review(warehouse, settings, args)
-        if args.command in ("run", "report"):
-            report(warehouse)
+        with show_progress():
+            run_command(args, settings, runtime, sandboxes)
     finally:
         warehouse.close()
+
+
+def run_command(args: argparse.Namespace, settings: Settings, runtime: Runtime, sandboxes: bool) -> None:
+    """One command over an open warehouse."""
+    warehouse = runtime.warehouse
+    if args.command in ("init", "run"):
+        init(warehouse, settings)
+    elif args.command not in ("report", "review"):
+        warehouse.ensure_schema()
+    if args.command == "run":
+        sync(runtime, landed_in_schedule_order(), full=False, sandboxes=sandboxes, then_resolve=True)
+    elif args.command == "sync":
+        sync(runtime, [args.source], args.full, sandboxes=sandboxes)
+    elif args.command == "resolve":
+        resolve(runtime, args.full)
+    elif args.command == "serve":
+        serve(runtime, args.port, sandboxes)
+    elif args.command == "schedule":
+        with endpoints(runtime, landed_in_schedule_order(), sandboxes, required=False) as (rt, _usable):
+            set_runtime(rt)
+            run_schedule(fire_locally(rt), args.minutes)
+    elif args.command == "import-mbox":
+        from cloud_functions.gmail_sync.mbox_import import import_mbox
+
+        run = import_mbox(args.file, args.mailbox.strip().lower(), runtime)
+        print_run("gmail", run)
+    elif args.command == "review":
+        review(warehouse, settings, args)
+    if args.command in ("run", "report"):
+        report(warehouse)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -75,20 +75,22 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(entry, default=_default, ensure_ascii=False))
 
 
-_configured = False
+_handler: logging.Handler | None = None
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """Send the root logger's output to stderr as JSON lines (once per process)."""
-    global _configured
+    """Send the root logger's output at `level` and above to stderr as JSON lines (one handler per process).
+
+    The level is the handler's too, so a logger set lower for its own handlers (the local runner's
+    progress display) adds nothing to the JSON lines."""
+    global _handler
     root = logging.getLogger()
     root.setLevel(level.upper())
-    if _configured:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root.addHandler(handler)
-    _configured = True
+    if _handler is None:
+        _handler = logging.StreamHandler(sys.stderr)
+        _handler.setFormatter(JsonFormatter())
+        root.addHandler(_handler)
+    _handler.setLevel(level.upper())
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -258,6 +258,30 @@ class TestUserErrors:
         assert loud.returncode == 0 and '"message": "run finished"' in loud.stderr
 
 
+def test_a_sync_on_a_terminal_shows_rows_and_rows_per_second(tmp_path):
+    """On a terminal (a pseudo-terminal here) each stream shows its rows merged and its rate as it loads;
+    piped, the output stays the runner's lines."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "scripts.run_local", "sync", "salesforce", "--sandboxes"],
+                               cwd=ROOT, env=local_env(tmp_path), stdout=subprocess.PIPE, stderr=secondary, text=True)
+    os.close(secondary)
+    stdout = process.stdout.read()
+    assert process.wait(300) == 0
+    terminal = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the process has gone: the terminal is closed
+            break
+        if not chunk:
+            break
+        terminal += chunk
+    assert re.search(rb"salesforce Contact: 2\.00krows \[[^\]]*rows/s\]", terminal), terminal[-400:]
+    assert "rows/s" not in stdout
+
+
 class TestCron:
     @pytest.mark.parametrize("expression, moment, fires", [
         ("0 * * * *", "2026-11-22T05:00", True),
