@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -67,7 +68,8 @@ def _missing(message: str) -> None:
 @contextlib.contextmanager
 def _emulator(name: str, command: list[str], port: int) -> Iterator[None]:
     """Runs an emulator process in its own session until the block ends; its output goes to a log file."""
-    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"{name.lower().replace(' ', '-')}-{port}.log"
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower())
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"{slug}-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -112,7 +112,7 @@ class TestInterruptedRun:
         assert len(account_ids(warehouse)) == 10
         (record,) = warehouse.query("SELECT status, details FROM sales_intelligence.etl_runs")
         assert record["status"] == "partial"
-        assert json.loads(record["details"])["stop_reason"] == "daily API budget below reserve"
+        assert record["details"]["stop_reason"] == "daily API budget below reserve"
 
 
 def test_a_job_transforms_one_way_only():
