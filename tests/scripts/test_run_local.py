@@ -258,6 +258,50 @@ class TestUserErrors:
         assert loud.returncode == 0 and '"message": "run finished"' in loud.stderr
 
 
+def readme_commands() -> list[list[str]]:
+    """The runner commands of the README's code blocks that finish on their own here ([--full] both ways)."""
+    text = (ROOT / "README.md").read_text()
+    commands = []
+    for line in re.findall(r"^\.venv/bin/python -m scripts\.run_local (.+?)(?:\s+#.*)?$", text, re.M):
+        words = line.replace("\\", "").split()
+        if words[0] in ("serve", "schedule", "import-mbox") or words[:2] == ["review", "approve"]:
+            continue  # long-running, or needing a file or a record of the reader's own: tested on their own
+        if "[--full]" in words:
+            commands += [[w for w in words if w != "[--full]"], [w if w != "[--full]" else "--full" for w in words]]
+        else:
+            commands.append(words)
+    return commands
+
+
+def test_every_readme_command_that_can_run_here_runs(tmp_path):
+    """Each runner command the README shows (in its order, on one warehouse) exits 0 without an error line."""
+    commands = readme_commands()
+    assert ["run", "--sandboxes"] in commands and ["review", "list"] in commands and ["report"] in commands
+    for command in commands:
+        result = run_local(tmp_path, *command)
+        assert result.returncode == 0 and result.stderr == "", (command, result.stderr)
+
+
+def test_a_partial_run_prints_its_reason(tmp_path):
+    """A run cut at its time budget says so on its line."""
+    env = {**local_env(tmp_path), "RUN_TIME_BUDGET_SECONDS": "0.000001", "SALESFORCE_BULK_THRESHOLD": "100"}
+    result = subprocess.run([sys.executable, "-m", "scripts.run_local", "sync", "salesforce", "--sandboxes"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"salesforce Contact +partial .*\(time budget reached\)", result.stdout), result.stdout
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
+    """Ctrl-C (SIGINT) while the runner waits: `interrupted`, exit code 130, no traceback."""
+    process = subprocess.Popen([sys.executable, "-m", "scripts.run_local", "schedule", "--sandboxes"], cwd=ROOT,
+                               env=local_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not process.stdout.readline().startswith("schedule:"):
+        pass
+    process.send_signal(signal.SIGINT)
+    assert process.wait(60) == 130
+    assert process.stderr.read() == "interrupted\n"
+
+
 def test_a_sync_on_a_terminal_shows_rows_and_rows_per_second(tmp_path):
     """On a terminal (a pseudo-terminal here) each stream shows its rows merged and its rate as it loads;
     piped, the output stays the runner's lines."""
