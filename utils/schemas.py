@@ -7,10 +7,10 @@ clustering, the primary key and the version column. From them come the BigQuery 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import yaml
 
@@ -44,6 +44,11 @@ class Column:
     @property
     def repeated(self) -> bool:
         return self.mode == "REPEATED"
+
+    def to_json(self) -> dict[str, Any]:
+        """The column as a BigQuery JSON schema entry."""
+        data: dict[str, Any] = {"name": self.name, "type": self.type, "mode": self.mode, "description": self.description}
+        return {**data, "fields": [f.to_json() for f in self.fields]} if self.fields else data
 
     def bigquery_type(self) -> str:
         """The column's type in BigQuery DDL (ARRAY/STRUCT spelled out)."""
@@ -86,8 +91,18 @@ class TableSpec:
         raise KeyError(f"table {self.name} has no column {name!r}")
 
     def schema_json(self) -> list[dict[str, Any]]:
-        """The columns as the BigQuery JSON schema file holds them (read once per process)."""
-        return _schema_file(self.name)
+        """The columns as the BigQuery JSON schema file holds them (read once per process), then any
+        run-time columns (with_columns) after them."""
+        declared = _schema_file(self.name)
+        if len(self.columns) == len(declared):
+            return declared
+        known = {c["name"] for c in declared}
+        return declared + [c.to_json() for c in self.columns if c.name not in known]
+
+    def with_columns(self, extra: Iterable[Column]) -> "TableSpec":
+        """The table with run-time columns beyond its schema file (a Salesforce org's custom fields)."""
+        known = set(self.column_names)
+        return replace(self, columns=self.columns + tuple(c for c in extra if c.name not in known))
 
     def bigquery_ddl(self, dataset: str) -> str:
         """CREATE TABLE IF NOT EXISTS in BigQuery's dialect, with partitioning and clustering."""

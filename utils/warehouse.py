@@ -78,10 +78,9 @@ def merge_sql(spec: TableSpec, dataset: str, staging: str, columns: Sequence[str
     return sql
 
 
-def _merge_target(table: str, key: Sequence[str] | None,
+def _merge_target(spec: TableSpec, key: Sequence[str] | None,
                   version: str | None) -> tuple[TableSpec, tuple[str, ...], str | None]:
     """The table's spec, the merge key (its primary key unless given) and version column (its own unless given)."""
-    spec = table_spec(table)
     return spec, tuple(key or spec.primary_key), version if version is not None else spec.version
 
 
@@ -173,6 +172,31 @@ class Warehouse(abc.ABC):
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int | None:
         """Runs a BigQuery-dialect statement (DML, DDL, script); returns affected rows when known."""
 
+    def spec_of(self, table: str) -> TableSpec:
+        """The table's spec: its schema file's columns, then the run-time columns add_columns declared."""
+        declared = self.__dict__.get("_run_time_columns", {}).get(table)
+        return table_spec(table).with_columns(declared.values()) if declared else table_spec(table)
+
+    def add_columns(self, table: str, columns: Sequence[Column]) -> list[str]:
+        """Adds the columns the table lacks (NULLABLE: existing rows read NULL) and lets merge() write all of
+        them from now on: columns beyond the schema file that a sync learns at run time (a Salesforce org's
+        custom fields). Returns the names it added; a column the table has keeps its type (see table_columns)."""
+        present = self.table_columns(table)
+        missing = [Column(c.name, c.type, "NULLABLE", c.description, c.fields) for c in columns if c.name not in present]
+        if missing:
+            self._add_table_columns(table, missing)
+        self.__dict__.setdefault("_run_time_columns", {}).setdefault(table, {}).update({c.name: c for c in columns})
+        return [c.name for c in missing]
+
+    @abc.abstractmethod
+    def table_columns(self, table: str) -> dict[str, str]:
+        """The table's columns as they are in the warehouse: name -> BigQuery type (INT64, FLOAT64, NUMERIC,
+        BOOL, STRING, DATE, TIMESTAMP, ...; ARRAY<...> when repeated)."""
+
+    @abc.abstractmethod
+    def _add_table_columns(self, table: str, columns: Sequence[Column]) -> None:
+        """ALTER TABLE ... ADD COLUMN for each of columns (all NULLABLE)."""
+
     def drop_work_table(self, name: str) -> None:
         """Drops a scratch table of the work dataset if it is there."""
         self.execute(f"DROP TABLE IF EXISTS {quoted(self.work_dataset, name)}")
@@ -187,7 +211,7 @@ class Warehouse(abc.ABC):
 
     def _merge_plan(self, table: str, rows: Sequence[Mapping[str, Any]], key: Sequence[str] | None,
                     version: str | None) -> tuple[TableSpec, list[dict[str, Any]], list[str], tuple[str, ...], str | None]:
-        spec, key, version = _merge_target(table, key, version)
+        spec, key, version = _merge_target(self.spec_of(table), key, version)
         stamped = _stamp_ingested_at(spec, rows)
         columns = _merge_columns(spec, stamped, key)
         if version not in columns:
@@ -230,6 +254,29 @@ def _arrow_value(column: Column, value: Any) -> Any:
     if column.type in ("NUMERIC", "BIGNUMERIC") and isinstance(value, (Decimal, str)):
         return float(value)
     return value
+
+
+_LEGACY_TYPES = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL", "RECORD": "STRUCT"}
+
+
+def _standard_type(field_type: str, mode: str | None = None) -> str:
+    """A BigQuery type by its standard SQL name (the API still answers INTEGER, FLOAT, BOOLEAN)."""
+    name = _LEGACY_TYPES.get(field_type.upper(), field_type.upper())
+    return f"ARRAY<{name}>" if (mode or "").upper() == "REPEATED" else name
+
+
+_BIGQUERY_OF_DUCKDB = {"VARCHAR": "STRING", "BLOB": "BYTES", "BIGINT": "INT64", "INTEGER": "INT64", "DOUBLE": "FLOAT64",
+                       "BOOLEAN": "BOOL", "TIMESTAMP WITH TIME ZONE": "TIMESTAMP", "TIMESTAMP": "DATETIME",
+                       "DATE": "DATE", "TIME": "TIME", "JSON": "JSON"}
+
+
+def _bigquery_type_of_duckdb(duck_type: str) -> str:
+    """The BigQuery type a DuckDB column stands for (the inverse of Column.duckdb_type)."""
+    if duck_type.endswith("[]"):
+        return f"ARRAY<{_bigquery_type_of_duckdb(duck_type[:-2])}>"
+    if duck_type.startswith("DECIMAL"):
+        return "NUMERIC"
+    return _BIGQUERY_OF_DUCKDB.get(duck_type, "STRUCT" if duck_type.startswith("STRUCT") else duck_type)
 
 
 def _needs_shaping(duck_type: Any) -> bool:
@@ -312,6 +359,19 @@ class DuckDBWarehouse(Warehouse):
             self._con.execute(f'ALTER TABLE {self.dataset}.{spec.name} ADD COLUMN "{column.name}" {column.duckdb_type()}')
         return [c.name for c in missing]
 
+    def table_columns(self, table: str) -> dict[str, str]:
+        with self._lock:
+            found = self._con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+                [self.dataset, table]).fetchall()
+        return {name: _bigquery_type_of_duckdb(duck_type) for name, duck_type in found}
+
+    def _add_table_columns(self, table: str, columns: Sequence[Column]) -> None:
+        with self._lock:
+            for column in columns:
+                self._con.execute(f'ALTER TABLE {self.dataset}.{table} ADD COLUMN IF NOT EXISTS "{column.name}" '
+                                  f'{column.duckdb_type()}')
+
     def _merge_group(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None,
                      version: str | None, batch_id: str) -> int:
         if not rows:
@@ -331,7 +391,7 @@ class DuckDBWarehouse(Warehouse):
 
         if not rows.num_rows:
             return 0
-        spec, key, version = _merge_target(table, key, version)
+        spec, key, version = _merge_target(self.spec_of(table), key, version)
         supplied = set(rows.column_names)
         _check_supplied(spec, supplied, key)
         for k in key:
@@ -560,6 +620,20 @@ class BigQueryWarehouse(Warehouse):
                 {**f.to_api_repr(), "mode": "NULLABLE"}) for f in missing)]
             self.client.update_table(table, ["schema"])
         return [f.name for f in missing]
+
+    def table_columns(self, table: str) -> dict[str, str]:
+        fields = self.client.get_table(f"{self.project}.{self.dataset}.{table}").schema
+        return {f.name: _standard_type(f.field_type, f.mode) for f in fields}
+
+    def _add_table_columns(self, table: str, columns: Sequence[Column]) -> None:
+        from google.cloud import bigquery
+
+        # One schema patch for all of them: BigQuery rate-limits a table's metadata updates.
+        found = self.client.get_table(f"{self.project}.{self.dataset}.{table}")
+        have = {f.name for f in found.schema}
+        found.schema = [*found.schema, *(bigquery.SchemaField.from_api_repr(c.to_json()) for c in columns
+                                         if c.name not in have)]
+        self.client.update_table(found, ["schema"])
 
     def _merge_group(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None,
                      version: str | None, batch_id: str) -> int:

@@ -47,10 +47,35 @@ def _ignore_parameters_in_comments() -> None:
     parameters._bind_named = lambda sql, params: bind_named(_strip_comments(sql), params)
 
 
+def _schema_patch_adds_stored_columns() -> None:
+    # Gap: a table patch (tables.patch / update, what client.update_table sends) that appends columns
+    # changes only the emulator's catalog, not the DuckDB table behind it, so a MERGE into the new columns
+    # fails. BigQuery adds them to the table. Here the catalog update also adds them to the storage.
+    from bqemulator.api.routes.tables import _field_to_rest
+    from bqemulator.catalog.duckdb_repository import DuckDBCatalogRepository
+    from bqemulator.catalog.memory_repository import MemoryCatalogRepository
+    from bqemulator.storage.sql_identifiers import quoted_table_ref
+    from bqemulator.storage.type_map import bq_schema_to_duckdb_columns
+
+    for repository in (MemoryCatalogRepository, DuckDBCatalogRepository):
+        def update_table(self, table, _update=repository.update_table):
+            before = self.get_table(table.project_id, table.dataset_id, table.table_id)
+            have = {f.name for f in before.schema_.fields} if before else set()
+            added = [f for f in table.schema_.fields if f.name not in have]
+            if before is not None and added and getattr(self, "_engine", None) is not None:
+                target = quoted_table_ref(table.project_id, table.dataset_id, table.table_id)
+                for name, duck_type in bq_schema_to_duckdb_columns([_field_to_rest(f) for f in added]):
+                    self._engine.execute(f'ALTER TABLE {target} ADD COLUMN IF NOT EXISTS "{name}" {duck_type}')
+            return _update(self, table)
+
+        repository.update_table = update_table
+
+
 def main() -> None:
     _skip_spatial_extension()
     _accept_any_media_type()
     _ignore_parameters_in_comments()
+    _schema_patch_adds_stored_columns()
     from bqemulator.cli import main as cli
 
     cli(["start", *sys.argv[1:]], prog_name="bqemulator")
