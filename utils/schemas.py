@@ -79,6 +79,8 @@ class TableSpec:
     partition_field: str | None
     partition_type: str
     cluster: tuple[str, ...]
+    # The partition column never changes for a key: MERGEs carry the batch's range of it (see tables.yaml).
+    partition_immutable: bool = False
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -163,6 +165,7 @@ def load_table_specs() -> dict[str, TableSpec]:
             name=name, description=meta.get("description", ""), columns=columns,
             primary_key=tuple(meta.get("primary_key", [])), version=meta.get("version"),
             partition_field=partition.get("field"), partition_type=partition.get("type", "DAY"),
+            partition_immutable=bool(partition.get("immutable", False)),
             cluster=tuple(meta.get("cluster", [])))
         _validate(spec)
         specs[name] = spec

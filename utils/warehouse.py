@@ -17,6 +17,7 @@ import json
 import re
 import threading
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
@@ -57,11 +58,50 @@ def parameters_used(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any
     return {k: v for k, v in params.items() if k in names}
 
 
+@dataclass(frozen=True)
+class PartitionRange:
+    """The lowest and highest partition-column value of a staged batch, and whether some row has none."""
+
+    low: Any
+    high: Any
+    has_null: bool = False
+
+    def predicate(self, column: Column) -> str:
+        """`target.<column>` within the range, as constants BigQuery prunes partitions by."""
+        within = "FALSE" if self.low is None else \
+            f"target.{column.name} BETWEEN {_literal(column, self.low)} AND {_literal(column, self.high)}"
+        return f"({within} OR target.{column.name} IS NULL)" if self.has_null else within
+
+
+def _literal(column: Column, value: Any) -> str:
+    if column.type == "DATE":
+        return f"DATE '{value.isoformat()}'"
+    moment = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return f"TIMESTAMP '{moment.isoformat(sep=' ')}'"
+
+
+def prunes(spec: TableSpec, columns: Sequence[str]) -> bool:
+    """Whether a MERGE of these columns into the table carries its batch's partition range."""
+    return bool(spec.partition_field and spec.partition_immutable and spec.partition_field in columns)
+
+
+def partition_range(values: Sequence[Any]) -> PartitionRange:
+    """The range of a batch's partition-column values."""
+    present = [v for v in values if v is not None]
+    return PartitionRange(min(present, default=None), max(present, default=None), len(present) < len(values))
+
+
 def merge_sql(spec: TableSpec, dataset: str, staging: str, columns: Sequence[str],
-              key: Sequence[str], version: str | None) -> str:
-    """The MERGE statement (BigQuery dialect) of a staged batch (a quoted path) into its table."""
+              key: Sequence[str], version: str | None, prune: PartitionRange | None = None) -> str:
+    """The MERGE statement (BigQuery dialect) of a staged batch (a quoted path) into its table.
+
+    With a partition range, the ON clause also bounds the target's partition column by the batch's
+    constants, so BigQuery scans and bills only those partitions (tables.yaml: partition.immutable).
+    """
     order = f"{version} DESC, {POSITION_COLUMN} DESC" if version else f"{POSITION_COLUMN} DESC"
     on = " AND ".join(f"target.{k} = source.{k}" for k in key)
+    if prune is not None and spec.partition_field:
+        on += f"\n  AND {prune.predicate(spec.column(spec.partition_field))}"
     updates = ", ".join(f"{c} = source.{c}" for c in columns if c not in key)
     newer = f" AND (target.{version} IS NULL OR source.{version} >= target.{version})" if version in columns else ""
     sql = (
@@ -415,7 +455,14 @@ class DuckDBWarehouse(Warehouse):
         batch = batch.append_column(POSITION_COLUMN, pa.array(range(batch.num_rows), type=pa.int64()))
         table = spec.name
         staging = f"_staging_{table}"
-        sql = to_duckdb_sql(merge_sql(spec, self.dataset, quoted(staging), columns, key, version))
+        prune = None
+        if prunes(spec, columns):
+            import pyarrow.compute as pc
+
+            column = batch.column(spec.partition_field)
+            bounds = pc.min_max(column).as_py()
+            prune = PartitionRange(bounds["min"], bounds["max"], column.null_count > 0)
+        sql = to_duckdb_sql(merge_sql(spec, self.dataset, quoted(staging), columns, key, version, prune))
         with self._lock:
             self._con.register(staging, batch)
             try:
@@ -661,7 +708,8 @@ class BigQueryWarehouse(Warehouse):
             self._run_job(lambda job_id: self.client.load_table_from_json(
                 payload, staging_ref, job_config=load_config, job_id=job_id, location=self.location),
                 job_id_for("load", table, staging_name))
-            sql = merge_sql(spec, self.dataset, quoted(self.work_dataset, staging_name), columns, key, version)
+            prune = partition_range([r.get(spec.partition_field) for r in rows]) if prunes(spec, columns) else None
+            sql = merge_sql(spec, self.dataset, quoted(self.work_dataset, staging_name), columns, key, version, prune)
             # The MERGE's id is the batch's: a retry of a batch whose MERGE ran finds that job and waits for it.
             self._run_job(lambda job_id: self.client.query(sql, job_id=job_id, location=self.location,
                                                            job_retry=None),

@@ -75,7 +75,6 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.sf_accounts (
   system_modstamp TIMESTAMP NOT NULL,
   ingested_at TIMESTAMP NOT NULL
 )
-PARTITION BY TIMESTAMP_TRUNC(system_modstamp, MONTH)
 CLUSTER BY id, domain, phone_e164
 OPTIONS (description = "Salesforce Account.");
 
@@ -103,8 +102,8 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.sf_contacts (
   system_modstamp TIMESTAMP NOT NULL,
   ingested_at TIMESTAMP NOT NULL
 )
-PARTITION BY TIMESTAMP_TRUNC(system_modstamp, MONTH)
-CLUSTER BY email, phone_e164, account_id
+PARTITION BY TIMESTAMP_TRUNC(created_date, MONTH)
+CLUSTER BY id, email, phone_e164, account_id
 OPTIONS (description = "Salesforce Contact.");
 
 CREATE TABLE IF NOT EXISTS sales_intelligence.sf_leads (
@@ -136,8 +135,8 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.sf_leads (
   system_modstamp TIMESTAMP NOT NULL,
   ingested_at TIMESTAMP NOT NULL
 )
-PARTITION BY TIMESTAMP_TRUNC(system_modstamp, MONTH)
-CLUSTER BY email, phone_e164, converted_contact_id
+PARTITION BY TIMESTAMP_TRUNC(created_date, MONTH)
+CLUSTER BY id, email, phone_e164, converted_contact_id
 OPTIONS (description = "Salesforce Lead.");
 
 CREATE TABLE IF NOT EXISTS sales_intelligence.sf_opportunities (
@@ -158,8 +157,7 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.sf_opportunities (
   system_modstamp TIMESTAMP NOT NULL,
   ingested_at TIMESTAMP NOT NULL
 )
-PARTITION BY TIMESTAMP_TRUNC(system_modstamp, MONTH)
-CLUSTER BY account_id, id
+CLUSTER BY id, account_id
 OPTIONS (description = "Salesforce Opportunity.");
 
 CREATE TABLE IF NOT EXISTS sales_intelligence.sf_activities (
@@ -186,8 +184,8 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.sf_activities (
   system_modstamp TIMESTAMP NOT NULL,
   ingested_at TIMESTAMP NOT NULL
 )
-PARTITION BY TIMESTAMP_TRUNC(system_modstamp, MONTH)
-CLUSTER BY activity_type, who_id, account_id
+PARTITION BY TIMESTAMP_TRUNC(created_date, MONTH)
+CLUSTER BY id, activity_type, who_id, account_id
 OPTIONS (description = "Salesforce Task, Event and EmailMessage, told apart by activity_type.");
 
 CREATE TABLE IF NOT EXISTS sales_intelligence.dialpad_calls (
@@ -238,7 +236,6 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.hubspot_sequences (
   updated_at TIMESTAMP NOT NULL,
   ingested_at TIMESTAMP NOT NULL
 )
-PARTITION BY TIMESTAMP_TRUNC(updated_at, MONTH)
 CLUSTER BY user_id, sequence_id
 OPTIONS (description = "HubSpot sequences.");
 

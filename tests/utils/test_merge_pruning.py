@@ -1,0 +1,80 @@
+"""MERGEs into tables partitioned on an immutable column carry the batch's partition range in ON."""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+import sqlglot
+
+from utils.schemas import load_table_specs
+from utils.warehouse import PartitionRange, merge_sql, partition_range, prunes
+
+T0 = datetime(2025, 3, 1, 12, tzinfo=timezone.utc)
+IMMUTABLE = sorted(n for n, s in load_table_specs().items() if s.partition_field and s.partition_immutable)
+
+
+def test_the_immutable_tables_are_the_event_tables():
+    """Mail, calls, enrollments, runs and the large Salesforce tables prune their MERGEs; mutable columns do not."""
+    assert set(IMMUTABLE) == {"gmail_messages", "gmail_participants", "dialpad_calls", "etl_runs",
+                              "hubspot_sequence_enrollments", "sf_contacts", "sf_leads", "sf_activities"}
+    for spec in load_table_specs().values():
+        assert spec.partition_field != "system_modstamp", f"{spec.name} is partitioned on a column that moves"
+        if spec.name.startswith("sf_"):
+            assert spec.cluster[0] == "id", f"{spec.name} is not clustered on its MERGE key first"
+
+
+@pytest.mark.parametrize("table", IMMUTABLE)
+def test_generated_merge_has_the_range_predicate(table):
+    """The ON clause bounds the partition column by the batch's lowest and highest value, as constants."""
+    spec = load_table_specs()[table]
+    column = spec.column(spec.partition_field)
+    low, high = (date(2025, 1, 2), date(2025, 3, 4)) if column.type == "DATE" else (T0, T0 + timedelta(days=40))
+    columns = list(dict.fromkeys([*spec.primary_key, spec.partition_field]))
+    assert prunes(spec, columns)
+    sql = merge_sql(spec, "ds", "`ds_scratch._staging_x`", columns, spec.primary_key, None,
+                    partition_range([high, low, high]))
+    on = sql.split("\nON ", 1)[1].split("\nWHEN", 1)[0]
+    field = spec.partition_field
+    assert re.search(rf"target\.{field} BETWEEN (TIMESTAMP|DATE) '2025-0[13]-0[12]", on), on
+    assert "IS NULL" not in on
+    sqlglot.parse_one(sql, read="bigquery")
+
+
+def test_a_batch_with_missing_values_also_scans_the_null_partition():
+    """Rows without a partition value can only match rows in the __NULL__ partition, which is added."""
+    spec = load_table_specs()["dialpad_calls"]
+    on = merge_sql(spec, "ds", "s", ["call_id", "started_at"], ["call_id"], None,
+                   partition_range([T0, None])).split("\nON ", 1)[1]
+    assert "OR target.started_at IS NULL" in on
+    assert "FALSE OR target.started_at IS NULL" in merge_sql(spec, "ds", "s", ["call_id", "started_at"],
+                                                            ["call_id"], None, partition_range([None]))
+
+
+def test_tables_whose_partition_column_moves_are_not_pruned():
+    """rejected_records (stamped per attempt) and merges that do not supply the column get no range."""
+    specs = load_table_specs()
+    assert not prunes(specs["rejected_records"], ["run_id", "source", "stream", "record_key", "rejected_at"])
+    assert not prunes(specs["dialpad_calls"], ["call_id", "transcript_text"])
+    assert "BETWEEN" not in merge_sql(specs["sf_accounts"], "ds", "s", ["id"], ["id"], None, None)
+
+
+def _calls(*days: int, suffix: str = "") -> list[dict]:
+    return [{"call_id": f"c{d}", "started_at": T0 + timedelta(days=d), "direction": f"in{suffix}"} for d in days]
+
+
+@pytest.mark.emulator
+@pytest.mark.parametrize("which", ["duckdb", "bigquery"])
+def test_a_pruned_merge_updates_and_inserts(which, request):
+    """With the range in ON, rows of the batch's partitions are updated and new ones inserted, nothing doubled."""
+    wh = request.getfixturevalue("warehouse" if which == "duckdb" else "bigquery_warehouse")
+    wh.merge("dialpad_calls", _calls(0, 10, 30), batch_id="r1_0")
+    wh.merge("dialpad_calls", _calls(10, 30, 45, suffix="-again"), batch_id="r2_0")
+    rows = wh.query(f"SELECT call_id, direction FROM `{wh.dataset}.dialpad_calls` ORDER BY call_id")
+    assert rows == [{"call_id": "c0", "direction": "in"}, {"call_id": "c10", "direction": "in-again"},
+                    {"call_id": "c30", "direction": "in-again"}, {"call_id": "c45", "direction": "in-again"}]
+
+
+def test_partition_range_of_a_batch():
+    """Lowest, highest, and whether a value is missing."""
+    assert partition_range([T0, None, T0 - timedelta(days=1)]) == PartitionRange(T0 - timedelta(days=1), T0, True)
