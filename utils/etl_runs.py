@@ -77,6 +77,9 @@ class RunTracker:
         if error is not None:
             record.error_type = type(error).__name__
             record.error_message = redact(str(error))[:MAX_ERROR_CHARS]
+        jobs = self._warehouse.ledger.take(record.run_id)  # what the run asked of the warehouse, and its cost
+        if jobs:
+            record.details = {**(record.details or {}), "warehouse_jobs": jobs}
         self._warehouse.merge("etl_runs", [record.row()], batch_id=f"{record.run_id}_close")
         return record
 

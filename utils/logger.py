@@ -38,6 +38,11 @@ def redact(text: str) -> str:
     return text
 
 
+def context_value(name: str) -> Any:
+    """A field of the current log context (run_id, source, ...), or None outside one."""
+    return _context.get().get(name)
+
+
 @contextlib.contextmanager
 def log_context(**fields: Any) -> Iterator[None]:
     """Add fields (run_id, source, object_type, ...) to every log line written inside the block."""

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from config.settings import Settings
+from utils.job_ledger import JobLedger, job_cost, statement_kind, statement_target
 from utils.logger import get_logger
 from utils.schemas import Column, TableSpec, load_table_specs, table_spec, view_sql_files
 
@@ -355,6 +356,7 @@ class DuckDBWarehouse(Warehouse):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.dataset = dataset
         self.work_dataset = "_work"
+        self.ledger = JobLedger()
         self._lock = threading.RLock()
         self._con = duckdb.connect(str(path))
         self._con.execute("SET TimeZone = 'UTC'")
@@ -470,6 +472,7 @@ class DuckDBWarehouse(Warehouse):
                 self._con.execute(sql)
             finally:
                 self._con.unregister(staging)
+        self.ledger.record("merge", table, batch.num_rows)
         return batch.num_rows
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -478,6 +481,7 @@ class DuckDBWarehouse(Warehouse):
             names = [d[0] for d in cursor.description]
             shaped = [(i, d[1]) for i, d in enumerate(cursor.description) if _needs_shaping(d[1])]
             rows = cursor.fetchall()
+        self.ledger.record("select", statement_target(sql), len(rows))
         if shaped:
             rows = [_shaped_row(row, shaped) for row in rows]
         return [dict(zip(names, row)) for row in rows]
@@ -488,8 +492,10 @@ class DuckDBWarehouse(Warehouse):
             try:
                 row = result.fetchone()
             except Exception:  # DDL has no result set
-                return None
-            return int(row[0]) if row and isinstance(row[0], int) else None
+                row = None
+            affected = int(row[0]) if row and isinstance(row[0], int) else None
+        self.ledger.record(statement_kind(sql), statement_target(sql), affected or 0)
+        return affected
 
     def close(self) -> None:
         with self._lock:
@@ -593,6 +599,7 @@ class BigQueryWarehouse(Warehouse):
 
     def __init__(self, settings: Settings, client: Any = None):
         self.client = client if client is not None else bigquery_client(settings)
+        self.ledger = JobLedger()
         self.project = settings.gcp_project
         self.dataset = settings.dataset
         # Staging tables and entity resolution's work tables: a dataset whose tables expire by default.
@@ -705,21 +712,23 @@ class BigQueryWarehouse(Warehouse):
         staging_table.expires = datetime.now(timezone.utc) + self.staging_lifetime
         try:
             self.client.create_table(staging_table, exists_ok=True)
-            self._run_job(lambda job_id: self.client.load_table_from_json(
+            load = self._run_job(lambda job_id: self.client.load_table_from_json(
                 payload, staging_ref, job_config=load_config, job_id=job_id, location=self.location),
                 job_id_for("load", table, staging_name))
+            self.ledger.record("load", table, len(rows), job_cost(load))
             prune = partition_range([r.get(spec.partition_field) for r in rows]) if prunes(spec, columns) else None
             sql = merge_sql(spec, self.dataset, quoted(self.work_dataset, staging_name), columns, key, version, prune)
             # The MERGE's id is the batch's: a retry of a batch whose MERGE ran finds that job and waits for it.
-            self._run_job(lambda job_id: self.client.query(sql, job_id=job_id, location=self.location,
-                                                           job_retry=None),
-                          job_id_for("merge", table, batch))
+            merge = self._run_job(lambda job_id: self.client.query(sql, job_id=job_id, location=self.location,
+                                                                   job_retry=None),
+                                  job_id_for("merge", table, batch))
+            self.ledger.record("merge", table, len(rows), job_cost(merge))
         finally:
             self.client.delete_table(staging_ref, not_found_ok=True)
         return len(rows)
 
     def _run_job(self, start: Any, job_id: str, attempts: int = 5) -> Any:
-        """Starts a job with a fixed id and waits for it.
+        """Starts a job with a fixed id, waits for it and returns it.
 
         A job that already exists under the id (a retry of the same batch) is awaited instead; one that
         ended in an error is not the batch's outcome, so the job runs again under the next attempt's id.
@@ -734,7 +743,8 @@ class BigQueryWarehouse(Warehouse):
                 job = self.client.get_job(attempt_id, location=self.location)
                 if job.state == "DONE" and job.error_result:
                     continue
-            return job.result()
+            job.result()
+            return job
         raise RuntimeError(f"BigQuery job {job_id} failed in each of {attempts} earlier attempts")
 
     def _job_config(self, params: Mapping[str, Any] | None) -> Any:
@@ -747,9 +757,11 @@ class BigQueryWarehouse(Warehouse):
         return self._job_config(parameters_used(sql, params))
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        result = self.client.query(sql, job_config=self._config_for(sql, params), location=self.location).result()
+        job = self.client.query(sql, job_config=self._config_for(sql, params), location=self.location)
+        result = job.result()
         json_columns = [f.name for f in (result.schema or []) if _is_json(f)]
         rows = [dict(row.items()) for row in result]
+        self.ledger.record("select", statement_target(sql), len(rows), job_cost(job))
         for row in rows:
             for name in json_columns:  # a JSON value is a Python object on both warehouses
                 if isinstance(row[name], str):
@@ -759,7 +771,9 @@ class BigQueryWarehouse(Warehouse):
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int | None:
         job = self.client.query(sql, job_config=self._config_for(sql, params), location=self.location)
         job.result()
-        return getattr(job, "num_dml_affected_rows", None)
+        affected = getattr(job, "num_dml_affected_rows", None)
+        self.ledger.record(statement_kind(sql), statement_target(sql), affected or 0, job_cost(job))
+        return affected
 
     def drop_work_table(self, name: str) -> None:
         self.client.delete_table(f"{self.project}.{self.work_dataset}.{name}", not_found_ok=True)
