@@ -140,6 +140,19 @@ def report(warehouse: Warehouse) -> None:
         print("top unmatched addresses and numbers (lead candidates):")
         for row in unmatched:
             print(f"  {row['value_type']:<6} {row['value']:<40} {row['occurrences']:>6,}")
+    print_cost(warehouse)
+
+
+def print_cost(warehouse: Warehouse) -> None:
+    """What the runs of the last 7 days asked of the warehouse, per source and day (their etl_runs ledgers)."""
+    from utils.job_ledger import cost_by_source_and_day
+
+    days = cost_by_source_and_day(warehouse)
+    if days:
+        print("warehouse jobs per source and day (bytes as BigQuery bills them; 0 on DuckDB):")
+        for row in days:
+            print(f"  {row['day']} {row['source']:<18} runs {row['runs']:>4,} statements {row['statements'] or 0:>6,} "
+                  f"billed {(row['bytes_billed'] or 0) / 2**30:>8.3f} GiB  slot {(row['slot_ms'] or 0) / 1000:>8.1f} s")
 
 
 def review(warehouse: Warehouse, settings: Settings, args: argparse.Namespace) -> None:

@@ -66,3 +66,21 @@ class JobLedger:
             return {}
         totals = {name: sum(entry[name] for entry in jobs.values()) for name in _FIELDS}
         return {"totals": totals, "jobs": jobs}
+
+
+COST_BY_SOURCE_AND_DAY = """
+SELECT source, DATE(started_at) AS day, COUNT(*) AS runs,
+  SUM(CAST(JSON_VALUE(details, '$.warehouse_jobs.totals.statements') AS INT64)) AS statements,
+  SUM(CAST(JSON_VALUE(details, '$.warehouse_jobs.totals.bytes_processed') AS INT64)) AS bytes_processed,
+  SUM(CAST(JSON_VALUE(details, '$.warehouse_jobs.totals.bytes_billed') AS INT64)) AS bytes_billed,
+  SUM(CAST(JSON_VALUE(details, '$.warehouse_jobs.totals.slot_ms') AS INT64)) AS slot_ms
+FROM `{dataset}.etl_runs`
+WHERE started_at >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL @days DAY)
+GROUP BY source, day
+ORDER BY day DESC, source
+"""
+
+
+def cost_by_source_and_day(warehouse: Any, days: int = 7) -> list[dict[str, Any]]:
+    """Warehouse statements, bytes and slot time per source and day over the last `days` days (from etl_runs)."""
+    return warehouse.query(COST_BY_SOURCE_AND_DAY.format(dataset=warehouse.dataset), {"days": days})

@@ -94,3 +94,22 @@ def test_a_runs_jobs_reach_its_etl_runs_row(bigquery_warehouse, bigquery_setting
     jobs = row["details"]["warehouse_jobs"]["jobs"]
     assert jobs["load sf_accounts"]["rows"] == 1 and jobs["merge sf_accounts"]["statements"] == 1
     assert jobs["select sf_accounts"]["statements"] == 1
+
+
+@pytest.mark.emulator
+@pytest.mark.parametrize("which", ["duckdb", "bigquery"])
+def test_cost_is_summed_per_source_and_day(which, request):
+    """report's cost table: the runs' ledgers summed per source and day, on both warehouses."""
+    from utils.etl_runs import RunRecord
+    from utils.job_ledger import cost_by_source_and_day
+
+    wh = request.getfixturevalue("warehouse" if which == "duckdb" else "bigquery_warehouse")
+    for n, billed in enumerate((10_485_760, 20_971_520)):
+        record = RunRecord(run_id=f"dialpad-{n}", source="dialpad", object_type="calls", sync_type="incremental",
+                           trigger="test")
+        record.details = {"warehouse_jobs": {"totals": {"statements": 3, "rows": 5, "bytes_processed": billed,
+                                                        "bytes_billed": billed, "slot_ms": 10}}}
+        wh.merge("etl_runs", [record.row()], batch_id=f"{record.run_id}_open")
+    (day,) = cost_by_source_and_day(wh)
+    assert (day["source"], day["runs"], day["statements"], day["bytes_billed"], day["slot_ms"]) == \
+        ("dialpad", 2, 6, 31_457_280, 20)
