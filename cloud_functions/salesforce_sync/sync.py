@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from simple_salesforce.exceptions import SalesforceError
 
 from cloud_functions.salesforce_sync.client import API_BUDGET_STOP, SalesforceClient, SalesforceCredentials
+from cloud_functions.salesforce_sync.fields import with_org_fields
 from cloud_functions.salesforce_sync.objects import CURSOR, OBJECTS, SalesforceObject
 from utils import columns
 from utils.logger import get_logger
@@ -65,10 +66,14 @@ class ObjectReader:
                  deadline: float):
         self.obj, self.client, self.settings, self.sync_type = obj, client, runtime.settings, sync_type
         self.deadline = deadline
+        self.warehouse = runtime.warehouse
         self.api = "rest"
         self.notes: dict[str, Any] = {}
 
     def pages(self, watermark: str | None) -> Iterator[Page]:
+        # Inside the run: a refused schema change fails the run, recorded and published like any failure.
+        self.obj, schema = with_org_fields(self.obj, self.client, self.warehouse, self.settings)
+        self.notes.update(schema)
         load = bulk_load(watermark)
         if load is not None:
             yield from self._bulk(load, resumed=True)
@@ -172,7 +177,7 @@ def run_salesforce_sync(request: SalesforceSyncRequest, runtime: Runtime, client
         reader = ObjectReader(obj, client, runtime, request.sync_type, deadline)
         calls_before = client.api_calls
         job = SyncJob(source=SOURCE, stream=name, sync_type=request.sync_type, fetch_pages=reader.pages,
-                      transform_page=lambda page, obj=obj: _transformed(obj, page, region),
+                      transform_page=lambda page, reader=reader: _transformed(reader.obj, page, region),
                       record_key=lambda record: record.get("Id"),
                       api_calls=lambda before=calls_before: client.api_calls - before, details=reader.details)
         summary = run_sync(job, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=settings,

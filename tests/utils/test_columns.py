@@ -7,13 +7,16 @@ import pyarrow as pa
 import pytest
 
 from utils import columns
-from utils.values import to_bool, to_date, to_datetime, to_str
+from utils.values import to_bool, to_date, to_datetime, to_float, to_str
 
 TEXTS = ["Ann", "  Ann ", "", "   ", None, "Jürgen", "O'Brien", "\u00a0x\u00a0", "a\tb", "x\n", "\x1fy", "€", "12"]
 BOOLS = ["true", "false", "TRUE", " yes ", "0", "1", "f", None, "", "maybe"]
 STAMPS = ["2024-05-01T10:00:00.000+0000", "2024-05-01T10:00:00Z", "2024-05-01T10:00:00.123456+00:00",
           "2024-05-01T12:00:00.000+0200", "1714557600000", "2024-05-01", " 2024-05-01T10:00:00Z ", None, "",
           "1900-01-01T00:00:00Z", "2150-01-01T00:00:00Z", "2024-13-01T00:00:00Z", "yesterday"]
+INTEGERS = ["12", "-7", "0012", "12.0", " 3 ", "1e3", "12.5", None, "", "x", "123456789012345678", "99999999999999999999"]
+NUMBERS = ["1200.50", "-0.1", "0.30000000000000004", "3", "1e-7", " 2.5 ", "1,5", None, "", "abc", "12345678901234.123456789",
+           "0.1234567890123456789"]
 DATES = ["2024-05-02", "2024-05-02T10:00:00Z", " 2024-05-02", None, "", "2024-02-30", "May 2"]
 
 
@@ -36,7 +39,8 @@ def got(convert, values):
 
 @pytest.mark.parametrize("convert, fn, values", [
     (columns.text, to_str, TEXTS), (columns.boolean, to_bool, BOOLS), (columns.date, to_date, DATES),
-], ids=["text", "boolean", "date"])
+    (columns.integer, columns.int64, INTEGERS), (columns.number, to_float, NUMBERS),
+], ids=["text", "boolean", "date", "integer", "number"])
 def test_conversions_equal_the_one_value_functions(convert, fn, values):
     """Fast shapes and Python fallbacks together give the one-value results, with the same error texts."""
     assert got(convert, values) == expected(fn, values)
