@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/salesforce_load.py                   # 200,000 contacts
     .venv/bin/python bench/salesforce_load.py --contacts 1000000
+    .venv/bin/python bench/salesforce_load.py --custom-fields 20   # 20 custom fields per contact, both read them
 
 The sandbox runs in its own process; each variant runs in its own process too, so "peak memory" is
 that variant's own peak RSS. Prints rows/s, peak memory and API calls of each, and the ratio.
@@ -27,9 +28,10 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def start_sandbox(contacts: int) -> tuple[subprocess.Popen, str, str]:
+def start_sandbox(contacts: int, custom_fields: int) -> tuple[subprocess.Popen, str, str]:
     process = subprocess.Popen([sys.executable, "-m", "sandbox.salesforce", "--contacts", str(contacts),
-                                "--leads", "0", "--preload"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+                                "--leads", "0", "--preload", "--custom-fields", str(custom_fields)],
+                               cwd=ROOT, stdout=subprocess.PIPE, text=True)
     url = ca = ""
     while not (url and ca):
         line = process.stdout.readline()
@@ -55,7 +57,8 @@ def run_pipeline(url: str, ca: str, db: str) -> dict:
     from utils.warehouse import DuckDBWarehouse
 
     settings = Settings(_env_file=None, duckdb_path=Path(db), salesforce_login_url=url, salesforce_ca_bundle=Path(ca),
-                        errors_file=Path(db).with_suffix(".errors"), salesforce_api_reserve=0)
+                        errors_file=Path(db).with_suffix(".errors"), salesforce_api_reserve=0,
+                        salesforce_custom_fields={"Contact": ["*"]})
     warehouse = DuckDBWarehouse(db, memory_limit=settings.duckdb_memory_limit)
     warehouse.ensure_schema()
     runtime = Runtime.around(settings, warehouse)
@@ -67,8 +70,9 @@ def run_pipeline(url: str, ca: str, db: str) -> dict:
     result = run_salesforce_sync(SalesforceSyncRequest(object_type="Contact", sync_type="full"), runtime, client)
     seconds = time.perf_counter() - started
     rows = warehouse.table_counts()["sf_contacts"]
+    run = result["runs"][0]
     return {"variant": "pipeline", "rows": rows, "seconds": seconds, "api_calls": client.api_calls,
-            "api": result["runs"][0]["details"]["api"]}
+            "api": run["details"]["api"], "custom_fields": len(run["details"].get("schema", {}).get("custom_fields", []))}
 
 
 def run_dlt(url: str, ca: str, db: str) -> dict:
@@ -84,9 +88,13 @@ def run_dlt(url: str, ca: str, db: str) -> dict:
                     security_token=DEFAULT_CREDENTIALS["security_token"], session=session)
     used_before = api_used(sf)
 
+    # The same fields as the pipeline reads: the declared ones and every custom field describe lists.
+    custom = [f["name"] for f in sf.Contact.describe()["fields"] if f["custom"]]
+    soql = OBJECTS["Contact"].soql().replace(" FROM Contact", "".join(f", {f}" for f in custom) + " FROM Contact")
+
     @dlt.resource(name="sf_contacts", write_disposition="merge", primary_key="Id")
     def contacts():
-        for record in sf.query_all_iter(OBJECTS["Contact"].soql(), include_deleted=True):
+        for record in sf.query_all_iter(soql, include_deleted=True):
             record.pop("attributes", None)
             yield record
 
@@ -97,7 +105,7 @@ def run_dlt(url: str, ca: str, db: str) -> dict:
     seconds = time.perf_counter() - started
     with pipeline.sql_client() as client:
         rows = client.execute_sql("SELECT COUNT(*) FROM sf_contacts")[0][0]
-    return {"variant": "dlt", "rows": rows, "seconds": seconds, "api_calls": api_used(sf) - used_before - 2}
+    return {"variant": "dlt", "rows": rows, "seconds": seconds, "api_calls": api_used(sf) - used_before - 2, "custom_fields": len(custom)}
 
 
 class _RuntimePackagesOnly:
@@ -131,6 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--contacts", type=int, default=200_000)
     parser.add_argument("--skip-dlt", action="store_true")
+    parser.add_argument("--custom-fields", type=int, default=0, help="filled custom fields per contact")
     parser.add_argument("--child", choices=["pipeline", "dlt"])
     parser.add_argument("--url")
     parser.add_argument("--ca")
@@ -139,7 +148,7 @@ def main() -> None:
     if args.child:
         child(args.child, args.url, args.ca, args.db)
         return
-    sandbox, url, ca = start_sandbox(args.contacts)
+    sandbox, url, ca = start_sandbox(args.contacts, args.custom_fields)
     try:
         with tempfile.TemporaryDirectory() as workdir:
             results = [measure("pipeline", url, ca, workdir)]
@@ -148,10 +157,12 @@ def main() -> None:
     finally:
         sandbox.terminate()
         sandbox.wait()
-    print(f"Salesforce full load of {args.contacts:,} contacts (sandbox in its own process, DuckDB)")
+    print(f"Salesforce full load of {args.contacts:,} contacts with {args.custom_fields} custom fields each "
+          "(sandbox in its own process, DuckDB)")
     for r in results:
         print(f"  {r['variant']:<9} rows {r['rows']:>9,}  {r['seconds']:>7.1f} s  {r['rows_per_s']:>9,.0f} rows/s  "
-              f"peak {r['peak_mb']:>6.0f} MB  API calls {r['api_calls']:>5}" + (f"  ({r['api']})" if "api" in r else ""))
+              f"peak {r['peak_mb']:>6.0f} MB  API calls {r['api_calls']:>5}  custom fields read {r['custom_fields']}"
+              + (f"  ({r['api']})" if "api" in r else ""))
     if len(results) == 2:
         print(f"  ratio: pipeline is {results[0]['rows_per_s'] / results[1]['rows_per_s']:.1f}x dlt's rows/s")
 

@@ -583,12 +583,33 @@ def build_server(state: SalesforceState, faults: Faults | None = None) -> Sandbo
     return server
 
 
+# Custom field types the sample fields cycle through, with a value of record i for each.
+SAMPLE_FIELD_TYPES: tuple[tuple[str, Callable[[int], Any]], ...] = (
+    ("picklist", lambda i: ("SMB", "Mid-Market", "Enterprise")[i % 3]), ("string", lambda i: f"ref-{i:08d}"),
+    ("boolean", lambda i: i % 3 == 0), ("int", lambda i: i % 5000), ("double", lambda i: (i % 1000) / 8),
+    ("currency", lambda i: 1000 + (i % 997) * 12.5), ("percent", lambda i: float(i % 100)),
+    ("date", lambda i: (EPOCH + timedelta(days=i % 900)).date()),
+    ("datetime", lambda i: EPOCH + timedelta(minutes=i)), ("multipicklist", lambda i: "CRM;Analytics" if i % 2 else "CRM"),
+)
+
+
+def add_sample_fields(state: "SalesforceState", object_name: str, count: int) -> list[str]:
+    """Adds `count` filled custom fields of the sample types (in turn) to an object; returns their API names."""
+    names = []
+    for n in range(count):
+        kind, values = SAMPLE_FIELD_TYPES[n % len(SAMPLE_FIELD_TYPES)]
+        names.append(f"Sample_{kind.title()}_{n}__c")
+        state.add_field(object_name, names[-1], kind, values)
+    return names
+
+
 class SalesforceSandbox(RunningSandbox):
     """A started Salesforce fake: state + server. Use as a context manager."""
 
     def __init__(self, size: CompanySize | None = None, *, seed: int = 42, faults: Faults | None = None,
-                 daily_limit: int = 1_000_000, preload: bool = False):
+                 daily_limit: int = 1_000_000, preload: bool = False, contact_custom_fields: int = 0):
         self.state = SalesforceState(FakeCompany(seed, size), daily_limit=daily_limit)
+        add_sample_fields(self.state, "Contact", contact_custom_fields)
         if preload:
             for data in self.state.objects.values():
                 data.preload()
@@ -612,11 +633,14 @@ def main() -> None:
     parser.add_argument("--preload", action="store_true",
                         help="generate every record before serving (about 1.2 GB per million contacts), so "
                              "requests measure the server rather than the fake company's generator")
+    parser.add_argument("--custom-fields", type=int, default=0,
+                        help="filled custom fields on Contact (Sample_<Type>_<n>__c, cycling through the types)")
     args = parser.parse_args()
     size = CompanySize(accounts=args.accounts or max(1, args.contacts // 10), contacts=args.contacts,
                        leads=args.leads if args.leads is not None else args.contacts // 2)
     serve_until_interrupted(
-        SalesforceSandbox(size, seed=args.seed, faults=Faults(latency_seconds=args.latency), preload=args.preload),
+        SalesforceSandbox(size, seed=args.seed, faults=Faults(latency_seconds=args.latency), preload=args.preload,
+                          contact_custom_fields=args.custom_fields),
         f"Salesforce sandbox at {{url}} ({size.accounts} accounts, {size.contacts} contacts, {size.leads} leads)",
         "export SALESFORCE_LOGIN_URL={url}", "export SALESFORCE_CA_BUNDLE={cert}",
         "(credentials: DEFAULT_CREDENTIALS in sandbox/salesforce.py)")
