@@ -64,7 +64,11 @@ class Settings(BaseSettings):
         default_factory=list, description="Gmail mailboxes to sync (comma-separated).")
     default_phone_region: str = Field("US", min_length=2, max_length=2,
                                       description="ISO region used to read national phone numbers.")
-    merge_batch_size: int = Field(10_000, ge=1, le=500_000, description="Rows per staged MERGE batch.")
+    merge_batch_size: int = Field(10_000, ge=1, le=500_000, description="Rows per staged batch (a load job on "
+                                                                       "BigQuery, a MERGE on DuckDB).")
+    merge_flush_rows: int = Field(250_000, ge=1, description="BigQuery: rows staged by load jobs before one MERGE "
+                                                            "per table and a watermark checkpoint (a 1,000,000-row "
+                                                            "full load: 4 MERGEs).")
     gmail_batch_size: int = Field(50, ge=1, le=100, description="messages.get calls per Gmail batch request.")
     run_time_budget_seconds: float = Field(
         480.0, gt=0, description="A run stops cleanly (status partial) after this many seconds; "

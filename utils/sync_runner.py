@@ -5,8 +5,9 @@ functions; or how a whole page does, for a source that transforms column-wise), 
 record. The runner does the rest, the same way for every source:
 
     etl_runs row opened -> watermark read -> for each page: records -> rows (bad records to
-    rejected_records) -> MERGE per table in batches -> watermark advanced -> time budget checked
-    -> etl_runs row closed (success | partial | failed).
+    rejected_records) -> added to the run's merges -> at a checkpoint (every page on DuckDB; on BigQuery
+    once MERGE_FLUSH_ROWS are staged, at the last page, at the budget) one MERGE per table, then the
+    watermark advanced -> time budget checked -> etl_runs row closed (success | partial | failed).
 
 On an exception the run is marked failed, a structured message goes to the error sink (Pub/Sub), and
 the exception propagates with `run_id` set on it, so the HTTP entry point answers 500. A run that finds
@@ -28,7 +29,7 @@ from utils.monitoring import ErrorPublisher
 from utils.prefetch import prefetched
 from utils.sync_state import SyncStateStore, WatermarkStore
 from utils.values import poison_reason, storable_text
-from utils.warehouse import Warehouse
+from utils.warehouse import MergeBatcher, Warehouse
 
 log = get_logger(__name__)
 
@@ -175,29 +176,41 @@ def _transform_page(job: SyncJob, page: Page, run_id: str) -> _PageResult:
     return result
 
 
-def _load_page(job: SyncJob, page: Page, batch_id: str, warehouse: Warehouse, watermarks: WatermarkStore,
-               record: RunRecord, rows_by_table: dict[str, int], batch_size: int) -> None:
-    """Merges one page's rows and rejects, then advances the watermark; counts into record."""
+def _load_page(job: SyncJob, page: Page, batch_id: str, merges: MergeBatcher, record: RunRecord,
+               rows_by_table: dict[str, int], batch_size: int) -> None:
+    """Adds one page's rows and rejects to the run's merges (merged at once on DuckDB, staged on BigQuery)."""
     result = _transform_page(job, page, record.run_id)
     for table, rows in result.rows.items():
         for start in range(0, len(rows), batch_size):
             batch = rows[start:start + batch_size]
-            warehouse.merge(table, batch, batch_id=f"{batch_id}_{start}")
+            merges.add(table, batch, f"{batch_id}_{start}")
             rows_by_table[table] = rows_by_table.get(table, 0) + len(batch)
     if result.rejected:
-        warehouse.merge("rejected_records", result.rejected, batch_id=f"{batch_id}_rejected")
+        merges.add("rejected_records", result.rejected, f"{batch_id}_rejected")
         log.warning("records rejected", extra={"json_fields": {
             "count": len(result.rejected), "first_reason": result.rejected[0]["reason"]}})
     record.rows_fetched += len(page.records)
     record.rows_rejected += len(result.rejected)
     record.rows_loaded = sum(rows_by_table.values())
-    if page.watermark is not None and page.watermark != record.watermark_after:
-        # Only now: every row this watermark covers is merged.
-        watermarks.write(job.source, job.stream, page.watermark, batch_id)
-        record.watermark_after = page.watermark
-    log.info("page merged", extra={"json_fields": {
+    log.info("page loaded", extra={"json_fields": {
         "batch": batch_id, "records": len(page.records), "rows_loaded": record.rows_loaded,
-        "rejected": record.rows_rejected, "watermark": record.watermark_after}})
+        "rejected": record.rows_rejected, "staged_rows": merges.pending_rows}})
+
+
+def _checkpoint(job: SyncJob, merges: MergeBatcher, watermarks: WatermarkStore, record: RunRecord,
+                watermark: str | None, batch_id: str, force: bool) -> None:
+    """Merges what is staged when enough is (or force), then advances the watermark to the last page it covers.
+
+    The watermark moves only when nothing added is left unmerged: a run killed between two checkpoints
+    resumes from the last one and reads those pages again (the MERGE absorbs the overlap).
+    """
+    if merges.pending_rows and (force or merges.pending_rows >= merges.flush_rows):
+        merges.flush()
+    if not merges.pending_rows and watermark is not None and watermark != record.watermark_after:
+        watermarks.write(job.source, job.stream, watermark, batch_id)
+        record.watermark_after = watermark
+        log.info("checkpoint", extra={"json_fields": {"batch": batch_id, "watermark": watermark,
+                                                      "rows_loaded": record.rows_loaded}})
 
 
 def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, settings: Settings,
@@ -220,18 +233,29 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
             record.watermark_before = record.watermark_after = watermarks.read(job.source, job.stream)
             log.info("run started", extra={"json_fields": {"sync_type": job.sync_type,
                                                            "watermark": record.watermark_before}})
+            merges = warehouse.merge_batcher(settings.merge_flush_rows)
+            checkpoint: tuple[str | None, str] = (None, record.run_id)  # the newest watermark, its batch
             try:
-                with prefetched(job.fetch_pages(record.watermark_before), depth=1) as pages:
-                    for number, page in enumerate(pages):
-                        _load_page(job, page, f"{record.run_id}_{number}", warehouse, watermarks, record,
-                                   rows_by_table, settings.merge_batch_size)
-                        if clock() >= deadline and not page.final:
-                            stop_reason = "time budget reached"
-                            break
-            except StopSync as stop:
-                stop_reason = str(stop)
+                try:
+                    with prefetched(job.fetch_pages(record.watermark_before), depth=1) as pages:
+                        for number, page in enumerate(pages):
+                            batch_id = f"{record.run_id}_{number}"
+                            _load_page(job, page, batch_id, merges, record, rows_by_table, settings.merge_batch_size)
+                            if page.watermark is not None:
+                                checkpoint = (page.watermark, batch_id)
+                            out_of_time = clock() >= deadline and not page.final
+                            _checkpoint(job, merges, watermarks, record, *checkpoint, force=page.final or out_of_time)
+                            if out_of_time:
+                                stop_reason = "time budget reached"
+                                break
+                except StopSync as stop:
+                    stop_reason = str(stop)
+                finally:
+                    record.api_calls = job.api_calls()
+                # The stream's end, the budget or a clean stop: what is staged is merged, the watermark follows.
+                _checkpoint(job, merges, watermarks, record, *checkpoint, force=True)
             finally:
-                record.api_calls = job.api_calls()
+                merges.discard()  # a failed run's staged rows: never merged, and no staging table left
             record.details = {**record.details, **job.details(), "rows_by_table": rows_by_table,
                               **({"stop_reason": stop_reason} if stop_reason else {})}
             record.status = "partial" if stop_reason else "success"

@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from config.settings import Settings
 from utils.job_ledger import JobLedger, job_cost, statement_kind, statement_target
@@ -154,6 +154,54 @@ def _stamp_ingested_at(spec: TableSpec, rows: Sequence[Mapping[str, Any]]) -> li
     return [{**r, "ingested_at": r.get("ingested_at") or now} for r in rows]
 
 
+def row_groups(rows: Sequence[Mapping[str, Any]], batch_id: str) -> list[tuple[str, list[Mapping[str, Any]]]]:
+    """Rows grouped by the columns they supply, each group with its batch id (`<batch_id>_g<n>` when several)."""
+    groups: dict[frozenset[str], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(frozenset(row), []).append(row)
+    if len(groups) == 1:
+        return [(batch_id, next(iter(groups.values())))]
+    return [(f"{batch_id}_g{number}", group) for number, group in enumerate(groups.values())]
+
+
+class MergeBatcher(Protocol):
+    """A run's way to its tables: pages are added, merged when flushed; only flushed rows are in the tables."""
+
+    flush_rows: int
+
+    @property
+    def pending_rows(self) -> int:
+        """Rows added and not merged yet."""
+
+    def add(self, table: str, rows: Any, batch_id: str) -> int:
+        """Adds a batch (row dicts or an Arrow table) for table; returns its row count."""
+
+    def flush(self) -> int:
+        """Merges every batch added since the last flush; returns the rows merged."""
+
+    def discard(self) -> None:
+        """Forgets what was added and not merged (a failed run), leaving nothing behind."""
+
+
+class ImmediateMerges:
+    """Every batch merged as it is added (DuckDB: a MERGE per page costs nothing and keeps memory flat)."""
+
+    flush_rows = 0
+    pending_rows = 0
+
+    def __init__(self, warehouse: "Warehouse"):
+        self._warehouse = warehouse
+
+    def add(self, table: str, rows: Any, batch_id: str) -> int:
+        return self._warehouse.merge(table, rows, batch_id=batch_id)
+
+    def flush(self) -> int:
+        return 0
+
+    def discard(self) -> None:
+        pass
+
+
 class Warehouse(abc.ABC):
     """What the pipeline needs of a warehouse."""
 
@@ -182,18 +230,15 @@ class Warehouse(abc.ABC):
         is never written for that row (a re-sync without a transcript keeps the stored one). An Arrow
         table supplies its columns for every row.
         """
-        if hasattr(rows, "column_names"):  # an Arrow table
-            return self._merge_arrow(table, rows, key=key, version=version,
-                                     batch_id=batch_id or f"adhoc_{uuid.uuid4().hex}")
-        groups: dict[frozenset[str], list[Mapping[str, Any]]] = {}
-        for row in rows:
-            groups.setdefault(frozenset(row), []).append(row)
-        merged = 0
         batch_id = batch_id or f"adhoc_{uuid.uuid4().hex}"
-        for number, group in enumerate(groups.values()):
-            merged += self._merge_group(table, group, key=key, version=version,
-                                        batch_id=batch_id if len(groups) == 1 else f"{batch_id}_g{number}")
-        return merged
+        if hasattr(rows, "column_names"):  # an Arrow table
+            return self._merge_arrow(table, rows, key=key, version=version, batch_id=batch_id)
+        return sum(self._merge_group(table, group, key=key, version=version, batch_id=group_id)
+                   for group_id, group in row_groups(rows, batch_id))
+
+    def merge_batcher(self, flush_rows: int) -> "MergeBatcher":
+        """Where a run's pages go before they are merged: here, straight into merge() (a MERGE costs nothing)."""
+        return ImmediateMerges(self)
 
     def _merge_arrow(self, table: str, rows: Any, *, key: Sequence[str] | None, version: str | None,
                      batch_id: str) -> int:
@@ -615,6 +660,11 @@ class BigQueryWarehouse(Warehouse):
     def list_tables(self) -> set[str]:
         return {t.table_id for t in self.client.list_tables(f"{self.project}.{self.dataset}")}
 
+    def _staging_schema(self, spec: TableSpec, columns: Sequence[str]) -> list[Any]:
+        """The staging table's fields: the columns a batch supplies, then its position in the batch."""
+        position = {"name": POSITION_COLUMN, "type": "INT64", "mode": "REQUIRED"}
+        return [f for f in self._schema(spec, [position]) if f.name in {*columns, POSITION_COLUMN}]
+
     def ensure_schema(self) -> list[str]:
         """Creates what is missing: datasets, tables, views, and columns an existing table lacks."""
         created = self._ensure_dataset(self.dataset, None)
@@ -691,41 +741,17 @@ class BigQueryWarehouse(Warehouse):
 
     def _merge_group(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None,
                      version: str | None, batch_id: str) -> int:
-        if not rows:
-            return 0
-        from google.cloud import bigquery
-
-        spec, rows, columns, key, version = self._merge_plan(table, rows, key, version)
-        position = {"name": POSITION_COLUMN, "type": "INT64", "mode": "REQUIRED"}
-        staging_schema = [f for f in self._schema(spec, [position]) if f.name in {*columns, POSITION_COLUMN}]
-        load_config = bigquery.LoadJobConfig(
-            schema=staging_schema, source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
-            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-            create_disposition=bigquery.CreateDisposition.CREATE_NEVER)
-        payload = [{**{c: _json_ready(r.get(c)) for c in columns}, POSITION_COLUMN: i} for i, r in enumerate(rows)]
-        batch = f"{batch_id}_{batch_digest(payload)}"
-        # The staging table is this call's own (a retry of the batch loads it again: loads are free).
-        staging_name = safe_table_name(f"_staging_{table}_{batch}_{uuid.uuid4().hex[:8]}")
-        staging_ref = f"{self.project}.{self.work_dataset}.{staging_name}"
-        staging_table = bigquery.Table(staging_ref, schema=staging_schema)
-        # It disappears on its own (and by the scratch dataset's default) even if this process dies here.
-        staging_table.expires = datetime.now(timezone.utc) + self.staging_lifetime
+        merges = StagedMerges(self, flush_rows=len(rows))
         try:
-            self.client.create_table(staging_table, exists_ok=True)
-            load = self._run_job(lambda job_id: self.client.load_table_from_json(
-                payload, staging_ref, job_config=load_config, job_id=job_id, location=self.location),
-                job_id_for("load", table, staging_name))
-            self.ledger.record("load", table, len(rows), job_cost(load))
-            prune = partition_range([r.get(spec.partition_field) for r in rows]) if prunes(spec, columns) else None
-            sql = merge_sql(spec, self.dataset, quoted(self.work_dataset, staging_name), columns, key, version, prune)
-            # The MERGE's id is the batch's: a retry of a batch whose MERGE ran finds that job and waits for it.
-            merge = self._run_job(lambda job_id: self.client.query(sql, job_id=job_id, location=self.location,
-                                                                   job_retry=None),
-                                  job_id_for("merge", table, batch))
-            self.ledger.record("merge", table, len(rows), job_cost(merge))
+            merges.stage(table, rows, batch_id, key=key, version=version)
+            return merges.flush()
         finally:
-            self.client.delete_table(staging_ref, not_found_ok=True)
-        return len(rows)
+            merges.discard()
+
+    def merge_batcher(self, flush_rows: int) -> "StagedMerges":
+        """Pages staged by load jobs (free) and MERGEd once flush_rows are staged, at a checkpoint or at the
+        end: a 1,000,000-row full load is a few DML statements per table, not one per page."""
+        return StagedMerges(self, flush_rows)
 
     def _run_job(self, start: Any, job_id: str, attempts: int = 5) -> Any:
         """Starts a job with a fixed id, waits for it and returns it.
@@ -777,6 +803,121 @@ class BigQueryWarehouse(Warehouse):
 
     def drop_work_table(self, name: str) -> None:
         self.client.delete_table(f"{self.project}.{self.work_dataset}.{name}", not_found_ok=True)
+
+
+@dataclass
+class _StagingArea:
+    """One staging table of the scratch dataset: the batches added for a table with the same columns."""
+
+    name: str
+    spec: TableSpec
+    columns: list[str]
+    key: tuple[str, ...]
+    version: str | None
+    first_batch: str
+    rows: int = 0
+    digests: list[str] | None = None
+    partition_values: list[Any] | None = None
+
+    def content_id(self) -> str:
+        """The staged batches' identity: the one batch's digest, or a digest of all of them."""
+        digests = self.digests or []
+        if len(digests) == 1:
+            return digests[0]
+        return hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
+
+
+class StagedMerges:
+    """BigQuery: batches loaded (free) into staging tables of the scratch dataset, merged in one MERGE per
+    table when flushed. Each staging table expires on its own; a discarded or killed run leaves only that."""
+
+    def __init__(self, warehouse: "BigQueryWarehouse", flush_rows: int):
+        self._wh = warehouse
+        self.flush_rows = flush_rows
+        self._areas: dict[tuple[str, tuple[str, ...]], _StagingArea] = {}
+
+    @property
+    def pending_rows(self) -> int:
+        return sum(area.rows for area in self._areas.values())
+
+    def add(self, table: str, rows: Any, batch_id: str) -> int:
+        if hasattr(rows, "column_names"):  # an Arrow table: its columns for every row
+            rows = rows.to_pylist()
+        return self.stage(table, rows, batch_id)
+
+    def stage(self, table: str, rows: Sequence[Mapping[str, Any]], batch_id: str, *,
+              key: Sequence[str] | None = None, version: str | None = None) -> int:
+        """Loads rows into the staging table of their table and columns; returns how many."""
+        for group_id, group in row_groups(rows, batch_id):
+            self._load(table, group, group_id, key, version)
+        return len(rows)
+
+    def _load(self, table: str, rows: Sequence[Mapping[str, Any]], batch_id: str, key: Sequence[str] | None,
+              version: str | None) -> None:
+        from google.cloud import bigquery
+
+        wh = self._wh
+        spec, rows, columns, key, version = wh._merge_plan(table, rows, key, version)
+        area = self._area(spec, columns, key, version, batch_id)
+        payload = [{**{c: _json_ready(r.get(c)) for c in columns}, POSITION_COLUMN: area.rows + i}
+                   for i, r in enumerate(rows)]
+        staging_ref = f"{wh.project}.{wh.work_dataset}.{area.name}"
+        config = bigquery.LoadJobConfig(
+            schema=wh._staging_schema(spec, columns), source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+            create_disposition=bigquery.CreateDisposition.CREATE_NEVER)
+        load_id = job_id_for("load", table, f"{area.name}_{area.rows}_{uuid.uuid4().hex[:8]}")
+        load = wh._run_job(lambda job_id: wh.client.load_table_from_json(
+            payload, staging_ref, job_config=config, job_id=job_id, location=wh.location), load_id)
+        wh.ledger.record("load", table, len(rows), job_cost(load))
+        area.rows += len(rows)
+        area.digests = [*(area.digests or []), batch_digest(payload)]
+        if prunes(spec, columns):
+            area.partition_values = [*(area.partition_values or []),
+                                     *{r.get(spec.partition_field) for r in rows}]
+
+    def _area(self, spec: TableSpec, columns: list[str], key: tuple[str, ...], version: str | None,
+              batch_id: str) -> _StagingArea:
+        from google.cloud import bigquery
+
+        found = self._areas.get((spec.name, tuple(columns)))
+        if found is not None and found.key == key and found.version == version:
+            return found
+        wh = self._wh
+        name = safe_table_name(f"_staging_{spec.name}_{batch_id}_{uuid.uuid4().hex[:8]}")
+        table = bigquery.Table(f"{wh.project}.{wh.work_dataset}.{name}", schema=wh._staging_schema(spec, columns))
+        # It disappears on its own (and by the scratch dataset's default) even if this process dies.
+        table.expires = datetime.now(timezone.utc) + wh.staging_lifetime
+        wh.client.create_table(table, exists_ok=True)
+        area = self._areas[(spec.name, tuple(columns))] = _StagingArea(name, spec, columns, key, version, batch_id)
+        return area
+
+    def flush(self) -> int:
+        """One MERGE per staging table, then the staging table is dropped."""
+        merged = 0
+        for slot, area in list(self._areas.items()):
+            self._merge(area)
+            merged += area.rows
+            del self._areas[slot]
+            self._wh.client.delete_table(f"{self._wh.project}.{self._wh.work_dataset}.{area.name}",
+                                         not_found_ok=True)
+        return merged
+
+    def _merge(self, area: _StagingArea) -> None:
+        wh = self._wh
+        prune = partition_range(area.partition_values) if area.partition_values is not None else None
+        sql = merge_sql(area.spec, wh.dataset, quoted(wh.work_dataset, area.name), area.columns, area.key,
+                        area.version, prune)
+        # The MERGE's id is the staged batches': a retry of the same batches finds that job and waits for it.
+        merge = wh._run_job(lambda job_id: wh.client.query(sql, job_id=job_id, location=wh.location, job_retry=None),
+                            job_id_for("merge", area.spec.name, f"{area.first_batch}_{area.content_id()}"))
+        wh.ledger.record("merge", area.spec.name, area.rows, job_cost(merge))
+
+    def discard(self) -> None:
+        for area in self._areas.values():
+            self._wh.client.delete_table(f"{self._wh.project}.{self._wh.work_dataset}.{area.name}",
+                                         not_found_ok=True)
+        self._areas.clear()
 
 
 def open_warehouse(settings: Settings) -> Warehouse:

@@ -104,7 +104,7 @@ class TestMerge:
         (load,) = client.of("load")
         config = load["job_config"]
         assert config.source_format == bigquery.SourceFormat.NEWLINE_DELIMITED_JSON
-        assert config.write_disposition == bigquery.WriteDisposition.WRITE_TRUNCATE
+        assert config.write_disposition == bigquery.WriteDisposition.WRITE_APPEND
         assert [f.name for f in config.schema] == ["id", "name", "is_deleted", "system_modstamp",
                                                   "ingested_at", POSITION_COLUMN]
         assert load["destination"].endswith(f"{settings.scratch_dataset}.{staging.table_id}")
