@@ -59,19 +59,26 @@ def parameters_used(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any
     return {k: v for k, v in params.items() if k in names}
 
 
-@dataclass(frozen=True)
-class PartitionRange:
-    """The lowest and highest partition-column value of a staged batch, and whether some row has none."""
+# A MERGE names at most this many spans of partitions; beyond, the nearest spans are joined.
+MAX_PARTITION_SPANS = 32
 
-    low: Any
-    high: Any
+
+@dataclass(frozen=True)
+class PartitionSpans:
+    """The partitions a staged batch touches, as spans of consecutive partitions (lowest and highest value
+    in each), and whether some row has no value (the __NULL__ partition)."""
+
+    spans: tuple[tuple[Any, Any], ...]
     has_null: bool = False
 
     def predicate(self, column: Column) -> str:
-        """`target.<column>` within the range, as constants BigQuery prunes partitions by."""
-        within = "FALSE" if self.low is None else \
-            f"target.{column.name} BETWEEN {_literal(column, self.low)} AND {_literal(column, self.high)}"
-        return f"({within} OR target.{column.name} IS NULL)" if self.has_null else within
+        """`target.<column>` within the spans, as constants BigQuery prunes partitions by."""
+        name = f"target.{column.name}"
+        parts = [f"{name} BETWEEN {_literal(column, low)} AND {_literal(column, high)}" for low, high in self.spans]
+        parts += [f"{name} IS NULL"] if self.has_null else []
+        if not parts:
+            return "FALSE"
+        return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
 
 
 def _literal(column: Column, value: Any) -> str:
@@ -82,22 +89,60 @@ def _literal(column: Column, value: Any) -> str:
 
 
 def prunes(spec: TableSpec, columns: Sequence[str]) -> bool:
-    """Whether a MERGE of these columns into the table carries its batch's partition range."""
+    """Whether a MERGE of these columns into the table carries its batch's partitions."""
     return bool(spec.partition_field and spec.partition_immutable and spec.partition_field in columns)
 
 
-def partition_range(values: Sequence[Any]) -> PartitionRange:
-    """The range of a batch's partition-column values."""
-    present = [v for v in values if v is not None]
-    return PartitionRange(min(present, default=None), max(present, default=None), len(present) < len(values))
+PartitionUnits = dict[int, tuple[Any, Any]]  # partition number -> lowest and highest value in it
+
+
+def partition_units(values: Iterable[Any], unit: str) -> tuple[PartitionUnits, bool]:
+    """Per partition (DAY, MONTH, YEAR or HOUR) the lowest and highest of values; and whether one was None."""
+    units: PartitionUnits = {}
+    has_null = False
+    for value in values:
+        if value is None:
+            has_null = True
+            continue
+        number = _partition_number(value, unit)
+        low, high = units.get(number, (value, value))
+        units[number] = (min(low, value), max(high, value))
+    return units, has_null
+
+
+def _partition_number(value: Any, unit: str) -> int:
+    if isinstance(value, datetime):
+        value = value.astimezone(timezone.utc) if value.tzinfo else value
+    if unit == "MONTH":
+        return value.year * 12 + value.month
+    if unit == "YEAR":
+        return value.year
+    day = value.toordinal()
+    return day * 24 + value.hour if unit == "HOUR" and isinstance(value, datetime) else day
+
+
+def partition_spans(units: PartitionUnits, has_null: bool = False) -> PartitionSpans:
+    """Consecutive partitions joined into spans; the nearest spans joined further while too many remain."""
+    numbers = sorted(units)
+    cuts = [i for i in range(1, len(numbers)) if numbers[i] - numbers[i - 1] > 1]
+    if len(cuts) >= MAX_PARTITION_SPANS:  # keep the widest gaps as the cuts
+        cuts = sorted(sorted(cuts, key=lambda i: numbers[i] - numbers[i - 1])[-(MAX_PARTITION_SPANS - 1):])
+    bounds = [0, *cuts, len(numbers)]
+    spans = tuple((units[numbers[a]][0], units[numbers[b - 1]][1]) for a, b in zip(bounds, bounds[1:]) if b > a)
+    return PartitionSpans(spans, has_null)
+
+
+def batch_partitions(spec: TableSpec, values: Iterable[Any]) -> PartitionSpans:
+    """The partitions of the table that a batch with these partition-column values touches."""
+    return partition_spans(*partition_units(values, spec.partition_type))
 
 
 def merge_sql(spec: TableSpec, dataset: str, staging: str, columns: Sequence[str],
-              key: Sequence[str], version: str | None, prune: PartitionRange | None = None) -> str:
+              key: Sequence[str], version: str | None, prune: PartitionSpans | None = None) -> str:
     """The MERGE statement (BigQuery dialect) of a staged batch (a quoted path) into its table.
 
-    With a partition range, the ON clause also bounds the target's partition column by the batch's
-    constants, so BigQuery scans and bills only those partitions (tables.yaml: partition.immutable).
+    With the batch's partitions, the ON clause also bounds the target's partition column by constants,
+    so BigQuery scans and bills only those partitions (tables.yaml: partition.immutable).
     """
     order = f"{version} DESC, {POSITION_COLUMN} DESC" if version else f"{POSITION_COLUMN} DESC"
     on = " AND ".join(f"target.{k} = source.{k}" for k in key)
@@ -506,9 +551,7 @@ class DuckDBWarehouse(Warehouse):
         if prunes(spec, columns):
             import pyarrow.compute as pc
 
-            column = batch.column(spec.partition_field)
-            bounds = pc.min_max(column).as_py()
-            prune = PartitionRange(bounds["min"], bounds["max"], column.null_count > 0)
+            prune = batch_partitions(spec, pc.unique(batch.column(spec.partition_field)).to_pylist())
         sql = to_duckdb_sql(merge_sql(spec, self.dataset, quoted(staging), columns, key, version, prune))
         with self._lock:
             self._con.register(staging, batch)
@@ -817,7 +860,8 @@ class _StagingArea:
     first_batch: str
     rows: int = 0
     digests: list[str] | None = None
-    partition_values: list[Any] | None = None
+    partitions: PartitionUnits | None = None  # of an immutable partition column: what the MERGE scans
+    null_partition: bool = False
 
     def content_id(self) -> str:
         """The staged batches' identity: the one batch's digest, or a digest of all of them."""
@@ -873,8 +917,12 @@ class StagedMerges:
         area.rows += len(rows)
         area.digests = [*(area.digests or []), batch_digest(payload)]
         if prunes(spec, columns):
-            area.partition_values = [*(area.partition_values or []),
-                                     *{r.get(spec.partition_field) for r in rows}]
+            units, has_null = partition_units((r.get(spec.partition_field) for r in rows), spec.partition_type)
+            area.partitions = area.partitions or {}
+            for number, (low, high) in units.items():
+                known = area.partitions.get(number, (low, high))
+                area.partitions[number] = (min(known[0], low), max(known[1], high))
+            area.null_partition = area.null_partition or has_null
 
     def _area(self, spec: TableSpec, columns: list[str], key: tuple[str, ...], version: str | None,
               batch_id: str) -> _StagingArea:
@@ -905,7 +953,7 @@ class StagedMerges:
 
     def _merge(self, area: _StagingArea) -> None:
         wh = self._wh
-        prune = partition_range(area.partition_values) if area.partition_values is not None else None
+        prune = partition_spans(area.partitions, area.null_partition) if area.partitions is not None else None
         sql = merge_sql(area.spec, wh.dataset, quoted(wh.work_dataset, area.name), area.columns, area.key,
                         area.version, prune)
         # The MERGE's id is the staged batches': a retry of the same batches finds that job and waits for it.

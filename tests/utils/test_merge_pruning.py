@@ -8,7 +8,7 @@ import pytest
 import sqlglot
 
 from utils.schemas import load_table_specs
-from utils.warehouse import PartitionRange, merge_sql, partition_range, prunes
+from utils.warehouse import MAX_PARTITION_SPANS, PartitionSpans, batch_partitions, merge_sql, prunes
 
 T0 = datetime(2025, 3, 1, 12, tzinfo=timezone.utc)
 IMMUTABLE = sorted(n for n, s in load_table_specs().items() if s.partition_field and s.partition_immutable)
@@ -34,7 +34,7 @@ def test_generated_merge_has_the_range_predicate(table):
     columns = list(dict.fromkeys([*spec.primary_key, spec.partition_field]))
     assert prunes(spec, columns)
     sql = merge_sql(spec, "ds", "`ds_scratch._staging_x`", columns, spec.primary_key, None,
-                    partition_range([high, low, high]))
+                    batch_partitions(spec, [high, low, high]))
     on = sql.split("\nON ", 1)[1].split("\nWHEN", 1)[0]
     field = spec.partition_field
     assert re.search(rf"target\.{field} BETWEEN (TIMESTAMP|DATE) '2025-0[13]-0[12]", on), on
@@ -46,10 +46,10 @@ def test_a_batch_with_missing_values_also_scans_the_null_partition():
     """Rows without a partition value can only match rows in the __NULL__ partition, which is added."""
     spec = load_table_specs()["dialpad_calls"]
     on = merge_sql(spec, "ds", "s", ["call_id", "started_at"], ["call_id"], None,
-                   partition_range([T0, None])).split("\nON ", 1)[1]
+                   batch_partitions(spec, [T0, None])).split("\nON ", 1)[1]
     assert "OR target.started_at IS NULL" in on
-    assert "FALSE OR target.started_at IS NULL" in merge_sql(spec, "ds", "s", ["call_id", "started_at"],
-                                                            ["call_id"], None, partition_range([None]))
+    only_null = merge_sql(spec, "ds", "s", ["call_id", "started_at"], ["call_id"], None, batch_partitions(spec, [None]))
+    assert "AND target.started_at IS NULL" in only_null
 
 
 def test_tables_whose_partition_column_moves_are_not_pruned():
@@ -76,6 +76,33 @@ def test_a_pruned_merge_updates_and_inserts(which, request):
                     {"call_id": "c30", "direction": "in-again"}, {"call_id": "c45", "direction": "in-again"}]
 
 
-def test_partition_range_of_a_batch():
-    """Lowest, highest, and whether a value is missing."""
-    assert partition_range([T0, None, T0 - timedelta(days=1)]) == PartitionRange(T0 - timedelta(days=1), T0, True)
+class TestPartitionSpans:
+    def test_consecutive_partitions_form_one_span(self):
+        """Rows on three consecutive days are one BETWEEN from the lowest to the highest value."""
+        spec = load_table_specs()["dialpad_calls"]
+        spans = batch_partitions(spec, [T0, T0 + timedelta(days=2, hours=3), T0 + timedelta(days=1), None])
+        assert spans == PartitionSpans(((T0, T0 + timedelta(days=2, hours=3)),), has_null=True)
+
+    def test_scattered_partitions_are_separate_spans(self):
+        """A batch touching a day in each of three months scans those days, not the months between."""
+        spec = load_table_specs()["gmail_messages"]
+        days = [T0, T0 + timedelta(days=40), T0 + timedelta(days=41), T0 + timedelta(days=90)]
+        spans = batch_partitions(spec, days)
+        assert spans.spans == ((days[0], days[0]), (days[1], days[2]), (days[3], days[3]))
+        on = merge_sql(spec, "ds", "s", ["mailbox", "message_id", "sent_at"], ["mailbox", "message_id"], None, spans)
+        assert on.count("target.sent_at BETWEEN") == 3 and " OR " in on
+        sqlglot.parse_one(on, read="bigquery")
+
+    def test_month_partitions_group_by_month(self):
+        """A MONTH-partitioned table's spans are whole months apart."""
+        spec = load_table_specs()["sf_contacts"]
+        spans = batch_partitions(spec, [T0, T0 + timedelta(days=20), T0 + timedelta(days=75)])
+        assert len(spans.spans) == 2
+
+    def test_too_many_spans_are_joined_at_the_nearest_gaps(self):
+        """At most MAX_PARTITION_SPANS spans; every value stays covered."""
+        spec = load_table_specs()["dialpad_calls"]
+        days = [T0 + timedelta(days=3 * n + (n % 5)) for n in range(200)]
+        spans = batch_partitions(spec, days).spans
+        assert len(spans) == MAX_PARTITION_SPANS
+        assert all(any(low <= day <= high for low, high in spans) for day in days)
