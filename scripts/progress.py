@@ -1,7 +1,8 @@
 """Progress of the local runner's syncs on a terminal: per stream, rows merged and rows per second.
 
-Fed by the runner's own log records ("run started", "page merged", "run finished" of utils.sync_runner,
-with the run's source and stream from the log context), so the pipeline knows nothing about terminals.
+Fed by the runner's own log records (utils.sync_runner's "run started", each page's record with its
+rows_loaded, "run finished"; the run's source and stream come from the log context), so the pipeline
+knows nothing about terminals.
 tqdm draws the bars on stderr, and only when it is a terminal: piped output stays plain.
 """
 from __future__ import annotations
@@ -33,11 +34,11 @@ class SyncProgress(logging.Handler):
         if message == "run started":
             self._bars[run_id] = tqdm(desc=f"{context.get('source')} {context.get('object_type')}", unit="rows",
                                       unit_scale=True, leave=False, disable=None, dynamic_ncols=True)
-        elif message == "page merged" and run_id in self._bars:
-            bar = self._bars[run_id]
-            bar.update(getattr(record, "json_fields", {}).get("rows_loaded", bar.n) - bar.n)
         elif message == "run finished" and run_id in self._bars:
             self._bars.pop(run_id).close()
+        elif run_id in self._bars and "rows_loaded" in getattr(record, "json_fields", {}):  # a page
+            bar = self._bars[run_id]
+            bar.update(record.json_fields["rows_loaded"] - bar.n)
 
 
 @contextlib.contextmanager
