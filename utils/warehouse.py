@@ -65,8 +65,8 @@ MAX_PARTITION_SPANS = 32
 
 @dataclass(frozen=True)
 class PartitionSpans:
-    """The partitions a staged batch touches, as spans of consecutive partitions (lowest and highest value
-    in each), and whether some row has no value (the __NULL__ partition)."""
+    """The partitions a staged batch touches, as spans of consecutive partitions (the first one's start, the
+    last one's end: whole partitions, as BigQuery prunes), and whether some row has none (__NULL__)."""
 
     spans: tuple[tuple[Any, Any], ...]
     has_null: bool = False
@@ -74,7 +74,8 @@ class PartitionSpans:
     def predicate(self, column: Column) -> str:
         """`target.<column>` within the spans, as constants BigQuery prunes partitions by."""
         name = f"target.{column.name}"
-        parts = [f"{name} BETWEEN {_literal(column, low)} AND {_literal(column, high)}" for low, high in self.spans]
+        parts = [f"({name} >= {_literal(column, start)} AND {name} < {_literal(column, end)})"
+                 for start, end in self.spans]
         parts += [f"{name} IS NULL"] if self.has_null else []
         if not parts:
             return "FALSE"
@@ -84,8 +85,7 @@ class PartitionSpans:
 def _literal(column: Column, value: Any) -> str:
     if column.type == "DATE":
         return f"DATE '{value.isoformat()}'"
-    moment = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return f"TIMESTAMP '{moment.isoformat(sep=' ')}'"
+    return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
 
 
 def prunes(spec: TableSpec, columns: Sequence[str]) -> bool:
@@ -93,48 +93,59 @@ def prunes(spec: TableSpec, columns: Sequence[str]) -> bool:
     return bool(spec.partition_field and spec.partition_immutable and spec.partition_field in columns)
 
 
-PartitionUnits = dict[int, tuple[Any, Any]]  # partition number -> lowest and highest value in it
-
-
-def partition_units(values: Iterable[Any], unit: str) -> tuple[PartitionUnits, bool]:
-    """Per partition (DAY, MONTH, YEAR or HOUR) the lowest and highest of values; and whether one was None."""
-    units: PartitionUnits = {}
+def partition_numbers(values: Iterable[Any], unit: str) -> tuple[set[int], bool]:
+    """The partitions (DAY, MONTH, YEAR or HOUR numbers) of values, and whether one was None."""
+    numbers: set[int] = set()
     has_null = False
     for value in values:
         if value is None:
             has_null = True
-            continue
-        number = _partition_number(value, unit)
-        low, high = units.get(number, (value, value))
-        units[number] = (min(low, value), max(high, value))
-    return units, has_null
+        else:
+            numbers.add(_partition_number(value, unit))
+    return numbers, has_null
 
 
 def _partition_number(value: Any, unit: str) -> int:
-    if isinstance(value, datetime):
-        value = value.astimezone(timezone.utc) if value.tzinfo else value
+    if isinstance(value, datetime) and value.tzinfo:
+        value = value.astimezone(timezone.utc)
     if unit == "MONTH":
-        return value.year * 12 + value.month
+        return value.year * 12 + value.month - 1
     if unit == "YEAR":
         return value.year
     day = value.toordinal()
     return day * 24 + value.hour if unit == "HOUR" and isinstance(value, datetime) else day
 
 
-def partition_spans(units: PartitionUnits, has_null: bool = False) -> PartitionSpans:
+def _partition_start(number: int, unit: str, column_type: str) -> Any:
+    """The first value of partition `number` (a DATE, or a UTC TIMESTAMP)."""
+    if unit == "MONTH":
+        start = date(number // 12, number % 12 + 1, 1)
+    elif unit == "YEAR":
+        start = date(number, 1, 1)
+    elif unit == "HOUR":
+        moment = datetime.fromordinal(number // 24).replace(hour=number % 24, tzinfo=timezone.utc)
+        return moment.date() if column_type == "DATE" else moment
+    else:
+        start = date.fromordinal(number)
+    return start if column_type == "DATE" else datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
+
+
+def partition_spans(numbers: set[int], unit: str, column_type: str, has_null: bool = False) -> PartitionSpans:
     """Consecutive partitions joined into spans; the nearest spans joined further while too many remain."""
-    numbers = sorted(units)
-    cuts = [i for i in range(1, len(numbers)) if numbers[i] - numbers[i - 1] > 1]
+    ordered = sorted(numbers)
+    cuts = [i for i in range(1, len(ordered)) if ordered[i] - ordered[i - 1] > 1]
     if len(cuts) >= MAX_PARTITION_SPANS:  # keep the widest gaps as the cuts
-        cuts = sorted(sorted(cuts, key=lambda i: numbers[i] - numbers[i - 1])[-(MAX_PARTITION_SPANS - 1):])
-    bounds = [0, *cuts, len(numbers)]
-    spans = tuple((units[numbers[a]][0], units[numbers[b - 1]][1]) for a, b in zip(bounds, bounds[1:]) if b > a)
+        cuts = sorted(sorted(cuts, key=lambda i: ordered[i] - ordered[i - 1])[-(MAX_PARTITION_SPANS - 1):])
+    bounds = [0, *cuts, len(ordered)]
+    spans = tuple((_partition_start(ordered[a], unit, column_type), _partition_start(ordered[b - 1] + 1, unit, column_type))
+                  for a, b in zip(bounds, bounds[1:]) if b > a)
     return PartitionSpans(spans, has_null)
 
 
 def batch_partitions(spec: TableSpec, values: Iterable[Any]) -> PartitionSpans:
     """The partitions of the table that a batch with these partition-column values touches."""
-    return partition_spans(*partition_units(values, spec.partition_type))
+    numbers, has_null = partition_numbers(values, spec.partition_type)
+    return partition_spans(numbers, spec.partition_type, spec.column(spec.partition_field).type, has_null)
 
 
 def merge_sql(spec: TableSpec, dataset: str, staging: str, columns: Sequence[str],
@@ -860,7 +871,7 @@ class _StagingArea:
     first_batch: str
     rows: int = 0
     digests: list[str] | None = None
-    partitions: PartitionUnits | None = None  # of an immutable partition column: what the MERGE scans
+    partitions: set[int] | None = None  # of an immutable partition column: what the MERGE scans
     null_partition: bool = False
 
     def content_id(self) -> str:
@@ -917,11 +928,8 @@ class StagedMerges:
         area.rows += len(rows)
         area.digests = [*(area.digests or []), batch_digest(payload)]
         if prunes(spec, columns):
-            units, has_null = partition_units((r.get(spec.partition_field) for r in rows), spec.partition_type)
-            area.partitions = area.partitions or {}
-            for number, (low, high) in units.items():
-                known = area.partitions.get(number, (low, high))
-                area.partitions[number] = (min(known[0], low), max(known[1], high))
+            numbers, has_null = partition_numbers((r.get(spec.partition_field) for r in rows), spec.partition_type)
+            area.partitions = (area.partitions or set()) | numbers
             area.null_partition = area.null_partition or has_null
 
     def _area(self, spec: TableSpec, columns: list[str], key: tuple[str, ...], version: str | None,
@@ -953,7 +961,9 @@ class StagedMerges:
 
     def _merge(self, area: _StagingArea) -> None:
         wh = self._wh
-        prune = partition_spans(area.partitions, area.null_partition) if area.partitions is not None else None
+        spec = area.spec
+        prune = None if area.partitions is None else partition_spans(
+            area.partitions, spec.partition_type, spec.column(spec.partition_field).type, area.null_partition)
         sql = merge_sql(area.spec, wh.dataset, quoted(wh.work_dataset, area.name), area.columns, area.key,
                         area.version, prune)
         # The MERGE's id is the staged batches': a retry of the same batches finds that job and waits for it.

@@ -82,6 +82,14 @@ class GmailClient:
 
     def get_raw(self, message_ids: list[str]) -> list[dict[str, Any]]:
         """The `format=raw` resources of these messages, fetched in batches; deleted ones are left out."""
+        return self.get_messages(message_ids, "raw")
+
+    def get_labels(self, message_ids: list[str]) -> list[dict[str, Any]]:
+        """The `format=minimal` resources (id, labelIds, ...) of these messages; deleted ones are left out."""
+        return self.get_messages(message_ids, "minimal")
+
+    def get_messages(self, message_ids: list[str], form: str) -> list[dict[str, Any]]:
+        """messages.get in batches, in the given format; transient failures fetched again."""
         found: dict[str, dict[str, Any]] = {}
         pending = list(dict.fromkeys(message_ids))
         waits = iter((0.5, 1, 2, 4, 8, 16, 30, 30, 30, 30))
@@ -89,7 +97,7 @@ class GmailClient:
             retry: list[str] = []
             for start in range(0, len(pending), self._batch_size):
                 chunk = pending[start:start + self._batch_size]
-                retry += self._batch(chunk, found)
+                retry += self._batch(chunk, found, form)
             if retry:
                 wait = next(waits, None)
                 if wait is None:
@@ -100,7 +108,7 @@ class GmailClient:
             pending = retry
         return [found[i] for i in message_ids if i in found]
 
-    def _batch(self, chunk: list[str], found: dict[str, dict[str, Any]]) -> list[str]:
+    def _batch(self, chunk: list[str], found: dict[str, dict[str, Any]], form: str) -> list[str]:
         failed: list[str] = []
 
         def collect(request_id: str, response: Any, exception: Exception | None) -> None:
@@ -115,6 +123,6 @@ class GmailClient:
 
         batch = BatchHttpRequest(callback=collect, batch_uri=self._batch_uri)
         for message_id in chunk:
-            batch.add(self._users().messages().get(userId="me", id=message_id, format="raw"), request_id=message_id)
+            batch.add(self._users().messages().get(userId="me", id=message_id, format=form), request_id=message_id)
         self._execute(batch, UNITS["get"] * len(chunk))
         return failed

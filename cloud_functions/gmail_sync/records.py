@@ -14,6 +14,8 @@ import base64
 import re
 from email import message_from_bytes, policy
 from email.message import Message
+from dataclasses import dataclass
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -169,3 +171,22 @@ def _lenient_datetime(value: Any) -> Any:
         return to_datetime(value)
     except ValueError:
         return None
+
+
+@dataclass(frozen=True)
+class MessageStateChange:
+    """A stored message whose labels or deletion changed: only those columns of its row are written."""
+
+    message_id: str
+    sent_at: datetime
+    is_deleted: bool
+    label_ids: tuple[str, ...] | None = None  # None: its labels stay as stored
+
+
+def message_state_rows(change: MessageStateChange, mailbox: str) -> dict[str, list[dict[str, Any]]]:
+    """The gmail_messages row of a state change: key, sent_at (its partition), is_deleted, and labels if changed."""
+    row: dict[str, Any] = {"mailbox": mailbox, "message_id": change.message_id, "sent_at": change.sent_at,
+                           "is_deleted": change.is_deleted}
+    if change.label_ids is not None:
+        row["label_ids"] = list(change.label_ids)
+    return {"gmail_messages": [row]}

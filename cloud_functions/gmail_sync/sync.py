@@ -16,7 +16,7 @@ from pydantic import field_validator
 
 from cloud_functions.gmail_sync.client import GmailClient, HistoryExpired
 from cloud_functions.gmail_sync.gmail_dwd import batch_uri, delegated_credentials, gmail_service
-from cloud_functions.gmail_sync.records import message_rows
+from cloud_functions.gmail_sync.records import MessageStateChange, message_rows, message_state_rows
 from utils.email_normalizer import normalize_email
 from utils.logger import get_logger
 from utils.runtime import Runtime
@@ -99,26 +99,60 @@ class MailboxReader:
         return f"after:{int((datetime.now(timezone.utc) - timedelta(days=days)).timestamp())}"
 
     def _full(self, history_id: str, page_token: str | None) -> Iterator[Page]:
+        """The mailbox listed again: new messages fetched whole; of stored ones only what changed is written
+        (labels from format=minimal; deletions once the whole mailbox was listed in this run), so the daily
+        reconciliation rewrites no history."""
         self.notes["mode"] = "full"
+        stored = self._stored()
+        whole_mailbox = page_token is None and self._query() is None
+        listed: set[str] = set()
         while True:
             ids, next_token = self.client.list_page(self._query(), page_token)
-            messages = self.client.get_raw(ids)
+            listed.update(ids)
+            records: list[Any] = self.client.get_raw([i for i in ids if i not in stored])
+            self._count("new", len(records))
+            records += self._label_changes([i for i in ids if i in stored], stored)
             if next_token:
-                yield Page(messages, _state(sync_mode="full", page_token=next_token, history_id=history_id))
+                yield Page(records, _state(sync_mode="full", page_token=next_token, history_id=history_id))
                 page_token = next_token
             else:
-                yield Page(messages, _state(sync_mode="incremental", history_id=history_id, page_token=None,
+                if whole_mailbox:
+                    gone = [MessageStateChange(i, state["sent_at"], True) for i, state in stored.items()
+                            if i not in listed and not state["is_deleted"]]
+                    self._count("deleted", len(gone))
+                    records += gone
+                yield Page(records, _state(sync_mode="incremental", history_id=history_id, page_token=None,
                                             full_completed=True), final=True)
                 return
+
+    def _stored(self) -> dict[str, dict[str, Any]]:
+        """The mailbox's stored messages: id -> sent_at, label_ids, is_deleted (a few narrow columns, no bodies)."""
+        warehouse = self.runtime.warehouse
+        rows = warehouse.query(
+            f"SELECT message_id, sent_at, label_ids, is_deleted FROM `{warehouse.dataset}.gmail_messages` "
+            f"WHERE mailbox = @mailbox", {"mailbox": self.mailbox})
+        return {r["message_id"]: r for r in rows}
+
+    def _label_changes(self, ids: list[str], stored: dict[str, dict[str, Any]]) -> list[MessageStateChange]:
+        """Stored messages whose labels differ now (or that came back from deletion)."""
+        changes = []
+        for resource in self.client.get_labels(ids) if ids else []:
+            state, labels = stored[resource["id"]], tuple(sorted(resource.get("labelIds") or []))
+            if labels != tuple(sorted(state["label_ids"] or [])) or state["is_deleted"]:
+                changes.append(MessageStateChange(resource["id"], state["sent_at"], False, labels))
+        self._count("label_changes", len(changes))
+        return changes
+
+    def _count(self, name: str, count: int) -> None:
+        self.notes[name] = self.notes.get(name, 0) + count
 
     def _incremental(self, start: str) -> Iterator[Page]:
         self.notes["mode"] = "incremental"
         page_token = None
         while True:
             page = self.client.history_page(start, page_token)
-            if page["deleted"]:
-                self._flag_deleted(page["deleted"])
-            messages = self.client.get_raw(page["added"])
+            messages: list[Any] = self.client.get_raw(page["added"])
+            messages += self._deleted(page["deleted"]) if page["deleted"] else []
             page_token = page["next"]
             if page_token:
                 yield Page(messages, None)
@@ -127,12 +161,14 @@ class MailboxReader:
                            final=True)
                 return
 
-    def _flag_deleted(self, message_ids: list[str]) -> None:
+    def _deleted(self, message_ids: list[str]) -> list[MessageStateChange]:
+        """Deletions of stored messages, as rows the runner merges into their own partitions."""
         warehouse = self.runtime.warehouse
-        warehouse.execute(f"UPDATE {warehouse.dataset}.gmail_messages SET is_deleted = TRUE "
-                          f"WHERE mailbox = @mailbox AND message_id IN UNNEST(@ids)",
-                          {"mailbox": self.mailbox, "ids": message_ids})
-        self.notes["deleted"] = self.notes.get("deleted", 0) + len(message_ids)
+        rows = warehouse.query(
+            f"SELECT message_id, sent_at FROM `{warehouse.dataset}.gmail_messages` "
+            f"WHERE mailbox = @mailbox AND message_id IN UNNEST(@ids)", {"mailbox": self.mailbox, "ids": message_ids})
+        self._count("deleted", len(rows))
+        return [MessageStateChange(r["message_id"], r["sent_at"], True) for r in rows]
 
     def details(self) -> dict[str, Any]:
         return dict(self.notes)
@@ -152,9 +188,16 @@ def mailboxes_for(request: GmailSyncRequest, configured: list[str]) -> list[str]
 def mailbox_job(mailbox: str, client: GmailClient, runtime: Runtime, sync_type: str) -> SyncJob:
     reader = MailboxReader(client, runtime, mailbox, sync_type)
     cap = runtime.settings.gmail_body_max_chars
+    def to_rows(record: Any) -> dict[str, list[dict[str, Any]]]:
+        if isinstance(record, MessageStateChange):
+            return message_state_rows(record, mailbox)
+        return message_rows(record, mailbox, cap)
+
+    def record_key(record: Any) -> str | None:
+        return record.message_id if isinstance(record, MessageStateChange) else record.get("id")
+
     return SyncJob(source=SOURCE, stream=mailbox, sync_type=sync_type, fetch_pages=reader.pages,
-                   to_rows=lambda resource: message_rows(resource, mailbox, cap),
-                   record_key=lambda resource: resource.get("id"), api_calls=lambda: client.api_calls,
+                   to_rows=to_rows, record_key=record_key, api_calls=lambda: client.api_calls,
                    details=reader.details, watermarks=GmailStateStore(runtime.warehouse))
 
 

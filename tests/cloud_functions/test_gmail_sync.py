@@ -58,7 +58,9 @@ class TestSync:
             response = server.post({"mailbox_email": first.upper()})
             assert response.status_code == 200, response.text
             (run,) = response.json()["runs"]
-            assert run["rows_fetched"] == 3 and run["details"]["mode"] == "incremental"
+            # three new messages, and the deletion of a stored one (merged into its own row)
+            assert run["rows_fetched"] == 4 and run["details"]["mode"] == "incremental"
+            assert run["details"]["deleted"] == 1
             assert sandbox.server.requests.by_route["batch"] == 1  # the three new messages, in one batch
             assert {m.id for m in new} <= {i for _, i in stored_ids(runtime.warehouse, first)}
             assert runtime.warehouse.query(f"SELECT is_deleted FROM {DS}.gmail_messages WHERE message_id = @id",
@@ -70,6 +72,31 @@ class TestSync:
             (run,) = response.json()["runs"]
             assert "history_expired" in run["details"] and run["details"]["mode"] == "full"
             assert stored_ids(runtime.warehouse, first) >= {(first, m) for m in sandbox.state.mailboxes[first].messages}
+
+    def test_daily_full_sync_rewrites_no_history(self, runtime, monkeypatch):
+        """A full sync of a synced mailbox fetches only new mail whole and writes only what changed: a label
+        change (labels only, the body kept) and a message gone since (flagged deleted)."""
+        from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+
+        with GmailSandbox(["alex@ourcompany.example"], messages_per_mailbox=30) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            mailbox = sandbox.state.mailboxes["alex@ourcompany.example"]
+            run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)
+            (unchanged,) = run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)["runs"]
+            assert unchanged["rows_loaded"] == 0 and unchanged["details"]["new"] == 0
+
+            relabelled, gone = list(mailbox.messages.values())[:2]
+            relabelled.labels = ["INBOX", "STARRED"]
+            sandbox.state.delete_message("alex@ourcompany.example", gone.id)
+            added = sandbox.state.add_message("alex@ourcompany.example")
+            (run,) = run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)["runs"]
+            details = run["details"]
+            assert (details["new"], details["label_changes"], run["rows_by_table"]["gmail_messages"]) == (1, 1, 3)
+            rows = {r["message_id"]: r for r in runtime.warehouse.query(
+                f"SELECT message_id, label_ids, is_deleted, body_text FROM {DS}.gmail_messages")}
+            assert rows[relabelled.id]["label_ids"] == ["INBOX", "STARRED"] and rows[relabelled.id]["body_text"]
+            assert rows[gone.id]["is_deleted"] is True and rows[gone.id]["body_text"]
+            assert rows[added.id]["is_deleted"] is False and len(rows) == 31
 
     def test_run_cut_at_its_time_budget_resumes_with_every_message_once(self, runtime, monkeypatch):
         """A tiny time budget stops each run after one page (partial); runs repeat until success; all once."""

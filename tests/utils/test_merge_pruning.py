@@ -37,7 +37,7 @@ def test_generated_merge_has_the_range_predicate(table):
                     batch_partitions(spec, [high, low, high]))
     on = sql.split("\nON ", 1)[1].split("\nWHEN", 1)[0]
     field = spec.partition_field
-    assert re.search(rf"target\.{field} BETWEEN (TIMESTAMP|DATE) '2025-0[13]-0[12]", on), on
+    assert re.search(rf"target\.{field} >= (TIMESTAMP|DATE) '2025-0[13]-0[12]", on), on
     assert "IS NULL" not in on
     sqlglot.parse_one(sql, read="bigquery")
 
@@ -76,28 +76,33 @@ def test_a_pruned_merge_updates_and_inserts(which, request):
                     {"call_id": "c30", "direction": "in-again"}, {"call_id": "c45", "direction": "in-again"}]
 
 
+def day(offset: int) -> datetime:
+    return datetime(2025, 3, 1, tzinfo=timezone.utc) + timedelta(days=offset)
+
+
 class TestPartitionSpans:
-    def test_consecutive_partitions_form_one_span(self):
-        """Rows on three consecutive days are one BETWEEN from the lowest to the highest value."""
+    def test_consecutive_partitions_form_one_span_of_whole_partitions(self):
+        """Rows on three consecutive days are one span from the first day's start to the last day's end."""
         spec = load_table_specs()["dialpad_calls"]
         spans = batch_partitions(spec, [T0, T0 + timedelta(days=2, hours=3), T0 + timedelta(days=1), None])
-        assert spans == PartitionSpans(((T0, T0 + timedelta(days=2, hours=3)),), has_null=True)
+        assert spans == PartitionSpans(((day(0), day(3)),), has_null=True)
 
     def test_scattered_partitions_are_separate_spans(self):
         """A batch touching a day in each of three months scans those days, not the months between."""
         spec = load_table_specs()["gmail_messages"]
-        days = [T0, T0 + timedelta(days=40), T0 + timedelta(days=41), T0 + timedelta(days=90)]
-        spans = batch_partitions(spec, days)
-        assert spans.spans == ((days[0], days[0]), (days[1], days[2]), (days[3], days[3]))
+        values = [T0, T0 + timedelta(days=40), T0 + timedelta(days=41, hours=5), T0 + timedelta(days=90)]
+        spans = batch_partitions(spec, values)
+        assert spans.spans == ((day(0), day(1)), (day(40), day(42)), (day(90), day(91)))
         on = merge_sql(spec, "ds", "s", ["mailbox", "message_id", "sent_at"], ["mailbox", "message_id"], None, spans)
-        assert on.count("target.sent_at BETWEEN") == 3 and " OR " in on
+        assert on.count("target.sent_at >= TIMESTAMP") == 3 and " OR " in on
         sqlglot.parse_one(on, read="bigquery")
 
-    def test_month_partitions_group_by_month(self):
-        """A MONTH-partitioned table's spans are whole months apart."""
+    def test_month_partitions_span_whole_months(self):
+        """A MONTH-partitioned table's spans start on the first of a month and end on the first of the next."""
         spec = load_table_specs()["sf_contacts"]
-        spans = batch_partitions(spec, [T0, T0 + timedelta(days=20), T0 + timedelta(days=75)])
-        assert len(spans.spans) == 2
+        spans = batch_partitions(spec, [T0, T0 + timedelta(days=20), T0 + timedelta(days=75)]).spans
+        march, april, may, june = (datetime(2025, m, 1, tzinfo=timezone.utc) for m in (3, 4, 5, 6))
+        assert spans == ((march, april), (may, june))
 
     def test_too_many_spans_are_joined_at_the_nearest_gaps(self):
         """At most MAX_PARTITION_SPANS spans; every value stays covered."""
@@ -105,4 +110,4 @@ class TestPartitionSpans:
         days = [T0 + timedelta(days=3 * n + (n % 5)) for n in range(200)]
         spans = batch_partitions(spec, days).spans
         assert len(spans) == MAX_PARTITION_SPANS
-        assert all(any(low <= day <= high for low, high in spans) for day in days)
+        assert all(any(start <= value < end for start, end in spans) for value in days)
