@@ -23,7 +23,8 @@ from utils.logger import get_logger, log_context
 from utils.phone_normalizer import to_e164
 from utils.runtime import Runtime
 from utils.validation import RequestModel
-from utils.warehouse import Warehouse, safe_table_name
+from utils.schemas import table_spec
+from utils.warehouse import Warehouse, batch_partitions, safe_table_name
 
 log = get_logger(__name__)
 SQL_DIR = Path(__file__).resolve().parent / "sql"
@@ -89,17 +90,15 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
             updated: dict[str, int] = {}
             step_seconds: dict[str, float] = {}
             run = record.run_id
-            steps = [(name, sql(name, warehouse, run)) for name in PIPELINE] + [
-                (f"05_apply_{target}", sql("05_apply", warehouse, run, target=target, value_column=column,
-                                           value_type=kind))
-                for target, column, kind in APPLY_TARGETS]
             try:
-                for name, statement in steps:
+                for name in PIPELINE:
                     started = time.perf_counter()
-                    affected = warehouse.execute(statement, params)
+                    warehouse.execute(sql(name, warehouse, run), params)
                     step_seconds[name] = round(time.perf_counter() - started, 3)
-                    if name.startswith("05_apply_"):
-                        updated[name.removeprefix("05_apply_")] = affected or 0
+                for target, column, kind in APPLY_TARGETS:
+                    started = time.perf_counter()
+                    updated[target] = apply_decisions(warehouse, run, target, column, kind, params)
+                    step_seconds[f"05_apply_{target}"] = round(time.perf_counter() - started, 3)
                 decisions = warehouse.query(sql("07_summary", warehouse, run))
             finally:  # on BigQuery they would otherwise stay until the scratch dataset expires them
                 for table in WORK_TABLES:
@@ -113,6 +112,21 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
         log.info("entity resolution finished", extra={"json_fields": summary})
     return {"run_id": record.run_id, "status": record.status, "mode": request.mode,
             "entity_type": request.entity_type, "duration_seconds": record.duration_seconds, **summary}
+
+
+def apply_decisions(warehouse: Warehouse, run: str, target: str, value_column: str, value_type: str,
+                    params: dict[str, Any]) -> int:
+    """Writes the run's decisions into target (05_apply.sql), scanning only the partitions it changes."""
+    spec = table_spec(target)
+    names = {"target": target, "value_column": value_column, "value_type": value_type,
+             "partition_column": spec.partition_field or ""}
+    partitions = "TRUE"
+    if spec.partition_field:
+        days = [r["day"] for r in warehouse.query(sql("05_apply_partitions", warehouse, run, **names))]
+        if not days:
+            return 0
+        partitions = batch_partitions(spec, days).predicate(spec.column(spec.partition_field), alias="t")
+    return warehouse.execute(sql("05_apply", warehouse, run, partitions=partitions, **names), params) or 0
 
 
 def _parameters(request: ResolutionRequest, settings: Settings, warehouse: Warehouse, run_id: str, now: datetime,

@@ -87,8 +87,10 @@ class RunTracker:
 ABANDONED_SQL = """
 UPDATE {dataset}.etl_runs
 SET status = 'abandoned', ended_at = @now, updated_at = @now, error_type = 'Abandoned', error_message = @reason
-WHERE source = @source AND status = 'running' AND started_at < @cutoff
+WHERE source = @source AND status = 'running' AND started_at < @cutoff AND started_at >= @oldest
 """
+# How far back the next run looks for abandoned runs: a bound on the partitions the UPDATE scans (and bills).
+ABANDONED_LOOKBACK = timedelta(days=35)
 
 LEASE_SQL = """
 MERGE INTO {dataset}.stream_leases AS lease
@@ -106,6 +108,7 @@ def close_abandoned_runs(warehouse: Warehouse, source: str, timeout_seconds: flo
     now = datetime.now(timezone.utc)
     closed = warehouse.execute(ABANDONED_SQL.format(dataset=warehouse.dataset), {
         "source": source, "now": now, "cutoff": now - timedelta(seconds=timeout_seconds),
+        "oldest": now - ABANDONED_LOOKBACK,
         "reason": f"no end recorded within the function timeout of {timeout_seconds:g} s "
                   f"(the process was killed, ran out of memory or timed out)"}) or 0
     if closed:

@@ -71,9 +71,9 @@ class PartitionSpans:
     spans: tuple[tuple[Any, Any], ...]
     has_null: bool = False
 
-    def predicate(self, column: Column) -> str:
-        """`target.<column>` within the spans, as constants BigQuery prunes partitions by."""
-        name = f"target.{column.name}"
+    def predicate(self, column: Column, alias: str = "target") -> str:
+        """`<alias>.<column>` within the spans, as constants BigQuery prunes partitions by."""
+        name = f"{alias}.{column.name}"
         parts = [f"({name} >= {_literal(column, start)} AND {name} < {_literal(column, end)})"
                  for start, end in self.spans]
         parts += [f"{name} IS NULL"] if self.has_null else []

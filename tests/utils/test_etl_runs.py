@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -94,13 +94,17 @@ class TestAbandonedRuns:
         with the reason when the next run of that source claims its stream; younger ones and other sources are
         left alone."""
         warehouse = any_warehouse
+        two_days_ago = datetime.now(timezone.utc) - timedelta(days=2)
         old = RunRecord(run_id="dialpad-old", source="dialpad", object_type="calls", sync_type="full", trigger="http",
-                        started_at=datetime(2020, 1, 1, tzinfo=timezone.utc))
+                        started_at=two_days_ago)
         young = RunRecord(run_id="dialpad-young", source="dialpad", object_type="calls", sync_type="full",
                           trigger="http")
         other = RunRecord(run_id="hubspot-old", source="hubspot", object_type="sequences", sync_type="full",
-                          trigger="http", started_at=datetime(2020, 1, 1, tzinfo=timezone.utc))
-        warehouse.merge("etl_runs", [r.row() for r in (old, young, other)])
+                          trigger="http", started_at=two_days_ago)
+        # Older than the look-back: not scanned (the UPDATE reads only ABANDONED_LOOKBACK's partitions).
+        ancient = RunRecord(run_id="dialpad-ancient", source="dialpad", object_type="calls", sync_type="full",
+                            trigger="http", started_at=datetime(2020, 1, 1, tzinfo=timezone.utc))
+        warehouse.merge("etl_runs", [r.row() for r in (old, young, other, ancient)])
         record = RunRecord(run_id=new_run_id("dialpad"), source="dialpad", object_type="other", sync_type="full",
                            trigger="http")
         assert claim_stream(warehouse, record, timeout_seconds=540)
@@ -108,6 +112,7 @@ class TestAbandonedRuns:
         statuses = {r["run_id"]: (r["status"], r["error_message"]) for r in runs(warehouse)}
         assert statuses["dialpad-old"][0] == "abandoned" and "timeout of 540 s" in statuses["dialpad-old"][1]
         assert statuses["dialpad-young"] == ("running", None) and statuses["hubspot-old"] == ("running", None)
+        assert statuses["dialpad-ancient"] == ("running", None)
 
     def test_kill_9_mid_run_then_rerun_leaves_no_running_row_and_loses_nothing(self, settings, sandbox, monkeypatch,
                                                                                 function_server, tmp_path):

@@ -1,0 +1,46 @@
+"""05_apply writes decisions scanning only the partitions it changes, on both warehouses."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from entity_resolution.matcher import ResolutionRequest, resolve_entities
+from tests.entity_resolution.test_matcher import ACCOUNTS, CONTACTS, T0, add_mail, crm_rows
+from utils.runtime import Runtime
+
+
+@pytest.mark.emulator
+@pytest.mark.parametrize("which", ["duckdb", "bigquery"])
+def test_apply_updates_only_the_changed_partitions_and_nothing_on_a_quiet_run(which, request):
+    """The UPDATE bounds sent_at to the days holding new rows; a run with nothing new runs no UPDATE."""
+    wh = request.getfixturevalue("warehouse" if which == "duckdb" else "bigquery_warehouse")
+    settings = request.getfixturevalue("settings" if which == "duckdb" else "bigquery_settings")
+    wh.merge("sf_accounts", crm_rows(ACCOUNTS))
+    wh.merge("sf_contacts", crm_rows(CONTACTS))
+    add_mail(wh, "jane@acme.com")
+    wh.merge("gmail_participants", [{"mailbox": "alex@ourcompany.example", "message_id": "m2", "role": "to",
+                                     "email": "jane@acme.com", "domain": "acme.com",
+                                     "sent_at": T0 + timedelta(days=30)}])
+    statements: list[str] = []
+    execute = wh.execute
+
+    def recording(sql, params=None):
+        statements.append(sql)
+        return execute(sql, params)
+
+    wh.execute = recording
+    runtime = Runtime.around(settings, wh)
+    first = resolve_entities(ResolutionRequest(), runtime)
+    assert first["rows_updated"]["gmail_participants"] == 2
+    (update,) = [s for s in statements if re.search(r"^UPDATE \S*gmail_participants", s, re.M)]
+    assert re.search(r"t\.sent_at >= TIMESTAMP '2025-01-01 00:00:00\+00:00' AND t\.sent_at < TIMESTAMP "
+                     r"'2025-01-02 00:00:00\+00:00'", update)
+    assert "TIMESTAMP '2025-01-31 00:00:00+00:00'" in update and " OR " in update
+    statements.clear()
+    second = resolve_entities(ResolutionRequest(), runtime)
+    assert second["rows_updated"] == {"gmail_participants": 0, "dialpad_calls": 0}
+    assert not [s for s in statements if re.search(r"^UPDATE \S*(gmail_participants|dialpad_calls)", s, re.M)]
+    rows = wh.query(f"SELECT sf_contact_id FROM `{wh.dataset}.gmail_participants`")
+    assert [r["sf_contact_id"] for r in rows] == ["003JANE", "003JANE"]
