@@ -25,7 +25,6 @@ from pathlib import Path
 
 import phonenumbers
 import pycountry
-from phonenumbers.geodata.locale import LOCALE_DATA
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
 _HAS_DIGIT = re.compile(r"\d")
@@ -173,6 +172,10 @@ def _pycountry_names(translate=lambda name: name) -> dict[str, set[str]]:
 
 def _libphonenumber_names() -> dict[str, set[str]]:
     """libphonenumber's own region names (CLDR's, in about 50 languages): "Turkey" as well as "Türkei"."""
+    # Imported here, not with the module: the table of names holds ~140 MB, and most countries are codes or
+    # English names that pycountry finds without it.
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
     names: dict[str, set[str]] = {}
     for region, by_language in LOCALE_DATA.items():
         for name in by_language.values():
