@@ -245,8 +245,9 @@ def _runtime(db: Path):
     from utils.runtime import Runtime
     from utils.warehouse import DuckDBWarehouse
 
+    memory = os.environ.get("BENCH_DUCKDB_MEMORY", "1GB")
     settings = Settings(_env_file=None, duckdb_path=db, errors_file=db.with_suffix(".errors"),
-                        duckdb_memory_limit=os.environ.get("BENCH_DUCKDB_MEMORY", "1GB"))
+                        duckdb_memory_limit=memory, duckdb_resolution_memory_limit=memory)
     warehouse = DuckDBWarehouse(db, memory_limit=settings.duckdb_memory_limit)
     warehouse.ensure_schema()
     return Runtime.around(settings, warehouse)

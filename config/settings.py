@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     warehouse: Literal["duckdb", "bigquery"] = Field("duckdb", description="Warehouse backend.")
     duckdb_path: Path = Field(Path(".local/warehouse.duckdb"), description="DuckDB file of the embedded warehouse.")
     duckdb_memory_limit: str = Field("128MB", description="DuckDB's memory limit (it spills to disk beyond it).")
+    duckdb_resolution_memory_limit: str = Field(
+        "1GB", description="DuckDB's memory limit while entity resolution runs (its joins hold hash tables "
+                           "that cannot spill).")
     bigquery_location: str = Field("US", description="BigQuery location of the dataset and its jobs.")
     staging_expiration_hours: int = Field(6, ge=1, le=168,
                                           description="Lifetime of BigQuery staging and work tables (the "

@@ -90,19 +90,20 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
             updated: dict[str, int] = {}
             step_seconds: dict[str, float] = {}
             run = record.run_id
-            try:
-                for name in PIPELINE:
-                    started = time.perf_counter()
-                    warehouse.execute(sql(name, warehouse, run), params)
-                    step_seconds[name] = round(time.perf_counter() - started, 3)
-                for target, column, kind in APPLY_TARGETS:
-                    started = time.perf_counter()
-                    updated[target] = apply_decisions(warehouse, run, target, column, kind, params)
-                    step_seconds[f"05_apply_{target}"] = round(time.perf_counter() - started, 3)
-                decisions = warehouse.query(sql("07_summary", warehouse, run))
-            finally:  # on BigQuery they would otherwise stay until the scratch dataset expires them
-                for table in WORK_TABLES:
-                    warehouse.drop_work_table(safe_table_name(f"{table}_{run}"))
+            with warehouse.memory_for_statements(settings.duckdb_resolution_memory_limit):
+                try:
+                    for name in PIPELINE:
+                        started = time.perf_counter()
+                        warehouse.execute(sql(name, warehouse, run), params)
+                        step_seconds[name] = round(time.perf_counter() - started, 3)
+                    for target, column, kind in APPLY_TARGETS:
+                        started = time.perf_counter()
+                        updated[target] = apply_decisions(warehouse, run, target, column, kind, params)
+                        step_seconds[f"05_apply_{target}"] = round(time.perf_counter() - started, 3)
+                    decisions = warehouse.query(sql("07_summary", warehouse, run))
+                finally:  # on BigQuery they would otherwise stay until the scratch dataset expires them
+                    for table in WORK_TABLES:
+                        warehouse.drop_work_table(safe_table_name(f"{table}_{run}"))
             summary = _summary(decisions, updated)
             record.rows_fetched = summary["values_examined"]
             record.rows_loaded = sum(updated.values())

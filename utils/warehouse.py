@@ -12,6 +12,7 @@ clears the columns entity resolution owns.
 from __future__ import annotations
 
 import abc
+import contextlib
 import hashlib
 import json
 import re
@@ -22,7 +23,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from config.settings import Settings
 from utils.job_ledger import JobLedger, job_cost, statement_kind, statement_target
@@ -339,6 +340,11 @@ class Warehouse(abc.ABC):
     def _add_table_columns(self, table: str, columns: Sequence[Column]) -> None:
         """ALTER TABLE ... ADD COLUMN for each of columns (all NULLABLE)."""
 
+    @contextlib.contextmanager
+    def memory_for_statements(self, limit: str | None) -> Iterator[None]:
+        """Statements in the block may use up to limit of memory (DuckDB; BigQuery sizes its own slots)."""
+        yield
+
     def drop_work_table(self, name: str) -> None:
         """Drops a scratch table of the work dataset if it is there."""
         self.execute(f"DROP TABLE IF EXISTS {quoted(self.work_dataset, name)}")
@@ -467,6 +473,22 @@ class DuckDBWarehouse(Warehouse):
         self._con.execute(f"ATTACH ':memory:' AS {self.work_dataset}")
         if memory_limit:
             self._con.execute(f"SET memory_limit = '{memory_limit}'")
+
+    @contextlib.contextmanager
+    def memory_for_statements(self, limit: str | None) -> Iterator[None]:
+        # Entity resolution's candidate step holds many hash tables at once (they cannot spill): the low limit
+        # that keeps a long sync's memory flat is raised for its block only.
+        if not limit:
+            yield
+            return
+        with self._lock:
+            (before,) = self._con.execute("SELECT current_setting('memory_limit')").fetchone()
+            self._con.execute(f"SET memory_limit = '{limit}'")
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._con.execute(f"SET memory_limit = '{before}'")
 
     def list_tables(self) -> set[str]:
         with self._lock:
