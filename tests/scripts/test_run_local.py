@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -21,10 +21,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def local_env(tmp_path: Path) -> dict[str, str]:
-    """The environment of a laptop with no credentials, writing under tmp_path."""
+    """The environment of a laptop with no credentials, writing under tmp_path; every process of one test
+    serves the same sandbox data (laid out around one SANDBOX_NOW), as one real org would."""
+    anchor = tmp_path / "sandbox_now"
+    if not anchor.exists():
+        anchor.write_text(datetime.now(timezone.utc).isoformat())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESFORCE_", "GMAIL_", "DIALPAD_", "HUBSPOT_"))}
     env.update({"DUCKDB_PATH": str(tmp_path / "wh.duckdb"), "ERRORS_FILE": str(tmp_path / "e.jsonl"),
-                "WAREHOUSE": "duckdb", "LOCAL_SECRETS_FILE": str(tmp_path / "none.json")})
+                "WAREHOUSE": "duckdb", "LOCAL_SECRETS_FILE": str(tmp_path / "none.json"),
+                "SANDBOX_NOW": anchor.read_text()})
     return env
 
 
