@@ -24,6 +24,11 @@ DEFAULT_ROLE_LOCALS = (
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+class SettingMissing(RuntimeError):
+    """A setting the run needs is not set (a deployment's configuration, not the request's): recorded as a
+    failed run and published, like a missing secret. The message names the setting."""
+
+
 class Settings(BaseSettings):
     """The pipeline's configuration; field names are the environment variable names (case-insensitive)."""
 

@@ -17,6 +17,7 @@ from pydantic import field_validator
 from cloud_functions.gmail_sync.client import GmailClient, HistoryExpired
 from cloud_functions.gmail_sync.gmail_dwd import batch_uri, delegated_credentials, gmail_service
 from cloud_functions.gmail_sync.records import MessageStateChange, message_rows, message_state_rows
+from config.settings import SettingMissing
 from utils.email_normalizer import normalize_email
 from utils.logger import get_logger
 from utils.runtime import Runtime
@@ -178,7 +179,8 @@ def mailboxes_for(request: GmailSyncRequest, configured: list[str]) -> list[str]
     """The mailboxes this request syncs; a mailbox outside the configured list is refused."""
     if request.mailbox_email is None:
         if not configured:
-            raise BadRequest("no mailboxes configured: set MAILBOXES")
+            raise SettingMissing("no mailboxes configured: set MAILBOXES (environment, .env, or Terraform's "
+                                 "mailboxes variable)")
         return list(configured)
     if request.mailbox_email not in configured:
         raise BadRequest(f"mailbox {request.mailbox_email} is not one of the configured mailboxes")

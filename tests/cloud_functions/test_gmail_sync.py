@@ -188,6 +188,17 @@ class TestValidation:
         assert response.status_code == 400 and message in response.json()["error"]
 
 
+    def test_no_mailboxes_configured_is_a_recorded_failure(self, runtime, function_server):
+        """A deployment without MAILBOXES fails as a run would: 500 with a run id, a failed etl_runs row naming
+        the setting (not a 400, which would say the caller's body was wrong)."""
+        runtime.settings = runtime.settings.model_copy(update={"mailboxes": []})
+        response = function_server("gmail_sync").post({})
+        assert response.status_code == 500 and "set MAILBOXES" in response.json()["error"]
+        (row,) = runtime.warehouse.query(f"SELECT run_id, source, status, error_message FROM {DS}.etl_runs")
+        assert (row["run_id"], row["source"], row["status"]) == (response.json()["run_id"], "gmail", "failed")
+        assert "set MAILBOXES" in row["error_message"]
+
+
 RAW_HEAD = b"From: Ann <ann@example.com>\r\nTo: bob@example.org\r\nMessage-ID: <m1@example.com>\r\n"
 
 
