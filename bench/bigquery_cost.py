@@ -1,0 +1,648 @@
+"""BigQuery bytes billed per day at the project's schedules: before and after issue 12, at year 0 and year 3.
+
+    .venv/bin/python bench/bigquery_cost.py                 # the default org profile (see --help)
+    .venv/bin/python bench/bigquery_cost.py --mailboxes 3 --contacts 200000 --messages-per-mailbox-day 100
+
+What it does, in order (bench/README.md explains the method and its limits):
+1. Row sizes measured, not guessed: the real pipeline runs once on the loopback sandboxes into a fresh
+   DuckDB file (`run_local run --sandboxes`), and every column's average size is computed with
+   BigQuery's data size rules from the table's schema file.
+2. A simulated day: every job of config/schedules.yaml fires as often as its cron says (averaged over a
+   week); each run is expanded into the warehouse statements the code issues (before: the code at
+   adc0803, after: now), with the rows the org profile gives it and the partitions those rows fall in
+   (the MERGE spans come from utils.warehouse.partition_spans itself).
+3. Each statement is billed with BigQuery's on-demand rules: per table referenced, the referenced
+   columns of the partitions scanned, plus for UPDATE/DELETE/MERGE-with-UPDATE the whole of the target's
+   scanned partitions, at least 10 MB per table referenced. Load jobs are free.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Iterable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.local_schedule import cron_matches, load_jobs  # noqa: E402
+from utils.schemas import table_spec  # noqa: E402
+from utils.warehouse import partition_spans  # noqa: E402
+
+DML_DOC = "https://cloud.google.com/bigquery/docs/reference/standard-sql/dml-syntax#on-demand_query_size_calculation"
+PRICING_DOC = "https://cloud.google.com/bigquery/pricing#on_demand_pricing"
+SIZE_DOC = "https://cloud.google.com/bigquery/docs/storage_overview#storage-data-size"
+MIN_BILLED = 10 * 2**20  # 10 MB per table referenced (and per query)
+GB = 2**30
+FLUSH_ROWS_AFTER = 250_000  # settings.merge_flush_rows
+BATCH_ROWS = 10_000  # settings.merge_batch_size: before, one MERGE per source page of at most this many rows
+GMAIL_PAGE = 500  # messages.list ids a page (and history.list)
+SF_REST_PAGE = 2_000
+SF_BULK_PAGE = 10_000
+DIALPAD_PAGE = 50
+HUBSPOT_PAGE = 200
+ABANDONED_LOOKBACK_DAYS = 35
+ER_SQL = ROOT / "entity_resolution" / "sql"
+SF_OBJECT_TABLES = {"Account": "sf_accounts", "Contact": "sf_contacts", "Lead": "sf_leads",
+                    "Opportunity": "sf_opportunities", "Task": "sf_activities", "Event": "sf_activities",
+                    "EmailMessage": "sf_activities"}
+ACTIVITY_SHARE = {"Task": 0.6, "Event": 0.25, "EmailMessage": 0.15}
+
+
+# ---------------------------------------------------------------- 1. row sizes, measured
+_FIXED = {"INTEGER": 8, "INT64": 8, "FLOAT": 8, "FLOAT64": 8, "TIMESTAMP": 8, "DATE": 8, "DATETIME": 8,
+          "TIME": 8, "BOOLEAN": 1, "BOOL": 1, "NUMERIC": 16, "BIGNUMERIC": 32}
+
+
+def size_sql(column: dict[str, Any], expr: str, depth: int = 0) -> str:
+    """DuckDB expression: the BigQuery logical size of one value (0 for NULL), by BigQuery's data size rules."""
+    if column.get("mode") == "REPEATED":
+        item = f"x{depth}"
+        inner = size_sql({**column, "mode": "NULLABLE"}, item, depth + 1)
+        return f"coalesce(list_sum(list_transform({expr}, lambda {item}: {inner})), 0)"
+    kind = column["type"]
+    if kind in ("RECORD", "STRUCT"):
+        return "(" + " + ".join(size_sql(sub, f"{expr}.\"{sub['name']}\"", depth) for sub in column["fields"]) + ")"
+    if kind in ("STRING", "BYTES"):
+        return f"coalesce(2 + strlen(CAST({expr} AS VARCHAR)), 0)"
+    if kind == "JSON":
+        return f"coalesce(strlen(CAST({expr} AS VARCHAR)), 0)"
+    return f"CASE WHEN {expr} IS NULL THEN 0 ELSE {_FIXED[kind]} END"
+
+
+def run_sandbox_pipeline(workdir: Path) -> Path:
+    """The real pipeline on the loopback sandboxes into a fresh DuckDB file; returns that file."""
+    path = workdir / "warehouse.duckdb"
+    env = {**os.environ, "DUCKDB_PATH": str(path), "WAREHOUSE": "duckdb"}
+    env.pop("BIGQUERY_API_ENDPOINT", None)
+    subprocess.run([sys.executable, "-m", "scripts.run_local", "run", "--sandboxes"], cwd=ROOT, env=env,
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return path
+
+
+def measure_columns(duckdb_path: Path, dataset: str = "sales_intelligence") -> dict[str, dict[str, float]]:
+    """Per table that holds rows: column -> average BigQuery logical bytes per row."""
+    import duckdb
+
+    con = duckdb.connect(str(duckdb_path), read_only=True)
+    sizes: dict[str, dict[str, float]] = {}
+    for schema_file in sorted((ROOT / "bigquery" / "schemas").glob("*.json")):
+        table = schema_file.stem
+        present = {r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [dataset, table]).fetchall()}
+        columns = [c for c in json.loads(schema_file.read_text()) if c["name"] in present]
+        if not columns or not con.execute(f"SELECT COUNT(*) FROM {dataset}.{table}").fetchone()[0]:
+            continue
+        exprs = ", ".join(f"AVG({size_sql(c, chr(34) + c['name'] + chr(34))})" for c in columns)
+        averages = con.execute(f"SELECT {exprs} FROM {dataset}.{table}").fetchone()
+        sizes[table] = {c["name"]: float(a or 0) for c, a in zip(columns, averages)}
+    con.close()
+    return sizes
+
+
+# ---------------------------------------------------------------- 2. the org and its tables over time
+@dataclass
+class Profile:
+    mailboxes: int = 3
+    contacts: int = 200_000
+    leads: int = 100_000
+    accounts: int = 20_000
+    opportunities: int = 30_000
+    crm_age_years: float = 5.0  # Salesforce created dates spread over this many years before year 0
+    activities_per_day: int = 2_000  # Tasks, Events and EmailMessages logged per day
+    messages_per_mailbox_day: int = 100
+    participants_per_message: float | None = None  # None: as measured on the sandbox
+    mail_history_days: int = 365  # mail already in the mailboxes at year 0 (a full sync loads all of it)
+    label_changes_per_mailbox_day: int = 50  # 90 % on mail of the last 7 days, the rest anywhere
+    deletions_per_mailbox_day: int = 5
+    calls_per_day: int = 300
+    call_history_days: int = 365
+    crm_change_rate: float = 0.01  # share of contacts, leads, accounts and opportunities modified a day
+    new_contacts_per_day: int = 100
+    new_leads_per_day: int = 100
+    enrollments_per_day: int = 200
+    changed_values_in_mail: float = 0.25  # share of re-resolved CRM addresses that occur in mail
+    rows_per_address: int = 20  # participant rows of one such address, spread over the mail history
+    message_body_bytes: float | None = None  # body_text + body_html per message; None: as measured
+    transcript_bytes: float | None = None  # transcript_text + transcript_lines per call; None: as measured
+    seed: int = 12
+
+
+@dataclass
+class Table:
+    """One table at a point in time: rows, average bytes per column, its partitions (uniform in time)."""
+
+    name: str
+    columns: dict[str, float]
+    rows: float
+    partitions: int  # partitions holding data (1 when not partitioned)
+    unit: str | None  # DAY or MONTH, None when not partitioned
+    last: int = 0  # number of the newest partition
+
+    @property
+    def row_bytes(self) -> float:
+        return sum(self.columns.values())
+
+    @property
+    def bytes(self) -> float:
+        return self.rows * self.row_bytes
+
+    def column_bytes(self, names: Iterable[str], partitions: float | None = None) -> float:
+        """Bytes of these columns in `partitions` partitions (all of them when None)."""
+        share = 1.0 if partitions is None else min(partitions, self.partitions) / self.partitions
+        return self.rows * share * sum(self.columns.get(n, 0.0) for n in names)
+
+    def partition_bytes(self, partitions: float) -> float:
+        return self.bytes * min(partitions, self.partitions) / self.partitions
+
+
+def _unit_days(unit: str | None) -> float:
+    return {"DAY": 1, "MONTH": 30.44}.get(unit or "", 1)
+
+
+def with_content_sizes(sizes: dict[str, dict[str, float]], profile: Profile) -> dict[str, dict[str, float]]:
+    """The measured sizes with the mail bodies and call transcripts the profile states (the sandbox's are short)."""
+    sizes = {table: dict(columns) for table, columns in sizes.items()}
+    for table, columns, wanted in (("gmail_messages", ("body_text", "body_html"), profile.message_body_bytes),
+                                   ("dialpad_calls", ("transcript_text", "transcript_lines"), profile.transcript_bytes)):
+        measured = sum(sizes.get(table, {}).get(c, 0.0) for c in columns)
+        if wanted is not None and table in sizes:
+            for column in columns:  # keep the measured split between the two columns
+                share = sizes[table].get(column, 0.0) / measured if measured else 1 / len(columns)
+                sizes[table][column] = wanted * share
+    return sizes
+
+
+class Org:
+    """The org's tables at a given year of history; `after` chooses the layout (tables.yaml now / before)."""
+
+    def __init__(self, profile: Profile, sizes: dict[str, dict[str, float]], year: int, after: bool):
+        self.p, self.year, self.after = profile, year, after
+        self.sizes = with_content_sizes(sizes, profile)
+        self.today = date(2027 + year, 6, 15)
+        p = profile
+        days = 365 * year
+        ppm = self.participants_per_message
+        crm_days = 365 * p.crm_age_years + days
+        mail_days = p.mail_history_days + days
+        messages_day = p.mailboxes * p.messages_per_mailbox_day
+        self.tables: dict[str, Table] = {}
+        self._add("gmail_messages", messages_day * mail_days, mail_days)
+        self._add("gmail_participants", messages_day * ppm * mail_days, mail_days)
+        self._add("dialpad_calls", p.calls_per_day * (p.call_history_days + days), p.call_history_days + days)
+        self._add("sf_contacts", p.contacts + p.new_contacts_per_day * days, crm_days)
+        self._add("sf_leads", p.leads + p.new_leads_per_day * days, crm_days)
+        self._add("sf_accounts", p.accounts * (1 + 0.1 * year), crm_days)
+        self._add("sf_opportunities", p.opportunities * (1 + 0.2 * year), crm_days)
+        self._add("sf_activities", p.activities_per_day * crm_days, crm_days)
+        self._add("hubspot_sequence_enrollments", p.enrollments_per_day * (365 + days), 365 + days)
+        self._add("etl_runs", 0, 1)  # sized once the day's runs are known (set_runs_per_day)
+        for small in ("hubspot_sequences", "sync_state", "gmail_sync_state", "stream_leases", "manual_mappings",
+                      "ref_free_email_domains", "entity_match_candidates", "rejected_records"):
+            self._add(small, 0, 1)
+
+    @property
+    def participants_per_message(self) -> float:
+        if self.p.participants_per_message is not None:
+            return self.p.participants_per_message
+        measured = self.sizes.get("_counts", {})
+        return measured.get("gmail_participants", 3.0) / max(measured.get("gmail_messages", 1.0), 1.0)
+
+    def partition_unit(self, name: str) -> str | None:
+        spec = table_spec(name)
+        if not self.after and name.startswith("sf_"):
+            return "MONTH"  # before: every sf_ table on system_modstamp MONTH (mutable, never pruned)
+        return spec.partition_type if spec.partition_field else None
+
+    def _add(self, name: str, rows: float, history_days: float) -> None:
+        unit = self.partition_unit(name)
+        partitions = max(1, math.ceil(history_days / _unit_days(unit))) if unit else 1
+        self.tables[name] = Table(name, self.sizes.get(name, {}), rows, partitions, unit,
+                                  self.partition_number(self.today, unit))
+
+    def set_runs_per_day(self, runs: float) -> None:
+        history = 365 * self.year + 1
+        self._add("etl_runs", runs * history, history)
+
+    @staticmethod
+    def partition_number(day: date, unit: str | None) -> int:
+        if unit == "MONTH":
+            return day.year * 12 + day.month - 1
+        return day.toordinal()
+
+    def days_ago(self, days: Iterable[float], unit: str | None) -> set[int]:
+        return {self.partition_number(self.today - timedelta(days=d), unit) for d in days}
+
+    def scanned_partitions(self, table: str, numbers: set[int]) -> int:
+        """Partitions with data inside the MERGE's spans (utils.warehouse.partition_spans joins them as the code does)."""
+        t = self.tables[table]
+        if not t.unit or not numbers:
+            return t.partitions
+        spans = partition_spans(numbers, t.unit, "DATE")
+        first = t.last - t.partitions + 1
+        covered = 0
+        for start, end in spans.spans:
+            a = self.partition_number(start, t.unit)
+            b = self.partition_number(end, t.unit)  # exclusive
+            covered += max(0, min(b, t.last + 1) - max(a, first))
+        return covered
+
+
+# ---------------------------------------------------------------- 3. statements and their bills
+@dataclass
+class Statement:
+    job: str
+    kind: str
+    table: str  # the table the statement is about (as the ledger names it)
+    refs: list[tuple[str, float]] = field(default_factory=list)  # (table referenced, bytes processed)
+    weight: float = 1.0  # how many of these a run issues on average (a run with no deletions issues none)
+
+    @property
+    def billed(self) -> float:
+        return sum(max(MIN_BILLED, b) for _t, b in self.refs)
+
+
+class Day:
+    """The statements of one run, built for the before or after code."""
+
+    def __init__(self, org: Org, job: str):
+        self.org, self.job, self.statements = org, job, []
+
+        self.weight = 1.0  # of the statements added next
+
+    def add(self, kind: str, table: str, *refs: tuple[str, float]) -> None:
+        self.statements.append(Statement(self.job, kind, table, list(refs), self.weight))
+
+    def select(self, table: str, columns: Iterable[str], partitions: float | None = None) -> None:
+        self.add("select", table, (table, self.org.tables[table].column_bytes(columns, partitions)))
+
+    def merge(self, table: str, rows: float, numbers: set[int] | None, columns: Iterable[str] | None = None,
+              update: bool = True) -> None:
+        """A MERGE of `rows` staged rows into table, scanning the partitions of `numbers` (None: all)."""
+        org, t = self.org, self.org.tables[table]
+        spec = table_spec(table)
+        merged = list(columns) if columns is not None else list(t.columns)
+        staging = rows * sum(t.columns.get(c, 0.0) for c in merged)
+        scanned = t.partitions if numbers is None else org.scanned_partitions(table, numbers)
+        read = [*spec.primary_key, *([spec.version] if spec.version else []),
+                *([spec.partition_field] if spec.partition_field else [])]
+        target = t.column_bytes(read, scanned) + (t.partition_bytes(scanned) if update else 0.0)
+        self.add("merge", table, ("(staging tables)", staging), (table, target))
+
+    def update(self, table: str, columns: Iterable[str], partitions: float | None = None,
+               extra: Iterable[tuple[str, float]] = ()) -> None:
+        t = self.org.tables[table]
+        scanned = t.partitions if partitions is None else partitions
+        self.add("update", table, (table, t.column_bytes(columns, scanned) + t.partition_bytes(scanned)), *extra)
+
+
+def pruned(org: Org, table: str, numbers: set[int]) -> set[int] | None:
+    """The partitions a MERGE scans: the batch's (after, immutable partition column) or all (before)."""
+    spec = table_spec(table)
+    return numbers if org.after and spec.partition_field and spec.partition_immutable else None
+
+
+def run_overhead(day: Day, source: str, watermark_table: str = "sync_state") -> None:
+    """What every run asks besides its data: its etl_runs rows, the lease and abandoned-run check (after)."""
+    org = day.org
+    today = org.days_ago([0], "DAY")
+    if org.after:
+        day.update("etl_runs", ["source", "status", "started_at"], ABANDONED_LOOKBACK_DAYS)
+        day.add("merge", "stream_leases", ("stream_leases", 0))
+        day.add("select", "stream_leases", ("stream_leases", 0))
+        day.add("delete", "stream_leases", ("stream_leases", 0))
+    for _ in ("open", "close"):
+        day.merge("etl_runs", 1, pruned(org, "etl_runs", today))
+    if watermark_table:
+        day.select(watermark_table, [])
+
+
+def checkpoints(day: Day, table: str, count: int) -> None:
+    for _ in range(count):
+        day.merge(table, 1, None)
+
+
+def batches(rows: float, page: int, after: bool) -> int:
+    """MERGEs of a run: after, one per MERGE_FLUSH_ROWS staged; before, one per source page (<= 10,000 rows)."""
+    if rows <= 0:
+        return 0
+    return math.ceil(rows / FLUSH_ROWS_AFTER) if after else math.ceil(rows / min(page, BATCH_ROWS))
+
+
+def data_merges(day: Day, table: str, rows: float, page: int, numbers: set[int], columns=None) -> int:
+    """The run's MERGEs into table; returns how many (each scans its batch's partitions after, all before)."""
+    count = batches(rows, page, day.org.after)
+    for _ in range(count):
+        day.merge(table, rows / count, pruned(day.org, table, numbers), columns)
+    return count
+
+
+def _scattered(org: Org, rng: random.Random, count: int, history_days: float, recent_share: float = 0.0,
+               recent_days: float = 7) -> list[float]:
+    """Ages in days of `count` rows: recent_share within recent_days, the rest anywhere in the history."""
+    return [rng.uniform(0, recent_days) if rng.random() < recent_share else rng.uniform(0, history_days)
+            for _ in range(int(round(count)))]
+
+
+def gmail_incremental(day: Day, rng: random.Random) -> None:
+    """One hourly run of one mailbox: the hour's new mail and deletions (a run sees some with Poisson odds)."""
+    org, p = day.org, day.org.p
+    new = p.messages_per_mailbox_day / 24
+    deleted = p.deletions_per_mailbox_day / 24
+    history = p.mail_history_days + 365 * org.year
+    run_overhead(day, "gmail", "gmail_sync_state")
+    with_deletions, with_mail = 1 - math.exp(-deleted), 1 - math.exp(-new)
+    day.weight = with_deletions
+    day.select("gmail_messages", ["mailbox", "message_id", "sent_at"])
+    if not org.after:  # before: deletions flagged by an UPDATE over the whole table
+        day.update("gmail_messages", ["mailbox", "message_id", "is_deleted"])
+    day.weight = 1 - (1 - with_mail) * (1 - with_deletions) if org.after else with_mail
+    ages = [0.0, *_scattered(org, rng, max(1, deleted / with_deletions), history, recent_share=0.8, recent_days=30)]
+    data_merges(day, "gmail_messages", (new + deleted) / day.weight, GMAIL_PAGE,
+                org.days_ago(ages if org.after else [0.0], "DAY"))
+    day.weight = with_mail
+    data_merges(day, "gmail_participants", new * org.participants_per_message / with_mail, GMAIL_PAGE,
+                org.days_ago([0], "DAY"))
+    day.weight = 1 - (1 - with_mail) * (1 - with_deletions)
+    checkpoints(day, "gmail_sync_state", 1)
+    day.weight = 1.0
+
+
+def gmail_full(day: Day, rng: random.Random) -> None:
+    org, p = day.org, day.org.p
+    history = p.mail_history_days + 365 * org.year
+    stored = p.messages_per_mailbox_day * history
+    run_overhead(day, "gmail", "gmail_sync_state")
+    if org.after:
+        # Stored messages are not fetched again: their ids, dates and labels are read, only changes are written.
+        day.select("gmail_messages", ["mailbox", "message_id", "sent_at", "label_ids", "is_deleted"])
+        new = p.messages_per_mailbox_day / 24  # what arrived since the last hourly incremental run
+        changes = p.label_changes_per_mailbox_day
+        ages = [0.0, *_scattered(org, rng, changes, history, recent_share=0.9)]
+        data_merges(day, "gmail_messages", new + changes, GMAIL_PAGE, org.days_ago(ages, "DAY"))
+        data_merges(day, "gmail_participants", new * org.participants_per_message, GMAIL_PAGE,
+                    org.days_ago([0], "DAY"))
+        checkpoints(day, "gmail_sync_state", 2)  # a first page with nothing to write, and the end
+    else:
+        pages = math.ceil(stored / GMAIL_PAGE)
+        for table, per_message in (("gmail_messages", 1.0), ("gmail_participants", org.participants_per_message)):
+            for _ in range(pages):
+                day.merge(table, GMAIL_PAGE * per_message, None)
+        checkpoints(day, "gmail_sync_state", pages)
+
+
+def salesforce(day: Day, rng: random.Random, full: bool) -> None:
+    org, p = day.org, day.org.p
+    history = 365 * (p.crm_age_years + org.year)
+    changed_share = p.crm_change_rate / 4  # four incremental runs a day
+    for obj, table in SF_OBJECT_TABLES.items():
+        t = org.tables[table]
+        share = ACTIVITY_SHARE.get(obj, 1.0)
+        run_overhead(day, "salesforce")
+        if full:
+            rows = t.rows * share
+            ages = [0.0, history]  # every month of the org's history
+            page = SF_BULK_PAGE
+        else:
+            new = {"sf_contacts": p.new_contacts_per_day, "sf_leads": p.new_leads_per_day,
+                   "sf_activities": p.activities_per_day}.get(table, 0) * share / 4
+            if table == "sf_activities":  # a fifth of new activities change again (completed), within 30 days
+                changed, recent, recent_days = new * 0.2, 1.0, 30
+            else:  # records modified: 30 % created in the last 90 days, the rest anywhere in the org's history
+                changed, recent, recent_days = t.rows * share * changed_share, 0.3, 90
+            rows = new + changed
+            ages = [0.0, *_scattered(org, rng, changed, history, recent, recent_days)]
+            page = SF_REST_PAGE
+        numbers = org.days_ago(ages, t.unit) if not full else set(range(t.last - t.partitions + 1, t.last + 1))
+        count = data_merges(day, table, rows, page, numbers)
+        checkpoints(day, "sync_state", max(1, count))
+
+
+def dialpad(day: Day, rng: random.Random) -> None:
+    org, p = day.org, day.org.p
+    calls = p.calls_per_day * 1.25  # a day's window plus the 6 h lookback
+    pages = math.ceil(calls / DIALPAD_PAGE)
+    run_overhead(day, "dialpad")
+    for _ in range(pages):  # the transcripts already stored, per page of calls
+        day.select("dialpad_calls", ["call_id", "transcript_text"])
+    data_merges(day, "dialpad_calls", calls, DIALPAD_PAGE, org.days_ago([0, 1], "DAY"))
+    checkpoints(day, "sync_state", 2 if org.after else 2 + pages)
+
+
+def hubspot(day: Day, rng: random.Random) -> None:
+    org, p = day.org, day.org.p
+    run_overhead(day, "hubspot")
+    day.merge("hubspot_sequences", 50, None)
+    run_overhead(day, "hubspot")
+    rows = p.enrollments_per_day * 1.5  # new ones and changed ones
+    ages = [0.0, *_scattered(org, rng, p.enrollments_per_day * 0.5, 365 * (1 + org.year), 0.5, 60)]
+    t = org.tables["hubspot_sequence_enrollments"]
+    data_merges(day, "hubspot_sequence_enrollments", rows, HUBSPOT_PAGE, org.days_ago(ages, t.unit))
+    checkpoints(day, "sync_state", 1 if org.after else max(1, math.ceil(rows / HUBSPOT_PAGE)))
+
+
+def _er_columns(name: str) -> dict[str, list[str]]:
+    """Per warehouse table an entity-resolution statement reads: the table's columns its text names."""
+    text = (ER_SQL / f"{name}.sql").read_text()
+    text = re.sub(r"--[^\n]*", "", text)
+    words = set(re.findall(r"\b\w+\b", text))
+    tables = set(re.findall(r"\$\{dataset\}\.(\w+)", text))
+    refs = {}
+    for table in sorted(tables):
+        spec = table_spec(table)
+        refs[table] = [c for c in spec.column_names if c in words]
+    return refs
+
+
+def entity_resolution(day: Day, rng: random.Random) -> None:
+    org, p = day.org, day.org.p
+    runs = 6
+    run_overhead(day, "entity_resolution", watermark_table="")
+    day.select("ref_free_email_domains", [])
+    day.select("etl_runs", ["source", "status", "started_at"])
+    work = ("(er work tables)", 0.0)
+    for name, kind in (("01_scope", "create"), ("02_candidates", "create"), ("03_resolve", "create"),
+                       ("04_review_candidates", "merge")):
+        refs = [(table, org.tables[table].column_bytes(cols)) for table, cols in _er_columns(name).items()
+                if table in org.tables]
+        day.add(kind, name, *refs, *([work] if name != "01_scope" else []))
+    mail_history = p.mail_history_days + 365 * org.year
+    crm_changes = (p.contacts + p.leads) * p.crm_change_rate / runs
+    in_mail = crm_changes * p.changed_values_in_mail
+    for target, value_column, history in (("gmail_participants", "email", mail_history),
+                                          ("dialpad_calls", "external_number_e164",
+                                           p.call_history_days + 365 * org.year)):
+        t = org.tables[target]
+        read = [value_column, "matched_at", "sf_contact_id", "sf_lead_id", "sf_account_id", "match_method",
+                table_spec(target).partition_field]
+        if org.after:
+            day.select(target, [value_column, "matched_at", table_spec(target).partition_field])
+            per_value = p.rows_per_address if target == "gmail_participants" else max(1, p.rows_per_address // 4)
+            ages = [0.0, *_scattered(org, rng, in_mail * per_value, history)]
+            scanned = org.scanned_partitions(target, org.days_ago(ages, "DAY"))
+            day.update(target, read, scanned, extra=[work])
+        else:
+            day.update(target, read, None, extra=[work])
+    day.add("select", "07_summary", work)
+
+
+# ---------------------------------------------------------------- 4. a day of the schedules
+def runs_per_day() -> dict[str, float]:
+    """Each job of schedules.yaml: its fires over a week (UTC minutes), divided by 7."""
+    _zone, jobs = load_jobs()
+    start = datetime(2027, 6, 7)  # a Monday
+    fires = {job.name: 0 for job in jobs}
+    for minute in range(7 * 24 * 60):
+        moment = start + timedelta(minutes=minute)
+        for job in jobs:
+            if cron_matches(job.schedule, moment):
+                fires[job.name] += 1
+    return {name: count / 7 for name, count in fires.items()}
+
+
+BUILDERS = {
+    "salesforce-incremental-sync": lambda day, rng: salesforce(day, rng, full=False),
+    "salesforce-full-sync": lambda day, rng: salesforce(day, rng, full=True),
+    "gmail-incremental-sync": lambda day, rng: [gmail_incremental(day, rng) for _ in range(day.org.p.mailboxes)],
+    "gmail-full-sync": lambda day, rng: [gmail_full(day, rng) for _ in range(day.org.p.mailboxes)],
+    "dialpad-sync": dialpad,
+    "hubspot-sync": hubspot,
+    "entity-resolution": entity_resolution,
+}
+
+
+def runs_per_fire(job: str, profile: Profile) -> int:
+    """etl_runs rows one fire of the job writes: one per Salesforce object, mailbox, HubSpot stream."""
+    if job.startswith("salesforce"):
+        return len(SF_OBJECT_TABLES)
+    if job.startswith("gmail"):
+        return profile.mailboxes
+    return 2 if job == "hubspot-sync" else 1
+
+
+@dataclass
+class DayBill:
+    """A day's statements by job and by table (counts per day, bytes billed per day)."""
+
+    by_job: dict[str, list[float]]  # job -> [statements, bytes]
+    by_table: dict[str, list[float]]  # table referenced -> [references, bytes]
+    runs: float
+
+    @property
+    def total(self) -> float:
+        return sum(v[1] for v in self.by_job.values())
+
+    @property
+    def statements(self) -> float:
+        return sum(v[0] for v in self.by_job.values())
+
+
+def simulate_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int, after: bool) -> DayBill:
+    fires = runs_per_day()
+    org = Org(profile, sizes, year, after)
+    runs = sum(count * runs_per_fire(job, profile) for job, count in fires.items())
+    org.set_runs_per_day(runs)
+    rng = random.Random(profile.seed * 1000 + year)
+    by_job: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    by_table: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for job, per_day in fires.items():
+        if job not in BUILDERS:
+            raise SystemExit(f"schedules.yaml has a job this bench does not model: {job}")
+        day = Day(org, job)
+        BUILDERS[job](day, rng)
+        for statement in day.statements:
+            times = per_day * statement.weight
+            by_job[job][0] += times
+            by_job[job][1] += times * statement.billed
+            for table, processed in statement.refs:
+                by_table[table][0] += times
+                by_table[table][1] += times * max(MIN_BILLED, processed)
+    return DayBill(dict(by_job), dict(by_table), runs)
+
+
+# ---------------------------------------------------------------- 5. the report
+def _gb(value: float) -> str:
+    return f"{value / GB:9.2f}"
+
+
+def report(profile: Profile, sizes: dict[str, dict[str, float]]) -> dict[str, DayBill]:
+    bills = {f"{'after' if after else 'before'} y{year}": simulate_day(profile, sizes, year, after)
+             for after in (False, True) for year in (0, 3)}
+    order = list(bills)
+    fires = runs_per_day()
+    print("\nGB billed per day (on-demand; statements per day in brackets)")
+    print(f"  {'job':<30}{'runs/day':>9}" + "".join(f"{k:>20}" for k in order))
+    for job, per_day in fires.items():
+        cells = "".join(f"{_gb(bills[k].by_job[job][1])} [{bills[k].by_job[job][0]:7.0f}]" for k in order)
+        print(f"  {job:<30}{per_day:9.2f}{cells}")
+    print(f"  {'total':<39}" + "".join(f"{_gb(bills[k].total)} [{bills[k].statements:7.0f}]" for k in order))
+    print("\nGB billed per day by table referenced (each reference at least 10 MB; references per day in brackets)")
+    tables = sorted({t for b in bills.values() for t in b.by_table}, key=lambda t: -bills[order[-1]].by_table.get(t, [0, 0])[1])
+    for table in tables:
+        cells = "".join(f"{_gb(bills[k].by_table.get(table, [0, 0])[1])} [{bills[k].by_table.get(table, [0, 0])[0]:7.0f}]"
+                        for k in order)
+        print(f"  {table:<39}{cells}")
+    return bills
+
+
+def print_sizes(profile: Profile, sizes: dict[str, dict[str, float]]) -> None:
+    print("\nmeasured average row size (BigQuery logical bytes, from the sandbox run) and table sizes")
+    for year in (0, 3):
+        org = Org(profile, sizes, year, True)
+        line = ", ".join(f"{n} {t.rows:,.0f} rows {t.bytes / GB:.2f} GB" for n, t in org.tables.items() if t.rows)
+        print(f"  year {year}: {line}")
+    print("  row bytes: " + ", ".join(f"{t} {sum(c.values()):,.0f}" for t, c in sizes.items() if not t.startswith("_")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    defaults = Profile()
+    for name, value in defaults.__dict__.items():
+        kind = float if isinstance(value, float) or value is None else int
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=value)
+    parser.add_argument("--sizes-json", help="reuse row sizes measured before (written by --save-sizes)")
+    parser.add_argument("--save-sizes", help="write the measured row sizes here")
+    args = parser.parse_args(argv)
+    profile = Profile(**{name: getattr(args, name) for name in defaults.__dict__})
+    print("bench/bigquery_cost.py " + " ".join(sys.argv[1:] if argv is None else argv))
+    print(f"billing rules: {DML_DOC}; {PRICING_DOC} (10 MB minimum per table referenced); sizes: {SIZE_DOC}")
+    print("profile: " + ", ".join(f"{k}={v}" for k, v in profile.__dict__.items()))
+    started = time.perf_counter()
+    if args.sizes_json:
+        sizes = json.loads(Path(args.sizes_json).read_text())
+    else:
+        with tempfile.TemporaryDirectory(prefix="bqcost_") as workdir:
+            path = run_sandbox_pipeline(Path(workdir))
+            sizes = measure_columns(path)
+            import duckdb
+
+            con = duckdb.connect(str(path), read_only=True)
+            sizes["_counts"] = {t: float(con.execute(f"SELECT COUNT(*) FROM sales_intelligence.{t}").fetchone()[0])
+                                for t in ("gmail_messages", "gmail_participants")}
+            con.close()
+        print(f"sandbox pipeline run and row sizes measured in {time.perf_counter() - started:.1f} s")
+    if args.save_sizes:
+        Path(args.save_sizes).write_text(json.dumps(sizes, indent=1))
+    print_sizes(profile, sizes)
+    bills = report(profile, sizes)
+    before, after = bills["before y3"].total, bills["after y3"].total
+    print(f"\nyear 3: {before / GB:.1f} GB/day before, {after / GB:.1f} GB/day after "
+          f"({'within' if after <= 25 * GB else 'over'} the 25 GB target); year 0: "
+          f"{bills['before y0'].total / GB:.1f} -> {bills['after y0'].total / GB:.1f} GB/day")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
