@@ -20,7 +20,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from config.settings import Settings
 from utils.etl_runs import RunRecord, claim_stream, new_run_id, tracked_run
@@ -272,6 +272,14 @@ def _summary(job: SyncJob, record: RunRecord, rows_by_table: dict[str, int], sto
         rows_by_table=rows_by_table, api_calls=record.api_calls, watermark_before=record.watermark_before,
         watermark_after=record.watermark_after, duration_seconds=record.duration_seconds or 0.0,
         stop_reason=stop_reason, details=record.details)
+
+
+def time_shares(count: int, budget_seconds: float, clock: Callable[[], float] = time.monotonic) -> Iterator[float]:
+    """Deadlines (on clock) for `count` runs sharing one budget, each taken when its run starts: an equal
+    share of the time left then, so time one run does not use passes on to the ones after it."""
+    end = clock() + budget_seconds
+    for position in range(count):
+        yield clock() + max(0.0, end - clock()) / (count - position)
 
 
 def overall_status(runs: Sequence[Mapping[str, Any]], expected: int | None = None) -> str:

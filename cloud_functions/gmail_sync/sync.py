@@ -21,7 +21,7 @@ from config.settings import SettingMissing
 from utils.email_normalizer import normalize_email
 from utils.logger import get_logger
 from utils.runtime import Runtime
-from utils.sync_runner import Page, SyncJob, overall_status, run_sync
+from utils.sync_runner import Page, SyncJob, overall_status, run_sync, time_shares
 from utils.validation import BadRequest, SyncRequest
 from utils.warehouse import Warehouse
 
@@ -211,11 +211,13 @@ def client_for(mailbox: str, runtime: Runtime) -> GmailClient:
 
 
 def run_gmail_sync(request: GmailSyncRequest, runtime: Runtime) -> dict[str, Any]:
-    """Syncs each requested mailbox in turn; returns every run's summary."""
+    """Syncs each requested mailbox in turn within one time budget (each an equal share of the time left, so
+    the invocation ends before the function's timeout however many mailboxes); returns every run's summary."""
     runs = []
-    for mailbox in mailboxes_for(request, runtime.settings.mailboxes):
+    mailboxes = mailboxes_for(request, runtime.settings.mailboxes)
+    for mailbox, deadline in zip(mailboxes, time_shares(len(mailboxes), runtime.settings.run_time_budget_seconds)):
         summary = run_sync(mailbox_job(mailbox, client_for(mailbox, runtime), runtime, request.sync_type),
                            warehouse=runtime.warehouse, publisher=runtime.publisher, settings=runtime.settings,
-                           trigger=request.trigger)
+                           trigger=request.trigger, deadline=deadline)
         runs.append(summary.to_dict())
     return {"source": SOURCE, "status": overall_status(runs), "runs": runs}

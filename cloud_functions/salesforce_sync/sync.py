@@ -22,7 +22,7 @@ from cloud_functions.salesforce_sync.objects import CURSOR, OBJECTS, SalesforceO
 from utils import columns
 from utils.logger import get_logger
 from utils.runtime import Runtime
-from utils.sync_runner import Page, SyncJob, overall_status, run_sync
+from utils.sync_runner import Page, SyncJob, overall_status, run_sync, time_shares
 from utils.validation import SyncRequest
 from utils.values import to_datetime
 
@@ -169,11 +169,9 @@ def run_salesforce_sync(request: SalesforceSyncRequest, runtime: Runtime, client
     client = client or SalesforceClient(SalesforceCredentials.from_secrets(runtime.secrets, settings), settings)
     region = settings.default_phone_region
     names = object_names(request.object_type)
-    end = clock() + settings.run_time_budget_seconds
     summaries = []
-    for position, name in enumerate(names):
+    for name, deadline in zip(names, time_shares(len(names), settings.run_time_budget_seconds, clock)):
         obj = OBJECTS[name]
-        deadline = clock() + max(0.0, end - clock()) / (len(names) - position)
         reader = ObjectReader(obj, client, runtime, request.sync_type, deadline)
         calls_before = client.api_calls
         job = SyncJob(source=SOURCE, stream=name, sync_type=request.sync_type, fetch_pages=reader.pages,

@@ -187,3 +187,27 @@ class TestPoisonRecords:
         assert rejected["reason"].startswith("unstorable value: ")
         assert rejected["record_key"] == (records[bad].get("call_id") or records[bad]["contact"]["id"])
         assert run(job, warehouse, settings).rows_fetched == 0 and reads == [None, "page-1"]
+
+
+class TestTimeShares:
+    def test_each_run_gets_an_equal_share_of_the_time_left_when_it_starts(self):
+        """Three runs in 90 s: the first may use 30 s; if it takes 10, the next two share the 80 left."""
+        from utils.sync_runner import time_shares
+
+        now = [100.0]
+        shares = time_shares(3, 90.0, clock=lambda: now[0])
+        assert next(shares) == 130.0
+        now[0] = 110.0
+        assert next(shares) == 150.0
+        now[0] = 150.0
+        assert next(shares) == 190.0
+
+    def test_a_run_past_the_budget_leaves_the_rest_no_time_but_their_turn(self):
+        """A budget already spent gives the later runs a deadline of now: they still start (one page each)."""
+        from utils.sync_runner import time_shares
+
+        now = [0.0]
+        shares = time_shares(2, 10.0, clock=lambda: now[0])
+        next(shares)
+        now[0] = 25.0
+        assert next(shares) == 25.0
