@@ -1,4 +1,5 @@
-"""Entity resolution: emails of gmail_participants and numbers of dialpad_calls matched to Salesforce.
+"""Entity resolution: emails of gmail_participants and HubSpot enrollments, numbers of dialpad_calls, matched to
+Salesforce.
 
 Set-based SQL in the warehouse, in BigQuery's dialect (entity_resolution/sql/, run in file order):
 01 scope (which values), 02 candidates (every method, decisive level), 03 resolve (one decision per
@@ -31,7 +32,8 @@ SQL_DIR = Path(__file__).resolve().parent / "sql"
 SOURCE = "entity_resolution"
 PIPELINE = ("01_scope", "02_candidates", "03_resolve", "04_review_candidates")
 # 05_apply.sql writes the decisions into each table that carries the match columns.
-APPLY_TARGETS = (("gmail_participants", "email", "email"), ("dialpad_calls", "external_number_e164", "phone"))
+APPLY_TARGETS = (("gmail_participants", "email", "email"), ("hubspot_sequence_enrollments", "email", "email"),
+                 ("dialpad_calls", "external_number_e164", "phone"))
 WORK_TABLES = ("_er_scope", "_er_candidates", "_er_resolution")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)

@@ -25,6 +25,8 @@ locals {
   repo_root     = abspath("${path.module}/..")
   tables_layout = yamldecode(file("${local.repo_root}/bigquery/schemas/tables.yaml"))
   view_files    = fileset("${local.repo_root}/bigquery/views", "*.sql")
+  # Views that read other views: created once those exist.
+  derived_view_files = fileset("${local.repo_root}/bigquery/views/derived", "*.sql")
   environment = {
     GCP_PROJECT              = var.project_id
     REGION                   = var.region
@@ -103,6 +105,20 @@ resource "google_bigquery_job" "views" {
     write_disposition  = ""
   }
   depends_on = [google_bigquery_table.tables]
+}
+
+resource "google_bigquery_job" "derived_views" {
+  for_each = local.derived_view_files
+  job_id   = "view_${trimsuffix(each.value, ".sql")}_${substr(sha256(file("${local.repo_root}/bigquery/views/derived/${each.value}")), 0, 12)}"
+  location = var.bigquery_location
+
+  query {
+    query              = replace(file("${local.repo_root}/bigquery/views/derived/${each.value}"), "$${dataset}", var.dataset)
+    use_legacy_sql     = false
+    create_disposition = ""
+    write_disposition  = ""
+  }
+  depends_on = [google_bigquery_job.views]
 }
 
 resource "google_secret_manager_secret" "secrets" {

@@ -6,6 +6,7 @@
     python -m scripts.run_local serve [--port P]     every function under functions-framework (+ sandboxes)
     python -m scripts.run_local schedule [--minutes N]   fire schedules.yaml's jobs on their crons
     python -m scripts.run_local report
+    python -m scripts.run_local sql "SELECT ..." | --file F [--format table|csv|json]   BigQuery SQL
     python -m scripts.run_local review list | approve|reject --value V --candidate-type T --candidate-id ID
     python -m scripts.run_local import-mbox FILE --mailbox ADDRESS   a Google Takeout mbox
 
@@ -245,6 +246,12 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     schedule_parser = sub.add_parser("schedule", parents=[with_sources], help="fire schedules.yaml's jobs on their crons")
     schedule_parser.add_argument("--minutes", type=int, default=None, help="stop after this many minutes")
     sub.add_parser("report", help="rows per table, runs, match rates, top unmatched")
+    sql_parser = sub.add_parser("sql", help="BigQuery SQL on the warehouse (on DuckDB through the pipeline's "
+                                            "translation)")
+    sql_parser.add_argument("query", nargs="?", help="one or more statements separated by ;")
+    sql_parser.add_argument("--file", type=Path, help="read the SQL from this file (- for stdin)")
+    sql_parser.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                            help="table (default), csv with a header, or JSON lines")
     review = sub.add_parser("review", help="list the match candidates awaiting review, or approve or reject one "
                                            "(kept in manual_mappings)")
     decisions = review.add_subparsers(dest="decision", required=True)
@@ -261,12 +268,15 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     mbox = sub.add_parser("import-mbox", help="load a Google Takeout mbox into the Gmail tables")
     mbox.add_argument("file", type=Path)
     mbox.add_argument("--mailbox", required=True, help="the mailbox the export came from")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.command == "sql" and (args.query is None) == (args.file is None):
+        parser.error("sql: give the SQL as an argument or --file, not both")
+    return args
 
 
 def open_for(command: str, settings: Settings) -> Warehouse:
-    """The warehouse; `report` and `review` read an existing one and never create an empty one."""
-    if command in ("report", "review") and settings.warehouse == "duckdb" and not settings.duckdb_path.exists():
+    """The warehouse; `report`, `review` and `sql` read an existing one and never create an empty one."""
+    if command in READING_COMMANDS and settings.warehouse == "duckdb" and not settings.duckdb_path.exists():
         raise FileNotFoundError(f"no warehouse at {settings.duckdb_path}: `run`, `sync` or `init` creates it")
     try:
         return open_warehouse(settings)
@@ -276,6 +286,9 @@ def open_for(command: str, settings: Settings) -> Warehouse:
                                 f"({str(error).partition('(')[2].partition(')')[0] or 'see DuckDB'}): "
                                 f"stop `serve` or the other run, then try again") from error
         raise
+
+
+READING_COMMANDS = ("report", "review", "sql")
 
 
 class WarehouseBusy(Exception):
@@ -289,6 +302,8 @@ def execute(args: argparse.Namespace, settings: Settings) -> None:
         sandboxes_allowed(settings)  # before the warehouse is even opened
     if args.command == "import-mbox" and not args.file.is_file():
         raise FileNotFoundError(f"no such mbox file: {args.file}")
+    if args.command == "sql" and args.file is not None and str(args.file) != "-" and not args.file.is_file():
+        raise FileNotFoundError(f"no such SQL file: {args.file}")
     try:
         warehouse = open_for(args.command, settings)
     except WarehouseBusy as busy:  # recorded where it can be: the error sink (etl_runs is in that very file)
@@ -308,7 +323,7 @@ def run_command(args: argparse.Namespace, settings: Settings, runtime: Runtime, 
     warehouse = runtime.warehouse
     if args.command in ("init", "run"):
         init(warehouse, settings)
-    elif args.command not in ("report", "review"):
+    elif args.command not in READING_COMMANDS:
         warehouse.ensure_schema()
     if args.command == "run":
         sync(runtime, landed_in_schedule_order(), full=False, sandboxes=sandboxes, then_resolve=True)
@@ -329,6 +344,12 @@ def run_command(args: argparse.Namespace, settings: Settings, runtime: Runtime, 
         print_run("gmail", run)
     elif args.command == "review":
         review(warehouse, settings, args)
+    elif args.command == "sql":
+        from scripts.analyst_sql import run_sql
+
+        text = args.query if args.query is not None else (
+            sys.stdin.read() if str(args.file) == "-" else args.file.read_text())
+        run_sql(warehouse, text, args.format)
     if args.command in ("run", "report"):
         report(warehouse)
 
@@ -365,9 +386,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from utils.secret_manager import SecretNotFoundError
 
     from entity_resolution.matcher import ReviewRefused
+    from scripts.analyst_sql import NoStatement, QueryFailed
 
     return (RunFailed, WarehouseBusy, FileNotFoundError, NotConfigured, SecretNotFoundError, ValidationError,
-            ReviewRefused)
+            ReviewRefused, NoStatement, QueryFailed)
 
 
 

@@ -184,8 +184,9 @@ def table_spec(name: str) -> TableSpec:
 
 
 def view_sql_files() -> list[Path]:
-    """The analyst views (BigQuery SQL files), in name order."""
-    return sorted(VIEWS_DIR.glob("*.sql"))
+    """The analyst views (BigQuery SQL files) in the order they can be created: those reading tables only, then
+    those of derived/ (they read views), each in name order."""
+    return sorted(VIEWS_DIR.glob("*.sql")) + sorted((VIEWS_DIR / "derived").glob("*.sql"))
 
 
 def create_tables_sql(dataset: str = "sales_intelligence") -> str:

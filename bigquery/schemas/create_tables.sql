@@ -251,6 +251,12 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.hubspot_sequence_enrollments (
   enrolled_by STRING,
   enrolled_by_email STRING,
   updated_at TIMESTAMP,
+  sf_contact_id STRING,
+  sf_lead_id STRING,
+  sf_account_id STRING,
+  match_method STRING,
+  match_confidence FLOAT64,
+  matched_at TIMESTAMP,
   ingested_at TIMESTAMP NOT NULL
 )
 PARTITION BY TIMESTAMP_TRUNC(enrolled_at, MONTH)
@@ -261,15 +267,17 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.account_recommendations (
   recommendation_id STRING NOT NULL,
   sf_account_id STRING NOT NULL,
   recommendation_type STRING,
+  account_name STRING,
   score FLOAT64,
   reason STRING,
+  evidence JSON,
   model_version STRING,
   status STRING,
   generated_at TIMESTAMP NOT NULL
 )
 PARTITION BY DATE(generated_at)
 CLUSTER BY sf_account_id
-OPTIONS (description = "Recommendations per account (filled by a later phase).");
+OPTIONS (description = "Rule-based recommendations per account, written daily by the recommendations function.");
 
 CREATE TABLE IF NOT EXISTS sales_intelligence.etl_runs (
   run_id STRING NOT NULL,

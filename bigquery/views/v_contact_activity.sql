@@ -1,5 +1,18 @@
 -- One timeline of emails and calls per Salesforce contact, lead and account (matched rows only).
-CREATE OR REPLACE VIEW ${dataset}.v_contact_activity AS
+CREATE OR REPLACE VIEW ${dataset}.v_contact_activity (
+  activity_type OPTIONS(description="email or call."),
+  occurred_at OPTIONS(description="When the message was sent or the call started."),
+  sf_contact_id OPTIONS(description="Matched Salesforce Contact id."),
+  sf_lead_id OPTIONS(description="Matched Salesforce Lead id."),
+  sf_account_id OPTIONS(description="Matched Salesforce Account id."),
+  our_party OPTIONS(description="Our mailbox, or the Dialpad target's email or name."),
+  their_role OPTIONS(description="The address's role in the message (from, to, cc, ...) or the call's direction."),
+  their_address OPTIONS(description="Their email address or E.164 number."),
+  summary OPTIONS(description="Message subject, or call direction and talk time."),
+  source_id OPTIONS(description="Gmail message id or Dialpad call id."),
+  match_method OPTIONS(description="How entity resolution matched the address or number."),
+  match_confidence OPTIONS(description="Confidence of the match, 0 to 1.")
+) AS
 SELECT
   'email' AS activity_type,
   p.sent_at AS occurred_at,

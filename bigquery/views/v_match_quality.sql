@@ -1,5 +1,11 @@
 -- Match rate by source, method and day: rows per method and their share of the day's rows.
-CREATE OR REPLACE VIEW ${dataset}.v_match_quality AS
+CREATE OR REPLACE VIEW ${dataset}.v_match_quality (
+  source OPTIONS(description="gmail (participants) or dialpad (calls)."),
+  day OPTIONS(description="Day the message was sent or the call started (UTC)."),
+  match_method OPTIONS(description="Entity resolution method, or unmatched, not_yet_resolved, no_valid_number."),
+  row_count OPTIONS(description="Rows of that source, day and method."),
+  share_of_day OPTIONS(description="row_count over all rows of the source that day, 0 to 1.")
+) AS
 WITH matched AS (
   SELECT 'gmail' AS source, DATE(sent_at) AS day, COALESCE(match_method, IF(matched_at IS NULL, 'not_yet_resolved', 'unmatched')) AS match_method
   FROM ${dataset}.gmail_participants

@@ -1,6 +1,16 @@
 -- External addresses and numbers that reach no Salesforce contact or lead, most frequent first when
 -- ordered by occurrences: lead candidates. sf_account_id is set when the domain or number reached an account.
-CREATE OR REPLACE VIEW ${dataset}.v_unmatched_addresses AS
+CREATE OR REPLACE VIEW ${dataset}.v_unmatched_addresses (
+  value_type OPTIONS(description="email or phone."),
+  value OPTIONS(description="The normalised address or E.164 number."),
+  domain OPTIONS(description="Domain of the address (NULL for numbers)."),
+  sf_account_id OPTIONS(description="Account the domain or number reached, when one did."),
+  occurrences OPTIONS(description="Rows carrying it (participant rows or calls)."),
+  messages OPTIONS(description="Distinct messages or calls."),
+  mailboxes OPTIONS(description="Distinct mailboxes or Dialpad targets that saw it."),
+  first_seen OPTIONS(description="First message or call."),
+  last_seen OPTIONS(description="Latest message or call.")
+) AS
 SELECT
   'email' AS value_type, email AS value, ANY_VALUE(domain) AS domain, ANY_VALUE(sf_account_id) AS sf_account_id,
   COUNT(*) AS occurrences, COUNT(DISTINCT message_id) AS messages, COUNT(DISTINCT mailbox) AS mailboxes,

@@ -1,4 +1,5 @@
--- Which values (emails of gmail_participants, external numbers of dialpad_calls) this run resolves.
+-- Which values (emails of gmail_participants and hubspot_sequence_enrollments, external numbers of dialpad_calls)
+-- this run resolves.
 -- all_rows: every row carrying the value is re-resolved (full mode, or its CRM side changed since
 -- @crm_changed_since); otherwise only rows never examined (matched_at IS NULL) are.
 -- At most @max_values values per run (the batch size); the rest wait for the next run.
@@ -43,7 +44,11 @@ changed_last7 AS (
 ),
 email_values AS (
   SELECT email AS value, ANY_VALUE(domain) AS domain, LOGICAL_OR(matched_at IS NULL) AS has_new_rows
-  FROM ${dataset}.gmail_participants
+  FROM (
+    SELECT email, domain, matched_at FROM ${dataset}.gmail_participants
+    UNION ALL
+    SELECT email, domain, matched_at FROM ${dataset}.hubspot_sequence_enrollments WHERE email IS NOT NULL
+  )
   WHERE @do_email
   GROUP BY email
 ),

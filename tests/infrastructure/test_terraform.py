@@ -115,6 +115,10 @@ def test_views_are_created(terraform):
     job = terraform["resource"]["google_bigquery_job"]["views"]
     assert 'fileset("${local.repo_root}/bigquery/views", "*.sql")' in terraform["locals"]["view_files"]
     assert job["for_each"] == "${local.view_files}" and "var.dataset" in job["query"][0]["query"]
+    derived = terraform["resource"]["google_bigquery_job"]["derived_views"]
+    assert 'bigquery/views/derived", "*.sql")' in terraform["locals"]["derived_view_files"]
+    assert derived["for_each"] == "${local.derived_view_files}" and "var.dataset" in derived["query"][0]["query"]
+    assert derived["depends_on"] == ["${google_bigquery_job.views}"]
 
 
 def test_scratch_dataset_expires_its_tables(terraform):
