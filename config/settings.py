@@ -139,6 +139,17 @@ class Settings(BaseSettings):
                                                                        "above this confidence.")
     er_suggest_threshold: float = Field(0.6, ge=0, le=1, description="Matches from here up to the auto-link "
                                                                      "threshold go to review as suggestions.")
+    recommendation_stalled_days: int = Field(14, ge=1, description="stalled_opportunity: an account with an open "
+                                             "opportunity and no touch for this many days.")
+    recommendation_new_contact_days: int = Field(30, ge=1, description="new_contact_in_mail: mail of the last this "
+                                                 "many days is read.")
+    recommendation_new_contact_min_messages: int = Field(2, ge=1, description="new_contact_in_mail: messages an "
+                                                         "address not in Salesforce needs to be recommended.")
+    recommendation_burst_days: int = Field(7, ge=1, description="dormant_burst: the recent window, in days.")
+    recommendation_burst_min_touches: int = Field(3, ge=1, description="dormant_burst: touches the recent window "
+                                                  "needs.")
+    recommendation_dormant_days: int = Field(60, ge=1, description="dormant_burst: days before the recent window "
+                                             "that must hold no touch.")
     role_address_locals: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_ROLE_LOCALS),
         description="Local parts of role and no-reply addresses (comma-separated): linked to an account at most.")

@@ -75,5 +75,6 @@ variable "functions" {
     dialpad_sync      = { memory = "512Mi", timeout_seconds = 540, max_instances = 1 }
     hubspot_sync      = { memory = "512Mi", timeout_seconds = 540, max_instances = 1 }
     entity_resolution = { memory = "512Mi", timeout_seconds = 1800, max_instances = 1 }
+    account_recommendations = { memory = "512Mi", timeout_seconds = 540, max_instances = 1 }
   }
 }

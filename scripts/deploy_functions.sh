@@ -14,6 +14,7 @@ FUNCTIONS=(
   "dialpad_sync 512Mi 540 1"
   "hubspot_sync 512Mi 540 1"
   "entity_resolution 512Mi 1800 1"
+  "account_recommendations 512Mi 540 1"
 )
 
 SCRIPT_NAME=deploy_functions

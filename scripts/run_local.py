@@ -3,6 +3,7 @@
     python -m scripts.run_local run                 every landed source, then entity resolution, then a summary
     python -m scripts.run_local sync SOURCE [--full]
     python -m scripts.run_local resolve [--full]
+    python -m scripts.run_local recommend            the day's rule-based account recommendations
     python -m scripts.run_local serve [--port P]     every function under functions-framework (+ sandboxes)
     python -m scripts.run_local schedule [--minutes N]   fire schedules.yaml's jobs on their crons
     python -m scripts.run_local report
@@ -106,6 +107,18 @@ def resolve(runtime: Runtime, full: bool) -> dict[str, Any]:
           f"{summary['linked_by_method']}, ambiguous {summary['ambiguous']:,}, suggested {summary['suggested']:,}, "
           f"internal {summary['internal']:,}, "
           f"rows updated {summary['rows_updated']}", flush=True)
+    return summary
+
+
+def recommend(runtime: Runtime) -> dict[str, Any]:
+    from recommendations.rules import RecommendationRequest, recommend_accounts
+
+    summary = recommend_accounts(RecommendationRequest(trigger="local"), runtime)
+    if summary["status"] == "skipped":
+        print(f"  account recommendations skipped: run {summary['held_by']} is running", flush=True)
+    else:
+        print(f"  account recommendations {summary['status']}: {summary['recommendations']:,} "
+              f"by rule {summary['by_rule']}", flush=True)
     return summary
 
 
@@ -241,6 +254,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     sync_parser.add_argument("--full", action="store_true")
     resolve_parser = sub.add_parser("resolve", help="entity resolution")
     resolve_parser.add_argument("--full", action="store_true")
+    sub.add_parser("recommend", help="the day's rule-based account recommendations (account_recommendations)")
     serve_parser = sub.add_parser("serve", parents=[with_sources], help="every function under functions-framework")
     serve_parser.add_argument("--port", type=int, default=8080, help="first port (0: any free ones)")
     schedule_parser = sub.add_parser("schedule", parents=[with_sources], help="fire schedules.yaml's jobs on their crons")
@@ -327,10 +341,13 @@ def run_command(args: argparse.Namespace, settings: Settings, runtime: Runtime, 
         warehouse.ensure_schema()
     if args.command == "run":
         sync(runtime, landed_in_schedule_order(), full=False, sandboxes=sandboxes, then_resolve=True)
+        recommend(runtime)
     elif args.command == "sync":
         sync(runtime, [args.source], args.full, sandboxes=sandboxes)
     elif args.command == "resolve":
         resolve(runtime, args.full)
+    elif args.command == "recommend":
+        recommend(runtime)
     elif args.command == "serve":
         serve(runtime, args.port, sandboxes)
     elif args.command == "schedule":

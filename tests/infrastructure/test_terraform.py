@@ -19,6 +19,7 @@ EXPECTED_JOBS = {
     "gmail-incremental-sync": "0 * * * *", "gmail-full-sync": "0 2 * * *",
     "salesforce-incremental-sync": "0 */6 * * *", "salesforce-full-sync": "0 3 * * 0",
     "dialpad-sync": "0 1 * * *", "hubspot-sync": "0 4 * * *", "entity-resolution": "30 */4 * * *",
+    "account-recommendations": "0 6 * * *",
 }
 
 
@@ -71,8 +72,8 @@ def test_every_entry_point_is_deployed(terraform):
         assert service[name].startswith("${each.value."), name
 
 
-def test_schedules_yaml_has_the_seven_jobs(schedules):
-    """The seven jobs with their crons, each with a body, and a time zone and retry defaults."""
+def test_schedules_yaml_has_the_eight_jobs(schedules):
+    """The eight jobs with their crons, each with a body, and a time zone and retry defaults."""
     assert {j["name"]: j["schedule"] for j in schedules["jobs"]} == EXPECTED_JOBS
     assert schedules["time_zone"] and schedules["defaults"]["retry"]["retry_count"] >= 1
     assert all(isinstance(j["body"], dict) and j["function"] for j in schedules["jobs"])

@@ -63,16 +63,16 @@ def test_scripts_say_what_is_missing(tmp_path, script, gcloud, message):
     assert result.returncode == 1 and message in result.stderr
 
 
-def test_scheduler_dry_run_prints_the_seven_jobs():
-    """--dry-run lists all seven jobs: created for landed functions, skipped for the others."""
+def test_scheduler_dry_run_prints_the_eight_jobs():
+    """--dry-run lists all eight jobs: created for landed functions, skipped for the others."""
     result = subprocess.run([sys.executable, "scripts/setup_cloud_scheduler.py", "--dry-run"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     jobs = re.findall(r"^(create|skip)\s+(\S+)", result.stdout, re.M)
-    assert len(jobs) == 7
+    assert len(jobs) == 8
     created = {name for verb, name in jobs if verb == "create"}
     assert created == {"salesforce-incremental-sync", "salesforce-full-sync", "dialpad-sync", "hubspot-sync",
-                       "gmail-incremental-sync", "gmail-full-sync", "entity-resolution"}
+                       "gmail-incremental-sync", "gmail-full-sync", "entity-resolution", "account-recommendations"}
     assert "--oidc-service-account-email=sales-intel-scheduler@PROJECT.iam.gserviceaccount.com" in result.stdout
 
 

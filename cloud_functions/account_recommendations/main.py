@@ -1,0 +1,13 @@
+"""HTTP entry point: POST {} (the rules and their thresholds are settings)."""
+from __future__ import annotations
+
+import functions_framework
+
+from recommendations.rules import RecommendationRequest, recommend_accounts
+from utils.http_entry import handle_request
+
+
+@functions_framework.http
+def account_recommendations(request):
+    """Writes the day's rule-based account recommendations; answers the run's summary."""
+    return handle_request(request, RecommendationRequest, recommend_accounts, source="account_recommendations")
