@@ -711,6 +711,16 @@ def _check_reachable(endpoint: str) -> None:
         raise WarehouseUnavailable(f"BIGQUERY_API_ENDPOINT={endpoint} cannot be reached: {error}") from None
 
 
+_INLINE_TYPES = {"STRING": "STRING", "INT64": "INT64", "INTEGER": "INT64", "FLOAT64": "FLOAT64", "FLOAT": "FLOAT64",
+                 "NUMERIC": "NUMERIC", "BOOL": "BOOL", "BOOLEAN": "BOOL", "TIMESTAMP": "TIMESTAMP", "DATE": "DATE",
+                 "JSON": "STRING"}
+
+
+def _inline_type(column: Column) -> str | None:
+    """The query parameter type that carries a value of the column (None: repeated or nested, not inlined)."""
+    return None if column.repeated else _INLINE_TYPES.get(column.type)
+
+
 def _is_json(field: Any) -> bool:
     return getattr(field, "field_type", None) == "JSON"
 
@@ -817,12 +827,41 @@ class BigQueryWarehouse(Warehouse):
 
     def _merge_group(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None,
                      version: str | None, batch_id: str) -> int:
+        if len(rows) == 1 and all(_inline_type(c) for c in self.spec_of(table).columns if c.name in rows[0]):
+            return self._merge_one_row(table, rows[0], key, version, batch_id)
         merges = StagedMerges(self, flush_rows=len(rows))
         try:
             merges.stage(table, rows, batch_id, key=key, version=version)
             return merges.flush()
         finally:
             merges.discard()
+
+    def _merge_one_row(self, table: str, row: Mapping[str, Any], key: Sequence[str] | None, version: str | None,
+                       batch_id: str) -> int:
+        """One row (a run's record, a watermark) MERGEd from query parameters: no staging table, so the
+        statement references one table, not two (each referenced table bills 10 MB at least)."""
+        from google.cloud import bigquery
+
+        spec, (row,), columns, key, version = self._merge_plan(table, [row], key, version)
+        params, select = [], []
+        for number, name in enumerate(columns):
+            column, value = spec.column(name), row.get(name)
+            if column.type == "JSON":  # a JSON parameter as its text, parsed in the statement
+                value = None if value is None else value if isinstance(value, str) else json.dumps(value, default=str)
+                select.append(f"PARSE_JSON(@v{number}) AS {name}")
+            else:
+                select.append(f"@v{number} AS {name}")
+            params.append(bigquery.ScalarQueryParameter(f"v{number}", _inline_type(column), value))
+        source = f"(SELECT {', '.join(select)}, 0 AS {POSITION_COLUMN})"
+        prune = batch_partitions(spec, [row.get(spec.partition_field)]) if prunes(spec, columns) else None
+        sql = merge_sql(spec, self.dataset, source, columns, key, version, prune)
+        payload = [{c: _json_ready(row.get(c)) for c in columns}]
+        config = bigquery.QueryJobConfig(query_parameters=params)
+        merge = self._run_job(lambda job_id: self.client.query(sql, job_config=config, job_id=job_id,
+                                                               location=self.location, job_retry=None),
+                              job_id_for("merge", table, f"{batch_id}_{batch_digest(payload)}"))
+        self.ledger.record("merge", table, 1, job_cost(merge))
+        return 1
 
     def merge_batcher(self, flush_rows: int) -> "StagedMerges":
         """Pages staged by load jobs (free) and MERGEd once flush_rows are staged, at a checkpoint or at the

@@ -9,7 +9,8 @@ from utils.job_ledger import JobLedger, statement_kind, statement_target
 from utils.logger import log_context
 from utils.warehouse import BigQueryWarehouse
 
-ROWS = [{"id": "A", "name": "Acme", "is_deleted": False, "system_modstamp": datetime(2025, 1, 1, tzinfo=timezone.utc)}]
+ROWS = [{"id": i, "name": f"Account {i}", "is_deleted": False, "system_modstamp": datetime(2025, 1, 1, tzinfo=timezone.utc)}
+        for i in ("A", "B")]
 
 
 class TestStatements:
@@ -69,7 +70,7 @@ def test_the_ledger_is_filled_from_the_jobs_statistics(settings):
         wh.merge("sf_accounts", ROWS, batch_id="salesforce-1_0_0")
         wh.execute("UPDATE `sales_intelligence.sf_accounts` SET name = 'x' WHERE FALSE")
     ledger = wh.ledger.take("salesforce-1")
-    assert ledger["jobs"]["merge sf_accounts"] == {"statements": 1, "rows": 1, "bytes_processed": 52_428_800,
+    assert ledger["jobs"]["merge sf_accounts"] == {"statements": 1, "rows": 2, "bytes_processed": 52_428_800,
                                                    "bytes_billed": 52_428_800, "slot_ms": 1_234}
     assert ledger["jobs"]["update sf_accounts"]["statements"] == 1
     assert ledger["totals"]["bytes_billed"] == 3 * 52_428_800 and ledger["totals"]["statements"] == 3
@@ -92,7 +93,7 @@ def test_a_runs_jobs_reach_its_etl_runs_row(bigquery_warehouse, bigquery_setting
     (row,) = wh.query(f"SELECT details FROM `{wh.dataset}.etl_runs` WHERE run_id = @run_id",
                       {"run_id": record.run_id})
     jobs = row["details"]["warehouse_jobs"]["jobs"]
-    assert jobs["load sf_accounts"]["rows"] == 1 and jobs["merge sf_accounts"]["statements"] == 1
+    assert jobs["load sf_accounts"]["rows"] == 2 and jobs["merge sf_accounts"]["statements"] == 1
     assert jobs["select sf_accounts"]["statements"] == 1
 
 

@@ -158,6 +158,22 @@ class TestMerge:
         first, second = (q["job_id"] for q in client.of("query"))
         assert first != second and client.of("get_job") == []
 
+    def test_one_row_is_merged_from_parameters_without_a_staging_table(self, bq, client, settings):
+        """A run's record or a watermark (one row): no load job, no staging table, a MERGE that references only
+        its target (10 MB billed at least per table referenced), the values as typed parameters."""
+        from utils.etl_runs import RunRecord
+
+        record = RunRecord(run_id="dialpad-1", source="dialpad", object_type="calls", sync_type="full", trigger="t")
+        record.details = {"api": "rest"}
+        bq.merge("etl_runs", [record.row()], batch_id="dialpad-1_open")
+        assert client.of("load") == [] and client.of("create_table") == []
+        (merge,) = client.of("query")
+        assert merge["sql"].count("`") == 2 and f"`{settings.dataset}.etl_runs`" in merge["sql"]
+        assert "PARSE_JSON(@v" in merge["sql"] and merge["job_retry"] is None
+        types = {p.name: p.type_ for p in merge["job_config"].query_parameters}
+        assert "TIMESTAMP" in types.values() and set(types.values()) <= {"STRING", "TIMESTAMP", "INT64", "FLOAT64"}
+        sqlglot.parse_one(merge["sql"], read="bigquery")
+
     def test_query_parameters_are_typed(self, bq, client):
         """Values go in as typed query parameters, never into the SQL text."""
         bq.execute("SELECT id FROM `sales_intelligence.sf_accounts` WHERE name = @name AND system_modstamp >= @since",
