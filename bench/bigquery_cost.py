@@ -289,8 +289,11 @@ class Day:
         self.add("select", table, (table, self.org.tables[table].column_bytes(columns, partitions)))
 
     def merge(self, table: str, rows: float, numbers: set[int] | None, columns: Iterable[str] | None = None,
-              update: bool = True) -> None:
-        """A MERGE of `rows` staged rows into table, scanning the partitions of `numbers` (None: all)."""
+              update: bool = True, one_row: bool = False) -> None:
+        """A MERGE of `rows` staged rows into table, scanning the partitions of `numbers` (None: all).
+
+        one_row: a single row merged by warehouse.merge() (a run's record, a watermark), which the after code
+        MERGEs from query parameters, with no staging table to reference."""
         org, t = self.org, self.org.tables[table]
         spec = table_spec(table)
         merged = list(columns) if columns is not None else list(t.columns)
@@ -299,7 +302,10 @@ class Day:
         read = [*spec.primary_key, *([spec.version] if spec.version else []),
                 *([spec.partition_field] if spec.partition_field else [])]
         target = t.column_bytes(read, scanned) + (t.partition_bytes(scanned) if update else 0.0)
-        self.add("merge", table, ("(staging tables)", staging), (table, target))
+        if one_row and org.after:
+            self.add("merge", table, (table, target))
+        else:
+            self.add("merge", table, ("(staging tables)", staging), (table, target))
 
     def update(self, table: str, columns: Iterable[str], partitions: float | None = None,
                extra: Iterable[tuple[str, float]] = ()) -> None:
@@ -324,14 +330,14 @@ def run_overhead(day: Day, source: str, watermark_table: str = "sync_state") -> 
         day.add("select", "stream_leases", ("stream_leases", 0))
         day.add("delete", "stream_leases", ("stream_leases", 0))
     for _ in ("open", "close"):
-        day.merge("etl_runs", 1, pruned(org, "etl_runs", today))
+        day.merge("etl_runs", 1, pruned(org, "etl_runs", today), one_row=True)
     if watermark_table:
         day.select(watermark_table, [])
 
 
 def checkpoints(day: Day, table: str, count: int) -> None:
     for _ in range(count):
-        day.merge(table, 1, None)
+        day.merge(table, 1, None, one_row=True)
 
 
 def batches(rows: float, page: int, after: bool) -> int:
