@@ -48,7 +48,7 @@ resource "google_project_service" "apis" {
   for_each = toset([
     "bigquery.googleapis.com", "cloudfunctions.googleapis.com", "run.googleapis.com", "cloudbuild.googleapis.com",
     "artifactregistry.googleapis.com", "cloudscheduler.googleapis.com", "pubsub.googleapis.com",
-    "secretmanager.googleapis.com", "gmail.googleapis.com",
+    "secretmanager.googleapis.com", "gmail.googleapis.com", "logging.googleapis.com", "monitoring.googleapis.com",
   ])
   service            = each.value
   disable_on_destroy = false

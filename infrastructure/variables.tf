@@ -45,6 +45,12 @@ variable "default_phone_region" {
   default     = "US"
 }
 
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channel ids (projects/P/notificationChannels/N) alerted when a run fails."
+  type        = list(string)
+  default     = []
+}
+
 variable "deletion_protection" {
   description = "Protect the BigQuery tables from terraform destroy."
   type        = bool
@@ -70,11 +76,11 @@ variable "functions" {
     max_instances   = number
   }))
   default = {
-    gmail_sync        = { memory = "1Gi", timeout_seconds = 540, max_instances = 1 }
-    salesforce_sync   = { memory = "1Gi", timeout_seconds = 540, max_instances = 1 }
-    dialpad_sync      = { memory = "512Mi", timeout_seconds = 540, max_instances = 1 }
-    hubspot_sync      = { memory = "512Mi", timeout_seconds = 540, max_instances = 1 }
-    entity_resolution = { memory = "512Mi", timeout_seconds = 1800, max_instances = 1 }
+    gmail_sync              = { memory = "1Gi", timeout_seconds = 540, max_instances = 1 }
+    salesforce_sync         = { memory = "1Gi", timeout_seconds = 540, max_instances = 1 }
+    dialpad_sync            = { memory = "512Mi", timeout_seconds = 540, max_instances = 1 }
+    hubspot_sync            = { memory = "512Mi", timeout_seconds = 540, max_instances = 1 }
+    entity_resolution       = { memory = "512Mi", timeout_seconds = 1800, max_instances = 1 }
     account_recommendations = { memory = "512Mi", timeout_seconds = 540, max_instances = 1 }
   }
 }

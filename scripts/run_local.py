@@ -6,7 +6,8 @@
     python -m scripts.run_local recommend            the day's rule-based account recommendations
     python -m scripts.run_local serve [--port P]     every function under functions-framework (+ sandboxes)
     python -m scripts.run_local schedule [--minutes N]   fire schedules.yaml's jobs on their crons
-    python -m scripts.run_local report
+    python -m scripts.run_local report [--json | --html FILE]
+    python -m scripts.run_local check                exit 1 naming each source whose last success is too old
     python -m scripts.run_local sql "SELECT ..." | --file F [--format table|csv|json]   BigQuery SQL
     python -m scripts.run_local review list | approve|reject --value V --candidate-type T --candidate-id ID
     python -m scripts.run_local import-mbox FILE --mailbox ADDRESS   a Google Takeout mbox
@@ -259,7 +260,12 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     serve_parser.add_argument("--port", type=int, default=8080, help="first port (0: any free ones)")
     schedule_parser = sub.add_parser("schedule", parents=[with_sources], help="fire schedules.yaml's jobs on their crons")
     schedule_parser.add_argument("--minutes", type=int, default=None, help="stop after this many minutes")
-    sub.add_parser("report", help="rows per table, runs, match rates, top unmatched")
+    report_parser = sub.add_parser("report", help="rows per table, runs, match rates, top unmatched")
+    report_parser.add_argument("--json", action="store_true", help="the report as JSON on stdout, for scripts")
+    report_parser.add_argument("--html", type=Path, metavar="FILE",
+                               help="also write a self-contained page with charts to FILE")
+    report_parser.add_argument("--days", type=int, default=30, help="days of history for --json and --html")
+    sub.add_parser("check", help="exit 1 naming each source whose last success is older than twice its schedule")
     sql_parser = sub.add_parser("sql", help="BigQuery SQL on the warehouse (on DuckDB through the pipeline's "
                                             "translation)")
     sql_parser.add_argument("query", nargs="?", help="one or more statements separated by ;")
@@ -302,7 +308,7 @@ def open_for(command: str, settings: Settings) -> Warehouse:
         raise
 
 
-READING_COMMANDS = ("report", "review", "sql")
+READING_COMMANDS = ("report", "review", "sql", "check")
 
 
 class WarehouseBusy(Exception):
@@ -367,7 +373,22 @@ def run_command(args: argparse.Namespace, settings: Settings, runtime: Runtime, 
         text = args.query if args.query is not None else (
             sys.stdin.read() if str(args.file) == "-" else args.file.read_text())
         run_sql(warehouse, text, args.format)
-    if args.command in ("run", "report"):
+    if args.command == "check":
+        from scripts.run_report import check
+
+        print("freshness per source against config/schedules.yaml:")
+        check(warehouse)
+    if args.command == "report" and (args.json or args.html):
+        from scripts.run_report import report_data, to_json, write_html
+
+        data = report_data(warehouse, args.days)
+        if args.html:
+            write_html(data, args.html)
+        if args.json:
+            print(to_json(data))
+        else:
+            print(f"wrote {args.html}")
+    elif args.command in ("run", "report"):
         report(warehouse)
 
 
@@ -404,9 +425,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     from entity_resolution.matcher import ReviewRefused
     from scripts.analyst_sql import NoStatement, QueryFailed
+    from scripts.run_report import StaleSources
 
     return (RunFailed, WarehouseBusy, FileNotFoundError, NotConfigured, SecretNotFoundError, ValidationError,
-            ReviewRefused, NoStatement, QueryFailed)
+            ReviewRefused, NoStatement, QueryFailed, StaleSources)
 
 
 

@@ -122,6 +122,20 @@ def test_views_are_created(terraform):
     assert derived["depends_on"] == ["${google_bigquery_job.views}"]
 
 
+def test_failed_runs_raise_an_alert(terraform):
+    """A log-based metric counts the "run failed" lines per source; an alert policy on it notifies the channels
+    of var.notification_channels."""
+    metric = terraform["resource"]["google_logging_metric"]["failed_runs"]
+    assert 'jsonPayload.message="run failed"' in metric["filter"] and "severity>=ERROR" in metric["filter"]
+    assert metric["label_extractors"]["source"] == "EXTRACT(jsonPayload.source)"
+    policy = terraform["resource"]["google_monitoring_alert_policy"]["failed_runs"]
+    assert policy["notification_channels"] == "${var.notification_channels}"
+    threshold = policy["conditions"][0]["condition_threshold"][0]
+    assert "${google_logging_metric.failed_runs.name}" in threshold["filter"]
+    assert threshold["comparison"] == "COMPARISON_GT" and threshold["threshold_value"] == 0
+    assert terraform["variable"]["notification_channels"]["type"] == "${list(string)}"
+
+
 def test_scratch_dataset_expires_its_tables(terraform):
     """Staging and work tables go to a scratch dataset whose tables expire by default; the functions know its name."""
     scratch = terraform["resource"]["google_bigquery_dataset"]["scratch"]

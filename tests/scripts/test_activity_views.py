@@ -6,18 +6,14 @@ from __future__ import annotations
 import pytest
 
 from config.settings import DEFAULT_ROLE_LOCALS
-from tests.scripts.test_run_local import run_local
 from utils.warehouse import DuckDBWarehouse
 
 DS = "sales_intelligence"
 
 
 @pytest.fixture(scope="module")
-def company(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("company")
-    done = run_local(tmp_path, "run", "--sandboxes")
-    assert done.returncode == 0, done.stderr
-    wh = DuckDBWarehouse(tmp_path / "wh.duckdb", DS)
+def company(sandbox_company):
+    wh = DuckDBWarehouse(sandbox_company / "wh.duckdb", DS)
     yield wh
     wh.close()
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -273,7 +274,7 @@ def readme_commands() -> list[list[str]]:
     text = (ROOT / "README.md").read_text()
     commands = []
     for line in re.findall(r"^\.venv/bin/python -m scripts\.run_local (.+?)(?:\s+#.*)?$", text, re.M):
-        words = line.replace("\\", "").split()
+        words = shlex.split(line.replace("\\", ""))  # a quoted SQL statement is one word
         if words[0] in ("serve", "schedule", "import-mbox") or words[:2] == ["review", "approve"]:
             continue  # long-running, or needing a file or a record of the reader's own: tested on their own
         if "[--full]" in words:

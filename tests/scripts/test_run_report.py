@@ -1,0 +1,90 @@
+"""`report --json`, `report --html` (opened in a real headless Chromium) and `check`, as processes on the
+sandbox company's warehouse."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from scripts.run_report import schedule_gaps
+from tests.conftest import _missing
+from tests.scripts.test_run_local import run_local
+from utils.warehouse import DuckDBWarehouse
+
+CHARTS = ("runs", "rows_per_day", "freshness", "match_rates", "rejects", "unmatched_domains")
+# The sandbox run rejects nothing: its rejects chart is drawn with empty axes.
+EMPTY_CHARTS = {"rejects"}
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync")
+
+
+def chromium() -> str:
+    """The Chromium binary; skipped without one (failed under CI=true) saying what to install."""
+    found = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)
+    if found is None:
+        _missing("Chromium is not installed: `apt-get install -y chromium` (.ci/run installs it on CI)")
+    return found
+
+
+def test_report_json_for_scripts(sandbox_company):
+    """--json: every run of the sandbox run with its status and times, rows per day per table, freshness."""
+    done = run_local(sandbox_company, "report", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert {r["source"] for r in report["runs"]} >= {"salesforce", "gmail", "dialpad", "hubspot", "entity_resolution",
+                                                    "account_recommendations"}
+    assert all(r["status"] == "success" and r["started_at"] and r["ended_at"] for r in report["runs"])
+    loaded = {r["table"]: r["rows"] for r in report["rows_loaded_per_day"]}
+    assert loaded["sf_contacts"] == 2000 and loaded["dialpad_calls"] == 200
+    assert {r["source"] for r in report["freshness"]} == set(schedule_gaps())
+    assert not any(r["stale"] for r in report["freshness"])
+    assert report["match_rates"] and report["top_unmatched_domains"]
+    assert report["rows_per_table"]["sf_accounts"] == 50
+
+
+def test_report_html_renders_its_charts_in_a_browser(sandbox_company, tmp_path):
+    """The page, opened offline in headless Chromium, draws every chart (plotly's SVG with its traces) and a
+    screenshot of it is taken."""
+    browser = chromium()
+    page = tmp_path / "report.html"
+    done = run_local(sandbox_company, "report", "--html", str(page))
+    assert done.returncode == 0, done.stderr
+    text = page.read_text()
+    assert not re.search(r"<script[^>]+src=", text), "the page must not load scripts from anywhere"
+    profile = tmp_path / "profile"
+    common = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=15000",
+              "--window-size=1280,2600"]
+    dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=180)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    for name in CHARTS:
+        chart = re.search(rf'<div id="chart-{name}".*?(?=<section|</body>)', dom.stdout, re.S)
+        assert chart, f"chart {name} missing from the rendered page"
+        assert 'class="main-svg"' in chart.group(0), f"chart {name} was not drawn"
+        if name not in EMPTY_CHARTS:
+            assert re.search(r'class="(point|js-line)', chart.group(0)), f"chart {name} has no bars, markers or lines"
+    shot = tmp_path / "report.png"
+    taken = subprocess.run([*common, f"--screenshot={shot}", page.as_uri()], capture_output=True, text=True, timeout=180)
+    assert taken.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", taken.stderr[-2000:]
+    assert shot.stat().st_size > 50_000  # a page of charts, not a blank one
+
+
+def test_check_names_a_stale_source(sandbox_company, tmp_path):
+    """`check` exits 0 after a fresh run; once Dialpad's last success is older than twice its schedule it exits 1
+    naming dialpad (and only it)."""
+    fresh = run_local(sandbox_company, "check")
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    copy = tmp_path / "wh.duckdb"
+    shutil.copy(sandbox_company / "wh.duckdb", copy)
+    wh = DuckDBWarehouse(copy)
+    wh.execute("UPDATE sales_intelligence.etl_runs SET ended_at = @old WHERE source = 'dialpad'",
+               {"old": datetime.now(timezone.utc) - timedelta(days=3)})
+    wh.close()
+    (tmp_path / "sandbox_now").write_text((sandbox_company / "sandbox_now").read_text())
+    stale = run_local(tmp_path, "check")
+    assert stale.returncode == 1
+    assert stale.stderr.startswith("error: stale: dialpad (last success 72.0 h ago, limit 48.0 h)")
+    assert "gmail" not in stale.stderr and re.search(r"dialpad +STALE", stale.stdout)
