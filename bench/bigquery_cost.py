@@ -54,6 +54,7 @@ DIALPAD_PAGE = 50
 HUBSPOT_PAGE = 200
 ABANDONED_LOOKBACK_DAYS = 35
 ER_SQL = ROOT / "entity_resolution" / "sql"
+VIEWS = ROOT / "bigquery" / "views"
 SF_OBJECT_TABLES = {"Account": "sf_accounts", "Contact": "sf_contacts", "Lead": "sf_leads",
                     "Opportunity": "sf_opportunities", "Task": "sf_activities", "Event": "sf_activities",
                     "EmailMessage": "sf_activities"}
@@ -326,11 +327,14 @@ def run_overhead(day: Day, source: str, watermark_table: str = "sync_state") -> 
     today = org.days_ago([0], "DAY")
     if org.after:
         day.update("etl_runs", ["source", "status", "started_at"], ABANDONED_LOOKBACK_DAYS)
+        # The lease MERGE says by its affected rows whether it took the lease: the holder is read only when not.
         day.add("merge", "stream_leases", ("stream_leases", 0))
-        day.add("select", "stream_leases", ("stream_leases", 0))
         day.add("delete", "stream_leases", ("stream_leases", 0))
-    for _ in ("open", "close"):
+        # The opening row is appended by a load job (free); only the close is a MERGE.
         day.merge("etl_runs", 1, pruned(org, "etl_runs", today), one_row=True)
+    else:
+        for _ in ("open", "close"):
+            day.merge("etl_runs", 1, pruned(org, "etl_runs", today), one_row=True)
     if watermark_table:
         day.select(watermark_table, [])
 
@@ -442,7 +446,8 @@ def dialpad(day: Day, rng: random.Random) -> None:
     pages = math.ceil(calls / DIALPAD_PAGE)
     run_overhead(day, "dialpad")
     for _ in range(pages):  # the transcripts already stored, per page of calls
-        day.select("dialpad_calls", ["call_id", "transcript_text"])
+        # after: bounded to the window's days (a day either side, so about 3 partitions); before: every partition
+        day.select("dialpad_calls", ["call_id", "transcript_text", "started_at"], 3 if org.after else None)
     data_merges(day, "dialpad_calls", calls, DIALPAD_PAGE, org.days_ago([0, 1], "DAY"))
     checkpoints(day, "sync_state", 2 if org.after else 2 + pages)
 
@@ -461,8 +466,17 @@ def hubspot(day: Day, rng: random.Random) -> None:
 
 def _er_columns(name: str) -> dict[str, list[str]]:
     """Per warehouse table an entity-resolution statement reads: the table's columns its text names."""
-    text = (ER_SQL / f"{name}.sql").read_text()
+    return _sql_columns((ER_SQL / f"{name}.sql").read_text())
+
+
+def _sql_columns(text: str) -> dict[str, list[str]]:
+    """Per warehouse table that SQL text (views expanded) reads: the table's columns the text names."""
     text = re.sub(r"--[^\n]*", "", text)
+    views = {p.stem: p for p in VIEWS.rglob("v_*.sql")}
+    for _ in range(3):  # views read views: expand to the tables underneath
+        text += "".join(re.sub(r"--[^\n]*", "", views[v].read_text().split(" AS", 1)[1])
+                        for v in set(re.findall(r"\$\{dataset\}\.(v_\w+)", text)) if v in views)
+        text = re.sub(r"\$\{dataset\}\.v_\w+", "", text)
     words = set(re.findall(r"\b\w+\b", text))
     tables = set(re.findall(r"\$\{dataset\}\.(\w+)", text))
     refs = {}
@@ -504,6 +518,24 @@ def entity_resolution(day: Day, rng: random.Random) -> None:
     day.add("select", "07_summary", work)
 
 
+def account_recommendations(day: Day, rng: random.Random) -> None:
+    """recommend.sql (after only: the job is new): one statement over the views, then a MERGE of the day's rows."""
+    org = day.org
+    if not org.after:
+        return
+    run_overhead(day, "account_recommendations", watermark_table="")
+    text = (ROOT / "recommendations" / "sql" / "recommend.sql").read_text()
+    refs = [(table, org.tables[table].column_bytes(cols)) for table, cols in _sql_columns(text).items()
+            if table in org.tables]
+    day.add("select", "recommend", *refs)
+    # A day's rows (a twentieth of the accounts fire a rule) into a table of every earlier day's: its MERGE is
+    # not pruned (generated_at is stamped per run), so it scans all of it.
+    rows, row_bytes = org.p.accounts * 0.05, 437.0
+    history = rows * row_bytes * 365 * (1 + org.year)
+    day.add("merge", "account_recommendations", ("(staging tables)", rows * row_bytes),
+            ("account_recommendations", history))
+
+
 # ---------------------------------------------------------------- 4. a day of the schedules
 def runs_per_day() -> dict[str, float]:
     """Each job of schedules.yaml: its fires over a week (UTC minutes), divided by 7."""
@@ -526,6 +558,7 @@ BUILDERS = {
     "dialpad-sync": dialpad,
     "hubspot-sync": hubspot,
     "entity-resolution": entity_resolution,
+    "account-recommendations": account_recommendations,
 }
 
 
@@ -591,7 +624,8 @@ def report(profile: Profile, sizes: dict[str, dict[str, float]]) -> dict[str, Da
     print("\nGB billed per day (on-demand; statements per day in brackets)")
     print(f"  {'job':<30}{'runs/day':>9}" + "".join(f"{k:>20}" for k in order))
     for job, per_day in fires.items():
-        cells = "".join(f"{_gb(bills[k].by_job[job][1])} [{bills[k].by_job[job][0]:7.0f}]" for k in order)
+        cells = "".join(f"{_gb(bills[k].by_job.get(job, [0, 0])[1])} [{bills[k].by_job.get(job, [0, 0])[0]:7.0f}]"
+                        for k in order)
         print(f"  {job:<30}{per_day:9.2f}{cells}")
     print(f"  {'total':<39}" + "".join(f"{_gb(bills[k].total)} [{bills[k].statements:7.0f}]" for k in order))
     print("\nGB billed per day by table referenced (each reference at least 10 MB; references per day in brackets)")

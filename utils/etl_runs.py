@@ -65,7 +65,8 @@ class RunTracker:
         self._warehouse = warehouse
 
     def open(self, record: RunRecord) -> RunRecord:
-        self._warehouse.merge("etl_runs", [record.row()], batch_id=f"{record.run_id}_open")
+        # A new row: appended (a free load job on BigQuery), not MERGEd; the close MERGEs onto it.
+        self._warehouse.append("etl_runs", [record.row()], batch_id=f"{record.run_id}_open")
         return record
 
     def close(self, record: RunRecord, status: str, error: BaseException | None = None) -> RunRecord:
@@ -121,7 +122,8 @@ def take_lease(warehouse: Warehouse, source: str, stream: str, run_id: str, seco
     now = datetime.now(timezone.utc)
     params = {"source": source, "stream": stream, "run_id": run_id, "now": now,
               "expires_at": now + timedelta(seconds=seconds)}
-    warehouse.execute(LEASE_SQL.format(dataset=warehouse.dataset), params)
+    if warehouse.execute(LEASE_SQL.format(dataset=warehouse.dataset), params) == 1:
+        return run_id  # the MERGE wrote the lease: no need to read who holds it (a statement saved per run)
     rows = warehouse.query(f"SELECT run_id FROM {warehouse.dataset}.stream_leases "
                            f"WHERE source = @source AND stream = @stream", params)
     return rows[0]["run_id"] if rows else run_id

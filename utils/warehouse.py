@@ -297,6 +297,14 @@ class Warehouse(abc.ABC):
         """Where a run's pages go before they are merged: here, straight into merge() (a MERGE costs nothing)."""
         return ImmediateMerges(self)
 
+    def append(self, table: str, rows: Sequence[Mapping[str, Any]], *, batch_id: str) -> int:
+        """Adds rows whose keys the table does not hold yet (a run's opening record); returns how many.
+
+        Here a MERGE; on BigQuery a load job (free, no DML) whose id is the batch's, so a retry of the same
+        batch appends nothing twice.
+        """
+        return self.merge(table, rows, batch_id=batch_id)
+
     def _merge_arrow(self, table: str, rows: Any, *, key: Sequence[str] | None, version: str | None,
                      batch_id: str) -> int:
         """Stages an Arrow table's rows and MERGEs them into table (by default as row dicts)."""
@@ -862,6 +870,23 @@ class BigQueryWarehouse(Warehouse):
                               job_id_for("merge", table, f"{batch_id}_{batch_digest(payload)}"))
         self.ledger.record("merge", table, 1, job_cost(merge))
         return 1
+
+    def append(self, table: str, rows: Sequence[Mapping[str, Any]], *, batch_id: str) -> int:
+        from google.cloud import bigquery
+
+        spec, rows, columns, _key, _version = self._merge_plan(table, rows, None, None)
+        payload = [{c: _json_ready(r.get(c)) for c in columns} for r in rows]
+        config = bigquery.LoadJobConfig(
+            schema=[f for f in self._schema(spec) if f.name in columns],
+            source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+            create_disposition=bigquery.CreateDisposition.CREATE_NEVER)
+        target = f"{self.project}.{self.dataset}.{table}"
+        load = self._run_job(lambda job_id: self.client.load_table_from_json(
+            payload, target, job_config=config, job_id=job_id, location=self.location),
+            job_id_for("append", table, f"{batch_id}_{batch_digest(payload)}"))
+        self.ledger.record("load", table, len(rows), job_cost(load))
+        return len(rows)
 
     def merge_batcher(self, flush_rows: int) -> "StagedMerges":
         """Pages staged by load jobs (free) and MERGEd once flush_rows are staged, at a checkpoint or at the

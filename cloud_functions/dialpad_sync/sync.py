@@ -58,13 +58,13 @@ class CallReader:
             start = to_datetime(watermark) - timedelta(hours=settings.dialpad_lookback_hours)
         for window_start, window_end in windows(start, now, settings.dialpad_window_hours):
             for calls in self.client.call_pages(_ms(window_start) - 1, _ms(window_end)):
-                self._attach_transcripts(calls)
+                self._attach_transcripts(calls, window_start, window_end)
                 yield Page(calls)
             yield Page([], window_end.isoformat())
 
-    def _attach_transcripts(self, calls: list[dict[str, Any]]) -> None:
+    def _attach_transcripts(self, calls: list[dict[str, Any]], window_start: datetime, window_end: datetime) -> None:
         recorded = [str(c["call_id"]) for c in calls if c.get("call_id") is not None and _recorded(c)]
-        wanted = sorted(set(recorded) - self._stored_transcripts(recorded))
+        wanted = sorted(set(recorded) - self._stored_transcripts(recorded, window_start, window_end))
         found = self.client.transcripts(wanted)
         self.transcripts_fetched += len(found)
         for call in calls:
@@ -72,13 +72,17 @@ class CallReader:
             if call_id in wanted:
                 call[TRANSCRIPT] = found.get(call_id)
 
-    def _stored_transcripts(self, call_ids: list[str]) -> set[str]:
+    def _stored_transcripts(self, call_ids: list[str], window_start: datetime, window_end: datetime) -> set[str]:
+        """Calls of the window whose transcript is stored. The started_at bounds (a day either side of the
+        window the calls were listed for) keep BigQuery to those partitions of the transcript column."""
         if not call_ids:
             return set()
         warehouse = self.runtime.warehouse
         rows = warehouse.query(
-            f"SELECT call_id FROM {warehouse.dataset}.dialpad_calls "
-            f"WHERE call_id IN UNNEST(@ids) AND transcript_text IS NOT NULL", {"ids": call_ids})
+            f"SELECT call_id FROM `{warehouse.dataset}.dialpad_calls` "
+            f"WHERE started_at >= @low AND started_at < @high AND call_id IN UNNEST(@ids) "
+            f"AND transcript_text IS NOT NULL",
+            {"ids": call_ids, "low": window_start - timedelta(days=1), "high": window_end + timedelta(days=1)})
         return {r["call_id"] for r in rows}
 
     def details(self) -> dict[str, Any]:

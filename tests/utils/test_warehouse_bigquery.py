@@ -174,6 +174,19 @@ class TestMerge:
         assert "TIMESTAMP" in types.values() and set(types.values()) <= {"STRING", "TIMESTAMP", "INT64", "FLOAT64"}
         sqlglot.parse_one(merge["sql"], read="bigquery")
 
+    def test_a_runs_opening_record_is_appended_by_a_load_job_once(self, bq, client, settings):
+        """Opening a run costs no DML: its row is a load job into etl_runs itself; a retry of it appends nothing."""
+        from utils.etl_runs import RunRecord
+
+        row = RunRecord(run_id="gmail-1", source="gmail", object_type="a@b.com", sync_type="full", trigger="t").row()
+        bq.append("etl_runs", [row], batch_id="gmail-1_open")
+        bq.append("etl_runs", [row], batch_id="gmail-1_open")
+        first, second = client.of("load")
+        assert first["destination"] == f"{settings.gcp_project}.{settings.dataset}.etl_runs"
+        assert first["job_config"].write_disposition == bigquery.WriteDisposition.WRITE_APPEND
+        assert first["job_id"] == second["job_id"] and first["job_id"].startswith("append_etl_runs_gmail-1_open_")
+        assert [g["job_id"] for g in client.of("get_job")] == [first["job_id"]] and client.of("query") == []
+
     def test_query_parameters_are_typed(self, bq, client):
         """Values go in as typed query parameters, never into the SQL text."""
         bq.execute("SELECT id FROM `sales_intelligence.sf_accounts` WHERE name = @name AND system_modstamp >= @since",
