@@ -88,3 +88,17 @@ def test_check_names_a_stale_source(sandbox_company, tmp_path):
     assert stale.returncode == 1
     assert stale.stderr.startswith("error: stale: dialpad (last success 72.0 h ago, limit 48.0 h)")
     assert "gmail" not in stale.stderr and re.search(r"dialpad +STALE", stale.stdout)
+
+
+@pytest.mark.emulator
+@pytest.mark.parametrize("which", ["duckdb", "bigquery"])
+def test_report_queries_run_on_both_warehouses(which, request):
+    """The report's SQL runs on DuckDB and BigQuery alike; an empty warehouse is every source stale and a page
+    of empty charts."""
+    from scripts.run_report import report_data, to_html
+
+    wh = request.getfixturevalue("warehouse" if which == "duckdb" else "bigquery_warehouse")
+    data = report_data(wh)
+    assert data["runs"] == [] and all(r["stale"] and r["last_success"] is None for r in data["freshness"])
+    page = to_html(data)
+    assert all(f'id="chart-{name}"' in page for name in CHARTS)
