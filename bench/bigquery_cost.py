@@ -136,6 +136,9 @@ class Profile:
     enrollments_per_day: int = 200
     changed_values_in_mail: float = 0.25  # share of re-resolved CRM addresses that occur in mail
     rows_per_address: int = 20  # participant rows of one such address, spread over the mail history
+    # share of re-resolved values whose match changes (a new or changed address or number, not a new title):
+    # only their rows' partitions are updated (05_apply_partitions.sql)
+    outcome_change_share: float = 0.2
     message_body_bytes: float | None = None  # body_text + body_html per message; None: as measured
     transcript_bytes: float | None = None  # transcript_text + transcript_lines per call; None: as measured
     seed: int = 12
@@ -510,7 +513,7 @@ def entity_resolution(day: Day, rng: random.Random) -> None:
         if org.after:
             day.select(target, [value_column, "matched_at", table_spec(target).partition_field])
             per_value = p.rows_per_address if target == "gmail_participants" else max(1, p.rows_per_address // 4)
-            ages = [0.0, *_scattered(org, rng, in_mail * per_value, history)]
+            ages = [0.0, *_scattered(org, rng, in_mail * p.outcome_change_share * per_value, history)]
             scanned = org.scanned_partitions(target, org.days_ago(ages, "DAY"))
             day.update(target, read, scanned, extra=[work])
         else:

@@ -44,3 +44,23 @@ def test_apply_updates_only_the_changed_partitions_and_nothing_on_a_quiet_run(wh
     assert not [s for s in statements if re.search(r"^UPDATE \S*(gmail_participants|hubspot_sequence_enrollments|dialpad_calls)", s, re.M)]
     rows = wh.query(f"SELECT sf_contact_id FROM `{wh.dataset}.gmail_participants`")
     assert [r["sf_contact_id"] for r in rows] == ["003JANE", "003JANE"]
+
+
+def test_a_re_resolved_value_whose_outcome_stands_touches_no_partition(warehouse, settings):
+    """A CRM change that leaves a value's match as it was re-resolves it but writes (and scans) nothing."""
+    from datetime import datetime, timezone
+
+    warehouse.merge("sf_accounts", crm_rows(ACCOUNTS))
+    warehouse.merge("sf_contacts", crm_rows(CONTACTS))
+    add_mail(warehouse, "jane@acme.com")
+    runtime = Runtime.around(settings, warehouse)
+    resolve_entities(ResolutionRequest(), runtime)
+    # Jane's contact changes (a new title), not her address: her value is re-resolved to the same contact.
+    warehouse.merge("sf_contacts", crm_rows([{**CONTACTS[0], "title": "CTO"}],
+                                            {"system_modstamp": datetime.now(timezone.utc)}))
+    statements: list[str] = []
+    execute = warehouse.execute
+    warehouse.execute = lambda sql, params=None: statements.append(sql) or execute(sql, params)
+    summary = resolve_entities(ResolutionRequest(), runtime)
+    assert summary["values_examined"] >= 1 and summary["rows_updated"]["gmail_participants"] == 0
+    assert not [s for s in statements if re.search(r"^UPDATE \S*gmail_participants", s, re.M)]
