@@ -364,3 +364,14 @@ class TestCron:
         _, jobs = load_jobs()
         due = {job.name for job in due_jobs(jobs, datetime(2026, 11, 22, 3, 0))}
         assert due == {"salesforce-full-sync", "gmail-incremental-sync"}
+
+
+def test_output_into_a_pipe_closed_early_ends_quietly(tmp_path):
+    """`... | head -1` with far more output than a pipe holds: the reader goes away after one line and the runner
+    ends without a traceback (a BrokenPipeError handled, as for `report | head`)."""
+    assert run_local(tmp_path, "init").returncode == 0
+    query = "SELECT x FROM UNNEST(GENERATE_ARRAY(1, 200000)) AS x"
+    piped = subprocess.run(f'{sys.executable} -m scripts.run_local sql "{query}" --format csv | head -1', shell=True,
+                           cwd=ROOT, env=local_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert piped.stdout == "x\n"
+    assert "Traceback" not in piped.stderr and "Error" not in piped.stderr, piped.stderr
