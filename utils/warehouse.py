@@ -18,7 +18,7 @@ import json
 import re
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
@@ -719,14 +719,13 @@ def _check_reachable(endpoint: str) -> None:
         raise WarehouseUnavailable(f"BIGQUERY_API_ENDPOINT={endpoint} cannot be reached: {error}") from None
 
 
-_INLINE_TYPES = {"STRING": "STRING", "INT64": "INT64", "INTEGER": "INT64", "FLOAT64": "FLOAT64", "FLOAT": "FLOAT64",
-                 "NUMERIC": "NUMERIC", "BOOL": "BOOL", "BOOLEAN": "BOOL", "TIMESTAMP": "TIMESTAMP", "DATE": "DATE",
-                 "JSON": "STRING"}
+_INLINE_TYPES = {"STRING", "INT64", "FLOAT64", "NUMERIC", "BOOL", "TIMESTAMP", "DATE"}
 
 
 def _inline_type(column: Column) -> str | None:
-    """The query parameter type that carries a value of the column (None: repeated or nested, not inlined)."""
-    return None if column.repeated else _INLINE_TYPES.get(column.type)
+    """The query parameter type that carries a value of the column (JSON as its text; None: not inlined)."""
+    name = "STRING" if column.type == "JSON" else _standard_type(column.type)
+    return None if column.repeated or name not in _INLINE_TYPES else name
 
 
 def _is_json(field: Any) -> bool:
@@ -872,21 +871,25 @@ class BigQueryWarehouse(Warehouse):
         return 1
 
     def append(self, table: str, rows: Sequence[Mapping[str, Any]], *, batch_id: str) -> int:
-        from google.cloud import bigquery
-
         spec, rows, columns, _key, _version = self._merge_plan(table, rows, None, None)
         payload = [{c: _json_ready(r.get(c)) for c in columns} for r in rows]
+        self._load_rows(table, f"{self.project}.{self.dataset}.{table}",
+                        [f for f in self._schema(spec) if f.name in columns], payload,
+                        job_id_for("append", table, f"{batch_id}_{batch_digest(payload)}"))
+        return len(rows)
+
+    def _load_rows(self, table: str, destination: str, schema: list[Any], payload: list[dict[str, Any]],
+                   job_id: str) -> None:
+        """Appends NDJSON-ready rows to an existing table by a load job under job_id; counted under table."""
+        from google.cloud import bigquery
+
         config = bigquery.LoadJobConfig(
-            schema=[f for f in self._schema(spec) if f.name in columns],
-            source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+            schema=schema, source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
             write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
             create_disposition=bigquery.CreateDisposition.CREATE_NEVER)
-        target = f"{self.project}.{self.dataset}.{table}"
-        load = self._run_job(lambda job_id: self.client.load_table_from_json(
-            payload, target, job_config=config, job_id=job_id, location=self.location),
-            job_id_for("append", table, f"{batch_id}_{batch_digest(payload)}"))
-        self.ledger.record("load", table, len(rows), job_cost(load))
-        return len(rows)
+        load = self._run_job(lambda attempt_id: self.client.load_table_from_json(
+            payload, destination, job_config=config, job_id=attempt_id, location=self.location), job_id)
+        self.ledger.record("load", table, len(payload), job_cost(load))
 
     def merge_batcher(self, flush_rows: int) -> "StagedMerges":
         """Pages staged by load jobs (free) and MERGEd once flush_rows are staged, at a checkpoint or at the
@@ -913,14 +916,11 @@ class BigQueryWarehouse(Warehouse):
             return job
         raise RuntimeError(f"BigQuery job {job_id} failed in each of {attempts} earlier attempts")
 
-    def _job_config(self, params: Mapping[str, Any] | None) -> Any:
+    def _config_for(self, sql: str, params: Mapping[str, Any] | None) -> Any:
         from google.cloud import bigquery
 
         return bigquery.QueryJobConfig(
-            query_parameters=[_query_parameter(k, v) for k, v in (params or {}).items()])
-
-    def _config_for(self, sql: str, params: Mapping[str, Any] | None) -> Any:
-        return self._job_config(parameters_used(sql, params))
+            query_parameters=[_query_parameter(k, v) for k, v in parameters_used(sql, params).items()])
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         job = self.client.query(sql, job_config=self._config_for(sql, params), location=self.location)
@@ -956,16 +956,15 @@ class _StagingArea:
     version: str | None
     first_batch: str
     rows: int = 0
-    digests: list[str] | None = None
-    partitions: set[int] | None = None  # of an immutable partition column: what the MERGE scans
+    digests: list[str] = field(default_factory=list)
+    partitions: set[int] = field(default_factory=set)  # of an immutable partition column: what the MERGE scans
     null_partition: bool = False
 
     def content_id(self) -> str:
         """The staged batches' identity: the one batch's digest, or a digest of all of them."""
-        digests = self.digests or []
-        if len(digests) == 1:
-            return digests[0]
-        return hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
+        if len(self.digests) == 1:
+            return self.digests[0]
+        return hashlib.sha256("".join(self.digests).encode()).hexdigest()[:16]
 
 
 class StagedMerges:
@@ -995,27 +994,18 @@ class StagedMerges:
 
     def _load(self, table: str, rows: Sequence[Mapping[str, Any]], batch_id: str, key: Sequence[str] | None,
               version: str | None) -> None:
-        from google.cloud import bigquery
-
         wh = self._wh
         spec, rows, columns, key, version = wh._merge_plan(table, rows, key, version)
         area = self._area(spec, columns, key, version, batch_id)
         payload = [{**{c: _json_ready(r.get(c)) for c in columns}, POSITION_COLUMN: area.rows + i}
                    for i, r in enumerate(rows)]
-        staging_ref = f"{wh.project}.{wh.work_dataset}.{area.name}"
-        config = bigquery.LoadJobConfig(
-            schema=wh._staging_schema(spec, columns), source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
-            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
-            create_disposition=bigquery.CreateDisposition.CREATE_NEVER)
-        load_id = job_id_for("load", table, f"{area.name}_{area.rows}_{uuid.uuid4().hex[:8]}")
-        load = wh._run_job(lambda job_id: wh.client.load_table_from_json(
-            payload, staging_ref, job_config=config, job_id=job_id, location=wh.location), load_id)
-        wh.ledger.record("load", table, len(rows), job_cost(load))
+        wh._load_rows(table, f"{wh.project}.{wh.work_dataset}.{area.name}", wh._staging_schema(spec, columns),
+                      payload, job_id_for("load", table, f"{area.name}_{area.rows}_{uuid.uuid4().hex[:8]}"))
         area.rows += len(rows)
-        area.digests = [*(area.digests or []), batch_digest(payload)]
+        area.digests.append(batch_digest(payload))
         if prunes(spec, columns):
             numbers, has_null = partition_numbers((r.get(spec.partition_field) for r in rows), spec.partition_type)
-            area.partitions = (area.partitions or set()) | numbers
+            area.partitions |= numbers
             area.null_partition = area.null_partition or has_null
 
     def _area(self, spec: TableSpec, columns: list[str], key: tuple[str, ...], version: str | None,
@@ -1041,16 +1031,15 @@ class StagedMerges:
             self._merge(area)
             merged += area.rows
             del self._areas[slot]
-            self._wh.client.delete_table(f"{self._wh.project}.{self._wh.work_dataset}.{area.name}",
-                                         not_found_ok=True)
+            self._wh.drop_work_table(area.name)
         return merged
 
     def _merge(self, area: _StagingArea) -> None:
         wh = self._wh
         spec = area.spec
-        prune = None if area.partitions is None else partition_spans(
+        prune = None if not prunes(spec, area.columns) else partition_spans(
             area.partitions, spec.partition_type, spec.column(spec.partition_field).type, area.null_partition)
-        sql = merge_sql(area.spec, wh.dataset, quoted(wh.work_dataset, area.name), area.columns, area.key,
+        sql = merge_sql(spec, wh.dataset, quoted(wh.work_dataset, area.name), area.columns, area.key,
                         area.version, prune)
         # The MERGE's id is the staged batches': a retry of the same batches finds that job and waits for it.
         merge = wh._run_job(lambda job_id: wh.client.query(sql, job_id=job_id, location=wh.location, job_retry=None),
@@ -1059,8 +1048,7 @@ class StagedMerges:
 
     def discard(self) -> None:
         for area in self._areas.values():
-            self._wh.client.delete_table(f"{self._wh.project}.{self._wh.work_dataset}.{area.name}",
-                                         not_found_ok=True)
+            self._wh.drop_work_table(area.name)
         self._areas.clear()
 
 
