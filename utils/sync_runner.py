@@ -163,16 +163,15 @@ def _transform_page(job: SyncJob, page: Page, run_id: str) -> _PageResult:
         except Exception as error:  # an unforeseen shape of data must not fail the run; it is kept and counted
             result.rejected.append(rejected_row(job, record, f"{type(error).__name__}: {error}", run_id))
             continue
-        parts = produced.get(REJECTED_PARTS, ())
+        parts = produced.pop(REJECTED_PARTS, ())  # to_rows builds a new dict per record
         # A value no warehouse stores (lone surrogate, NUL, oversized row) would fail the whole page's MERGE.
-        poison = poison_reason([rows for table, rows in produced.items() if table != REJECTED_PARTS])
+        poison = poison_reason(list(produced.values()))
         if poison:
             result.rejected.append(rejected_row(job, record, f"unstorable value: {poison}", run_id))
             continue
         result.rejected.extend(rejected_row(job, part.raw, part.reason, run_id, key=part.key) for part in parts)
         for table, rows in produced.items():
-            if table != REJECTED_PARTS:
-                result.rows.setdefault(table, []).extend(rows)
+            result.rows.setdefault(table, []).extend(rows)
     return result
 
 
@@ -215,9 +214,11 @@ def _checkpoint(job: SyncJob, merges: MergeBatcher, watermarks: WatermarkStore, 
 
 def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, settings: Settings,
              trigger: str = "http", clock: Callable[[], float] = time.monotonic,
-             deadline: float | None = None) -> RunSummary:
+             deadline: float | None = None, sweep_abandoned: bool = True) -> RunSummary:
     """Runs one stream of one source to completion, to its time budget (or the given deadline on clock),
-    or to failure. At least one page is merged before the budget is looked at."""
+    or to failure. At least one page is merged before the budget is looked at.
+    sweep_abandoned: close the source's abandoned runs first (off for an invocation's later streams).
+    """
     record = RunRecord(run_id=new_run_id(job.source), source=job.source, object_type=job.stream,
                        sync_type=job.sync_type, trigger=trigger)
     watermarks = job.watermarks or SyncStateStore(warehouse)
@@ -227,7 +228,7 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
     failure_context = lambda: {"stream": job.stream, "sync_type": job.sync_type,  # noqa: E731
                                "rows_loaded": record.rows_loaded, "watermark": record.watermark_after}
     with log_context(run_id=record.run_id, source=job.source, object_type=job.stream):
-        if not claim_stream(warehouse, record, settings.function_timeout_seconds):
+        if not claim_stream(warehouse, record, settings.function_timeout_seconds, sweep=sweep_abandoned):
             return _summary(job, record, {}, record.error_message)
         with tracked_run(warehouse, publisher, record, failure_context):
             record.watermark_before = record.watermark_after = watermarks.read(job.source, job.stream)
