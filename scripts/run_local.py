@@ -92,8 +92,8 @@ class RunFailed(Exception):
     """A source's run failed; it is recorded in etl_runs and published (here, if it failed before it started)."""
 
     def __init__(self, source: str, error: Exception, runtime: Runtime):
-        run_id = getattr(error, "run_id", None) or record_failed_invocation(
-            runtime.warehouse, runtime.publisher, source=source, error=error, trigger="local")
+        run_id = record_failed_invocation(runtime.warehouse, runtime.publisher, source=source, error=error,
+                                          trigger="local")
         super().__init__(f"{source} failed: {type(error).__name__}: {error} (run {run_id}, recorded in etl_runs)")
 
 

@@ -136,12 +136,13 @@ def release_lease(warehouse: Warehouse, source: str, stream: str, run_id: str) -
                       {"source": source, "stream": stream, "run_id": run_id})
 
 
-def claim_stream(warehouse: Warehouse, record: RunRecord, timeout_seconds: float) -> bool:
-    """Closes the source's abandoned runs and takes the lease of record's stream (its object_type).
+def claim_stream(warehouse: Warehouse, record: RunRecord, timeout_seconds: float, sweep: bool = True) -> bool:
+    """Closes the source's abandoned runs (unless sweep is off: an invocation's later streams, the first swept
+    for the whole source) and takes the lease of record's stream (its object_type).
 
     False when another run holds it: record is then written to etl_runs as `skipped`, naming the holder.
     """
-    abandoned = close_abandoned_runs(warehouse, record.source, timeout_seconds)
+    abandoned = close_abandoned_runs(warehouse, record.source, timeout_seconds) if sweep else 0
     if abandoned:
         record.details["abandoned_runs_closed"] = abandoned
     holder = take_lease(warehouse, record.source, record.object_type or "", record.run_id, timeout_seconds)
@@ -197,7 +198,10 @@ def record_failed_invocation(warehouse: Warehouse, publisher: ErrorPublisher, *,
                              object_type: str | None = None, sync_type: str | None = None,
                              trigger: str | None = None) -> str:
     """Records an invocation that failed before any run of it started (a missing secret, ...): a failed
-    etl_runs row with the reason, and the error published. Returns the run id given to it."""
+    etl_runs row with the reason, and the error published. Returns the run id given to it, or the run's own
+    when the error comes from a run (already recorded by tracked_run)."""
+    if getattr(error, "run_id", None):
+        return error.run_id  # type: ignore[attr-defined]
     record = RunRecord(run_id=new_run_id(source), source=source, object_type=object_type, sync_type=sync_type,
                        trigger=trigger)
     record.details = {"stage": "before the run started"}

@@ -27,9 +27,6 @@ def _answer(status: int, body: dict[str, Any]) -> tuple[str, int, dict[str, str]
 
 def _record(source: str, parsed: RequestModel, error: Exception) -> str | None:
     """The run id of the failed run: the run's own, or one recorded now for a failure before it started."""
-    run_id = getattr(error, "run_id", None)
-    if run_id:
-        return run_id
     try:
         runtime = get_runtime()
         return record_failed_invocation(

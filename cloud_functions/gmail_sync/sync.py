@@ -218,6 +218,6 @@ def run_gmail_sync(request: GmailSyncRequest, runtime: Runtime) -> dict[str, Any
     for mailbox, deadline in zip(mailboxes, time_shares(len(mailboxes), runtime.settings.run_time_budget_seconds)):
         summary = run_sync(mailbox_job(mailbox, client_for(mailbox, runtime), runtime, request.sync_type),
                            warehouse=runtime.warehouse, publisher=runtime.publisher, settings=runtime.settings,
-                           trigger=request.trigger, deadline=deadline)
+                           trigger=request.trigger, deadline=deadline, sweep_abandoned=not runs)
         runs.append(summary.to_dict())
     return {"source": SOURCE, "status": overall_status(runs), "runs": runs}

@@ -52,9 +52,9 @@ def run_hubspot_sync(request: HubSpotSyncRequest, runtime: Runtime, client: HubS
             to_rows=lambda record: {"hubspot_sequence_enrollments": enrollment_rows(record)},
             record_key=lambda record: record["contact"]["id"], api_calls=lambda: client.api_calls))
     runs = []
-    for job in jobs:
+    for position, job in enumerate(jobs):
         before = client.api_calls
         job.api_calls = lambda before=before: client.api_calls - before
         runs.append(run_sync(job, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=settings,
-                             trigger=request.trigger).to_dict())
+                             trigger=request.trigger, sweep_abandoned=position == 0).to_dict())
     return {"source": SOURCE, "status": overall_status(runs), "runs": runs, "api_calls": client.api_calls}

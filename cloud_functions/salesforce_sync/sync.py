@@ -179,7 +179,7 @@ def run_salesforce_sync(request: SalesforceSyncRequest, runtime: Runtime, client
                       record_key=lambda record: record.get("Id"),
                       api_calls=lambda before=calls_before: client.api_calls - before, details=reader.details)
         summary = run_sync(job, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=settings,
-                           trigger=request.trigger, clock=clock, deadline=deadline)
+                           trigger=request.trigger, clock=clock, deadline=deadline, sweep_abandoned=not summaries)
         summaries.append(summary.to_dict())
         if summary.stop_reason and API_BUDGET_STOP in summary.stop_reason:
             break  # the org's daily API budget is shared: the remaining objects wait for the next run
