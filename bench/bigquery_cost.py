@@ -10,7 +10,7 @@ What it does, in order (bench/README.md explains the method and its limits):
 2. A simulated day: every job of config/schedules.yaml fires as often as its cron says (averaged over a
    week); each run is expanded into the warehouse statements the code issues (before: the code at
    adc0803, after: now), with the rows the org profile gives it and the partitions those rows fall in
-   (the MERGE spans come from utils.warehouse.partition_spans itself).
+   (the MERGE spans come from warehouse.base.partition_spans itself).
 3. Each statement is billed with BigQuery's on-demand rules: per table referenced, the referenced
    columns of the partitions scanned, plus for UPDATE/DELETE/MERGE-with-UPDATE the whole of the target's
    scanned partitions, at least 10 MB per table referenced. Load jobs are free.
@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.local_schedule import cron_matches, load_jobs  # noqa: E402
-from utils.schemas import table_spec  # noqa: E402
-from utils.warehouse import partition_spans  # noqa: E402
+from warehouse.merge_sql import partition_spans  # noqa: E402
+from warehouse.schemas import table_spec  # noqa: E402
 
 DML_DOC = "https://cloud.google.com/bigquery/docs/reference/standard-sql/dml-syntax#on-demand_query_size_calculation"
 PRICING_DOC = "https://cloud.google.com/bigquery/pricing#on_demand_pricing"
@@ -250,7 +250,7 @@ class Org:
         return {self.partition_number(self.today - timedelta(days=d), unit) for d in days}
 
     def scanned_partitions(self, table: str, numbers: set[int]) -> int:
-        """Partitions with data inside the MERGE's spans (utils.warehouse.partition_spans joins them as the code does)."""
+        """Partitions with data inside the MERGE's spans (warehouse.base.partition_spans joins them as the code does)."""
         t = self.tables[table]
         if not t.unit or not numbers:
             return t.partitions
@@ -518,7 +518,7 @@ def entity_resolution(day: Day, rng: random.Random) -> None:
             day.update(target, read, scanned, extra=[work])
         else:
             day.update(target, read, None, extra=[work])
-    day.add("select", "07_summary", work)
+    day.add("select", "06_summary", work)
 
 
 def account_recommendations(day: Day, rng: random.Random) -> None:

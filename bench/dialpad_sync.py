@@ -25,10 +25,10 @@ def run(variant: str, calls: int, latency: float, workdir: Path) -> dict:
     from cloud_functions.dialpad_sync.client import DialpadClient
     from cloud_functions.dialpad_sync.sync import DialpadSyncRequest, run_dialpad_sync
     from config.settings import Settings
+    from pipeline.runtime import Runtime
     from sandbox.dialpad import DialpadSandbox
     from sandbox.server import Faults
-    from utils.runtime import Runtime
-    from utils.warehouse import DuckDBWarehouse
+    from warehouse import DuckDBWarehouse
 
     with DialpadSandbox(calls, spacing_seconds=60, faults=Faults(latency_seconds=latency)) as sandbox:
         os.environ["DIALPAD_API_KEY"] = sandbox.state.api_key

@@ -60,7 +60,7 @@ def read_abroad(contacts: list[dict]) -> None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from utils import columns
+    from transform import columns
 
     abroad = [c for c in contacts if c.get("mailing_country")]
     known = columns.country_regions([pa.array([c["mailing_country"] for c in abroad], pa.string())])
@@ -242,8 +242,8 @@ def score_level(predicted: list[tuple], truth: list[tuple], level: int) -> dict:
 
 def _runtime(db: Path):
     from config.settings import Settings
-    from utils.runtime import Runtime
-    from utils.warehouse import DuckDBWarehouse
+    from pipeline.runtime import Runtime
+    from warehouse import DuckDBWarehouse
 
     memory = os.environ.get("BENCH_DUCKDB_MEMORY", "1GB")
     settings = Settings(_env_file=None, duckdb_path=db, errors_file=db.with_suffix(".errors"),

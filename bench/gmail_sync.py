@@ -30,8 +30,8 @@ def child(variant: str, endpoint: str, db: str) -> None:
     from cloud_functions.gmail_sync.records import message_rows
     from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
     from config.settings import Settings
-    from utils.runtime import Runtime
-    from utils.warehouse import DuckDBWarehouse
+    from pipeline.runtime import Runtime
+    from warehouse import DuckDBWarehouse
 
     settings = Settings(_env_file=None, gmail_api_endpoint=endpoint, mailboxes=[MAILBOX], duckdb_path=Path(db),
                         errors_file=Path(db).with_suffix(".errors"), gmail_quota_units_per_second=0)

@@ -52,9 +52,9 @@ def run_pipeline(url: str, ca: str, db: str) -> dict:
     from cloud_functions.salesforce_sync.client import SalesforceClient, SalesforceCredentials
     from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
     from config.settings import Settings
+    from pipeline.runtime import Runtime
     from sandbox.salesforce import DEFAULT_CREDENTIALS
-    from utils.runtime import Runtime
-    from utils.warehouse import DuckDBWarehouse
+    from warehouse import DuckDBWarehouse
 
     settings = Settings(_env_file=None, duckdb_path=Path(db), salesforce_login_url=url, salesforce_ca_bundle=Path(ca),
                         errors_file=Path(db).with_suffix(".errors"), salesforce_api_reserve=0,

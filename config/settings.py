@@ -13,7 +13,6 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
 DEFAULT_ROLE_LOCALS = (
     "info", "sales", "support", "help", "hello", "contact", "office", "admin", "billing", "accounts", "team",
     "marketing", "press", "jobs", "careers", "hr", "noreply", "no-reply", "donotreply", "do-not-reply",

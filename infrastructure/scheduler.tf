@@ -1,8 +1,8 @@
 # One Cloud Scheduler job per entry of config/schedules.yaml whose function is deployed
-# (var.functions): a POST of the job's JSON body with an OIDC token of the scheduler account.
+# (config/functions.yaml, var.deployed_functions): a POST of the job's JSON body with an OIDC token of the scheduler account.
 locals {
   schedules = yamldecode(file("${local.repo_root}/config/schedules.yaml"))
-  jobs      = { for job in local.schedules.jobs : job.name => job if contains(keys(var.functions), job.function) }
+  jobs      = { for job in local.schedules.jobs : job.name => job if contains(keys(local.functions), job.function) }
 }
 
 resource "google_cloud_scheduler_job" "jobs" {

@@ -67,20 +67,9 @@ variable "secret_names" {
   ]
 }
 
-# The deployed functions: every entry point of the root main.py, with its size and limits.
-variable "functions" {
-  description = "Entry point name => memory, timeout and max instances."
-  type = map(object({
-    memory          = string
-    timeout_seconds = number
-    max_instances   = number
-  }))
-  default = {
-    gmail_sync              = { memory = "1Gi", timeout_seconds = 540, max_instances = 1 }
-    salesforce_sync         = { memory = "1Gi", timeout_seconds = 540, max_instances = 1 }
-    dialpad_sync            = { memory = "512Mi", timeout_seconds = 540, max_instances = 1 }
-    hubspot_sync            = { memory = "512Mi", timeout_seconds = 540, max_instances = 1 }
-    entity_resolution       = { memory = "512Mi", timeout_seconds = 1800, max_instances = 1 }
-    account_recommendations = { memory = "512Mi", timeout_seconds = 540, max_instances = 1 }
-  }
+# The deployed functions and their sizes are config/functions.yaml (also read by deploy_functions.sh).
+variable "deployed_functions" {
+  description = "Entry points of config/functions.yaml to deploy (empty: all of them)."
+  type        = list(string)
+  default     = []
 }

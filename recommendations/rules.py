@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import Settings
-from utils.etl_runs import RunRecord, claim_stream, new_run_id, tracked_run
-from utils.logger import log_context
-from utils.runtime import Runtime
-from utils.validation import RequestModel
+from http_entry.validation import RequestModel
+from observability.logger import log_context
+from pipeline.etl_runs import RunRecord, claim_stream, new_run_id, tracked_run
+from pipeline.runtime import Runtime
 
 SQL = Path(__file__).resolve().parent / "sql" / "recommend.sql"
 SOURCE = "account_recommendations"

@@ -237,11 +237,12 @@ class RequestLog:
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     """A certificate and key for 127.0.0.1/localhost, valid for a day; returns (cert, key) paths."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sandbox.localhost")])

@@ -13,13 +13,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TextIO
 
-from utils.warehouse import Warehouse
+from warehouse import Warehouse
 
 
 def statements(text: str) -> list[str]:
     """The statements of a BigQuery script as written (split at top-level semicolons, comments kept)."""
-    from sqlglot.tokens import TokenType
     from sqlglot.dialects.bigquery import BigQuery
+    from sqlglot.tokens import TokenType
 
     pieces, start = [], 0
     for token in BigQuery().tokenize(text):

@@ -7,15 +7,6 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here/.."
 
-# entry point  memory  timeout(s)  max instances
-FUNCTIONS=(
-  "gmail_sync 1Gi 540 1"
-  "salesforce_sync 1Gi 540 1"
-  "dialpad_sync 512Mi 540 1"
-  "hubspot_sync 512Mi 540 1"
-  "entity_resolution 512Mi 1800 1"
-  "account_recommendations 512Mi 540 1"
-)
 
 SCRIPT_NAME=deploy_functions
 # shellcheck source=scripts/lib.sh
@@ -37,6 +28,12 @@ done
 
 require_gcloud_project
 [ -f main.py ] && [ -f requirements.txt ] || die "run from a checkout: main.py and requirements.txt are missing"
+
+# entry point, memory, timeout (s), max instances: config/functions.yaml (Terraform reads it too)
+python="${PYTHON:-python3}"
+[ ! -x .venv/bin/python ] || python="${PYTHON:-.venv/bin/python}"
+mapfile -t FUNCTIONS < <("$python" -m config.functions) || die "cannot read config/functions.yaml with $python (needs PyYAML: make run installs it in .venv)"
+[ ${#FUNCTIONS[@]} -gt 0 ] || die "config/functions.yaml lists no function"
 
 service_account="sales-intel-runtime@${project}.iam.gserviceaccount.com"
 # '^|^' makes '|' the separator, so MAILBOXES may hold commas.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from utils.schemas import SCHEMA_DIR, create_tables_sql  # noqa: E402
+from warehouse.schemas import SCHEMA_DIR, create_tables_sql  # noqa: E402
 
 
 def main() -> None:

@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
+from config.secrets import SecretNotFoundError, SecretStore
 from config.settings import Settings
-from utils.runtime import Runtime
-from utils.secret_manager import SecretNotFoundError, SecretStore
+from pipeline.runtime import Runtime
 
 
 class NotConfigured(Exception):

@@ -1,6 +1,6 @@
 """Progress of the local runner's syncs on a terminal: per stream, rows merged and rows per second.
 
-Fed by the runner's own log records (utils.sync_runner's "run started", each page's record with its
+Fed by the runner's own log records (pipeline.runner's "run started", each page's record with its
 rows_loaded, "run finished"; the run's source and stream come from the log context), so the pipeline
 knows nothing about terminals.
 tqdm draws the bars on stderr, and only when it is a terminal: piped output stays plain.
@@ -13,9 +13,9 @@ from typing import Any, Iterator
 
 from tqdm import tqdm
 
-from utils.logger import current_context
+from observability.logger import current_context
 
-RUNNER_LOGGER = "utils.sync_runner"
+RUNNER_LOGGER = "pipeline.runner"
 
 
 class SyncProgress(logging.Handler):

@@ -30,15 +30,15 @@ from typing import Any, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from config.settings import Settings, get_settings  # noqa: E402
+from observability.logger import configure_logging, redact  # noqa: E402
+from observability.monitoring import ErrorPublisher  # noqa: E402
+from pipeline.etl_runs import record_failed_invocation  # noqa: E402
+from pipeline.runtime import Runtime, set_runtime  # noqa: E402
 from scripts.local_schedule import load_jobs, run_schedule  # noqa: E402
 from scripts.local_sources import SOURCES, endpoints, sandboxes_allowed  # noqa: E402
 from scripts.progress import show_progress  # noqa: E402
-from utils.etl_runs import record_failed_invocation  # noqa: E402
-from utils.logger import configure_logging, redact  # noqa: E402
-from utils.monitoring import ErrorPublisher  # noqa: E402
-from utils.runtime import Runtime, set_runtime  # noqa: E402
-from utils.schemas import load_table_specs  # noqa: E402
-from utils.warehouse import Warehouse, open_warehouse  # noqa: E402
+from warehouse import Warehouse, open_warehouse  # noqa: E402
+from warehouse.schemas import load_table_specs  # noqa: E402
 
 
 def landed_in_schedule_order() -> list[str]:
@@ -160,7 +160,7 @@ def report(warehouse: Warehouse) -> None:
 
 def print_cost(warehouse: Warehouse) -> None:
     """What the runs of the last 7 days asked of the warehouse, per source and day (their etl_runs ledgers)."""
-    from utils.job_ledger import cost_by_source_and_day
+    from warehouse.job_ledger import cost_by_source_and_day
 
     days = cost_by_source_and_day(warehouse)
     if days:
@@ -420,11 +420,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _user_errors() -> tuple[type[BaseException], ...]:
     from pydantic import ValidationError
 
-    from scripts.local_sources import NotConfigured
-    from utils.secret_manager import SecretNotFoundError
-
+    from config.secrets import SecretNotFoundError
     from entity_resolution.matcher import ReviewRefused
     from scripts.analyst_sql import NoStatement, QueryFailed
+    from scripts.local_sources import NotConfigured
     from scripts.run_report import StaleSources
 
     return (RunFailed, WarehouseBusy, FileNotFoundError, NotConfigured, SecretNotFoundError, ValidationError,

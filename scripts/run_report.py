@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.local_schedule import cron_matches, load_jobs
-from utils.warehouse import Warehouse
+from warehouse import Warehouse
 
 STATUS_COLOURS = {"success": "#2e7d32", "partial": "#f9a825", "failed": "#c62828", "abandoned": "#6a1b9a",
                   "skipped": "#9e9e9e", "running": "#1565c0"}

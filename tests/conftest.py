@@ -16,7 +16,7 @@ from typing import Iterator
 import pytest
 
 from config.settings import Settings
-from utils.warehouse import DuckDBWarehouse
+from warehouse import BigQueryWarehouse, DuckDBWarehouse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,7 +127,7 @@ def bigquery_settings(bigquery_emulator: str, settings: Settings) -> Settings:
 @pytest.fixture
 def bigquery_warehouse(bigquery_settings: Settings) -> Iterator["BigQueryWarehouse"]:
     """A BigQuery warehouse on the emulator with every table created; its datasets deleted afterwards."""
-    from utils.warehouse import BigQueryWarehouse
+    from warehouse import BigQueryWarehouse
 
     wh = BigQueryWarehouse(bigquery_settings)
     wh.ensure_schema()
@@ -181,10 +181,10 @@ class FunctionServer:
 @pytest.fixture
 def runtime(settings, warehouse, monkeypatch):
     """The process-wide runtime the entry points use, pointed at this test's warehouse and settings."""
-    import utils.runtime
+    import pipeline.runtime
 
-    rt = utils.runtime.Runtime.around(settings, warehouse)
-    monkeypatch.setattr(utils.runtime, "_runtime", rt)
+    rt = pipeline.runtime.Runtime.around(settings, warehouse)
+    monkeypatch.setattr(pipeline.runtime, "_runtime", rt)
     return rt
 
 

@@ -5,7 +5,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
-from utils.sync_runner import Page, RejectedRecord, SyncJob
+from pipeline.runner import Page, RejectedRecord, SyncJob
 
 T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)
 

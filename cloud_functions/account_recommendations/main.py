@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import functions_framework
 
+from http_entry.handler import handle_request
 from recommendations.rules import RecommendationRequest, recommend_accounts
-from utils.http_entry import handle_request
 
 
 @functions_framework.http

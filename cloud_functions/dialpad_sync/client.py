@@ -11,10 +11,10 @@ from typing import Any, Iterator
 
 import requests
 
+from api_clients.http_json import bearer_session, get_json
+from api_clients.rate_limit import RateLimiter
+from api_clients.retry import retry_policy
 from config.settings import Settings
-from utils.http_json import bearer_session, get_json
-from utils.rate_limit import RateLimiter
-from utils.retry import retry_policy
 
 
 class DialpadClient:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functions_framework
 
 from cloud_functions.dialpad_sync.sync import DialpadSyncRequest, run_dialpad_sync
-from utils.http_entry import handle_request
+from http_entry.handler import handle_request
 
 
 @functions_framework.http

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from utils.email_normalizer import normalize_email
-from utils.phone_normalizer import parse_phone
-from utils.sync_runner import RejectedRecord
-from utils.values import to_bool, to_datetime, to_int, to_str
+from pipeline.runner import RejectedRecord
+from transform.email_normalizer import normalize_email
+from transform.phone_normalizer import parse_phone
+from transform.values import to_bool, to_datetime, to_int, to_str
 
 TRANSCRIPT = "_transcript"  # the key the client attaches a call's transcript under
 

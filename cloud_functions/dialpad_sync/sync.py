@@ -14,10 +14,10 @@ from pydantic import Field
 
 from cloud_functions.dialpad_sync.client import DialpadClient
 from cloud_functions.dialpad_sync.records import TRANSCRIPT, call_row
-from utils.runtime import Runtime
-from utils.sync_runner import Page, SyncJob, run_sync
-from utils.validation import SyncRequest
-from utils.values import to_bool, to_datetime
+from http_entry.validation import SyncRequest
+from pipeline.runner import Page, SyncJob, run_sync
+from pipeline.runtime import Runtime
+from transform.values import to_bool, to_datetime
 
 SOURCE = "dialpad"
 STREAM = "calls"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functions_framework
 
 from entity_resolution.matcher import ResolutionRequest, resolve_entities
-from utils.http_entry import handle_request
+from http_entry.handler import handle_request
 
 
 @functions_framework.http

@@ -13,10 +13,10 @@ from typing import Any
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
+from api_clients.rate_limit import RateLimiter, Unlimited
+from api_clients.retry import is_transient, retry_policy
 from config.settings import Settings
-from utils.logger import get_logger
-from utils.rate_limit import RateLimiter, Unlimited
-from utils.retry import is_transient, retry_policy
+from observability.logger import get_logger
 
 log = get_logger(__name__)
 UNITS = {"list": 5, "get": 5, "history": 2, "profile": 1}

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from cloud_functions.gmail_sync.records import message_rows
-from utils.runtime import Runtime
-from utils.sync_runner import Page, SyncJob, run_sync
+from pipeline.runner import Page, SyncJob, run_sync
+from pipeline.runtime import Runtime
 
 _TAKEOUT_HEADER = re.compile(rb"^(X-GM-MSGID|X-GM-THRID|X-Gmail-Labels): (.*?)\r?\n", re.M | re.I)
 _FROM_LINE_DATE = re.compile(r"^\S+\s+(.*)$")

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import base64
 import re
-from email import message_from_bytes, policy
-from email.message import Message
 from dataclasses import dataclass
 from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import Message
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from utils.email_normalizer import parse_address_list
-from utils.sync_runner import REJECTED_PARTS, RejectedPart, RejectedRecord
-from utils.values import to_datetime
+from pipeline.runner import REJECTED_PARTS, RejectedPart, RejectedRecord
+from transform.email_normalizer import parse_address_list
+from transform.values import to_datetime
 
 ROLES = (("from", "From"), ("to", "To"), ("cc", "Cc"), ("bcc", "Bcc"), ("reply_to", "Reply-To"), ("sender", "Sender"))
 

@@ -18,12 +18,12 @@ from cloud_functions.gmail_sync.client import GmailClient, HistoryExpired
 from cloud_functions.gmail_sync.gmail_dwd import batch_uri, delegated_credentials, gmail_service
 from cloud_functions.gmail_sync.records import MessageStateChange, message_rows, message_state_rows
 from config.settings import SettingMissing
-from utils.email_normalizer import normalize_email
-from utils.logger import get_logger
-from utils.runtime import Runtime
-from utils.sync_runner import Page, SyncJob, overall_status, run_sync, time_shares
-from utils.validation import BadRequest, SyncRequest
-from utils.warehouse import Warehouse
+from http_entry.validation import BadRequest, SyncRequest
+from observability.logger import get_logger
+from pipeline.runner import Page, SyncJob, overall_status, run_sync, time_shares
+from pipeline.runtime import Runtime
+from transform.email_normalizer import normalize_email
+from warehouse import Warehouse
 
 log = get_logger(__name__)
 SOURCE = "gmail"

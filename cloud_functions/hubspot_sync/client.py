@@ -11,11 +11,11 @@ from typing import Any, Callable, Iterator, TypeVar
 from hubspot import HubSpot
 from hubspot.crm.contacts import Filter, FilterGroup, PublicObjectSearchRequest
 
+from api_clients.http_json import bearer_session, get_json
+from api_clients.rate_limit import RateLimiter
+from api_clients.retry import retry_policy
 from config.settings import Settings
-from utils.http_json import bearer_session, get_json
-from utils.rate_limit import RateLimiter
-from utils.retry import retry_policy
-from utils.values import to_datetime
+from transform.values import to_datetime
 
 T = TypeVar("T")
 SEARCH_CAP = 10_000  # HubSpot answers 400 when a search pages past 10,000 results

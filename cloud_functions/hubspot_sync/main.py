@@ -4,7 +4,7 @@ from __future__ import annotations
 import functions_framework
 
 from cloud_functions.hubspot_sync.sync import HubSpotSyncRequest, run_hubspot_sync
-from utils.http_entry import handle_request
+from http_entry.handler import handle_request
 
 
 @functions_framework.http

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from utils.email_normalizer import email_domain, normalize_email
-from utils.sync_runner import RejectedRecord
-from utils.values import to_datetime, to_str
+from pipeline.runner import RejectedRecord
+from transform.email_normalizer import email_domain, normalize_email
+from transform.values import to_datetime, to_str
 
 
 def sequence_row(sequence: dict[str, Any]) -> dict[str, Any]:

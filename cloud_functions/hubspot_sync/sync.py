@@ -7,9 +7,9 @@ from typing import Any, Iterator
 
 from cloud_functions.hubspot_sync.client import HubSpotClient
 from cloud_functions.hubspot_sync.records import enrollment_rows, sequence_row
-from utils.runtime import Runtime
-from utils.sync_runner import Page, SyncJob, overall_status, run_sync
-from utils.validation import SyncRequest
+from http_entry.validation import SyncRequest
+from pipeline.runner import Page, SyncJob, overall_status, run_sync
+from pipeline.runtime import Runtime
 
 SOURCE = "hubspot"
 

@@ -1,6 +1,6 @@
 """Salesforce access through simple-salesforce: authentication, REST query paging, Bulk API 2.0, API budget.
 
-Every HTTP call goes through utils.retry (429/5xx/connection errors retried; 4xx raised). The daily
+Every HTTP call goes through api_clients.retry (429/5xx/connection errors retried; 4xx raised). The daily
 API budget is read from Sforce-Limit-Info after each call: below the reserve, or on
 REQUEST_LIMIT_EXCEEDED, the client raises StopSync so the run ends partial with what it merged.
 """
@@ -17,12 +17,12 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 from simple_salesforce.util import exception_handler
 
+from api_clients.retry import retry_policy
+from config.secrets import SecretNotFoundError, SecretStore
 from config.settings import Settings
-from utils.columns import read_csv
-from utils.logger import get_logger
-from utils.retry import retry_policy
-from utils.secret_manager import SecretNotFoundError, SecretStore
-from utils.sync_runner import StopSync
+from observability.logger import get_logger
+from pipeline.runner import StopSync
+from transform.columns import read_csv
 
 log = get_logger(__name__)
 T = TypeVar("T")

@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import pyarrow as pa
 
-from utils import columns
-from utils.schemas import Column, table_spec
-from utils.warehouse import Warehouse, quoted
+from transform import columns
+from warehouse import Warehouse
+from warehouse.schemas import Column, table_spec
+from warehouse.sql_text import quoted
 
 if TYPE_CHECKING:
     from cloud_functions.salesforce_sync.client import SalesforceClient

@@ -4,7 +4,7 @@ Every object is read with an explicit field list, merged on `Id`, and followed b
 `SystemModstamp` cursor. Emails and phones get normalised columns beside the raw ones, because
 entity resolution joins on them.
 
-A page (Bulk CSV cells, or REST JSON records) is transformed a column at a time with utils.columns:
+A page (Bulk CSV cells, or REST JSON records) is transformed a column at a time with transform.columns:
 each column declaration turns source fields into output columns, and a row any declaration cannot
 convert is rejected with the first reason. `to_row` runs the same declarations on one record.
 """
@@ -18,10 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cloud_functions.salesforce_sync.fields import CONVERSIONS, OrgField
-from utils import columns
-from utils.email_normalizer import normalize_email, web_domain
-from utils.sync_runner import RejectedRecord
-from utils.values import to_float, to_int, to_str
+from pipeline.runner import RejectedRecord
+from transform import columns
+from transform.email_normalizer import normalize_email, web_domain
+from transform.values import to_float, to_int, to_str
 
 COMMON_FIELDS = ("Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp")
 CURSOR = "SystemModstamp"
@@ -49,7 +49,7 @@ def required(name: str, field: str, convert: Callable[[pa.Array], tuple[pa.Array
 
 
 def converted(name: str, field: str, convert: Callable[[pa.Array], tuple[pa.Array, Any]]) -> Declaration:
-    """One field through one of the utils.columns conversions."""
+    """One field through one of the transform.columns conversions."""
     def declared(page: pa.Table, region: pa.Array) -> Output:
         values, errors = convert(_cells(page, field))
         return {name: values}, errors

@@ -19,12 +19,12 @@ from simple_salesforce.exceptions import SalesforceError
 from cloud_functions.salesforce_sync.client import API_BUDGET_STOP, SalesforceClient, SalesforceCredentials
 from cloud_functions.salesforce_sync.fields import with_org_fields
 from cloud_functions.salesforce_sync.objects import CURSOR, OBJECTS, SalesforceObject
-from utils import columns
-from utils.logger import get_logger
-from utils.runtime import Runtime
-from utils.sync_runner import Page, SyncJob, overall_status, run_sync, time_shares
-from utils.validation import SyncRequest
-from utils.values import to_datetime
+from http_entry.validation import SyncRequest
+from observability.logger import get_logger
+from pipeline.runner import Page, SyncJob, overall_status, run_sync, time_shares
+from pipeline.runtime import Runtime
+from transform import columns
+from transform.values import to_datetime
 
 log = get_logger(__name__)
 SOURCE = "salesforce"

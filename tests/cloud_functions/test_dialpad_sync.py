@@ -6,9 +6,9 @@ import json
 import pytest
 
 from cloud_functions.dialpad_sync.records import TRANSCRIPT, call_row
+from pipeline.runner import RejectedRecord
 from sandbox.dialpad import DialpadSandbox
 from tests.helpers import pull_messages
-from utils.sync_runner import RejectedRecord
 
 DS = "sales_intelligence"
 

@@ -5,8 +5,8 @@ import pytest
 
 from cloud_functions.gmail_sync.mbox_import import import_mbox
 from cloud_functions.gmail_sync.records import message_rows
+from pipeline.runner import RejectedRecord
 from sandbox.gmail import UGLY_KINDS, GmailSandbox
-from utils.sync_runner import RejectedRecord
 
 DS = "sales_intelligence"
 MESSAGE_COLUMNS = ("message_id, thread_id, rfc822_message_id, subject, from_email, sent_at, internal_date, label_ids, "
@@ -157,7 +157,7 @@ class TestSync:
     def test_mbox_import_gives_the_same_rows_as_the_api(self, runtime, monkeypatch, tmp_path, warehouse):
         """A Takeout export of the mailbox, imported, yields the API path's messages and participants."""
         from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
-        from utils.warehouse import DuckDBWarehouse
+        from warehouse import DuckDBWarehouse
 
         with GmailSandbox(["alex@ourcompany.example"], messages_per_mailbox=30, ugly_every=3) as sandbox:
             point_at(runtime, sandbox, monkeypatch)

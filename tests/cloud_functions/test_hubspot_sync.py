@@ -6,9 +6,9 @@ import json
 import pytest
 
 from cloud_functions.hubspot_sync.records import enrollment_rows, sequence_row
+from pipeline.runner import RejectedRecord
 from sandbox.hubspot import HubSpotSandbox
 from tests.helpers import pull_messages
-from utils.sync_runner import RejectedRecord
 
 DS = "sales_intelligence"
 

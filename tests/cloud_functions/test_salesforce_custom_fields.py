@@ -8,10 +8,10 @@ import pytest
 
 from cloud_functions.salesforce_sync.fields import SchemaChangeRefused, chosen_fields, column_name
 from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
+from pipeline.runtime import Runtime
 from sandbox.company import EPOCH, CompanySize
 from sandbox.salesforce import SalesforceSandbox
 from tests.cloud_functions.test_salesforce_sync import point_at
-from utils.runtime import Runtime
 
 SIZE = CompanySize(accounts=10, contacts=150, leads=20)
 SEGMENTS = ("SMB", "Mid-Market", "Enterprise")
@@ -48,11 +48,11 @@ COLUMN_TYPES = {"industry_segment__c": "STRING", "interests__c": "STRING", "note
 @pytest.fixture(params=["duckdb", pytest.param("bigquery", marks=pytest.mark.emulator)])
 def org_runtime(request, settings, monkeypatch):
     """A runtime on DuckDB or on the BigQuery emulator."""
-    import utils.runtime
+    import pipeline.runtime
 
     wh = request.getfixturevalue("warehouse" if request.param == "duckdb" else "bigquery_warehouse")
     rt = Runtime.around(wh.__dict__.get("_settings", settings), wh)
-    monkeypatch.setattr(utils.runtime, "_runtime", rt)
+    monkeypatch.setattr(pipeline.runtime, "_runtime", rt)
     return rt
 
 

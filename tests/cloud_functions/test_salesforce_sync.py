@@ -326,7 +326,7 @@ class TestAuthentication:
             sandbox.state.sessions.add("00D!preissued")
             monkeypatch.setenv("SALESFORCE_SESSION_ID", "00D!preissued")
             runtime.settings = runtime.settings.model_copy(update={"salesforce_instance_url": sandbox.url})
-        from utils.secret_manager import SecretStore
+        from config.secrets import SecretStore
 
         credentials = SalesforceCredentials.from_secrets(SecretStore(runtime.settings), runtime.settings)
         assert credentials.method == method
@@ -334,8 +334,9 @@ class TestAuthentication:
 
     def test_wrong_password_fails_with_a_clear_error(self, runtime, sandbox, monkeypatch):
         """A bad password is an authentication failure that does not echo the password."""
-        from cloud_functions.salesforce_sync.client import SalesforceClient, SalesforceCredentials
         from simple_salesforce.exceptions import SalesforceAuthenticationFailed
+
+        from cloud_functions.salesforce_sync.client import SalesforceClient, SalesforceCredentials
 
         point_at(runtime, sandbox, monkeypatch)
         credentials = SalesforceCredentials("password", username="sync@sandbox.example", password="wrong-pass-123",
@@ -377,7 +378,7 @@ class TestTransforms:
     ])
     def test_records_without_key_or_cursor_are_rejected(self, record, reason):
         """A record missing its key or cursor is rejected with the reason."""
-        from utils.sync_runner import RejectedRecord
+        from pipeline.runner import RejectedRecord
 
         with pytest.raises(RejectedRecord, match=reason):
             OBJECTS["Contact"].to_row(record, "US")
@@ -400,7 +401,7 @@ class TestPages:
 
         from sandbox.company import FakeCompany
         from sandbox.salesforce import _csv_value, _json_value
-        from utils.columns import read_csv
+        from transform.columns import read_csv
 
         company = FakeCompany(size=CompanySize(accounts=30, contacts=400))
         contact = OBJECTS["Contact"]

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from entity_resolution.matcher import ResolutionRequest, resolve_entities
+from pipeline.runtime import Runtime
 from tests.entity_resolution.test_matcher import ACCOUNTS, CONTACTS, T0, add_mail, crm_rows
-from utils.runtime import Runtime
 
 
 @pytest.mark.emulator

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from entity_resolution.matcher import ResolutionRequest, record_review, resolve_entities
-from utils.email_normalizer import email_domain
+from transform.email_normalizer import email_domain
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 DS = "sales_intelligence"

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from entity_resolution.matcher import ResolutionRequest, resolve_entities
+from pipeline.runtime import Runtime
 from tests.entity_resolution.test_matcher import ACCOUNTS, CONTACTS, add_mail, crm_rows
-from utils.runtime import Runtime
-from utils.warehouse import DuckDBWarehouse
+from warehouse import DuckDBWarehouse
 
 
 def test_resolution_runs_under_its_own_limit_and_restores_the_warehouse_one(settings):

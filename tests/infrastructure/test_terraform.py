@@ -9,12 +9,11 @@ import pytest
 import yaml
 
 import main
-from utils.schemas import SCHEMA_DIR, load_table_specs
+from config.functions import function_sizes
+from warehouse.schemas import SCHEMA_DIR, load_table_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infrastructure"
-# Sources whose issues have not landed: their jobs are defined but skipped until main.py exports them.
-PENDING: set[str] = set()
 EXPECTED_JOBS = {
     "gmail-incremental-sync": "0 * * * *", "gmail-full-sync": "0 2 * * *",
     "salesforce-incremental-sync": "0 */6 * * *", "salesforce-full-sync": "0 3 * * 0",
@@ -57,13 +56,17 @@ def schedules():
 
 
 def deployed(terraform) -> set[str]:
-    return set(terraform["variable"]["functions"]["default"])
+    """The functions Terraform deploys by default: all of config/functions.yaml."""
+    assert terraform["variable"]["deployed_functions"]["default"] == []
+    assert 'yamldecode(file("${local.repo_root}/config/functions.yaml")).functions' in terraform["locals"]["all_functions"]
+    return set(function_sizes())
 
 
 def test_every_entry_point_is_deployed(terraform):
     """The functions Terraform deploys are exactly the entry points main.py exports."""
     assert deployed(terraform) == set(main.__all__)
     fn = terraform["resource"]["google_cloudfunctions2_function"]["functions"]
+    assert fn["for_each"] == "${local.functions}"
     build = fn["build_config"][0]
     assert build["runtime"] == "python311" and build["entry_point"] == "${each.key}"
     service = fn["service_config"][0]
@@ -83,17 +86,14 @@ def test_every_schedule_becomes_a_job_aimed_at_an_entry_point(terraform, schedul
     """Jobs come from schedules.yaml, filtered to deployed functions, and POST to that function's URI."""
     locals_ = terraform["locals"]
     assert 'yamldecode(file("${local.repo_root}/config/schedules.yaml"))' in locals_["schedules"]
-    assert "contains(keys(var.functions), job.function)" in locals_["jobs"]
+    assert "contains(keys(local.functions), job.function)" in locals_["jobs"]
     job = terraform["resource"]["google_cloud_scheduler_job"]["jobs"]
     assert job["for_each"] == "${local.jobs}"
     target = job["http_target"][0]
     assert target["uri"] == "${google_cloudfunctions2_function.functions[each.value.function].service_config[0].uri}"
     assert target["oidc_token"][0]["service_account_email"] == "${google_service_account.scheduler.email}"
     for entry in schedules["jobs"]:
-        if entry["function"] in PENDING:
-            assert entry["function"] not in main.__all__, f"{entry['function']} landed: take it out of PENDING"
-        else:
-            assert entry["function"] in deployed(terraform) and callable(getattr(main, entry["function"]))
+        assert entry["function"] in deployed(terraform) and callable(getattr(main, entry["function"]))
 
 
 def test_every_table_schema_becomes_a_partitioned_clustered_table(terraform):
@@ -199,7 +199,7 @@ def test_scheduler_deadline_function_timeout_and_run_budget_agree(terraform, sch
     from config.settings import Settings
 
     budget = Settings.model_fields["run_time_budget_seconds"].default
-    functions = terraform["variable"]["functions"]["default"]
+    functions = {name: {"timeout_seconds": size.timeout_seconds} for name, size in function_sizes().items()}
     (service,) = terraform["resource"]["google_cloudfunctions2_function"]["functions"]["service_config"]
     assert "FUNCTION_TIMEOUT_SECONDS" in str(service["environment_variables"])
     assert "tostring(each.value.timeout_seconds)" in str(service["environment_variables"])

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from pipeline.runtime import Runtime
 from recommendations.rules import RecommendationRequest, recommend_accounts
-from utils.runtime import Runtime
 
 NOW = datetime.now(timezone.utc)
 OLD = datetime(2024, 1, 1, tzinfo=timezone.utc)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from config.settings import DEFAULT_ROLE_LOCALS
-from utils.warehouse import DuckDBWarehouse
+from warehouse import DuckDBWarehouse
 
 DS = "sales_intelligence"
 

@@ -12,8 +12,8 @@ import pytest
 
 from config.settings import Settings
 from scripts.analyst_sql import statements
-from utils.schemas import Column
-from utils.warehouse import DuckDBWarehouse, Warehouse
+from warehouse import DuckDBWarehouse, Warehouse
+from warehouse.schemas import Column
 
 ROOT = Path(__file__).resolve().parents[2]
 README_DATASET = "sales_intelligence"

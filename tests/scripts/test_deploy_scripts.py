@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import main
+from config.functions import function_sizes
 
 ROOT = Path(__file__).resolve().parents[2]
 SHELL_SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
@@ -31,12 +32,23 @@ def test_shellcheck(script):
     assert result.returncode == 0, result.stdout
 
 
-def test_deploy_entry_points_are_exported_by_main():
-    """Every function the deploy script deploys is an entry point of main.py, and all of them are."""
-    text = (ROOT / "scripts" / "deploy_functions.sh").read_text()
-    listed = re.findall(r'^\s+"(\w+) \S+ \d+ \d+"$', text, re.M)
-    assert set(listed) == set(main.__all__)
-    assert "--entry-point=\"$entry_point\"" in text and "--no-allow-unauthenticated" in text
+def test_deploy_deploys_every_entry_point_with_its_size_from_functions_yaml(tmp_path):
+    """The deploy script deploys every entry point of main.py, each with config/functions.yaml's memory,
+    timeout and max instances (the file Terraform reads too)."""
+    calls = tmp_path / "gcloud.log"
+    gcloud = f'[ "$1 $2" = "auth list" ] && echo someone@example.com && exit 0\necho "$@" >> {calls}'
+    result = subprocess.run([shutil.which("bash"), str(ROOT / "scripts" / "deploy_functions.sh"), "--project", "p"],
+                            capture_output=True, text=True, cwd=ROOT,
+                            env={"PATH": bin_dir(tmp_path, gcloud), "HOME": str(tmp_path), "PYTHON": sys.executable})
+    assert result.returncode == 0, result.stderr
+    deployed = {}
+    for line in calls.read_text().splitlines():
+        args = dict(a.split("=", 1) for a in line.split() if a.startswith("--") and "=" in a)
+        deployed[args["--entry-point"]] = (args["--memory"], args["--timeout"], args["--max-instances"])
+    assert set(deployed) == set(main.__all__)
+    for name, size in function_sizes().items():
+        assert deployed[name] == (size.memory, f"{size.timeout_seconds}s", str(size.max_instances))
+    assert "--no-allow-unauthenticated" in calls.read_text()
 
 
 def bin_dir(tmp_path: Path, gcloud: str | None = None) -> str:

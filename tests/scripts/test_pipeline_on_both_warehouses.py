@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from config.settings import Settings
-from utils.schemas import load_table_specs, view_sql_files
-from utils.warehouse import BigQueryWarehouse, DuckDBWarehouse, Warehouse, quoted
+from warehouse import BigQueryWarehouse, DuckDBWarehouse, Warehouse
+from warehouse.schemas import load_table_specs, view_sql_files
+from warehouse.sql_text import quoted
 
 pytestmark = pytest.mark.emulator
 

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from scripts.local_schedule import cron_matches, due_jobs, load_jobs
-from utils.schemas import load_table_specs, view_sql_files
+from warehouse.schemas import load_table_specs, view_sql_files
 
 ROOT = Path(__file__).resolve().parents[2]
 

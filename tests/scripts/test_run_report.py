@@ -13,7 +13,7 @@ import pytest
 from scripts.run_report import schedule_gaps
 from tests.conftest import _missing
 from tests.scripts.test_run_local import run_local
-from utils.warehouse import DuckDBWarehouse
+from warehouse import DuckDBWarehouse
 
 CHARTS = ("runs", "rows_per_day", "freshness", "match_rates", "rejects", "unmatched_domains")
 # The sandbox run rejects nothing: its rejects chart is drawn with empty axes.

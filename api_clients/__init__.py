@@ -1,0 +1,1 @@
+"""Plumbing every source's API client shares: retries, rate limits, metered calls, JSON over HTTP."""

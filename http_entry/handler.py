@@ -1,0 +1,57 @@
+"""Turns a run function into a Cloud Functions HTTP handler: validate, run, answer JSON.
+
+Only POST starts a run (405 otherwise). 200 with the run's summary, whose `status` may be `skipped`
+when another run holds the stream; 400 with the validation message (or a BadRequest the run raises
+before starting, e.g. a mailbox that is not configured); 500 with the error type, its (redacted) text
+and the run id when the run failed. A failure before any run started (a missing or malformed secret,
+an unreachable warehouse) is recorded too: a failed etl_runs row and the error published.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, TypeVar
+
+from http_entry.validation import BadRequest, RequestModel, parse_body
+from observability.logger import get_logger, redact
+from pipeline.etl_runs import record_failed_invocation
+from pipeline.runtime import Runtime, get_runtime
+
+log = get_logger(__name__)
+M = TypeVar("M", bound=RequestModel)
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def _answer(status: int, body: dict[str, Any]) -> tuple[str, int, dict[str, str]]:
+    return redact(json.dumps(body, default=str)), status, JSON_HEADERS
+
+
+def _record(source: str, parsed: RequestModel, error: Exception) -> str | None:
+    """The run id of the failed run: the run's own, or one recorded now for a failure before it started."""
+    try:
+        runtime = get_runtime()
+        return record_failed_invocation(
+            runtime.warehouse, runtime.publisher, source=source, error=error,
+            object_type=getattr(parsed, "object_type", None) or getattr(parsed, "mailbox_email", None),
+            sync_type=getattr(parsed, "sync_type", None) or getattr(parsed, "mode", None), trigger=parsed.trigger)
+    except Exception:  # no warehouse or sink to record in: the log is all there is
+        log.exception("could not record the failed invocation")
+        return None
+
+
+def handle_request(request: Any, model: type[M], run: Callable[[M, Runtime], dict[str, Any]], *,
+                   source: str) -> tuple[str, int, dict[str, str]]:
+    """Validates the Flask request into model, calls run(parsed, runtime) and answers JSON."""
+    if request.method != "POST":
+        return _answer(405, {"error": f"method {request.method} not allowed; use POST"})
+    try:
+        parsed = parse_body(request.get_data(cache=False), model)
+    except BadRequest as error:
+        return _answer(400, {"error": str(error)})
+    try:
+        return _answer(200, run(parsed, get_runtime()))
+    except BadRequest as error:  # refused on what the body asks for in this deployment (e.g. an unknown mailbox)
+        return _answer(400, {"error": str(error)})
+    except Exception as error:  # recorded and published (by the run, or here); the caller gets a 500
+        log.exception("run failed")
+        return _answer(500, {"error": str(error), "error_type": type(error).__name__,
+                             "run_id": _record(source, parsed, error)})

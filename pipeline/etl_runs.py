@@ -1,0 +1,212 @@
+"""The etl_runs table: one row per run, opened as `running` and closed with its outcome; and the lease
+that lets one run at a time work on a stream.
+
+Before a run opens its row it claims its stream (`claim_stream`): runs of its source left `running`
+past the function's timeout (killed, out of memory, timed out) are closed as `abandoned`, then the
+stream's lease in `stream_leases` is taken with one conditional MERGE. A run that finds the lease held
+by a live run is recorded as `skipped` and does nothing. The lease lapses after the function's timeout,
+so a killed run never blocks its stream for longer than a run could have lasted. Both statements are
+BigQuery SQL, run as they are on BigQuery and transpiled on DuckDB.
+"""
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterator
+
+from observability.logger import get_logger, redact
+from observability.monitoring import ErrorPublisher
+from warehouse import Warehouse
+
+log = get_logger(__name__)
+
+STATUSES = ("running", "success", "partial", "failed", "skipped", "abandoned")
+MAX_ERROR_CHARS = 4000
+
+
+def new_run_id(source: str) -> str:
+    """A unique, sortable, BigQuery-job-id-safe run id."""
+    return f"{source}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class RunRecord:
+    """A run's row in etl_runs, as the run fills it in."""
+
+    run_id: str
+    source: str
+    object_type: str | None
+    sync_type: str | None
+    trigger: str | None
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    status: str = "running"
+    ended_at: datetime | None = None
+    duration_seconds: float | None = None
+    rows_fetched: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    api_calls: int = 0
+    watermark_before: str | None = None
+    watermark_after: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        return {**asdict(self), "updated_at": datetime.now(timezone.utc)}
+
+
+class RunTracker:
+    """Writes RunRecords to etl_runs."""
+
+    def __init__(self, warehouse: Warehouse):
+        self._warehouse = warehouse
+
+    def open(self, record: RunRecord) -> RunRecord:
+        # A new row: appended (a free load job on BigQuery), not MERGEd; the close MERGEs onto it.
+        self._warehouse.append("etl_runs", [record.row()], batch_id=f"{record.run_id}_open")
+        return record
+
+    def close(self, record: RunRecord, status: str, error: BaseException | None = None) -> RunRecord:
+        if status not in STATUSES[1:]:
+            raise ValueError(f"a run closes as one of {STATUSES[1:]}, not {status!r}")
+        record.status = status
+        record.ended_at = datetime.now(timezone.utc)
+        record.duration_seconds = round((record.ended_at - record.started_at).total_seconds(), 3)
+        if error is not None:
+            record.error_type = type(error).__name__
+            record.error_message = redact(str(error))[:MAX_ERROR_CHARS]
+        jobs = self._warehouse.ledger.take(record.run_id)  # what the run asked of the warehouse, and its cost
+        if jobs:
+            record.details = {**(record.details or {}), "warehouse_jobs": jobs}
+        self._warehouse.merge("etl_runs", [record.row()], batch_id=f"{record.run_id}_close")
+        return record
+
+
+ABANDONED_SQL = """
+UPDATE {dataset}.etl_runs
+SET status = 'abandoned', ended_at = @now, updated_at = @now, error_type = 'Abandoned', error_message = @reason
+WHERE source = @source AND status = 'running' AND started_at < @cutoff AND started_at >= @oldest
+"""
+# How far back the next run looks for abandoned runs: a bound on the partitions the UPDATE scans (and bills).
+ABANDONED_LOOKBACK = timedelta(days=35)
+
+LEASE_SQL = """
+MERGE INTO {dataset}.stream_leases AS lease
+USING (SELECT @source AS source, @stream AS stream) AS wanted
+ON lease.source = wanted.source AND lease.stream = wanted.stream
+WHEN MATCHED AND lease.expires_at <= @now THEN
+  UPDATE SET run_id = @run_id, acquired_at = @now, expires_at = @expires_at
+WHEN NOT MATCHED THEN
+  INSERT (source, stream, run_id, acquired_at, expires_at) VALUES (@source, @stream, @run_id, @now, @expires_at)
+"""
+
+
+def close_abandoned_runs(warehouse: Warehouse, source: str, timeout_seconds: float) -> int:
+    """Closes the source's runs still `running` past the function's timeout as `abandoned`; returns how many."""
+    now = datetime.now(timezone.utc)
+    closed = warehouse.execute(ABANDONED_SQL.format(dataset=warehouse.dataset), {
+        "source": source, "now": now, "cutoff": now - timedelta(seconds=timeout_seconds),
+        "oldest": now - ABANDONED_LOOKBACK,
+        "reason": f"no end recorded within the function timeout of {timeout_seconds:g} s "
+                  f"(the process was killed, ran out of memory or timed out)"}) or 0
+    if closed:
+        log.warning("runs closed as abandoned", extra={"json_fields": {"source": source, "count": closed}})
+    return closed
+
+
+def take_lease(warehouse: Warehouse, source: str, stream: str, run_id: str, seconds: float) -> str:
+    """Takes the stream's lease unless a live one is held; returns the run id holding it afterwards."""
+    now = datetime.now(timezone.utc)
+    params = {"source": source, "stream": stream, "run_id": run_id, "now": now,
+              "expires_at": now + timedelta(seconds=seconds)}
+    if warehouse.execute(LEASE_SQL.format(dataset=warehouse.dataset), params) == 1:
+        return run_id  # the MERGE wrote the lease: no need to read who holds it (a statement saved per run)
+    rows = warehouse.query(f"SELECT run_id FROM {warehouse.dataset}.stream_leases "
+                           f"WHERE source = @source AND stream = @stream", params)
+    return rows[0]["run_id"] if rows else run_id
+
+
+def release_lease(warehouse: Warehouse, source: str, stream: str, run_id: str) -> None:
+    """Gives up the stream's lease if this run still holds it."""
+    warehouse.execute(f"DELETE FROM {warehouse.dataset}.stream_leases "
+                      f"WHERE source = @source AND stream = @stream AND run_id = @run_id",
+                      {"source": source, "stream": stream, "run_id": run_id})
+
+
+def claim_stream(warehouse: Warehouse, record: RunRecord, timeout_seconds: float, sweep: bool = True) -> bool:
+    """Closes the source's abandoned runs (unless sweep is off: an invocation's later streams, the first swept
+    for the whole source) and takes the lease of record's stream (its object_type).
+
+    False when another run holds it: record is then written to etl_runs as `skipped`, naming the holder.
+    """
+    abandoned = close_abandoned_runs(warehouse, record.source, timeout_seconds) if sweep else 0
+    if abandoned:
+        record.details["abandoned_runs_closed"] = abandoned
+    holder = take_lease(warehouse, record.source, record.object_type or "", record.run_id, timeout_seconds)
+    if holder == record.run_id:
+        return True
+    record.details["held_by"] = holder
+    record.error_message = f"another run ({holder}) is working on {record.source}/{record.object_type}"
+    RunTracker(warehouse).close(record, "skipped")
+    log.warning("run skipped: the stream is leased", extra={"json_fields": {"held_by": holder}})
+    return False
+
+
+def _record_failure(tracker: RunTracker, publisher: ErrorPublisher, record: RunRecord, error: BaseException,
+                    context: dict[str, Any]) -> None:
+    """Closes record as failed and publishes the error; neither may hide the original error."""
+    try:
+        tracker.close(record, "failed", error)
+    except Exception as tracking_error:
+        context["etl_runs_error"] = f"{type(tracking_error).__name__}: {tracking_error}"
+        log.exception("could not record the failed run in etl_runs")
+    try:
+        publisher.publish(source=record.source, run_id=record.run_id, error=error, context=context)
+    except Exception:
+        log.exception("could not publish the run's error")
+
+
+@contextlib.contextmanager
+def tracked_run(warehouse: Warehouse, publisher: ErrorPublisher, record: RunRecord,
+                failure_context: Callable[[], dict[str, Any]] = dict) -> Iterator[RunRecord]:
+    """Opens the run's etl_runs row and closes it with record.status (success unless set otherwise).
+
+    On an exception: the run is closed as failed with the error text, the error is published with
+    failure_context(), `run_id` is set on the exception, and it propagates. Neither the close nor the
+    publish may hide the original error. The stream's lease (if claim_stream took one) is released.
+    """
+    tracker = RunTracker(warehouse)
+    try:
+        tracker.open(record)
+        try:
+            yield record
+        except Exception as error:
+            error.run_id = record.run_id  # type: ignore[attr-defined]
+            log.error("run failed", exc_info=error)
+            _record_failure(tracker, publisher, record, error, failure_context())
+            raise
+        tracker.close(record, "success" if record.status == "running" else record.status)
+    finally:
+        with contextlib.suppress(Exception):  # a lease left behind lapses at its expiry
+            release_lease(warehouse, record.source, record.object_type or "", record.run_id)
+
+
+def record_failed_invocation(warehouse: Warehouse, publisher: ErrorPublisher, *, source: str, error: BaseException,
+                             object_type: str | None = None, sync_type: str | None = None,
+                             trigger: str | None = None) -> str:
+    """Records an invocation that failed before any run of it started (a missing secret, ...): a failed
+    etl_runs row with the reason, and the error published. Returns the run id given to it, or the run's own
+    when the error comes from a run (already recorded by tracked_run)."""
+    if getattr(error, "run_id", None):
+        return error.run_id  # type: ignore[attr-defined]
+    record = RunRecord(run_id=new_run_id(source), source=source, object_type=object_type, sync_type=sync_type,
+                       trigger=trigger)
+    record.details = {"stage": "before the run started"}
+    log.error("invocation failed before its run started", exc_info=error)
+    _record_failure(RunTracker(warehouse), publisher, record, error, {"stage": "before the run started",
+                                                                        "object_type": object_type})
+    error.run_id = record.run_id  # type: ignore[attr-defined]
+    return record.run_id

@@ -1,0 +1,294 @@
+"""run_sync: the one pipeline every source runs through.
+
+A source supplies a SyncJob: how to read pages from a watermark, how a record becomes rows (pure
+functions; or how a whole page does, for a source that transforms column-wise), and how to name a
+record. The runner does the rest, the same way for every source:
+
+    etl_runs row opened -> watermark read -> for each page: records -> rows (bad records to
+    rejected_records) -> added to the run's merges -> at a checkpoint (every page on DuckDB; on BigQuery
+    once MERGE_FLUSH_ROWS are staged, at the last page, at the budget) one MERGE per table, then the
+    watermark advanced -> time budget checked -> etl_runs row closed (success | partial | failed).
+
+On an exception the run is marked failed, a structured message goes to the error sink (Pub/Sub), and
+the exception propagates with `run_id` set on it, so the HTTP entry point answers 500. A run that finds
+its stream leased by another live run ends at once as `skipped` (pipeline.etl_runs.claim_stream).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+from config.settings import Settings
+from observability.logger import get_logger, log_context, redact
+from observability.monitoring import ErrorPublisher
+from pipeline.etl_runs import RunRecord, claim_stream, new_run_id, tracked_run
+from pipeline.prefetch import prefetched
+from pipeline.sync_state import SyncStateStore, WatermarkStore
+from transform.values import poison_reason, storable_text
+from warehouse import MergeBatcher, Warehouse
+
+log = get_logger(__name__)
+
+MAX_RAW_RECORD_CHARS = 100_000
+Rows = Mapping[str, Sequence[dict[str, Any]]]
+# A page transformed at once: per table its rows (dicts, or an Arrow table), and each rejected record with its reason.
+PageRows = tuple[Mapping[str, Any], list[tuple[Any, str]]]
+
+
+class RejectedRecord(Exception):
+    """Raised by a transform: this record cannot become a row, for the reason given."""
+
+
+@dataclass(frozen=True)
+class RejectedPart:
+    """A part of a record that could not become a row while the rest did (an address of a message).
+
+    A to_rows result lists them under REJECTED_PARTS; each lands in rejected_records under its own key.
+    """
+
+    key: str
+    raw: Any
+    reason: str
+
+
+REJECTED_PARTS = "_rejected_parts"
+
+
+class StopSync(Exception):
+    """Raised by a source to end the run cleanly as partial (API budget spent, ...); the next run resumes."""
+
+
+@dataclass
+class Page:
+    """Records read in one request, and the watermark that holds once they are merged."""
+
+    records: Sequence[Any]
+    watermark: str | None = None
+    # The source's last page: reaching the time budget on it still ends the run as a success.
+    final: bool = False
+
+
+@dataclass
+class SyncJob:
+    """What a source supplies to run_sync for one stream."""
+
+    source: str
+    stream: str
+    fetch_pages: Callable[[str | None], Iterable[Page]]
+    record_key: Callable[[Any], str | None]
+    to_rows: Callable[[Any], Rows] | None = None  # one record at a time ...
+    transform_page: Callable[[Sequence[Any]], PageRows] | None = None  # ... or a page at once
+    sync_type: str = "incremental"
+    api_calls: Callable[[], int] = lambda: 0
+    details: Callable[[], dict[str, Any]] = dict
+    watermarks: WatermarkStore | None = None
+
+    def __post_init__(self) -> None:
+        if (self.to_rows is None) == (self.transform_page is None):
+            raise ValueError(f"SyncJob {self.source}/{self.stream}: give exactly one of to_rows and transform_page")
+
+
+@dataclass
+class RunSummary:
+    """What a run did; returned to the caller as JSON."""
+
+    run_id: str
+    source: str
+    stream: str
+    sync_type: str
+    status: str
+    rows_fetched: int
+    rows_loaded: int
+    rows_rejected: int
+    rows_by_table: dict[str, int]
+    api_calls: int
+    watermark_before: str | None
+    watermark_after: str | None
+    duration_seconds: float
+    stop_reason: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _raw_text(record: Any) -> str:
+    try:
+        text = json.dumps(record, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(record)
+    return redact(storable_text(text))
+
+
+def rejected_row(job: SyncJob, record: Any, reason: str, run_id: str, key: str | None = None) -> dict[str, Any]:
+    """The rejected_records row for a record: its key (or a hash of it), the reason, the raw record capped."""
+    raw = _raw_text(record)
+    if key is None:
+        try:
+            key = job.record_key(record)
+        except Exception:  # a record too broken to name is still kept, under its hash
+            key = None
+    return {
+        "source": job.source, "stream": job.stream,
+        "record_key": storable_text(str(key)) if key not in (None, "") else
+        "sha256:" + hashlib.sha256(raw.encode()).hexdigest()[:32],
+        "reason": storable_text(reason[:2000]), "raw_record": raw[:MAX_RAW_RECORD_CHARS], "run_id": run_id,
+        "rejected_at": datetime.now(timezone.utc),
+    }
+
+
+class _PageResult:
+    def __init__(self) -> None:
+        self.rows: dict[str, Any] = {}  # table -> list of row dicts, or an Arrow table
+        self.rejected: list[dict[str, Any]] = []
+
+
+def _transform_page(job: SyncJob, page: Page, run_id: str) -> _PageResult:
+    result = _PageResult()
+    if job.transform_page is not None:
+        rows, rejected = job.transform_page(page.records)
+        result.rows = {table: table_rows for table, table_rows in rows.items() if len(table_rows)}
+        result.rejected = [rejected_row(job, record, reason, run_id) for record, reason in rejected]
+        return result
+    for record in page.records:
+        try:
+            produced = job.to_rows(record)
+        except RejectedRecord as reason:
+            result.rejected.append(rejected_row(job, record, str(reason), run_id))
+            continue
+        except Exception as error:  # an unforeseen shape of data must not fail the run; it is kept and counted
+            result.rejected.append(rejected_row(job, record, f"{type(error).__name__}: {error}", run_id))
+            continue
+        parts = produced.pop(REJECTED_PARTS, ())  # to_rows builds a new dict per record
+        # A value no warehouse stores (lone surrogate, NUL, oversized row) would fail the whole page's MERGE.
+        poison = poison_reason(list(produced.values()))
+        if poison:
+            result.rejected.append(rejected_row(job, record, f"unstorable value: {poison}", run_id))
+            continue
+        result.rejected.extend(rejected_row(job, part.raw, part.reason, run_id, key=part.key) for part in parts)
+        for table, rows in produced.items():
+            result.rows.setdefault(table, []).extend(rows)
+    return result
+
+
+def _load_page(job: SyncJob, page: Page, batch_id: str, merges: MergeBatcher, record: RunRecord,
+               rows_by_table: dict[str, int], batch_size: int) -> None:
+    """Adds one page's rows and rejects to the run's merges (merged at once on DuckDB, staged on BigQuery)."""
+    result = _transform_page(job, page, record.run_id)
+    for table, rows in result.rows.items():
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start:start + batch_size]
+            merges.add(table, batch, f"{batch_id}_{start}")
+            rows_by_table[table] = rows_by_table.get(table, 0) + len(batch)
+    if result.rejected:
+        merges.add("rejected_records", result.rejected, f"{batch_id}_rejected")
+        log.warning("records rejected", extra={"json_fields": {
+            "count": len(result.rejected), "first_reason": result.rejected[0]["reason"]}})
+    record.rows_fetched += len(page.records)
+    record.rows_rejected += len(result.rejected)
+    record.rows_loaded = sum(rows_by_table.values())
+    log.info("page loaded", extra={"json_fields": {
+        "batch": batch_id, "records": len(page.records), "rows_loaded": record.rows_loaded,
+        "rejected": record.rows_rejected, "staged_rows": merges.pending_rows}})
+
+
+def _checkpoint(job: SyncJob, merges: MergeBatcher, watermarks: WatermarkStore, record: RunRecord,
+                watermark: str | None, batch_id: str, force: bool) -> None:
+    """Merges what is staged when enough is (or force), then advances the watermark to the last page it covers.
+
+    The watermark moves only when nothing added is left unmerged: a run killed between two checkpoints
+    resumes from the last one and reads those pages again (the MERGE absorbs the overlap).
+    """
+    if merges.pending_rows and (force or merges.pending_rows >= merges.flush_rows):
+        merges.flush()
+    if not merges.pending_rows and watermark is not None and watermark != record.watermark_after:
+        watermarks.write(job.source, job.stream, watermark, batch_id)
+        record.watermark_after = watermark
+        log.info("checkpoint", extra={"json_fields": {"batch": batch_id, "watermark": watermark,
+                                                      "rows_loaded": record.rows_loaded}})
+
+
+def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, settings: Settings,
+             trigger: str = "http", clock: Callable[[], float] = time.monotonic,
+             deadline: float | None = None, sweep_abandoned: bool = True) -> RunSummary:
+    """Runs one stream of one source to completion, to its time budget (or the given deadline on clock),
+    or to failure. At least one page is merged before the budget is looked at.
+    sweep_abandoned: close the source's abandoned runs first (off for an invocation's later streams).
+    """
+    record = RunRecord(run_id=new_run_id(job.source), source=job.source, object_type=job.stream,
+                       sync_type=job.sync_type, trigger=trigger)
+    watermarks = job.watermarks or SyncStateStore(warehouse)
+    rows_by_table: dict[str, int] = {}
+    stop_reason: str | None = None
+    deadline = clock() + settings.run_time_budget_seconds if deadline is None else deadline
+    failure_context = lambda: {"stream": job.stream, "sync_type": job.sync_type,  # noqa: E731
+                               "rows_loaded": record.rows_loaded, "watermark": record.watermark_after}
+    with log_context(run_id=record.run_id, source=job.source, object_type=job.stream):
+        if not claim_stream(warehouse, record, settings.function_timeout_seconds, sweep=sweep_abandoned):
+            return _summary(job, record, {}, record.error_message)
+        with tracked_run(warehouse, publisher, record, failure_context):
+            record.watermark_before = record.watermark_after = watermarks.read(job.source, job.stream)
+            log.info("run started", extra={"json_fields": {"sync_type": job.sync_type,
+                                                           "watermark": record.watermark_before}})
+            merges = warehouse.merge_batcher(settings.merge_flush_rows)
+            checkpoint: tuple[str | None, str] = (None, record.run_id)  # the newest watermark, its batch
+            try:
+                try:
+                    with prefetched(job.fetch_pages(record.watermark_before), depth=1) as pages:
+                        for number, page in enumerate(pages):
+                            batch_id = f"{record.run_id}_{number}"
+                            _load_page(job, page, batch_id, merges, record, rows_by_table, settings.merge_batch_size)
+                            if page.watermark is not None:
+                                checkpoint = (page.watermark, batch_id)
+                            out_of_time = clock() >= deadline and not page.final
+                            _checkpoint(job, merges, watermarks, record, *checkpoint, force=page.final or out_of_time)
+                            if out_of_time:
+                                stop_reason = "time budget reached"
+                                break
+                except StopSync as stop:
+                    stop_reason = str(stop)
+                finally:
+                    record.api_calls = job.api_calls()
+                # The stream's end, the budget or a clean stop: what is staged is merged, the watermark follows.
+                _checkpoint(job, merges, watermarks, record, *checkpoint, force=True)
+            finally:
+                merges.discard()  # a failed run's staged rows: never merged, and no staging table left
+            record.details = {**record.details, **job.details(), "rows_by_table": rows_by_table,
+                              **({"stop_reason": stop_reason} if stop_reason else {})}
+            record.status = "partial" if stop_reason else "success"
+        log.info("run finished", extra={"json_fields": {"status": record.status, "rows_loaded": record.rows_loaded,
+                                                        "rows_rejected": record.rows_rejected,
+                                                        "stop_reason": stop_reason}})
+    return _summary(job, record, rows_by_table, stop_reason)
+
+
+def _summary(job: SyncJob, record: RunRecord, rows_by_table: dict[str, int], stop_reason: str | None) -> RunSummary:
+    return RunSummary(
+        run_id=record.run_id, source=job.source, stream=job.stream, sync_type=job.sync_type, status=record.status,
+        rows_fetched=record.rows_fetched, rows_loaded=record.rows_loaded, rows_rejected=record.rows_rejected,
+        rows_by_table=rows_by_table, api_calls=record.api_calls, watermark_before=record.watermark_before,
+        watermark_after=record.watermark_after, duration_seconds=record.duration_seconds or 0.0,
+        stop_reason=stop_reason, details=record.details)
+
+
+def time_shares(count: int, budget_seconds: float, clock: Callable[[], float] = time.monotonic) -> Iterator[float]:
+    """Deadlines (on clock) for `count` runs sharing one budget, each taken when its run starts: an equal
+    share of the time left then, so time one run does not use passes on to the ones after it."""
+    end = clock() + budget_seconds
+    for position in range(count):
+        yield clock() + max(0.0, end - clock()) / (count - position)
+
+
+def overall_status(runs: Sequence[Mapping[str, Any]], expected: int | None = None) -> str:
+    """One status for an invocation's runs: success when all (and all expected) succeeded, skipped when
+    every one was skipped, partial otherwise."""
+    statuses = {run["status"] for run in runs}
+    if statuses == {"skipped"}:
+        return "skipped"
+    if statuses == {"success"} and (expected is None or len(runs) == expected):
+        return "success"
+    return "partial"

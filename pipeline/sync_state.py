@@ -1,0 +1,33 @@
+"""Watermarks: where the next run of a source's stream starts. Written only after the rows they cover are merged."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Protocol
+
+from warehouse import Warehouse
+
+
+class WatermarkStore(Protocol):
+    """Reads and writes a stream's resume point (an opaque string the source interprets)."""
+
+    def read(self, source: str, stream: str) -> str | None: ...
+
+    def write(self, source: str, stream: str, watermark: str, run_id: str) -> None: ...
+
+
+class SyncStateStore:
+    """Watermarks in the sync_state table, one row per (source, stream)."""
+
+    def __init__(self, warehouse: Warehouse):
+        self._warehouse = warehouse
+
+    def read(self, source: str, stream: str) -> str | None:
+        rows = self._warehouse.query(
+            f"SELECT watermark FROM {self._warehouse.dataset}.sync_state WHERE source = @source AND stream = @stream",
+            {"source": source, "stream": stream})
+        return rows[0]["watermark"] if rows else None
+
+    def write(self, source: str, stream: str, watermark: str, run_id: str) -> None:
+        self._warehouse.merge("sync_state", [{
+            "source": source, "stream": stream, "watermark": watermark, "run_id": run_id,
+            "updated_at": datetime.now(timezone.utc)}], batch_id=f"{run_id}_{stream}_state")

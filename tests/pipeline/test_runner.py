@@ -1,0 +1,213 @@
+"""run_sync: runs, rejects, watermarks, time budget, failure handling."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from observability.monitoring import ErrorPublisher
+from pipeline.runner import StopSync, run_sync
+from tests.helpers import ListSource
+
+
+def rows(warehouse, sql: str) -> list[dict]:
+    return warehouse.query(sql)
+
+
+def run(source_job, warehouse, settings, **kwargs):
+    return run_sync(source_job, warehouse=warehouse, publisher=ErrorPublisher(settings), settings=settings, **kwargs)
+
+
+def account_ids(warehouse) -> list[str]:
+    return [r["id"] for r in warehouse.query("SELECT id FROM sales_intelligence.sf_accounts ORDER BY id")]
+
+
+class TestSuccessfulRun:
+    def test_loads_every_record_and_records_the_run(self, warehouse, settings):
+        """A clean run loads every record, advances the watermark and closes etl_runs as success."""
+        source = ListSource(35, page_size=10)
+        summary = run(source.job(), warehouse, settings)
+        assert summary.status == "success"
+        assert (summary.rows_fetched, summary.rows_loaded, summary.rows_rejected) == (35, 35, 0)
+        assert len(account_ids(warehouse)) == 35
+        assert summary.watermark_after == "34"
+        (record,) = warehouse.query("SELECT * FROM sales_intelligence.etl_runs")
+        assert record["status"] == "success" and record["rows_loaded"] == 35 and record["api_calls"] == 4
+        assert record["watermark_after"] == "34" and record["ended_at"] is not None
+
+    def test_next_run_starts_at_the_watermark(self, warehouse, settings):
+        """A second run reads nothing already covered by the stored watermark."""
+        source = ListSource(20, page_size=10)
+        run(source.job(), warehouse, settings)
+        source.records += [{"Id": f"001{i:015d}", "Name": f"Account {i}", "n": i} for i in range(20, 25)]
+        before = source.requests
+        summary = run(source.job(), warehouse, settings)
+        assert summary.rows_fetched == 5 and source.requests - before == 1
+        assert len(account_ids(warehouse)) == 25
+
+    def test_bad_records_are_kept_with_their_reason(self, warehouse, settings):
+        """A record the transform refuses goes to rejected_records and is counted; the run succeeds."""
+        summary = run(ListSource(12, broken={3, 7}).job(), warehouse, settings)
+        assert summary.status == "success" and summary.rows_rejected == 2 and summary.rows_loaded == 10
+        rejected = warehouse.query("SELECT record_key, reason, raw_record FROM sales_intelligence.rejected_records "
+                                   "ORDER BY record_key")
+        assert [r["reason"] for r in rejected] == ["missing Name", "missing Name"]
+        assert json.loads(rejected[0]["raw_record"])["n"] == 3
+
+
+class TestInterruptedRun:
+    def test_failure_keeps_merged_pages_and_the_rerun_completes(self, warehouse, settings):
+        """A run failing at page 2 keeps pages 0-1 and their watermark; the rerun ends with every record once."""
+        source = ListSource(50, page_size=10)
+        source.fail_at_page = 2
+        with pytest.raises(ConnectionAbortedError) as failure:
+            run(source.job(), warehouse, settings)
+        assert failure.value.run_id.startswith("testsource-")
+        assert len(account_ids(warehouse)) == 20
+        assert warehouse.query("SELECT watermark FROM sales_intelligence.sync_state") == [{"watermark": "19"}]
+        (failed,) = warehouse.query("SELECT status, error_type, error_message FROM sales_intelligence.etl_runs")
+        assert failed == {"status": "failed", "error_type": "ConnectionAbortedError",
+                          "error_message": "injected failure at page 2"}
+        source.fail_at_page = None
+        assert run(source.job(), warehouse, settings).rows_fetched == 30
+        ids = account_ids(warehouse)
+        assert len(ids) == len(set(ids)) == 50
+
+    def test_failure_is_published_to_the_error_sink(self, warehouse, settings):
+        """Without Pub/Sub configured the error lands in the local JSONL file, structured."""
+        source = ListSource(10, page_size=5)
+        source.fail_at_page = 0
+        with pytest.raises(ConnectionAbortedError):
+            run(source.job(), warehouse, settings)
+        (message,) = [json.loads(line) for line in settings.errors_file.read_text().splitlines()]
+        assert message["source"] == "testsource" and message["error_type"] == "ConnectionAbortedError"
+        assert message["context"]["stream"] == "Account" and message["run_id"].startswith("testsource-")
+
+    def test_time_budget_ends_partial_and_next_run_resumes(self, warehouse, settings):
+        """Past the time budget the run stops after the page in hand, partial; the next run continues."""
+        ticks = iter(range(1000))
+        budget = settings.model_copy(update={"run_time_budget_seconds": 2})
+        source = ListSource(40, page_size=10)
+        first = run(source.job(), warehouse, budget, clock=lambda: next(ticks))
+        assert first.status == "partial" and "time budget" in first.stop_reason
+        assert first.rows_fetched == 20
+        second = run(source.job(), warehouse, settings)
+        assert second.status == "success" and second.rows_fetched == 20
+        assert len(account_ids(warehouse)) == 40
+
+    def test_stop_sync_ends_partial(self, warehouse, settings):
+        """A source that raises StopSync (e.g. API budget spent) ends partial, keeping what it merged."""
+        source = ListSource(30, page_size=10)
+
+        def pages(watermark):
+            for number, page in enumerate(source.pages(watermark)):
+                if number == 1:
+                    raise StopSync("daily API budget below reserve")
+                yield page
+
+        job = source.job()
+        job.fetch_pages = pages
+        summary = run(job, warehouse, settings)
+        assert summary.status == "partial" and summary.stop_reason == "daily API budget below reserve"
+        assert len(account_ids(warehouse)) == 10
+        (record,) = warehouse.query("SELECT status, details FROM sales_intelligence.etl_runs")
+        assert record["status"] == "partial"
+        assert record["details"]["stop_reason"] == "daily API budget below reserve"
+
+
+def test_a_job_transforms_one_way_only():
+    """A job with neither or both of to_rows and transform_page is refused before any run."""
+    from pipeline.runner import SyncJob
+
+    common = {"source": "s", "stream": "x", "fetch_pages": lambda watermark: [], "record_key": lambda r: r}
+    with pytest.raises(ValueError, match="exactly one"):
+        SyncJob(**common)
+    with pytest.raises(ValueError, match="exactly one"):
+        SyncJob(**common, to_rows=lambda r: {}, transform_page=lambda page: ({}, []))
+    assert SyncJob(**common, transform_page=lambda page: ({}, [])).to_rows is None
+
+
+def _poisoned(record, rng):
+    """record with one poison value at a random text field (nested ones included; keys and dates left alone)."""
+    untouched = {"call_id", "id", "date_started", "enrolledAt"}
+    fields = [(record, key) for key, value in record.items() if isinstance(value, str) and key not in untouched]
+    fields += [(value, key) for value in record.values() if isinstance(value, dict)
+               for key, inner in value.items() if isinstance(inner, str) and key not in untouched]
+    holder, key = rng.choice(fields)
+    value = holder[key]
+    cut = rng.randrange(len(value) + 1)
+    holder[key] = value[:cut] + rng.choice(("\ud800", "\udfff", "\x00")) + value[cut:]
+    return record
+
+
+class TestPoisonRecords:
+    @staticmethod
+    def dialpad(i):
+        from cloud_functions.dialpad_sync.records import TRANSCRIPT
+
+        return {"call_id": str(1000 + i), "date_started": str(1767000000000 + i), "external_number": "+14155550123",
+                "direction": "inbound", "state": "hangup", "target": {"id": "u1", "name": "Alex Sales"},
+                "contact": {"name": "Jürgen", "email": "j@x.com"}, TRANSCRIPT: {"lines": [{"content": "hallo", "name": "J"}]}}
+
+    @staticmethod
+    def hubspot(i):
+        return {"contact": {"id": str(i)}, "enrollment": {
+            "id": f"e{i}", "enrolledAt": "2026-01-01T00:00:00Z", "sequenceId": "s1", "sequenceName": "Welcome",
+            "toEmail": f"p{i}@x.com", "enrolledByEmail": "alex@ourcompany.example"}}
+
+    @pytest.mark.parametrize("seed", range(6))
+    @pytest.mark.parametrize("source", ["dialpad", "hubspot"])
+    def test_one_poison_value_rejects_its_record_only(self, warehouse, settings, source, seed):
+        """A lone surrogate or NUL at a random field: that record is rejected with the reason, the other
+        records merge, the run succeeds and the next run starts past it."""
+        import random
+
+        from cloud_functions.dialpad_sync.records import call_row
+        from cloud_functions.hubspot_sync.records import enrollment_rows
+        from pipeline.runner import Page, SyncJob
+
+        rng = random.Random(seed)
+        make = getattr(self, source)
+        records = [make(i) for i in range(5)]
+        bad = rng.randrange(5)
+        _poisoned(records[bad], rng)
+        to_rows = {"dialpad": lambda r: {"dialpad_calls": [call_row(r, "US")]},
+                   "hubspot": lambda r: {"hubspot_sequence_enrollments": enrollment_rows(r)}}[source]
+        reads = []
+
+        def pages(watermark):
+            reads.append(watermark)
+            yield Page([] if watermark else records, "page-1")
+
+        job = SyncJob(source=source, stream="poison", fetch_pages=pages, to_rows=to_rows,
+                      record_key=lambda r: r.get("call_id") or r["contact"]["id"])
+        summary = run(job, warehouse, settings)
+        assert (summary.status, summary.rows_loaded, summary.rows_rejected) == ("success", 4, 1)
+        (rejected,) = warehouse.query("SELECT record_key, reason, raw_record FROM sales_intelligence.rejected_records")
+        assert rejected["reason"].startswith("unstorable value: ")
+        assert rejected["record_key"] == (records[bad].get("call_id") or records[bad]["contact"]["id"])
+        assert run(job, warehouse, settings).rows_fetched == 0 and reads == [None, "page-1"]
+
+
+class TestTimeShares:
+    def test_each_run_gets_an_equal_share_of_the_time_left_when_it_starts(self):
+        """Three runs in 90 s: the first may use 30 s; if it takes 10, the next two share the 80 left."""
+        from pipeline.runner import time_shares
+
+        now = [100.0]
+        shares = time_shares(3, 90.0, clock=lambda: now[0])
+        assert next(shares) == 130.0
+        now[0] = 110.0
+        assert next(shares) == 150.0
+        now[0] = 150.0
+        assert next(shares) == 190.0
+
+    def test_a_run_past_the_budget_leaves_the_rest_no_time_but_their_turn(self):
+        """A budget already spent gives the later runs a deadline of now: they still start (one page each)."""
+        from pipeline.runner import time_shares
+
+        now = [0.0]
+        shares = time_shares(2, 10.0, clock=lambda: now[0])
+        next(shares)
+        now[0] = 25.0
+        assert next(shares) == 25.0

@@ -1,0 +1,109 @@
+"""Column-wise conversions give exactly what the one-value functions give, errors included."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pytest
+
+from transform import columns
+from transform.values import to_bool, to_date, to_datetime, to_float, to_str
+
+TEXTS = ["Ann", "  Ann ", "", "   ", None, "Jürgen", "O'Brien", "\u00a0x\u00a0", "a\tb", "x\n", "\x1fy", "€", "12"]
+BOOLS = ["true", "false", "TRUE", " yes ", "0", "1", "f", None, "", "maybe"]
+STAMPS = ["2024-05-01T10:00:00.000+0000", "2024-05-01T10:00:00Z", "2024-05-01T10:00:00.123456+00:00",
+          "2024-05-01T12:00:00.000+0200", "1714557600000", "2024-05-01", " 2024-05-01T10:00:00Z ", None, "",
+          "1900-01-01T00:00:00Z", "2150-01-01T00:00:00Z", "2024-13-01T00:00:00Z", "yesterday"]
+INTEGERS = ["12", "-7", "0012", "12.0", " 3 ", "1e3", "12.5", None, "", "x", "123456789012345678", "99999999999999999999"]
+NUMBERS = ["1200.50", "-0.1", "0.30000000000000004", "3", "1e-7", " 2.5 ", "1,5", None, "", "abc", "12345678901234.123456789",
+           "0.1234567890123456789"]
+DATES = ["2024-05-02", "2024-05-02T10:00:00Z", " 2024-05-02", None, "", "2024-02-30", "May 2"]
+
+
+def expected(fn, values):
+    """What the one-value function gives for each value: (value, error text)."""
+    out = []
+    for value in values:
+        try:
+            out.append((fn(value), None))
+        except Exception as error:
+            out.append((None, f"{type(error).__name__}: {error}"))
+    return out
+
+
+def got(convert, values):
+    array, errors = convert(pa.array(values, pa.string()))
+    errors = errors.to_pylist() if errors is not None else [None] * len(values)
+    return list(zip(array.to_pylist(), errors))
+
+
+@pytest.mark.parametrize("convert, fn, values", [
+    (columns.text, to_str, TEXTS), (columns.boolean, to_bool, BOOLS), (columns.date, to_date, DATES),
+    (columns.integer, columns.int64, INTEGERS), (columns.number, to_float, NUMBERS),
+], ids=["text", "boolean", "date", "integer", "number"])
+def test_conversions_equal_the_one_value_functions(convert, fn, values):
+    """Fast shapes and Python fallbacks together give the one-value results, with the same error texts."""
+    assert got(convert, values) == expected(fn, values)
+
+
+def test_timestamps_equal_to_datetime_including_errors():
+    """UTC ISO stamps (vectorised), other offsets, epoch ms and impossible dates (Python) all agree."""
+    result = got(columns.timestamp, STAMPS)
+    want = expected(to_datetime, STAMPS)
+    assert [(v.astimezone(timezone.utc) if v else v, e) for v, e in result] == want
+    assert result[0][0] == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+    assert "impossible date" in result[9][1] and "impossible date" in result[10][1]
+    assert result[11][1] and result[12][1]  # 13th month and prose: rejected with Python's reason
+
+
+def test_each_distinct_value_is_converted_once():
+    """per_value calls the function once per distinct non-null value and spreads the results back."""
+    calls = []
+    array = pa.array(["a", "b", "a", None, "b", "a"])
+    (out,), errors = columns.per_value(array, lambda v: (calls.append(v) or v.upper(),), [pa.string()])
+    assert out.to_pylist() == ["A", "B", "A", None, "B", "A"] and errors is None
+    assert sorted(calls) == ["a", "b"]
+
+
+def test_csv_page_keeps_text_and_reads_empty_as_null():
+    """Every cell stays text (no type guessing, "NULL" is a name), an empty cell is null, a BOM is dropped."""
+    page = columns.read_csv('\ufeff"Id","LastName","Amount"\n"001","NULL","0012"\n"002","","1e3"\n'.encode())
+    assert page.column_names == ["Id", "LastName", "Amount"]
+    assert page.to_pylist() == [{"Id": "001", "LastName": "NULL", "Amount": "0012"},
+                                {"Id": "002", "LastName": None, "Amount": "1e3"}]
+
+
+def test_json_records_become_the_same_text_cells():
+    """true/false, numbers and nulls from JSON read like their CSV cells; absent fields are null."""
+    page = columns.text_table([{"A": True, "B": 12.5, "C": None}, {"A": False, "B": 3}], ["A", "B", "C", "D"])
+    assert page.to_pylist() == [{"A": "true", "B": "12.5", "C": None, "D": None},
+                                {"A": "false", "B": "3", "C": None, "D": None}]
+
+
+EMAILS = ["ann.lee@example.com", "Ann.Lee@Example.COM", ' "Ann Lee" <ann@x.io> ', "ann@x.io.", "a..b@x.com",
+          ".a@x.com", "a@x", "a@-x.com", "a@x.123", "x" * 65 + "@x.com", "x" * 64 + "@x.com", "mailto:a@b.co",
+          "a+tag@gmail.com", "ann@münchen.de", "a@b@c.com", "no-at-sign", "a_b-c@sub.do-main.co.uk", None]
+
+
+def test_emails_equal_normalize_email():
+    """Addresses already in normal form (vectorised) and all others (Python) give normalize_email's result."""
+    from transform.email_normalizer import email_domain, normalize_email
+
+    (email, domain), errors = columns.emails(pa.array(EMAILS, pa.string()))
+    want = [normalize_email(v) for v in EMAILS]
+    assert email.to_pylist() == want and errors is None
+    assert domain.to_pylist() == [email_domain(e) for e in want]
+
+
+def test_phones_equal_parse_phone():
+    """Plain +1 forms (vectorised) and every other form (Python) give parse_phone's E.164 and extension."""
+    from transform.phone_normalizer import parse_phone
+
+    values = ["(415) 555-0123", "415.555.0123 x12", "+1 (212) 555-0199 ext. 7", "1-800-555-0199", "(416) 555-0123",
+              "(555) 555-0123", "415-555-0123 x1234567", "+44 20 7946 0958", "00 49 30 901820", "anonymous", None,
+              "(415) 555-\u0660\u0661\u0662\u0663", "415-555-0123 ext 99", "2125550199"]
+    for region in ("US", "CA", "GB"):
+        (e164, extension), _ = columns.phones(pa.array(values, pa.string()), region)
+        parsed = [parse_phone(v, region) if v else None for v in values]
+        assert e164.to_pylist() == [p.e164 if p else None for p in parsed], region
+        assert extension.to_pylist() == [p.extension if p else None for p in parsed], region

@@ -1,0 +1,260 @@
+"""Phone numbers as people write them -> E.164, with the extension kept apart.
+
+phonenumbers does the parsing (vanity letters included). A national number is read in the region of
+the record's own country (region_for_country: ISO codes or names as CRMs hold them, from pycountry),
+else in the default region from settings; "00" international prefixes are read as "+". A number is given an E.164 form
+only when phonenumbers says it is valid: an invalid one keeps its raw text and a reason, never a guess.
+Each distinct (value, region) is parsed once (parsing costs ~20 us).
+
+Most CRM numbers are North American numbers in a handful of written forms ("(415) 555-0123",
+"+1 415.555.0123", "1-415-555-0123"). For those, with a default region of the +1 plan, the outcome of
+phonenumbers.parse is known from the digits alone (country code 1, the ten digits as national number),
+so the fast path reads the digits with one regex and asks the region's own metadata patterns whether
+the number is valid, exactly as is_valid_number_for_region does (general pattern, then any number
+type, each with its possible lengths). Whatever the fast path does not accept goes the full way; a
+test compares both on a large sample of forms and numbers.
+"""
+from __future__ import annotations
+
+import gettext
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import phonenumbers
+import pycountry
+from phonenumbers import NumberParseException, PhoneNumberFormat
+
+_HAS_DIGIT = re.compile(r"\d")
+# The plain written forms of the fast path: +1 / 1 prefix, area code (in parentheses or not), exchange, line,
+# extension; ASCII digits and separators only. Area code and exchange start with 2-9, so phonenumbers can
+# neither strip a national prefix nor see a leading zero. Named groups: transform.columns runs it in Arrow too.
+NANP_WRITTEN = (r"(?:\+?1[ .-]?)?(?:\((?P<area>[2-9]\d\d)\)|(?P<area_bare>[2-9]\d\d))[ .-]?(?P<exchange>[2-9]\d\d)"
+                r"[ .-]?(?P<line>\d{4})(?: ?(?:x|ext\.?) ?(?P<extension>\d{1,6}))?")
+_NANP_WRITTEN = re.compile(NANP_WRITTEN, re.ASCII)
+_TYPE_DESCS = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail",
+               "fixed_line", "mobile")
+
+
+@dataclass(frozen=True)
+class ParsedPhone:
+    """The outcome of reading one phone number."""
+
+    raw: str
+    e164: str | None
+    extension: str | None
+    country_code: int | None
+    reason: str | None  # why there is no E.164 form
+
+    @property
+    def is_valid(self) -> bool:
+        return self.e164 is not None
+
+
+_PARSE_ERRORS = {
+    NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
+    NumberParseException.NOT_A_NUMBER: "not a number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+    NumberParseException.TOO_SHORT_NSN: "too short",
+    NumberParseException.TOO_LONG: "too long",
+}
+
+
+def _is_valid(number: phonenumbers.PhoneNumber, region: str) -> bool:
+    # is_valid_number first finds the number's region, scanning every region of a shared country code
+    # (25 for +1); most numbers are from the default region, so ask that region first.
+    if number.country_code == phonenumbers.country_code_for_region(region) and \
+            phonenumbers.is_valid_number_for_region(number, region):
+        return True
+    return phonenumbers.is_valid_number(number)
+
+
+class NanpValidity:
+    """is_valid_number_for_region of a +1 region, for ten-digit national numbers: two of its own patterns.
+
+    phonenumbers calls a number valid when it matches the general pattern and any number type's pattern
+    (a type whose possible lengths exclude the length, or that has no pattern, matches nothing).
+    """
+
+    def __init__(self, general: str, any_type: str):
+        self.general, self.any_type = general, any_type
+        self._general = re.compile(general, re.ASCII)
+        self._any_type = re.compile(any_type, re.ASCII)
+
+    def is_valid(self, national: str) -> bool:
+        return self._general.fullmatch(national) is not None and self._any_type.fullmatch(national) is not None
+
+
+@lru_cache(maxsize=None)
+def nanp_validity(region: str) -> NanpValidity | None:
+    """The fast path's validity check for a region of the +1 plan; None elsewhere."""
+    if phonenumbers.country_code_for_region(region) != 1:
+        return None
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    general = metadata.general_desc
+    if not general.national_number_pattern or (general.possible_length and 10 not in general.possible_length):
+        return None
+    types = [d.national_number_pattern for d in (getattr(metadata, name) for name in _TYPE_DESCS)
+             if d and d.national_number_pattern and (not d.possible_length or 10 in d.possible_length)]
+    if not types:
+        return None
+    return NanpValidity(general.national_number_pattern, "|".join(f"(?:{p})" for p in types))
+
+
+def _nanp_read(text: str, region: str) -> tuple[str, str | None] | None:
+    """The fast path: (E.164, extension) of a valid +1 number in a plain written form, or None to go the full way."""
+    validity = nanp_validity(region)
+    if validity is None:
+        return None
+    written = _NANP_WRITTEN.fullmatch(text)
+    if written is None:
+        return None
+    national = f"{written['area'] or written['area_bare']}{written['exchange']}{written['line']}"
+    if not validity.is_valid(national):
+        return None  # maybe valid in another +1 region: the full way decides
+    return f"+1{national}", written["extension"]
+
+
+@lru_cache(maxsize=16_384)
+def parse_phone(value: str | None, default_region: str = "US") -> ParsedPhone:
+    """The number in value read with default_region for national formats."""
+    raw = (value or "").strip()
+    if not _HAS_DIGIT.search(raw):
+        return ParsedPhone(raw=raw, e164=None, extension=None, country_code=None, reason="no number")
+    text = raw.replace("\u00a0", " ")
+    fast = _nanp_read(text, default_region.upper())
+    if fast is not None:
+        return ParsedPhone(raw=raw, e164=fast[0], extension=fast[1], country_code=1, reason=None)
+    if text.startswith("00"):
+        # The international prefix most of the world dials; phonenumbers reads it only in those regions.
+        text = "+" + text[2:].lstrip()
+    try:
+        number = phonenumbers.parse(text, default_region.upper())
+    except NumberParseException as error:
+        return ParsedPhone(raw=raw, e164=None, extension=None, country_code=None,
+                           reason=_PARSE_ERRORS.get(error.error_type, "not a number"))
+    extension = number.extension or None
+    if not _is_valid(number, default_region.upper()):
+        return ParsedPhone(raw=raw, e164=None, extension=extension, country_code=number.country_code,
+                           reason="not a valid number")
+    return ParsedPhone(raw=raw, e164=phonenumbers.format_number(number, PhoneNumberFormat.E164),
+                       extension=extension, country_code=number.country_code, reason=None)
+
+
+def to_e164(value: str | None, default_region: str = "US") -> str | None:
+    """The E.164 form of value, or None when it is not a valid number."""
+    return parse_phone(value, default_region).e164
+
+
+# ISO 3166-1 "exceptionally reserved" codes people write for a country (pycountry lists assigned codes only).
+_RESERVED_CODES = {"uk": "GB", "el": "GR"}
+
+
+def _folded(name: str) -> str:
+    """A country name compared loosely: case, accents, dots and a leading "the" ignored."""
+    text = unicodedata.normalize("NFKD", name.casefold())
+    text = "".join(c for c in text if not unicodedata.combining(c)).replace(".", "")
+    text = " ".join(text.split())
+    return text[4:] if text.startswith("the ") else text
+
+
+def _pycountry_names(translate=lambda name: name) -> dict[str, set[str]]:
+    names: dict[str, set[str]] = {}
+    for country in pycountry.countries:
+        for attribute in ("name", "official_name", "common_name"):
+            name = getattr(country, attribute, None)
+            if name:
+                names.setdefault(_folded(translate(name)), set()).add(country.alpha_2)
+    return names
+
+
+def _libphonenumber_names() -> dict[str, set[str]]:
+    """libphonenumber's own region names (CLDR's, in about 50 languages): "Turkey" as well as "Türkei"."""
+    # Imported here, not with the module: the table of names holds ~140 MB, and most countries are codes or
+    # English names that pycountry finds without it.
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
+    names: dict[str, set[str]] = {}
+    for region, by_language in LOCALE_DATA.items():
+        for name in by_language.values():
+            if name.startswith("*"):  # "*aa": the same name as language aa
+                name = by_language.get(name[1:], "")
+            if name and not name.startswith("*"):
+                names.setdefault(_folded(name), set()).add(region)
+    return names
+
+
+def _translated_names() -> dict[str, set[str]]:
+    names: dict[str, set[str]] = {}
+    for catalog in sorted(Path(pycountry.LOCALES_DIR).glob("*/LC_MESSAGES/iso3166-1.mo")):
+        with catalog.open("rb") as handle:
+            translations = gettext.GNUTranslations(handle)
+        for name, regions in _pycountry_names(translations.gettext).items():
+            names.setdefault(name, set()).update(regions)
+    return names
+
+
+@lru_cache(maxsize=1)
+def _country_names() -> dict[str, str]:
+    """Folded country name -> alpha-2, from ISO 3166 (pycountry), libphonenumber, then iso-codes' translations.
+
+    An earlier source wins; a name two countries share within one source is left out rather than guessed
+    (a translation catalogue that calls Malaysia "Mexico" cannot take Mexico away).
+    """
+    found: dict[str, str] = {}
+    for source in (_pycountry_names, _libphonenumber_names, _translated_names):
+        for name, regions in source().items():
+            if name not in found and len(regions) == 1:
+                found[name] = next(iter(regions))
+    return found
+
+
+def _fuzzy_region(text: str) -> str | None:
+    try:
+        found = {country.alpha_2 for country in pycountry.countries.search_fuzzy(text)}
+    except LookupError:
+        return None
+    return found.pop() if len(found) == 1 else None  # "Korea": two countries, no guess
+
+
+@lru_cache(maxsize=4096)
+def region_for_country(country: str | None) -> str | None:
+    """The phone region (ISO 3166-1 alpha-2) of a country as a CRM holds it, or None when unknown.
+
+    Codes ("DE", "DEU", "276"), English names, official and common names, libphonenumber's names
+    ("Turkey"), names in any language pycountry translates ("Deutschland"), with case, accents and dots ignored ("U.S.A."); then
+    pycountry's fuzzy search (former names, subdivisions such as "England") when it points at one
+    country only. A region phonenumbers has no numbering plan for gives None.
+    """
+    text = " ".join((country or "").split())
+    if not text:
+        return None
+    folded = _folded(text)
+    region = _RESERVED_CODES.get(folded)
+    if region is None:
+        try:
+            region = pycountry.countries.lookup(text).alpha_2
+        except LookupError:
+            region = _country_names().get(folded) or (_fuzzy_region(text) if len(folded) > 3 else None)
+    if region is None or phonenumbers.country_code_for_region(region) == 0:
+        return None
+    return region
+
+
+def country_calling_code(region: str | None) -> str | None:
+    """"+49" for DE: the calling code of a phone region, or None."""
+    code = phonenumbers.country_code_for_region(region) if region else 0
+    return f"+{code}" if code else None
+
+
+def last_ten_digits(e164: str | None) -> str | None:
+    """The last ten digits of an E.164 number's national part (a weak key, for suggestions only)."""
+    if not e164:
+        return None
+    try:
+        national = str(phonenumbers.parse(e164, None).national_number)
+    except NumberParseException:
+        return None
+    return national[-10:] if len(national) >= 10 else None
