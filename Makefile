@@ -39,7 +39,7 @@ test: $(STAMP) $(EMULATOR_STAMP)  ## the whole suite (starts the Pub/Sub and Big
 	$(PY) -m pytest
 
 schemas: $(STAMP)  ## regenerate bigquery/schemas/create_tables.sql
-	$(PY) scripts/generate_create_tables.py
+	$(PY) -m scripts.generate_create_tables
 
 clean:
 	rm -rf $(VENV) $(EMULATOR_VENV) $(CHECKOV_VENV) .local .pytest_cache

@@ -131,8 +131,3 @@ def retry_policy(max_seconds: float = 120.0, initial_wait: float = 0.5, max_wait
         sleep=sleep,
         reraise=True,
     )
-
-
-def call_with_retry(fn: Callable[..., T], *args: Any, policy: tenacity.Retrying | None = None, **kwargs: Any) -> T:
-    """fn(*args, **kwargs) under the retry policy."""
-    return (policy or retry_policy())(fn, *args, **kwargs)

@@ -46,7 +46,7 @@ def run(variant: str, calls: int, latency: float, workdir: Path) -> dict:
         return {"variant": variant, "calls": stored, "seconds": seconds, "calls_per_s": stored / seconds,
                 "requests": sandbox.server.requests.total, "rate_limited": sandbox.state.rate_limited,
                 "busiest_second": sandbox.server.requests.max_in_window(1.0),
-                "transcripts": result["details"]["transcripts_fetched"]}
+                "transcripts": result["runs"][0]["details"]["transcripts_fetched"]}
 
 
 def main() -> None:

@@ -323,8 +323,8 @@ def run_splink(data) -> dict:
           "account_domain": None} for c in contacts]
         + [{"unique_id": f"{c['id']}-m", "email": None, "phone": c["mobile_phone_e164"], "gmail_canonical": None,
             "account_domain": None} for c in contacts if c["mobile_phone_e164"]]
-        + [{"unique_id": l["id"], "email": l["email"], "phone": l["phone_e164"], "gmail_canonical": _gmail_canonical(l["email"]),
-            "account_domain": None} for l in leads]
+        + [{"unique_id": lead["id"], "email": lead["email"], "phone": lead["phone_e164"],
+            "gmail_canonical": _gmail_canonical(lead["email"]), "account_domain": None} for lead in leads]
         + [{"unique_id": a["id"], "email": None, "phone": a["phone_e164"], "gmail_canonical": None,
             "account_domain": a["domain"]} for a in accounts])
     activity = pd.DataFrame(

@@ -5,19 +5,18 @@ instances (what scripts/deploy_functions.sh reads; Terraform reads the YAML itse
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
 FUNCTIONS_FILE = Path(__file__).with_name("functions.yaml")
 
 
-@dataclass(frozen=True)
-class FunctionSize:
+class FunctionSize(NamedTuple):
     entry_point: str
-    memory: str
-    timeout_seconds: int
+    memory: str  # Cloud Functions' form: 512Mi, 1Gi
+    timeout_seconds: int  # also the function's FUNCTION_TIMEOUT_SECONDS
     max_instances: int
 
 

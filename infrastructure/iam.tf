@@ -21,16 +21,22 @@ resource "google_service_account" "scheduler" {
   display_name = "Sales intelligence scheduler (invokes the functions)"
 }
 
-resource "google_bigquery_dataset_iam_member" "runtime_data_editor" {
-  dataset_id = google_bigquery_dataset.main.dataset_id
+# The functions write the tables, and the staging and work tables of the scratch dataset.
+resource "google_bigquery_dataset_iam_member" "runtime_editor" {
+  for_each   = { data = google_bigquery_dataset.main.dataset_id, scratch = google_bigquery_dataset.scratch.dataset_id }
+  dataset_id = each.value
   role       = "roles/bigquery.dataEditor"
   member     = local.runtime_member
 }
 
-resource "google_bigquery_dataset_iam_member" "runtime_scratch_editor" {
-  dataset_id = google_bigquery_dataset.scratch.dataset_id
-  role       = "roles/bigquery.dataEditor"
-  member     = local.runtime_member
+moved {
+  from = google_bigquery_dataset_iam_member.runtime_data_editor
+  to   = google_bigquery_dataset_iam_member.runtime_editor["data"]
+}
+
+moved {
+  from = google_bigquery_dataset_iam_member.runtime_scratch_editor
+  to   = google_bigquery_dataset_iam_member.runtime_editor["scratch"]
 }
 
 resource "google_project_iam_member" "runtime_job_user" {
@@ -46,10 +52,25 @@ resource "google_secret_manager_secret_iam_member" "runtime_secret_accessor" {
   member    = local.runtime_member
 }
 
-resource "google_pubsub_topic_iam_member" "runtime_publisher" {
-  topic  = google_pubsub_topic.errors.name
+# The functions publish their errors; Pub/Sub's own service agent moves messages to the dead-letter topic.
+resource "google_pubsub_topic_iam_member" "publisher" {
+  for_each = {
+    runtime     = { topic = google_pubsub_topic.errors.name, member = local.runtime_member }
+    dead_letter = { topic = google_pubsub_topic.errors_dead_letter.name, member = local.pubsub_agent_member }
+  }
+  topic  = each.value.topic
   role   = "roles/pubsub.publisher"
-  member = local.runtime_member
+  member = each.value.member
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.runtime_publisher
+  to   = google_pubsub_topic_iam_member.publisher["runtime"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.dead_letter_publisher
+  to   = google_pubsub_topic_iam_member.publisher["dead_letter"]
 }
 
 # Gen2 functions are Cloud Run services: invoking one needs run.invoker on its service.

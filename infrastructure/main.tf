@@ -27,7 +27,7 @@ locals {
   all_functions = yamldecode(file("${local.repo_root}/config/functions.yaml")).functions
   functions = { for name, size in local.all_functions : name => size
   if length(var.deployed_functions) == 0 || contains(var.deployed_functions, name) }
-  view_files    = fileset("${local.repo_root}/bigquery/views", "*.sql")
+  view_files = fileset("${local.repo_root}/bigquery/views", "*.sql")
   # Views that read other views: created once those exist.
   derived_view_files = fileset("${local.repo_root}/bigquery/views/derived", "*.sql")
   environment = {
@@ -96,13 +96,22 @@ resource "google_bigquery_table" "tables" {
 }
 
 # The views are DDL files (CREATE OR REPLACE VIEW), run as query jobs; a changed file is a new job.
-resource "google_bigquery_job" "views" {
-  for_each = local.view_files
-  job_id   = "view_${trimsuffix(each.value, ".sql")}_${substr(sha256(file("${local.repo_root}/bigquery/views/${each.value}")), 0, 12)}"
-  location = var.bigquery_location
+# Each view file as its job: an id that changes with the text, and the text with the dataset filled in.
+locals {
+  view_jobs = { for path in concat(tolist(local.view_files), [for f in local.derived_view_files : "derived/${f}"]) :
+    path => {
+      job_id = "view_${trimsuffix(basename(path), ".sql")}_${substr(sha256(file("${local.repo_root}/bigquery/views/${path}")), 0, 12)}"
+      query  = replace(file("${local.repo_root}/bigquery/views/${path}"), "$${dataset}", var.dataset)
+    }
+  }
+}
 
+resource "google_bigquery_job" "views" {
+  for_each = { for path in local.view_files : path => local.view_jobs[path] }
+  job_id   = each.value.job_id
+  location = var.bigquery_location
   query {
-    query              = replace(file("${local.repo_root}/bigquery/views/${each.value}"), "$${dataset}", var.dataset)
+    query              = each.value.query
     use_legacy_sql     = false
     create_disposition = ""
     write_disposition  = ""
@@ -110,13 +119,13 @@ resource "google_bigquery_job" "views" {
   depends_on = [google_bigquery_table.tables]
 }
 
+# Views over views: created once those exist.
 resource "google_bigquery_job" "derived_views" {
-  for_each = local.derived_view_files
-  job_id   = "view_${trimsuffix(each.value, ".sql")}_${substr(sha256(file("${local.repo_root}/bigquery/views/derived/${each.value}")), 0, 12)}"
+  for_each = { for f in local.derived_view_files : f => local.view_jobs["derived/${f}"] }
+  job_id   = each.value.job_id
   location = var.bigquery_location
-
   query {
-    query              = replace(file("${local.repo_root}/bigquery/views/derived/${each.value}"), "$${dataset}", var.dataset)
+    query              = each.value.query
     use_legacy_sql     = false
     create_disposition = ""
     write_disposition  = ""

@@ -29,13 +29,7 @@ resource "google_pubsub_subscription" "errors_dead_letter" {
   message_retention_duration = "604800s"
 }
 
-# Pub/Sub's own service agent moves messages to the dead-letter topic.
-resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
-  topic  = google_pubsub_topic.errors_dead_letter.name
-  role   = "roles/pubsub.publisher"
-  member = local.pubsub_agent_member
-}
-
+# Pub/Sub's own service agent moves messages to the dead-letter topic (its publisher role: iam.tf).
 resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
   subscription = google_pubsub_subscription.errors.name
   role         = "roles/pubsub.subscriber"

@@ -15,7 +15,7 @@ import threading
 from datetime import date, datetime
 from typing import Any, Iterator
 
-_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})
+_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})  # noqa: B039 - never mutated: log_context sets a new dict
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
 REDACTED = "[REDACTED]"

@@ -59,7 +59,7 @@ class ErrorPublisher:
             return None
         with self._lock:
             if self._publisher is None:
-                from google.cloud import pubsub_v1
+                from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
                 self._publisher = pubsub_v1.PublisherClient()
         future = self._publisher.publish(self.topic_path, data, source=source, severity=severity)

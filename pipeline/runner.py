@@ -1,8 +1,8 @@
 """run_sync: the one pipeline every source runs through.
 
-A source supplies a SyncJob: how to read pages from a watermark, how a record becomes rows (pure
-functions; or how a whole page does, for a source that transforms column-wise), and how to name a
-record. The runner does the rest, the same way for every source:
+A source supplies a SyncJob: how to read pages from a watermark, how a page becomes rows (a page
+transform: column-wise for Salesforce, or per_record(to_rows) over pure per-record functions), and how
+to name a record. The runner does the rest, the same way for every source:
 
     etl_runs row opened -> watermark read -> for each page: records -> rows (bad records to
     rejected_records) -> added to the run's merges -> at a checkpoint (every page on DuckDB; on BigQuery
@@ -35,8 +35,6 @@ log = get_logger(__name__)
 
 MAX_RAW_RECORD_CHARS = 100_000
 Rows = Mapping[str, Sequence[dict[str, Any]]]
-# A page transformed at once: per table its rows (dicts, or an Arrow table), and each rejected record with its reason.
-PageRows = tuple[Mapping[str, Any], list[tuple[Any, str]]]
 
 
 class RejectedRecord(Exception):
@@ -44,22 +42,33 @@ class RejectedRecord(Exception):
 
 
 @dataclass(frozen=True)
-class RejectedPart:
-    """A part of a record that could not become a row while the rest did (an address of a message).
+class Reject:
+    """A record (or a part of one: an address of a message) that cannot become a row, with the reason.
 
-    A to_rows result lists them under REJECTED_PARTS; each lands in rejected_records under its own key.
+    key names it in rejected_records; None: the job's record_key of raw. A to_rows result may list rejected
+    parts under REJECTED_PARTS while the rest of the record becomes rows.
     """
 
-    key: str
     raw: Any
     reason: str
+    key: str | None = None
 
 
+# A page transformed: per table its rows (dicts, or an Arrow table), and what was rejected.
+PageRows = tuple[Mapping[str, Any], list[Reject]]
 REJECTED_PARTS = "_rejected_parts"
 
 
 class StopSync(Exception):
-    """Raised by a source to end the run cleanly as partial (API budget spent, ...); the next run resumes."""
+    """Raised by a source to end the run cleanly as partial (API budget spent, ...); the next run resumes.
+
+    ends_invocation: the stop holds for the source's other streams too (an API budget the org shares), so
+    run_jobs leaves them for the next invocation.
+    """
+
+    def __init__(self, reason: str, *, ends_invocation: bool = False):
+        super().__init__(reason)
+        self.ends_invocation = ends_invocation
 
 
 @dataclass
@@ -80,16 +89,11 @@ class SyncJob:
     stream: str
     fetch_pages: Callable[[str | None], Iterable[Page]]
     record_key: Callable[[Any], str | None]
-    to_rows: Callable[[Any], Rows] | None = None  # one record at a time ...
-    transform_page: Callable[[Sequence[Any]], PageRows] | None = None  # ... or a page at once
+    transform_page: Callable[[Sequence[Any]], PageRows]
     sync_type: str = "incremental"
     api_calls: Callable[[], int] = lambda: 0
     details: Callable[[], dict[str, Any]] = dict
     watermarks: WatermarkStore | None = None
-
-    def __post_init__(self) -> None:
-        if (self.to_rows is None) == (self.transform_page is None):
-            raise ValueError(f"SyncJob {self.source}/{self.stream}: give exactly one of to_rows and transform_page")
 
 
 @dataclass
@@ -111,6 +115,7 @@ class RunSummary:
     duration_seconds: float
     stop_reason: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    ends_invocation: bool = False  # stopped for a reason that holds for the source's other streams
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -141,55 +146,56 @@ def rejected_row(job: SyncJob, record: Any, reason: str, run_id: str, key: str |
     }
 
 
-class _PageResult:
-    def __init__(self) -> None:
-        self.rows: dict[str, Any] = {}  # table -> list of row dicts, or an Arrow table
-        self.rejected: list[dict[str, Any]] = []
+def per_record(to_rows: Callable[[Any], Rows]) -> Callable[[Sequence[Any]], PageRows]:
+    """A page transform from a pure per-record one: each record's rows, or its reject (RejectedRecord, an
+    unforeseen error, or a value no warehouse stores: lone surrogate, NUL, oversized row), and its parts
+    rejected under REJECTED_PARTS."""
+    def transform(records: Sequence[Any]) -> PageRows:
+        rows: dict[str, list[dict[str, Any]]] = {}
+        rejected: list[Reject] = []
+        for record in records:
+            try:
+                produced: dict[str, Any] = dict(to_rows(record))
+            except RejectedRecord as reason:
+                rejected.append(Reject(record, str(reason)))
+                continue
+            except Exception as error:  # an unforeseen shape of data must not fail the run; it is kept and counted
+                rejected.append(Reject(record, f"{type(error).__name__}: {error}"))
+                continue
+            parts = produced.pop(REJECTED_PARTS, ())
+            poison = poison_reason(list(produced.values()))  # it would fail the whole page's MERGE
+            if poison:
+                rejected.append(Reject(record, f"unstorable value: {poison}"))
+                continue
+            rejected.extend(parts)
+            for table, table_rows in produced.items():
+                rows.setdefault(table, []).extend(table_rows)
+        return rows, rejected
+    return transform
 
 
-def _transform_page(job: SyncJob, page: Page, run_id: str) -> _PageResult:
-    result = _PageResult()
-    if job.transform_page is not None:
-        rows, rejected = job.transform_page(page.records)
-        result.rows = {table: table_rows for table, table_rows in rows.items() if len(table_rows)}
-        result.rejected = [rejected_row(job, record, reason, run_id) for record, reason in rejected]
-        return result
-    for record in page.records:
-        try:
-            produced = job.to_rows(record)
-        except RejectedRecord as reason:
-            result.rejected.append(rejected_row(job, record, str(reason), run_id))
-            continue
-        except Exception as error:  # an unforeseen shape of data must not fail the run; it is kept and counted
-            result.rejected.append(rejected_row(job, record, f"{type(error).__name__}: {error}", run_id))
-            continue
-        parts = produced.pop(REJECTED_PARTS, ())  # to_rows builds a new dict per record
-        # A value no warehouse stores (lone surrogate, NUL, oversized row) would fail the whole page's MERGE.
-        poison = poison_reason(list(produced.values()))
-        if poison:
-            result.rejected.append(rejected_row(job, record, f"unstorable value: {poison}", run_id))
-            continue
-        result.rejected.extend(rejected_row(job, part.raw, part.reason, run_id, key=part.key) for part in parts)
-        for table, rows in produced.items():
-            result.rows.setdefault(table, []).extend(rows)
-    return result
+def _transform_page(job: SyncJob, page: Page, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The page's rows per table (tables without rows left out) and its rejected_records rows."""
+    rows, rejected = job.transform_page(page.records)
+    return ({table: table_rows for table, table_rows in rows.items() if len(table_rows)},
+            [rejected_row(job, reject.raw, reject.reason, run_id, key=reject.key) for reject in rejected])
 
 
 def _load_page(job: SyncJob, page: Page, batch_id: str, merges: MergeBatcher, record: RunRecord,
                rows_by_table: dict[str, int], batch_size: int) -> None:
     """Adds one page's rows and rejects to the run's merges (merged at once on DuckDB, staged on BigQuery)."""
-    result = _transform_page(job, page, record.run_id)
-    for table, rows in result.rows.items():
+    rows_of_tables, rejected = _transform_page(job, page, record.run_id)
+    for table, rows in rows_of_tables.items():
         for start in range(0, len(rows), batch_size):
             batch = rows[start:start + batch_size]
             merges.add(table, batch, f"{batch_id}_{start}")
             rows_by_table[table] = rows_by_table.get(table, 0) + len(batch)
-    if result.rejected:
-        merges.add("rejected_records", result.rejected, f"{batch_id}_rejected")
+    if rejected:
+        merges.add("rejected_records", rejected, f"{batch_id}_rejected")
         log.warning("records rejected", extra={"json_fields": {
-            "count": len(result.rejected), "first_reason": result.rejected[0]["reason"]}})
+            "count": len(rejected), "first_reason": rejected[0]["reason"]}})
     record.rows_fetched += len(page.records)
-    record.rows_rejected += len(result.rejected)
+    record.rows_rejected += len(rejected)
     record.rows_loaded = sum(rows_by_table.values())
     log.info("page loaded", extra={"json_fields": {
         "batch": batch_id, "records": len(page.records), "rows_loaded": record.rows_loaded,
@@ -224,9 +230,13 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
     watermarks = job.watermarks or SyncStateStore(warehouse)
     rows_by_table: dict[str, int] = {}
     stop_reason: str | None = None
+    ends_invocation = False
     deadline = clock() + settings.run_time_budget_seconds if deadline is None else deadline
-    failure_context = lambda: {"stream": job.stream, "sync_type": job.sync_type,  # noqa: E731
-                               "rows_loaded": record.rows_loaded, "watermark": record.watermark_after}
+
+    def failure_context() -> dict[str, Any]:
+        return {"stream": job.stream, "sync_type": job.sync_type, "rows_loaded": record.rows_loaded,
+                "watermark": record.watermark_after}
+
     with log_context(run_id=record.run_id, source=job.source, object_type=job.stream):
         if not claim_stream(warehouse, record, settings.function_timeout_seconds, sweep=sweep_abandoned):
             return _summary(job, record, {}, record.error_message)
@@ -250,7 +260,7 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
                                 stop_reason = "time budget reached"
                                 break
                 except StopSync as stop:
-                    stop_reason = str(stop)
+                    stop_reason, ends_invocation = str(stop), stop.ends_invocation
                 finally:
                     record.api_calls = job.api_calls()
                 # The stream's end, the budget or a clean stop: what is staged is merged, the watermark follows.
@@ -263,16 +273,42 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
         log.info("run finished", extra={"json_fields": {"status": record.status, "rows_loaded": record.rows_loaded,
                                                         "rows_rejected": record.rows_rejected,
                                                         "stop_reason": stop_reason}})
-    return _summary(job, record, rows_by_table, stop_reason)
+    return _summary(job, record, rows_by_table, stop_reason, ends_invocation)
 
 
-def _summary(job: SyncJob, record: RunRecord, rows_by_table: dict[str, int], stop_reason: str | None) -> RunSummary:
+def _summary(job: SyncJob, record: RunRecord, rows_by_table: dict[str, int], stop_reason: str | None,
+             ends_invocation: bool = False) -> RunSummary:
     return RunSummary(
         run_id=record.run_id, source=job.source, stream=job.stream, sync_type=job.sync_type, status=record.status,
         rows_fetched=record.rows_fetched, rows_loaded=record.rows_loaded, rows_rejected=record.rows_rejected,
         rows_by_table=rows_by_table, api_calls=record.api_calls, watermark_before=record.watermark_before,
         watermark_after=record.watermark_after, duration_seconds=record.duration_seconds or 0.0,
-        stop_reason=stop_reason, details=record.details)
+        stop_reason=stop_reason, details=record.details, ends_invocation=ends_invocation)
+
+
+# A source's stream as run_jobs builds it: given the deadline of its share of the budget, its SyncJob.
+JobFactory = Callable[[float], SyncJob]
+
+
+def run_jobs(source: str, jobs: Sequence[JobFactory], *, warehouse: Warehouse, publisher: ErrorPublisher,
+             settings: Settings, trigger: str = "http", clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+    """Runs a source's streams one after another within one time budget; every source answers this way.
+
+    Each stream gets an equal share of the time left when it starts (time one does not use passes on to the
+    ones after it) and, past its share, ends partial and resumes next time, so no stream starves the rest.
+    The one partial rule: a stream stopped for a reason that holds for the whole source (StopSync with
+    ends_invocation, e.g. the org's daily API budget) leaves the streams after it for the next invocation.
+    The answer: {"source", "status" (overall_status), "runs" (each RunSummary), "rows_loaded", "api_calls"}.
+    """
+    runs: list[dict[str, Any]] = []
+    for factory, deadline in zip(jobs, time_shares(len(jobs), settings.run_time_budget_seconds, clock)):
+        summary = run_sync(factory(deadline), warehouse=warehouse, publisher=publisher, settings=settings,
+                           trigger=trigger, clock=clock, deadline=deadline, sweep_abandoned=not runs)
+        runs.append(summary.to_dict())
+        if summary.ends_invocation:
+            break
+    return {"source": source, "status": overall_status(runs, expected=len(jobs)), "runs": runs,
+            "rows_loaded": sum(run["rows_loaded"] for run in runs), "api_calls": sum(run["api_calls"] for run in runs)}
 
 
 def time_shares(count: int, budget_seconds: float, clock: Callable[[], float] = time.monotonic) -> Iterator[float]:

@@ -21,16 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sandbox.company import CompanySize, FakeCompany, messy_phone
-from sandbox.server import (
-    Faults,
-    Request,
-    Response,
-    RunningSandbox,
-    SandboxServer,
-    WindowLimit,
-    data_anchor,
-    serve_until_interrupted,
-)
+from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxServer, WindowLimit, data_anchor, serve_until_interrupted
 
 DEFAULT_API_KEY = "sandbox-dialpad-key"
 EMPLOYEE_IDS = (5001, 5002, 5003)

@@ -28,16 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.company import CompanySize, FakeCompany
-from sandbox.server import (
-    Faults,
-    Request,
-    Response,
-    RunningSandbox,
-    SandboxServer,
-    WindowLimit,
-    data_anchor,
-    serve_until_interrupted,
-)
+from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxServer, WindowLimit, data_anchor, serve_until_interrupted
 
 QUOTA_UNITS = {"list": 5, "get": 5, "history": 2, "profile": 1}
 UGLY_KINDS = ("unknown_charset", "no_charset_8bit", "encoded_words", "no_date", "groups", "undisclosed",

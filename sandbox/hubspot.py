@@ -19,16 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sandbox.company import CompanySize, FakeCompany, messy_email
-from sandbox.server import (
-    Faults,
-    Request,
-    Response,
-    RunningSandbox,
-    SandboxServer,
-    WindowLimit,
-    data_anchor,
-    serve_until_interrupted,
-)
+from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxServer, WindowLimit, data_anchor, serve_until_interrupted
 
 DEFAULT_TOKEN = "pat-sandbox-hubspot-token"
 SEARCH_CAP = 10_000

@@ -65,14 +65,14 @@ def _json_value(value: Any) -> Any:
 def _json_fields(record: dict[str, Any], fields: list[str], version: str) -> dict[str, Any]:
     """A record's fields as REST JSON: a relationship field nested in its parent's record (null without a parent)."""
     out: dict[str, Any] = {}
-    for field in fields:
-        relation, _, name = field.partition(".")
+    for path in fields:
+        relation, _, name = path.partition(".")
         if not name:
-            out[field] = _json_value(record.get(field))
+            out[path] = _json_value(record.get(path))
         elif record.get(f"{relation}Id"):
             parent = out.setdefault(relation, {"attributes": {
                 "type": relation, "url": f"/services/data/v{version}/sobjects/{relation}/{record[f'{relation}Id']}"}})
-            parent[name] = _json_value(record.get(field))
+            parent[name] = _json_value(record.get(path))
         else:
             out[relation] = None
     return out

@@ -65,8 +65,8 @@ def write_rows(rows: list[dict[str, Any]], fmt: str, out: TextIO = sys.stdout) -
     if names:
         out.write("  ".join(n.ljust(w) for n, w in zip(names, widths)).rstrip() + "\n")
         out.write("  ".join("-" * w for w in widths) + "\n")
-    for row in cells:
-        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() + "\n")
+    for cell_row in cells:
+        out.write("  ".join(c.ljust(w) for c, w in zip(cell_row, widths)).rstrip() + "\n")
     out.write(f"({len(rows)} row{'' if len(rows) == 1 else 's'})\n")
 
 

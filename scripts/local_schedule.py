@@ -2,30 +2,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 from zoneinfo import ZoneInfo
 
-import yaml
+from config.schedules import SCHEDULES, Job, load_jobs
 
-SCHEDULES = Path(__file__).resolve().parent.parent / "config" / "schedules.yaml"
 _RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))  # minute hour day-of-month month day-of-week
-
-
-@dataclass(frozen=True)
-class Job:
-    name: str
-    schedule: str
-    function: str
-    body: dict[str, Any]
-
-
-def load_jobs() -> tuple[str, list[Job]]:
-    """(time zone, jobs) of schedules.yaml, in file order."""
-    data = yaml.safe_load(SCHEDULES.read_text())
-    return data["time_zone"], [Job(j["name"], j["schedule"], j["function"], j["body"]) for j in data["jobs"]]
 
 
 def _field_values(field: str, low: int, high: int) -> set[int]:

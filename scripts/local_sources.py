@@ -16,8 +16,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
+from cloud_functions.dialpad_sync.sync import DialpadSyncRequest, run_dialpad_sync
+from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+from cloud_functions.hubspot_sync.sync import HubSpotSyncRequest, run_hubspot_sync
+from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
 from config.secrets import SecretNotFoundError, SecretStore
 from config.settings import Settings
+from http_entry.validation import SyncRequest
 from pipeline.runtime import Runtime
 
 
@@ -27,14 +32,21 @@ class NotConfigured(Exception):
 
 @dataclass(frozen=True)
 class LocalSource:
-    """A landed source: its entry point, its sync, and its sandbox."""
+    """A source: its entry point, its request and run (what the entry point calls), its sandbox."""
 
     name: str
     entry_point: str
-    sync: Callable[[Runtime, bool, Callable[[dict[str, Any]], None]], None]
+    request: type[SyncRequest]
+    run: Callable[[Any, Runtime], dict[str, Any]]
     # Raises SecretNotFoundError saying what is missing (CredentialsIncomplete when configured in part).
     check_credentials: Callable[[Runtime], None]
     sandbox: Callable[[Runtime], contextlib.AbstractContextManager[Runtime]]
+
+    def sync(self, runtime: Runtime, full: bool, progress: Callable[[dict[str, Any]], None]) -> None:
+        """Runs the source as its scheduler job would, showing each of its runs."""
+        result = self.run(self.request(sync_type="full" if full else "incremental", trigger="local"), runtime)
+        for run in result["runs"]:
+            progress(run)
 
 
 def _salesforce_credentials(runtime: Runtime) -> None:
@@ -68,17 +80,6 @@ def _salesforce_sandbox(runtime: Runtime) -> Iterator[Runtime]:
                                                      "SALESFORCE_SECURITY_TOKEN")})
 
 
-def _salesforce_sync(runtime: Runtime, full: bool, progress: Callable[[dict[str, Any]], None]) -> None:
-    from cloud_functions.salesforce_sync.objects import OBJECTS
-    from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
-
-    for name in OBJECTS:  # one object at a time, so progress shows per object
-        result = run_salesforce_sync(SalesforceSyncRequest(object_type=name, trigger="local",
-                                                           sync_type="full" if full else "incremental"), runtime)
-        for run in result["runs"]:
-            progress(run)
-
-
 def _has_secret(name: str) -> Callable[[Runtime], None]:
     def check(runtime: Runtime) -> None:
         runtime.secrets.get(name)
@@ -103,13 +104,6 @@ def _dialpad_sandbox(runtime: Runtime) -> Iterator[Runtime]:
                         {"DIALPAD_API_KEY": sandbox.state.api_key})
 
 
-def _dialpad_sync(runtime: Runtime, full: bool, progress: Callable[[dict[str, Any]], None]) -> None:
-    from cloud_functions.dialpad_sync.sync import DialpadSyncRequest, run_dialpad_sync
-
-    progress(run_dialpad_sync(DialpadSyncRequest(sync_type="full" if full else "incremental", trigger="local"),
-                              runtime))
-
-
 @contextlib.contextmanager
 def _hubspot_sandbox(runtime: Runtime) -> Iterator[Runtime]:
     from sandbox.hubspot import HubSpotSandbox
@@ -117,14 +111,6 @@ def _hubspot_sandbox(runtime: Runtime) -> Iterator[Runtime]:
     with HubSpotSandbox(SANDBOX_HUBSPOT_CONTACTS) as sandbox:
         yield _aimed_at(runtime, "hubspot", sandbox.url, {"hubspot_base_url": sandbox.url},
                         {"HUBSPOT_API_KEY": sandbox.state.token})
-
-
-def _hubspot_sync(runtime: Runtime, full: bool, progress: Callable[[dict[str, Any]], None]) -> None:
-    from cloud_functions.hubspot_sync.sync import HubSpotSyncRequest, run_hubspot_sync
-
-    result = run_hubspot_sync(HubSpotSyncRequest(sync_type="full" if full else "incremental", trigger="local"), runtime)
-    for run in result["runs"]:
-        progress(run)
 
 
 @contextlib.contextmanager
@@ -138,14 +124,6 @@ def _gmail_sandbox(runtime: Runtime) -> Iterator[Runtime]:
                         f" (mailboxes {', '.join(mailboxes)})")
 
 
-def _gmail_sync(runtime: Runtime, full: bool, progress: Callable[[dict[str, Any]], None]) -> None:
-    from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
-
-    result = run_gmail_sync(GmailSyncRequest(sync_type="full" if full else "incremental", trigger="local"), runtime)
-    for run in result["runs"]:
-        progress(run)
-
-
 def _company_size():
     from sandbox.company import CompanySize
 
@@ -157,13 +135,13 @@ SANDBOX_DIALPAD_CALLS = 200
 SANDBOX_HUBSPOT_CONTACTS = 60
 
 SOURCES: dict[str, LocalSource] = {
-    "salesforce": LocalSource("salesforce", "salesforce_sync", _salesforce_sync, _salesforce_credentials,
-                              _salesforce_sandbox),
-    "gmail": LocalSource("gmail", "gmail_sync", _gmail_sync, _gmail_credentials, _gmail_sandbox),
-    "dialpad": LocalSource("dialpad", "dialpad_sync", _dialpad_sync, _has_secret("dialpad-api-key"),
-                           _dialpad_sandbox),
-    "hubspot": LocalSource("hubspot", "hubspot_sync", _hubspot_sync, _has_secret("hubspot-api-key"),
-                           _hubspot_sandbox),
+    "salesforce": LocalSource("salesforce", "salesforce_sync", SalesforceSyncRequest, run_salesforce_sync,
+                              _salesforce_credentials, _salesforce_sandbox),
+    "gmail": LocalSource("gmail", "gmail_sync", GmailSyncRequest, run_gmail_sync, _gmail_credentials, _gmail_sandbox),
+    "dialpad": LocalSource("dialpad", "dialpad_sync", DialpadSyncRequest, run_dialpad_sync,
+                           _has_secret("dialpad-api-key"), _dialpad_sandbox),
+    "hubspot": LocalSource("hubspot", "hubspot_sync", HubSpotSyncRequest, run_hubspot_sync,
+                           _has_secret("hubspot-api-key"), _hubspot_sandbox),
 }
 
 

@@ -36,9 +36,9 @@ class SyncProgress(logging.Handler):
                                       unit_scale=True, leave=False, disable=None, dynamic_ncols=True)
         elif message == "run finished" and run_id in self._bars:
             self._bars.pop(run_id).close()
-        elif run_id in self._bars and "rows_loaded" in getattr(record, "json_fields", {}):  # a page
+        elif run_id in self._bars and "rows_loaded" in (fields := getattr(record, "json_fields", {})):  # a page
             bar = self._bars[run_id]
-            bar.update(record.json_fields["rows_loaded"] - bar.n)
+            bar.update(fields["rows_loaded"] - bar.n)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
 """The local runner: the whole pipeline on one laptop (what `make run` calls).
 
-    python -m scripts.run_local run                 every landed source, then entity resolution, then a summary
+    python -m scripts.run_local run                 every source, then entity resolution, then a summary
     python -m scripts.run_local sync SOURCE [--full]
     python -m scripts.run_local resolve [--full]
     python -m scripts.run_local recommend            the day's rule-based account recommendations
@@ -24,25 +24,28 @@ import os
 import sys
 import threading
 import traceback
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pydantic import ValidationError
 
-from config.settings import Settings, get_settings  # noqa: E402
-from observability.logger import configure_logging, redact  # noqa: E402
-from observability.monitoring import ErrorPublisher  # noqa: E402
-from pipeline.etl_runs import record_failed_invocation  # noqa: E402
-from pipeline.runtime import Runtime, set_runtime  # noqa: E402
-from scripts.local_schedule import load_jobs, run_schedule  # noqa: E402
-from scripts.local_sources import SOURCES, endpoints, sandboxes_allowed  # noqa: E402
-from scripts.progress import show_progress  # noqa: E402
-from warehouse import Warehouse, open_warehouse  # noqa: E402
-from warehouse.schemas import load_table_specs  # noqa: E402
+from config.schedules import Job, load_jobs
+from config.settings import Settings, get_settings
+from observability.logger import configure_logging, redact
+from observability.monitoring import ErrorPublisher
+from pipeline.etl_runs import record_failed_invocation
+from pipeline.runtime import Runtime, set_runtime
+from scripts.local_schedule import run_schedule
+from scripts.local_sources import SOURCES, endpoints, sandboxes_allowed
+from scripts.progress import show_progress
+from warehouse import Warehouse, open_warehouse
+from warehouse.schemas import load_table_specs
 
 
-def landed_in_schedule_order() -> list[str]:
-    """Landed sources in the order their jobs appear in schedules.yaml."""
+def sources_in_schedule_order() -> list[str]:
+    """The sources in the order their jobs appear in schedules.yaml."""
     by_entry_point = {source.entry_point: name for name, source in SOURCES.items()}
     ordered: list[str] = []
     for job in load_jobs()[1]:
@@ -81,7 +84,7 @@ def sync(runtime: Runtime, names: list[str], full: bool, sandboxes: bool, then_r
     with endpoints(runtime, names, sandboxes, required=len(names) == 1) as (rt, usable):
         for name in usable:
             try:
-                SOURCES[name].sync(rt, full, lambda run, name=name: print_run(name, run))
+                SOURCES[name].sync(rt, full, partial(print_run, name))
             except Exception as error:
                 raise RunFailed(name, error, rt) from error
         if then_resolve:
@@ -197,7 +200,7 @@ def serve(runtime: Runtime, port: int, sandboxes: bool) -> None:
 
     import main
 
-    with endpoints(runtime, landed_in_schedule_order(), sandboxes, required=False) as (rt, _usable):
+    with endpoints(runtime, sources_in_schedule_order(), sandboxes, required=False) as (rt, _usable):
         set_runtime(rt)
         servers = []
         for offset, target in enumerate(main.__all__):
@@ -230,10 +233,7 @@ def fire_locally(runtime: Runtime):
 
     app = flask.Flask("local-scheduler")
 
-    def fire(job) -> None:
-        if job.function not in main.__all__:
-            print(f"schedule: skip {job.name}: {job.function} has not landed", flush=True)
-            return
+    def fire(job: Job) -> None:
         with app.test_request_context(method="POST", json=job.body):
             body, status, _ = getattr(main, job.function)(flask.request)
         print(f"schedule: {job.name} -> HTTP {status} {body[:300]}", flush=True)
@@ -249,7 +249,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                               help="every source talks to its loopback sandbox (SANDBOXES=true)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("init", help="create the warehouse with every table and view")
-    sub.add_parser("run", parents=[with_sources], help="every landed source, then entity resolution, then the summary")
+    sub.add_parser("run", parents=[with_sources], help="every source, then entity resolution, then the summary")
     sync_parser = sub.add_parser("sync", parents=[with_sources], help="one source")
     sync_parser.add_argument("source", choices=sorted(SOURCES))
     sync_parser.add_argument("--full", action="store_true")
@@ -338,58 +338,88 @@ def execute(args: argparse.Namespace, settings: Settings) -> None:
         warehouse.close()
 
 
+@dataclass
+class Command:
+    """One command line, over an open warehouse."""
+
+    args: argparse.Namespace
+    settings: Settings
+    runtime: Runtime
+    sandboxes: bool
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return self.runtime.warehouse
+
+
+def do_init(cmd: Command) -> None:
+    init(cmd.warehouse, cmd.settings)
+
+
+def do_run(cmd: Command) -> None:
+    init(cmd.warehouse, cmd.settings)
+    sync(cmd.runtime, sources_in_schedule_order(), full=False, sandboxes=cmd.sandboxes, then_resolve=True)
+    recommend(cmd.runtime)
+    report(cmd.warehouse)
+
+
+def do_sync(cmd: Command) -> None:
+    sync(cmd.runtime, [cmd.args.source], cmd.args.full, sandboxes=cmd.sandboxes)
+
+
+def do_schedule(cmd: Command) -> None:
+    with endpoints(cmd.runtime, sources_in_schedule_order(), cmd.sandboxes, required=False) as (rt, _usable):
+        set_runtime(rt)
+        run_schedule(fire_locally(rt), cmd.args.minutes)
+
+
+def do_import_mbox(cmd: Command) -> None:
+    from cloud_functions.gmail_sync.mbox_import import import_mbox
+
+    print_run("gmail", import_mbox(cmd.args.file, cmd.args.mailbox.strip().lower(), cmd.runtime))
+
+
+def do_sql(cmd: Command) -> None:
+    from scripts.analyst_sql import run_sql
+
+    args = cmd.args
+    text = args.query if args.query is not None else (sys.stdin.read() if str(args.file) == "-" else args.file.read_text())
+    run_sql(cmd.warehouse, text, args.format)
+
+
+def do_check(cmd: Command) -> None:
+    from scripts.run_report import check
+
+    print("freshness per source against config/schedules.yaml:")
+    check(cmd.warehouse)
+
+
+def do_report(cmd: Command) -> None:
+    from scripts.run_report import report_data, to_json, write_html
+
+    args = cmd.args
+    if not (args.json or args.html):
+        report(cmd.warehouse)
+        return
+    data = report_data(cmd.warehouse, args.days)
+    if args.html:
+        write_html(data, args.html)
+    print(to_json(data) if args.json else f"wrote {args.html}")
+
+
+HANDLERS: dict[str, Callable[[Command], object]] = {
+    "init": do_init, "run": do_run, "sync": do_sync, "resolve": lambda cmd: resolve(cmd.runtime, cmd.args.full),
+    "recommend": lambda cmd: recommend(cmd.runtime), "serve": lambda cmd: serve(cmd.runtime, cmd.args.port, cmd.sandboxes),
+    "schedule": do_schedule, "import-mbox": do_import_mbox, "review": lambda cmd: review(cmd.warehouse, cmd.settings, cmd.args),
+    "sql": do_sql, "check": do_check, "report": do_report,
+}
+
+
 def run_command(args: argparse.Namespace, settings: Settings, runtime: Runtime, sandboxes: bool) -> None:
-    """One command over an open warehouse."""
-    warehouse = runtime.warehouse
-    if args.command in ("init", "run"):
-        init(warehouse, settings)
-    elif args.command not in READING_COMMANDS:
-        warehouse.ensure_schema()
-    if args.command == "run":
-        sync(runtime, landed_in_schedule_order(), full=False, sandboxes=sandboxes, then_resolve=True)
-        recommend(runtime)
-    elif args.command == "sync":
-        sync(runtime, [args.source], args.full, sandboxes=sandboxes)
-    elif args.command == "resolve":
-        resolve(runtime, args.full)
-    elif args.command == "recommend":
-        recommend(runtime)
-    elif args.command == "serve":
-        serve(runtime, args.port, sandboxes)
-    elif args.command == "schedule":
-        with endpoints(runtime, landed_in_schedule_order(), sandboxes, required=False) as (rt, _usable):
-            set_runtime(rt)
-            run_schedule(fire_locally(rt), args.minutes)
-    elif args.command == "import-mbox":
-        from cloud_functions.gmail_sync.mbox_import import import_mbox
-
-        run = import_mbox(args.file, args.mailbox.strip().lower(), runtime)
-        print_run("gmail", run)
-    elif args.command == "review":
-        review(warehouse, settings, args)
-    elif args.command == "sql":
-        from scripts.analyst_sql import run_sql
-
-        text = args.query if args.query is not None else (
-            sys.stdin.read() if str(args.file) == "-" else args.file.read_text())
-        run_sql(warehouse, text, args.format)
-    if args.command == "check":
-        from scripts.run_report import check
-
-        print("freshness per source against config/schedules.yaml:")
-        check(warehouse)
-    if args.command == "report" and (args.json or args.html):
-        from scripts.run_report import report_data, to_json, write_html
-
-        data = report_data(warehouse, args.days)
-        if args.html:
-            write_html(data, args.html)
-        if args.json:
-            print(to_json(data))
-        else:
-            print(f"wrote {args.html}")
-    elif args.command in ("run", "report"):
-        report(warehouse)
+    """One command over an open warehouse: the tables made sure of (except for the reading commands), then its handler."""
+    if args.command not in READING_COMMANDS and args.command not in ("init", "run"):
+        runtime.warehouse.ensure_schema()
+    HANDLERS[args.command](Command(args, settings, runtime, sandboxes))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -403,13 +433,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `report | head`: the reader has gone; nothing more to say
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python's own advice, so exit does not fail to flush
+        sys.stdout = open(os.devnull, "w")  # Python's own advice, so exit does not fail to flush
         return 0
     except Exception as error:
         if args.debug:
             traceback.print_exc()
         message = str(error) if isinstance(error, _user_errors()) else f"{type(error).__name__}: {error}"
-        if type(error).__name__ == "ValidationError":  # a setting: named as its environment variable
+        if isinstance(error, ValidationError):  # a setting: named as its environment variable
             message = "bad setting: " + "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
                                                   for e in error.errors())
         print(f"error: {redact(message)}", file=sys.stderr)

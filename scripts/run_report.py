@@ -171,7 +171,7 @@ def to_html(data: dict[str, Any]) -> str:
     from plotly.offline import get_plotlyjs
 
     sections = []
-    for number, (name, title, figure) in enumerate(_figures(data)):
+    for name, title, figure in _figures(data):
         figure.update_layout(title=title, height=380, margin={"l": 60, "r": 20, "t": 50, "b": 50})
         chart = pio.to_html(figure, include_plotlyjs=False, full_html=False, div_id=f"chart-{name}")
         sections.append(f'<section class="chart" data-chart="{name}">{chart}</section>')

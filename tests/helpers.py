@@ -5,7 +5,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
-from pipeline.runner import Page, RejectedRecord, SyncJob
+from pipeline.runner import Page, RejectedRecord, SyncJob, per_record
 
 T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)
 
@@ -38,7 +38,7 @@ class ListSource:
                                  "system_modstamp": T0 + timedelta(seconds=record["n"])}]}
 
     def job(self, sync_type: str = "incremental") -> SyncJob:
-        return SyncJob(source="testsource", stream="Account", fetch_pages=self.pages, to_rows=self.to_rows,
+        return SyncJob(source="testsource", stream="Account", fetch_pages=self.pages, transform_page=per_record(self.to_rows),
                        record_key=lambda r: r.get("Id"), sync_type=sync_type, api_calls=lambda: self.requests)
 
 

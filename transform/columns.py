@@ -23,13 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from transform.email_normalizer import ALREADY_NORMAL, MAX_LOCAL_PART, email_domain, normalize_email
-from transform.phone_normalizer import (
-    NANP_WRITTEN,
-    country_calling_code,
-    nanp_validity,
-    parse_phone,
-    region_for_country,
-)
+from transform.phone_normalizer import NANP_WRITTEN, country_calling_code, nanp_validity, parse_phone, region_for_country
 from transform.values import MAX_ROW_BYTES, text_problem, to_bool, to_date, to_datetime, to_float, to_int, to_str
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -61,7 +55,8 @@ def _utf8(name: str, cells: pa.Array) -> tuple[pa.Array, pa.Array | None]:
         return cells.cast(pa.string()), None
     except pa.ArrowInvalid:
         pass
-    texts, errors = [], []
+    texts: list[str | None] = []
+    errors: list[str | None] = []
     for cell in cells.to_pylist():
         try:
             texts.append(None if cell is None else cell.decode("utf-8"))
@@ -148,12 +143,11 @@ def per_value(array: pa.Array, fn: Callable[[str], tuple], types: Sequence[pa.Da
     outputs: list[list[Any]] = [[] for _ in types]
     errors: list[str | None] = []
     for value in encoded.dictionary.to_pylist():
+        error_text: str | None = None
         try:
             produced = fn(value)
         except Exception as error:  # the record is rejected with this reason, the page goes on
             produced, error_text = (None,) * len(types), f"{type(error).__name__}: {error}"
-        else:
-            error_text = None
         for output, item in zip(outputs, produced):
             output.append(item)
         errors.append(error_text)

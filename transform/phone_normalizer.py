@@ -93,8 +93,8 @@ def nanp_validity(region: str) -> NanpValidity | None:
     if phonenumbers.country_code_for_region(region) != 1:
         return None
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
-    general = metadata.general_desc
-    if not general.national_number_pattern or (general.possible_length and 10 not in general.possible_length):
+    general = metadata.general_desc if metadata else None
+    if general is None or not general.national_number_pattern or (general.possible_length and 10 not in general.possible_length):
         return None
     types = [d.national_number_pattern for d in (getattr(metadata, name) for name in _TYPE_DESCS)
              if d and d.national_number_pattern and (not d.possible_length or 10 in d.possible_length)]

@@ -16,18 +16,9 @@ import contextlib
 import uuid
 from typing import Any, Iterator, Mapping, Protocol, Sequence
 
-from warehouse.merge_sql import (
-    merge_columns,
-    merge_target,
-    row_groups,
-    stamp_ingested_at,
-)
-from warehouse.schemas import (
-    Column,
-    TableSpec,
-    load_table_specs,
-    table_spec,
-)
+from warehouse.job_ledger import JobLedger
+from warehouse.merge_sql import merge_columns, merge_target, row_groups, stamp_ingested_at
+from warehouse.schemas import Column, TableSpec, load_table_specs, table_spec, view_sql_files
 from warehouse.sql_text import quoted
 
 
@@ -80,6 +71,12 @@ class Warehouse(abc.ABC):
     @abc.abstractmethod
     def ensure_schema(self) -> list[str]:
         """Creates what is missing (datasets, tables, views, columns); returns what it created (`table.column` for a column)."""
+
+    def _create_views(self, existing: set[str]) -> list[str]:
+        """Creates or replaces every view (views over views last); returns the ones that did not exist."""
+        for path in view_sql_files():
+            self.execute(path.read_text().replace("${dataset}", self.dataset))
+        return [path.stem for path in view_sql_files() if path.stem not in existing]
 
     @abc.abstractmethod
     def list_tables(self) -> set[str]:
@@ -167,7 +164,9 @@ class Warehouse(abc.ABC):
         """Drops a scratch table of the work dataset if it is there."""
         self.execute(f"DROP TABLE IF EXISTS {quoted(self.work_dataset, name)}")
 
-    def close(self) -> None:
+    ledger: JobLedger  # every statement and load this warehouse ran, per run (what each run cost)
+
+    def close(self) -> None:  # noqa: B027 - an optional hook: a warehouse holding no connection keeps it
         """Releases connections."""
 
     def table_counts(self) -> dict[str, int]:

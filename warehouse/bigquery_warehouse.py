@@ -11,13 +11,7 @@ from warehouse.base import Warehouse
 from warehouse.job_ledger import JobLedger, job_cost, statement_kind, statement_target
 from warehouse.load_jobs import batch_digest, job_id_for, json_ready
 from warehouse.merge_sql import POSITION_COLUMN, batch_partitions, merge_sql, prunes
-from warehouse.schemas import (
-    Column,
-    TableSpec,
-    load_table_specs,
-    standard_type,
-    view_sql_files,
-)
+from warehouse.schemas import Column, TableSpec, load_table_specs, standard_type
 from warehouse.sql_text import parameters_used
 from warehouse.staged_merges import StagedMerges
 
@@ -35,20 +29,13 @@ def _query_parameter(name: str, value: Any) -> Any:
     return bigquery.ScalarQueryParameter(name, _scalar_type(value), value)
 
 
+# A query parameter's type by its Python value (bool before int, datetime before date: subclasses first).
+_SCALAR_TYPES = ((bool, "BOOL"), (int, "INT64"), (float, "FLOAT64"), (Decimal, "NUMERIC"), (datetime, "TIMESTAMP"),
+                 (date, "DATE"))
+
+
 def _scalar_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "BOOL"
-    if isinstance(value, int):
-        return "INT64"
-    if isinstance(value, float):
-        return "FLOAT64"
-    if isinstance(value, Decimal):
-        return "NUMERIC"
-    if isinstance(value, datetime):
-        return "TIMESTAMP"
-    if isinstance(value, date):
-        return "DATE"
-    return "STRING"
+    return next((name for kind, name in _SCALAR_TYPES if isinstance(value, kind)), "STRING")
 
 
 def bigquery_client(settings: Settings) -> Any:
@@ -131,11 +118,7 @@ class BigQueryWarehouse(Warehouse):
             else:
                 self.client.create_table(self._table(spec), exists_ok=True)
                 created.append(spec.name)
-        for path in view_sql_files():
-            self.execute(path.read_text().replace("${dataset}", self.dataset))
-            if path.stem not in existing:
-                created.append(path.stem)
-        return created
+        return created + self._create_views(existing)
 
     def _ensure_dataset(self, name: str, table_lifetime: timedelta | None) -> list[str]:
         """Creates the dataset when missing ([name] then); refuses one that lives in another location."""
@@ -222,7 +205,7 @@ class BigQueryWarehouse(Warehouse):
                 select.append(f"@v{number} AS {name}")
             params.append(bigquery.ScalarQueryParameter(f"v{number}", _inline_type(column), value))
         source = f"(SELECT {', '.join(select)}, 0 AS {POSITION_COLUMN})"
-        prune = batch_partitions(spec, [row.get(spec.partition_field)]) if prunes(spec, columns) else None
+        prune = batch_partitions(spec, [row.get(spec.partition_column.name)]) if prunes(spec, columns) else None
         sql = merge_sql(spec, self.dataset, source, columns, key, version, prune)
         payload = [{c: json_ready(row.get(c)) for c in columns}]
         config = bigquery.QueryJobConfig(query_parameters=params)

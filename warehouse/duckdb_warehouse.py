@@ -12,20 +12,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from warehouse.base import Warehouse
 from warehouse.job_ledger import JobLedger, statement_kind, statement_target
-from warehouse.merge_sql import (
-    POSITION_COLUMN,
-    batch_partitions,
-    check_supplied,
-    merge_sql,
-    merge_target,
-    prunes,
-)
-from warehouse.schemas import (
-    Column,
-    TableSpec,
-    load_table_specs,
-    view_sql_files,
-)
+from warehouse.merge_sql import POSITION_COLUMN, batch_partitions, check_supplied, merge_sql, merge_target, prunes
+from warehouse.schemas import Column, TableSpec, load_table_specs
 from warehouse.sql_text import parameters_used, quoted
 
 
@@ -132,7 +120,7 @@ class DuckDBWarehouse(Warehouse):
             yield
             return
         with self._lock:
-            (before,) = self._con.execute("SELECT current_setting('memory_limit')").fetchone()
+            (before,) = self._con.execute("SELECT current_setting('memory_limit')").fetchall()[0]
             self._con.execute(f"SET memory_limit = '{limit}'")
         try:
             yield
@@ -158,11 +146,7 @@ class DuckDBWarehouse(Warehouse):
                 self._con.execute(f"COMMENT ON TABLE {self.dataset}.{spec.name} IS "
                                   f"'{spec.bigquery_layout().replace(chr(39), chr(39) * 2)}'")
                 created.append(spec.name)
-            for path in view_sql_files():
-                self.execute(path.read_text().replace("${dataset}", self.dataset))
-                if path.stem not in existing:
-                    created.append(path.stem)
-            return created
+            return created + self._create_views(existing)
 
     def _add_missing_columns(self, spec: TableSpec) -> list[str]:
         """Adds the schema file's columns that the existing table lacks (NULL in existing rows); their names."""

@@ -98,7 +98,7 @@ def partition_spans(numbers: set[int], unit: str, column_type: str, has_null: bo
 def batch_partitions(spec: TableSpec, values: Iterable[Any]) -> PartitionSpans:
     """The partitions of the table that a batch with these partition-column values touches."""
     numbers, has_null = partition_numbers(values, spec.partition_type)
-    return partition_spans(numbers, spec.partition_type, spec.column(spec.partition_field).type, has_null)
+    return partition_spans(numbers, spec.partition_type, spec.partition_column.type, has_null)
 
 
 def merge_sql(spec: TableSpec, dataset: str, staging: str, columns: Sequence[str],

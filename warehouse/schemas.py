@@ -86,6 +86,13 @@ class TableSpec:
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
+    @property
+    def partition_column(self) -> Column:
+        """The column the table is partitioned on (KeyError for an unpartitioned table)."""
+        if self.partition_field is None:
+            raise KeyError(f"table {self.name} is not partitioned")
+        return self.column(self.partition_field)
+
     def column(self, name: str) -> Column:
         for column in self.columns:
             if column.name == name:

@@ -9,14 +9,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from warehouse.job_ledger import job_cost
 from warehouse.load_jobs import batch_digest, job_id_for, json_ready
-from warehouse.merge_sql import (
-    POSITION_COLUMN,
-    merge_sql,
-    partition_numbers,
-    partition_spans,
-    prunes,
-    row_groups,
-)
+from warehouse.merge_sql import POSITION_COLUMN, merge_sql, partition_numbers, partition_spans, prunes, row_groups
 from warehouse.schemas import TableSpec
 from warehouse.sql_text import quoted, safe_table_name
 
@@ -83,7 +76,7 @@ class StagedMerges:
         area.rows += len(rows)
         area.digests.append(batch_digest(payload))
         if prunes(spec, columns):
-            numbers, has_null = partition_numbers((r.get(spec.partition_field) for r in rows), spec.partition_type)
+            numbers, has_null = partition_numbers((r.get(spec.partition_column.name) for r in rows), spec.partition_type)
             area.partitions |= numbers
             area.null_partition = area.null_partition or has_null
 
@@ -117,7 +110,7 @@ class StagedMerges:
         wh = self._wh
         spec = area.spec
         prune = None if not prunes(spec, area.columns) else partition_spans(
-            area.partitions, spec.partition_type, spec.column(spec.partition_field).type, area.null_partition)
+            area.partitions, spec.partition_type, spec.partition_column.type, area.null_partition)
         sql = merge_sql(spec, wh.dataset, quoted(wh.work_dataset, area.name), area.columns, area.key,
                         area.version, prune)
         # The MERGE's id is the staged batches': a retry of the same batches finds that job and waits for it.

@@ -12,8 +12,8 @@ from typing import Any, Iterator
 import requests
 
 from api_clients.http_json import bearer_session, get_json
+from api_clients.metered import MeteredCalls
 from api_clients.rate_limit import RateLimiter
-from api_clients.retry import retry_policy
 from config.settings import Settings
 
 
@@ -21,17 +21,16 @@ class DialpadClient:
     def __init__(self, api_key: str, settings: Settings, session: requests.Session | None = None):
         self._base = settings.dialpad_base_url.rstrip("/")
         self._session = session or bearer_session(api_key)
-        self._limiter = RateLimiter(settings.dialpad_requests_per_second, 1.0)
-        self._policy = retry_policy(settings.retry_max_seconds)
+        self._calls = MeteredCalls(settings.retry_max_seconds, RateLimiter(settings.dialpad_requests_per_second, 1.0))
         self._concurrency = settings.dialpad_transcript_concurrency
-        self.api_calls = 0
+
+    @property
+    def api_calls(self) -> int:
+        """Requests made (every attempt counts)."""
+        return self._calls.count
 
     def _get(self, path: str, params: dict[str, Any] | None = None, allow_404: bool = False) -> dict[str, Any] | None:
-        def attempt() -> dict[str, Any] | None:
-            self._limiter.acquire()
-            self.api_calls += 1
-            return get_json(self._session, f"{self._base}{path}", params, allow_404)
-        return self._policy(attempt)
+        return self._calls(lambda: get_json(self._session, f"{self._base}{path}", params, allow_404))
 
     def call_pages(self, started_after_ms: int, started_before_ms: int) -> Iterator[list[dict[str, Any]]]:
         """Pages of finished calls started in (after, before), newest first, following the cursor."""

@@ -71,5 +71,5 @@ def call_row(call: dict[str, Any], region: str) -> dict[str, Any]:
         "was_recorded": _lenient(to_bool, call.get("was_recorded")),
         "labels": [str(label) for label in call.get("labels") or []],
         "transcript_lines": lines,
-        "transcript_text": "\n".join(f"{l['name'] or '?'}: {l['content'] or ''}" for l in lines) or None,
+        "transcript_text": "\n".join(f"{line['name'] or '?'}: {line['content'] or ''}" for line in lines) or None,
     }

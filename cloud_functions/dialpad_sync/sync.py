@@ -15,7 +15,7 @@ from pydantic import Field
 from cloud_functions.dialpad_sync.client import DialpadClient
 from cloud_functions.dialpad_sync.records import TRANSCRIPT, call_row
 from http_entry.validation import SyncRequest
-from pipeline.runner import Page, SyncJob, run_sync
+from pipeline.runner import Page, SyncJob, per_record, run_jobs
 from pipeline.runtime import Runtime
 from transform.values import to_bool, to_datetime
 
@@ -104,15 +104,18 @@ def _to_rows(call: dict[str, Any], region: str) -> dict[str, list[dict[str, Any]
     return {"dialpad_calls": [row]}
 
 
-def run_dialpad_sync(request: DialpadSyncRequest, runtime: Runtime, client: DialpadClient | None = None) -> dict[str, Any]:
-    """Syncs Dialpad calls and transcripts; returns the run's summary."""
-    settings = runtime.settings
-    client = client or DialpadClient(runtime.secrets.get("dialpad-api-key"), settings)
+def calls_job(client: DialpadClient, runtime: Runtime, request: DialpadSyncRequest) -> SyncJob:
+    """Calls (and their transcripts) of the request's window."""
     reader = CallReader(client, runtime, request)
-    job = SyncJob(source=SOURCE, stream=STREAM, sync_type=request.sync_type, fetch_pages=reader.pages,
-                  to_rows=lambda call: _to_rows(call, settings.default_phone_region),
-                  record_key=lambda call: str(call["call_id"]) if call.get("call_id") is not None else None,
-                  api_calls=lambda: client.api_calls, details=reader.details)
-    summary = run_sync(job, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=settings,
-                       trigger=request.trigger)
-    return {"source": SOURCE, **summary.to_dict()}
+    region = runtime.settings.default_phone_region
+    return SyncJob(source=SOURCE, stream=STREAM, sync_type=request.sync_type, fetch_pages=reader.pages,
+                   transform_page=per_record(lambda call: _to_rows(call, region)),
+                   record_key=lambda call: str(call["call_id"]) if call.get("call_id") is not None else None,
+                   api_calls=lambda: client.api_calls, details=reader.details)
+
+
+def run_dialpad_sync(request: DialpadSyncRequest, runtime: Runtime, client: DialpadClient | None = None) -> dict[str, Any]:
+    """Syncs Dialpad calls and transcripts (pipeline.runner.run_jobs, one stream); answers the run."""
+    client = client or DialpadClient(runtime.secrets.get("dialpad-api-key"), runtime.settings)
+    return run_jobs(SOURCE, [lambda _deadline: calls_job(client, runtime, request)], warehouse=runtime.warehouse,
+                    publisher=runtime.publisher, settings=runtime.settings, trigger=request.trigger)

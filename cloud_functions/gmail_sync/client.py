@@ -13,8 +13,9 @@ from typing import Any
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
+from api_clients.metered import MeteredCalls
 from api_clients.rate_limit import RateLimiter, Unlimited
-from api_clients.retry import is_transient, retry_policy
+from api_clients.retry import is_transient
 from config.settings import Settings
 from observability.logger import get_logger
 
@@ -31,19 +32,17 @@ class GmailClient:
         self._service = service
         self._batch_uri = batch_uri
         quota = settings.gmail_quota_units_per_second
-        self._limiter = RateLimiter(quota, 1.0) if quota else Unlimited()
+        self._calls = MeteredCalls(settings.retry_max_seconds, RateLimiter(quota, 1.0) if quota else Unlimited())
         self._batch_size = min(settings.gmail_batch_size, quota // UNITS["get"]) if quota else settings.gmail_batch_size
         self._batch_size = max(1, self._batch_size)
         self._page_size = settings.gmail_list_page_size
-        self._policy = retry_policy(settings.retry_max_seconds)
-        self.api_calls = 0
+    @property
+    def api_calls(self) -> int:
+        """Requests made (every attempt counts)."""
+        return self._calls.count
 
     def _execute(self, request: Any, units: int) -> Any:
-        def attempt() -> Any:
-            self._limiter.acquire(units)
-            self.api_calls += 1
-            return request.execute()
-        return self._policy(attempt)
+        return self._calls(request.execute, units=units)
 
     def _users(self) -> Any:
         return self._service.users()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from cloud_functions.gmail_sync.records import message_rows
-from pipeline.runner import Page, SyncJob, run_sync
+from pipeline.runner import Page, SyncJob, per_record, run_sync
 from pipeline.runtime import Runtime
 
 _TAKEOUT_HEADER = re.compile(rb"^(X-GM-MSGID|X-GM-THRID|X-Gmail-Labels): (.*?)\r?\n", re.M | re.I)
@@ -49,7 +49,7 @@ def mbox_resource(raw: bytes, from_line: str) -> dict[str, Any]:
     else:
         message_id = "mbox-" + hashlib.sha256(body[:4096]).hexdigest()[:24]
     return {"id": message_id, "threadId": format(int(headers["x-gm-thrid"]), "x") if "x-gm-thrid" in headers else None,
-            "labelIds": [_label_id(l) for l in headers.get("x-gmail-labels", "").split(",") if l],
+            "labelIds": [_label_id(label) for label in headers.get("x-gmail-labels", "").split(",") if label],
             "internalDate": str(internal) if internal is not None else None, "raw_bytes": body,
             "sizeEstimate": len(body)}
 
@@ -73,7 +73,8 @@ def import_mbox(path: Path, mailbox_address: str, runtime: Runtime, trigger: str
     cap = runtime.settings.gmail_body_max_chars
     job = SyncJob(source="gmail", stream=f"mbox:{mailbox_address}", sync_type="full",
                   fetch_pages=lambda _watermark: mbox_pages(path),
-                  to_rows=lambda resource: message_rows(resource, mailbox_address, cap, ingest_source="mbox"),
+                  transform_page=per_record(lambda resource: message_rows(resource, mailbox_address, cap,
+                                                                         ingest_source="mbox")),
                   record_key=lambda resource: resource.get("id"))
     return run_sync(job, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=runtime.settings,
                     trigger=trigger).to_dict()

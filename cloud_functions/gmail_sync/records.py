@@ -19,7 +19,7 @@ from email.message import Message
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from pipeline.runner import REJECTED_PARTS, RejectedPart, RejectedRecord
+from pipeline.runner import REJECTED_PARTS, Reject, RejectedRecord
 from transform.email_normalizer import parse_address_list
 from transform.values import to_datetime
 
@@ -146,9 +146,9 @@ def message_rows(resource: dict[str, Any], mailbox: str, body_max_chars: int,
                                  "domain": address.domain, "sent_at": sent_at})
         for number, bad in enumerate(unreadable):
             reason = getattr(bad, "reason", "invalid UTF-8 in the address")
-            rejected.append(RejectedPart(
-                key=f"{message_id}:{role}:{number}", reason=f"{header} address: {reason}",
-                raw={"mailbox": mailbox, "message_id": message_id, "header": header, "address": bad.raw}))
+            rejected.append(Reject(
+                raw={"mailbox": mailbox, "message_id": message_id, "header": header, "address": bad.raw},
+                reason=f"{header} address: {reason}", key=f"{message_id}:{role}:{number}"))
     rfc_id = header_text(message, "Message-ID")
     row = {
         "mailbox": mailbox, "message_id": message_id, "thread_id": resource.get("threadId"),

@@ -20,7 +20,7 @@ from cloud_functions.gmail_sync.records import MessageStateChange, message_rows,
 from config.settings import SettingMissing
 from http_entry.validation import BadRequest, SyncRequest
 from observability.logger import get_logger
-from pipeline.runner import Page, SyncJob, overall_status, run_sync, time_shares
+from pipeline.runner import Page, SyncJob, per_record, run_jobs
 from pipeline.runtime import Runtime
 from transform.email_normalizer import normalize_email
 from warehouse import Warehouse
@@ -199,7 +199,7 @@ def mailbox_job(mailbox: str, client: GmailClient, runtime: Runtime, sync_type: 
         return record.message_id if isinstance(record, MessageStateChange) else record.get("id")
 
     return SyncJob(source=SOURCE, stream=mailbox, sync_type=sync_type, fetch_pages=reader.pages,
-                   to_rows=to_rows, record_key=record_key, api_calls=lambda: client.api_calls,
+                   transform_page=per_record(to_rows), record_key=record_key, api_calls=lambda: client.api_calls,
                    details=reader.details, watermarks=GmailStateStore(runtime.warehouse))
 
 
@@ -211,13 +211,10 @@ def client_for(mailbox: str, runtime: Runtime) -> GmailClient:
 
 
 def run_gmail_sync(request: GmailSyncRequest, runtime: Runtime) -> dict[str, Any]:
-    """Syncs each requested mailbox in turn within one time budget (each an equal share of the time left, so
-    the invocation ends before the function's timeout however many mailboxes); returns every run's summary."""
-    runs = []
-    mailboxes = mailboxes_for(request, runtime.settings.mailboxes)
-    for mailbox, deadline in zip(mailboxes, time_shares(len(mailboxes), runtime.settings.run_time_budget_seconds)):
-        summary = run_sync(mailbox_job(mailbox, client_for(mailbox, runtime), runtime, request.sync_type),
-                           warehouse=runtime.warehouse, publisher=runtime.publisher, settings=runtime.settings,
-                           trigger=request.trigger, deadline=deadline, sweep_abandoned=not runs)
-        runs.append(summary.to_dict())
-    return {"source": SOURCE, "status": overall_status(runs), "runs": runs}
+    """Syncs each requested mailbox in turn within one time budget (pipeline.runner.run_jobs: each mailbox its
+    share, so the invocation ends before the function's timeout however many mailboxes); answers every run."""
+    jobs = [lambda _deadline, mailbox=mailbox: mailbox_job(mailbox, client_for(mailbox, runtime), runtime,
+                                                           request.sync_type)
+            for mailbox in mailboxes_for(request, runtime.settings.mailboxes)]
+    return run_jobs(SOURCE, jobs, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=runtime.settings,
+                    trigger=request.trigger)

@@ -6,14 +6,15 @@ limit (settings.hubspot_requests_per_10s) for every call, the search limit for s
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any, Callable, Iterator, TypeVar
 
 from hubspot import HubSpot
 from hubspot.crm.contacts import Filter, FilterGroup, PublicObjectSearchRequest
 
 from api_clients.http_json import bearer_session, get_json
+from api_clients.metered import MeteredCalls
 from api_clients.rate_limit import RateLimiter
-from api_clients.retry import retry_policy
 from config.settings import Settings
 from transform.values import to_datetime
 
@@ -28,28 +29,26 @@ class HubSpotClient:
         self._base = base
         self.sdk = HubSpot(access_token=token, host=base)
         self._session = bearer_session(token)
-        self._general = RateLimiter(settings.hubspot_requests_per_10s, 10.0)
+        self._calls = MeteredCalls(settings.retry_max_seconds, RateLimiter(settings.hubspot_requests_per_10s, 10.0))
         self._search = RateLimiter(settings.hubspot_search_per_second, 1.0)
-        self._policy = retry_policy(settings.retry_max_seconds)
-        self.api_calls = 0
+
+    @property
+    def api_calls(self) -> int:
+        """Requests made (every attempt counts)."""
+        return self._calls.count
 
     def _call(self, fn: Callable[[], T], search: bool = False) -> T:
-        def attempt() -> T:
-            self._general.acquire()
-            if search:
-                self._search.acquire()
-            self.api_calls += 1
-            return fn()
-        return self._policy(attempt)
+        return self._calls(fn, also=self._search if search else None)
 
     def _get(self, path: str, params: dict[str, Any] | None = None, allow_404: bool = False) -> dict[str, Any] | None:
         return self._call(lambda: get_json(self._session, f"{self._base}{path}", params, allow_404))
 
     def owner_user_ids(self) -> list[str]:
         """User ids of every active owner (the users who can own sequences)."""
-        user_ids, after = [], None
+        user_ids: list[str] = []
+        after: str | None = None
         while True:
-            page = self._call(lambda: self.sdk.crm.owners.owners_api.get_page(limit=100, after=after, archived=False))
+            page = self._call(partial(self.sdk.crm.owners.owners_api.get_page, limit=100, after=after, archived=False))
             user_ids += [str(owner.user_id) for owner in page.results if owner.user_id is not None]
             if not page.paging or not page.paging.next:
                 return user_ids
@@ -76,7 +75,7 @@ class HubSpotClient:
         A search pages at most 10,000 results deep; before reaching that the search restarts from the
         last modification time seen, skipping the contacts already returned at that very time.
         """
-        since, skip = since_ms, set()
+        since, skip = since_ms, set[str]()
         while True:
             after, last_seen, at_last_seen = 0, since, set(skip)
             while True:

@@ -8,7 +8,7 @@ from typing import Any, Iterator
 from cloud_functions.hubspot_sync.client import HubSpotClient
 from cloud_functions.hubspot_sync.records import enrollment_rows, sequence_row
 from http_entry.validation import SyncRequest
-from pipeline.runner import Page, SyncJob, overall_status, run_sync
+from pipeline.runner import Page, SyncJob, per_record, run_jobs
 from pipeline.runtime import Runtime
 
 SOURCE = "hubspot"
@@ -36,25 +36,31 @@ def enrollment_pages(client: HubSpotClient, watermark: str | None, lookback_seco
         yield Page(records, datetime.fromtimestamp(newest / 1000, tz=timezone.utc).isoformat())
 
 
+def sequences_job(client: HubSpotClient, sync_type: str) -> SyncJob:
+    """Every owner's sequences, read whole each run."""
+    before = client.api_calls
+    return SyncJob(source=SOURCE, stream="sequences", sync_type=sync_type,
+                   fetch_pages=lambda _watermark: sequence_pages(client),
+                   transform_page=per_record(lambda sequence: {"hubspot_sequences": [sequence_row(sequence)]}),
+                   record_key=lambda sequence: sequence.get("id"), api_calls=lambda: client.api_calls - before)
+
+
+def enrollments_job(client: HubSpotClient, sync_type: str, lookback_seconds: int) -> SyncJob:
+    """Enrollments of the contacts modified since the watermark (less the look-back; all of them when full)."""
+    before = client.api_calls
+    return SyncJob(source=SOURCE, stream="enrollments", sync_type=sync_type,
+                   fetch_pages=lambda watermark: enrollment_pages(client, watermark, lookback_seconds,
+                                                                  sync_type == "full"),
+                   transform_page=per_record(lambda record: {"hubspot_sequence_enrollments": enrollment_rows(record)}),
+                   record_key=lambda record: record["contact"]["id"], api_calls=lambda: client.api_calls - before)
+
+
 def run_hubspot_sync(request: HubSpotSyncRequest, runtime: Runtime, client: HubSpotClient | None = None) -> dict[str, Any]:
-    """Syncs sequences, then enrollments; returns both runs' summaries."""
+    """Syncs sequences, then enrollments (pipeline.runner.run_jobs); answers both runs."""
     settings = runtime.settings
     client = client or HubSpotClient(runtime.secrets.get("hubspot-api-key"), settings)
-    jobs = [SyncJob(source=SOURCE, stream="sequences", sync_type=request.sync_type,
-                    fetch_pages=lambda _watermark: sequence_pages(client),
-                    to_rows=lambda sequence: {"hubspot_sequences": [sequence_row(sequence)]},
-                    record_key=lambda sequence: sequence.get("id"), api_calls=lambda: client.api_calls)]
+    jobs = [lambda _deadline: sequences_job(client, request.sync_type)]
     if request.include_enrollments:
-        jobs.append(SyncJob(
-            source=SOURCE, stream="enrollments", sync_type=request.sync_type,
-            fetch_pages=lambda watermark: enrollment_pages(client, watermark, settings.hubspot_lookback_seconds,
-                                                           request.sync_type == "full"),
-            to_rows=lambda record: {"hubspot_sequence_enrollments": enrollment_rows(record)},
-            record_key=lambda record: record["contact"]["id"], api_calls=lambda: client.api_calls))
-    runs = []
-    for position, job in enumerate(jobs):
-        before = client.api_calls
-        job.api_calls = lambda before=before: client.api_calls - before
-        runs.append(run_sync(job, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=settings,
-                             trigger=request.trigger, sweep_abandoned=position == 0).to_dict())
-    return {"source": SOURCE, "status": overall_status(runs), "runs": runs, "api_calls": client.api_calls}
+        jobs.append(lambda _deadline: enrollments_job(client, request.sync_type, settings.hubspot_lookback_seconds))
+    return run_jobs(SOURCE, jobs, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=settings,
+                    trigger=request.trigger)

@@ -17,7 +17,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 from simple_salesforce.util import exception_handler
 
-from api_clients.retry import retry_policy
+from api_clients.metered import MeteredCalls
 from config.secrets import SecretNotFoundError, SecretStore
 from config.settings import Settings
 from observability.logger import get_logger
@@ -121,21 +121,25 @@ class SalesforceClient:
         self._settings = settings
         self._session = session or LoginHostSession(
             settings.salesforce_login_url, str(settings.salesforce_ca_bundle) if settings.salesforce_ca_bundle else None)
-        self._policy = retry_policy(settings.retry_max_seconds)
+        self._calls = MeteredCalls(settings.retry_max_seconds)
         self._sf: Salesforce | None = None
-        self.api_calls = 0
+
+    @property
+    def api_calls(self) -> int:
+        """Requests made (every attempt counts)."""
+        return self._calls.count
 
     # -- plumbing
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        def attempt() -> T:
-            self.api_calls += 1
+        def request() -> T:
             try:
                 return fn(*args, **kwargs)
             except SalesforceError as error:
                 if "REQUEST_LIMIT_EXCEEDED" in _error_codes(error):
-                    raise StopSync(f"{API_BUDGET_STOP}: daily request limit exceeded (REQUEST_LIMIT_EXCEEDED)") from None
+                    raise StopSync(f"{API_BUDGET_STOP}: daily request limit exceeded (REQUEST_LIMIT_EXCEEDED)",
+                                   ends_invocation=True) from None
                 raise
-        return self._policy(attempt)
+        return self._calls(request)
 
     @property
     def sf(self) -> Salesforce:
@@ -172,7 +176,7 @@ class SalesforceClient:
         usage = self.api_usage()
         if usage and usage[1] - usage[0] < self._settings.salesforce_api_reserve:
             raise StopSync(f"{API_BUDGET_STOP} low: {usage[1] - usage[0]} daily requests left, "
-                           f"reserve is {self._settings.salesforce_api_reserve}")
+                           f"reserve is {self._settings.salesforce_api_reserve}", ends_invocation=True)
 
     # -- REST
     def describe(self, object_name: str) -> dict[str, Any]:

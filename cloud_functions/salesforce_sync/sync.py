@@ -10,18 +10,19 @@ from __future__ import annotations
 import json
 import time
 from datetime import timedelta
+from functools import partial
 from typing import Any, Callable, Iterator, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from simple_salesforce.exceptions import SalesforceError
 
-from cloud_functions.salesforce_sync.client import API_BUDGET_STOP, SalesforceClient, SalesforceCredentials
+from cloud_functions.salesforce_sync.client import SalesforceClient, SalesforceCredentials
 from cloud_functions.salesforce_sync.fields import with_org_fields
 from cloud_functions.salesforce_sync.objects import CURSOR, OBJECTS, SalesforceObject
 from http_entry.validation import SyncRequest
 from observability.logger import get_logger
-from pipeline.runner import Page, SyncJob, overall_status, run_sync, time_shares
+from pipeline.runner import Page, PageRows, Reject, SyncJob, run_jobs
 from pipeline.runtime import Runtime
 from transform import columns
 from transform.values import to_datetime
@@ -147,42 +148,33 @@ def bulk_load(watermark: str | None) -> dict[str, Any] | None:
     return load if load.get("mode") == BULK_MODE else None
 
 
-def _transformed(obj: SalesforceObject, page: Any, region: str) -> tuple[dict[str, pa.Table], list[tuple[Any, str]]]:
+def _transformed(obj: SalesforceObject, page: Any, region: str) -> PageRows:
     rows, rejected = obj.transform(page, region)
-    return {obj.table: rows}, rejected
+    return {obj.table: rows}, [Reject(record, reason) for record, reason in rejected]
 
 
 def object_names(object_type: str) -> list[str]:
     return list(OBJECTS) if object_type == "all" else [object_type]
 
 
+def object_job(name: str, client: SalesforceClient, runtime: Runtime, sync_type: str, deadline: float) -> SyncJob:
+    """One object's SyncJob: its reader (which API, from where) and its column-wise page transform."""
+    reader = ObjectReader(OBJECTS[name], client, runtime, sync_type, deadline)
+    region = runtime.settings.default_phone_region
+    calls_before = client.api_calls
+    return SyncJob(source=SOURCE, stream=name, sync_type=sync_type, fetch_pages=reader.pages,
+                   transform_page=lambda page: _transformed(reader.obj, page, region),
+                   record_key=lambda record: record.get("Id"),
+                   api_calls=lambda: client.api_calls - calls_before, details=reader.details)
+
+
 def run_salesforce_sync(request: SalesforceSyncRequest, runtime: Runtime, client: SalesforceClient | None = None,
                         clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
-    """Syncs the requested objects one after another within one time budget; returns every run's summary.
-
-    Every object gets its turn in every invocation: each has an equal share of the time left when it
-    starts (time an object does not use passes on to the ones after it), and one that reaches its share
-    ends partial and resumes next time, so a large object cannot starve the rest. Only an exhausted API
-    budget stops the objects after it.
-    """
+    """Syncs the requested objects one after another within one time budget (pipeline.runner.run_jobs: each
+    object its share, so a large object cannot starve the rest); an exhausted API budget stops the objects
+    after it. Answers every run's summary."""
     settings = runtime.settings
     client = client or SalesforceClient(SalesforceCredentials.from_secrets(runtime.secrets, settings), settings)
-    region = settings.default_phone_region
-    names = object_names(request.object_type)
-    summaries = []
-    for name, deadline in zip(names, time_shares(len(names), settings.run_time_budget_seconds, clock)):
-        obj = OBJECTS[name]
-        reader = ObjectReader(obj, client, runtime, request.sync_type, deadline)
-        calls_before = client.api_calls
-        job = SyncJob(source=SOURCE, stream=name, sync_type=request.sync_type, fetch_pages=reader.pages,
-                      transform_page=lambda page, reader=reader: _transformed(reader.obj, page, region),
-                      record_key=lambda record: record.get("Id"),
-                      api_calls=lambda before=calls_before: client.api_calls - before, details=reader.details)
-        summary = run_sync(job, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=settings,
-                           trigger=request.trigger, clock=clock, deadline=deadline, sweep_abandoned=not summaries)
-        summaries.append(summary.to_dict())
-        if summary.stop_reason and API_BUDGET_STOP in summary.stop_reason:
-            break  # the org's daily API budget is shared: the remaining objects wait for the next run
-    status = overall_status(summaries, expected=len(names))
-    return {"source": SOURCE, "status": status, "runs": summaries,
-            "rows_loaded": sum(s["rows_loaded"] for s in summaries), "api_calls": client.api_calls}
+    jobs = [partial(object_job, name, client, runtime, request.sync_type) for name in object_names(request.object_type)]
+    return run_jobs(SOURCE, jobs, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=settings,
+                    trigger=request.trigger, clock=clock)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from api_clients.retry import call_with_retry, is_transient, retry_after_seconds, retry_policy
+from api_clients.retry import is_transient, retry_after_seconds, retry_policy
 from sandbox.server import Response, SandboxServer
 
 
@@ -39,7 +39,7 @@ def test_transient_statuses_are_retried_to_success(server, status):
     """429 and 5xx answers are retried until the call succeeds."""
     server.faults.fail_next(2, status=status, path_pattern="/thing")
     sleep = RecordedSleep()
-    assert call_with_retry(fetch, f"{server.url}/thing", policy=retry_policy(10, sleep=sleep)) == {"ok": True}
+    assert retry_policy(10, sleep=sleep)(fetch, f"{server.url}/thing") == {"ok": True}
     assert server.requests.by_route["thing"] == 3 and len(sleep.waits) == 2
 
 
@@ -50,7 +50,7 @@ def test_a_body_cut_short_is_retried_like_a_connection_reset(server):
         fetch(f"{server.url}/thing")
     assert is_transient(cut.value)
     sleep = RecordedSleep()
-    assert call_with_retry(fetch, f"{server.url}/thing", policy=retry_policy(10, sleep=sleep)) == {"ok": True}
+    assert retry_policy(10, sleep=sleep)(fetch, f"{server.url}/thing") == {"ok": True}
     assert server.requests.by_route["thing"] == 3 and len(sleep.waits) == 1
 
 
@@ -58,7 +58,7 @@ def test_retry_after_is_honoured(server):
     """The wait after a 429 is what Retry-After asked for."""
     server.faults.fail_next(1, status=429, path_pattern="/thing", headers={"Retry-After": "2"})
     sleep = RecordedSleep()
-    call_with_retry(fetch, f"{server.url}/thing", policy=retry_policy(10, sleep=sleep))
+    retry_policy(10, sleep=sleep)(fetch, f"{server.url}/thing")
     assert sleep.waits == [2.0]
 
 
@@ -67,7 +67,7 @@ def test_permanent_errors_fail_fast(server, status):
     """Other 4xx answers are raised at once, after one request."""
     server.faults.fail_next(1, status=status, path_pattern="/thing")
     with pytest.raises(requests.HTTPError):
-        call_with_retry(fetch, f"{server.url}/thing", policy=retry_policy(10, sleep=RecordedSleep()))
+        retry_policy(10, sleep=RecordedSleep())(fetch, f"{server.url}/thing")
     assert server.requests.by_route["thing"] == 1
 
 
@@ -75,7 +75,7 @@ def test_gives_up_after_a_bounded_time(server):
     """A server that keeps failing is given up on and the last error re-raised."""
     server.faults.fail_next(1000, status=503, path_pattern="/thing")
     with pytest.raises(requests.HTTPError):
-        call_with_retry(fetch, f"{server.url}/thing", policy=retry_policy(0.5, initial_wait=0.05, max_wait=0.1))
+        retry_policy(0.5, initial_wait=0.05, max_wait=0.1)(fetch, f"{server.url}/thing")
     assert 2 <= server.requests.by_route["thing"] < 1000
 
 

@@ -44,8 +44,8 @@ class TestSync:
         assert len(rows) == len({r["call_id"] for r in rows}) == len(valid)
         with_transcript = {r["call_id"] for r in rows if r["transcript_text"]}
         assert with_transcript == set(sandbox.state.transcripts)
-        assert body["details"]["transcripts_fetched"] == len(sandbox.state.transcripts)
-        assert body["rows_rejected"] == 1  # the call without an id
+        assert body["runs"][0]["details"]["transcripts_fetched"] == len(sandbox.state.transcripts)
+        assert body["runs"][0]["rows_rejected"] == 1  # the call without an id
         assert sandbox.server.requests.by_route["call_get"] == 0  # never one request per call
 
         added = sandbox.state.add_calls(6)

@@ -115,10 +115,12 @@ def test_views_are_created(terraform):
     """Each bigquery/views/*.sql runs as a query job with the dataset filled in."""
     job = terraform["resource"]["google_bigquery_job"]["views"]
     assert 'fileset("${local.repo_root}/bigquery/views", "*.sql")' in terraform["locals"]["view_files"]
-    assert job["for_each"] == "${local.view_files}" and "var.dataset" in job["query"][0]["query"]
+    jobs = terraform["locals"]["view_jobs"]
+    assert "local.view_files" in job["for_each"] and "var.dataset" in jobs and "sha256(file(" in jobs
+    assert job["query"][0]["query"] == "${each.value.query}" and job["job_id"] == "${each.value.job_id}"
     derived = terraform["resource"]["google_bigquery_job"]["derived_views"]
     assert 'bigquery/views/derived", "*.sql")' in terraform["locals"]["derived_view_files"]
-    assert derived["for_each"] == "${local.derived_view_files}" and "var.dataset" in derived["query"][0]["query"]
+    assert "local.derived_view_files" in derived["for_each"] and derived["query"][0]["query"] == "${each.value.query}"
     assert derived["depends_on"] == ["${google_bigquery_job.views}"]
 
 
@@ -143,8 +145,8 @@ def test_scratch_dataset_expires_its_tables(terraform):
     environment = terraform["locals"]["environment"]
     assert environment["BIGQUERY_SCRATCH_DATASET"] == "${google_bigquery_dataset.scratch.dataset_id}"
     assert environment["STAGING_EXPIRATION_HOURS"] == "${var.staging_expiration_hours}"
-    editor = terraform["resource"]["google_bigquery_dataset_iam_member"]["runtime_scratch_editor"]
-    assert editor["dataset_id"] == "${google_bigquery_dataset.scratch.dataset_id}"
+    editor = terraform["resource"]["google_bigquery_dataset_iam_member"]["runtime_editor"]
+    assert editor["for_each"]["scratch"] == "${google_bigquery_dataset.scratch.dataset_id}"
 
 
 def test_nothing_is_public():
@@ -160,10 +162,12 @@ def test_runtime_account_has_least_privilege(terraform):
     text = "\n".join(p.read_text() for p in INFRA.glob("*.tf"))
     assert not re.search(r"roles/(editor|owner)\b", text)
     resources = terraform["resource"]
-    assert resources["google_bigquery_dataset_iam_member"]["runtime_data_editor"]["role"] == "roles/bigquery.dataEditor"
+    assert resources["google_bigquery_dataset_iam_member"]["runtime_editor"]["role"] == "roles/bigquery.dataEditor"
     assert resources["google_secret_manager_secret_iam_member"]["runtime_secret_accessor"]["for_each"] == \
         "${google_secret_manager_secret.secrets}"
-    assert resources["google_pubsub_topic_iam_member"]["runtime_publisher"]["role"] == "roles/pubsub.publisher"
+    publisher = resources["google_pubsub_topic_iam_member"]["publisher"]
+    assert publisher["role"] == "roles/pubsub.publisher"
+    assert publisher["for_each"]["runtime"]["member"] == "${local.runtime_member}"
     invoker = resources["google_cloud_run_service_iam_member"]["scheduler_invoker"]
     assert invoker["role"] == "roles/run.invoker" and "scheduler" in invoker["member"]
 

@@ -63,9 +63,9 @@ class TestLease:
         thread.join(60)
         assert second.status_code == 200 and second.json()["status"] == "skipped"
         assert first["response"].status_code == 200 and first["response"].json()["status"] == "success"
-        assert second.json()["details"]["held_by"] == first["response"].json()["run_id"]
+        assert second.json()["runs"][0]["details"]["held_by"] == first["response"].json()["runs"][0]["run_id"]
         recorded = {r["run_id"]: r["status"] for r in runs(runtime.warehouse)}
-        assert recorded == {first["response"].json()["run_id"]: "success", second.json()["run_id"]: "skipped"}
+        assert recorded == {first["response"].json()["runs"][0]["run_id"]: "success", second.json()["runs"][0]["run_id"]: "skipped"}
         assert runtime.warehouse.query(f"SELECT * FROM {DS}.stream_leases") == []  # released at the end
 
     def test_a_lease_past_its_expiry_passes_to_the_next_run(self, any_warehouse):
@@ -156,9 +156,9 @@ class TestAbandonedRuns:
         monkeypatch.setenv("DIALPAD_API_KEY", sandbox.state.api_key)
         response = function_server("dialpad_sync").post({"sync_type": "incremental"})
         assert response.status_code == 200 and response.json()["status"] == "success", response.text
-        assert response.json()["details"]["abandoned_runs_closed"] == 1
+        assert response.json()["runs"][0]["details"]["abandoned_runs_closed"] == 1
         statuses = {r["run_id"]: r["status"] for r in runs(warehouse)}
-        assert statuses == {killed["run_id"]: "abandoned", response.json()["run_id"]: "success"}
+        assert statuses == {killed["run_id"]: "abandoned", response.json()["runs"][0]["run_id"]: "success"}
         assert stored_call_ids(warehouse) == sandbox_call_ids(sandbox)
         warehouse.close()
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from observability.monitoring import ErrorPublisher
-from pipeline.runner import StopSync, run_sync
+from pipeline.runner import StopSync, per_record, run_sync
 from tests.helpers import ListSource
 
 
@@ -115,16 +115,23 @@ class TestInterruptedRun:
         assert record["details"]["stop_reason"] == "daily API budget below reserve"
 
 
-def test_a_job_transforms_one_way_only():
-    """A job with neither or both of to_rows and transform_page is refused before any run."""
-    from pipeline.runner import SyncJob
+def test_per_record_turns_record_functions_into_one_page_transform():
+    """per_record: each record's rows gathered per table; a RejectedRecord, an unforeseen error and a rejected
+    part each become a Reject (the parts under their own key), the other records' rows kept."""
+    from pipeline.runner import REJECTED_PARTS, Reject, RejectedRecord, per_record
 
-    common = {"source": "s", "stream": "x", "fetch_pages": lambda watermark: [], "record_key": lambda r: r}
-    with pytest.raises(ValueError, match="exactly one"):
-        SyncJob(**common)
-    with pytest.raises(ValueError, match="exactly one"):
-        SyncJob(**common, to_rows=lambda r: {}, transform_page=lambda page: ({}, []))
-    assert SyncJob(**common, transform_page=lambda page: ({}, [])).to_rows is None
+    def to_rows(record):
+        if record == "refused":
+            raise RejectedRecord("no id")
+        if record == "broken":
+            raise KeyError("id")
+        return {"t": [{"id": record}], REJECTED_PARTS: [Reject({"part": record}, "bad part", key=f"{record}:0")]}
+
+    rows, rejected = per_record(to_rows)(["a", "refused", "broken", "b"])
+    assert rows == {"t": [{"id": "a"}, {"id": "b"}]}
+    assert [(r.raw, r.reason, r.key) for r in rejected] == [
+        ({"part": "a"}, "bad part", "a:0"), ("refused", "no id", None), ("broken", "KeyError: 'id'", None),
+        ({"part": "b"}, "bad part", "b:0")]
 
 
 def _poisoned(record, rng):
@@ -179,7 +186,7 @@ class TestPoisonRecords:
             reads.append(watermark)
             yield Page([] if watermark else records, "page-1")
 
-        job = SyncJob(source=source, stream="poison", fetch_pages=pages, to_rows=to_rows,
+        job = SyncJob(source=source, stream="poison", fetch_pages=pages, transform_page=per_record(to_rows),
                       record_key=lambda r: r.get("call_id") or r["contact"]["id"])
         summary = run(job, warehouse, settings)
         assert (summary.status, summary.rows_loaded, summary.rows_rejected) == ("success", 4, 1)

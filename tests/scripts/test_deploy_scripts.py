@@ -76,11 +76,11 @@ def test_scripts_say_what_is_missing(tmp_path, script, gcloud, message):
 
 
 def test_scheduler_dry_run_prints_the_eight_jobs():
-    """--dry-run lists all eight jobs: created for landed functions, skipped for the others."""
-    result = subprocess.run([sys.executable, "scripts/setup_cloud_scheduler.py", "--dry-run"], cwd=ROOT,
+    """--dry-run lists all eight jobs, each aimed at its function."""
+    result = subprocess.run([sys.executable, "-m", "scripts.setup_cloud_scheduler", "--dry-run"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    jobs = re.findall(r"^(create|skip)\s+(\S+)", result.stdout, re.M)
+    jobs = re.findall(r"^(create)\s+(\S+)", result.stdout, re.M)
     assert len(jobs) == 8
     created = {name for verb, name in jobs if verb == "create"}
     assert created == {"salesforce-incremental-sync", "salesforce-full-sync", "dialpad-sync", "hubspot-sync",
@@ -106,9 +106,10 @@ def test_main_imports_with_runtime_requirements_only():
 
 def test_runtime_requirements_are_pinned():
     """requirements.txt pins every package, and holds none of the local-only ones."""
-    lines = [l.strip() for l in (ROOT / "requirements.txt").read_text().splitlines() if l.strip() and not l.startswith("#")]
-    assert lines and all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[\w.]+", l) for l in lines)
-    assert not {l.split("==")[0].replace("-", "_") for l in lines} & set(LOCAL_ONLY)
+    lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert lines and all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[\w.]+", line) for line in lines)
+    assert not {line.split("==")[0].replace("-", "_") for line in lines} & set(LOCAL_ONLY)
 
 
 def test_gcloudignore_keeps_local_things_out():

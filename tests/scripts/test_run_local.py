@@ -183,9 +183,9 @@ class TestUserErrors:
 
     def test_a_key_in_dotenv_is_named_as_misplaced(self, tmp_path):
         """A secret put in .env (settings only) is named as such in the error."""
-        env = {**local_env(tmp_path)}
+        env = {**local_env(tmp_path), "PYTHONPATH": str(ROOT)}
         (tmp_path / ".env").write_text("DIALPAD_API_KEY=x\n")
-        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "run_local.py"), "sync", "dialpad"],
+        result = subprocess.run([sys.executable, "-m", "scripts.run_local", "sync", "dialpad"],
                                 cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         self.assert_one_line(result, "DIALPAD_API_KEY is in .env, which holds settings only")
 
@@ -222,8 +222,8 @@ class TestUserErrors:
 
     def test_report_never_creates_an_empty_warehouse_and_paths_are_the_project_roots(self, tmp_path):
         """`report` from another directory reads the project's files; with none there it says so, creating nothing."""
-        env = {**local_env(tmp_path), "DUCKDB_PATH": f".local/absent-{tmp_path.name}.duckdb"}
-        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "run_local.py"), "report"], cwd=tmp_path,
+        env = {**local_env(tmp_path), "DUCKDB_PATH": f".local/absent-{tmp_path.name}.duckdb", "PYTHONPATH": str(ROOT)}
+        result = subprocess.run([sys.executable, "-m", "scripts.run_local", "report"], cwd=tmp_path,
                                 env=env, capture_output=True, text=True, timeout=120)
         self.assert_one_line(result, f"no warehouse at {ROOT / '.local' / f'absent-{tmp_path.name}.duckdb'}")
         assert not (ROOT / ".local" / f"absent-{tmp_path.name}.duckdb").exists()

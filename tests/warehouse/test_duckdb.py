@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import duckdb
 import pytest
 
 from warehouse.schemas import load_table_specs
@@ -56,7 +57,7 @@ class TestMerge:
         warehouse.merge("sf_accounts", [account("A", "Acme")])
         broken = [account("A", "changed", minutes=3), account("C", "Gamma"),
                   {"id": "D", "name": "no modstamp", "is_deleted": False, "system_modstamp": None}]
-        with pytest.raises(Exception):
+        with pytest.raises(duckdb.ConstraintException):
             warehouse.merge("sf_accounts", broken)
         assert accounts(warehouse) == {"A": "Acme"}
 
