@@ -12,7 +12,7 @@ EMULATOR_STAMP := $(EMULATOR_VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: run test checkov schemas bench clean
+.PHONY: run test lint checkov schemas bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ run: $(STAMP)  ## the whole pipeline on the embedded default (DuckDB + sandboxes
 
 test: $(STAMP) $(EMULATOR_STAMP)  ## the whole suite (starts the Pub/Sub and BigQuery emulators itself)
 	$(PY) -m pytest
+
+lint: $(STAMP)  ## ruff (pyflakes, pycodestyle errors, import order, bugbear) and mypy, as pyproject.toml sets them
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy .
 
 schemas: $(STAMP)  ## regenerate bigquery/schemas/create_tables.sql
 	$(PY) -m scripts.generate_create_tables
