@@ -162,7 +162,7 @@ class TestPoisonRecords:
         records merge, the run succeeds and the next run starts past it."""
         import random
 
-        from cloud_functions.dialpad_sync.records import call_row
+        from cloud_functions.dialpad_sync.records import call_row, transcript_row
         from cloud_functions.hubspot_sync.records import enrollment_rows
         from utils.sync_runner import Page, SyncJob
 
@@ -171,7 +171,8 @@ class TestPoisonRecords:
         records = [make(i) for i in range(5)]
         bad = rng.randrange(5)
         _poisoned(records[bad], rng)
-        to_rows = {"dialpad": lambda r: {"dialpad_calls": [call_row(r, "US")]},
+        to_rows = {"dialpad": lambda r: {"dialpad_calls": [row := call_row(r, "US")],
+                                         "dialpad_transcripts": [transcript_row(r, row)]},
                    "hubspot": lambda r: {"hubspot_sequence_enrollments": enrollment_rows(r)}}[source]
         reads = []
 
@@ -182,7 +183,9 @@ class TestPoisonRecords:
         job = SyncJob(source=source, stream="poison", fetch_pages=pages, to_rows=to_rows,
                       record_key=lambda r: r.get("call_id") or r["contact"]["id"])
         summary = run(job, warehouse, settings)
-        assert (summary.status, summary.rows_loaded, summary.rows_rejected) == ("success", 4, 1)
+        assert (summary.status, summary.rows_rejected) == ("success", 1)
+        assert summary.rows_by_table == {"dialpad": {"dialpad_calls": 4, "dialpad_transcripts": 4},
+                                         "hubspot": {"hubspot_sequence_enrollments": 4}}[source]
         (rejected,) = warehouse.query("SELECT record_key, reason, raw_record FROM sales_intelligence.rejected_records")
         assert rejected["reason"].startswith("unstorable value: ")
         assert rejected["record_key"] == (records[bad].get("call_id") or records[bad]["contact"]["id"])
