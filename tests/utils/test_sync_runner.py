@@ -115,6 +115,47 @@ class TestInterruptedRun:
         assert record["details"]["stop_reason"] == "daily API budget below reserve"
 
 
+class TestPartitionsWritten:
+    @staticmethod
+    def calls(*days):
+        from datetime import datetime, timedelta, timezone
+
+        start = datetime(2027, 6, 1, 9, tzinfo=timezone.utc)
+        return [{"call_id": f"c{d}", "started_at": start + timedelta(days=d)} for d in days]
+
+    def test_the_run_records_the_partitions_its_rows_fell_in(self, warehouse, settings):
+        """Rows on days 0, 1 and 5 of dialpad_calls: two spans of whole days in etl_runs.details; an unpartitioned
+        table is not listed."""
+        from utils.sync_runner import Page, SyncJob
+
+        job = SyncJob(source="dialpad", stream="calls", fetch_pages=lambda _w: iter([Page(self.calls(0, 1, 5))]),
+                      to_rows=lambda r: {"dialpad_calls": [r], "hubspot_sequences": [
+                          {"sequence_id": r["call_id"], "updated_at": r["started_at"]}]},
+                      record_key=lambda r: r["call_id"])
+        run(job, warehouse, settings)
+        (record,) = warehouse.query("SELECT details FROM sales_intelligence.etl_runs")
+        assert record["details"]["partitions_written"] == {"dialpad_calls": {"spans": [
+            ["2027-06-01T00:00:00+00:00", "2027-06-03T00:00:00+00:00"],
+            ["2027-06-06T00:00:00+00:00", "2027-06-07T00:00:00+00:00"]], "has_null": False}}
+
+    def test_a_failed_run_records_what_it_merged_before_failing(self, warehouse, settings):
+        """A run failing at its second page still says which partitions its first page wrote."""
+        from utils.sync_runner import Page, SyncJob
+
+        def pages(_watermark):
+            yield Page(self.calls(3), "w1")
+            raise ConnectionAbortedError("injected")
+
+        job = SyncJob(source="dialpad", stream="calls", fetch_pages=pages, to_rows=lambda r: {"dialpad_calls": [r]},
+                      record_key=lambda r: r["call_id"])
+        with pytest.raises(ConnectionAbortedError):
+            run(job, warehouse, settings)
+        (record,) = warehouse.query("SELECT status, details FROM sales_intelligence.etl_runs")
+        assert record["status"] == "failed"
+        assert record["details"]["partitions_written"]["dialpad_calls"]["spans"] == [
+            ["2027-06-04T00:00:00+00:00", "2027-06-05T00:00:00+00:00"]]
+
+
 def test_a_job_transforms_one_way_only():
     """A job with neither or both of to_rows and transform_page is refused before any run."""
     from utils.sync_runner import SyncJob
