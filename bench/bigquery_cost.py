@@ -537,17 +537,35 @@ def _sql_columns(text: str) -> dict[str, list[str]]:
     return refs
 
 
+# 01_scope after: per matched table, its value columns read whole (the CRM-changed values' rows, anywhere) and the
+# partitions written since the last run (runs every 4 hours: mail of today and yesterday, Dialpad's window of two
+# days, the month of the day's enrollments) read for rows never examined.
+SCOPE_VALUE_COLUMNS = {"gmail_participants": (["email", "domain"], 2),
+                       "hubspot_sequence_enrollments": (["email", "domain"], 1),
+                       "dialpad_calls": (["external_number_e164"], 2)}
+
+
+def _scope_bytes(org: Org, table: str, columns: list[str]) -> float:
+    t = org.tables[table]
+    if not org.after or table not in SCOPE_VALUE_COLUMNS:
+        return t.column_bytes(columns)
+    values, written = SCOPE_VALUE_COLUMNS[table]
+    return t.column_bytes(values) + t.column_bytes([*columns, table_spec(table).partition_field], written)
+
+
 def entity_resolution(day: Day, rng: random.Random) -> None:
     org, p = day.org, day.org.p
     runs = 6
     run_overhead(day, "entity_resolution", watermark_table="")
     day.select("ref_free_email_domains", [])
-    day.select("etl_runs", ["source", "status", "started_at"])
+    day.select("etl_runs", ["source", "status", "started_at", "object_type"])  # 01_scope_since
+    if org.after:  # 01_scope_written: the runs that ended since, over the abandoned-run lookback's partitions
+        day.select("etl_runs", ["source", "status", "started_at", "updated_at", "details"], ABANDONED_LOOKBACK_DAYS)
     work = ("(er work tables)", 0.0)
     for name, kind in (("01_scope", "create"), ("02_candidates", "create"), ("03_resolve", "create"),
                        ("04_review_candidates", "merge")):
-        refs = [(table, org.tables[table].column_bytes(cols)) for table, cols in _er_columns(name).items()
-                if table in org.tables]
+        refs = [(table, _scope_bytes(org, table, cols) if name == "01_scope" else org.tables[table].column_bytes(cols))
+                for table, cols in _er_columns(name).items() if table in org.tables]
         day.add(kind, name, *refs, *([work] if name != "01_scope" else []))
     mail_history = p.mail_history_days + 365 * org.year
     crm_changes = (p.contacts + p.leads) * p.crm_change_rate / runs
