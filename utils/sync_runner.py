@@ -183,7 +183,8 @@ def _transform_page(job: SyncJob, page: Page, run_id: str) -> _PageResult:
 class PartitionsWritten:
     """The partitions a run's rows fall in, per partitioned table: `details.partitions_written` of its etl_runs row,
     {table: {"spans": [[first partition's start, end after the last], ...], "has_null": bool}} (ISO 8601), or
-    {table: null} when a partition value was not a date or time (a reader must then assume any partition)."""
+    {table: null} when rows lacked the column or a value was not a date or time (a reader must then assume
+    any partition)."""
 
     def __init__(self) -> None:
         self._numbers: dict[str, set[int]] = {}
@@ -195,7 +196,7 @@ class PartitionsWritten:
         if not spec.partition_field or table in self._unknown:
             return
         values = _column_values(rows, spec.partition_field)
-        if any(v is not None and not isinstance(v, date) for v in values):
+        if values is None or any(v is not None and not isinstance(v, date) for v in values):
             self._unknown.add(table)
             return
         numbers, has_null = partition_numbers(values, spec.partition_type)
@@ -216,17 +217,22 @@ class PartitionsWritten:
         return written
 
 
-def _column_values(rows: Any, column: str) -> list[Any]:
-    """A column's distinct values in rows (dicts, or an Arrow table: its timestamps as dates, enough for partitions)."""
+def _column_values(rows: Any, column: str) -> list[Any] | None:
+    """A column's distinct values in rows (dicts, or an Arrow table: its timestamps as dates, enough for
+    partitions); None when some row does not supply the column (a merge that leaves it as stored)."""
     if hasattr(rows, "column_names"):
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        values = rows.column(column) if column in rows.column_names else pa.nulls(len(rows))
+        if column not in rows.column_names:
+            return None
+        values = rows.column(column)
         if pa.types.is_timestamp(values.type):
             values = pc.cast(values, pa.date32())
         return pc.unique(values).to_pylist()
-    return list({row.get(column) for row in rows})
+    if any(column not in row for row in rows):
+        return None
+    return list({row[column] for row in rows})
 
 
 def _load_page(job: SyncJob, page: Page, batch_id: str, merges: MergeBatcher, record: RunRecord,

@@ -138,6 +138,18 @@ class TestPartitionsWritten:
             ["2027-06-01T00:00:00+00:00", "2027-06-03T00:00:00+00:00"],
             ["2027-06-06T00:00:00+00:00", "2027-06-07T00:00:00+00:00"]], "has_null": False}}
 
+    def test_rows_without_the_column_or_with_other_values_say_any_partition(self):
+        """A merge that leaves the partition column as stored (rows without it), or values that are not times:
+        null, which tells a reader to assume any partition; a NULL value is the NULL partition."""
+        from utils.sync_runner import PartitionsWritten
+
+        written = PartitionsWritten()
+        written.add("gmail_messages", [{"mailbox": "a@x.com", "message_id": "m1", "is_deleted": True}])
+        written.add("hubspot_sequence_enrollments", [{"enrollment_id": "e1", "enrolled_at": "2027-06-01"}])
+        written.add("dialpad_calls", [{"call_id": "c1", "started_at": None}])
+        assert written.as_details() == {"gmail_messages": None, "hubspot_sequence_enrollments": None,
+                                        "dialpad_calls": {"spans": [], "has_null": True}}
+
     def test_a_failed_run_records_what_it_merged_before_failing(self, warehouse, settings):
         """A run failing at its second page still says which partitions its first page wrote."""
         from utils.sync_runner import Page, SyncJob
