@@ -573,7 +573,6 @@ def entity_resolution(day: Day, rng: random.Random) -> None:
     for target, value_column, history in (("gmail_participants", "email", mail_history),
                                           ("dialpad_calls", "external_number_e164",
                                            p.call_history_days + 365 * org.year)):
-        t = org.tables[target]
         read = [value_column, "matched_at", "sf_contact_id", "sf_lead_id", "sf_account_id", "match_method",
                 table_spec(target).partition_field]
         if org.after:

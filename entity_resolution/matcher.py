@@ -24,8 +24,8 @@ from utils.etl_runs import ABANDONED_LOOKBACK, RunRecord, claim_stream, new_run_
 from utils.logger import get_logger, log_context
 from utils.phone_normalizer import to_e164
 from utils.runtime import Runtime
-from utils.validation import RequestModel
 from utils.schemas import table_spec
+from utils.validation import RequestModel
 from utils.warehouse import Warehouse, batch_partitions, partition_numbers, partition_spans, safe_table_name
 
 log = get_logger(__name__)
@@ -94,9 +94,9 @@ def written_partitions(warehouse: Warehouse, since: dict[str, datetime | None]) 
 
 
 def _written_predicate(table: str, alias: str, since: datetime | None, runs: list[dict[str, Any]]) -> str:
-    if since is None:
-        return "TRUE"
     spec = table_spec(table)
+    if since is None or not spec.partition_field:
+        return "TRUE"
     numbers: set[int] = set()
     has_null = False
     for run in runs:
@@ -180,7 +180,8 @@ def _parameters(request: ResolutionRequest, settings: Settings, warehouse: Wareh
                 since: dict[str, datetime | None]) -> dict[str, Any]:
     full = request.mode == "full"
     # CRM changes since the earlier of the two types' last runs: a run of one type leaves the other's to do.
-    changed_since = EPOCH if None in since.values() else min(since.values())
+    known = [moment for moment in since.values() if moment is not None]
+    changed_since = min(known) if len(known) == len(since) else EPOCH
     return {
         # In full mode every value is re-resolved anyway: an empty "changed since" set spares the scans.
         "full": full, "crm_changed_since": NEVER if full else changed_since,

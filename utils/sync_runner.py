@@ -207,9 +207,9 @@ class PartitionsWritten:
     def as_details(self) -> dict[str, Any]:
         written: dict[str, Any] = {table: None for table in self._unknown}
         for table, numbers in self._numbers.items():
-            if table in self._unknown:
-                continue
             spec = table_spec(table)
+            if table in self._unknown or not spec.partition_field:
+                continue
             spans = partition_spans(numbers, spec.partition_type, spec.column(spec.partition_field).type,
                                     table in self._null)
             written[table] = {"spans": [[start.isoformat(), end.isoformat()] for start, end in spans.spans],

@@ -78,4 +78,4 @@ def transcript_row(call: dict[str, Any], row: dict[str, Any]) -> dict[str, Any] 
     if not lines:
         return None
     return {"call_id": row["call_id"], "started_at": row["started_at"], "transcript_lines": lines,
-            "transcript_text": "\n".join(f"{l['name'] or '?'}: {l['content'] or ''}" for l in lines)}
+            "transcript_text": "\n".join(f"{line['name'] or '?'}: {line['content'] or ''}" for line in lines)}
