@@ -176,16 +176,52 @@ def _unit_days(unit: str | None) -> float:
     return {"DAY": 1, "MONTH": 30.44}.get(unit or "", 1)
 
 
-def with_content_sizes(sizes: dict[str, dict[str, float]], profile: Profile) -> dict[str, dict[str, float]]:
-    """The measured sizes with the mail bodies and call transcripts the profile states (the sandbox's are short)."""
+TRANSCRIPT_COLUMNS = ("transcript_text", "transcript_lines")
+
+
+def transcribed_share(sizes: dict[str, dict[str, float]]) -> float:
+    """Calls with a transcript, as a share of calls (measured: dialpad_transcripts rows / dialpad_calls rows)."""
+    counts = sizes.get("_counts", {})
+    return counts.get("dialpad_transcripts", 0.0) / counts["dialpad_calls"] if counts.get("dialpad_calls") else 0.0
+
+
+def transcript_bytes_per_call(sizes: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Each transcript column's bytes averaged over all calls (a call without a transcript counts 0), from a
+    measurement of either layout: dialpad_transcripts rows (now) or dialpad_calls columns (sizes saved before)."""
+    if "dialpad_transcripts" in sizes:
+        share = transcribed_share(sizes)
+        return {c: sizes["dialpad_transcripts"].get(c, 0.0) * share for c in TRANSCRIPT_COLUMNS}
+    return {c: sizes.get("dialpad_calls", {}).get(c, 0.0) for c in TRANSCRIPT_COLUMNS}
+
+
+def _with_wanted(columns: dict[str, float], names: Iterable[str], wanted: float | None) -> None:
+    """Sets these columns to `wanted` bytes in all, keeping their measured split."""
+    names = list(names)
+    measured = sum(columns.get(c, 0.0) for c in names)
+    if wanted is not None:
+        for column in names:
+            columns[column] = wanted * (columns.get(column, 0.0) / measured if measured else 1 / len(names))
+
+
+def with_content_sizes(sizes: dict[str, dict[str, float]], profile: Profile,
+                       after: bool = True) -> dict[str, dict[str, float]]:
+    """The measured sizes with the mail bodies and call transcripts the profile states (the sandbox's are short).
+    Transcripts (--transcript-bytes: per call) are rows of dialpad_transcripts after, columns of dialpad_calls before."""
     sizes = {table: dict(columns) for table, columns in sizes.items()}
-    for table, columns, wanted in (("gmail_messages", ("body_text", "body_html"), profile.message_body_bytes),
-                                   ("dialpad_calls", ("transcript_text", "transcript_lines"), profile.transcript_bytes)):
-        measured = sum(sizes.get(table, {}).get(c, 0.0) for c in columns)
-        if wanted is not None and table in sizes:
-            for column in columns:  # keep the measured split between the two columns
-                share = sizes[table].get(column, 0.0) / measured if measured else 1 / len(columns)
-                sizes[table][column] = wanted * share
+    if "gmail_messages" in sizes:
+        _with_wanted(sizes["gmail_messages"], ("body_text", "body_html"), profile.message_body_bytes)
+    per_call = transcript_bytes_per_call(sizes)
+    _with_wanted(per_call, TRANSCRIPT_COLUMNS, profile.transcript_bytes)
+    calls = {c: b for c, b in sizes.get("dialpad_calls", {}).items() if c not in TRANSCRIPT_COLUMNS}
+    share = max(transcribed_share(sizes), 1e-9) if "dialpad_transcripts" in sizes else 1.0
+    transcripts = {**sizes.get("dialpad_transcripts", {"call_id": 12.0, "started_at": 8.0, "ingested_at": 8.0}),
+                   **{c: b / share for c, b in per_call.items()}}
+    sizes["dialpad_calls"] = calls if after else {**calls, **per_call}
+    if after:
+        sizes["dialpad_transcripts"] = transcripts
+        sizes.setdefault("_counts", {})["dialpad_transcripts_share"] = share
+    else:
+        sizes.pop("dialpad_transcripts", None)
     return sizes
 
 
@@ -194,7 +230,7 @@ class Org:
 
     def __init__(self, profile: Profile, sizes: dict[str, dict[str, float]], year: int, after: bool):
         self.p, self.year, self.after = profile, year, after
-        self.sizes = with_content_sizes(sizes, profile)
+        self.sizes = with_content_sizes(sizes, profile, after)
         self.today = date(2027 + year, 6, 15)
         p = profile
         days = 365 * year
@@ -206,6 +242,9 @@ class Org:
         self._add("gmail_messages", messages_day * mail_days, mail_days)
         self._add("gmail_participants", messages_day * ppm * mail_days, mail_days)
         self._add("dialpad_calls", p.calls_per_day * (p.call_history_days + days), p.call_history_days + days)
+        if after:  # one row per transcribed call, partitioned like the calls
+            self._add("dialpad_transcripts", self.tables["dialpad_calls"].rows * self.transcribed_share,
+                      p.call_history_days + days)
         self._add("sf_contacts", p.contacts + p.new_contacts_per_day * days, crm_days)
         self._add("sf_leads", p.leads + p.new_leads_per_day * days, crm_days)
         self._add("sf_accounts", p.accounts * (1 + 0.1 * year), crm_days)
@@ -223,6 +262,10 @@ class Org:
             return self.p.participants_per_message
         measured = self.sizes.get("_counts", {})
         return measured.get("gmail_participants", 3.0) / max(measured.get("gmail_messages", 1.0), 1.0)
+
+    @property
+    def transcribed_share(self) -> float:
+        return self.sizes.get("_counts", {}).get("dialpad_transcripts_share", 0.0)
 
     def partition_unit(self, name: str) -> str | None:
         spec = table_spec(name)
@@ -449,9 +492,14 @@ def dialpad(day: Day, rng: random.Random) -> None:
     pages = math.ceil(calls / DIALPAD_PAGE)
     run_overhead(day, "dialpad")
     for _ in range(pages):  # the transcripts already stored, per page of calls
-        # after: bounded to the window's days (a day either side, so about 3 partitions); before: every partition
-        day.select("dialpad_calls", ["call_id", "transcript_text", "started_at"], 3 if org.after else None)
+        if org.after:  # dialpad_transcripts, bounded to the window's days (a day either side: about 3 partitions)
+            day.select("dialpad_transcripts", ["call_id", "started_at"], 3)
+        else:  # before: the transcript column of every partition of dialpad_calls
+            day.select("dialpad_calls", ["call_id", "transcript_text", "started_at"])
     data_merges(day, "dialpad_calls", calls, DIALPAD_PAGE, org.days_ago([0, 1], "DAY"))
+    if org.after:  # the transcripts fetched: the new calls' (stored ones are not fetched again)
+        data_merges(day, "dialpad_transcripts", p.calls_per_day * org.transcribed_share, DIALPAD_PAGE,
+                    org.days_ago([0, 1], "DAY"))
     checkpoints(day, "sync_state", 2 if org.after else 2 + pages)
 
 
@@ -489,17 +537,35 @@ def _sql_columns(text: str) -> dict[str, list[str]]:
     return refs
 
 
+# 01_scope after: per matched table, its value columns read whole (the CRM-changed values' rows, anywhere) and the
+# partitions written since the last run (runs every 4 hours: mail of today and yesterday, Dialpad's window of two
+# days, the month of the day's enrollments) read for rows never examined.
+SCOPE_VALUE_COLUMNS = {"gmail_participants": (["email", "domain"], 2),
+                       "hubspot_sequence_enrollments": (["email", "domain"], 1),
+                       "dialpad_calls": (["external_number_e164"], 2)}
+
+
+def _scope_bytes(org: Org, table: str, columns: list[str]) -> float:
+    t = org.tables[table]
+    if not org.after or table not in SCOPE_VALUE_COLUMNS:
+        return t.column_bytes(columns)
+    values, written = SCOPE_VALUE_COLUMNS[table]
+    return t.column_bytes(values) + t.column_bytes([*columns, table_spec(table).partition_field], written)
+
+
 def entity_resolution(day: Day, rng: random.Random) -> None:
     org, p = day.org, day.org.p
     runs = 6
     run_overhead(day, "entity_resolution", watermark_table="")
     day.select("ref_free_email_domains", [])
-    day.select("etl_runs", ["source", "status", "started_at"])
+    day.select("etl_runs", ["source", "status", "started_at", "object_type"])  # 01_scope_since
+    if org.after:  # 01_scope_written: the runs that ended since, over the abandoned-run lookback's partitions
+        day.select("etl_runs", ["source", "status", "started_at", "updated_at", "details"], ABANDONED_LOOKBACK_DAYS)
     work = ("(er work tables)", 0.0)
     for name, kind in (("01_scope", "create"), ("02_candidates", "create"), ("03_resolve", "create"),
                        ("04_review_candidates", "merge")):
-        refs = [(table, org.tables[table].column_bytes(cols)) for table, cols in _er_columns(name).items()
-                if table in org.tables]
+        refs = [(table, _scope_bytes(org, table, cols) if name == "01_scope" else org.tables[table].column_bytes(cols))
+                for table, cols in _er_columns(name).items() if table in org.tables]
         day.add(kind, name, *refs, *([work] if name != "01_scope" else []))
     mail_history = p.mail_history_days + 365 * org.year
     crm_changes = (p.contacts + p.leads) * p.crm_change_rate / runs
@@ -579,6 +645,7 @@ class DayBill:
 
     by_job: dict[str, list[float]]  # job -> [statements, bytes]
     by_table: dict[str, list[float]]  # table referenced -> [references, bytes]
+    by_statement: dict[str, list[float]]  # "job: kind table" -> [statements, bytes]
     runs: float
 
     @property
@@ -598,6 +665,7 @@ def simulate_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int
     rng = random.Random(profile.seed * 1000 + year)
     by_job: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     by_table: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    by_statement: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for job, per_day in fires.items():
         if job not in BUILDERS:
             raise SystemExit(f"schedules.yaml has a job this bench does not model: {job}")
@@ -607,10 +675,13 @@ def simulate_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int
             times = per_day * statement.weight
             by_job[job][0] += times
             by_job[job][1] += times * statement.billed
+            described = f"{job}: {statement.kind} {statement.table}"
+            by_statement[described][0] += times
+            by_statement[described][1] += times * statement.billed
             for table, processed in statement.refs:
                 by_table[table][0] += times
                 by_table[table][1] += times * max(MIN_BILLED, processed)
-    return DayBill(dict(by_job), dict(by_table), runs)
+    return DayBill(dict(by_job), dict(by_table), dict(by_statement), runs)
 
 
 # ---------------------------------------------------------------- 5. the report
@@ -636,7 +707,20 @@ def report(profile: Profile, sizes: dict[str, dict[str, float]]) -> dict[str, Da
         cells = "".join(f"{_gb(bills[k].by_table.get(table, [0, 0])[1])} [{bills[k].by_table.get(table, [0, 0])[0]:7.0f}]"
                         for k in order)
         print(f"  {table:<39}{cells}")
+    print_largest_statements(bills)
     return bills
+
+
+def print_largest_statements(bills: dict[str, DayBill], count: int = 12) -> None:
+    """The statements that bill most at year 3 after (what dominates), with their bill at year 0 after."""
+    columns = ("after y0", "after y3")
+    last = bills["after y3"].by_statement
+    print("\nLargest statements after, by their bill at year 3 (GB billed per day; statements per day in brackets)")
+    print(f"  {'job: statement target':<58}" + "".join(f"{k:>20}" for k in columns))
+    for described in sorted(last, key=lambda d: -last[d][1])[:count]:
+        cells = "".join(f"{_gb(bills[k].by_statement.get(described, [0, 0])[1])} "
+                        f"[{bills[k].by_statement.get(described, [0, 0])[0]:7.0f}]" for k in columns)
+        print(f"  {described:<58}{cells}")
 
 
 def print_sizes(profile: Profile, sizes: dict[str, dict[str, float]]) -> None:
@@ -672,7 +756,8 @@ def main(argv: list[str] | None = None) -> int:
 
             con = duckdb.connect(str(path), read_only=True)
             sizes["_counts"] = {t: float(con.execute(f"SELECT COUNT(*) FROM sales_intelligence.{t}").fetchone()[0])
-                                for t in ("gmail_messages", "gmail_participants")}
+                                for t in ("gmail_messages", "gmail_participants", "dialpad_calls",
+                                          "dialpad_transcripts")}
             con.close()
         print(f"sandbox pipeline run and row sizes measured in {time.perf_counter() - started:.1f} s")
     if args.save_sizes:

@@ -2,7 +2,8 @@
 Salesforce.
 
 Set-based SQL in the warehouse, in BigQuery's dialect (entity_resolution/sql/, run in file order):
-01 scope (which values), 02 candidates (every method, decisive level), 03 resolve (one decision per
+01 scope (which values: rows never examined in the partitions written since the last successful run, which
+01_scope_since and 01_scope_written find from etl_runs, and the values whose CRM side changed), 02 candidates (every method, decisive level), 03 resolve (one decision per
 value), 04 review candidates, 05 apply (once per matched table), 07 summary. The work tables `_er_*_<run>`
 live in the warehouse's work dataset (the scratch dataset on BigQuery, whose tables expire; an in-memory
 database on DuckDB), are named per run and are dropped at the end, failed or not. Python only orders the statements and binds parameters: no row is handled here.
@@ -10,7 +11,7 @@ database on DuckDB), are named per run and are dropped at the end, failed or not
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,12 +21,12 @@ from pydantic import Field
 from config.settings import Settings
 from http_entry.validation import RequestModel
 from observability.logger import get_logger, log_context
-from pipeline.etl_runs import RunRecord, claim_stream, new_run_id, tracked_run
+from pipeline.etl_runs import ABANDONED_LOOKBACK, RunRecord, claim_stream, new_run_id, tracked_run
 from pipeline.runtime import Runtime
 from transform.email_normalizer import normalize_email
 from transform.phone_normalizer import to_e164
 from warehouse import Warehouse
-from warehouse.merge_sql import batch_partitions
+from warehouse.merge_sql import batch_partitions, partition_numbers, partition_spans
 from warehouse.schemas import table_spec
 from warehouse.sql_text import safe_table_name
 
@@ -38,6 +39,13 @@ APPLY_TARGETS = (("gmail_participants", "email", "email"), ("hubspot_sequence_en
                  ("dialpad_calls", "external_number_e164", "phone"))
 WORK_TABLES = ("_er_scope", "_er_candidates", "_er_resolution")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# 01_scope.sql's placeholders: per table that carries match columns, its value type, its alias there, the name.
+SCOPE_TABLES = {"gmail_participants": ("email", "p", "participants_written"),
+                "hubspot_sequence_enrollments": ("email", "e", "enrollments_written"),
+                "dialpad_calls": ("phone", "c", "calls_written")}
+# Runs' end times and this run's start come from different machines' clocks: a run that ended this much before
+# the last resolution started is still counted as written since (reading a partition twice costs little).
+CLOCK_SKEW = timedelta(minutes=10)
 NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
 ALL_VALUES = 2**62
 
@@ -70,12 +78,44 @@ def ensure_free_mail_reference(warehouse: Warehouse, run_id: str) -> None:
                         batch_id=f"{run_id}_free_mail")
 
 
-def last_success_start(warehouse: Warehouse) -> datetime:
-    """Start of the last successful resolution run: CRM rows ingested since then count as changed."""
-    rows = warehouse.query(
-        f"SELECT MAX(started_at) AS started FROM {warehouse.dataset}.etl_runs "
-        f"WHERE source = @source AND status = 'success'", {"source": SOURCE})
-    return rows[0]["started"] or EPOCH if rows else EPOCH
+def last_success_starts(warehouse: Warehouse) -> dict[str, datetime | None]:
+    """Per value type (email, phone), the start of the last successful run resolving it (None: never)."""
+    (row,) = warehouse.query(sql("01_scope_since", warehouse), {"source": SOURCE})
+    return {"email": row["email_since"], "phone": row["phone_since"]}
+
+
+def written_partitions(warehouse: Warehouse, since: dict[str, datetime | None]) -> dict[str, str]:
+    """Per placeholder of 01_scope.sql, its table's partitions written since the last successful run of the
+    table's value type, as constants on the partition column: FALSE when none, TRUE when not known (never
+    resolved, or a run since ended abandoned and so recorded nothing)."""
+    known = [moment - CLOCK_SKEW for moment in since.values() if moment is not None]
+    runs = warehouse.query(sql("01_scope_written", warehouse), {
+        "since": min(known), "oldest": min(known) - ABANDONED_LOOKBACK, "source": SOURCE}) if known else []
+    return {placeholder: _written_predicate(table, alias, since[kind], runs)
+            for table, (kind, alias, placeholder) in SCOPE_TABLES.items()}
+
+
+def _written_predicate(table: str, alias: str, since: datetime | None, runs: list[dict[str, Any]]) -> str:
+    spec = table_spec(table)
+    if since is None or not spec.partition_field:
+        return "TRUE"
+    numbers: set[int] = set()
+    has_null = False
+    for run in runs:
+        if run["updated_at"] < since - CLOCK_SKEW:
+            continue
+        written = (run["details"] or {}).get("partitions_written") or {}
+        if run["status"] == "abandoned" or (table in written and written[table] is None):
+            return "TRUE"
+        for start, end in (written.get(table) or {}).get("spans", []):
+            (first,), _ = partition_numbers([datetime.fromisoformat(start)], spec.partition_type)
+            (after,), _ = partition_numbers([datetime.fromisoformat(end)], spec.partition_type)
+            numbers.update(range(first, after))
+        has_null = has_null or bool((written.get(table) or {}).get("has_null"))
+    if not numbers and not has_null:
+        return "FALSE"
+    column = spec.column(spec.partition_field)
+    return partition_spans(numbers, spec.partition_type, column.type, has_null).predicate(column, alias=alias)
 
 
 def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, Any]:
@@ -89,8 +129,12 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
                     "entity_type": request.entity_type, "held_by": record.details["held_by"]}
         with tracked_run(warehouse, runtime.publisher, record, lambda: {"mode": request.mode}):
             ensure_free_mail_reference(warehouse, record.run_id)
-            now = datetime.now(timezone.utc)
-            params = _parameters(request, settings, warehouse, record.run_id, now, last_success_start(warehouse))
+            since = last_success_starts(warehouse)
+            params = _parameters(request, settings, warehouse, record.run_id, datetime.now(timezone.utc), since)
+            # Full mode: every value is in scope as changed (@full); no partition is read for new rows apart.
+            scope = (dict.fromkeys((p for _k, _a, p in SCOPE_TABLES.values()), "FALSE") if request.mode == "full"
+                     else written_partitions(warehouse, since))
+            record.details["scope_partitions"] = scope
             updated: dict[str, int] = {}
             step_seconds: dict[str, float] = {}
             run = record.run_id
@@ -98,7 +142,7 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
                 try:
                     for name in PIPELINE:
                         started = time.perf_counter()
-                        warehouse.execute(sql(name, warehouse, run), params)
+                        warehouse.execute(sql(name, warehouse, run, **scope), params)
                         step_seconds[name] = round(time.perf_counter() - started, 3)
                     for target, column, kind in APPLY_TARGETS:
                         started = time.perf_counter()
@@ -135,11 +179,14 @@ def apply_decisions(warehouse: Warehouse, run: str, target: str, value_column: s
 
 
 def _parameters(request: ResolutionRequest, settings: Settings, warehouse: Warehouse, run_id: str, now: datetime,
-                since: datetime) -> dict[str, Any]:
+                since: dict[str, datetime | None]) -> dict[str, Any]:
     full = request.mode == "full"
+    # CRM changes since the earlier of the two types' last runs: a run of one type leaves the other's to do.
+    known = [moment for moment in since.values() if moment is not None]
+    changed_since = min(known) if len(known) == len(since) else EPOCH
     return {
         # In full mode every value is re-resolved anyway: an empty "changed since" set spares the scans.
-        "full": full, "crm_changed_since": NEVER if full else since,
+        "full": full, "crm_changed_since": NEVER if full else changed_since,
         "do_email": request.entity_type in ("all", "email"), "do_phone": request.entity_type in ("all", "phone"),
         "max_values": request.batch_size or ALL_VALUES,
         "role_locals": list(settings.role_address_locals) or [""],

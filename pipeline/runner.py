@@ -9,6 +9,10 @@ to name a record. The runner does the rest, the same way for every source:
     once MERGE_FLUSH_ROWS are staged, at the last page, at the budget) one MERGE per table, then the
     watermark advanced -> time budget checked -> etl_runs row closed (success | partial | failed).
 
+The run's row also says which partitions of each partitioned table its rows fell in
+(`details.partitions_written`, kept current page by page so a failed run records them too): entity
+resolution reads only those partitions for rows it has not examined yet.
+
 On an exception the run is marked failed, a structured message goes to the error sink (Pub/Sub), and
 the exception propagates with `run_id` set on it, so the HTTP entry point answers 500. A run that finds
 its stream leased by another live run ends at once as `skipped` (pipeline.etl_runs.claim_stream).
@@ -19,7 +23,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from config.settings import Settings
@@ -30,6 +34,8 @@ from pipeline.prefetch import prefetched
 from pipeline.sync_state import SyncStateStore, WatermarkStore
 from transform.values import poison_reason, storable_text
 from warehouse import MergeBatcher, Warehouse
+from warehouse.merge_sql import partition_numbers, partition_spans
+from warehouse.schemas import table_spec
 
 log = get_logger(__name__)
 
@@ -181,11 +187,67 @@ def _transform_page(job: SyncJob, page: Page, run_id: str) -> tuple[dict[str, An
             [rejected_row(job, reject.raw, reject.reason, run_id, key=reject.key) for reject in rejected])
 
 
+class PartitionsWritten:
+    """The partitions a run's rows fall in, per partitioned table: `details.partitions_written` of its etl_runs row,
+    {table: {"spans": [[first partition's start, end after the last], ...], "has_null": bool}} (ISO 8601), or
+    {table: null} when rows lacked the column or a value was not a date or time (a reader must then assume
+    any partition)."""
+
+    def __init__(self) -> None:
+        self._numbers: dict[str, set[int]] = {}
+        self._null: set[str] = set()
+        self._unknown: set[str] = set()
+
+    def add(self, table: str, rows: Any) -> None:
+        spec = table_spec(table)
+        if not spec.partition_field or table in self._unknown:
+            return
+        values = _column_values(rows, spec.partition_field)
+        if values is None or any(v is not None and not isinstance(v, date) for v in values):
+            self._unknown.add(table)
+            return
+        numbers, has_null = partition_numbers(values, spec.partition_type)
+        self._numbers.setdefault(table, set()).update(numbers)
+        if has_null:
+            self._null.add(table)
+
+    def as_details(self) -> dict[str, Any]:
+        written: dict[str, Any] = {table: None for table in self._unknown}
+        for table, numbers in self._numbers.items():
+            spec = table_spec(table)
+            if table in self._unknown or not spec.partition_field:
+                continue
+            spans = partition_spans(numbers, spec.partition_type, spec.partition_column.type, table in self._null)
+            written[table] = {"spans": [[start.isoformat(), end.isoformat()] for start, end in spans.spans],
+                              "has_null": spans.has_null}
+        return written
+
+
+def _column_values(rows: Any, column: str) -> list[Any] | None:
+    """A column's distinct values in rows (dicts, or an Arrow table: its timestamps as dates, enough for
+    partitions); None when some row does not supply the column (a merge that leaves it as stored)."""
+    if hasattr(rows, "column_names"):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if column not in rows.column_names:
+            return None
+        values = rows.column(column)
+        if pa.types.is_timestamp(values.type):
+            values = pc.cast(values, pa.date32())
+        return pc.unique(values).to_pylist()
+    if any(column not in row for row in rows):
+        return None
+    return list({row[column] for row in rows})
+
+
 def _load_page(job: SyncJob, page: Page, batch_id: str, merges: MergeBatcher, record: RunRecord,
-               rows_by_table: dict[str, int], batch_size: int) -> None:
+               tally: tuple[dict[str, int], PartitionsWritten], batch_size: int) -> None:
     """Adds one page's rows and rejects to the run's merges (merged at once on DuckDB, staged on BigQuery)."""
     rows_of_tables, rejected = _transform_page(job, page, record.run_id)
+    rows_by_table, written = tally
     for table, rows in rows_of_tables.items():
+        written.add(table, rows)
         for start in range(0, len(rows), batch_size):
             batch = rows[start:start + batch_size]
             merges.add(table, batch, f"{batch_id}_{start}")
@@ -197,6 +259,8 @@ def _load_page(job: SyncJob, page: Page, batch_id: str, merges: MergeBatcher, re
     record.rows_fetched += len(page.records)
     record.rows_rejected += len(rejected)
     record.rows_loaded = sum(rows_by_table.values())
+    if rows_of_tables:
+        record.details["partitions_written"] = written.as_details()
     log.info("page loaded", extra={"json_fields": {
         "batch": batch_id, "records": len(page.records), "rows_loaded": record.rows_loaded,
         "rejected": record.rows_rejected, "staged_rows": merges.pending_rows}})
@@ -229,6 +293,7 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
                        sync_type=job.sync_type, trigger=trigger)
     watermarks = job.watermarks or SyncStateStore(warehouse)
     rows_by_table: dict[str, int] = {}
+    written = PartitionsWritten()
     stop_reason: str | None = None
     ends_invocation = False
     deadline = clock() + settings.run_time_budget_seconds if deadline is None else deadline
@@ -251,7 +316,8 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
                     with prefetched(job.fetch_pages(record.watermark_before), depth=1) as pages:
                         for number, page in enumerate(pages):
                             batch_id = f"{record.run_id}_{number}"
-                            _load_page(job, page, batch_id, merges, record, rows_by_table, settings.merge_batch_size)
+                            _load_page(job, page, batch_id, merges, record, (rows_by_table, written),
+                                       settings.merge_batch_size)
                             if page.watermark is not None:
                                 checkpoint = (page.watermark, batch_id)
                             out_of_time = clock() >= deadline and not page.final

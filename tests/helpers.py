@@ -5,7 +5,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
-from pipeline.runner import Page, RejectedRecord, SyncJob, per_record
+from pipeline.runner import Page, RejectedRecord, SyncJob, per_record, run_sync
 
 T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)
 
@@ -38,8 +38,18 @@ class ListSource:
                                  "system_modstamp": T0 + timedelta(seconds=record["n"])}]}
 
     def job(self, sync_type: str = "incremental") -> SyncJob:
-        return SyncJob(source="testsource", stream="Account", fetch_pages=self.pages, transform_page=per_record(self.to_rows),
-                       record_key=lambda r: r.get("Id"), sync_type=sync_type, api_calls=lambda: self.requests)
+        return SyncJob(source="testsource", stream="Account", fetch_pages=self.pages,
+                       transform_page=per_record(self.to_rows), record_key=lambda r: r.get("Id"), sync_type=sync_type, api_calls=lambda: self.requests)
+
+
+def merged_by_a_run(runtime: Any, table: str, rows: list[dict[str, Any]]) -> str:
+    """Merges rows into table as a sync does (run_sync), so its etl_runs row records the partitions written (which
+    entity resolution's incremental scope reads); returns the run's id."""
+    job = SyncJob(source="test_writer", stream=table, fetch_pages=lambda _watermark: iter([Page(rows, final=True)]),
+                  transform_page=per_record(lambda row: {table: [dict(row)]}), record_key=lambda row: str(sorted(row.items())))
+    summary = run_sync(job, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=runtime.settings)
+    assert summary.status == "success", summary
+    return summary.run_id
 
 
 def pull_messages(subscriber: Any, subscription: str, expected: int = 1, timeout: float = 30.0) -> list:

@@ -213,8 +213,6 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.dialpad_calls (
   contact_phone STRING,
   was_recorded BOOL,
   labels ARRAY<STRING>,
-  transcript_lines ARRAY<STRUCT<content STRING, name STRING, time TIMESTAMP, type STRING, user_id STRING, contact_id STRING>>,
-  transcript_text STRING,
   sf_contact_id STRING,
   sf_lead_id STRING,
   sf_account_id STRING,
@@ -225,7 +223,18 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.dialpad_calls (
 )
 PARTITION BY DATE(started_at)
 CLUSTER BY external_number_e164, target_id, sf_contact_id
-OPTIONS (description = "One row per Dialpad call, with its transcript and the external number's match.");
+OPTIONS (description = "One row per Dialpad call, with the external number's match (its transcript is in dialpad_transcripts).");
+
+CREATE TABLE IF NOT EXISTS sales_intelligence.dialpad_transcripts (
+  call_id STRING NOT NULL,
+  started_at TIMESTAMP NOT NULL,
+  transcript_lines ARRAY<STRUCT<content STRING, name STRING, time TIMESTAMP, type STRING, user_id STRING, contact_id STRING>>,
+  transcript_text STRING,
+  ingested_at TIMESTAMP NOT NULL
+)
+PARTITION BY DATE(started_at)
+CLUSTER BY call_id
+OPTIONS (description = "One row per transcribed Dialpad call, its transcript (join dialpad_calls on call_id and started_at).");
 
 CREATE TABLE IF NOT EXISTS sales_intelligence.hubspot_sequences (
   sequence_id STRING NOT NULL,

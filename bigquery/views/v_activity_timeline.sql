@@ -3,8 +3,10 @@
 -- (ids and names) each person was matched to (entity resolution) or logged against (Salesforce's WhoId).
 -- A message read from several mailboxes is one activity (its Message-ID); a person in several roles of a
 -- message is one row. Our own addresses (the mailboxes, internal domains) are not people here.
--- Filters on occurred_at reach the partition columns of mail, calls and enrollments (BigQuery prunes them);
--- Salesforce activities are partitioned on created_date, which occurred_at is not.
+-- recorded_at is each source table's partition column as it is (sent_at, started_at, Salesforce CreatedDate,
+-- enrolled_at), so a filter on it reaches every table read here and BigQuery scans only those partitions; a filter
+-- on occurred_at prunes mail, calls and enrollments but not Salesforce activities (an Event is created before it
+-- happens, a Task often after). Each table is read once per branch, so nothing escapes the filter.
 CREATE OR REPLACE VIEW ${dataset}.v_activity_timeline (
   activity_id OPTIONS(description="Id of the activity in its source: Message-ID (Gmail message id without one), call id, Salesforce Id, enrollment id."),
   source OPTIONS(description="gmail, dialpad, salesforce or hubspot."),
@@ -12,6 +14,7 @@ CREATE OR REPLACE VIEW ${dataset}.v_activity_timeline (
   activity_type OPTIONS(description="message, call, Task, Event, EmailMessage or enrollment."),
   direction OPTIONS(description="inbound (the person reached us) or outbound (we reached them); NULL when the source does not say."),
   occurred_at OPTIONS(description="When it happened: sent, call start, ActivityDate/StartDateTime/MessageDate (else CreatedDate), enrolled."),
+  recorded_at OPTIONS(description="When the source recorded it: sent, call start, Salesforce CreatedDate, enrolled. The tables' partition column: a filter on it reads only those partitions of every source."),
   person_address OPTIONS(description="The person's email address or E.164 number as the source has it (a Salesforce activity: the contact's or lead's email)."),
   person_role OPTIONS(description="How the person took part: from, to, cc, ... (mail); caller or called (calls); who (Salesforce WhoId); enrolled (HubSpot)."),
   sf_contact_id OPTIONS(description="Salesforce Contact of the person, NULL when none."),
@@ -30,7 +33,7 @@ gmail AS (
     COALESCE(m.rfc822_message_id, p.message_id) AS activity_id, 'gmail' AS source, 'email' AS channel,
     'message' AS activity_type,
     IF(p.role IN ('from', 'sender', 'reply_to'), 'inbound', 'outbound') AS direction,
-    p.sent_at AS occurred_at, p.email AS person_address, p.role AS person_role,
+    p.sent_at AS occurred_at, p.sent_at AS recorded_at, p.email AS person_address, p.role AS person_role,
     p.sf_contact_id, p.sf_lead_id, p.sf_account_id, p.match_method, m.subject, p.mailbox AS our_party
   FROM ${dataset}.gmail_participants AS p
   JOIN ${dataset}.gmail_messages AS m
@@ -45,23 +48,13 @@ gmail AS (
 calls AS (
   SELECT
     c.call_id AS activity_id, 'dialpad' AS source, 'call' AS channel, 'call' AS activity_type,
-    c.direction, c.started_at AS occurred_at, COALESCE(c.external_number_e164, c.external_number) AS person_address,
+    c.direction, c.started_at AS occurred_at, c.started_at AS recorded_at,
+    COALESCE(c.external_number_e164, c.external_number) AS person_address,
     IF(c.direction = 'inbound', 'caller', 'called') AS person_role,
     c.sf_contact_id, c.sf_lead_id, c.sf_account_id, c.match_method,
     CONCAT(COALESCE(c.direction, 'call'), ', ', CAST(DIV(COALESCE(c.duration_ms, 0), 1000) AS STRING), ' s') AS subject,
     COALESCE(c.target_email, c.target_name) AS our_party
   FROM ${dataset}.dialpad_calls AS c
-),
--- An EmailMessage names no WhoId: its people are the other side's addresses (the sender of an incoming one,
--- the recipients of an outgoing one), linked to the one live contact with that email.
-sf_email_people AS (
-  SELECT DISTINCT a.id, person
-  FROM ${dataset}.sf_activities AS a CROSS JOIN UNNEST(a.to_emails) AS person
-  WHERE a.activity_type = 'EmailMessage' AND NOT a.is_deleted AND NOT COALESCE(a.is_incoming, FALSE)
-  UNION DISTINCT
-  SELECT a.id, a.from_email
-  FROM ${dataset}.sf_activities AS a
-  WHERE a.activity_type = 'EmailMessage' AND NOT a.is_deleted AND a.is_incoming AND a.from_email IS NOT NULL
 ),
 contact_by_email AS (
   SELECT email, ANY_VALUE(id) AS id FROM ${dataset}.sf_contacts
@@ -75,9 +68,9 @@ salesforce AS (
     a.activity_type,
     CASE WHEN a.activity_type = 'EmailMessage' THEN IF(a.is_incoming, 'inbound', 'outbound')
          WHEN LOWER(a.call_type) IN ('inbound', 'outbound') THEN LOWER(a.call_type) END AS direction,
-    COALESCE(a.activity_at, a.created_date) AS occurred_at,
-    ep.person AS person_address,
-    CASE WHEN a.who_id IS NOT NULL THEN 'who' WHEN ep.person IS NOT NULL THEN IF(a.is_incoming, 'from', 'to') END
+    COALESCE(a.activity_at, a.created_date) AS occurred_at, a.created_date AS recorded_at,
+    ep_person AS person_address,
+    CASE WHEN a.who_id IS NOT NULL THEN 'who' WHEN ep_person IS NOT NULL THEN IF(a.is_incoming, 'from', 'to') END
       AS person_role,
     COALESCE(IF(STARTS_WITH(a.who_id, '003'), a.who_id, CAST(NULL AS STRING)), ce.id) AS sf_contact_id,
     IF(STARTS_WITH(a.who_id, '00Q'), a.who_id, CAST(NULL AS STRING)) AS sf_lead_id,
@@ -85,14 +78,22 @@ salesforce AS (
     CASE WHEN a.who_id IS NOT NULL THEN 'salesforce_who' WHEN ce.id IS NOT NULL THEN 'email_exact' END AS match_method,
     a.subject, a.owner_id AS our_party
   FROM ${dataset}.sf_activities AS a
-  LEFT JOIN sf_email_people AS ep ON ep.id = a.id
-  LEFT JOIN contact_by_email AS ce ON ce.email = ep.person
+  -- An EmailMessage names no WhoId: its people are the other side's addresses (the sender of an incoming one,
+  -- the recipients of an outgoing one, each once), linked to the one live contact with that email. Taken from
+  -- the row itself, so sf_activities is read once and a filter on recorded_at prunes all of it.
+  LEFT JOIN UNNEST(CASE
+    WHEN a.activity_type != 'EmailMessage' THEN ARRAY<STRING>[]
+    WHEN a.is_incoming THEN IF(a.from_email IS NULL, ARRAY<STRING>[], [a.from_email])
+    ELSE ARRAY(SELECT DISTINCT email FROM UNNEST(a.to_emails) AS email)
+  END) AS ep_person
+  LEFT JOIN contact_by_email AS ce ON ce.email = ep_person
   WHERE NOT a.is_deleted
 ),
 enrollments AS (
   SELECT
     e.enrollment_id AS activity_id, 'hubspot' AS source, 'sequence' AS channel, 'enrollment' AS activity_type,
-    'outbound' AS direction, e.enrolled_at AS occurred_at, COALESCE(e.email, e.to_email) AS person_address,
+    'outbound' AS direction, e.enrolled_at AS occurred_at, e.enrolled_at AS recorded_at,
+    COALESCE(e.email, e.to_email) AS person_address,
     'enrolled' AS person_role, e.sf_contact_id, e.sf_lead_id, e.sf_account_id, e.match_method,
     e.sequence_name AS subject, COALESCE(e.enrolled_by_email, e.enrolled_by) AS our_party
   FROM ${dataset}.hubspot_sequence_enrollments AS e
@@ -104,7 +105,7 @@ activities AS (
   UNION ALL SELECT * FROM enrollments
 )
 SELECT
-  t.activity_id, t.source, t.channel, t.activity_type, t.direction, t.occurred_at,
+  t.activity_id, t.source, t.channel, t.activity_type, t.direction, t.occurred_at, t.recorded_at,
   COALESCE(t.person_address, c.email, l.email) AS person_address, t.person_role,
   t.sf_contact_id, NULLIF(TRIM(CONCAT(COALESCE(c.first_name, ''), ' ', COALESCE(c.last_name, ''))), '') AS contact_name,
   t.sf_lead_id, NULLIF(TRIM(CONCAT(COALESCE(l.first_name, ''), ' ', COALESCE(l.last_name, ''))), '') AS lead_name,

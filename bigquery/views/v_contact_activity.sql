@@ -1,4 +1,5 @@
 -- One timeline of emails and calls per Salesforce contact, lead and account (matched rows only).
+-- occurred_at is the partition column of mail and calls as it is: a filter on it prunes their partitions.
 CREATE OR REPLACE VIEW ${dataset}.v_contact_activity (
   activity_type OPTIONS(description="email or call."),
   occurred_at OPTIONS(description="When the message was sent or the call started."),
@@ -24,7 +25,9 @@ SELECT
   p.message_id AS source_id,
   p.match_method, p.match_confidence
 FROM ${dataset}.gmail_participants AS p
-LEFT JOIN ${dataset}.gmail_messages AS m ON m.mailbox = p.mailbox AND m.message_id = p.message_id
+-- sent_at in the join: a message and its participants share it, so a filter on occurred_at can reach both tables.
+LEFT JOIN ${dataset}.gmail_messages AS m
+  ON m.mailbox = p.mailbox AND m.message_id = p.message_id AND m.sent_at = p.sent_at
 WHERE COALESCE(p.sf_contact_id, p.sf_lead_id, p.sf_account_id) IS NOT NULL
   AND NOT COALESCE(m.is_deleted, FALSE)
 UNION ALL

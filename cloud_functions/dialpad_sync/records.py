@@ -1,4 +1,4 @@
-"""Dialpad CallProto (+ transcript) -> a dialpad_calls row. Pure: no I/O.
+"""Dialpad CallProto -> a dialpad_calls row, and its transcript -> a dialpad_transcripts row. Pure: no I/O.
 
 Dialpad sends int64 values as JSON strings or numbers; both are read. A call without an id or with an
 impossible start is rejected with the reason (started_at partitions the table); any other unknown or
@@ -28,7 +28,7 @@ def _e164(number: str | None, region: str) -> str | None:
 
 
 def transcript_lines(transcript: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The transcript's lines as dialpad_calls.transcript_lines records."""
+    """The transcript's lines as dialpad_transcripts.transcript_lines records."""
     lines = []
     for line in (transcript or {}).get("lines") or []:
         lines.append({"content": to_str(line.get("content")), "name": to_str(line.get("name")),
@@ -52,7 +52,6 @@ def call_row(call: dict[str, Any], region: str) -> dict[str, Any]:
     contact = call.get("contact") or {}
     external = to_str(call.get("external_number"))
     internal = to_str(call.get("internal_number"))
-    lines = transcript_lines(call.get(TRANSCRIPT))
     return {
         "call_id": str(call_id), "started_at": started,
         "rang_at": _lenient(to_datetime, _lenient(to_int, call.get("date_rang"))),
@@ -70,6 +69,13 @@ def call_row(call: dict[str, Any], region: str) -> dict[str, Any]:
         "contact_email": normalize_email(to_str(contact.get("email"))), "contact_phone": to_str(contact.get("phone")),
         "was_recorded": _lenient(to_bool, call.get("was_recorded")),
         "labels": [str(label) for label in call.get("labels") or []],
-        "transcript_lines": lines,
-        "transcript_text": "\n".join(f"{line['name'] or '?'}: {line['content'] or ''}" for line in lines) or None,
     }
+
+
+def transcript_row(call: dict[str, Any], row: dict[str, Any]) -> dict[str, Any] | None:
+    """The dialpad_transcripts row of a call (row: its dialpad_calls row) when a transcript with lines is attached."""
+    lines = transcript_lines(call.get(TRANSCRIPT))
+    if not lines:
+        return None
+    return {"call_id": row["call_id"], "started_at": row["started_at"], "transcript_lines": lines,
+            "transcript_text": "\n".join(f"{line['name'] or '?'}: {line['content'] or ''}" for line in lines)}

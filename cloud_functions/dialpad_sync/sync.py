@@ -3,7 +3,8 @@
 The watermark is the end of the last window read completely. Calls are listed only once they end, so
 an incremental run starts settings.dialpad_lookback_hours before the watermark: a call that started
 before it and finished after the last run is still found; MERGE absorbs the overlap. Transcripts are
-fetched for recorded calls that do not have one stored yet, a page at a time, concurrently.
+fetched for recorded calls that do not have one stored yet, a page at a time, concurrently, and written
+to dialpad_transcripts (not dialpad_calls, whose rows entity resolution updates: see tables.yaml).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any, Iterator
 from pydantic import Field
 
 from cloud_functions.dialpad_sync.client import DialpadClient
-from cloud_functions.dialpad_sync.records import TRANSCRIPT, call_row
+from cloud_functions.dialpad_sync.records import TRANSCRIPT, call_row, transcript_row
 from http_entry.validation import SyncRequest
 from pipeline.runner import Page, SyncJob, per_record, run_jobs
 from pipeline.runtime import Runtime
@@ -74,14 +75,13 @@ class CallReader:
 
     def _stored_transcripts(self, call_ids: list[str], window_start: datetime, window_end: datetime) -> set[str]:
         """Calls of the window whose transcript is stored. The started_at bounds (a day either side of the
-        window the calls were listed for) keep BigQuery to those partitions of the transcript column."""
+        window the calls were listed for) keep BigQuery to those partitions of dialpad_transcripts."""
         if not call_ids:
             return set()
         warehouse = self.runtime.warehouse
         rows = warehouse.query(
-            f"SELECT call_id FROM `{warehouse.dataset}.dialpad_calls` "
-            f"WHERE started_at >= @low AND started_at < @high AND call_id IN UNNEST(@ids) "
-            f"AND transcript_text IS NOT NULL",
+            f"SELECT call_id FROM `{warehouse.dataset}.dialpad_transcripts` "
+            f"WHERE started_at >= @low AND started_at < @high AND call_id IN UNNEST(@ids)",
             {"ids": call_ids, "low": window_start - timedelta(days=1), "high": window_end + timedelta(days=1)})
         return {r["call_id"] for r in rows}
 
@@ -98,10 +98,8 @@ def _recorded(call: dict[str, Any]) -> bool:
 
 def _to_rows(call: dict[str, Any], region: str) -> dict[str, list[dict[str, Any]]]:
     row = call_row(call, region)
-    if TRANSCRIPT not in call:  # not fetched this time: leave the stored transcript alone
-        row.pop("transcript_lines")
-        row.pop("transcript_text")
-    return {"dialpad_calls": [row]}
+    transcript = transcript_row(call, row)  # None when not fetched this time (or not there yet): none written
+    return {"dialpad_calls": [row], **({"dialpad_transcripts": [transcript]} if transcript else {})}
 
 
 def calls_job(client: DialpadClient, runtime: Runtime, request: DialpadSyncRequest) -> SyncJob:

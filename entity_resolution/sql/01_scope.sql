@@ -1,7 +1,11 @@
 -- Which values (emails of gmail_participants and hubspot_sequence_enrollments, external numbers of dialpad_calls)
--- this run resolves.
--- all_rows: every row carrying the value is re-resolved (full mode, or its CRM side changed since
--- @crm_changed_since); otherwise only rows never examined (matched_at IS NULL) are.
+-- this run resolves, and whether every row of a value is re-resolved (all_rows) or only rows never examined:
+-- - new rows (matched_at IS NULL) are looked for only in the partitions written since the last successful run of
+--   their value type: the placeholders participants_written, enrollments_written and calls_written bound the
+--   tables' partition columns by constants (from 01_scope_written.sql; TRUE when not known), so BigQuery scans
+--   those partitions only;
+-- - values whose CRM side changed since @crm_changed_since (every value in full mode) are looked for wherever
+--   their rows are, reading only the value columns, and all their rows are re-resolved.
 -- At most @max_values values per run (the batch size); the rest wait for the next run.
 -- Parameters: @full (BOOL), @crm_changed_since (TIMESTAMP), @do_email, @do_phone (BOOL), @max_values (INT64).
 CREATE OR REPLACE TABLE ${work}._er_scope_${run} AS
@@ -42,42 +46,60 @@ changed_last7 AS (
   )
   WHERE LENGTH(REGEXP_REPLACE(raw, r'[^0-9]', '')) >= 7
 ),
-email_values AS (
-  SELECT email AS value, ANY_VALUE(domain) AS domain, LOGICAL_OR(matched_at IS NULL) AS has_new_rows
-  FROM (
-    SELECT email, domain, matched_at FROM ${dataset}.gmail_participants
+new_emails AS (
+  SELECT p.email AS value, p.domain FROM ${dataset}.gmail_participants AS p
+  WHERE p.matched_at IS NULL AND ${participants_written}
+  UNION ALL
+  SELECT e.email, e.domain FROM ${dataset}.hubspot_sequence_enrollments AS e
+  WHERE e.email IS NOT NULL AND e.matched_at IS NULL AND ${enrollments_written}
+),
+changed_email_rows AS (
+  SELECT email AS value, domain FROM (
+    SELECT email, domain FROM ${dataset}.gmail_participants
     UNION ALL
-    SELECT email, domain, matched_at FROM ${dataset}.hubspot_sequence_enrollments WHERE email IS NOT NULL
+    SELECT email, domain FROM ${dataset}.hubspot_sequence_enrollments WHERE email IS NOT NULL
+  )
+  WHERE @full
+     OR email IN (SELECT value FROM changed_emails)
+     OR domain IN (SELECT domain FROM changed_domains)
+     OR (domain IN ('gmail.com', 'googlemail.com')
+         AND CONCAT(REPLACE(REGEXP_EXTRACT(email, r'^([^+@]*)'), '.', ''), '@gmail.com')
+             IN (SELECT canonical FROM changed_gmail))
+),
+email_scope AS (
+  SELECT value, ANY_VALUE(domain) AS domain, LOGICAL_OR(all_rows) AS all_rows
+  FROM (
+    SELECT value, domain, FALSE AS all_rows FROM new_emails
+    UNION ALL
+    SELECT value, domain, TRUE FROM changed_email_rows
   )
   WHERE @do_email
-  GROUP BY email
+  GROUP BY value
 ),
-phone_values AS (
-  SELECT external_number_e164 AS value, LOGICAL_OR(matched_at IS NULL) AS has_new_rows
-  FROM ${dataset}.dialpad_calls
-  WHERE @do_phone AND external_number_e164 IS NOT NULL
-  GROUP BY external_number_e164
+new_phones AS (
+  SELECT c.external_number_e164 AS value FROM ${dataset}.dialpad_calls AS c
+  WHERE c.external_number_e164 IS NOT NULL AND c.matched_at IS NULL AND ${calls_written}
 ),
-email_flags AS (
-  SELECT v.value, v.domain, v.has_new_rows,
-         @full
-         OR v.value IN (SELECT value FROM changed_emails)
-         OR v.domain IN (SELECT domain FROM changed_domains)
-         OR (v.domain IN ('gmail.com', 'googlemail.com')
-             AND CONCAT(REPLACE(REGEXP_EXTRACT(v.value, r'^([^+@]*)'), '.', ''), '@gmail.com')
-                 IN (SELECT canonical FROM changed_gmail)) AS all_rows
-  FROM email_values AS v
+changed_phone_rows AS (
+  SELECT external_number_e164 AS value FROM ${dataset}.dialpad_calls
+  WHERE external_number_e164 IS NOT NULL
+    AND (@full
+         OR external_number_e164 IN (SELECT value FROM changed_phones)
+         OR RIGHT(external_number_e164, 7) IN (SELECT last7 FROM changed_last7))
 ),
-phone_flags AS (
-  SELECT v.value, CAST(NULL AS STRING) AS domain, v.has_new_rows,
-         @full
-         OR v.value IN (SELECT value FROM changed_phones)
-         OR RIGHT(v.value, 7) IN (SELECT last7 FROM changed_last7) AS all_rows
-  FROM phone_values AS v
+phone_scope AS (
+  SELECT value, CAST(NULL AS STRING) AS domain, LOGICAL_OR(all_rows) AS all_rows
+  FROM (
+    SELECT value, FALSE AS all_rows FROM new_phones
+    UNION ALL
+    SELECT value, TRUE FROM changed_phone_rows
+  )
+  WHERE @do_phone
+  GROUP BY value
 )
 SELECT * FROM (
-  SELECT 'email' AS value_type, value, domain, all_rows FROM email_flags WHERE all_rows OR has_new_rows
+  SELECT 'email' AS value_type, value, domain, all_rows FROM email_scope
   UNION ALL
-  SELECT 'phone' AS value_type, value, domain, all_rows FROM phone_flags WHERE all_rows OR has_new_rows
+  SELECT 'phone' AS value_type, value, domain, all_rows FROM phone_scope
 )
 LIMIT @max_values

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from cloud_functions.dialpad_sync.records import TRANSCRIPT, call_row
+from cloud_functions.dialpad_sync.records import TRANSCRIPT, call_row, transcript_row
 from pipeline.runner import RejectedRecord
 from sandbox.dialpad import DialpadSandbox
 from tests.helpers import pull_messages
@@ -42,8 +42,12 @@ class TestSync:
                  and int(c["date_started"]) < 30_000_000_000_000]
         rows = snapshot(runtime.warehouse)
         assert len(rows) == len({r["call_id"] for r in rows}) == len(valid)
-        with_transcript = {r["call_id"] for r in rows if r["transcript_text"]}
-        assert with_transcript == set(sandbox.state.transcripts)
+        transcripts = runtime.warehouse.query(
+            f"SELECT t.call_id, t.started_at, c.started_at AS call_started_at, t.transcript_text "
+            f"FROM {DS}.dialpad_transcripts AS t JOIN {DS}.dialpad_calls AS c USING (call_id)")
+        assert {r["call_id"] for r in transcripts} == set(sandbox.state.transcripts)
+        assert all(r["started_at"] == r["call_started_at"] and r["transcript_text"] for r in transcripts)
+        assert "transcript_text" not in rows[0]  # the calls' rows stay narrow (entity resolution updates them)
         assert body["runs"][0]["details"]["transcripts_fetched"] == len(sandbox.state.transcripts)
         assert body["runs"][0]["rows_rejected"] == 1  # the call without an id
         assert sandbox.server.requests.by_route["call_get"] == 0  # never one request per call
@@ -72,7 +76,9 @@ class TestSync:
         assert sandbox.server.requests.statuses[429] == 3
         assert sandbox.state.rate_limited == 0
         assert sandbox.server.requests.max_in_window(1.0) <= 20
-        assert runtime.warehouse.table_counts()["dialpad_calls"] == result["rows_loaded"]
+        counts = runtime.warehouse.table_counts()
+        assert counts["dialpad_calls"] == result["runs"][0]["rows_by_table"]["dialpad_calls"]
+        assert counts["dialpad_transcripts"] == result["runs"][0]["rows_by_table"]["dialpad_transcripts"] == len(sandbox.state.transcripts)
 
     @pytest.mark.emulator
     def test_bad_token_fails_fast_publishes_and_marks_failed(self, runtime, sandbox, monkeypatch,
@@ -106,14 +112,28 @@ class TestCallRows:
         ({**BASE, "date_connected": "32503680000000"}, {"connected_at": None}),
         ({**BASE, "contact": {"email": "not an email", "name": " Ann "}}, {"contact_email": None, "contact_name": "Ann"}),
         ({**BASE, "was_recorded": "maybe", "labels": None}, {"was_recorded": None, "labels": []}),
-        ({**BASE, TRANSCRIPT: {"lines": [{"content": "Hi", "name": "Sam", "time": "2026-01-01T10:00:00Z"},
-                                         {"content": "Hello", "name": None, "time": "garbage"}]}},
-         {"transcript_text": "Sam: Hi\n?: Hello"}),
     ])
     def test_messy_calls_become_rows_with_nulls(self, call, expected):
         """Strings or numbers, junk numbers, impossible secondary dates: a row, with NULL where nothing is known."""
         row = call_row(call, "US")
         assert {k: row[k] for k in expected} == expected
+
+    @pytest.mark.parametrize("transcript, expected", [
+        ({"lines": [{"content": "Hi", "name": "Sam", "time": "2026-01-01T10:00:00Z"},
+                    {"content": "Hello", "name": None, "time": "garbage"}]},
+         {"call_id": "4000000001", "transcript_text": "Sam: Hi\n?: Hello"}),
+        ({"lines": []}, None),
+        (None, None),
+    ])
+    def test_a_transcript_becomes_its_own_row(self, transcript, expected):
+        """A transcript with lines is a dialpad_transcripts row on the call's id and start; none without lines."""
+        call = {**BASE, TRANSCRIPT: transcript}
+        row = transcript_row(call, call_row(call, "US"))
+        if expected is None:
+            assert row is None
+        else:
+            assert {k: row[k] for k in expected} == expected
+            assert row["started_at"] == call_row(call, "US")["started_at"] and len(row["transcript_lines"]) == 2
 
     @pytest.mark.parametrize("call, reason", [
         ({"date_started": "1767000000000"}, "missing call_id"),

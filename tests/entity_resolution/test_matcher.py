@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from entity_resolution.matcher import ResolutionRequest, record_review, resolve_entities
+from tests.helpers import merged_by_a_run
 from transform.email_normalizer import email_domain
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -52,10 +53,14 @@ def crm(warehouse):
     return warehouse
 
 
+def mail_rows(*emails, message="m1", sent_at=T0):
+    return [{"mailbox": "alex@ourcompany.example", "message_id": message, "role": "to", "email": e,
+             "domain": email_domain(e), "sent_at": sent_at} for e in emails]
+
+
 def add_mail(warehouse, *emails, message="m1"):
-    warehouse.merge("gmail_participants", [
-        {"mailbox": "alex@ourcompany.example", "message_id": message, "role": "to", "email": e,
-         "domain": email_domain(e), "sent_at": T0} for e in emails])
+    """Mail written before any resolution run (a first run reads every partition)."""
+    warehouse.merge("gmail_participants", mail_rows(*emails, message=message))
 
 
 def add_calls(warehouse, *numbers):
@@ -226,7 +231,7 @@ class TestRuns:
         resolve(runtime)
         old = {r["email"]: r["matched_at"] for r in crm.query(
             f"SELECT email, matched_at FROM {DS}.gmail_participants")}
-        add_mail(crm, "jane@acme.com", "lead@prospect.com", message="new")
+        merged_by_a_run(runtime, "gmail_participants", mail_rows("jane@acme.com", "lead@prospect.com", message="new"))
         summary = resolve(runtime)
         assert summary["values_examined"] == 2 and summary["rows_updated"]["gmail_participants"] == 2
         rows = crm.query(f"SELECT message_id, email, matched_at, sf_contact_id, sf_lead_id FROM {DS}.gmail_participants")

@@ -115,6 +115,59 @@ class TestInterruptedRun:
         assert record["details"]["stop_reason"] == "daily API budget below reserve"
 
 
+class TestPartitionsWritten:
+    @staticmethod
+    def calls(*days):
+        from datetime import datetime, timedelta, timezone
+
+        start = datetime(2027, 6, 1, 9, tzinfo=timezone.utc)
+        return [{"call_id": f"c{d}", "started_at": start + timedelta(days=d)} for d in days]
+
+    def test_the_run_records_the_partitions_its_rows_fell_in(self, warehouse, settings):
+        """Rows on days 0, 1 and 5 of dialpad_calls: two spans of whole days in etl_runs.details; an unpartitioned
+        table is not listed."""
+        from pipeline.runner import Page, SyncJob
+
+        job = SyncJob(source="dialpad", stream="calls", fetch_pages=lambda _w: iter([Page(self.calls(0, 1, 5))]),
+                      transform_page=per_record(lambda r: {"dialpad_calls": [r], "hubspot_sequences": [
+                          {"sequence_id": r["call_id"], "updated_at": r["started_at"]}]}),
+                      record_key=lambda r: r["call_id"])
+        run(job, warehouse, settings)
+        (record,) = warehouse.query("SELECT details FROM sales_intelligence.etl_runs")
+        assert record["details"]["partitions_written"] == {"dialpad_calls": {"spans": [
+            ["2027-06-01T00:00:00+00:00", "2027-06-03T00:00:00+00:00"],
+            ["2027-06-06T00:00:00+00:00", "2027-06-07T00:00:00+00:00"]], "has_null": False}}
+
+    def test_rows_without_the_column_or_with_other_values_say_any_partition(self):
+        """A merge that leaves the partition column as stored (rows without it), or values that are not times:
+        null, which tells a reader to assume any partition; a NULL value is the NULL partition."""
+        from pipeline.runner import PartitionsWritten
+
+        written = PartitionsWritten()
+        written.add("gmail_messages", [{"mailbox": "a@x.com", "message_id": "m1", "is_deleted": True}])
+        written.add("hubspot_sequence_enrollments", [{"enrollment_id": "e1", "enrolled_at": "2027-06-01"}])
+        written.add("dialpad_calls", [{"call_id": "c1", "started_at": None}])
+        assert written.as_details() == {"gmail_messages": None, "hubspot_sequence_enrollments": None,
+                                        "dialpad_calls": {"spans": [], "has_null": True}}
+
+    def test_a_failed_run_records_what_it_merged_before_failing(self, warehouse, settings):
+        """A run failing at its second page still says which partitions its first page wrote."""
+        from pipeline.runner import Page, SyncJob
+
+        def pages(_watermark):
+            yield Page(self.calls(3), "w1")
+            raise ConnectionAbortedError("injected")
+
+        job = SyncJob(source="dialpad", stream="calls", fetch_pages=pages, transform_page=per_record(lambda r: {"dialpad_calls": [r]}),
+                      record_key=lambda r: r["call_id"])
+        with pytest.raises(ConnectionAbortedError):
+            run(job, warehouse, settings)
+        (record,) = warehouse.query("SELECT status, details FROM sales_intelligence.etl_runs")
+        assert record["status"] == "failed"
+        assert record["details"]["partitions_written"]["dialpad_calls"]["spans"] == [
+            ["2027-06-04T00:00:00+00:00", "2027-06-05T00:00:00+00:00"]]
+
+
 def test_per_record_turns_record_functions_into_one_page_transform():
     """per_record: each record's rows gathered per table; a RejectedRecord, an unforeseen error and a rejected
     part each become a Reject (the parts under their own key), the other records' rows kept."""
@@ -169,7 +222,7 @@ class TestPoisonRecords:
         records merge, the run succeeds and the next run starts past it."""
         import random
 
-        from cloud_functions.dialpad_sync.records import call_row
+        from cloud_functions.dialpad_sync.records import call_row, transcript_row
         from cloud_functions.hubspot_sync.records import enrollment_rows
         from pipeline.runner import Page, SyncJob
 
@@ -178,7 +231,8 @@ class TestPoisonRecords:
         records = [make(i) for i in range(5)]
         bad = rng.randrange(5)
         _poisoned(records[bad], rng)
-        to_rows = {"dialpad": lambda r: {"dialpad_calls": [call_row(r, "US")]},
+        to_rows = {"dialpad": lambda r: {"dialpad_calls": [row := call_row(r, "US")],
+                                         "dialpad_transcripts": [transcript_row(r, row)]},
                    "hubspot": lambda r: {"hubspot_sequence_enrollments": enrollment_rows(r)}}[source]
         reads = []
 
@@ -189,7 +243,9 @@ class TestPoisonRecords:
         job = SyncJob(source=source, stream="poison", fetch_pages=pages, transform_page=per_record(to_rows),
                       record_key=lambda r: r.get("call_id") or r["contact"]["id"])
         summary = run(job, warehouse, settings)
-        assert (summary.status, summary.rows_loaded, summary.rows_rejected) == ("success", 4, 1)
+        assert (summary.status, summary.rows_rejected) == ("success", 1)
+        assert summary.rows_by_table == {"dialpad": {"dialpad_calls": 4, "dialpad_transcripts": 4},
+                                         "hubspot": {"hubspot_sequence_enrollments": 4}}[source]
         (rejected,) = warehouse.query("SELECT record_key, reason, raw_record FROM sales_intelligence.rejected_records")
         assert rejected["reason"].startswith("unstorable value: ")
         assert rejected["record_key"] == (records[bad].get("call_id") or records[bad]["contact"]["id"])
