@@ -26,7 +26,7 @@ MAILBOX = "alex@ourcompany.example"
 
 
 def child(variant: str, endpoint: str, db: str) -> None:
-    from cloud_functions.gmail_sync.gmail_dwd import delegated_credentials, gmail_service
+    from cloud_functions.gmail_sync.auth import delegated_credentials, gmail_service
     from cloud_functions.gmail_sync.records import message_rows
     from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
     from config.settings import Settings

@@ -49,7 +49,8 @@ def api_used(sf) -> int:
 
 
 def run_pipeline(url: str, ca: str, db: str) -> dict:
-    from cloud_functions.salesforce_sync.client import SalesforceClient, SalesforceCredentials
+    from cloud_functions.salesforce_sync.auth import SalesforceCredentials
+    from cloud_functions.salesforce_sync.client import SalesforceClient
     from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
     from config.settings import Settings
     from pipeline.runtime import Runtime
@@ -79,7 +80,7 @@ def run_dlt(url: str, ca: str, db: str) -> dict:
     import dlt
     from simple_salesforce import Salesforce
 
-    from cloud_functions.salesforce_sync.client import LoginHostSession
+    from cloud_functions.salesforce_sync.auth import LoginHostSession
     from cloud_functions.salesforce_sync.objects import OBJECTS
     from sandbox.salesforce import DEFAULT_CREDENTIALS
 

@@ -21,6 +21,10 @@ class SecretNotFoundError(LookupError):
     """A secret the run needs is not configured; the message names the secret, never a value."""
 
 
+class CredentialsIncomplete(SecretNotFoundError):
+    """Some of the secrets of one way to authenticate are set, not all: never a reason to fall back."""
+
+
 def env_var_name(secret_name: str) -> str:
     """The environment variable that holds a secret locally: dialpad-api-key -> DIALPAD_API_KEY."""
     return secret_name.upper().replace("-", "_")

@@ -16,11 +16,14 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
+from cloud_functions.dialpad_sync import auth as dialpad_auth
 from cloud_functions.dialpad_sync.sync import DialpadSyncRequest, run_dialpad_sync
+from cloud_functions.gmail_sync import auth as gmail_auth
 from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+from cloud_functions.hubspot_sync import auth as hubspot_auth
 from cloud_functions.hubspot_sync.sync import HubSpotSyncRequest, run_hubspot_sync
 from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
-from config.secrets import SecretNotFoundError, SecretStore
+from config.secrets import CredentialsIncomplete, SecretNotFoundError, SecretStore
 from config.settings import Settings
 from http_entry.validation import SyncRequest
 from pipeline.runtime import Runtime
@@ -50,7 +53,7 @@ class LocalSource:
 
 
 def _salesforce_credentials(runtime: Runtime) -> None:
-    from cloud_functions.salesforce_sync.client import SalesforceCredentials
+    from cloud_functions.salesforce_sync.auth import SalesforceCredentials
 
     SalesforceCredentials.from_secrets(runtime.secrets, runtime.settings)
 
@@ -78,21 +81,6 @@ def _salesforce_sandbox(runtime: Runtime) -> Iterator[Runtime]:
                         {"salesforce_login_url": sandbox.url, "salesforce_ca_bundle": sandbox.server.cert_path},
                         {k: environment[k] for k in ("SALESFORCE_USERNAME", "SALESFORCE_PASSWORD",
                                                      "SALESFORCE_SECURITY_TOKEN")})
-
-
-def _has_secret(name: str) -> Callable[[Runtime], None]:
-    def check(runtime: Runtime) -> None:
-        runtime.secrets.get(name)
-    return check
-
-
-def _gmail_credentials(runtime: Runtime) -> None:
-    from cloud_functions.salesforce_sync.client import CredentialsIncomplete
-
-    key = runtime.secrets.get("gmail-service-account-key")
-    if key and not runtime.settings.mailboxes:
-        raise CredentialsIncomplete("Gmail is partly configured: gmail-service-account-key set, but no mailboxes: "
-                                    "set MAILBOXES (environment or .env)")
 
 
 @contextlib.contextmanager
@@ -137,11 +125,12 @@ SANDBOX_HUBSPOT_CONTACTS = 60
 SOURCES: dict[str, LocalSource] = {
     "salesforce": LocalSource("salesforce", "salesforce_sync", SalesforceSyncRequest, run_salesforce_sync,
                               _salesforce_credentials, _salesforce_sandbox),
-    "gmail": LocalSource("gmail", "gmail_sync", GmailSyncRequest, run_gmail_sync, _gmail_credentials, _gmail_sandbox),
+    "gmail": LocalSource("gmail", "gmail_sync", GmailSyncRequest, run_gmail_sync,
+                         lambda rt: gmail_auth.service_account_key(rt.secrets, rt.settings), _gmail_sandbox),
     "dialpad": LocalSource("dialpad", "dialpad_sync", DialpadSyncRequest, run_dialpad_sync,
-                           _has_secret("dialpad-api-key"), _dialpad_sandbox),
+                           lambda rt: dialpad_auth.api_key(rt.secrets), _dialpad_sandbox),
     "hubspot": LocalSource("hubspot", "hubspot_sync", HubSpotSyncRequest, run_hubspot_sync,
-                           _has_secret("hubspot-api-key"), _hubspot_sandbox),
+                           lambda rt: hubspot_auth.access_token(rt.secrets), _hubspot_sandbox),
 }
 
 
@@ -163,7 +152,6 @@ def sandboxes_allowed(settings: Settings) -> None:
 def configured(runtime: Runtime, names: list[str], required: bool) -> list[str]:
     """The named sources whose credentials are all set. A source configured in part raises NotConfigured;
     one not configured at all too when `required`, else it is left out and the runner says so."""
-    from cloud_functions.salesforce_sync.client import CredentialsIncomplete
 
     usable = []
     for name in names:

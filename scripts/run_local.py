@@ -374,7 +374,7 @@ def do_schedule(cmd: Command) -> None:
 
 
 def do_import_mbox(cmd: Command) -> None:
-    from cloud_functions.gmail_sync.mbox_import import import_mbox
+    from scripts.mbox_import import import_mbox
 
     print_run("gmail", import_mbox(cmd.args.file, cmd.args.mailbox.strip().lower(), cmd.runtime))
 

@@ -151,3 +151,8 @@ def storable_text(text: str) -> str:
     if text_problem(text) is None:
         return text
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Milliseconds since the Unix epoch (Dialpad's and HubSpot's timestamps)."""
+    return int(moment.timestamp() * 1000)

@@ -91,7 +91,7 @@ class Warehouse(abc.ABC):
         is new every time.
 
         Rows that supply different columns are merged in separate groups, so a column a row leaves out
-        is never written for that row (a re-sync without a transcript keeps the stored one). An Arrow
+        is never written for that row (a Gmail label change leaves the stored body alone). An Arrow
         table supplies its columns for every row.
         """
         batch_id = batch_id or f"adhoc_{uuid.uuid4().hex}"

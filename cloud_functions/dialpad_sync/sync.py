@@ -13,12 +13,13 @@ from typing import Any, Iterator
 
 from pydantic import Field
 
+from cloud_functions.dialpad_sync.auth import api_key
 from cloud_functions.dialpad_sync.client import DialpadClient
 from cloud_functions.dialpad_sync.records import TRANSCRIPT, call_row, transcript_row
 from http_entry.validation import SyncRequest
 from pipeline.runner import Page, SyncJob, per_record, run_jobs
 from pipeline.runtime import Runtime
-from transform.values import to_bool, to_datetime
+from transform.values import epoch_ms, to_bool, to_datetime
 
 SOURCE = "dialpad"
 STREAM = "calls"
@@ -39,9 +40,6 @@ def windows(start: datetime, end: datetime, hours: float) -> list[tuple[datetime
     return cuts
 
 
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
 
 class CallReader:
     """Pages of calls (with transcripts attached) for run_sync."""
@@ -58,7 +56,7 @@ class CallReader:
         else:
             start = to_datetime(watermark) - timedelta(hours=settings.dialpad_lookback_hours)
         for window_start, window_end in windows(start, now, settings.dialpad_window_hours):
-            for calls in self.client.call_pages(_ms(window_start) - 1, _ms(window_end)):
+            for calls in self.client.call_pages(epoch_ms(window_start) - 1, epoch_ms(window_end)):
                 self._attach_transcripts(calls, window_start, window_end)
                 yield Page(calls)
             yield Page([], window_end.isoformat())
@@ -114,6 +112,6 @@ def calls_job(client: DialpadClient, runtime: Runtime, request: DialpadSyncReque
 
 def run_dialpad_sync(request: DialpadSyncRequest, runtime: Runtime, client: DialpadClient | None = None) -> dict[str, Any]:
     """Syncs Dialpad calls and transcripts (pipeline.runner.run_jobs, one stream); answers the run."""
-    client = client or DialpadClient(runtime.secrets.get("dialpad-api-key"), runtime.settings)
+    client = client or DialpadClient(api_key(runtime.secrets), runtime.settings)
     return run_jobs(SOURCE, [lambda _deadline: calls_job(client, runtime, request)], warehouse=runtime.warehouse,
                     publisher=runtime.publisher, settings=runtime.settings, trigger=request.trigger)

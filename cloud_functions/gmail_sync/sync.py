@@ -14,8 +14,8 @@ from typing import Any, Iterator
 
 from pydantic import field_validator
 
+from cloud_functions.gmail_sync.auth import KEY_SECRET, batch_uri, delegated_credentials, gmail_service
 from cloud_functions.gmail_sync.client import GmailClient, HistoryExpired
-from cloud_functions.gmail_sync.gmail_dwd import batch_uri, delegated_credentials, gmail_service
 from cloud_functions.gmail_sync.records import MessageStateChange, message_rows, message_state_rows
 from config.settings import SettingMissing
 from http_entry.validation import BadRequest, SyncRequest
@@ -205,7 +205,7 @@ def mailbox_job(mailbox: str, client: GmailClient, runtime: Runtime, sync_type: 
 
 def client_for(mailbox: str, runtime: Runtime) -> GmailClient:
     settings = runtime.settings
-    credentials = delegated_credentials(runtime.secrets.get("gmail-service-account-key"), mailbox)
+    credentials = delegated_credentials(runtime.secrets.get(KEY_SECRET), mailbox)
     return GmailClient(gmail_service(credentials, settings.gmail_api_endpoint), batch_uri(settings.gmail_api_endpoint),
                        settings)
 

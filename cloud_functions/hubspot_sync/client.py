@@ -5,7 +5,6 @@ limit (settings.hubspot_requests_per_10s) for every call, the search limit for s
 """
 from __future__ import annotations
 
-from datetime import datetime
 from functools import partial
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -16,7 +15,7 @@ from api_clients.http_json import bearer_session, get_json
 from api_clients.metered import MeteredCalls
 from api_clients.rate_limit import RateLimiter
 from config.settings import Settings
-from transform.values import to_datetime
+from transform.values import epoch_ms, to_datetime
 
 T = TypeVar("T")
 SEARCH_CAP = 10_000  # HubSpot answers 400 when a search pages past 10,000 results
@@ -107,10 +106,7 @@ class HubSpotClient:
         for result in response.results:
             modified = to_datetime((result.properties or {}).get("lastmodifieddate")) or result.updated_at
             contacts.append({"id": str(result.id), "email": (result.properties or {}).get("email"),
-                             "modified_ms": _ms(modified)})
+                             "modified_ms": epoch_ms(modified)})
         next_after = response.paging.next.after if response.paging and response.paging.next else None
         return {"contacts": contacts, "next": int(next_after) if next_after is not None else None}
 
-
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)

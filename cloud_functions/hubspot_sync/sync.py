@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
+from cloud_functions.hubspot_sync.auth import access_token
 from cloud_functions.hubspot_sync.client import HubSpotClient
 from cloud_functions.hubspot_sync.records import enrollment_rows, sequence_row
 from http_entry.validation import SyncRequest
@@ -58,7 +59,7 @@ def enrollments_job(client: HubSpotClient, sync_type: str, lookback_seconds: int
 def run_hubspot_sync(request: HubSpotSyncRequest, runtime: Runtime, client: HubSpotClient | None = None) -> dict[str, Any]:
     """Syncs sequences, then enrollments (pipeline.runner.run_jobs); answers both runs."""
     settings = runtime.settings
-    client = client or HubSpotClient(runtime.secrets.get("hubspot-api-key"), settings)
+    client = client or HubSpotClient(access_token(runtime.secrets), settings)
     jobs = [lambda _deadline: sequences_job(client, request.sync_type)]
     if request.include_enrollments:
         jobs.append(lambda _deadline: enrollments_job(client, request.sync_type, settings.hubspot_lookback_seconds))

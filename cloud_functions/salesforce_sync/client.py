@@ -6,9 +6,7 @@ REQUEST_LIMIT_EXCEEDED, the client raises StopSync so the run ends partial with 
 """
 from __future__ import annotations
 
-import re
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator, TypeVar
 
 import pyarrow as pa
@@ -18,7 +16,7 @@ from simple_salesforce.exceptions import SalesforceError
 from simple_salesforce.util import exception_handler
 
 from api_clients.metered import MeteredCalls
-from config.secrets import SecretNotFoundError, SecretStore
+from cloud_functions.salesforce_sync.auth import LoginHostSession, SalesforceCredentials, connect
 from config.settings import Settings
 from observability.logger import get_logger
 from pipeline.runner import StopSync
@@ -26,87 +24,8 @@ from transform.columns import read_csv
 
 log = get_logger(__name__)
 T = TypeVar("T")
-_LOGIN_HOST = re.compile(r"^https://(login|test)\.salesforce\.com")
 BULK_POLL_SECONDS = (0.2, 0.5, 1, 2, 5)
 API_BUDGET_STOP = "Salesforce API budget"  # how a stop for the org's daily API budget begins
-
-
-@dataclass(frozen=True)
-class SalesforceCredentials:
-    """One of the three ways to authenticate; which one is decided by what is configured."""
-
-    method: str  # "refresh_token" | "password" | "session"
-    username: str | None = None
-    password: str | None = None
-    security_token: str | None = None
-    client_id: str | None = None
-    client_secret: str | None = None
-    refresh_token: str | None = None
-    session_id: str | None = None
-
-    @classmethod
-    def from_secrets(cls, secrets: SecretStore, settings: Settings) -> "SalesforceCredentials":
-        """OAuth refresh token if configured, else username + password + token, else session id + instance URL.
-
-        A way that is partly configured is an error naming what is missing and where it is looked for;
-        nothing configured at all is an error listing the three ways.
-        """
-        found = {name: secrets.get_optional(name) for names in CREDENTIAL_SETS.values() for name in names}
-        partial = []
-        for method, names in CREDENTIAL_SETS.items():
-            missing = [n for n in names if not found[n]]
-            if method == "session" and not settings.salesforce_instance_url:
-                missing.append("SALESFORCE_INSTANCE_URL")
-            if not missing:
-                return cls(method, **{CREDENTIAL_FIELDS[n]: found[n] for n in names})
-            if len(missing) < len(names) + (method == "session"):
-                partial.append((names, missing))
-        if partial:
-            names, missing = partial[0]
-            given = [n for n in names if found[n]]
-            where = "; ".join(secrets.where(n) if n in found else "the setting SALESFORCE_INSTANCE_URL" for n in missing)
-            raise CredentialsIncomplete(f"Salesforce is partly configured: {', '.join(given)} set, but "
-                                        f"{', '.join(missing)} missing (set {where})")
-        raise SecretNotFoundError(
-            "no Salesforce credentials configured: set salesforce-refresh-token (+ client id/secret), or "
-            "salesforce-username + salesforce-password + salesforce-security-token, or salesforce-session-id "
-            "with SALESFORCE_INSTANCE_URL")
-
-
-class CredentialsIncomplete(SecretNotFoundError):
-    """Some of the secrets of one way to authenticate are set, not all: never a reason to fall back."""
-
-
-# The ways to authenticate, in the order they are tried, and the secrets each needs.
-CREDENTIAL_SETS = {
-    "refresh_token": ("salesforce-refresh-token", "salesforce-client-id", "salesforce-client-secret"),
-    "password": ("salesforce-username", "salesforce-password", "salesforce-security-token"),
-    "session": ("salesforce-session-id",),
-}
-CREDENTIAL_FIELDS = {name: name.removeprefix("salesforce-").replace("-", "_") for names in CREDENTIAL_SETS.values()
-                     for name in names}
-
-
-class LoginHostSession(requests.Session):
-    """A requests session that sends Salesforce's login hosts to another base URL (the sandbox).
-
-    simple-salesforce always builds https://login.salesforce.com/...; this is the one seam that
-    lets the unmodified client log in to a loopback server. Without a login_url it changes nothing.
-    """
-
-    def __init__(self, login_url: str | None = None, ca_bundle: str | None = None):
-        super().__init__()
-        self.login_url = login_url.rstrip("/") if login_url else None
-        if ca_bundle:
-            self.verify = ca_bundle
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        if self.login_url and isinstance(url, str):
-            url = _LOGIN_HOST.sub(self.login_url, url)
-        kwargs.setdefault("timeout", 120)
-        # Per request, because requests lets REQUESTS_CA_BUNDLE override a session's verify.
-        kwargs.setdefault("verify", self.verify)
-        return super().request(method, url, *args, **kwargs)
 
 
 def _error_codes(error: SalesforceError) -> str:
@@ -145,26 +64,8 @@ class SalesforceClient:
     def sf(self) -> Salesforce:
         """The simple-salesforce client, logged in on first use."""
         if self._sf is None:
-            self._sf = self._call(self._connect)
+            self._sf = self._call(connect, self._credentials, self._settings, self._session)
         return self._sf
-
-    def _connect(self) -> Salesforce:
-        creds, settings = self._credentials, self._settings
-        common = {"version": settings.salesforce_api_version, "session": self._session}
-        if creds.method == "password":
-            return Salesforce(username=creds.username, password=creds.password, security_token=creds.security_token,
-                              domain=settings.salesforce_domain, **common)
-        if creds.method == "session":
-            return Salesforce(session_id=creds.session_id, instance_url=settings.salesforce_instance_url, **common)
-        response = self._session.post(
-            f"https://{settings.salesforce_domain}.salesforce.com/services/oauth2/token",
-            data={"grant_type": "refresh_token", "client_id": creds.client_id, "client_secret": creds.client_secret,
-                  "refresh_token": creds.refresh_token})
-        if response.status_code != 200:
-            # The body names the OAuth error; it never holds the refresh token.
-            raise PermissionError(f"Salesforce OAuth refresh failed: HTTP {response.status_code} {response.text[:300]}")
-        token = response.json()
-        return Salesforce(session_id=token["access_token"], instance_url=token["instance_url"], **common)
 
     def api_usage(self) -> tuple[int, int] | None:
         """(used, limit) of daily API requests from the last Sforce-Limit-Info header."""

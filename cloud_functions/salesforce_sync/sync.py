@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from simple_salesforce.exceptions import SalesforceError
 
-from cloud_functions.salesforce_sync.client import SalesforceClient, SalesforceCredentials
+from cloud_functions.salesforce_sync.auth import SalesforceCredentials
+from cloud_functions.salesforce_sync.client import SalesforceClient
 from cloud_functions.salesforce_sync.fields import with_org_fields
 from cloud_functions.salesforce_sync.objects import CURSOR, OBJECTS, SalesforceObject
 from http_entry.validation import SyncRequest

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from cloud_functions.gmail_sync.mbox_import import import_mbox
 from cloud_functions.gmail_sync.records import message_rows
 from pipeline.runner import RejectedRecord
 from sandbox.gmail import UGLY_KINDS, GmailSandbox
+from scripts.mbox_import import import_mbox
 
 DS = "sales_intelligence"
 MESSAGE_COLUMNS = ("message_id, thread_id, rfc822_message_id, subject, from_email, sent_at, internal_date, label_ids, "

@@ -311,7 +311,8 @@ class TestAuthentication:
     @pytest.mark.parametrize("method", ["password", "refresh_token", "session"])
     def test_each_login_method_reads_data(self, runtime, sandbox, monkeypatch, method):
         """Username+password+token, OAuth refresh token, and session id + instance URL all work."""
-        from cloud_functions.salesforce_sync.client import SalesforceClient, SalesforceCredentials
+        from cloud_functions.salesforce_sync.auth import SalesforceCredentials
+        from cloud_functions.salesforce_sync.client import SalesforceClient
 
         point_at(runtime, sandbox, monkeypatch)
         creds = sandbox.state.credentials
@@ -336,7 +337,8 @@ class TestAuthentication:
         """A bad password is an authentication failure that does not echo the password."""
         from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
-        from cloud_functions.salesforce_sync.client import SalesforceClient, SalesforceCredentials
+        from cloud_functions.salesforce_sync.auth import SalesforceCredentials
+        from cloud_functions.salesforce_sync.client import SalesforceClient
 
         point_at(runtime, sandbox, monkeypatch)
         credentials = SalesforceCredentials("password", username="sync@sandbox.example", password="wrong-pass-123",

@@ -14,8 +14,21 @@ import httplib2
 from google.oauth2 import service_account
 from googleapiclient.discovery import build
 
+from config.secrets import CredentialsIncomplete, SecretStore
+from config.settings import Settings
+
 SCOPES = ["https://www.googleapis.com/auth/gmail.readonly"]
 GOOGLE_BATCH_URI = "https://gmail.googleapis.com/batch/gmail/v1"
+KEY_SECRET = "gmail-service-account-key"
+
+
+def service_account_key(secrets: SecretStore, settings: Settings) -> str:
+    """The service-account key (JSON) acting for the mailboxes; a key without MAILBOXES is a partial configuration."""
+    key = secrets.get(KEY_SECRET)
+    if not settings.mailboxes:
+        raise CredentialsIncomplete(f"Gmail is partly configured: {KEY_SECRET} set, but no mailboxes: "
+                                    "set MAILBOXES (environment or .env)")
+    return key
 
 
 def delegated_credentials(service_account_key: str, mailbox: str) -> service_account.Credentials:
