@@ -9,10 +9,9 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any, TextIO
 
+from transform.values import json_ready
 from warehouse import Warehouse
 
 
@@ -34,33 +33,20 @@ def _has_code(piece: str) -> bool:
     return any(line.strip() and not line.strip().startswith("--") for line in piece.splitlines())
 
 
-def plain(value: Any) -> Any:
-    """A value as JSON or CSV carry it: times in ISO 8601, NUMERIC as its exact text."""
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    return value
-
-
 def write_rows(rows: list[dict[str, Any]], fmt: str, out: TextIO = sys.stdout) -> None:
     """Prints rows as an aligned table (with a row count), CSV with a header, or one JSON object per line."""
     if fmt == "json":
         for row in rows:
-            out.write(json.dumps(plain(row), ensure_ascii=False) + "\n")
+            out.write(json.dumps(json_ready(row), ensure_ascii=False) + "\n")
         return
     names = list(rows[0]) if rows else []
     if fmt == "csv":
         writer = csv.writer(out)
         writer.writerow(names)
         for row in rows:
-            writer.writerow([_text(plain(row[n]), json_inline=True) for n in names])
+            writer.writerow([_text(json_ready(row[n]), json_inline=True) for n in names])
         return
-    cells = [[_text(plain(row[n])) for n in names] for row in rows]
+    cells = [[_text(json_ready(row[n])) for n in names] for row in rows]
     widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
     if names:
         out.write("  ".join(n.ljust(w) for n, w in zip(names, widths)).rstrip() + "\n")

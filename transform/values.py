@@ -10,6 +10,7 @@ poison_reason finds what no warehouse stores (a lone surrogate, which valid JSON
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 _TRUE = {"true", "1", "yes", "t"}
@@ -156,3 +157,19 @@ def storable_text(text: str) -> str:
 def epoch_ms(moment: datetime) -> int:
     """Milliseconds since the Unix epoch (Dialpad's and HubSpot's timestamps)."""
     return int(moment.timestamp() * 1000)
+
+
+def json_ready(value: Any) -> Any:
+    """A value as JSON carries it (a load job's rows, the analysts' JSON and CSV): times in ISO 8601 (UTC when
+    zoned), NUMERIC as its exact text, lists and records value by value."""
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat() if value.tzinfo else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list):
+        return [json_ready(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    return value
