@@ -558,7 +558,7 @@ def entity_resolution(day: Day, rng: random.Random) -> None:
     runs = 6
     run_overhead(day, "entity_resolution", watermark_table="")
     day.select("ref_free_email_domains", [])
-    day.select("etl_runs", ["source", "status", "started_at", "object_type"])  # 01_scope_since
+    day.select("etl_runs", ["source", "status", "started_at", "stream"])  # 01_scope_since
     if org.after:  # 01_scope_written: the runs that ended since, over the abandoned-run lookback's partitions
         day.select("etl_runs", ["source", "status", "started_at", "updated_at", "details"], ABANDONED_LOOKBACK_DAYS)
     work = ("(er work tables)", 0.0)

@@ -259,7 +259,7 @@ def resolve_in_this_process(db: Path, mode: str) -> None:
 
     runtime = _runtime(db)
     started = time.perf_counter()
-    summary = resolve_entities(ResolutionRequest(mode=mode), runtime)
+    summary = resolve_entities(ResolutionRequest(sync_type=mode), runtime)
     seconds = time.perf_counter() - started
     runtime.warehouse.close()
     print("RESULT " + json.dumps({"seconds": seconds, "peak_mb": peak_mb(), "summary": summary}, default=str))

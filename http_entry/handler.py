@@ -31,8 +31,8 @@ def _record(source: str, parsed: RequestModel, error: Exception) -> str | None:
         runtime = get_runtime()
         return record_failed_invocation(
             runtime.warehouse, runtime.publisher, source=source, error=error,
-            object_type=getattr(parsed, "object_type", None) or getattr(parsed, "mailbox_email", None),
-            sync_type=getattr(parsed, "sync_type", None) or getattr(parsed, "mode", None), trigger=parsed.trigger)
+            stream=getattr(parsed, "object_type", None) or getattr(parsed, "mailbox_email", None),
+            sync_type=getattr(parsed, "sync_type", None), trigger=parsed.trigger)
     except Exception:  # no warehouse or sink to record in: the log is all there is
         log.exception("could not record the failed invocation")
         return None

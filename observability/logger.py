@@ -45,7 +45,7 @@ def context_value(name: str) -> Any:
 
 @contextlib.contextmanager
 def log_context(**fields: Any) -> Iterator[None]:
-    """Add fields (run_id, source, object_type, ...) to every log line written inside the block."""
+    """Add fields (run_id, source, stream, ...) to every log line written inside the block."""
     token = _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
     try:
         yield

@@ -37,7 +37,7 @@ class RunRecord:
 
     run_id: str
     source: str
-    object_type: str | None
+    stream: str | None
     sync_type: str | None
     trigger: str | None
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
@@ -138,18 +138,18 @@ def release_lease(warehouse: Warehouse, source: str, stream: str, run_id: str) -
 
 def claim_stream(warehouse: Warehouse, record: RunRecord, timeout_seconds: float, sweep: bool = True) -> bool:
     """Closes the source's abandoned runs (unless sweep is off: an invocation's later streams, the first swept
-    for the whole source) and takes the lease of record's stream (its object_type).
+    for the whole source) and takes the lease of record's stream (its stream).
 
     False when another run holds it: record is then written to etl_runs as `skipped`, naming the holder.
     """
     abandoned = close_abandoned_runs(warehouse, record.source, timeout_seconds) if sweep else 0
     if abandoned:
         record.details["abandoned_runs_closed"] = abandoned
-    holder = take_lease(warehouse, record.source, record.object_type or "", record.run_id, timeout_seconds)
+    holder = take_lease(warehouse, record.source, record.stream or "", record.run_id, timeout_seconds)
     if holder == record.run_id:
         return True
     record.details["held_by"] = holder
-    record.error_message = f"another run ({holder}) is working on {record.source}/{record.object_type}"
+    record.error_message = f"another run ({holder}) is working on {record.source}/{record.stream}"
     RunTracker(warehouse).close(record, "skipped")
     log.warning("run skipped: the stream is leased", extra={"json_fields": {"held_by": holder}})
     return False
@@ -191,22 +191,22 @@ def tracked_run(warehouse: Warehouse, publisher: ErrorPublisher, record: RunReco
         tracker.close(record, "success" if record.status == "running" else record.status)
     finally:
         with contextlib.suppress(Exception):  # a lease left behind lapses at its expiry
-            release_lease(warehouse, record.source, record.object_type or "", record.run_id)
+            release_lease(warehouse, record.source, record.stream or "", record.run_id)
 
 
 def record_failed_invocation(warehouse: Warehouse, publisher: ErrorPublisher, *, source: str, error: BaseException,
-                             object_type: str | None = None, sync_type: str | None = None,
+                             stream: str | None = None, sync_type: str | None = None,
                              trigger: str | None = None) -> str:
     """Records an invocation that failed before any run of it started (a missing secret, ...): a failed
     etl_runs row with the reason, and the error published. Returns the run id given to it, or the run's own
     when the error comes from a run (already recorded by tracked_run)."""
     if getattr(error, "run_id", None):
         return error.run_id  # type: ignore[attr-defined]
-    record = RunRecord(run_id=new_run_id(source), source=source, object_type=object_type, sync_type=sync_type,
+    record = RunRecord(run_id=new_run_id(source), source=source, stream=stream, sync_type=sync_type,
                        trigger=trigger)
     record.details = {"stage": "before the run started"}
     log.error("invocation failed before its run started", exc_info=error)
     _record_failure(RunTracker(warehouse), publisher, record, error, {"stage": "before the run started",
-                                                                        "object_type": object_type})
+                                                                        "stream": stream})
     error.run_id = record.run_id  # type: ignore[attr-defined]
     return record.run_id

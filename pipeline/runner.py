@@ -289,7 +289,7 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
     or to failure. At least one page is merged before the budget is looked at.
     sweep_abandoned: close the source's abandoned runs first (off for an invocation's later streams).
     """
-    record = RunRecord(run_id=new_run_id(job.source), source=job.source, object_type=job.stream,
+    record = RunRecord(run_id=new_run_id(job.source), source=job.source, stream=job.stream,
                        sync_type=job.sync_type, trigger=trigger)
     watermarks = job.watermarks or SyncStateStore(warehouse)
     rows_by_table: dict[str, int] = {}
@@ -302,7 +302,7 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
         return {"stream": job.stream, "sync_type": job.sync_type, "rows_loaded": record.rows_loaded,
                 "watermark": record.watermark_after}
 
-    with log_context(run_id=record.run_id, source=job.source, object_type=job.stream):
+    with log_context(run_id=record.run_id, source=job.source, stream=job.stream):
         if not claim_stream(warehouse, record, settings.function_timeout_seconds, sweep=sweep_abandoned):
             return _summary(job, record, {}, record.error_message)
         with tracked_run(warehouse, publisher, record, failure_context):

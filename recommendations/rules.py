@@ -41,9 +41,9 @@ def rule_parameters(settings: Settings, now: datetime) -> dict[str, Any]:
 def recommend_accounts(request: RecommendationRequest, runtime: Runtime) -> dict[str, Any]:
     """Runs the rules once and merges what fired; returns the run's summary (also recorded in etl_runs)."""
     warehouse, settings = runtime.warehouse, runtime.settings
-    record = RunRecord(run_id=new_run_id(SOURCE), source=SOURCE, object_type="accounts", sync_type="full",
+    record = RunRecord(run_id=new_run_id(SOURCE), source=SOURCE, stream="accounts", sync_type="full",
                        trigger=request.trigger)
-    with log_context(run_id=record.run_id, source=SOURCE, object_type="accounts"):
+    with log_context(run_id=record.run_id, source=SOURCE, stream="accounts"):
         if not claim_stream(warehouse, record, settings.function_timeout_seconds):
             return {"run_id": record.run_id, "status": record.status, "held_by": record.details["held_by"]}
         with tracked_run(warehouse, runtime.publisher, record, lambda: {}):

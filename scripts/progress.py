@@ -32,7 +32,7 @@ class SyncProgress(logging.Handler):
             return
         message = record.getMessage()
         if message == "run started":
-            self._bars[run_id] = tqdm(desc=f"{context.get('source')} {context.get('object_type')}", unit="rows",
+            self._bars[run_id] = tqdm(desc=f"{context.get('source')} {context.get('stream')}", unit="rows",
                                       unit_scale=True, leave=False, disable=None, dynamic_ncols=True)
         elif message == "run finished" and run_id in self._bars:
             self._bars.pop(run_id).close()

@@ -103,7 +103,7 @@ class RunFailed(Exception):
 def resolve(runtime: Runtime, full: bool) -> dict[str, Any]:
     from entity_resolution.matcher import ResolutionRequest, resolve_entities
 
-    summary = resolve_entities(ResolutionRequest(mode="full" if full else "incremental", trigger="local"), runtime)
+    summary = resolve_entities(ResolutionRequest(sync_type="full" if full else "incremental", trigger="local"), runtime)
     if summary["status"] == "skipped":
         print(f"  entity resolution skipped: run {summary['held_by']} is resolving", flush=True)
         return summary
@@ -132,12 +132,12 @@ def report(warehouse: Warehouse) -> None:
     for table, count in warehouse.table_counts().items():
         print(f"  {table:<26} {count:>10,}")
     runs = warehouse.query(
-        f"SELECT source, object_type, status, rows_loaded, rows_rejected, duration_seconds "
+        f"SELECT source, stream, status, rows_loaded, rows_rejected, duration_seconds "
         f"FROM {ds}.etl_runs ORDER BY started_at DESC LIMIT 12")
     if runs:
         print("latest runs:")
         for run in runs:
-            print(f"  {run['source']:<18} {run['object_type'] or '-':<14} {run['status']:<8} "
+            print(f"  {run['source']:<18} {run['stream'] or '-':<14} {run['status']:<8} "
                   f"loaded {run['rows_loaded'] or 0:>8,} rejected {run['rows_rejected'] or 0:>6,} "
                   f"{run['duration_seconds'] or 0:>7.2f} s")
     rates = warehouse.query(
@@ -222,7 +222,7 @@ def serve(runtime: Runtime, port: int, sandboxes: bool) -> None:
 
 
 EXAMPLE_BODIES = {"salesforce_sync": '{"object_type": "Account"}', "dialpad_sync": '{"sync_type": "incremental"}',
-                  "entity_resolution": '{"mode": "incremental"}'}
+                  "entity_resolution": '{"sync_type": "incremental"}'}
 
 
 def fire_locally(runtime: Runtime):

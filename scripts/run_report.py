@@ -65,7 +65,7 @@ def report_data(warehouse: Warehouse, days: int = 30) -> dict[str, Any]:
     ds = warehouse.dataset
     since = {"days": days}
     runs = warehouse.query(
-        f"SELECT run_id, source, object_type, sync_type, status, started_at, ended_at, duration_seconds, rows_fetched, "
+        f"SELECT run_id, source, stream, sync_type, status, started_at, ended_at, duration_seconds, rows_fetched, "
         f"rows_loaded, rows_rejected, error_type, error_message, details FROM `{ds}.etl_runs` "
         f"WHERE started_at >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL @days DAY) ORDER BY started_at", since)
     loaded: dict[tuple[str, str], int] = {}
@@ -117,7 +117,7 @@ def _figures(data: dict[str, Any]) -> list[tuple[str, str, Any]]:
             runs.add_trace(go.Scatter(
                 x=[r["started_at"] for r in mine], y=[r["source"] for r in mine], mode="markers", name=status,
                 marker={"color": colour, "size": 10, "symbol": "square"},
-                text=[f"{r['object_type'] or '-'}: {r['rows_loaded'] or 0:,} rows, {r['duration_seconds'] or 0:.1f} s"
+                text=[f"{r['stream'] or '-'}: {r['rows_loaded'] or 0:,} rows, {r['duration_seconds'] or 0:.1f} s"
                       + (f"<br>{html.escape((r['error_message'] or '')[:200])}" if r["error_message"] else "")
                       for r in mine], hovertemplate="%{x}<br>%{text}<extra>%{fullData.name}</extra>"))
     runs.update_layout(xaxis_title="started", yaxis_title="source")

@@ -291,7 +291,7 @@ OPTIONS (description = "Rule-based recommendations per account, written daily by
 CREATE TABLE IF NOT EXISTS sales_intelligence.etl_runs (
   run_id STRING NOT NULL,
   source STRING NOT NULL,
-  object_type STRING,
+  stream STRING,
   sync_type STRING,
   trigger STRING,
   status STRING NOT NULL,

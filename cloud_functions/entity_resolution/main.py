@@ -1,4 +1,4 @@
-"""HTTP entry point: POST {"entity_type": "all"|"email"|"phone", "mode": "incremental"|"full", "batch_size": N}."""
+"""HTTP entry point: POST {"entity_type": "all"|"email"|"phone", "sync_type": "incremental"|"full", "batch_size": N}."""
 from __future__ import annotations
 
 import functions_framework

@@ -198,7 +198,7 @@ class TestReviewDecisions:
         assert candidates(crm, "+12125550199")[0]["status"] == "approved"
         resolve(runtime)
         assert call(crm, "+12125550199")["sf_contact_id"] == "003RAW"
-        resolve(runtime, mode="full")
+        resolve(runtime, sync_type="full")
         assert call(crm, "+12125550199") == {"sf_contact_id": "003RAW", "sf_lead_id": None,
                                              "sf_account_id": None, "match_method": "manual"}
 
@@ -207,7 +207,7 @@ class TestReviewDecisions:
         record_review(crm, value_type="email", value="twin@acme.com", candidate_type="contact",
                       candidate_id="003TWIN2", decision="rejected", reviewer="analyst")
         add_mail(crm, "twin@acme.com")
-        resolve(runtime, mode="full")
+        resolve(runtime, sync_type="full")
         assert participant(crm, "twin@acme.com")["sf_contact_id"] == "003TWIN1"
 
 
@@ -220,7 +220,7 @@ class TestRuns:
         before = crm.query(f"SELECT * FROM {DS}.gmail_participants ORDER BY email")
         calls_before = crm.query(f"SELECT * FROM {DS}.dialpad_calls ORDER BY call_id")
         assert resolve(runtime)["values_examined"] == 0
-        full = resolve(runtime, mode="full")
+        full = resolve(runtime, sync_type="full")
         assert full["rows_updated"] == {"gmail_participants": 0, "hubspot_sequence_enrollments": 0, "dialpad_calls": 0}
         assert crm.query(f"SELECT * FROM {DS}.gmail_participants ORDER BY email") == before
         assert crm.query(f"SELECT * FROM {DS}.dialpad_calls ORDER BY call_id") == calls_before
@@ -281,12 +281,18 @@ class TestHttpEntry:
     def test_entry_point_answers_the_summary(self, crm, runtime, function_server):
         """The functions-framework entry point runs a pass and answers its summary."""
         add_mail(crm, "jane@acme.com")
-        response = function_server("entity_resolution").post({"mode": "full"})
+        response = function_server("entity_resolution").post({"sync_type": "full"})
         assert response.status_code == 200
         assert response.json()["linked_by_method"] == {"email_exact": 1}
+        assert response.json()["sync_type"] == "full"
 
-    @pytest.mark.parametrize("body", [{"mode": "sometimes"}, {"entity_type": "fax"}, {"batch_size": 0},
-                                      {"sync_type": "full"}])
+    def test_mode_is_still_read_as_sync_type(self, crm, runtime, function_server):
+        """A body from a scheduler job made before sync_type (its name was mode) still runs, as that sync type."""
+        response = function_server("entity_resolution").post({"mode": "full"})
+        assert response.status_code == 200 and response.json()["sync_type"] == "full"
+
+    @pytest.mark.parametrize("body", [{"sync_type": "sometimes"}, {"entity_type": "fax"}, {"batch_size": 0},
+                                      {"mode": "full", "sync_type": "full"}, {"objects": "all"}])
     def test_bad_body_is_400(self, runtime, function_server, body):
         """Invalid bodies are refused before anything runs."""
         assert function_server("entity_resolution").post(body).status_code == 400
@@ -324,7 +330,7 @@ class TestInternalAddresses:
                                       "is_deleted": False}])
         add_mail(crm, "sam@ourcompany.example", "jane@acme.com")
         for mode in ("incremental", "full"):
-            resolve(runtime, mode=mode)
+            resolve(runtime, sync_type=mode)
             assert participant(crm, "sam@ourcompany.example")["match_method"] == "internal", mode
 
     def test_our_own_people_are_internal_not_unmatched(self, crm, runtime):

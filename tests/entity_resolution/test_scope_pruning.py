@@ -105,7 +105,7 @@ def test_after_an_abandoned_run_every_partition_is_read(crm_runtime):
     next resolution reads every partition, so the rows it left are resolved."""
     runtime, wh = crm_runtime, crm_runtime.warehouse
     resolve(runtime)
-    killed = RunRecord(run_id="gmail-killed", source="gmail", object_type="alex@ourcompany.example",
+    killed = RunRecord(run_id="gmail-killed", source="gmail", stream="alex@ourcompany.example",
                        sync_type="full", trigger="test", started_at=datetime.now(timezone.utc) - timedelta(hours=2))
     RunTracker(wh).open(killed)
     wh.merge("gmail_participants", mail_rows("jane@acme.com", message="left-behind", sent_at=T0 - timedelta(days=300)))

@@ -104,7 +104,7 @@ class TestNoSecretInLogs:
     def test_lines_carry_severity_message_and_run_context(self):
         """Each JSON line has severity, message and the run's context."""
         record = logging.LogRecord("x", logging.WARNING, __file__, 1, "hello %s", ("world",), None)
-        with log_context(run_id="r1", source="gmail", object_type="inbox"):
+        with log_context(run_id="r1", source="gmail", stream="inbox"):
             line = json.loads(JsonFormatter().format(record))
         assert line["severity"] == "WARNING" and line["message"] == "hello world"
-        assert (line["run_id"], line["source"], line["object_type"]) == ("r1", "gmail", "inbox")
+        assert (line["run_id"], line["source"], line["stream"]) == ("r1", "gmail", "inbox")

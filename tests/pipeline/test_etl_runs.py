@@ -95,17 +95,17 @@ class TestAbandonedRuns:
         left alone."""
         warehouse = any_warehouse
         two_days_ago = datetime.now(timezone.utc) - timedelta(days=2)
-        old = RunRecord(run_id="dialpad-old", source="dialpad", object_type="calls", sync_type="full", trigger="http",
+        old = RunRecord(run_id="dialpad-old", source="dialpad", stream="calls", sync_type="full", trigger="http",
                         started_at=two_days_ago)
-        young = RunRecord(run_id="dialpad-young", source="dialpad", object_type="calls", sync_type="full",
+        young = RunRecord(run_id="dialpad-young", source="dialpad", stream="calls", sync_type="full",
                           trigger="http")
-        other = RunRecord(run_id="hubspot-old", source="hubspot", object_type="sequences", sync_type="full",
+        other = RunRecord(run_id="hubspot-old", source="hubspot", stream="sequences", sync_type="full",
                           trigger="http", started_at=two_days_ago)
         # Older than the look-back: not scanned (the UPDATE reads only ABANDONED_LOOKBACK's partitions).
-        ancient = RunRecord(run_id="dialpad-ancient", source="dialpad", object_type="calls", sync_type="full",
+        ancient = RunRecord(run_id="dialpad-ancient", source="dialpad", stream="calls", sync_type="full",
                             trigger="http", started_at=datetime(2020, 1, 1, tzinfo=timezone.utc))
         warehouse.merge("etl_runs", [r.row() for r in (old, young, other, ancient)])
-        record = RunRecord(run_id=new_run_id("dialpad"), source="dialpad", object_type="other", sync_type="full",
+        record = RunRecord(run_id=new_run_id("dialpad"), source="dialpad", stream="other", sync_type="full",
                            trigger="http")
         assert claim_stream(warehouse, record, timeout_seconds=540)
         assert record.details["abandoned_runs_closed"] == 1

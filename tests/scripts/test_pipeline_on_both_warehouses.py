@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # What a run stamps besides times: which run wrote a row, how long it took, its step timings.
 RUN_STAMPS = {"run_id", "duration_seconds", "details"}
 # etl_runs is keyed by random run ids: its runs are compared by what they were and what they did.
-RUN_IDENTITY = ("source", "object_type", "sync_type", "trigger", "status", "rows_fetched", "rows_loaded",
+RUN_IDENTITY = ("source", "stream", "sync_type", "trigger", "status", "rows_fetched", "rows_loaded",
                 "rows_rejected")
 
 

@@ -112,7 +112,7 @@ def test_serve_answers_a_manual_trigger_and_refuses_a_bad_body(tmp_path):
         bad = requests.post(urls["salesforce_sync"], data=b"{not json", timeout=30,
                             headers={"Content-Type": "application/json"})
         assert bad.status_code == 400 and "not valid JSON" in bad.json()["error"]
-        assert requests.post(urls["entity_resolution"], json={"mode": "full"}, timeout=120).status_code == 200
+        assert requests.post(urls["entity_resolution"], json={"sync_type": "full"}, timeout=120).status_code == 200
     finally:
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=30)

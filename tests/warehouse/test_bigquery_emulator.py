@@ -63,7 +63,7 @@ class TestTablePaths:
         bigquery_warehouse.client = recording
         bigquery_warehouse.merge("sf_accounts", ACCOUNTS, batch_id=f"{RUN}_0_0")
         runtime = Runtime.around(bigquery_settings, bigquery_warehouse)
-        result = resolve_entities(ResolutionRequest(mode="full"), runtime)
+        result = resolve_entities(ResolutionRequest(sync_type="full"), runtime)
         assert result["status"] == "success"
         assert any("_er_scope_entity_resolution_" in s for s in recording.statements)
         offending = {s[:120]: unquoted_dashed_paths(s) for s in recording.statements if unquoted_dashed_paths(s)}
@@ -119,7 +119,7 @@ class TestMerge:
 
         monkeypatch.setattr(bigquery_warehouse, "execute", failing_at_resolve)
         with pytest.raises(RuntimeError, match="injected"):
-            resolve_entities(ResolutionRequest(mode="full"), runtime)
+            resolve_entities(ResolutionRequest(sync_type="full"), runtime)
         assert [t.table_id for t in scratch_tables(bigquery_warehouse)] == []
 
     def test_reference_data_reloads_into_an_emptied_table(self, bigquery_warehouse):

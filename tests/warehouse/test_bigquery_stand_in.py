@@ -164,7 +164,7 @@ class TestMerge:
         its target (10 MB billed at least per table referenced), the values as typed parameters."""
         from pipeline.etl_runs import RunRecord
 
-        record = RunRecord(run_id="dialpad-1", source="dialpad", object_type="calls", sync_type="full", trigger="t")
+        record = RunRecord(run_id="dialpad-1", source="dialpad", stream="calls", sync_type="full", trigger="t")
         record.details = {"api": "rest"}
         bq.merge("etl_runs", [record.row()], batch_id="dialpad-1_open")
         assert client.of("load") == [] and client.of("create_table") == []
@@ -179,7 +179,7 @@ class TestMerge:
         """Opening a run costs no DML: its row is a load job into etl_runs itself; a retry of it appends nothing."""
         from pipeline.etl_runs import RunRecord
 
-        row = RunRecord(run_id="gmail-1", source="gmail", object_type="a@b.com", sync_type="full", trigger="t").row()
+        row = RunRecord(run_id="gmail-1", source="gmail", stream="a@b.com", sync_type="full", trigger="t").row()
         bq.append("etl_runs", [row], batch_id="gmail-1_open")
         bq.append("etl_runs", [row], batch_id="gmail-1_open")
         first, second = client.of("load")

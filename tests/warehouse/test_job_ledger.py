@@ -84,7 +84,7 @@ def test_a_runs_jobs_reach_its_etl_runs_row(bigquery_warehouse, bigquery_setting
     from pipeline.etl_runs import RunRecord, tracked_run
 
     wh = bigquery_warehouse
-    record = RunRecord(run_id="salesforce-20261123T000000-abcdef12", source="salesforce", object_type="Account",
+    record = RunRecord(run_id="salesforce-20261123T000000-abcdef12", source="salesforce", stream="Account",
                        sync_type="full", trigger="test")
     with log_context(run_id=record.run_id):
         with tracked_run(wh, ErrorPublisher(bigquery_settings), record):
@@ -106,7 +106,7 @@ def test_cost_is_summed_per_source_and_day(which, request):
 
     wh = request.getfixturevalue("warehouse" if which == "duckdb" else "bigquery_warehouse")
     for n, billed in enumerate((10_485_760, 20_971_520)):
-        record = RunRecord(run_id=f"dialpad-{n}", source="dialpad", object_type="calls", sync_type="incremental",
+        record = RunRecord(run_id=f"dialpad-{n}", source="dialpad", stream="calls", sync_type="incremental",
                            trigger="test")
         record.details = {"warehouse_jobs": {"totals": {"statements": 3, "rows": 5, "bytes_processed": billed,
                                                         "bytes_billed": billed, "slot_ms": 10}}}

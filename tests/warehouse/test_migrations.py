@@ -45,3 +45,15 @@ def test_transcripts_move_out_of_an_old_dialpad_calls(warehouse):
     assert warehouse.query(f"SELECT call_id, direction FROM {ds}.dialpad_calls ORDER BY call_id") == [
         {"call_id": "c1", "direction": "inbound"}, {"call_id": "c2", "direction": "outbound"},
         {"call_id": "c3", "direction": "inbound"}]
+
+
+def test_etl_runs_object_type_becomes_stream(warehouse):
+    """An old etl_runs (its stream column named object_type): the column renamed, its rows' values kept."""
+    ds = warehouse.dataset
+    warehouse.execute(f"ALTER TABLE {ds}.etl_runs RENAME COLUMN stream TO object_type")
+    warehouse.execute(f"INSERT INTO {ds}.etl_runs (run_id, source, object_type, status, started_at, updated_at) "
+                      f"VALUES ('gmail-1', 'gmail', 'a@b.com', 'success', @t0, @t0)", {"t0": T0})
+    migrate(warehouse, "etl_runs_stream")
+    columns = warehouse.table_columns("etl_runs")
+    assert "stream" in columns and "object_type" not in columns
+    assert warehouse.query(f"SELECT run_id, stream FROM {ds}.etl_runs") == [{"run_id": "gmail-1", "stream": "a@b.com"}]

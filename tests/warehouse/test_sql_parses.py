@@ -88,7 +88,7 @@ def test_statements_of_an_entity_resolution_run_parse(settings):
     warehouse = RecordingWarehouse(settings.duckdb_path)
     warehouse.seen = []
     warehouse.ensure_schema()
-    resolve_entities(ResolutionRequest(mode="full"), Runtime(settings, warehouse, ErrorPublisher(settings),
+    resolve_entities(ResolutionRequest(sync_type="full"), Runtime(settings, warehouse, ErrorPublisher(settings),
                                                              SecretStore(settings)))
     assert any(sql.lstrip().startswith("UPDATE") or "\nUPDATE" in sql for sql in warehouse.seen)
     for sql in warehouse.seen:
