@@ -134,7 +134,8 @@ def apply_decisions(warehouse: Warehouse, run: str, target: str, value_column: s
 
 def _parameters(request: ResolutionRequest, settings: Settings, warehouse: Warehouse, run_id: str, now: datetime,
                 since: datetime) -> dict[str, Any]:
-    full = request.mode == "full"
+    # Before the first successful run every CRM row counts as changed: that run is a full one.
+    full = request.mode == "full" or since == EPOCH
     return {
         # In full mode every value is re-resolved anyway: an empty "changed since" set spares the scans.
         "full": full, "crm_changed_since": NEVER if full else since,

@@ -42,12 +42,17 @@ phone_splits AS (
   FROM phone_scope, UNNEST([1, 2, 3]) AS code_length
   WHERE LENGTH(value) >= code_length + 8
 ),
-email_parents AS (
-  SELECT value, parent FROM (
-    SELECT value, REGEXP_EXTRACT(domain, r'^[^.]+\.(.+\..+)$') AS parent FROM email_scope
-    UNION ALL SELECT value, REGEXP_EXTRACT(domain, r'^(?:[^.]+\.){2}(.+\..+)$') FROM email_scope
-    UNION ALL SELECT value, REGEXP_EXTRACT(domain, r'^(?:[^.]+\.){3}(.+\..+)$') FROM email_scope
-  ) WHERE parent IS NOT NULL
+-- The parents of each distinct domain of three labels or more, one to three labels up, of two labels at least
+-- (eu.acme.com -> acme.com): string cuts of distinct domains, not patterns over every address.
+subdomains AS (
+  SELECT domain, p1, p2, SUBSTR(p2, STRPOS(p2, '.') + 1) AS p3 FROM (
+    SELECT domain, p1, SUBSTR(p1, STRPOS(p1, '.') + 1) AS p2 FROM (
+      SELECT DISTINCT domain, SUBSTR(domain, STRPOS(domain, '.') + 1) AS p1 FROM email_scope WHERE domain LIKE '%.%.%'
+    )
+  )
+),
+domain_parents AS (
+  SELECT domain, parent FROM subdomains, UNNEST([p1, p2, p3]) AS parent WHERE STRPOS(parent, '.') > 0
 ),
 contacts AS (
   SELECT id, account_id, email, domain, phone_e164, mobile_phone_e164, phone, mobile_phone, phone_country_code
@@ -134,8 +139,8 @@ candidates AS (
   WHERE s.domain NOT IN (SELECT domain FROM free_mail)
   UNION ALL
   SELECT 'email', s.value, 8, 'email_subdomain', 0.70, NULL, NULL, a.id
-  FROM email_parents AS s JOIN accounts AS a ON a.domain = s.parent
-  WHERE s.parent NOT IN (SELECT domain FROM free_mail)
+  FROM email_scope AS s JOIN domain_parents AS d ON d.domain = s.domain JOIN accounts AS a ON a.domain = d.parent
+  WHERE d.parent NOT IN (SELECT domain FROM free_mail)
   UNION ALL
   SELECT 'phone', s.value, IF(p.kind = 'contact', 2, 3), 'phone_exact', IF(p.kind = 'contact', 0.95, 0.90),
          p.contact_id, p.lead_id, p.account_id
