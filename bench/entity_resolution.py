@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import RuntimePackagesOnly, peak_mb  # noqa: E402
 from sandbox.company import true_us_phone  # noqa: E402
 
 # (MailingCountry as written in the CRM, region): names, native names, ISO codes.
@@ -72,10 +72,6 @@ def read_abroad(contacts: list[dict]) -> None:
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 FIRST = ("maria", "james", "wei", "aisha", "lukas", "sofia", "mateo", "olga", "kenji", "fatima")
 LAST = ("garcia", "smith", "chen", "okafor", "muller", "rossi", "silva", "ivanova", "tanaka", "khan")
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def generate(scale: float, seed: int = 7):
@@ -255,6 +251,7 @@ def _runtime(db: Path):
 
 def resolve_in_this_process(db: Path, mode: str) -> None:
     """A measured pass, alone in a fresh process so its peak memory is its own."""
+    sys.meta_path.insert(0, RuntimePackagesOnly())
     from entity_resolution.matcher import ResolutionRequest, resolve_entities
 
     runtime = _runtime(db)
