@@ -7,7 +7,7 @@
 Generates 200,000 contacts, 100,000 leads and 50,000 accounts with realistic noise (Gmail dot and
 +tag variants, role addresses, duplicate contacts, converted leads, free mail, unknown people at known
 domains, unknown numbers; 15 % of contacts abroad, in 20 countries, their numbers written in national
-form with MailingCountry as CRMs hold it, read by the Salesforce column path), 1,000,000
+form with MailingCountry as CRMs hold it (the sandbox company's numbers and spellings), read by the Salesforce column path), 1,000,000
 gmail_participants and 200,000 dialpad_calls, each row knowing its true contact/lead/account. Then: the
 first pass (the incremental run that writes the links) and a full re-resolve, each in its own process
 (seconds, peak memory), precision and recall of the auto-links, and Splink's deterministic linking on
@@ -30,29 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.measure import RuntimePackagesOnly, peak_mb  # noqa: E402
-from sandbox.company import true_us_phone  # noqa: E402
+from sandbox.company import ABROAD, national_form, true_national_phone, true_us_phone  # noqa: E402
 
-# (MailingCountry as written in the CRM, region): names, native names, ISO codes.
-ABROAD = (("Germany", "DE"), ("Deutschland", "DE"), ("UK", "GB"), ("United Kingdom", "GB"), ("France", "FR"),
-          ("Australia", "AU"), ("Japan", "JP"), ("Brasil", "BR"), ("India", "IN"), ("España", "ES"), ("Italy", "IT"),
-          ("Netherlands", "NL"), ("Mexico", "MX"), ("SE", "SE"), ("Switzerland", "CH"), ("Poland", "PL"),
-          ("Ireland", "IE"), ("Singapore", "SG"), ("South Africa", "ZA"), ("New Zealand", "NZ"), ("Österreich", "AT"),
-          ("Turkey", "TR"))
-
-
-def national_number(region: str, index: int) -> tuple[str, str]:
-    """(E.164, the national written form) of a valid fixed-line number of region, distinct per index."""
-    import phonenumbers
-
-    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.FIXED_LINE)
-    base = phonenumbers.national_significant_number(example)
-    for attempt in range(50):
-        digits = base[:-5] + f"{(index * 7919 + attempt) % 100_000:05d}"
-        number = phonenumbers.parse(f"+{example.country_code}{digits}", None)
-        if phonenumbers.is_valid_number(number):
-            return (phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
-                    phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
-    raise ValueError(f"no valid number near {base} in {region}")
+# (MailingCountry as written in the CRM, region): names, native names, ISO codes, as the sandbox company's.
+ABROAD_SPELLINGS = tuple((name, region) for region, names in ABROAD.items() for name in names)
 
 
 def read_abroad(contacts: list[dict]) -> None:
@@ -100,8 +81,9 @@ def generate(scale: float, seed: int = 7):
                          "phone_e164": true_us_phone(i, 1), "mobile_phone_e164": true_us_phone(i, 2) if i % 2 else None,
                          "phone": None, "is_deleted": False, "system_modstamp": T0})
         if rng.random() < 0.15:  # abroad: one national number, read in its MailingCountry's region
-            country, region = ABROAD[rng.randrange(len(ABROAD))]
-            e164, written = national_number(region, i)
+            country, region = ABROAD_SPELLINGS[rng.randrange(len(ABROAD_SPELLINGS))]
+            e164 = true_national_phone(region, i, 1)
+            written = national_form(e164)
             if e164 not in seen_abroad:
                 seen_abroad.add(e164)
                 contacts[-1].update(phone=written, phone_e164=None, mobile_phone_e164=None, mailing_country=country)
