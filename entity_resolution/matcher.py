@@ -134,8 +134,9 @@ def apply_decisions(warehouse: Warehouse, run: str, target: str, value_column: s
 
 def _parameters(request: ResolutionRequest, settings: Settings, warehouse: Warehouse, run_id: str, now: datetime,
                 since: datetime) -> dict[str, Any]:
-    # Before the first successful run every CRM row counts as changed: that run is a full one.
-    full = request.mode == "full" or since == EPOCH
+    # Before the first successful run every CRM row counts as changed: that run is a full one, unless batched
+    # (a full batch has no rows-never-examined to move on by, so the next batch would start over).
+    full = request.mode == "full" or (since == EPOCH and request.batch_size is None)
     return {
         # In full mode every value is re-resolved anyway: an empty "changed since" set spares the scans.
         "full": full, "crm_changed_since": NEVER if full else since,
