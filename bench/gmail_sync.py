@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.measure import peak_mb  # noqa: E402
+
 MAILBOX = "alex@ourcompany.example"
 
 
@@ -61,7 +63,7 @@ def child(variant: str, endpoint: str, db: str) -> None:
     stored = warehouse.table_counts()["gmail_messages"]
     warehouse.close()
     print("RESULT " + json.dumps({"variant": variant, "messages": stored, "seconds": seconds,
-                                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                                  "peak_mb": peak_mb()}))
 
 
 def measure(variant: str, messages: int, latency: float, workdir: Path) -> dict:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,9 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from bench.measure import RuntimePackagesOnly, peak_mb  # noqa: E402
 
 
 def start_sandbox(contacts: int, custom_fields: int) -> tuple[subprocess.Popen, str, str]:
@@ -109,19 +106,10 @@ def run_dlt(url: str, ca: str, db: str) -> dict:
     return {"variant": "dlt", "rows": rows, "seconds": seconds, "api_calls": api_used(sf) - used_before - 2, "custom_fields": len(custom)}
 
 
-class _RuntimePackagesOnly:
-    """Refuses pandas: it is here for dlt and Splink only, and pyarrow imports it (~35 MB) whenever it is
-    importable, which the pipeline's own environment (requirements.txt) never allows."""
-
-    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
-        if name.split(".")[0] == "pandas":
-            raise ModuleNotFoundError("pandas is not a runtime requirement of the pipeline")
-
-
 def child(variant: str, url: str, ca: str, db: str) -> None:
     os.environ["REQUESTS_CA_BUNDLE"] = ca  # dlt's and simple-salesforce's own requests trust the sandbox too
     if variant == "pipeline":
-        sys.meta_path.insert(0, _RuntimePackagesOnly())
+        sys.meta_path.insert(0, RuntimePackagesOnly())
     result = (run_pipeline if variant == "pipeline" else run_dlt)(url, ca, db)
     result.update(rows_per_s=result["rows"] / result["seconds"], peak_mb=peak_mb())
     print("RESULT " + json.dumps(result), flush=True)

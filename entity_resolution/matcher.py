@@ -10,6 +10,7 @@ database on DuckDB), are named per run and are dropped at the end, failed or not
 """
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -23,7 +24,7 @@ from http_entry.validation import SyncRequest
 from observability.logger import get_logger, log_context
 from pipeline.etl_runs import ABANDONED_LOOKBACK, RunRecord, claim_stream, new_run_id, tracked_run
 from pipeline.runtime import Runtime
-from transform.email_normalizer import normalize_email
+from transform.email_normalizer import GMAIL_DOMAINS, normalize_email
 from transform.phone_normalizer import to_e164
 from warehouse import Warehouse
 from warehouse.merge_sql import batch_partitions, partition_numbers, partition_spans
@@ -72,9 +73,19 @@ def sql(name: str, warehouse: Warehouse, run: str = "", **identifiers: str) -> s
     """
     text = (SQL_DIR / f"{name}.sql").read_text()
     for placeholder, value in {"dataset": warehouse.dataset, "work": warehouse.work_dataset,
-                               "run": safe_table_name(run), **identifiers}.items():
+                               "run": safe_table_name(run), **identifiers, **SQL_CONSTANTS}.items():
         text = text.replace("${" + placeholder + "}", value)
-    return text
+    return _EXPRESSION.sub(lambda m: SQL_EXPRESSIONS[m.group(1)].format(m.group(2)), text)
+
+
+# What several steps compute, written once: ${name(column)} in a step's text.
+SQL_EXPRESSIONS = {
+    # Gmail's own notion of an address: dots and the +tag dropped, googlemail.com read as gmail.com.
+    # An empty local part has none (NULL, on BigQuery and DuckDB alike: || propagates NULL, CONCAT on DuckDB skips it).
+    "gmail_canonical": "NULLIF(REPLACE(REGEXP_EXTRACT({0}, r'^([^+@]*)'), '.', ''), '') || '@gmail.com'",
+}
+SQL_CONSTANTS = {"gmail_domains": "(" + ", ".join(f"'{d}'" for d in sorted(GMAIL_DOMAINS)) + ")"}
+_EXPRESSION = re.compile(r"\$\{(\w+)\((\w+(?:\.\w+)?)\)\}")
 
 
 def ensure_free_mail_reference(warehouse: Warehouse, run_id: str) -> None:
@@ -139,7 +150,7 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
             since = last_success_starts(warehouse)
             params = _parameters(request, settings, warehouse, record.run_id, datetime.now(timezone.utc), since)
             # Full mode: every value is in scope as changed (@full); no partition is read for new rows apart.
-            scope = (dict.fromkeys((p for _k, _a, p in SCOPE_TABLES.values()), "FALSE") if request.sync_type == "full"
+            scope = (dict.fromkeys((p for _k, _a, p in SCOPE_TABLES.values()), "FALSE") if params["full"]
                      else written_partitions(warehouse, since))
             record.details["scope_partitions"] = scope
             updated: dict[str, int] = {}
@@ -187,10 +198,12 @@ def apply_decisions(warehouse: Warehouse, run: str, target: str, value_column: s
 
 def _parameters(request: ResolutionRequest, settings: Settings, warehouse: Warehouse, run_id: str, now: datetime,
                 since: dict[str, datetime | None]) -> dict[str, Any]:
-    full = request.sync_type == "full"
     # CRM changes since the earlier of the two types' last runs: a run of one type leaves the other's to do.
     known = [moment for moment in since.values() if moment is not None]
     changed_since = min(known) if len(known) == len(since) else EPOCH
+    # Before the first successful run every CRM row counts as changed: that run is a full one, unless batched
+    # (a full batch has no rows-never-examined to move on by, so the next batch would start over).
+    full = request.sync_type == "full" or (changed_since == EPOCH and request.batch_size is None)
     return {
         # In full mode every value is re-resolved anyway: an empty "changed since" set spares the scans.
         "full": full, "crm_changed_since": NEVER if full else changed_since,

@@ -20,7 +20,7 @@ import re
 import threading
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
 from email.utils import format_datetime
@@ -144,6 +144,14 @@ class GmailState:
             mailbox.history.append((self.next_history, "added", message.id))
             self.seq += 1
             return message
+
+    def replace_content(self, address: str, message_id: str, **fields: Any) -> StoredMessage:
+        """Serves a stored message with other content (raw, snippet, labels, thread_id, internal_ms), as a broken
+        sender or upstream would: a test's poison too. Its history entry stays."""
+        with self.lock:
+            mailbox = self.mailboxes[address]
+            mailbox.messages[message_id] = replace(mailbox.messages[message_id], **fields)
+            return mailbox.messages[message_id]
 
     def delete_message(self, address: str, message_id: str) -> None:
         with self.lock:

@@ -80,6 +80,15 @@ class HubSpotState:
             contact["modified"] = now + timedelta(milliseconds=n)
         return self.contacts[:count]
 
+    def modify(self, contact_id: str, **enrollment_fields: Any) -> dict[str, Any]:
+        """Changes a contact now, and its enrollment's fields (whatever they hold: a test's poison too)."""
+        contact = next(c for c in self.contacts if c["id"] == contact_id)
+        newest = max(c["modified"] for c in self.contacts)
+        contact["modified"] = max(datetime.now(timezone.utc), newest + timedelta(milliseconds=1))
+        if enrollment_fields:
+            self.enrollments[contact_id].update(enrollment_fields)
+        return contact
+
     def admit(self, search: bool) -> str | None:
         """None when the request fits the limits, else the policy it broke."""
         with self.lock:  # one request is admitted by both limits or by neither

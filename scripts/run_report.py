@@ -100,9 +100,9 @@ def report_data(warehouse: Warehouse, days: int = 30) -> dict[str, Any]:
 
 def to_json(data: Any) -> str:
     """The report as JSON (times in ISO 8601, NUMERIC as text)."""
-    from scripts.analyst_sql import plain
+    from transform.values import json_ready
 
-    return json.dumps(plain(data), indent=2, ensure_ascii=False)
+    return json.dumps(json_ready(data), indent=2, ensure_ascii=False)
 
 
 def _figures(data: dict[str, Any]) -> list[tuple[str, str, Any]]:

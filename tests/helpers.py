@@ -1,6 +1,8 @@
-"""Helpers the tests share: an in-memory source for the sync runner, and a Pub/Sub pull loop."""
+"""Helpers the tests share: an in-memory source for the sync runner, a Pub/Sub pull loop, and poison values."""
 from __future__ import annotations
 
+import random
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
@@ -63,3 +65,31 @@ def pull_messages(subscriber: Any, subscription: str, expected: int = 1, timeout
                                             "ack_ids": [m.ack_id for m in response.received_messages]})
             received.extend(m.message for m in response.received_messages)
     return received
+
+
+# Poison a source's wire can carry into a text: what no warehouse stores. Oversized means past SMALL_ROW_BYTES,
+# which the tests set as transform.values.MAX_ROW_BYTES (BigQuery's 100 MB would make each case a 100 MB string).
+TEXT_POISONS = ("lone surrogate", "NUL", "oversized")
+SMALL_ROW_BYTES = 64 * 1024
+# Dates past any event: before 1990, year 1, year 9999 with a negative offset (beyond UTC's calendar).
+ABSURD_DATES = ("0001-01-01T00:00:00Z", "1899-12-31T23:59:59Z", "9999-12-31T23:59:59-05:00")
+
+
+def poisoned_text(text: str, kind: str, rng: random.Random) -> str:
+    """text with one poison of kind (TEXT_POISONS) at a random place in it."""
+    cut = rng.randrange(len(text) + 1)
+    inserted = {"lone surrogate": rng.choice(("\ud800", "\udbff", "\udfff")), "NUL": "\x00",
+                "oversized": "x" * (SMALL_ROW_BYTES + 1)}[kind]
+    return text[:cut] + inserted + text[cut:]
+
+
+def poison_reason_pattern(kind: str) -> str:
+    """The pattern of the reason a record carrying poison of kind (TEXT_POISONS) is rejected with."""
+    return {"lone surrogate": r"unstorable value: not Unicode text: lone surrogate '\\ud[89a-f][0-9a-f]{2}' at offset \d+",
+            "NUL": r"unstorable value: NUL character at offset \d+",
+            "oversized": r"unstorable value: row of [\d,]+ bytes of text, beyond the warehouse's [\d,]+"}[kind]
+
+
+def matches(pattern: str, text: str) -> bool:
+    """Whether the whole of text matches pattern."""
+    return re.fullmatch(pattern, text) is not None

@@ -110,20 +110,6 @@ def email_domain(email: str | None) -> str | None:
     return email.rpartition("@")[2] or None
 
 
-def canonical_gmail(email: str | None) -> str | None:
-    """Gmail's own notion of the address: dots and +tag dropped, googlemail.com -> gmail.com.
-
-    Any other domain is returned unchanged: there dots and +tags make different addresses.
-    """
-    if not email:
-        return None
-    local, _, domain = email.rpartition("@")
-    if domain not in GMAIL_DOMAINS:
-        return email
-    local = local.split("+", 1)[0].replace(".", "")
-    return f"{local}@gmail.com" if local else None
-
-
 def decode_display_name(name: str | None) -> str | None:
     """A display name with RFC 2047 encoded-words decoded and whitespace folded."""
     if not name:

@@ -247,14 +247,3 @@ def country_calling_code(region: str | None) -> str | None:
     """"+49" for DE: the calling code of a phone region, or None."""
     code = phonenumbers.country_code_for_region(region) if region else 0
     return f"+{code}" if code else None
-
-
-def last_ten_digits(e164: str | None) -> str | None:
-    """The last ten digits of an E.164 number's national part (a weak key, for suggestions only)."""
-    if not e164:
-        return None
-    try:
-        national = str(phonenumbers.parse(e164, None).national_number)
-    except NumberParseException:
-        return None
-    return national[-10:] if len(national) >= 10 else None

@@ -105,15 +105,43 @@ def message_rows(resource: dict[str, Any], mailbox: str, body_max_chars: int,
     message_id = resource.get("id")
     if not message_id:
         raise RejectedRecord("message without an id")
-    raw = resource.get("raw_bytes")
-    if raw is None:
-        if not resource.get("raw"):
-            raise RejectedRecord("message without raw content")
-        raw = decode_raw(resource["raw"])
+    raw = _raw_bytes(resource)
     message = message_from_bytes(raw, policy=policy.default)
     sent_at = _sent_at(message, resource.get("internalDate"))
     if sent_at is None:
         raise RejectedRecord("no Date header and no internalDate")
+    body_text, body_html, attachments = _bodies(message)
+    participants, rejected = _participants(message, mailbox, message_id, sent_at)
+    rfc_id = header_text(message, "Message-ID")
+    row = {
+        "mailbox": mailbox, "message_id": message_id, "thread_id": resource.get("threadId"),
+        "rfc822_message_id": rfc_id.strip().strip("<>") if rfc_id else None,
+        "subject": header_text(message, "Subject"),
+        "from_email": next((p["email"] for p in participants if p["role"] == "from"), None),
+        "sent_at": sent_at, "internal_date": _lenient_datetime(resource.get("internalDate")),
+        "label_ids": list(resource.get("labelIds") or []), "snippet": resource.get("snippet"),
+        "body_text": body_text[:body_max_chars] if body_text else None,
+        "body_html": body_html[:body_max_chars] if body_html else None,
+        "body_truncated": any(b is not None and len(b) > body_max_chars for b in (body_text, body_html)),
+        "attachments": attachments,
+        "size_bytes": int(resource.get("sizeEstimate") or len(raw)), "history_id": resource.get("historyId"),
+        "is_deleted": False, "ingest_source": ingest_source,
+    }
+    return {"gmail_messages": [row], "gmail_participants": participants, REJECTED_PARTS: rejected}
+
+
+def _raw_bytes(resource: dict[str, Any]) -> bytes:
+    """The RFC 822 bytes of a resource: read from an mbox (raw_bytes), or the API's base64url `raw`."""
+    raw = resource.get("raw_bytes")
+    if raw is not None:
+        return raw
+    if not resource.get("raw"):
+        raise RejectedRecord("message without raw content")
+    return decode_raw(resource["raw"])
+
+
+def _bodies(message: Any) -> tuple[str | None, str | None, list[dict[str, Any]]]:
+    """The text and HTML bodies (parts joined) and the attachments (name, type, size) of a message."""
     text, html, attachments = [], [], []
     for part in message.walk():
         if part.is_multipart():
@@ -121,15 +149,18 @@ def message_rows(resource: dict[str, Any], mailbox: str, body_max_chars: int,
         filename = part.get_filename()
         disposition = (part.get("Content-Disposition") or "").lower()
         if filename or "attachment" in disposition:
-            attachments.append({"filename": filename,
-                                "mime_type": part.get_content_type(),
+            attachments.append({"filename": filename, "mime_type": part.get_content_type(),
                                 "size_bytes": len(part.get_payload(decode=True) or b"")})
         elif part.get_content_type() == "text/plain":
             text.append(part_text(part))
         elif part.get_content_type() == "text/html":
             html.append(part_text(part))
-    body_text, body_html = "\n".join(text) or None, "\n".join(html) or None
-    truncated = any(b is not None and len(b) > body_max_chars for b in (body_text, body_html))
+    return "\n".join(text) or None, "\n".join(html) or None, attachments
+
+
+def _participants(message: Any, mailbox: str, message_id: str,
+                  sent_at: Any) -> tuple[list[dict[str, Any]], list[Reject]]:
+    """One row per role and address (each once), and every address that could not be read, with its reason."""
     participants, seen, rejected = [], set(), []
     for role, header in ROLES:
         # Address lists are split before decoding, so a display name holding an encoded comma stays whole.
@@ -149,21 +180,7 @@ def message_rows(resource: dict[str, Any], mailbox: str, body_max_chars: int,
             rejected.append(Reject(
                 raw={"mailbox": mailbox, "message_id": message_id, "header": header, "address": bad.raw},
                 reason=f"{header} address: {reason}", key=f"{message_id}:{role}:{number}"))
-    rfc_id = header_text(message, "Message-ID")
-    row = {
-        "mailbox": mailbox, "message_id": message_id, "thread_id": resource.get("threadId"),
-        "rfc822_message_id": rfc_id.strip().strip("<>") if rfc_id else None,
-        "subject": header_text(message, "Subject"),
-        "from_email": next((p["email"] for p in participants if p["role"] == "from"), None),
-        "sent_at": sent_at, "internal_date": _lenient_datetime(resource.get("internalDate")),
-        "label_ids": list(resource.get("labelIds") or []), "snippet": resource.get("snippet"),
-        "body_text": body_text[:body_max_chars] if body_text else None,
-        "body_html": body_html[:body_max_chars] if body_html else None,
-        "body_truncated": truncated, "attachments": attachments,
-        "size_bytes": int(resource.get("sizeEstimate") or len(raw)), "history_id": resource.get("historyId"),
-        "is_deleted": False, "ingest_source": ingest_source,
-    }
-    return {"gmail_messages": [row], "gmail_participants": participants, REJECTED_PARTS: rejected}
+    return participants, rejected
 
 
 def _lenient_datetime(value: Any) -> Any:

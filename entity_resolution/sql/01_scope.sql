@@ -24,8 +24,8 @@ changed_emails AS (
   UNION DISTINCT SELECT value FROM ${dataset}.manual_mappings WHERE value_type = 'email' AND created_at >= @crm_changed_since
 ),
 changed_gmail AS (
-  SELECT CONCAT(REPLACE(REGEXP_EXTRACT(value, r'^([^+@]*)'), '.', ''), '@gmail.com') AS canonical
-  FROM changed_emails WHERE ENDS_WITH(value, '@gmail.com') OR ENDS_WITH(value, '@googlemail.com')
+  SELECT ${gmail_canonical(value)} AS canonical
+  FROM changed_emails WHERE SUBSTR(value, STRPOS(value, '@') + 1) IN ${gmail_domains}
 ),
 changed_domains AS (
   SELECT domain FROM ${dataset}.sf_accounts WHERE ingested_at >= @crm_changed_since AND domain IS NOT NULL
@@ -62,9 +62,7 @@ changed_email_rows AS (
   WHERE @full
      OR email IN (SELECT value FROM changed_emails)
      OR domain IN (SELECT domain FROM changed_domains)
-     OR (domain IN ('gmail.com', 'googlemail.com')
-         AND CONCAT(REPLACE(REGEXP_EXTRACT(email, r'^([^+@]*)'), '.', ''), '@gmail.com')
-             IN (SELECT canonical FROM changed_gmail))
+     OR (domain IN ${gmail_domains} AND ${gmail_canonical(email)} IN (SELECT canonical FROM changed_gmail))
 ),
 email_scope AS (
   SELECT value, ANY_VALUE(domain) AS domain, LOGICAL_OR(all_rows) AS all_rows

@@ -27,8 +27,7 @@ scope AS (
 email_scope AS (
   SELECT value, domain,
          local_part IN UNNEST(@role_locals) AS is_role,
-         IF(domain IN ('gmail.com', 'googlemail.com'),
-            CONCAT(REPLACE(REGEXP_EXTRACT(local_part, r'^([^+]*)'), '.', ''), '@gmail.com'), NULL) AS gmail_canonical
+         IF(domain IN ${gmail_domains}, ${gmail_canonical(value)}, NULL) AS gmail_canonical
   FROM scope
   -- Our own people (the mailboxes' domains) are never matched to the CRM: 03_resolve marks them internal.
   WHERE value_type = 'email' AND domain NOT IN UNNEST(@internal_domains)
@@ -42,12 +41,17 @@ phone_splits AS (
   FROM phone_scope, UNNEST([1, 2, 3]) AS code_length
   WHERE LENGTH(value) >= code_length + 8
 ),
-email_parents AS (
-  SELECT value, parent FROM (
-    SELECT value, REGEXP_EXTRACT(domain, r'^[^.]+\.(.+\..+)$') AS parent FROM email_scope
-    UNION ALL SELECT value, REGEXP_EXTRACT(domain, r'^(?:[^.]+\.){2}(.+\..+)$') FROM email_scope
-    UNION ALL SELECT value, REGEXP_EXTRACT(domain, r'^(?:[^.]+\.){3}(.+\..+)$') FROM email_scope
-  ) WHERE parent IS NOT NULL
+-- The parents of each distinct domain of three labels or more, one to three labels up, of two labels at least
+-- (eu.acme.com -> acme.com): string cuts of distinct domains, not patterns over every address.
+subdomains AS (
+  SELECT domain, p1, p2, SUBSTR(p2, STRPOS(p2, '.') + 1) AS p3 FROM (
+    SELECT domain, p1, SUBSTR(p1, STRPOS(p1, '.') + 1) AS p2 FROM (
+      SELECT DISTINCT domain, SUBSTR(domain, STRPOS(domain, '.') + 1) AS p1 FROM email_scope WHERE domain LIKE '%.%.%'
+    )
+  )
+),
+domain_parents AS (
+  SELECT domain, parent FROM subdomains, UNNEST([p1, p2, p3]) AS parent WHERE STRPOS(parent, '.') > 0
 ),
 contacts AS (
   SELECT id, account_id, email, domain, phone_e164, mobile_phone_e164, phone, mobile_phone, phone_country_code
@@ -74,12 +78,12 @@ free_mail AS (
 ),
 crm_gmail AS (
   SELECT 'contact' AS kind, id AS contact_id, CAST(NULL AS STRING) AS lead_id, account_id,
-         CONCAT(REPLACE(REGEXP_EXTRACT(email, r'^([^+@]*)'), '.', ''), '@gmail.com') AS canonical
-  FROM contacts WHERE domain IN ('gmail.com', 'googlemail.com')
+         ${gmail_canonical(email)} AS canonical
+  FROM contacts WHERE domain IN ${gmail_domains}
   UNION ALL
   SELECT 'lead', contact_id, lead_id, account_id,
-         CONCAT(REPLACE(REGEXP_EXTRACT(email, r'^([^+@]*)'), '.', ''), '@gmail.com')
-  FROM leads WHERE domain IN ('gmail.com', 'googlemail.com')
+         ${gmail_canonical(email)}
+  FROM leads WHERE domain IN ${gmail_domains}
 ),
 crm_phones AS (
   SELECT 'contact' AS kind, id AS contact_id, CAST(NULL AS STRING) AS lead_id, account_id, phone_e164 AS e164,
@@ -134,8 +138,8 @@ candidates AS (
   WHERE s.domain NOT IN (SELECT domain FROM free_mail)
   UNION ALL
   SELECT 'email', s.value, 8, 'email_subdomain', 0.70, NULL, NULL, a.id
-  FROM email_parents AS s JOIN accounts AS a ON a.domain = s.parent
-  WHERE s.parent NOT IN (SELECT domain FROM free_mail)
+  FROM email_scope AS s JOIN domain_parents AS d ON d.domain = s.domain JOIN accounts AS a ON a.domain = d.parent
+  WHERE d.parent NOT IN (SELECT domain FROM free_mail)
   UNION ALL
   SELECT 'phone', s.value, IF(p.kind = 'contact', 2, 3), 'phone_exact', IF(p.kind = 'contact', 0.95, 0.90),
          p.contact_id, p.lead_id, p.account_id

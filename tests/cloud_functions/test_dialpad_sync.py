@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
 from cloud_functions.dialpad_sync.records import TRANSCRIPT, call_row, transcript_row
 from pipeline.runner import RejectedRecord
 from sandbox.dialpad import DialpadSandbox
-from tests.helpers import pull_messages
+from tests.helpers import SMALL_ROW_BYTES, TEXT_POISONS, matches, poison_reason_pattern, poisoned_text, pull_messages
 
 DS = "sales_intelligence"
 
@@ -96,6 +97,42 @@ class TestSync:
         assert "wrong-key-value" not in message.data.decode()
         (run,) = runtime.warehouse.query(f"SELECT status, error_type FROM {DS}.etl_runs")
         assert run == {"status": "failed", "error_type": "HTTPError"}
+
+
+def stored_texts(call):
+    """(holder, key) of every text of a call that reaches its row as sent."""
+    texts = [(call, key) for key in ("direction", "state", "external_number", "internal_number")]
+    texts += [(call[part], key) for part in ("target", "contact") for key in ("id", "name", "phone") if call[part].get(key)]
+    return texts + [(call["labels"], n) for n in range(len(call["labels"]))]
+
+
+class TestPoison:
+    @pytest.mark.parametrize("seed", range(2))
+    @pytest.mark.parametrize("kind", TEXT_POISONS)
+    def test_a_poison_call_is_rejected_and_the_watermark_moves_past_it(self, runtime, monkeypatch, kind, seed):
+        """A lone surrogate (valid JSON), NUL or oversized text at a random field of one new call: it is rejected
+        with the reason, the other calls are merged, the run succeeds and its watermark passes the call. (Runs
+        within the lookback read it again by design, as they read every call there: a call is listed only once it
+        ends.)"""
+        from cloud_functions.dialpad_sync.sync import DialpadSyncRequest, run_dialpad_sync
+        from transform.values import to_datetime
+
+        monkeypatch.setattr("transform.values.MAX_ROW_BYTES", SMALL_ROW_BYTES)
+        rng = random.Random(f"{kind} {seed}")
+        with DialpadSandbox(20, transcript_share=0.0) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            run_dialpad_sync(DialpadSyncRequest(sync_type="full", days=5), runtime)
+            added = sandbox.state.add_calls(5)
+            bad = rng.choice(added)
+            holder, key = rng.choice(stored_texts(bad))
+            holder[key] = poisoned_text(holder[key], kind, rng)  # the sandbox serves the dict it holds
+            (run,) = run_dialpad_sync(DialpadSyncRequest(), runtime)["runs"]
+            assert (run["status"], run["rows_rejected"], run["rows_loaded"]) == ("success", 1, run["rows_fetched"] - 1)
+            (rejected,) = runtime.warehouse.query(f"SELECT record_key, reason FROM {DS}.rejected_records")
+            assert rejected["record_key"] == str(bad["call_id"]) and matches(poison_reason_pattern(kind), rejected["reason"])
+            stored = {r["call_id"] for r in snapshot(runtime.warehouse)}
+            assert {str(c["call_id"]) for c in added} - stored == {str(bad["call_id"])}
+            assert to_datetime(run["watermark_after"]) > to_datetime(int(bad["date_started"]))
 
 
 BASE = {"call_id": "4000000001", "date_started": "1767000000000", "external_number": "+14155550123"}

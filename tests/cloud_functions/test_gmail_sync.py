@@ -1,12 +1,16 @@
 """Gmail sync end to end: functions-framework -> google-api-python-client + google-auth DWD -> loopback Gmail."""
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
 from cloud_functions.gmail_sync.records import message_rows
 from pipeline.runner import RejectedRecord
-from sandbox.gmail import UGLY_KINDS, GmailSandbox
+from sandbox.gmail import UGLY_KINDS, GmailSandbox, StoredMessage
 from scripts.mbox_import import import_mbox
+from tests.helpers import SMALL_ROW_BYTES, TEXT_POISONS, matches, poison_reason_pattern, poisoned_text
 
 DS = "sales_intelligence"
 MESSAGE_COLUMNS = ("message_id, thread_id, rfc822_message_id, subject, from_email, sent_at, internal_date, label_ids, "
@@ -173,6 +177,91 @@ class TestSync:
             sql = f"SELECT {columns} FROM {DS}.{table} ORDER BY {order}"
             assert other.query(sql) == runtime.warehouse.query(sql), table
         other.close()
+
+
+MAILBOX = "alex@ourcompany.example"
+JSON_FIELDS = ("snippet", "thread_id", "labels")  # Gmail's JSON around the raw message, as stored
+RAW_FIELDS = ("Subject", "display name", "body")  # inside the RFC 822 bytes
+ABSURD_INTERNAL_MS = (-62135596800001, 253402300800000)  # before year 1, year 10000
+
+
+def _in_raw(raw: bytes, field: str, change) -> bytes:
+    """raw with change applied to the text of one field: the Subject's value, the From display name, the body."""
+    head, body = raw.split(b"\r\n\r\n", 1)
+    if field == "body":
+        return head + b"\r\n\r\n" + change(body.decode("utf-8")).encode("utf-8", "surrogateescape")
+    pattern = {"Subject": rb"(?m)^(Subject: )(.*)$", "display name": rb'(?m)^(From: "?)([^"<]*?)("? <)'}[field]
+    return re.sub(pattern, lambda m: m[1] + change(m[2].decode()).encode("utf-8", "surrogateescape") + m[0][len(m[1]) + len(m[2]):],
+                  head, count=1) + b"\r\n\r\n" + body
+
+
+def poisoned_message(message: StoredMessage, kind: str, rng: random.Random) -> tuple[dict, str]:
+    """The content that poisons message at a random field, and the reason it must be rejected with."""
+    if kind == "absurd date":
+        year = rng.choice((b"0001", b"1899", b"9999"))
+        raw = re.sub(rb"(?m)^(Date: .*? )\d{4}( .*)$", lambda m: m[1] + year + m[2], message.raw, count=1)
+        return {"raw": raw, "internal_ms": rng.choice(ABSURD_INTERNAL_MS)}, re.escape("no Date header and no internalDate")
+    field = rng.choice(JSON_FIELDS if kind == "lone surrogate" else JSON_FIELDS + RAW_FIELDS)
+    change = lambda text: poisoned_text(text, kind, rng)  # noqa: E731
+    content = {"snippet": lambda: {"snippet": change(message.snippet)},
+               "thread_id": lambda: {"thread_id": change(message.thread_id)},
+               "labels": lambda: {"labels": [change(message.labels[0])]}}.get(field, lambda: {"raw": _in_raw(message.raw, field, change)})()
+    return content, poison_reason_pattern(kind)
+
+
+class TestPoison:
+    @pytest.mark.parametrize("seed", range(2))
+    @pytest.mark.parametrize("kind", TEXT_POISONS + ("absurd date",))
+    def test_a_poison_message_is_rejected_and_the_next_run_does_not_read_it(self, runtime, monkeypatch, kind, seed):
+        """A lone surrogate (valid JSON), a NUL byte, oversized text or dates past any calendar at a random field of
+        one new message: it is rejected with the reason, the others are merged, the run succeeds, and the next
+        incremental run reads nothing again."""
+        from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+
+        monkeypatch.setattr("transform.values.MAX_ROW_BYTES", SMALL_ROW_BYTES)
+        rng = random.Random(f"{kind} {seed}")
+        with GmailSandbox([MAILBOX], messages_per_mailbox=4, ugly_every=0) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)
+            bad = rng.choice([sandbox.state.add_message(MAILBOX) for _ in range(5)])
+            content, reason = poisoned_message(bad, kind, rng)
+            sandbox.state.replace_content(MAILBOX, bad.id, **content)
+            (run,) = run_gmail_sync(GmailSyncRequest(), runtime)["runs"]
+            assert (run["status"], run["rows_fetched"], run["rows_rejected"]) == ("success", 5, 1)
+            (rejected,) = runtime.warehouse.query(f"SELECT record_key, reason FROM {DS}.rejected_records")
+            assert rejected["record_key"] == bad.id and matches(reason, rejected["reason"]), rejected["reason"]
+            assert stored_ids(runtime.warehouse) == sandbox_ids(sandbox) - {(MAILBOX, bad.id)}
+            (again,) = run_gmail_sync(GmailSyncRequest(), runtime)["runs"]
+            assert (again["status"], again["rows_fetched"], again["rows_rejected"]) == ("success", 0, 0)
+
+    @pytest.mark.parametrize("seed", range(3))
+    def test_invalid_utf8_is_read_not_rejected(self, runtime, monkeypatch, seed):
+        """Bytes that are not UTF-8 at a random place of the Subject, a display name or the body (the raw wire
+        allows any): the message is stored, the bytes read as U+FFFD (headers) or Latin-1 (body), nothing rejected."""
+        from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+
+        rng = random.Random(seed)
+        with GmailSandbox([MAILBOX], messages_per_mailbox=3, ugly_every=0) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            bad = rng.choice(list(sandbox.state.mailboxes[MAILBOX].messages.values()))
+            field = rng.choice(RAW_FIELDS)
+            junk = rng.choice(("\udcff", "\udcc3", "\udced\udca0\udc80"))  # 0xff, a cut sequence, an encoded surrogate
+
+            def spoil(text):
+                cut = rng.randrange(len(text) + 1)
+                return text[:cut] + junk + text[cut:]
+
+            spoiled = _in_raw(bad.raw, field, spoil)
+            assert spoiled != bad.raw
+            sandbox.state.replace_content(MAILBOX, bad.id, raw=spoiled)
+            (run,) = run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)["runs"]
+            assert (run["status"], run["rows_rejected"]) == ("success", 0), field
+            assert stored_ids(runtime.warehouse) == sandbox_ids(sandbox)
+            (read,) = runtime.warehouse.query(
+                f"SELECT m.subject, m.body_text, p.display_name FROM {DS}.gmail_messages AS m JOIN {DS}.gmail_participants "
+                f"AS p USING (mailbox, message_id) WHERE m.message_id = @id AND p.role = 'from'", {"id": bad.id})
+            text = {"Subject": read["subject"], "display name": read["display_name"], "body": read["body_text"]}[field]
+            assert ("\ufffd" in text) if field != "body" else text == spoiled.split(b"\r\n\r\n", 1)[1].decode("latin-1")
 
 
 class TestValidation:

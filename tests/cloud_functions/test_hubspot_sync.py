@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
 from cloud_functions.hubspot_sync.records import enrollment_rows, sequence_row
 from pipeline.runner import RejectedRecord
 from sandbox.hubspot import HubSpotSandbox
-from tests.helpers import pull_messages
+from tests.helpers import ABSURD_DATES, SMALL_ROW_BYTES, TEXT_POISONS, matches, poison_reason_pattern, poisoned_text, pull_messages
 
 DS = "sales_intelligence"
 
@@ -91,6 +92,46 @@ class TestSync:
         assert "pat-wrong-token-value" not in message.data.decode()
         (run,) = runtime.warehouse.query(f"SELECT status FROM {DS}.etl_runs")
         assert run["status"] == "failed"
+
+
+# The enrollment fields stored as they come (a poison there reaches a row), and its dates.
+STORED_TEXT_FIELDS = ("id", "sequenceId", "sequenceName", "toEmail", "enrolledBy")
+DATE_FIELDS = ("enrolledAt", "updatedAt")
+
+
+class TestPoison:
+    @pytest.mark.parametrize("seed", range(2))
+    @pytest.mark.parametrize("kind", TEXT_POISONS + ("absurd date",))
+    def test_a_poison_enrollment_is_rejected_and_the_next_run_starts_past_it(self, runtime, monkeypatch, kind, seed):
+        """A lone surrogate, NUL, oversized text or absurd date at a random field of one enrollment (valid JSON on
+        the wire): that record is rejected with the reason, the others merge, the run succeeds, and the next run
+        does not read it again."""
+        from cloud_functions.hubspot_sync.sync import HubSpotSyncRequest, run_hubspot_sync
+
+        monkeypatch.setattr("transform.values.MAX_ROW_BYTES", SMALL_ROW_BYTES)
+        rng = random.Random(f"{kind} {seed}")
+        with HubSpotSandbox(40) as sandbox:
+            point_at(runtime, sandbox, monkeypatch, hubspot_lookback_seconds=0)
+            run_hubspot_sync(HubSpotSyncRequest(sync_type="full"), runtime)
+            poisoned, later = rng.sample(sorted(sandbox.state.enrollments), 2)
+            field = rng.choice(DATE_FIELDS if kind == "absurd date" else STORED_TEXT_FIELDS)
+            value = rng.choice(ABSURD_DATES) if kind == "absurd date" else \
+                poisoned_text(sandbox.state.enrollments[poisoned][field], kind, rng)
+            sandbox.state.modify(poisoned, **{field: value})
+            sandbox.state.modify(later, sequenceName="Renamed")
+            before = rows(runtime.warehouse, "hubspot_sequence_enrollments", "enrollment_id")
+            run = run_hubspot_sync(HubSpotSyncRequest(), runtime)["runs"][1]
+            # The contact at the inclusive bound, the poisoned one, the later one.
+            assert (run["status"], run["rows_fetched"], run["rows_rejected"]) == ("success", 3, 1), (kind, field)
+            (rejected,) = runtime.warehouse.query(f"SELECT record_key, reason FROM {DS}.rejected_records")
+            reason = f"ValueError: impossible date: {value!r}" if kind == "absurd date" else None
+            assert rejected["record_key"] == poisoned
+            assert rejected["reason"] == reason if reason else matches(poison_reason_pattern(kind), rejected["reason"])
+            after = {r["contact_id"]: r for r in rows(runtime.warehouse, "hubspot_sequence_enrollments", "enrollment_id")}
+            assert after[later]["sequence_name"] == "Renamed"
+            assert after[poisoned] == next(r for r in before if r["contact_id"] == poisoned)  # as it was
+            again = run_hubspot_sync(HubSpotSyncRequest(), runtime)["runs"][1]
+            assert (again["status"], again["rows_fetched"], again["rows_rejected"]) == ("success", 1, 0)
 
 
 class TestRows:

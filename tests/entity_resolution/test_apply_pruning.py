@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import duckdb
 import pytest
 
 from entity_resolution.matcher import ResolutionRequest, resolve_entities
@@ -64,3 +65,18 @@ def test_a_re_resolved_value_whose_outcome_stands_touches_no_partition(warehouse
     summary = resolve_entities(ResolutionRequest(), runtime)
     assert summary["values_examined"] >= 1 and summary["rows_updated"]["gmail_participants"] == 0
     assert not [s for s in statements if re.search(r"^UPDATE \S*gmail_participants", s, re.M)]
+
+
+def test_an_update_leaves_duckdbs_optimizer_settings_as_they_were(warehouse):
+    """The DuckDB warehouse turns off the optimizer that swaps a join's sides for an UPDATE only (its target
+    is scanned, row ids in order), and turns it on again after, a failing UPDATE included."""
+    import pytest
+
+    setting = lambda: warehouse.query("SELECT current_setting('disabled_optimizers') AS s")[0]["s"]  # noqa: E731
+    warehouse.merge("sf_accounts", crm_rows(ACCOUNTS))
+    updated = warehouse.execute(f"UPDATE {warehouse.dataset}.sf_accounts AS a SET name = b.name "
+                                f"FROM {warehouse.dataset}.sf_accounts AS b WHERE a.id = b.id")
+    assert updated == len(ACCOUNTS) and setting() == ""
+    with pytest.raises(duckdb.BinderException):
+        warehouse.execute(f"UPDATE {warehouse.dataset}.sf_accounts SET no_such_column = 1")
+    assert setting() == ""

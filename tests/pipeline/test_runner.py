@@ -7,7 +7,7 @@ import pytest
 
 from observability.monitoring import ErrorPublisher
 from pipeline.runner import StopSync, per_record, run_sync
-from tests.helpers import ListSource
+from tests.helpers import ListSource, poisoned_text
 
 
 def rows(warehouse, sql: str) -> list[dict]:
@@ -188,15 +188,14 @@ def test_per_record_turns_record_functions_into_one_page_transform():
 
 
 def _poisoned(record, rng):
-    """record with one poison value at a random text field (nested ones included; keys and dates left alone)."""
-    untouched = {"call_id", "id", "date_started", "enrolledAt"}
+    """record with one poison value at a random text field (nested ones included; keys and dates left alone, and
+    addresses stored only normalised: an unreadable one is NULL there, as any junk address is)."""
+    untouched = {"call_id", "id", "date_started", "enrolledAt", "email", "enrolledByEmail"}
     fields = [(record, key) for key, value in record.items() if isinstance(value, str) and key not in untouched]
     fields += [(value, key) for value in record.values() if isinstance(value, dict)
                for key, inner in value.items() if isinstance(inner, str) and key not in untouched]
     holder, key = rng.choice(fields)
-    value = holder[key]
-    cut = rng.randrange(len(value) + 1)
-    holder[key] = value[:cut] + rng.choice(("\ud800", "\udfff", "\x00")) + value[cut:]
+    holder[key] = poisoned_text(holder[key], rng.choice(("lone surrogate", "NUL")), rng)
     return record
 
 

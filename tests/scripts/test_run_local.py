@@ -79,6 +79,13 @@ def test_run_twice_uses_the_sandbox_and_adds_nothing_twice(tmp_path):
                            "gmail_messages": 300}
     assert enrollments > 0
     after_first["hubspot_sequence_enrollments"] = enrollments
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:  # the company's people abroad
+        abroad = con.execute(
+            "SELECT c.sf_contact_id, k.id FROM sales_intelligence.dialpad_calls AS c JOIN sales_intelligence.sf_contacts "
+            "AS k ON c.external_number_e164 IN (k.phone_e164, k.mobile_phone_e164) "
+            "WHERE NOT STARTS_WITH(c.external_number_e164, '+1')").fetchall()
+    # Their CRM numbers are national forms, read in their country: the calls from them link to them.
+    assert abroad and all(linked == contact for linked, contact in abroad)
     for command in readme_commands():  # every other runner command the README shows, on this warehouse
         if command != ["run", "--sandboxes"] and command[:1] != ["sync"]:
             result = run_local(tmp_path, *command)

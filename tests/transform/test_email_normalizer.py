@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from transform.email_normalizer import canonical_gmail, email_domain, normalize_email, parse_address_list, web_domain
+from transform.email_normalizer import email_domain, normalize_email, parse_address_list, web_domain
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -43,18 +43,6 @@ from transform.email_normalizer import canonical_gmail, email_domain, normalize_
 def test_normalize_email(raw, expected):
     """Display names, brackets, case, spaces, trailing dots and IDN are normalised; junk gives None."""
     assert normalize_email(raw) == expected
-
-
-@pytest.mark.parametrize("email, expected", [
-    ("j.o.h.n+sales@gmail.com", "john@gmail.com"),
-    ("John.Smith@googlemail.com", "John.Smith@googlemail.com".replace("John.Smith", "JohnSmith").replace("googlemail", "gmail")),
-    ("john.smith+x@acme.com", "john.smith+x@acme.com"),
-    ("first.last@outlook.com", "first.last@outlook.com"),
-    ("+only@gmail.com", None),
-])
-def test_canonical_gmail(email, expected):
-    """Dots and +tags are ignored only on gmail.com and googlemail.com."""
-    assert canonical_gmail(email) == expected
 
 
 def test_email_domain():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from transform.phone_normalizer import last_ten_digits, parse_phone, to_e164
+from transform.phone_normalizer import parse_phone, to_e164
 
 
 @pytest.mark.parametrize("raw, region, e164, extension", [
@@ -60,13 +60,6 @@ def test_each_distinct_value_is_parsed_once():
         to_e164("(212) 555-0199", "US")
     info = parse_phone.cache_info()
     assert (info.misses, info.hits) == (1, 4)
-
-
-@pytest.mark.parametrize("e164, expected", [("+14155550123", "4155550123"), ("+442079460958", "2079460958"),
-                                            ("+4930901820", None), (None, None)])
-def test_last_ten_digits(e164, expected):
-    """The weak last-ten key exists only for numbers that long."""
-    assert last_ten_digits(e164) == expected
 
 
 def test_fast_path_agrees_with_phonenumbers_on_many_forms_and_numbers(monkeypatch):
