@@ -36,9 +36,10 @@ from typing import Any, Iterable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.local_schedule import cron_matches, load_jobs  # noqa: E402
-from warehouse.merge_sql import partition_spans  # noqa: E402
-from warehouse.schemas import table_spec  # noqa: E402
+from config.schedules import load_jobs
+from scripts.local_schedule import cron_matches
+from warehouse.merge_sql import partition_spans
+from warehouse.schemas import table_spec
 
 DML_DOC = "https://cloud.google.com/bigquery/docs/reference/standard-sql/dml-syntax#on-demand_query_size_calculation"
 PRICING_DOC = "https://cloud.google.com/bigquery/pricing#on_demand_pricing"

@@ -29,8 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import RuntimePackagesOnly, peak_mb  # noqa: E402
-from sandbox.company import ABROAD, national_form, true_national_phone, true_us_phone  # noqa: E402
+from bench.measure import RuntimePackagesOnly, peak_mb
+from sandbox.company import ABROAD, national_form, true_national_phone, true_us_phone
 
 # (MailingCountry as written in the CRM, region): names, native names, ISO codes, as the sandbox company's.
 ABROAD_SPELLINGS = tuple((name, region) for region, names in ABROAD.items() for name in names)

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import peak_mb  # noqa: E402
+from bench.measure import peak_mb
 
 MAILBOX = "alex@ourcompany.example"
 

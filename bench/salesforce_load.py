@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import RuntimePackagesOnly, peak_mb  # noqa: E402
+from bench.measure import RuntimePackagesOnly, peak_mb
 
 
 def start_sandbox(contacts: int, custom_fields: int) -> tuple[subprocess.Popen, str, str]:

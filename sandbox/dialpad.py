@@ -219,6 +219,9 @@ def build_server(state: DialpadState, faults: Faults | None = None) -> SandboxSe
 class DialpadSandbox(RunningSandbox):
     """A started Dialpad fake: state + server."""
 
+    def client_environment(self) -> dict[str, str]:
+        return {"DIALPAD_BASE_URL": self.url, "DIALPAD_API_KEY": self.state.api_key}
+
     def __init__(self, calls: int = 200, *, size: CompanySize | None = None, faults: Faults | None = None,
                  **state_options: Any):
         self.state = DialpadState(FakeCompany(42, size or CompanySize(accounts=50, contacts=2000, leads=500)),

@@ -370,6 +370,10 @@ class GmailSandbox(RunningSandbox):
         self.state = GmailState(company, mailboxes or company.employees(2), messages_per_mailbox, **state_options)
         self.server = build_server(self.state, faults)
 
+    def client_environment(self) -> dict[str, str]:
+        return {"GMAIL_API_ENDPOINT": f"{self.url}/", "MAILBOXES": ",".join(self.state.mailboxes),
+                "GMAIL_SERVICE_ACCOUNT_KEY": self.service_account_key()}
+
     def service_account_key(self) -> str:
         """The JSON of the gmail-service-account-key secret for this sandbox."""
         return json.dumps(self.state.service_account_info(f"{self.url}/token"))

@@ -203,6 +203,9 @@ def build_server(state: HubSpotState, faults: Faults | None = None) -> SandboxSe
 class HubSpotSandbox(RunningSandbox):
     """A started HubSpot fake: state + server."""
 
+    def client_environment(self) -> dict[str, str]:
+        return {"HUBSPOT_BASE_URL": self.url, "HUBSPOT_API_KEY": self.state.token}
+
     def __init__(self, contacts: int = 300, *, faults: Faults | None = None, **state_options: Any):
         self.state = HubSpotState(FakeCompany(42, CompanySize(accounts=50, contacts=2000, leads=500)), contacts,
                                   **state_options)

@@ -26,6 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from requests.structures import CaseInsensitiveDict
 
+from config.settings import Settings
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -388,6 +390,22 @@ class RunningSandbox:
     @property
     def url(self) -> str:
         return self.server.url
+
+    def client_environment(self) -> dict[str, str]:
+        """The environment variables (settings and secrets) that point the pipeline at this sandbox."""
+        raise NotImplementedError
+
+
+def aimed_at(settings: Settings, sandbox: RunningSandbox) -> tuple[Settings, dict[str, str]]:
+    """The one way to point the pipeline at a sandbox: the settings with the sandbox's applied (each variable of
+    its client_environment that names a setting, read as the environment would be), and the rest, its secrets,
+    as environment variables for the secret store."""
+    names = {name.upper() for name in Settings.model_fields}
+    environment = sandbox.client_environment()
+    given = {key.lower(): value for key, value in environment.items() if key in names}
+    parsed = Settings(_env_file=None, **given)  # type: ignore[call-arg]
+    aimed = settings.model_copy(update={name: getattr(parsed, name) for name in given})
+    return aimed, {key: value for key, value in environment.items() if key not in names}
 
 
 def serve_until_interrupted(sandbox: RunningSandbox, *lines: str) -> None:

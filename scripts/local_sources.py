@@ -61,13 +61,14 @@ def _salesforce_credentials(runtime: Runtime) -> None:
 SANDBOX_SALESFORCE_SIZE = dict(accounts=50, contacts=2000, leads=500)
 
 
-def _aimed_at(runtime: Runtime, source: str, url: str, settings_update: dict[str, Any], secrets: dict[str, str],
-              detail: str = "") -> Runtime:
-    """The runtime pointed at a started sandbox: its settings, and its credentials as the secrets."""
-    for variable, value in secrets.items():
-        os.environ[variable] = value  # read by the secret store; never printed
-    settings = runtime.settings.model_copy(update=settings_update)
-    print(f"{source}: using the loopback sandbox at {url}{detail}", flush=True)
+def _aimed_at(runtime: Runtime, source: str, sandbox: Any, detail: str = "") -> Runtime:
+    """The runtime pointed at a started sandbox (sandbox.server.aimed_at): its settings, its secrets in the
+    environment the secret store reads (never printed)."""
+    from sandbox.server import aimed_at
+
+    settings, secrets = aimed_at(runtime.settings, sandbox)
+    os.environ.update(secrets)
+    print(f"{source}: using the loopback sandbox at {sandbox.url}{detail}", flush=True)
     return replace(runtime, settings=settings, secrets=SecretStore(settings))
 
 
@@ -76,11 +77,7 @@ def _salesforce_sandbox(runtime: Runtime) -> Iterator[Runtime]:
     from sandbox.salesforce import SalesforceSandbox
 
     with SalesforceSandbox(_company_size()) as sandbox:
-        environment = sandbox.client_environment()
-        yield _aimed_at(runtime, "salesforce", sandbox.url,
-                        {"salesforce_login_url": sandbox.url, "salesforce_ca_bundle": sandbox.server.cert_path},
-                        {k: environment[k] for k in ("SALESFORCE_USERNAME", "SALESFORCE_PASSWORD",
-                                                     "SALESFORCE_SECURITY_TOKEN")})
+        yield _aimed_at(runtime, "salesforce", sandbox)
 
 
 @contextlib.contextmanager
@@ -88,8 +85,7 @@ def _dialpad_sandbox(runtime: Runtime) -> Iterator[Runtime]:
     from sandbox.dialpad import DialpadSandbox
 
     with DialpadSandbox(SANDBOX_DIALPAD_CALLS, size=_company_size()) as sandbox:
-        yield _aimed_at(runtime, "dialpad", sandbox.url, {"dialpad_base_url": sandbox.url},
-                        {"DIALPAD_API_KEY": sandbox.state.api_key})
+        yield _aimed_at(runtime, "dialpad", sandbox)
 
 
 @contextlib.contextmanager
@@ -97,8 +93,7 @@ def _hubspot_sandbox(runtime: Runtime) -> Iterator[Runtime]:
     from sandbox.hubspot import HubSpotSandbox
 
     with HubSpotSandbox(SANDBOX_HUBSPOT_CONTACTS) as sandbox:
-        yield _aimed_at(runtime, "hubspot", sandbox.url, {"hubspot_base_url": sandbox.url},
-                        {"HUBSPOT_API_KEY": sandbox.state.token})
+        yield _aimed_at(runtime, "hubspot", sandbox)
 
 
 @contextlib.contextmanager
@@ -106,10 +101,7 @@ def _gmail_sandbox(runtime: Runtime) -> Iterator[Runtime]:
     from sandbox.gmail import GmailSandbox
 
     with GmailSandbox(runtime.settings.mailboxes or None, SANDBOX_GMAIL_MESSAGES) as sandbox:
-        mailboxes = list(sandbox.state.mailboxes)
-        yield _aimed_at(runtime, "gmail", sandbox.url, {"gmail_api_endpoint": f"{sandbox.url}/", "mailboxes": mailboxes},
-                        {"GMAIL_SERVICE_ACCOUNT_KEY": sandbox.service_account_key()},
-                        f" (mailboxes {', '.join(mailboxes)})")
+        yield _aimed_at(runtime, "gmail", sandbox, f" (mailboxes {', '.join(sandbox.state.mailboxes)})")
 
 
 def _company_size():

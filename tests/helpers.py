@@ -93,3 +93,15 @@ def poison_reason_pattern(kind: str) -> str:
 def matches(pattern: str, text: str) -> bool:
     """Whether the whole of text matches pattern."""
     return re.fullmatch(pattern, text) is not None
+
+
+def point_at(runtime: Any, sandbox: Any, monkeypatch: Any, **overrides: Any) -> Any:
+    """The test's runtime aimed at a started sandbox the way the local runner does (sandbox.server.aimed_at),
+    with settings overrides; its secrets set in the environment for this test only."""
+    from sandbox.server import aimed_at
+
+    settings, secrets = aimed_at(runtime.settings, sandbox)
+    for variable, value in secrets.items():
+        monkeypatch.setenv(variable, value)
+    runtime.settings = settings.model_copy(update=overrides)
+    return runtime

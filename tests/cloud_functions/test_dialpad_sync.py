@@ -10,6 +10,7 @@ from cloud_functions.dialpad_sync.records import TRANSCRIPT, call_row, transcrip
 from pipeline.runner import RejectedRecord
 from sandbox.dialpad import DialpadSandbox
 from tests.helpers import SMALL_ROW_BYTES, TEXT_POISONS, matches, poison_reason_pattern, poisoned_text, pull_messages
+from tests.helpers import point_at as aim
 
 DS = "sales_intelligence"
 
@@ -21,10 +22,7 @@ def sandbox():
 
 
 def point_at(runtime, sandbox, monkeypatch, **overrides):
-    monkeypatch.setenv("DIALPAD_API_KEY", sandbox.state.api_key)
-    runtime.settings = runtime.settings.model_copy(update={"dialpad_base_url": sandbox.url,
-                                                           "dialpad_lookback_hours": 0.5, **overrides})
-    return runtime
+    return aim(runtime, sandbox, monkeypatch, **{"dialpad_lookback_hours": 0.5, **overrides})
 
 
 def snapshot(warehouse):

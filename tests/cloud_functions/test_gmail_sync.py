@@ -11,6 +11,7 @@ from pipeline.runner import RejectedRecord
 from sandbox.gmail import UGLY_KINDS, GmailSandbox, StoredMessage
 from scripts.mbox_import import import_mbox
 from tests.helpers import SMALL_ROW_BYTES, TEXT_POISONS, matches, poison_reason_pattern, poisoned_text
+from tests.helpers import point_at as aim
 
 DS = "sales_intelligence"
 MESSAGE_COLUMNS = ("message_id, thread_id, rfc822_message_id, subject, from_email, sent_at, internal_date, label_ids, "
@@ -18,11 +19,7 @@ MESSAGE_COLUMNS = ("message_id, thread_id, rfc822_message_id, subject, from_emai
 
 
 def point_at(runtime, sandbox, monkeypatch, **overrides):
-    monkeypatch.setenv("GMAIL_SERVICE_ACCOUNT_KEY", sandbox.service_account_key())
-    runtime.settings = runtime.settings.model_copy(update={
-        "gmail_api_endpoint": f"{sandbox.url}/", "mailboxes": list(sandbox.state.mailboxes),
-        "gmail_list_page_size": 20, **overrides})
-    return runtime
+    return aim(runtime, sandbox, monkeypatch, **{"gmail_list_page_size": 20, **overrides})
 
 
 def stored_ids(warehouse, mailbox=None):
@@ -202,7 +199,9 @@ def poisoned_message(message: StoredMessage, kind: str, rng: random.Random) -> t
         raw = re.sub(rb"(?m)^(Date: .*? )\d{4}( .*)$", lambda m: m[1] + year + m[2], message.raw, count=1)
         return {"raw": raw, "internal_ms": rng.choice(ABSURD_INTERNAL_MS)}, re.escape("no Date header and no internalDate")
     field = rng.choice(JSON_FIELDS if kind == "lone surrogate" else JSON_FIELDS + RAW_FIELDS)
-    change = lambda text: poisoned_text(text, kind, rng)  # noqa: E731
+    def change(text):
+        return poisoned_text(text, kind, rng)
+
     content = {"snippet": lambda: {"snippet": change(message.snippet)},
                "thread_id": lambda: {"thread_id": change(message.thread_id)},
                "labels": lambda: {"labels": [change(message.labels[0])]}}.get(field, lambda: {"raw": _in_raw(message.raw, field, change)})()

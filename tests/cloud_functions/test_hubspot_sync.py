@@ -9,15 +9,18 @@ import pytest
 from cloud_functions.hubspot_sync.records import enrollment_rows, sequence_row
 from pipeline.runner import RejectedRecord
 from sandbox.hubspot import HubSpotSandbox
-from tests.helpers import ABSURD_DATES, SMALL_ROW_BYTES, TEXT_POISONS, matches, poison_reason_pattern, poisoned_text, pull_messages
+from tests.helpers import (
+    ABSURD_DATES,
+    SMALL_ROW_BYTES,
+    TEXT_POISONS,
+    matches,
+    point_at,
+    poison_reason_pattern,
+    poisoned_text,
+    pull_messages,
+)
 
 DS = "sales_intelligence"
-
-
-def point_at(runtime, sandbox, monkeypatch, **overrides):
-    monkeypatch.setenv("HUBSPOT_API_KEY", sandbox.state.token)
-    runtime.settings = runtime.settings.model_copy(update={"hubspot_base_url": sandbox.url, **overrides})
-    return runtime
 
 
 def rows(warehouse, table, key):

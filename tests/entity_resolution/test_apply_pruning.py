@@ -72,7 +72,10 @@ def test_an_update_leaves_duckdbs_optimizer_settings_as_they_were(warehouse):
     is scanned, row ids in order), and turns it on again after, a failing UPDATE included."""
     import pytest
 
-    setting = lambda: warehouse.query("SELECT current_setting('disabled_optimizers') AS s")[0]["s"]  # noqa: E731
+    def setting():
+
+        return warehouse.query("SELECT current_setting('disabled_optimizers') AS s")[0]["s"]
+
     warehouse.merge("sf_accounts", crm_rows(ACCOUNTS))
     updated = warehouse.execute(f"UPDATE {warehouse.dataset}.sf_accounts AS a SET name = b.name "
                                 f"FROM {warehouse.dataset}.sf_accounts AS b WHERE a.id = b.id")

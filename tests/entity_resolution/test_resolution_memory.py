@@ -15,7 +15,9 @@ def test_resolution_runs_under_its_own_limit_and_restores_the_warehouse_one(sett
     warehouse.merge("sf_accounts", crm_rows(ACCOUNTS))
     warehouse.merge("sf_contacts", crm_rows(CONTACTS))
     add_mail(warehouse, "jane@acme.com", "john.doe@gmail.com")
-    limit = lambda: warehouse.query("SELECT current_setting('memory_limit') AS m")[0]["m"]  # noqa: E731
+    def limit():
+        return warehouse.query("SELECT current_setting('memory_limit') AS m")[0]["m"]
+
     before = limit()
     summary = resolve_entities(ResolutionRequest(sync_type="full"), Runtime.around(settings, warehouse))
     assert summary["status"] == "success" and summary["rows_updated"]["gmail_participants"] == 2

@@ -19,6 +19,7 @@ from pipeline.etl_runs import RunRecord, claim_stream, new_run_id, release_lease
 from pipeline.runtime import Runtime
 from sandbox.dialpad import DialpadSandbox
 from tests.conftest import ROOT, free_port
+from tests.helpers import point_at
 from warehouse import DuckDBWarehouse
 
 DS = "sales_intelligence"
@@ -50,8 +51,7 @@ class TestLease:
                                                                                  function_server):
         """While a run is inside the stream, a second POST ends at once: HTTP 200, status skipped, naming the
         holder, recorded in etl_runs; the first run then completes."""
-        monkeypatch.setenv("DIALPAD_API_KEY", sandbox.state.api_key)
-        runtime.settings = runtime.settings.model_copy(update={"dialpad_base_url": sandbox.url})
+        point_at(runtime, sandbox, monkeypatch)
         server = function_server("dialpad_sync")
         hold = sandbox.server.faults.hold_next(CALL_LIST)
         first: dict = {}
@@ -168,8 +168,8 @@ class TestFailureBeforeTheRun:
                                                                   monkeypatch):
         """No dialpad-api-key: HTTP 500 naming the secret, with a run id whose etl_runs row is `failed` with
         that reason, and the same error in the error sink; no secret value anywhere."""
-        monkeypatch.delenv("DIALPAD_API_KEY", raising=False)
-        runtime.settings = runtime.settings.model_copy(update={"dialpad_base_url": sandbox.url})
+        point_at(runtime, sandbox, monkeypatch)
+        monkeypatch.delenv("DIALPAD_API_KEY")
         response = function_server("dialpad_sync").post({"sync_type": "incremental"})
         assert response.status_code == 500
         body = response.json()

@@ -129,7 +129,9 @@ class TestMerge:
         BigQueryWarehouse(settings, client=second).merge(
             "sf_accounts", [{**r, "ingested_at": datetime.now(timezone.utc)} for r in ROWS], batch_id="run1_0_0")
         BigQueryWarehouse(settings, client=other).merge("sf_accounts", ROWS[:1], batch_id="run1_0_0")
-        merge_id = lambda c: c.of("query")[0]["job_id"]  # noqa: E731
+        def merge_id(c):
+            return c.of("query")[0]["job_id"]
+
         assert merge_id(first) == merge_id(second) != merge_id(other)
         assert merge_id(first).startswith("merge_sf_accounts_run1_0_0_")
 

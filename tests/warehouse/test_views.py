@@ -95,7 +95,10 @@ def test_a_recorded_at_filter_keeps_what_was_recorded_then(warehouse):
     Task (recorded then) and leaves the Event (occurred_at says when each happened)."""
     from datetime import datetime, timedelta, timezone
 
-    day = lambda n: datetime(2026, 5, 1, tzinfo=timezone.utc) + timedelta(days=n)  # noqa: E731
+    def day(n):
+
+        return datetime(2026, 5, 1, tzinfo=timezone.utc) + timedelta(days=n)
+
     warehouse.merge("sf_activities", [
         {"id": "00TLATE", "activity_type": "Task", "activity_at": day(2), "created_date": day(10), "is_deleted": False,
          "system_modstamp": day(10)},
