@@ -1,6 +1,7 @@
 """Salesforce objects as SyncJobs for run_sync: which pages to read, from where, by which API.
 
-Incremental: queryAll from the stored SystemModstamp minus a look-back, ordered by (SystemModstamp, Id),
+Incremental: queryAll from the stored cursor (SystemModstamp; CreatedDate for an object without one) minus a
+look-back, ordered by (cursor, Id),
 so deletions arrive as IsDeleted rows and rows sharing the last timestamp are not lost; MERGE absorbs
 the overlap. Full (or no watermark yet): Bulk API 2.0 above the size threshold, REST paging below it or
 when Bulk is unavailable. Pages stream through: memory does not grow with the object's size.
@@ -18,7 +19,7 @@ from simple_salesforce.exceptions import SalesforceError
 
 from cloud_functions.salesforce_sync.client import API_BUDGET_STOP, SalesforceClient, SalesforceCredentials
 from cloud_functions.salesforce_sync.fields import with_org_fields
-from cloud_functions.salesforce_sync.objects import CURSOR, OBJECTS, SalesforceObject
+from cloud_functions.salesforce_sync.objects import OBJECTS, SalesforceObject
 from utils import columns
 from utils.logger import get_logger
 from utils.runtime import Runtime
@@ -28,7 +29,8 @@ from utils.values import to_datetime
 
 log = get_logger(__name__)
 SOURCE = "salesforce"
-ObjectName = Literal["Account", "Contact", "Lead", "Opportunity", "Task", "Event", "EmailMessage", "all"]
+ObjectName = Literal["Account", "Contact", "Lead", "Opportunity", "Task", "Event", "EmailMessage",
+                     "OpportunityHistory", "OpportunityFieldHistory", "all"]
 
 
 class SalesforceSyncRequest(SyncRequest):
@@ -43,12 +45,12 @@ def soql_datetime(watermark: str, lookback_seconds: int) -> str:
     return since.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _max_stamp(page: pa.Table | list[dict[str, Any]], current: str | None) -> str | None:
-    """The newest SystemModstamp of a page (CSV cells or JSON records) and the current watermark."""
-    cells = page if isinstance(page, pa.Table) else columns.text_table(page, [CURSOR])
-    if CURSOR not in cells.column_names:
+def _max_stamp(page: pa.Table | list[dict[str, Any]], current: str | None, cursor: str) -> str | None:
+    """The newest cursor value of a page (CSV cells or JSON records) and the current watermark."""
+    cells = page if isinstance(page, pa.Table) else columns.text_table(page, [cursor])
+    if cursor not in cells.column_names:
         return current
-    stamps, _ = columns.timestamp(cells.column(CURSOR).combine_chunks())
+    stamps, _ = columns.timestamp(cells.column(cursor).combine_chunks())
     found = [s for s in (pc.max(stamps).as_py(), to_datetime(current)) if s is not None]
     return max(found).isoformat() if found else current
 
@@ -57,7 +59,7 @@ class ObjectReader:
     """Reads one object's pages for run_sync and remembers which API it used.
 
     A Bulk 2.0 load keeps its place in the stream's watermark, as JSON (job id, the locator of the next
-    results page, the newest SystemModstamp so far, the watermark before it began): Salesforce keeps a
+    results page, the newest cursor value so far, the watermark before it began): Salesforce keeps a
     job's results for days, so a load cut at the time budget continues there in the next run, and only a
     job that is gone (or failed) is started again. Polling for the job stops at the deadline too.
     """
@@ -85,7 +87,7 @@ class ObjectReader:
 
     def _rest(self, soql: str, watermark: str | None) -> Iterator[Page]:
         for records, last in self.client.query_pages(soql, include_deleted=True):
-            watermark = _max_stamp(records, watermark)
+            watermark = _max_stamp(records, watermark, self.obj.cursor)
             yield Page(records, watermark, final=last)
 
     def _full(self, previous: str | None) -> Iterator[Page]:
@@ -118,8 +120,8 @@ class ObjectReader:
         locator = load["locator"]
         while locator is not None:
             records, locator = self.client.bulk_results(load["job"], locator)
-            # Bulk results are unordered: the SystemModstamp watermark is set once, with the last page.
-            load = {**load, "locator": locator, "newest": _max_stamp(records, load["newest"])}
+            # Bulk results are unordered: the cursor's watermark is set once, with the last page.
+            load = {**load, "locator": locator, "newest": _max_stamp(records, load["newest"], self.obj.cursor)}
             if locator is None:
                 yield Page(records, _newer(load["newest"], load["previous"]), final=True)
             else:
@@ -140,7 +142,7 @@ def _newer(first: str | None, second: str | None) -> str | None:
 
 
 def bulk_load(watermark: str | None) -> dict[str, Any] | None:
-    """The Bulk load in progress a watermark holds, if it holds one (else it is a SystemModstamp)."""
+    """The Bulk load in progress a watermark holds, if it holds one (else it is a cursor value)."""
     if not watermark or not watermark.startswith("{"):
         return None
     load = json.loads(watermark)
