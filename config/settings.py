@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     salesforce_formula_fields: dict[str, list[str]] = Field(
         default_factory=dict, description='Formula fields read per object (opt-in, JSON like SALESFORCE_CUSTOM_FIELDS); '
                                           'only a full sync brings every record\'s value up to date.')
+    salesforce_formula_refresh_hours: float = Field(
+        24.0, gt=0, description="An object with opted-in formula fields is synced in full when no full sync of it "
+                                "started within this many hours (its next scheduled incremental run becomes one).")
 
     gmail_api_endpoint: str | None = Field(None, description="Gmail API endpoint (the sandbox locally); "
                                                              "empty: Google's.")

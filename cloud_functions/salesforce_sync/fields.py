@@ -15,7 +15,8 @@ Compound fields (address, location) cannot be read by Bulk API 2.0; their compon
 `Site__City__s`, ...) are ordinary fields, so choosing a compound reads its components.
 Formula fields are left out unless opted in per field (SALESFORCE_FORMULA_FIELDS): their value changes
 when what they compute from changes, without touching the record's SystemModstamp, so an incremental read
-never sees it; an opted-in formula field is current only after a full sync of its object (schedule one).
+never sees it; an object with an opted-in formula field is synced in full every SALESFORCE_FORMULA_REFRESH_HOURS
+(sync.formula_refresh_due).
 """
 from __future__ import annotations
 

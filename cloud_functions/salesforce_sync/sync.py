@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Literal
 
 import pyarrow as pa
@@ -20,12 +20,14 @@ from simple_salesforce.exceptions import SalesforceError
 from cloud_functions.salesforce_sync.client import API_BUDGET_STOP, SalesforceClient, SalesforceCredentials
 from cloud_functions.salesforce_sync.fields import with_org_fields
 from cloud_functions.salesforce_sync.objects import OBJECTS, SalesforceObject
+from config.settings import Settings
 from utils import columns
 from utils.logger import get_logger
 from utils.runtime import Runtime
 from utils.sync_runner import Page, SyncJob, overall_status, run_sync, time_shares
 from utils.validation import SyncRequest
 from utils.values import to_datetime
+from utils.warehouse import Warehouse, quoted
 
 log = get_logger(__name__)
 SOURCE = "salesforce"
@@ -158,6 +160,32 @@ def object_names(object_type: str) -> list[str]:
     return list(OBJECTS) if object_type == "all" else [object_type]
 
 
+def formula_refresh_due(name: str, warehouse: Warehouse, settings: Settings, now: datetime) -> bool:
+    """Whether an object's opted-in formula fields call for a full sync: it has some, and no full sync of it has
+    started (and succeeded, or ended partial: the runs after it complete it) within SALESFORCE_FORMULA_REFRESH_HOURS.
+
+    A formula's value changes without touching SystemModstamp, so only a full read brings every record's up to
+    date; this turns the object's next scheduled incremental run into that full read once the interval is past.
+    """
+    if not settings.salesforce_formula_fields.get(name):
+        return False
+    since = now - timedelta(hours=settings.salesforce_formula_refresh_hours)
+    (row,) = warehouse.query(
+        f"SELECT COUNT(*) AS n FROM {quoted(warehouse.dataset, 'etl_runs')} WHERE started_at >= @since AND "
+        "source = @source AND object_type = @object_type AND sync_type = 'full' AND status IN ('success', 'partial')",
+        {"since": since, "source": SOURCE, "object_type": name})
+    return row["n"] == 0
+
+
+def object_sync_type(name: str, requested: str, runtime: Runtime) -> str:
+    """The sync an object gets: the one requested, or full when its formula fields are due a refresh."""
+    if requested == "full" or not formula_refresh_due(name, runtime.warehouse, runtime.settings,
+                                                      datetime.now(timezone.utc)):
+        return requested
+    log.info("formula fields due a refresh: a full sync instead", extra={"json_fields": {"object": name}})
+    return "full"
+
+
 def run_salesforce_sync(request: SalesforceSyncRequest, runtime: Runtime, client: SalesforceClient | None = None,
                         clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
     """Syncs the requested objects one after another within one time budget; returns every run's summary.
@@ -173,10 +201,12 @@ def run_salesforce_sync(request: SalesforceSyncRequest, runtime: Runtime, client
     names = object_names(request.object_type)
     summaries = []
     for name, deadline in zip(names, time_shares(len(names), settings.run_time_budget_seconds, clock)):
-        obj = OBJECTS[name]
-        reader = ObjectReader(obj, client, runtime, request.sync_type, deadline)
+        sync_type = object_sync_type(name, request.sync_type, runtime)
+        reader = ObjectReader(OBJECTS[name], client, runtime, sync_type, deadline)
+        if sync_type != request.sync_type:
+            reader.notes["formula_refresh"] = f"no full sync in {settings.salesforce_formula_refresh_hours:g} h"
         calls_before = client.api_calls
-        job = SyncJob(source=SOURCE, stream=name, sync_type=request.sync_type, fetch_pages=reader.pages,
+        job = SyncJob(source=SOURCE, stream=name, sync_type=sync_type, fetch_pages=reader.pages,
                       transform_page=lambda page, reader=reader: _transformed(reader.obj, page, region),
                       record_key=lambda record: record.get("Id"),
                       api_calls=lambda before=calls_before: client.api_calls - before, details=reader.details)

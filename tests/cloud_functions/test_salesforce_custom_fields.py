@@ -71,7 +71,7 @@ def contacts(rt, columns: str) -> dict[str, dict]:
 
 
 def sync(rt, **body):
-    summary = run_salesforce_sync(SalesforceSyncRequest(object_type="Contact", **body), rt)
+    summary = run_salesforce_sync(SalesforceSyncRequest(**{"object_type": "Contact", **body}), rt)
     return summary["runs"][0]
 
 
@@ -153,6 +153,46 @@ class TestCustomFields:
         failed = rt.warehouse.query(f"SELECT status, error_message FROM {rt.warehouse.dataset}.etl_runs "
                                     "WHERE status = 'failed'")
         assert len(failed) == 1 and "Renewal_Date__c" in failed[0]["error_message"]
+
+
+class TestFormulaRefresh:
+    def test_an_opted_in_formula_field_gets_a_full_sync_at_the_interval(self, org_runtime, org, monkeypatch):
+        """An object with an opted-in formula field is synced in full when no full sync of it started within
+        SALESFORCE_FORMULA_REFRESH_HOURS: an incremental run inside the interval stays incremental (and misses a
+        recalculated formula: SystemModstamp did not move), the first one after it reads every record again.
+        An object without formula fields stays incremental."""
+        rt = point_at(org_runtime, org, monkeypatch, salesforce_formula_fields={"Contact": ["Health_Score__c"]},
+                      salesforce_formula_refresh_hours=24)
+
+        def incremental() -> dict[str, dict]:
+            return {name: sync(rt, object_type=name) for name in ("Contact", "Account")}
+
+        first = incremental()
+        assert [first[n]["sync_type"] for n in ("Contact", "Account")] == ["full", "incremental"]
+        assert first["Contact"]["details"]["formula_refresh"] == "no full sync in 24 h"
+        org.state.add_field("Contact", "Health_Score__c", "double", lambda i: 2.0, formula=True)  # recalculated
+        second = incremental()
+        assert [second[n]["sync_type"] for n in ("Contact", "Account")] == ["incremental", "incremental"]
+        assert "formula_refresh" not in second["Contact"]["details"] and second["Contact"]["rows_fetched"] <= 1
+        stale = [r["health_score__c"] for r in contacts(rt, "health_score__c").values()].count(1.0)
+        assert stale == SIZE.contacts - second["Contact"]["rows_fetched"]  # only the record read again is current
+
+        rt.warehouse.execute(f"UPDATE {rt.warehouse.dataset}.etl_runs SET started_at = "
+                             "TIMESTAMP_SUB(started_at, INTERVAL 25 HOUR) WHERE source = 'salesforce'")
+        third = incremental()
+        assert [third[n]["sync_type"] for n in ("Contact", "Account")] == ["full", "incremental"]
+        assert third["Contact"]["rows_fetched"] == SIZE.contacts and third["Contact"]["details"]["api"] == "bulk2"
+        assert {r["health_score__c"] for r in contacts(rt, "health_score__c").values()} == {2.0}
+        assert incremental()["Contact"]["sync_type"] == "incremental"
+
+    def test_no_formula_fields_no_refresh(self, warehouse, settings):
+        """Without opted-in formula fields the check reads nothing and never asks for a full sync."""
+        from cloud_functions.salesforce_sync.sync import formula_refresh_due
+
+        assert not formula_refresh_due("Contact", warehouse, settings, datetime.now(timezone.utc))
+        opted = settings.model_copy(update={"salesforce_formula_fields": {"Contact": ["Health_Score__c"]}})
+        assert formula_refresh_due("Contact", warehouse, opted, datetime.now(timezone.utc))
+        assert not formula_refresh_due("Account", warehouse, opted, datetime.now(timezone.utc))
 
 
 class TestNames:
