@@ -43,10 +43,10 @@ class Step:
     days: int  # after the opportunity's creation
     stage: str
     amount_share: float  # of the opportunity's Amount now
-    close_days_later: int  # the close date then, in days after the one it has now
+    close_days_later: int  # the close date then, in days after the one it has now (negative: before)
 
 
-_OPENING = (Step(0, "Prospecting", 0.8, 14), Step(3, "Qualification", 0.8, 14))
+_OPENING = (Step(0, "Prospecting", 0.8, -14), Step(3, "Qualification", 0.8, -14))  # the close date slips later
 _PROPOSAL = (*_OPENING, Step(10, "Proposal", 0.8, 0), Step(14, "Proposal", 1.0, 0))  # amount revised in Proposal
 PATHS: dict[int, tuple[Step, ...]] = {
     0: (Step(0, "Prospecting", 1.0, 0),),
