@@ -139,6 +139,35 @@ class TestCustomFields:
             ("Industry_Segment__c", True), ("Tier__c", False)]
         assert "fields_removed" not in sync(rt)["details"].get("schema", {})
 
+    def test_a_type_change_that_can_be_widened_widens_the_column(self, org_runtime, org, monkeypatch):
+        """An int field turned currency widens its INT64 column to NUMERIC, then turned double to FLOAT64, on the next
+        incremental run; the values written before keep their meaning; turned int again, the column stays FLOAT64."""
+        rt = point_at(org_runtime, org, monkeypatch, salesforce_custom_fields={"Contact": ["Seats__c"]})
+        sync(rt, sync_type="full")
+        data = org.state.objects["Contact"]
+        seats = {data.base(i)["Id"]: i * 3 for i in range(SIZE.contacts)}
+        steps = [("currency", lambda i: i * 3 + 0.25, "INT64 -> NUMERIC", Decimal("15.25")),
+                 ("double", lambda i: i / 8, "NUMERIC -> FLOAT64", 0.75)]
+        for (kind, values, change, value), index in zip(steps, (5, 6)):
+            org.state.add_field("Contact", "Seats__c", kind, values)
+            edited = org.state.edit("Contact", index, LastName="Changed")["Id"]
+            run = sync(rt)
+            assert run["status"] == "success" and run["details"]["schema"]["columns_widened"] == {"seats__c": change}
+            assert rt.warehouse.table_columns("sf_contacts")["seats__c"] == change.split()[-1]
+            stored = {key: row["seats__c"] for key, row in contacts(rt, "seats__c").items()}
+            assert stored[edited] == value
+            read = {r["Id"]: r["Seats__c"] for r in org.state.current("Contact")
+                    if r["SystemModstamp"] >= datetime.fromisoformat(run["watermark_before"])}
+            assert edited in read and len(read) == run["rows_fetched"] == 2  # and the one at the inclusive bound
+            seats.update(read)
+            assert stored == seats
+        registry = rt.warehouse.query(f"SELECT salesforce_type, bigquery_type FROM {rt.warehouse.dataset}.sf_custom_fields")
+        assert registry == [{"salesforce_type": "double", "bigquery_type": "FLOAT64"}]
+        org.state.add_field("Contact", "Seats__c", "int", lambda i: i)
+        run = sync(rt)
+        assert run["status"] == "success" and "columns_widened" not in run["details"]["schema"]
+        assert rt.warehouse.table_columns("sf_contacts")["seats__c"] == "FLOAT64"
+
     def test_a_type_change_that_cannot_be_held_fails_the_run_naming_the_field(self, org_runtime, org, monkeypatch):
         """A date field turned into a number is refused with the field and column named; a number turned text is kept."""
         rt = point_at(org_runtime, org, monkeypatch,
