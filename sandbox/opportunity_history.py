@@ -9,8 +9,8 @@ field a step changed (and one `created` row).
 
 A step of a path happens to every opportunity of that residue, so the rows at a moment t (counted in
 STEP_SECONDS from EPOCH) are those of the (step, opportunity) pairs with i = t - the step's offset. How many
-rows lie before t is then a sum over the steps, and the row of a given rank is found by bisection on t: the
-rows get an index in (CreatedDate, Id) order, as the sandbox's other objects do, which lets it serve
+rows lie before t is then a sum over the steps, and the row of a given rank is found by bisection on t (the
+rows after it by walking on): the rows get an index in (CreatedDate, Id) order, as the sandbox's other objects do, which lets it serve
 "WHERE CreatedDate >= t ORDER BY CreatedDate, Id" by bisection over a million opportunities.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Hashable, Sequence
+from typing import Any, Hashable, Iterator, Sequence
 
 from sandbox.company import EPOCH, STEP_SECONDS, sf_id
 
@@ -100,11 +100,18 @@ class PeriodicRows:
         return [(moment - offset, event) for offset, residue, event in self.events
                 if 0 <= moment - offset < self.opportunities and (moment - offset) % 6 == residue]
 
-    def at(self, index: int) -> tuple[int, int, Hashable]:
-        """The row of a rank: (opportunity index, moment, event)."""
-        moment = bisect.bisect_right(range(self._last_moment + 1), index, key=self.before) - 1
-        opportunity, event = self._firing(moment)[index - self.before(moment)]
-        return opportunity, moment, event
+    def iterate(self, start: int) -> Iterator[tuple[int, int, int, Hashable]]:
+        """(rank, opportunity index, moment, event) of every row from a rank on, in order."""
+        if start >= self.count:
+            return
+        moment = bisect.bisect_right(range(self._last_moment + 1), start, key=self.before) - 1
+        rank = self.before(moment)
+        while rank < self.count:
+            for opportunity, event in self._firing(moment):
+                if rank >= start:
+                    yield rank, opportunity, moment, event
+                rank += 1
+            moment += 1
 
     def indexes_of(self, opportunity: int) -> list[int]:
         """The ranks of an opportunity's rows."""

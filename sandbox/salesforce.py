@@ -148,14 +148,18 @@ class ObjectData:
     custom_values: dict[str, Callable[[int], Any] | None] = field(default_factory=dict)
     # The field generated records are ordered by (their index order): SOQL may filter and order by it.
     cursor: str = "SystemModstamp"
+    # The generated records from an index on, in order, where that is cheaper than one at a time (history rows).
+    sequence: Callable[[int], Iterator[dict[str, Any]]] | None = None
 
     def preload(self) -> None:
         """Generates every base record now and keeps it, as an org holds its data before anyone queries."""
-        self.stored = [self.generate(i) for i in range(self.base_count)]
+        self.stored = [record for _, record in self._generated_from(0)]
 
     def generate(self, index: int) -> dict[str, Any]:
         """A generated record with its custom fields' values."""
-        record = self.make(index)
+        return self._with_custom(index, self.make(index))
+
+    def _with_custom(self, index: int, record: dict[str, Any]) -> dict[str, Any]:
         for name, values in self.custom_values.items():
             if values is not None:
                 record[name] = values(index)
@@ -163,6 +167,13 @@ class ObjectData:
 
     def base(self, index: int) -> dict[str, Any]:
         return self.stored[index] if self.stored is not None else self.generate(index)
+
+    def _generated_from(self, start: int) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(index, record) of the generated records from an index on."""
+        if self.stored is not None or self.sequence is None:
+            return ((index, self.base(index)) for index in range(start, self.base_count))
+        return ((index, self._with_custom(index, record))
+                for index, record in zip(range(start, self.base_count), self.sequence(start)))
 
     def describe(self, version: str) -> dict[str, Any]:
         """The object's describe: its standard fields (typed from a generated record), then its custom fields."""
@@ -202,9 +213,9 @@ class ObjectData:
         base_total = max(0, self.base_count - start) - sum(1 for i in overlaid if start <= i < self.base_count)
 
         def rows() -> Iterator[dict[str, Any]]:
-            for index in range(start, self.base_count):
+            for index, record in self._generated_from(start):
                 if index not in overlaid:
-                    yield self.base(index)
+                    yield record
             yield from changed
 
         return base_total + len(changed), rows()
@@ -232,9 +243,11 @@ class SalesforceState:
             ObjectData("Task", "00T", size.contacts // 2, self._task),
             ObjectData("Event", "00U", size.contacts // 5, self._event),
             ObjectData("EmailMessage", "02s", size.contacts // 4, self._email_message),
-            ObjectData("OpportunityHistory", "008", self.history.count, self._opportunity_history),
-            ObjectData("OpportunityFieldHistory", "017", self.field_history.count, self._opportunity_field_history,
-                       cursor="CreatedDate"),
+            ObjectData("OpportunityHistory", "008", self.history.count,
+                       lambda index: next(self._opportunity_history(index)), sequence=self._opportunity_history),
+            ObjectData("OpportunityFieldHistory", "017", self.field_history.count,
+                       lambda index: next(self._opportunity_field_history(index)),
+                       cursor="CreatedDate", sequence=self._opportunity_field_history),
         )}
         self.daily_limit = daily_limit
         self.api_used = 0
@@ -271,16 +284,18 @@ class SalesforceState:
                 "IsWon": values["StageName"] == "Closed Won", "OwnerId": sf_id("005", i % 7),
                 **stamps, "LastModifiedDate": modified, "SystemModstamp": modified}
 
-    def _opportunity_history(self, index: int) -> dict[str, Any]:
-        i, moment, (residue, step) = self.history.at(index)
-        return history_row(self._opportunity(i), index, moment_time(moment), step_values(i, PATHS[residue][step]))
+    def _opportunity_history(self, start: int) -> Iterator[dict[str, Any]]:
+        """The OpportunityHistory rows from an index on: a step of each opportunity's path."""
+        for index, i, moment, (residue, step) in self.history.iterate(start):
+            yield history_row(self._opportunity(i), index, moment_time(moment), step_values(i, PATHS[residue][step]))
 
-    def _opportunity_field_history(self, index: int) -> dict[str, Any]:
-        i, moment, (residue, step, name) = self.field_history.at(index)
-        path = PATHS[residue]
-        old, new = (None, None) if name == "created" else (step_values(i, path[step - 1])[name],
-                                                            step_values(i, path[step])[name])
-        return field_history_row(self._opportunity(i), index, moment_time(moment), name, old, new)
+    def _opportunity_field_history(self, start: int) -> Iterator[dict[str, Any]]:
+        """The OpportunityFieldHistory rows from an index on: each tracked field a step changed."""
+        for index, i, moment, (residue, step, name) in self.field_history.iterate(start):
+            path = PATHS[residue]
+            old, new = (None, None) if name == "created" else (step_values(i, path[step - 1])[name],
+                                                                step_values(i, path[step])[name])
+            yield field_history_row(self._opportunity(i), index, moment_time(moment), name, old, new)
 
     def _task(self, i: int) -> dict[str, Any]:
         contact = self.company.contact(i * 2 % max(1, self.company.size.contacts))
