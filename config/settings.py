@@ -95,8 +95,9 @@ class Settings(BaseSettings):
         None, description="Base URL that replaces https://login|test.salesforce.com (the sandbox locally).")
     salesforce_ca_bundle: Path | None = Field(None, description="CA bundle the Salesforce client trusts "
                                                                 "(the sandbox's self-signed certificate).")
-    salesforce_lookback_seconds: int = Field(300, ge=0, description="Incremental reads start this long before "
-                                                                    "the stored SystemModstamp.")
+    salesforce_lookback_seconds: int = Field(
+        300, ge=0, description="Incremental reads start this long before the stored cursor (SystemModstamp, or "
+                               "CreatedDate).")
     salesforce_bulk_threshold: int = Field(50_000, ge=0, description="A full sync of an object with more records "
                                                                      "than this uses Bulk API 2.0.")
     salesforce_bulk_page_records: int = Field(10_000, ge=1, description="maxRecords per Bulk 2.0 results page.")
@@ -109,6 +110,9 @@ class Settings(BaseSettings):
     salesforce_formula_fields: dict[str, list[str]] = Field(
         default_factory=dict, description='Formula fields read per object (opt-in, JSON like SALESFORCE_CUSTOM_FIELDS); '
                                           'only a full sync brings every record\'s value up to date.')
+    salesforce_formula_refresh_hours: float = Field(
+        24.0, gt=0, description="An object with opted-in formula fields is synced in full when no full sync of it "
+                                "started within this many hours (its next scheduled incremental run becomes one).")
 
     gmail_api_endpoint: str | None = Field(None, description="Gmail API endpoint (the sandbox locally); "
                                                              "empty: Google's.")

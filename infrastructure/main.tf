@@ -44,6 +44,10 @@ locals {
     MAILBOXES                = join(",", var.mailboxes)
     DEFAULT_PHONE_REGION     = var.default_phone_region
     LOG_LEVEL                = "INFO"
+    # The org's custom and formula fields the Salesforce sync reads (JSON per object), and the formula refresh.
+    SALESFORCE_CUSTOM_FIELDS         = jsonencode(var.salesforce_custom_fields)
+    SALESFORCE_FORMULA_FIELDS        = jsonencode(var.salesforce_formula_fields)
+    SALESFORCE_FORMULA_REFRESH_HOURS = tostring(var.salesforce_formula_refresh_hours)
   }
 }
 

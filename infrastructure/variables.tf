@@ -45,6 +45,24 @@ variable "default_phone_region" {
   default     = "US"
 }
 
+variable "salesforce_custom_fields" {
+  description = "Custom fields the Salesforce sync reads per object (SALESFORCE_CUSTOM_FIELDS); [\"*\"]: all of the object's."
+  type        = map(list(string))
+  default     = {}
+}
+
+variable "salesforce_formula_fields" {
+  description = "Formula fields the Salesforce sync reads per object, opt-in (SALESFORCE_FORMULA_FIELDS)."
+  type        = map(list(string))
+  default     = {}
+}
+
+variable "salesforce_formula_refresh_hours" {
+  description = "An object with formula fields is synced in full when none started within this many hours."
+  type        = number
+  default     = 24
+}
+
 variable "notification_channels" {
   description = "Cloud Monitoring notification channel ids (projects/P/notificationChannels/N) alerted when a run fails."
   type        = list(string)

@@ -1,16 +1,19 @@
 """A loopback Salesforce that simple-salesforce runs against unmodified (TLS, as the client insists).
 
 Serves the fake company's CRM: Account, Contact, Lead (from sandbox.company) and Opportunity, Task,
-Event, EmailMessage derived from them. Speaks: SOAP login (/services/Soap/u/<v>), the OAuth token
+Event, EmailMessage derived from them, with OpportunityHistory and OpportunityFieldHistory (each
+opportunity's stage path, sandbox.opportunity_history; an edit of an opportunity's stage, amount or close
+date adds rows, as Salesforce does). Speaks: SOAP login (/services/Soap/u/<v>), the OAuth token
 endpoint, query/queryAll with nextRecordsUrl paging (2,000 rows a page, Sforce-Query-Options batchSize),
-SOQL `SELECT f FROM O [WHERE SystemModstamp >= t] [ORDER BY SystemModstamp, Id] [LIMIT n]` and
+SOQL `SELECT f FROM O [WHERE C >= t] [ORDER BY C, Id] [LIMIT n]` with C the object's cursor (SystemModstamp,
+CreatedDate for OpportunityFieldHistory, which has no SystemModstamp) and
 `SELECT COUNT() ...`, `sobjects/<O>/describe` with the custom fields an admin added or removed between runs
 (add_field, remove_field: every describe type, address and location compounds, formula fields), Bulk API 2.0 query jobs with CSV results paged by Sforce-Locator, /limits, the
 Sforce-Limit-Info header on every data response, REQUEST_LIMIT_EXCEEDED once the daily budget is
 spent, deleted rows (queryAll only), and the harness's latency and 429/5xx knobs.
 
-Records are generated from (seed, index); edits, deletions and new records live in an overlay
-with fresh SystemModstamps, so a million base contacts cost no memory until served.
+Records are generated from (seed, index), in cursor order; edits, deletions and new records live in an
+overlay with fresh SystemModstamps, so a million base contacts cost no memory until served.
 
     python -m sandbox.salesforce --contacts 200000      # prints the URL and credentials, serves until ^C
 """
@@ -21,7 +24,6 @@ import bisect
 import csv
 import io
 import itertools
-import math
 import re
 import secrets
 import threading
@@ -32,15 +34,28 @@ from typing import Any, Callable, Iterator
 from xml.sax.saxutils import escape
 
 from sandbox.company import EPOCH, STEP_SECONDS, CompanySize, FakeCompany, sf_id
+from sandbox.opportunity_history import (
+    MODIFIED_AFTER,
+    PATHS,
+    PeriodicRows,
+    changed_fields,
+    field_history_events,
+    field_history_row,
+    history_events,
+    history_row,
+    is_tracked_change,
+    moment_time,
+    opportunity_values,
+    step_values,
+)
 from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxServer, serve_until_interrupted
 
 API_VERSION = "59.0"
 DEFAULT_BATCH = 2000
 ORG_ID = "00D000000000001AAA"
-BASE_MODSTAMP_OFFSET = 3600  # generated records: SystemModstamp = EPOCH + index * STEP_SECONDS + 1 h
 _SOQL = re.compile(
     r"^\s*SELECT\s+(?P<fields>.+?)\s+FROM\s+(?P<object>\w+)"
-    r"(?:\s+WHERE\s+SystemModstamp\s*(?P<op>>=|>)\s*(?P<since>[0-9T:.+\-Z]+))?"
+    r"(?:\s+WHERE\s+(?P<cursor>\w+)\s*(?P<op>>=|>)\s*(?P<since>[0-9T:.+\-Z]+))?"
     r"(?:\s+ORDER\s+BY\s+(?P<order>[\w\s,]+?))?"
     r"(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$", re.IGNORECASE | re.DOTALL)
 
@@ -95,8 +110,16 @@ class SalesforceError(Exception):
         return Response.json([{"message": self.message, "errorCode": self.code}], self.status)
 
 
+# Standard fields whose describe type a generated value does not tell.
+STANDARD_TYPES = {"Probability": "percent", "ExpectedRevenue": "currency", "StageName": "picklist",
+                  "ForecastCategory": "picklist", "Field": "picklist", "DataType": "picklist", "OldValue": "anyType",
+                  "NewValue": "anyType"}
+
+
 def _describe_type(name: str, value: Any) -> str:
     """The describe type of a standard field, from its name and a generated value."""
+    if name in STANDARD_TYPES:
+        return STANDARD_TYPES[name]
     if name == "Id":
         return "id"
     if name.endswith("Id"):
@@ -134,14 +157,20 @@ class ObjectData:
     # Custom fields as describe lists them, and the generator of each one's values (None: empty until edited).
     custom: dict[str, dict[str, Any]] = field(default_factory=dict)
     custom_values: dict[str, Callable[[int], Any] | None] = field(default_factory=dict)
+    # The field generated records are ordered by (their index order): SOQL may filter and order by it.
+    cursor: str = "SystemModstamp"
+    # The generated records from an index on, in order, where that is cheaper than one at a time (history rows).
+    sequence: Callable[[int], Iterator[dict[str, Any]]] | None = None
 
     def preload(self) -> None:
         """Generates every base record now and keeps it, as an org holds its data before anyone queries."""
-        self.stored = [self.generate(i) for i in range(self.base_count)]
+        self.stored = [record for _, record in self._generated_from(0)]
 
     def generate(self, index: int) -> dict[str, Any]:
         """A generated record with its custom fields' values."""
-        record = self.make(index)
+        return self._with_custom(index, self.make(index))
+
+    def _with_custom(self, index: int, record: dict[str, Any]) -> dict[str, Any]:
         for name, values in self.custom_values.items():
             if values is not None:
                 record[name] = values(index)
@@ -149,6 +178,13 @@ class ObjectData:
 
     def base(self, index: int) -> dict[str, Any]:
         return self.stored[index] if self.stored is not None else self.generate(index)
+
+    def _generated_from(self, start: int) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(index, record) of the generated records from an index on."""
+        if self.stored is not None or self.sequence is None:
+            return ((index, self.base(index)) for index in range(start, self.base_count))
+        return ((index, self._with_custom(index, record))
+                for index, record in zip(range(start, self.base_count), self.sequence(start)))
 
     def describe(self, version: str) -> dict[str, Any]:
         """The object's describe: its standard fields (typed from a generated record), then its custom fields."""
@@ -167,30 +203,30 @@ class ObjectData:
         return self.overlay.get(sf_id(self.prefix, index)) or self.base(index)
 
     def _first_base_index(self, since: datetime | None, strict: bool) -> int:
-        """The first generated record at or after `since` (base SystemModstamps grow with the index)."""
+        """The first generated record at (or, strict, after) `since`: their cursors grow with the index."""
         if since is None:
             return 0
-        steps = (since - EPOCH - timedelta(seconds=BASE_MODSTAMP_OFFSET)).total_seconds() / STEP_SECONDS
-        return max(0, math.floor(steps) + 1 if strict else math.ceil(steps))
+        find = bisect.bisect_right if strict else bisect.bisect_left
+        return find(range(self.base_count), since, key=lambda index: self.base(index)[self.cursor])
 
     def _changed(self, since: datetime | None, strict: bool, include_deleted: bool) -> list[dict[str, Any]]:
-        changed = sorted(self.overlay.values(), key=lambda r: (r["SystemModstamp"], r["Id"]))
+        changed = sorted(self.overlay.values(), key=lambda r: (r[self.cursor], r["Id"]))
         if since is not None:
-            stamps = [r["SystemModstamp"] for r in changed]
+            stamps = [r[self.cursor] for r in changed]
             changed = changed[(bisect.bisect_right if strict else bisect.bisect_left)(stamps, since):]
         return [r for r in changed if include_deleted or not r.get("IsDeleted")]
 
     def select(self, since: datetime | None, strict: bool, include_deleted: bool) -> tuple[int, Iterator[dict[str, Any]]]:
-        """How many records match, and the records in (SystemModstamp, Id) order, generated lazily."""
+        """How many records match, and the records in (cursor, Id) order, generated lazily."""
         start = self._first_base_index(since, strict)
         overlaid = {int(record_id[3:15]) for record_id in self.overlay}
         changed = self._changed(since, strict, include_deleted)
         base_total = max(0, self.base_count - start) - sum(1 for i in overlaid if start <= i < self.base_count)
 
         def rows() -> Iterator[dict[str, Any]]:
-            for index in range(start, self.base_count):
+            for index, record in self._generated_from(start):
                 if index not in overlaid:
-                    yield self.base(index)
+                    yield record
             yield from changed
 
         return base_total + len(changed), rows()
@@ -207,6 +243,9 @@ class SalesforceState:
     def __init__(self, company: FakeCompany, *, daily_limit: int = 1_000_000):
         self.company = company
         size = company.size
+        # Salesforce's own record of how opportunities moved, derived from each opportunity's index.
+        self.history = PeriodicRows(size.accounts * 2, history_events())
+        self.field_history = PeriodicRows(size.accounts * 2, field_history_events())
         self.objects = {o.name: o for o in (
             ObjectData("Account", "001", size.accounts, self._account),
             ObjectData("Contact", "003", size.contacts, self._contact),
@@ -215,6 +254,11 @@ class SalesforceState:
             ObjectData("Task", "00T", size.contacts // 2, self._task),
             ObjectData("Event", "00U", size.contacts // 5, self._event),
             ObjectData("EmailMessage", "02s", size.contacts // 4, self._email_message),
+            ObjectData("OpportunityHistory", "008", self.history.count,
+                       lambda index: next(self._opportunity_history(index)), sequence=self._opportunity_history),
+            ObjectData("OpportunityFieldHistory", "017", self.field_history.count,
+                       lambda index: next(self._opportunity_field_history(index)),
+                       cursor="CreatedDate", sequence=self._opportunity_field_history),
         )}
         self.daily_limit = daily_limit
         self.api_used = 0
@@ -243,13 +287,26 @@ class SalesforceState:
                 "SystemModstamp": created + timedelta(hours=1), "IsDeleted": False}
 
     def _opportunity(self, i: int) -> dict[str, Any]:
-        account = i // 2
-        stage = ("Prospecting", "Qualification", "Proposal", "Negotiation", "Closed Won", "Closed Lost")[i % 6]
-        return {"Id": sf_id("006", i), "AccountId": sf_id("001", account), "Name": f"Deal {i}", "StageName": stage,
-                "Amount": float(1000 * (i % 97 + 1)), "Probability": float((i % 6) * 20),
-                "CloseDate": (EPOCH + timedelta(days=30 + i % 365)).date(), "Type": "New Business",
-                "IsClosed": stage.startswith("Closed"), "IsWon": stage == "Closed Won",
-                "OwnerId": sf_id("005", i % 7), **self._stamps(i)}
+        values = opportunity_values(i)
+        stamps = self._stamps(i)
+        modified = stamps["CreatedDate"] + MODIFIED_AFTER  # after the last step of its path
+        return {"Id": sf_id("006", i), "AccountId": sf_id("001", i // 2), "Name": f"Deal {i}", **values,
+                "Type": "New Business", "IsClosed": values["StageName"].startswith("Closed"),
+                "IsWon": values["StageName"] == "Closed Won", "OwnerId": sf_id("005", i % 7),
+                **stamps, "LastModifiedDate": modified, "SystemModstamp": modified}
+
+    def _opportunity_history(self, start: int) -> Iterator[dict[str, Any]]:
+        """The OpportunityHistory rows from an index on: a step of each opportunity's path."""
+        for index, i, moment, (residue, step) in self.history.iterate(start):
+            yield history_row(self._opportunity(i), index, moment_time(moment), step_values(i, PATHS[residue][step]))
+
+    def _opportunity_field_history(self, start: int) -> Iterator[dict[str, Any]]:
+        """The OpportunityFieldHistory rows from an index on: each tracked field a step changed."""
+        for index, i, moment, (residue, step, name) in self.field_history.iterate(start):
+            path = PATHS[residue]
+            old, new = (None, None) if name == "created" else (step_values(i, path[step - 1])[name],
+                                                                step_values(i, path[step])[name])
+            yield field_history_row(self._opportunity(i), index, moment_time(moment), name, old, new)
 
     def _task(self, i: int) -> dict[str, Any]:
         contact = self.company.contact(i * 2 % max(1, self.company.size.contacts))
@@ -288,12 +345,46 @@ class SalesforceState:
             return self._last_stamp
 
     def edit(self, object_name: str, index: int, **fields: Any) -> dict[str, Any]:
-        """Changes a record as a user would: its SystemModstamp moves to now."""
-        data = self.objects[object_name]
+        """Changes a record as a user would: its SystemModstamp moves to now. An opportunity's change of stage,
+        amount, close date or probability adds its OpportunityHistory and OpportunityFieldHistory rows."""
+        return self._save(object_name, self.objects[object_name].record(index), fields, created=False)
+
+    def _save(self, object_name: str, before: dict[str, Any], fields: dict[str, Any], created: bool) -> dict[str, Any]:
         stamp = self._next_stamp()
-        record = {**data.record(index), **fields, "LastModifiedDate": stamp, "SystemModstamp": stamp}
-        data.overlay[record["Id"]] = record
+        record = {**before, **fields, "LastModifiedDate": stamp, "SystemModstamp": stamp}
+        self.objects[object_name].overlay[record["Id"]] = record
+        if object_name == "Opportunity":
+            self._track(None if created else before, record, stamp)
         return record
+
+    def _track(self, before: dict[str, Any] | None, after: dict[str, Any], stamp: datetime) -> None:
+        """What Salesforce writes itself when an opportunity is created or changed."""
+        if before is not None and before.get("IsDeleted") != after.get("IsDeleted"):
+            self._flag_history(after, stamp)
+        if before is None or is_tracked_change(before, after):
+            self._add_history("OpportunityHistory", lambda index: history_row(after, index, stamp, after))
+        for name, old, new in changed_fields(before, after):
+            self._add_history("OpportunityFieldHistory",
+                              lambda index, name=name, old=old, new=new: field_history_row(after, index, stamp, name, old, new))
+
+    def _add_history(self, object_name: str, row: Callable[[int], dict[str, Any]]) -> None:
+        data = self.objects[object_name]
+        record = row(data.base_count + data.created)
+        data.created += 1
+        data.overlay[record["Id"]] = record
+
+    def _flag_history(self, opportunity: dict[str, Any], stamp: datetime) -> None:
+        """An opportunity deleted (or restored) takes its history rows with it into the recycle bin (or out).
+
+        The sandbox moves OpportunityHistory's SystemModstamp with it; OpportunityFieldHistory has none."""
+        index = int(opportunity["Id"][3:15])
+        for data, rows in ((self.objects["OpportunityHistory"], self.history),
+                           (self.objects["OpportunityFieldHistory"], self.field_history)):
+            base = [data.record(i) for i in rows.indexes_of(index)]
+            own = [r for r in data.overlay.values() if r["OpportunityId"] == opportunity["Id"]]
+            for record in {r["Id"]: r for r in (*base, *own)}.values():
+                moved = {"SystemModstamp": stamp} if "SystemModstamp" in record else {}
+                data.overlay[record["Id"]] = {**record, "IsDeleted": opportunity.get("IsDeleted"), **moved}
 
     def delete(self, object_name: str, index: int) -> dict[str, Any]:
         """Moves a record to the recycle bin: queryAll still returns it, IsDeleted true."""
@@ -304,7 +395,7 @@ class SalesforceState:
         data = self.objects[object_name]
         index = data.base_count + data.created
         data.created += 1
-        return self.edit(object_name, index, **fields)
+        return self._save(object_name, data.record(index), fields, created=True)
 
     def add_field(self, object_name: str, name: str, field_type: str, values: Callable[[int], Any] | None = None,
                   *, formula: bool = False, label: str | None = None) -> None:
@@ -353,8 +444,7 @@ class SalesforceState:
         if data is None:
             raise SalesforceError(400, "INVALID_TYPE", f"sObject type '{match['object']}' is not supported.")
         fields = [f.strip() for f in match["fields"].split(",")]
-        if match["order"] and not re.fullmatch(r"SystemModstamp(\s+ASC)?(\s*,\s*Id(\s+ASC)?)?", match["order"].strip(), re.I):
-            raise SalesforceError(400, "MALFORMED_QUERY", f"sandbox orders by SystemModstamp, Id only: {match['order']}")
+        self._check_cursor(data, match["cursor"], match["order"])
         since = parse_soql_datetime(match["since"]) if match["since"] else None
         total, rows = data.select(since, match["op"] == ">", include_deleted)
         if match["limit"]:
@@ -371,6 +461,18 @@ class SalesforceState:
         if related:
             rows = ({**r, **{f: self._parent_value(r, f) for f in related}} for r in rows)
         return data, fields, total, rows
+
+    @staticmethod
+    def _check_cursor(data: ObjectData, where: str | None, order: str | None) -> None:
+        """The sandbox filters and orders by the object's cursor only; a field the object lacks is refused as
+        Salesforce refuses it (OpportunityFieldHistory has no SystemModstamp)."""
+        for word in filter(None, (where, *(re.split(r"[\s,]+", order.strip()) if order else ()))):
+            if word.upper() not in ("ASC", "ID") and word not in data.field_names():
+                raise SalesforceError(400, "INVALID_FIELD", f"No such column '{word}' on entity '{data.name}'.")
+        if where and where != data.cursor:
+            raise SalesforceError(400, "MALFORMED_QUERY", f"sandbox filters {data.name} by {data.cursor} only: {where}")
+        if order and not re.fullmatch(rf"{data.cursor}(\s+ASC)?(\s*,\s*Id(\s+ASC)?)?", order.strip(), re.I):
+            raise SalesforceError(400, "MALFORMED_QUERY", f"sandbox orders by {data.cursor}, Id only: {order}")
 
     def _parent_field(self, data: ObjectData, field: str, sample: dict[str, Any]) -> bool:
         """A relationship field to a parent ("Account.BillingCountry" on Contact: AccountId, then the field)."""

@@ -2,6 +2,8 @@
 # Deploys the Cloud Functions (gen2) from the repository root, whose main.py re-exports every entry
 # point. No function allows unauthenticated calls; all run as the runtime service account.
 #   scripts/deploy_functions.sh [--project P] [--region R] [FUNCTION ...]   (default: all)
+# MAILBOXES, SALESFORCE_CUSTOM_FIELDS, SALESFORCE_FORMULA_FIELDS and SALESFORCE_FORMULA_REFRESH_HOURS in the
+# environment are passed on to the functions.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -36,10 +38,12 @@ mapfile -t FUNCTIONS < <("$python" -m config.functions) || die "cannot read conf
 [ ${#FUNCTIONS[@]} -gt 0 ] || die "config/functions.yaml lists no function"
 
 service_account="sales-intel-runtime@${project}.iam.gserviceaccount.com"
-# '^|^' makes '|' the separator, so MAILBOXES may hold commas.
+# '^|^' makes '|' the separator, so MAILBOXES and the JSON of the Salesforce field settings may hold commas.
 env_vars="^|^GCP_PROJECT=${project}|REGION=${region}|DATASET=${dataset}|WAREHOUSE=bigquery"
 env_vars+="|SECRETS_BACKEND=secret_manager|ERROR_SINK=pubsub|PUBSUB_TOPIC=ingestion-errors"
-[ -z "${MAILBOXES:-}" ] || env_vars+="|MAILBOXES=${MAILBOXES}"
+for name in MAILBOXES SALESFORCE_CUSTOM_FIELDS SALESFORCE_FORMULA_FIELDS SALESFORCE_FORMULA_REFRESH_HOURS; do
+  [ -z "${!name:-}" ] || env_vars+="|${name}=${!name}"
+done
 
 known=" "
 for spec in "${FUNCTIONS[@]}"; do known+="${spec%% *} "; done

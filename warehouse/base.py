@@ -155,6 +155,12 @@ class Warehouse(abc.ABC):
     def _add_table_columns(self, table: str, columns: Sequence[Column]) -> None:
         """ALTER TABLE ... ADD COLUMN for each of columns (all NULLABLE)."""
 
+    def set_column_type(self, table: str, column: Column) -> None:
+        """ALTER COLUMN ... SET DATA TYPE column.type; BigQuery accepts only a type the values coerce to (INT64 to
+        NUMERIC, BIGNUMERIC or FLOAT64; NUMERIC to BIGNUMERIC or FLOAT64): the caller checks that."""
+        self.execute(f"ALTER TABLE {quoted(self.dataset, table)} ALTER COLUMN {column.name} "
+                     f"SET DATA TYPE {column.type}")
+
     @contextlib.contextmanager
     def memory_for_statements(self, limit: str | None) -> Iterator[None]:
         """Statements in the block may use up to limit of memory (DuckDB; BigQuery sizes its own slots)."""

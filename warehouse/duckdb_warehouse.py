@@ -171,6 +171,11 @@ class DuckDBWarehouse(Warehouse):
                 self._con.execute(f'ALTER TABLE {self.dataset}.{table} ADD COLUMN IF NOT EXISTS "{column.name}" '
                                   f'{column.duckdb_type()}')
 
+    def set_column_type(self, table: str, column: Column) -> None:
+        with self._lock:  # the project's DuckDB type: sqlglot would make NUMERIC a DECIMAL(18, 3)
+            self._con.execute(f'ALTER TABLE {self.dataset}.{table} ALTER COLUMN "{column.name}" SET DATA TYPE '
+                              f'{column.duckdb_type()}')
+
     def _merge_group(self, table: str, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str] | None,
                      version: str | None, batch_id: str) -> int:
         if not rows:

@@ -9,13 +9,17 @@ Column names are the API names lower-snake-cased like the standard columns, suff
 (`Industry_Segment__c` -> `industry_segment__c`, `RenewalDate__c` -> `renewal_date__c`): a `__c` or `__s`
 suffix never collides with a standard column. What the org's fields are, and when one was first seen or
 went missing, is kept in `sf_custom_fields` (one row per object and field), so a field removed in
-Salesforce is reported in the run's details once, and its column stays (it stops filling).
+Salesforce is reported in the run's details once, and its column stays (it stops filling). A field whose type
+changed is written into its column when the column holds the new type (anything as STRING, an int as NUMERIC
+or FLOAT64), the column is widened when it can be (INT64 to NUMERIC or FLOAT64, NUMERIC to FLOAT64: WIDENS),
+and the run is refused naming the field otherwise (never a silent conversion).
 
 Compound fields (address, location) cannot be read by Bulk API 2.0; their components (`Geo__Latitude__s`,
 `Site__City__s`, ...) are ordinary fields, so choosing a compound reads its components.
 Formula fields are left out unless opted in per field (SALESFORCE_FORMULA_FIELDS): their value changes
 when what they compute from changes, without touching the record's SystemModstamp, so an incremental read
-never sees it; an opted-in formula field is current only after a full sync of its object (schedule one).
+never sees it; an object with an opted-in formula field is synced in full every SALESFORCE_FORMULA_REFRESH_HOURS
+(sync.formula_refresh_due).
 """
 from __future__ import annotations
 
@@ -56,6 +60,10 @@ CONVERSIONS: dict[str, Callable[[pa.Array], tuple[pa.Array, Any]]] = {
 }
 # A stored column of the key's type takes values of these types unchanged in meaning.
 HOLDS = {"STRING": set(BIGQUERY_TYPES.values()), "FLOAT64": {"INT64", "NUMERIC"}, "NUMERIC": {"INT64"}}
+# A stored column of the key's type is widened to these (ALTER COLUMN SET DATA TYPE): BigQuery changes a column only
+# to a type its values coerce to, INT64 to NUMERIC, BIGNUMERIC or FLOAT64 and NUMERIC to BIGNUMERIC or FLOAT64
+# (GoogleSQL conversion rules, "Coerce to"); DuckDB does the same. A value written before keeps its meaning.
+WIDENS = {"INT64": {"NUMERIC", "FLOAT64"}, "NUMERIC": {"FLOAT64"}}
 
 
 class SchemaChangeRefused(RuntimeError):
@@ -119,16 +127,18 @@ def _check_names(fields: Sequence[OrgField], standard: Sequence[str], table: str
 
 
 def stored_type(field: OrgField, stored: Mapping[str, str], object_name: str, table: str) -> str:
-    """The column type a field is written as: its own, or the stored column's when that holds it; refused otherwise."""
+    """The column type a field is written as: the stored column's when that holds the field's type, the field's own
+    when the column is new or can be widened to it (the caller widens it); refused otherwise."""
     have = stored.get(field.column)
-    if have is None or have == field.bigquery_type:
+    if have is None or have == field.bigquery_type or field.bigquery_type in WIDENS.get(have, ()):
         return field.bigquery_type
     if field.bigquery_type in HOLDS.get(have, ()):
         return have
     raise SchemaChangeRefused(
         f"{object_name}.{field.name} is now {field.salesforce_type} ({field.bigquery_type}) in Salesforce, but column "
-        f"{table}.{field.column} holds {have}: refusing to convert it. Change the column by hand (ALTER TABLE ... "
-        f"ALTER COLUMN {field.column} SET DATA TYPE ..., or rename it to keep its history) and run again")
+        f"{table}.{field.column} holds {have}: refusing to convert it (a column is widened only from INT64 to NUMERIC "
+        f"or FLOAT64, or from NUMERIC to FLOAT64). Change the column by hand (ALTER TABLE ... ALTER COLUMN "
+        f"{field.column} SET DATA TYPE ..., or rename it to keep its history) and run again")
 
 
 @dataclass
@@ -137,30 +147,38 @@ class FieldChanges:
 
     fields: list[str]
     columns_added: list[str]
+    columns_widened: dict[str, str]  # column -> "INT64 -> FLOAT64"
     fields_removed: list[str]
     left_out: dict[str, str]
     formula_fields: list[str]
 
     def details(self) -> dict[str, Any]:
         found = {"custom_fields": self.fields, "columns_added": self.columns_added,
-                 "fields_removed": self.fields_removed, "fields_left_out": self.left_out}
+                 "columns_widened": self.columns_widened, "fields_removed": self.fields_removed,
+                 "fields_left_out": self.left_out}
         return {"schema": {k: v for k, v in found.items() if v}}
 
 
 def prepare_columns(object_name: str, table: str, standard: Sequence[str], describe: Mapping[str, Any],
                     warehouse: Warehouse, wanted: Sequence[str], formulas: Sequence[str]
                     ) -> tuple[list[OrgField], FieldChanges]:
-    """The custom fields to read this run, their columns added to the table where missing, and what changed
-    since the registry's last record (new fields recorded, removed ones marked and reported once)."""
+    """The custom fields to read this run, their columns added to the table where missing or widened to a field's
+    wider type, and what changed since the registry's last record (new fields recorded, removed ones marked and
+    reported once). Every type change is checked before any column is touched."""
     chosen, left_out = chosen_fields(describe, wanted, formulas)
     _check_names(chosen, standard, table)
     stored = warehouse.table_columns(table)
     typed = [OrgField(f.name, f.column, f.salesforce_type, stored_type(f, stored, object_name, table), f.label, f.formula)
              for f in chosen]
+    widened = {f.column: f"{stored[f.column]} -> {f.bigquery_type}" for f in typed
+               if stored.get(f.column) not in (None, f.bigquery_type)}
+    for field in typed:
+        if field.column in widened:
+            warehouse.set_column_type(table, field.as_column())
     added = warehouse.add_columns(table, [f.as_column() for f in typed])
     present = {f["name"] for f in describe.get("fields", [])}
     removed = _record(warehouse, object_name, table, typed, present)
-    return typed, FieldChanges([f.name for f in typed], added, removed, left_out,
+    return typed, FieldChanges([f.name for f in typed], added, widened, removed, left_out,
                                [f.name for f in typed if f.formula])
 
 

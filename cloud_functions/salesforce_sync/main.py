@@ -1,4 +1,5 @@
-"""HTTP entry point: POST {"object_type": "Account"|...|"all", "sync_type": "incremental"|"full"}."""
+"""HTTP entry point: POST {"object_type": "Account"|...|"OpportunityFieldHistory"|"all",
+"sync_type": "incremental"|"full"}."""
 from __future__ import annotations
 
 import functions_framework

@@ -1,8 +1,9 @@
-"""The seven Salesforce objects as declarations: fields read, target table, and column-wise transforms.
+"""The Salesforce objects as declarations: fields read, target table, and column-wise transforms.
 
-Every object is read with an explicit field list, merged on `Id`, and followed by its
-`SystemModstamp` cursor. Emails and phones get normalised columns beside the raw ones, because
-entity resolution joins on them.
+Every object is read with an explicit field list, merged on `Id`, and followed by its cursor:
+`SystemModstamp`, or `CreatedDate` for OpportunityFieldHistory, which has no SystemModstamp (its rows are
+only ever added). Emails and phones get normalised columns beside the raw ones, because entity resolution
+joins on them.
 
 A page (Bulk CSV cells, or REST JSON records) is transformed a column at a time with transform.columns:
 each column declaration turns source fields into output columns, and a row any declaration cannot
@@ -156,7 +157,7 @@ class SalesforceObject:
     declarations: tuple[Declaration, ...]
     # Fields naming the record's country, first known one wins: its phone numbers are read there.
     countries: tuple[str, ...] = ()
-    # The field incremental reads follow (history objects have no SystemModstamp: rows are only added).
+    # The field incremental reads follow (CreatedDate where there is no SystemModstamp: rows only added).
     cursor: str = CURSOR
 
     def soql(self, since: str | None = None, ordered: bool = True) -> str:
@@ -239,6 +240,12 @@ PERSON = (
 )
 ACTIVITY = (text("subject", "Subject"), text("who_id", "WhoId"), text("what_id", "WhatId"),
             text("account_id", "AccountId"), text("owner_id", "OwnerId"))
+# History objects: Salesforce writes a row per change; nobody edits one. OpportunityHistory has a SystemModstamp
+# (it moves when the opportunity is deleted or restored); OpportunityFieldHistory has none.
+HISTORY = (required("id", "Id"), required("created_date", "CreatedDate", columns.timestamp),
+           flag("is_deleted", "IsDeleted", default=False), text("opportunity_id", "OpportunityId"),
+           text("created_by_id", "CreatedById"))
+_HISTORY_FIELDS = ("Id", "IsDeleted", "OpportunityId", "CreatedById", "CreatedDate")
 _PERSON_FIELDS = ("FirstName", "LastName", "Title", "Email", "Phone", "MobilePhone", "OwnerId", "LeadSource")
 _ACTIVITY_FIELDS = ("Subject", "WhoId", "WhatId", "AccountId", "OwnerId")
 
@@ -285,4 +292,17 @@ OBJECTS: dict[str, SalesforceObject] = {o.name: o for o in (
                       normalised_email("from_email", "FromAddress"),
                       text("to_address", "ToAddress"), addresses("to_emails", "ToAddress", "CcAddress"),
                       flag("is_incoming", "Incoming"))),
+    SalesforceObject("OpportunityHistory", "sf_opportunity_history",
+                     (*_HISTORY_FIELDS, CURSOR, "StageName", "Amount", "ExpectedRevenue", "CloseDate", "Probability",
+                      "ForecastCategory"),
+                     (*HISTORY, required("system_modstamp", CURSOR, columns.timestamp), text("stage_name", "StageName"),
+                      converted("amount", "Amount", columns.number),
+                      converted("expected_revenue", "ExpectedRevenue", columns.number),
+                      converted("close_date", "CloseDate", columns.date),
+                      converted("probability", "Probability", columns.number),
+                      text("forecast_category", "ForecastCategory"))),
+    SalesforceObject("OpportunityFieldHistory", "sf_opportunity_field_history",
+                     (*_HISTORY_FIELDS, "Field", "DataType", "OldValue", "NewValue"),
+                     (*HISTORY, text("field", "Field"), text("data_type", "DataType"), text("old_value", "OldValue"),
+                      text("new_value", "NewValue")), cursor="CreatedDate"),
 )}

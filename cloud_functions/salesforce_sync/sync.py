@@ -1,6 +1,7 @@
 """Salesforce objects as SyncJobs for run_sync: which pages to read, from where, by which API.
 
-Incremental: queryAll from the stored SystemModstamp minus a look-back, ordered by (SystemModstamp, Id),
+Incremental: queryAll from the stored cursor (SystemModstamp; CreatedDate for an object without one) minus a
+look-back, ordered by (cursor, Id),
 so deletions arrive as IsDeleted rows and rows sharing the last timestamp are not lost; MERGE absorbs
 the overlap. Full (or no watermark yet): Bulk API 2.0 above the size threshold, REST paging below it or
 when Bulk is unavailable. Pages stream through: memory does not grow with the object's size.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any, Callable, Iterator, Literal
 
@@ -20,17 +21,21 @@ from simple_salesforce.exceptions import SalesforceError
 from cloud_functions.salesforce_sync.auth import SalesforceCredentials
 from cloud_functions.salesforce_sync.client import SalesforceClient
 from cloud_functions.salesforce_sync.fields import with_org_fields
-from cloud_functions.salesforce_sync.objects import CURSOR, OBJECTS, SalesforceObject
+from cloud_functions.salesforce_sync.objects import OBJECTS, SalesforceObject
+from config.settings import Settings
 from http_entry.validation import SyncRequest
 from observability.logger import get_logger
 from pipeline.runner import Page, PageRows, Reject, SyncJob, run_jobs
 from pipeline.runtime import Runtime
 from transform import columns
 from transform.values import to_datetime
+from warehouse import Warehouse
+from warehouse.sql_text import quoted
 
 log = get_logger(__name__)
 SOURCE = "salesforce"
-ObjectName = Literal["Account", "Contact", "Lead", "Opportunity", "Task", "Event", "EmailMessage", "all"]
+ObjectName = Literal["Account", "Contact", "Lead", "Opportunity", "Task", "Event", "EmailMessage",
+                     "OpportunityHistory", "OpportunityFieldHistory", "all"]
 
 
 class SalesforceSyncRequest(SyncRequest):
@@ -45,12 +50,12 @@ def soql_datetime(watermark: str, lookback_seconds: int) -> str:
     return since.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _max_stamp(page: pa.Table | list[dict[str, Any]], current: str | None) -> str | None:
-    """The newest SystemModstamp of a page (CSV cells or JSON records) and the current watermark."""
-    cells = page if isinstance(page, pa.Table) else columns.text_table(page, [CURSOR])
-    if CURSOR not in cells.column_names:
+def _max_stamp(page: pa.Table | list[dict[str, Any]], current: str | None, cursor: str) -> str | None:
+    """The newest cursor value of a page (CSV cells or JSON records) and the current watermark."""
+    cells = page if isinstance(page, pa.Table) else columns.text_table(page, [cursor])
+    if cursor not in cells.column_names:
         return current
-    stamps, _ = columns.timestamp(cells.column(CURSOR).combine_chunks())
+    stamps, _ = columns.timestamp(cells.column(cursor).combine_chunks())
     found = [s for s in (pc.max(stamps).as_py(), to_datetime(current)) if s is not None]
     return max(found).isoformat() if found else current
 
@@ -59,7 +64,7 @@ class ObjectReader:
     """Reads one object's pages for run_sync and remembers which API it used.
 
     A Bulk 2.0 load keeps its place in the stream's watermark, as JSON (job id, the locator of the next
-    results page, the newest SystemModstamp so far, the watermark before it began): Salesforce keeps a
+    results page, the newest cursor value so far, the watermark before it began): Salesforce keeps a
     job's results for days, so a load cut at the time budget continues there in the next run, and only a
     job that is gone (or failed) is started again. Polling for the job stops at the deadline too.
     """
@@ -87,7 +92,7 @@ class ObjectReader:
 
     def _rest(self, soql: str, watermark: str | None) -> Iterator[Page]:
         for records, last in self.client.query_pages(soql, include_deleted=True):
-            watermark = _max_stamp(records, watermark)
+            watermark = _max_stamp(records, watermark, self.obj.cursor)
             yield Page(records, watermark, final=last)
 
     def _full(self, previous: str | None) -> Iterator[Page]:
@@ -120,8 +125,8 @@ class ObjectReader:
         locator = load["locator"]
         while locator is not None:
             records, locator = self.client.bulk_results(load["job"], locator)
-            # Bulk results are unordered: the SystemModstamp watermark is set once, with the last page.
-            load = {**load, "locator": locator, "newest": _max_stamp(records, load["newest"])}
+            # Bulk results are unordered: the cursor's watermark is set once, with the last page.
+            load = {**load, "locator": locator, "newest": _max_stamp(records, load["newest"], self.obj.cursor)}
             if locator is None:
                 yield Page(records, _newer(load["newest"], load["previous"]), final=True)
             else:
@@ -142,7 +147,7 @@ def _newer(first: str | None, second: str | None) -> str | None:
 
 
 def bulk_load(watermark: str | None) -> dict[str, Any] | None:
-    """The Bulk load in progress a watermark holds, if it holds one (else it is a SystemModstamp)."""
+    """The Bulk load in progress a watermark holds, if it holds one (else it is a cursor value)."""
     if not watermark or not watermark.startswith("{"):
         return None
     load = json.loads(watermark)
@@ -158,9 +163,38 @@ def object_names(object_type: str) -> list[str]:
     return list(OBJECTS) if object_type == "all" else [object_type]
 
 
-def object_job(name: str, client: SalesforceClient, runtime: Runtime, sync_type: str, deadline: float) -> SyncJob:
+def formula_refresh_due(name: str, warehouse: Warehouse, settings: Settings, now: datetime) -> bool:
+    """Whether an object's opted-in formula fields call for a full sync: it has some, and no full sync of it has
+    started (and succeeded, or ended partial: the runs after it complete it) within SALESFORCE_FORMULA_REFRESH_HOURS.
+
+    A formula's value changes without touching SystemModstamp, so only a full read brings every record's up to
+    date; this turns the object's next scheduled incremental run into that full read once the interval is past.
+    """
+    if not settings.salesforce_formula_fields.get(name):
+        return False
+    since = now - timedelta(hours=settings.salesforce_formula_refresh_hours)
+    (row,) = warehouse.query(
+        f"SELECT COUNT(*) AS n FROM {quoted(warehouse.dataset, 'etl_runs')} WHERE started_at >= @since AND "
+        "source = @source AND stream = @stream AND sync_type = 'full' AND status IN ('success', 'partial')",
+        {"since": since, "source": SOURCE, "stream": name})
+    return row["n"] == 0
+
+
+def object_sync_type(name: str, requested: str, runtime: Runtime) -> str:
+    """The sync an object gets: the one requested, or full when its formula fields are due a refresh."""
+    if requested == "full" or not formula_refresh_due(name, runtime.warehouse, runtime.settings,
+                                                      datetime.now(timezone.utc)):
+        return requested
+    log.info("formula fields due a refresh: a full sync instead", extra={"json_fields": {"object": name}})
+    return "full"
+
+
+def object_job(name: str, client: SalesforceClient, runtime: Runtime, requested: str, deadline: float) -> SyncJob:
     """One object's SyncJob: its reader (which API, from where) and its column-wise page transform."""
+    sync_type = object_sync_type(name, requested, runtime)
     reader = ObjectReader(OBJECTS[name], client, runtime, sync_type, deadline)
+    if sync_type != requested:
+        reader.notes["formula_refresh"] = f"no full sync in {runtime.settings.salesforce_formula_refresh_hours:g} h"
     region = runtime.settings.default_phone_region
     calls_before = client.api_calls
     return SyncJob(source=SOURCE, stream=name, sync_type=sync_type, fetch_pages=reader.pages,

@@ -71,11 +71,52 @@ def _schema_patch_adds_stored_columns() -> None:
         repository.update_table = update_table
 
 
+def _set_data_type_changes_the_catalog() -> None:
+    # Gap: ALTER TABLE ... ALTER COLUMN c SET DATA TYPE T runs on the DuckDB table behind it (through the
+    # emulator's translation, which makes NUMERIC a DECIMAL(18, 3) and so rounds to 3 decimals) but leaves the
+    # catalog's column type as it was: tables.get and INFORMATION_SCHEMA still report the old type. BigQuery
+    # changes the column's type. Here the storage column is set again to the emulator's own type for T
+    # (NUMERIC: DECIMAL(38, 9)) and the catalog's field takes T. Whether BigQuery accepts the change (only a
+    # coercion: INT64 to NUMERIC/BIGNUMERIC/FLOAT64, NUMERIC to BIGNUMERIC/FLOAT64) is not emulated.
+    import sqlglot
+    from bqemulator.catalog import ddl_sync
+    from bqemulator.jobs import executor
+    from bqemulator.storage.sql_identifiers import quoted_table_ref
+    from bqemulator.storage.type_map import bq_schema_to_duckdb_columns
+    from sqlglot import exp
+
+    sync_dropped_object = executor.sync_dropped_object
+
+    def sync_then_retype(bq_sql, project_id, ctx):
+        sync_dropped_object(bq_sql, project_id, ctx)
+        try:
+            statement = sqlglot.parse_one(bq_sql, read="bigquery")
+        except sqlglot.errors.ParseError:
+            return
+        actions = (statement.args.get("actions") or []) if isinstance(statement, exp.Alter) else []
+        types = {a.name: a.args["dtype"].sql("bigquery") for a in actions
+                 if isinstance(a, exp.AlterColumn) and a.args.get("dtype") is not None}
+        if not types:
+            return
+        p_id, d_id, t_id = ddl_sync._split_target(statement.this, project_id)
+        for name, duck_type in bq_schema_to_duckdb_columns([{"name": n, "type": t} for n, t in types.items()]):
+            ctx.engine.execute(f'ALTER TABLE {quoted_table_ref(p_id, d_id, t_id)} ALTER COLUMN "{name}" '
+                               f"SET DATA TYPE {duck_type}")
+        table = ctx.catalog.get_table(p_id, d_id, t_id)
+        fields = tuple(f.model_copy(update={"type": types[f.name]}) if f.name in types else f
+                       for f in table.schema_.fields)
+        schema = table.schema_.model_copy(update={"fields": fields})
+        ctx.catalog.update_table(table.model_copy(update={"schema_": schema}))
+
+    executor.sync_dropped_object = sync_then_retype
+
+
 def main() -> None:
     _skip_spatial_extension()
     _accept_any_media_type()
     _ignore_parameters_in_comments()
     _schema_patch_adds_stored_columns()
+    _set_data_type_changes_the_catalog()
     from bqemulator.cli import main as cli
 
     cli(["start", *sys.argv[1:]], prog_name="bqemulator")

@@ -8,7 +8,6 @@ import pytest
 
 from cloud_functions.salesforce_sync.fields import SchemaChangeRefused, chosen_fields, column_name
 from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
-from pipeline.runtime import Runtime
 from sandbox.company import EPOCH, CompanySize
 from sandbox.salesforce import SalesforceSandbox
 from tests.cloud_functions.test_salesforce_sync import point_at
@@ -45,17 +44,6 @@ COLUMN_TYPES = {"industry_segment__c": "STRING", "interests__c": "STRING", "note
                 "site__state_code__s": "STRING", "site__country_code__s": "STRING"}
 
 
-@pytest.fixture(params=["duckdb", pytest.param("bigquery", marks=pytest.mark.emulator)])
-def org_runtime(request, settings, monkeypatch):
-    """A runtime on DuckDB or on the BigQuery emulator."""
-    import pipeline.runtime
-
-    wh = request.getfixturevalue("warehouse" if request.param == "duckdb" else "bigquery_warehouse")
-    rt = Runtime.around(wh.__dict__.get("_settings", settings), wh)
-    monkeypatch.setattr(pipeline.runtime, "_runtime", rt)
-    return rt
-
-
 @pytest.fixture
 def org():
     with SalesforceSandbox(SIZE) as sb:
@@ -71,7 +59,7 @@ def contacts(rt, columns: str) -> dict[str, dict]:
 
 
 def sync(rt, **body):
-    summary = run_salesforce_sync(SalesforceSyncRequest(object_type="Contact", **body), rt)
+    summary = run_salesforce_sync(SalesforceSyncRequest(**{"object_type": "Contact", **body}), rt)
     return summary["runs"][0]
 
 
@@ -139,6 +127,35 @@ class TestCustomFields:
             ("Industry_Segment__c", True), ("Tier__c", False)]
         assert "fields_removed" not in sync(rt)["details"].get("schema", {})
 
+    def test_a_type_change_that_can_be_widened_widens_the_column(self, org_runtime, org, monkeypatch):
+        """An int field turned currency widens its INT64 column to NUMERIC, then turned double to FLOAT64, on the next
+        incremental run; the values written before keep their meaning; turned int again, the column stays FLOAT64."""
+        rt = point_at(org_runtime, org, monkeypatch, salesforce_custom_fields={"Contact": ["Seats__c"]})
+        sync(rt, sync_type="full")
+        data = org.state.objects["Contact"]
+        seats = {data.base(i)["Id"]: i * 3 for i in range(SIZE.contacts)}
+        steps = [("currency", lambda i: i * 3 + 0.25, "INT64 -> NUMERIC", Decimal("15.25")),
+                 ("double", lambda i: i / 8, "NUMERIC -> FLOAT64", 0.75)]
+        for (kind, values, change, value), index in zip(steps, (5, 6)):
+            org.state.add_field("Contact", "Seats__c", kind, values)
+            edited = org.state.edit("Contact", index, LastName="Changed")["Id"]
+            run = sync(rt)
+            assert run["status"] == "success" and run["details"]["schema"]["columns_widened"] == {"seats__c": change}
+            assert rt.warehouse.table_columns("sf_contacts")["seats__c"] == change.split()[-1]
+            stored = {key: row["seats__c"] for key, row in contacts(rt, "seats__c").items()}
+            assert stored[edited] == value
+            read = {r["Id"]: r["Seats__c"] for r in org.state.current("Contact")
+                    if r["SystemModstamp"] >= datetime.fromisoformat(run["watermark_before"])}
+            assert edited in read and len(read) == run["rows_fetched"] == 2  # and the one at the inclusive bound
+            seats.update(read)
+            assert stored == seats
+        registry = rt.warehouse.query(f"SELECT salesforce_type, bigquery_type FROM {rt.warehouse.dataset}.sf_custom_fields")
+        assert registry == [{"salesforce_type": "double", "bigquery_type": "FLOAT64"}]
+        org.state.add_field("Contact", "Seats__c", "int", lambda i: i)
+        run = sync(rt)
+        assert run["status"] == "success" and "columns_widened" not in run["details"]["schema"]
+        assert rt.warehouse.table_columns("sf_contacts")["seats__c"] == "FLOAT64"
+
     def test_a_type_change_that_cannot_be_held_fails_the_run_naming_the_field(self, org_runtime, org, monkeypatch):
         """A date field turned into a number is refused with the field and column named; a number turned text is kept."""
         rt = point_at(org_runtime, org, monkeypatch,
@@ -153,6 +170,46 @@ class TestCustomFields:
         failed = rt.warehouse.query(f"SELECT status, error_message FROM {rt.warehouse.dataset}.etl_runs "
                                     "WHERE status = 'failed'")
         assert len(failed) == 1 and "Renewal_Date__c" in failed[0]["error_message"]
+
+
+class TestFormulaRefresh:
+    def test_an_opted_in_formula_field_gets_a_full_sync_at_the_interval(self, org_runtime, org, monkeypatch):
+        """An object with an opted-in formula field is synced in full when no full sync of it started within
+        SALESFORCE_FORMULA_REFRESH_HOURS: an incremental run inside the interval stays incremental (and misses a
+        recalculated formula: SystemModstamp did not move), the first one after it reads every record again.
+        An object without formula fields stays incremental."""
+        rt = point_at(org_runtime, org, monkeypatch, salesforce_formula_fields={"Contact": ["Health_Score__c"]},
+                      salesforce_formula_refresh_hours=24)
+
+        def incremental() -> dict[str, dict]:
+            return {name: sync(rt, object_type=name) for name in ("Contact", "Account")}
+
+        first = incremental()
+        assert [first[n]["sync_type"] for n in ("Contact", "Account")] == ["full", "incremental"]
+        assert first["Contact"]["details"]["formula_refresh"] == "no full sync in 24 h"
+        org.state.add_field("Contact", "Health_Score__c", "double", lambda i: 2.0, formula=True)  # recalculated
+        second = incremental()
+        assert [second[n]["sync_type"] for n in ("Contact", "Account")] == ["incremental", "incremental"]
+        assert "formula_refresh" not in second["Contact"]["details"] and second["Contact"]["rows_fetched"] <= 1
+        stale = [r["health_score__c"] for r in contacts(rt, "health_score__c").values()].count(1.0)
+        assert stale == SIZE.contacts - second["Contact"]["rows_fetched"]  # only the record read again is current
+
+        rt.warehouse.execute(f"UPDATE {rt.warehouse.dataset}.etl_runs SET started_at = "
+                             "TIMESTAMP_SUB(started_at, INTERVAL 25 HOUR) WHERE source = 'salesforce'")
+        third = incremental()
+        assert [third[n]["sync_type"] for n in ("Contact", "Account")] == ["full", "incremental"]
+        assert third["Contact"]["rows_fetched"] == SIZE.contacts and third["Contact"]["details"]["api"] == "bulk2"
+        assert {r["health_score__c"] for r in contacts(rt, "health_score__c").values()} == {2.0}
+        assert incremental()["Contact"]["sync_type"] == "incremental"
+
+    def test_no_formula_fields_no_refresh(self, warehouse, settings):
+        """Without opted-in formula fields the check reads nothing and never asks for a full sync."""
+        from cloud_functions.salesforce_sync.sync import formula_refresh_due
+
+        assert not formula_refresh_due("Contact", warehouse, settings, datetime.now(timezone.utc))
+        opted = settings.model_copy(update={"salesforce_formula_fields": {"Contact": ["Health_Score__c"]}})
+        assert formula_refresh_due("Contact", warehouse, opted, datetime.now(timezone.utc))
+        assert not formula_refresh_due("Account", warehouse, opted, datetime.now(timezone.utc))
 
 
 class TestNames:

@@ -14,7 +14,10 @@ from tests.helpers import pull_messages
 
 SIZE = CompanySize(accounts=20, contacts=300, leads=100)
 TABLE_OBJECTS = {"sf_accounts": ["Account"], "sf_contacts": ["Contact"], "sf_leads": ["Lead"],
-                 "sf_opportunities": ["Opportunity"], "sf_activities": ["Task", "Event", "EmailMessage"]}
+                 "sf_opportunities": ["Opportunity"], "sf_activities": ["Task", "Event", "EmailMessage"],
+                 "sf_opportunity_history": ["OpportunityHistory"],
+                 "sf_opportunity_field_history": ["OpportunityFieldHistory"]}
+CURSOR_COLUMNS = {"SystemModstamp": "system_modstamp", "CreatedDate": "created_date"}
 
 
 @pytest.fixture
@@ -36,13 +39,14 @@ def point_at(runtime, sandbox, monkeypatch, **overrides):
 
 
 def table_state(warehouse, table: str) -> dict[str, tuple]:
-    rows = warehouse.query(f"SELECT id, system_modstamp, is_deleted FROM sales_intelligence.{table}")
+    cursor = CURSOR_COLUMNS[OBJECTS[TABLE_OBJECTS[table][0]].cursor]
+    rows = warehouse.query(f"SELECT id, {cursor} AS cursor, is_deleted FROM sales_intelligence.{table}")
     assert len(rows) == len({r["id"] for r in rows}), f"duplicate ids in {table}"
-    return {r["id"]: (r["system_modstamp"], r["is_deleted"]) for r in rows}
+    return {r["id"]: (r["cursor"], r["is_deleted"]) for r in rows}
 
 
 def sandbox_state(sandbox, table: str) -> dict[str, tuple]:
-    return {r["Id"]: (r["SystemModstamp"], bool(r.get("IsDeleted")))
+    return {r["Id"]: (r[OBJECTS[name].cursor], bool(r.get("IsDeleted")))
             for name in TABLE_OBJECTS[table] for r in sandbox.state.current(name)}
 
 
@@ -53,7 +57,7 @@ def assert_tables_equal_sandbox(warehouse, sandbox):
 
 class TestFullAndIncremental:
     def test_full_then_incremental_over_http(self, runtime, sandbox, monkeypatch, function_server):
-        """Full fills all five tables with the sandbox's counts; incremental after edits reads only what changed."""
+        """Full fills all seven tables with the sandbox's counts; incremental after edits reads only what changed."""
         point_at(runtime, sandbox, monkeypatch)
         server = function_server("salesforce_sync")
         response = server.post({"sync_type": "full"})
@@ -73,11 +77,12 @@ class TestFullAndIncremental:
         assert response.status_code == 200, response.text
         runs = {r["stream"]: r for r in response.json()["runs"]}
         # One queryAll per object, no paging: each reads its changes plus the one row at the inclusive bound.
-        assert sandbox.server.requests.by_route["queryAll"] == 7
+        assert sandbox.server.requests.by_route["queryAll"] == len(OBJECTS)
         assert sandbox.server.requests.by_route["query_more"] == 0
         assert sandbox.server.requests.by_route["bulk_create"] == 0
         assert {name: r["rows_fetched"] for name, r in runs.items()} == {
-            "Account": 2, "Contact": 3, "Lead": 2, "Opportunity": 1, "Task": 1, "Event": 1, "EmailMessage": 1}
+            "Account": 2, "Contact": 3, "Lead": 2, "Opportunity": 1, "Task": 1, "Event": 1, "EmailMessage": 1,
+            "OpportunityHistory": 1, "OpportunityFieldHistory": 1}
         assert_tables_equal_sandbox(runtime.warehouse, sandbox)
         got = runtime.warehouse.query("SELECT id, last_name FROM sales_intelligence.sf_contacts WHERE last_name = 'Renamed'")
         assert sorted(r["id"] for r in got) == sorted(r["Id"] for r in edited[:2])
@@ -160,7 +165,7 @@ class TestFullAndIncremental:
 class TestTimeBudget:
     def test_a_big_object_under_a_small_budget_starves_nothing_and_never_restarts(self, runtime, monkeypatch):
         """With a budget that allows one page per object per run, a full run then incremental ones: every
-        object has its turn in every run until all seven are loaded; the big Contact load continues its one
+        object has its turn in every run until all nine are loaded; the big Contact load continues its one
         Bulk job page after page (no record read twice), and the tables end equal to the org."""
         from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
 
@@ -172,7 +177,7 @@ class TestTimeBudget:
                 sync_type = "incremental" if results else "full"  # the scheduled runs after the weekly full one
                 results.append(run_salesforce_sync(SalesforceSyncRequest(object_type="all", sync_type=sync_type),
                                                    runtime))
-            assert all(len(r["runs"]) == 7 for r in results)  # every object had its turn in every run
+            assert all(len(r["runs"]) == len(OBJECTS) for r in results)  # every object had its turn in every run
             contact_runs = [run for r in results for run in r["runs"] if run["stream"] == "Contact"]
             assert len({run["details"]["bulk_job"] for run in contact_runs}) == 1  # one job, never restarted
             assert sum(run["rows_fetched"] for run in contact_runs) == 2000  # nothing read twice

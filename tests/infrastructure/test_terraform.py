@@ -138,6 +138,15 @@ def test_failed_runs_raise_an_alert(terraform):
     assert terraform["variable"]["notification_channels"]["type"] == "${list(string)}"
 
 
+def test_salesforce_field_settings_reach_the_functions(terraform):
+    """The org's custom and formula fields are Terraform variables, passed to the functions as the JSON settings."""
+    environment = terraform["locals"]["environment"]
+    assert environment["SALESFORCE_CUSTOM_FIELDS"] == "${jsonencode(var.salesforce_custom_fields)}"
+    assert environment["SALESFORCE_FORMULA_FIELDS"] == "${jsonencode(var.salesforce_formula_fields)}"
+    assert environment["SALESFORCE_FORMULA_REFRESH_HOURS"] == "${tostring(var.salesforce_formula_refresh_hours)}"
+    assert terraform["variable"]["salesforce_custom_fields"]["type"] == "${map(list(string))}"
+
+
 def test_scratch_dataset_expires_its_tables(terraform):
     """Staging and work tables go to a scratch dataset whose tables expire by default; the functions know its name."""
     scratch = terraform["resource"]["google_bigquery_dataset"]["scratch"]

@@ -79,3 +79,17 @@ def test_recommendations_are_written_and_explained(company):
         if row["recommendation_type"] == "new_contact_in_mail":
             assert row["evidence"]["messages"] >= row["evidence"]["threshold_messages"]
             assert row["evidence"]["email"] in row["reason"]
+
+
+def test_stage_paths_end_where_each_opportunity_stands(company):
+    """Every live opportunity has a stage path whose current stage is its stage now, entered after the one before."""
+    rows = company.query(
+        f"SELECT p.opportunity_id, p.stage_name, o.stage_name AS stage_now, p.stage_number "
+        f"FROM {DS}.v_opportunity_stage_path AS p JOIN {DS}.sf_opportunities AS o ON o.id = p.opportunity_id "
+        f"WHERE p.is_current_stage")
+    assert sorted(r["opportunity_id"] for r in rows) == ids(
+        company, f"SELECT id FROM {DS}.sf_opportunities WHERE NOT is_deleted")
+    assert [r for r in rows if r["stage_name"] != r["stage_now"]] == []
+    assert {r["stage_number"] for r in rows} == {1, 2, 3, 4, 5}
+    (backwards,) = company.query(f"SELECT COUNT(*) AS n FROM {DS}.v_opportunity_stage_path WHERE left_at < entered_at")
+    assert backwards["n"] == 0

@@ -45,7 +45,8 @@ def test_the_readme_has_sql_examples():
     text = "\n".join(blocks)
     assert sum(len(statements(b)) for b in blocks) >= 6
     for view in ("v_activity_timeline", "v_engagement_by_account", "v_unmatched_domains", "v_unmatched_addresses",
-                 "v_match_quality", "account_recommendations"):
+                 "v_match_quality", "account_recommendations", "v_opportunity_stage_path", "sf_custom_fields",
+                 "sf_opportunity_field_history"):
         assert f"{README_DATASET}.{view}" in text, view
 
 

@@ -116,3 +116,18 @@ def test_gcloudignore_keeps_local_things_out():
     """Tests, sandboxes, benchmarks, the venv, local data and docs are not uploaded."""
     ignored = set((ROOT / ".gcloudignore").read_text().split())
     assert {"tests/", "sandbox/", "bench/", ".venv/", ".local/", "docs/"} <= ignored
+
+
+def test_deploy_passes_the_salesforce_field_settings_on(tmp_path):
+    """The Salesforce field settings in the environment (JSON, commas and all) reach the functions."""
+    calls = tmp_path / "calls.txt"
+    gcloud = f'[ "$1" = auth ] && {{ echo me@example.com; exit 0; }}; printf "%s\\n" "$@" >> {calls}'
+    fields = '{"Contact": ["Industry_Segment__c", "Renewal_Date__c"]}'
+    result = subprocess.run(
+        [shutil.which("bash"), str(ROOT / "scripts" / "deploy_functions.sh"), "--project", "p", "salesforce_sync"],
+        capture_output=True, text=True, cwd=ROOT,
+        env={"PATH": bin_dir(tmp_path, gcloud), "HOME": str(tmp_path), "SALESFORCE_CUSTOM_FIELDS": fields,
+             "SALESFORCE_FORMULA_REFRESH_HOURS": "12"})
+    assert result.returncode == 0, result.stderr
+    (env_vars,) = [line for line in calls.read_text().splitlines() if line.startswith("--set-env-vars=")]
+    assert env_vars.split("|")[-2:] == [f"SALESFORCE_CUSTOM_FIELDS={fields}", "SALESFORCE_FORMULA_REFRESH_HOURS=12"]
