@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
+from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from sandbox.company import EPOCH, STEP_SECONDS, CompanySize, FakeCompany, sf_id
@@ -48,7 +49,7 @@ from sandbox.opportunity_history import (
     opportunity_values,
     step_values,
 )
-from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxServer, serve_until_interrupted
+from sandbox.server import Faults, Handler, Request, Response, RunningSandbox, SandboxServer, serve_until_interrupted
 
 API_VERSION = "59.0"
 DEFAULT_BATCH = 2000
@@ -232,6 +233,77 @@ class ObjectData:
         return base_total + len(changed), rows()
 
 
+@dataclass
+class QueryCursor:
+    """An open REST query (its query locator): the rows still to serve and the newest page served."""
+
+    object_name: str
+    fields: list[str]
+    rows: Iterator[dict[str, Any]]
+    total: int
+    batch: int
+    next_offset: int = 0
+    pages: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def page(self, offset: int) -> list[dict[str, Any]]:
+        """The records from an offset: the next page, or the newest one again (a retried request)."""
+        with self.lock:
+            if offset not in self.pages:
+                if offset != self.next_offset:
+                    raise SalesforceError(400, "INVALID_QUERY_LOCATOR", "query locator out of order")
+                chunk = list(itertools.islice(self.rows, self.batch))
+                self.pages = {offset: chunk}  # keep only the newest page, for a retried request
+                self.next_offset = offset + len(chunk)
+            return self.pages[offset]
+
+
+@dataclass
+class BulkJob:
+    """A Bulk API 2.0 query job: its rows, its state, and every results page served so far by its locator."""
+
+    id: str
+    object_name: str
+    operation: str
+    fields: list[str]
+    rows: Iterator[dict[str, Any]]
+    state: str = "UploadComplete"
+    polls: int = 0
+    processed: int = 0
+    next_locator: str = ""
+    served: dict[str, tuple[list[dict[str, Any]], str]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def poll(self, in_progress_polls: int) -> None:
+        """A status poll: the job is InProgress for the first `in_progress_polls` of them, then JobComplete."""
+        self.polls += 1
+        if self.state != "JobComplete":
+            self.state = "InProgress" if self.polls <= in_progress_polls else "JobComplete"
+
+    def results(self, locator: str, max_records: int) -> tuple[list[dict[str, Any]], str]:
+        """The records of a results page and the locator of the next one ("null" after the last)."""
+        if self.state != "JobComplete":
+            raise SalesforceError(400, "INVALIDJOB", "job is not complete")
+        with self.lock:
+            if locator not in self.served:
+                if locator != self.next_locator:
+                    raise SalesforceError(400, "INVALID_LOCATOR", "locator out of order")
+                chunk = list(itertools.islice(self.rows, max_records))
+                next_locator = secrets.token_hex(4) if len(chunk) == max_records else "null"
+                # Every page stays readable by its locator, as Salesforce keeps a job's results for days.
+                self.served[locator] = (chunk, next_locator)
+                self.next_locator = next_locator
+                self.processed += len(chunk)
+            return self.served[locator]
+
+    def view(self, version: str) -> dict[str, Any]:
+        """The job as its create and status calls answer it."""
+        return {"id": self.id, "operation": self.operation, "object": self.object_name,
+                "createdById": "005000000000000AAA", "createdDate": sf_datetime(datetime.now(timezone.utc)),
+                "state": self.state, "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(version),
+                "lineEnding": "LF", "columnDelimiter": "COMMA", "numberRecordsProcessed": self.processed}
+
+
 DEFAULT_CREDENTIALS = {"username": "sync@sandbox.example", "password": "sandbox-password",
                        "security_token": "sandbox-token", "client_id": "sandbox-client-id",
                        "client_secret": "sandbox-client-secret", "refresh_token": "sandbox-refresh-token"}
@@ -265,8 +337,8 @@ class SalesforceState:
         self.credentials = dict(DEFAULT_CREDENTIALS)
         self.sessions: set[str] = set()
         self.lock = threading.RLock()
-        self.cursors: dict[str, dict[str, Any]] = {}
-        self.jobs: dict[str, dict[str, Any]] = {}
+        self.cursors: dict[str, QueryCursor] = {}
+        self.jobs: dict[str, BulkJob] = {}
         self._last_stamp = EPOCH
         self.bulk_enabled = True
         self.bulk_in_progress_polls = 1  # status polls a Bulk job answers InProgress before JobComplete
@@ -486,202 +558,198 @@ class SalesforceState:
         return self.objects[relation].record(int(parent_id[3:15])).get(name) if parent_id else None
 
 
-def build_server(state: SalesforceState, faults: Faults | None = None) -> SandboxServer:
-    """The TLS server with every Salesforce route the pipeline uses."""
-    server = SandboxServer("salesforce", tls=True, faults=faults)
-    data_prefix = r"/services/data/v(?P<version>\d+\.\d)"
+_LOGIN_FAULT = (
+    '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+    'xmlns:sf="urn:fault.partner.soap.sforce.com"><soapenv:Body><soapenv:Fault><faultcode>sf:INVALID_LOGIN</faultcode>'
+    '<faultstring>INVALID_LOGIN: Invalid username, password, security token; or user locked out.</faultstring>'
+    '<detail><sf:LoginFault><sf:exceptionCode>INVALID_LOGIN</sf:exceptionCode><sf:exceptionMessage>'
+    'Invalid username, password, security token; or user locked out.</sf:exceptionMessage></sf:LoginFault>'
+    '</detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>')
 
-    def authorised(request: Request) -> None:
+
+def _login_response(url: str, version: str, session: str) -> str:
+    """The SOAP loginResponse simple-salesforce reads its session id and instance from."""
+    return ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns="urn:partner.soap.sforce.com"><soapenv:Body><loginResponse><result>'
+            f'<metadataServerUrl>{url}/services/Soap/m/{version}/{ORG_ID}</metadataServerUrl>'
+            '<passwordExpired>false</passwordExpired><sandbox>true</sandbox>'
+            f'<serverUrl>{url}/services/Soap/u/{version}/{ORG_ID}</serverUrl>'
+            f'<sessionId>{session}</sessionId><userId>005000000000000AAA</userId>'
+            '</result></loginResponse></soapenv:Body></soapenv:Envelope>')
+
+
+def _csv_page(fields: list[str], records: list[dict[str, Any]]) -> bytes:
+    """A Bulk results page: a quoted header and rows, LF line endings.
+
+    A surrogate-escaped value ("\\udcff") goes out as the byte it stands for: a cell that is not UTF-8."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    writer.writerow(fields)
+    writer.writerows([v if v.__class__ is str else _csv_value(v) for v in map(record.get, fields)]
+                     for record in records)
+    return text.getvalue().encode("utf-8", "surrogateescape")
+
+
+class SalesforceApi:
+    """The routes of Salesforce the pipeline uses, over one org's state: SOAP and OAuth login, then the data API
+    (REST query paging, describe, limits, Bulk API 2.0 query jobs), each data call authorised by a session,
+    counted against the daily budget and answered with the Sforce-Limit-Info header."""
+
+    DATA_PREFIX = r"/services/data/v(?P<version>\d+\.\d)"
+
+    def __init__(self, state: SalesforceState, server: SandboxServer):
+        self.state, self.server = state, server
+        server.route("POST", r"/services/Soap/u/(?P<version>[\d.]+)", "soap_login")(self.soap_login)
+        server.route("POST", r"/services/oauth2/token", "oauth_token")(self.oauth_token)
+        data_routes: tuple[tuple[str, str, str, Handler], ...] = (
+            ("GET", r"/query/?", "query", self.query),
+            ("GET", r"/queryAll/?", "queryAll", self.query_all),
+            ("GET", r"/(?P<kind>query|queryAll)/(?P<cursor>01g\w+)-(?P<offset>\d+)", "query_more", self.query_more),
+            ("GET", r"/sobjects/(?P<object>\w+)/describe/?", "describe", self.describe),
+            ("GET", r"/limits/?", "limits", self.limits),
+            ("POST", r"/jobs/query/?", "bulk_create", self.bulk_create),
+            ("GET", r"/jobs/query/(?P<job>750\w+)", "bulk_status", self.bulk_status),
+            ("GET", r"/jobs/query/(?P<job>750\w+)/results", "bulk_results", self.bulk_results))
+        for method, pattern, name, handler in data_routes:
+            server.route(method, self.DATA_PREFIX + pattern, name)(self._data_call(handler))
+
+    def _data_call(self, handler: Handler) -> Handler:
+        """A data API handler behind the session check and the API budget; errors as Salesforce answers them."""
+        def answer(request: Request) -> Response:
+            try:
+                self._authorise(request)
+                self.state.spend()
+                response = handler(request)
+            except SalesforceError as error:
+                response = error.response()
+            response.headers.update(self.state.limit_header())
+            return response
+        return answer
+
+    def _authorise(self, request: Request) -> None:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if token not in state.sessions:
+        if token not in self.state.sessions:
             raise SalesforceError(401, "INVALID_SESSION_ID", "Session expired or invalid")
 
-    def data_route(method: str, pattern: str, name: str):
-        def register(handler: Callable[[Request], Response]) -> None:
-            def wrapped(request: Request) -> Response:
-                try:
-                    authorised(request)
-                    state.spend()
-                    response = handler(request)
-                except SalesforceError as error:
-                    response = error.response()
-                response.headers.update(state.limit_header())
-                return response
-            server.route(method, data_prefix + pattern, name)(wrapped)
-        return register
-
-    def new_session() -> str:
+    def _new_session(self) -> str:
         token = f"{ORG_ID}!{secrets.token_urlsafe(24)}"
-        state.sessions.add(token)
+        self.state.sessions.add(token)
         return token
 
-    @server.route("POST", r"/services/Soap/u/(?P<version>[\d.]+)", "soap_login")
-    def soap_login(request: Request) -> Response:
+    # -- login
+    def soap_login(self, request: Request) -> Response:
         body = request.body.decode("utf-8")
         username = re.search(r"<n1:username>(.*?)</n1:username>", body, re.S)
         password = re.search(r"<n1:password>(.*?)</n1:password>", body, re.S)
-        expected = escape(state.credentials["password"] + state.credentials["security_token"])
-        if not (username and password and username.group(1) == escape(state.credentials["username"])
-                and password.group(1) == expected):
-            fault = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-                     'xmlns:sf="urn:fault.partner.soap.sforce.com"><soapenv:Body><soapenv:Fault><faultcode>sf:INVALID_LOGIN</faultcode>'
-                     '<faultstring>INVALID_LOGIN: Invalid username, password, security token; or user locked out.</faultstring>'
-                     '<detail><sf:LoginFault><sf:exceptionCode>INVALID_LOGIN</sf:exceptionCode><sf:exceptionMessage>'
-                     'Invalid username, password, security token; or user locked out.</sf:exceptionMessage></sf:LoginFault>'
-                     '</detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>')
-            return Response(500, fault, {"Content-Type": "text/xml"})
-        version = request.params["version"]
-        xml = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-               'xmlns="urn:partner.soap.sforce.com"><soapenv:Body><loginResponse><result>'
-               f'<metadataServerUrl>{server.url}/services/Soap/m/{version}/{ORG_ID}</metadataServerUrl>'
-               '<passwordExpired>false</passwordExpired><sandbox>true</sandbox>'
-               f'<serverUrl>{server.url}/services/Soap/u/{version}/{ORG_ID}</serverUrl>'
-               f'<sessionId>{new_session()}</sessionId><userId>005000000000000AAA</userId>'
-               '</result></loginResponse></soapenv:Body></soapenv:Envelope>')
+        creds = self.state.credentials
+        if not (username and password and username.group(1) == escape(creds["username"])
+                and password.group(1) == escape(creds["password"] + creds["security_token"])):
+            return Response(500, _LOGIN_FAULT, {"Content-Type": "text/xml"})
+        xml = _login_response(self.server.url, request.params["version"], self._new_session())
         return Response(200, xml, {"Content-Type": "text/xml"})
 
-    @server.route("POST", r"/services/oauth2/token", "oauth_token")
-    def oauth_token(request: Request) -> Response:
-        from urllib.parse import parse_qs
-
+    def oauth_token(self, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
-        creds = state.credentials
+        creds = self.state.credentials
         ok = form.get("client_id") == creds["client_id"] and form.get("client_secret") == creds["client_secret"] and (
             (form.get("grant_type") == "refresh_token" and form.get("refresh_token") == creds["refresh_token"])
             or (form.get("grant_type") == "password" and form.get("username") == creds["username"]
                 and form.get("password") == creds["password"] + creds["security_token"]))
         if not ok:
             return Response.json({"error": "invalid_grant", "error_description": "authentication failure"}, 400)
-        return Response.json({"access_token": new_session(), "instance_url": server.url, "token_type": "Bearer",
-                              "id": f"{server.url}/id/{ORG_ID}/005000000000000AAA",
+        url = self.server.url
+        return Response.json({"access_token": self._new_session(), "instance_url": url, "token_type": "Bearer",
+                              "id": f"{url}/id/{ORG_ID}/005000000000000AAA",
                               "issued_at": str(int(time.time() * 1000)), "signature": "sandbox"})
 
-    def query_page(cursor_id: str, offset: int, include_deleted: bool, version: str) -> Response:
-        cursor = state.cursors.get(cursor_id)
+    # -- REST query
+    def query(self, request: Request) -> Response:
+        return self._start_query(request, include_deleted=False)
+
+    def query_all(self, request: Request) -> Response:
+        return self._start_query(request, include_deleted=True)
+
+    def query_more(self, request: Request) -> Response:
+        return self._query_page(request.params["cursor"], int(request.params["offset"]),
+                                request.params["kind"] == "queryAll", request.params["version"])
+
+    def _start_query(self, request: Request, include_deleted: bool) -> Response:
+        data, fields, total, rows = self.state.select(request.arg("q") or "", include_deleted)
+        if fields is None:
+            return Response.json({"totalSize": total, "done": True, "records": []})
+        batch = re.search(r"batchSize=(\d+)", request.headers.get("Sforce-Query-Options", ""))
+        batch_size = min(DEFAULT_BATCH, max(200, int(batch.group(1)))) if batch else DEFAULT_BATCH
+        cursor_id = f"01g{secrets.token_hex(6)}"
+        self.state.cursors[cursor_id] = QueryCursor(data.name, fields, rows, total, batch_size)
+        return self._query_page(cursor_id, 0, include_deleted, request.params["version"])
+
+    def _query_page(self, cursor_id: str, offset: int, include_deleted: bool, version: str) -> Response:
+        cursor = self.state.cursors.get(cursor_id)
         if cursor is None:
             raise SalesforceError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        with cursor["lock"]:
-            if offset not in cursor["pages"]:
-                if offset != cursor["next_offset"]:
-                    raise SalesforceError(400, "INVALID_QUERY_LOCATOR", "query locator out of order")
-                chunk = list(itertools.islice(cursor["rows"], cursor["batch"]))
-                cursor["pages"] = {offset: chunk}  # keep only the newest page, for a retried request
-                cursor["next_offset"] = offset + len(chunk)
-            records = cursor["pages"][offset]
+        records = cursor.page(offset)
         end = offset + len(records)
-        done = end >= cursor["total"]
+        done = end >= cursor.total
         kind = "queryAll" if include_deleted else "query"
-        body: dict[str, Any] = {"totalSize": cursor["total"], "done": done, "records": [
-            {"attributes": {"type": cursor["object"], "url": f"/services/data/v{version}/sobjects/{cursor['object']}/{r['Id']}"},
-             **_json_fields(r, cursor["fields"], version)} for r in records]}
+        body: dict[str, Any] = {"totalSize": cursor.total, "done": done, "records": [
+            {"attributes": {"type": cursor.object_name, "url": f"/services/data/v{version}/sobjects/{cursor.object_name}/{r['Id']}"},
+             **_json_fields(r, cursor.fields, version)} for r in records]}
         if not done:
             body["nextRecordsUrl"] = f"/services/data/v{version}/{kind}/{cursor_id}-{end}"
         else:  # like Salesforce, the locator stays valid a while: a retried last page is answered again
-            cursor["rows"] = iter(())
+            cursor.rows = iter(())
         return Response.json(body)
 
-    def start_query(request: Request, include_deleted: bool) -> Response:
-        soql = request.arg("q") or ""
-        data, fields, total, rows = state.select(soql, include_deleted)
-        if fields is None:
-            return Response.json({"totalSize": total, "done": True, "records": []})
-        options = request.headers.get("Sforce-Query-Options", "")
-        batch = re.search(r"batchSize=(\d+)", options)
-        batch_size = min(DEFAULT_BATCH, max(200, int(batch.group(1)))) if batch else DEFAULT_BATCH
-        cursor_id = f"01g{secrets.token_hex(6)}"
-        state.cursors[cursor_id] = {"rows": rows, "fields": fields, "object": data.name, "batch": batch_size,
-                                    "total": total, "next_offset": 0, "pages": {}, "lock": threading.Lock()}
-        return query_page(cursor_id, 0, include_deleted, request.params["version"])
-
-    @data_route("GET", r"/query/?", "query")
-    def query(request: Request) -> Response:
-        return start_query(request, include_deleted=False)
-
-    @data_route("GET", r"/queryAll/?", "queryAll")
-    def query_all(request: Request) -> Response:
-        return start_query(request, include_deleted=True)
-
-    @data_route("GET", r"/(?P<kind>query|queryAll)/(?P<cursor>01g\w+)-(?P<offset>\d+)", "query_more")
-    def query_more(request: Request) -> Response:
-        return query_page(request.params["cursor"], int(request.params["offset"]),
-                          request.params["kind"] == "queryAll", request.params["version"])
-
-    @data_route("GET", r"/sobjects/(?P<object>\w+)/describe/?", "describe")
-    def describe(request: Request) -> Response:
-        data = state.objects.get(request.params["object"])
+    # -- describe and limits
+    def describe(self, request: Request) -> Response:
+        data = self.state.objects.get(request.params["object"])
         if data is None:
             raise SalesforceError(404, "NOT_FOUND", f"The requested resource does not exist: {request.params['object']}")
         return Response.json(data.describe(request.params["version"]))
 
-    @data_route("GET", r"/limits/?", "limits")
-    def limits(request: Request) -> Response:
+    def limits(self, request: Request) -> Response:
+        state = self.state
         return Response.json({"DailyApiRequests": {"Max": state.daily_limit,
                                                    "Remaining": max(0, state.daily_limit - state.api_used)}})
 
-    @data_route("POST", r"/jobs/query/?", "bulk_create")
-    def bulk_create(request: Request) -> Response:
-        if not state.bulk_enabled:
+    # -- Bulk API 2.0 query jobs
+    def bulk_create(self, request: Request) -> Response:
+        if not self.state.bulk_enabled:
             raise SalesforceError(400, "API_DISABLED_FOR_ORG", "Bulk API 2.0 is not enabled for this org")
         spec = request.json()
         operation = spec.get("operation")
         if operation not in ("query", "queryAll"):
             raise SalesforceError(400, "INVALIDJOB", f"unknown operation {operation!r}")
-        data, fields, _, rows = state.select(spec.get("query", ""), operation == "queryAll")
-        job_id = f"750{secrets.token_hex(7)}"
-        state.jobs[job_id] = {"id": job_id, "object": data.name, "operation": operation, "fields": fields,
-                              "rows": rows, "state": "UploadComplete", "polls": 0, "next_locator": "",
-                              "served": {}, "lock": threading.Lock(), "processed": 0}
-        return Response.json(job_view(state.jobs[job_id], request.params["version"]))
+        data, fields, _, rows = self.state.select(spec.get("query", ""), operation == "queryAll")
+        if fields is None:
+            raise SalesforceError(400, "INVALIDJOB", "Bulk API 2.0 query does not support COUNT()")
+        job = BulkJob(f"750{secrets.token_hex(7)}", data.name, operation, fields, rows)
+        self.state.jobs[job.id] = job
+        return Response.json(job.view(request.params["version"]))
 
-    def job_view(job: dict[str, Any], version: str) -> dict[str, Any]:
-        return {"id": job["id"], "operation": job["operation"], "object": job["object"],
-                "createdById": "005000000000000AAA", "createdDate": sf_datetime(datetime.now(timezone.utc)),
-                "state": job["state"], "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(version),
-                "lineEnding": "LF", "columnDelimiter": "COMMA", "numberRecordsProcessed": job["processed"]}
-
-    def find_job(job_id: str) -> dict[str, Any]:
-        job = state.jobs.get(job_id)
+    def _job(self, job_id: str) -> BulkJob:
+        job = self.state.jobs.get(job_id)
         if job is None:
             raise SalesforceError(404, "NOT_FOUND", f"job {job_id} not found")
         return job
 
-    @data_route("GET", r"/jobs/query/(?P<job>750\w+)", "bulk_status")
-    def bulk_status(request: Request) -> Response:
-        job = find_job(request.params["job"])
-        job["polls"] += 1
-        if job["state"] != "JobComplete":
-            job["state"] = "InProgress" if job["polls"] <= state.bulk_in_progress_polls else "JobComplete"
-        return Response.json(job_view(job, request.params["version"]))
+    def bulk_status(self, request: Request) -> Response:
+        job = self._job(request.params["job"])
+        job.poll(self.state.bulk_in_progress_polls)
+        return Response.json(job.view(request.params["version"]))
 
-    @data_route("GET", r"/jobs/query/(?P<job>750\w+)/results", "bulk_results")
-    def bulk_results(request: Request) -> Response:
-        job = find_job(request.params["job"])
-        if job["state"] != "JobComplete":
-            raise SalesforceError(400, "INVALIDJOB", "job is not complete")
-        locator = request.arg("locator") or ""
-        max_records = int(request.arg("maxRecords") or 50_000)
-        with job["lock"]:
-            if locator not in job["served"]:
-                if locator != job["next_locator"]:
-                    raise SalesforceError(400, "INVALID_LOCATOR", "locator out of order")
-                chunk = list(itertools.islice(job["rows"], max_records))
-                next_locator = secrets.token_hex(4) if len(chunk) == max_records else "null"
-                # Every page stays readable by its locator, as Salesforce keeps a job's results for days.
-                job["served"][locator] = (chunk, next_locator)
-                job["next_locator"] = next_locator
-                job["processed"] += len(chunk)
-            chunk, next_locator = job["served"][locator]
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_ALL)
-        writer.writerow(job["fields"])
-        fields = job["fields"]
-        writer.writerows([v if v.__class__ is str else _csv_value(v) for v in map(record.get, fields)]
-                         for record in chunk)
-        # A surrogate-escaped value ("\udcff") goes out as the byte it stands for: a cell that is not UTF-8.
-        return Response(200, text.getvalue().encode("utf-8", "surrogateescape"),
+    def bulk_results(self, request: Request) -> Response:
+        job = self._job(request.params["job"])
+        records, next_locator = job.results(request.arg("locator") or "", int(request.arg("maxRecords") or 50_000))
+        return Response(200, _csv_page(job.fields, records),
                         {"Content-Type": "text/csv; charset=UTF-8", "Sforce-Locator": next_locator,
-                                               "Sforce-NumberOfRecords": str(len(chunk))})
+                         "Sforce-NumberOfRecords": str(len(records))})
 
+
+def build_server(state: SalesforceState, faults: Faults | None = None) -> SandboxServer:
+    """The TLS server with every Salesforce route the pipeline uses."""
+    server = SandboxServer("salesforce", tls=True, faults=faults)
+    SalesforceApi(state, server)
     return server
 
 
