@@ -19,7 +19,17 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sandbox.company import CompanySize, FakeCompany, messy_email
-from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxServer, WindowLimit, data_anchor, serve_until_interrupted
+from sandbox.server import (
+    Faults,
+    Handler,
+    Request,
+    Response,
+    RunningSandbox,
+    SandboxServer,
+    WindowLimit,
+    data_anchor,
+    serve_until_interrupted,
+)
 
 DEFAULT_TOKEN = "pat-sandbox-hubspot-token"
 SEARCH_CAP = 10_000
@@ -121,60 +131,69 @@ def _matches(contact: dict[str, Any], group: list[dict[str, Any]]) -> bool:
     return True
 
 
-def build_server(state: HubSpotState, faults: Faults | None = None) -> SandboxServer:
-    server = SandboxServer("hubspot", faults=faults)
+def _paged(items: list[dict[str, Any]], request: Request, default_limit: int = 100) -> dict[str, Any]:
+    """A page of a v3/v4 list by its `limit` and `after` arguments, with the paging link to the next one."""
+    limit = min(int(request.arg("limit") or default_limit), 500)
+    start = int(request.arg("after") or 0)
+    body: dict[str, Any] = {"results": items[start:start + limit]}
+    if start + limit < len(items):
+        body["paging"] = {"next": {"after": str(start + limit), "link": "?after=" + str(start + limit)}}
+    return body
 
-    def guarded(search: bool = False):
-        def decorate(handler):
-            def wrapped(request: Request) -> Response:
-                if request.headers.get("Authorization", "") != f"Bearer {state.token}":
-                    return _error(401, "Authentication credentials not found.", "INVALID_AUTHENTICATION")
-                policy = state.admit(search)
-                if policy:
-                    return _error(429, f"You have reached your {policy} limit.", "RATE_LIMITS",
-                                  {"Retry-After": "1" if policy == "SECONDLY" else "2"})
-                return handler(request)
-            wrapped.__name__ = handler.__name__
-            return wrapped
-        return decorate
 
-    def paged(items: list[dict[str, Any]], request: Request, default_limit: int = 100) -> dict[str, Any]:
-        limit = min(int(request.arg("limit") or default_limit), 500)
-        start = int(request.arg("after") or 0)
-        body: dict[str, Any] = {"results": items[start:start + limit]}
-        if start + limit < len(items):
-            body["paging"] = {"next": {"after": str(start + limit), "link": "?after=" + str(start + limit)}}
-        return body
+def _search_result(contact: dict[str, Any], properties: set[str]) -> dict[str, Any]:
+    """A contact as the search answers it, with the properties asked for (and the ones always given)."""
+    values = {"hs_object_id": contact["id"], "email": contact["email"], "createdate": iso(contact["created"]),
+              "lastmodifieddate": iso(contact["modified"])}
+    return {"id": contact["id"], "archived": False, "createdAt": iso(contact["created"]),
+            "updatedAt": iso(contact["modified"]), "properties": {k: v for k, v in values.items() if k in properties}}
 
-    @server.route("GET", r"/crm/v3/owners/?", "owners")
-    @guarded()
-    def owners(request: Request) -> Response:
-        return Response.json(paged(state.owners, request))
 
-    @server.route("GET", r"/automation/v4/sequences/?", "sequences")
-    @guarded()
-    def sequences(request: Request) -> Response:
+class HubSpotApi:
+    """HubSpot's routes the pipeline uses over one portal's state, each behind the bearer token and the rate limits."""
+
+    def __init__(self, state: HubSpotState, server: SandboxServer):
+        self.state = state
+        routes: tuple[tuple[str, str, str, Handler], ...] = (
+            ("GET", r"/crm/v3/owners/?", "owners", self.owners),
+            ("GET", r"/automation/v4/sequences/?", "sequences", self.sequences),
+            ("GET", r"/automation/v4/sequences/(?P<sequence_id>\d+)", "sequence", self.sequence),
+            ("GET", r"/automation/v4/sequences/enrollments/contact/(?P<contact_id>\d+)", "enrollment", self.enrollment),
+            ("POST", r"/crm/v3/objects/contacts/search", "search", self.search))
+        for method, pattern, name, handler in routes:
+            server.route(method, pattern, name)(self._guarded(handler, search=name == "search"))
+
+    def _guarded(self, handler: Handler, search: bool) -> Handler:
+        """A handler behind the token check and the limits (the search limit too for a search)."""
+        def answer(request: Request) -> Response:
+            if request.headers.get("Authorization", "") != f"Bearer {self.state.token}":
+                return _error(401, "Authentication credentials not found.", "INVALID_AUTHENTICATION")
+            policy = self.state.admit(search)
+            if policy:
+                return _error(429, f"You have reached your {policy} limit.", "RATE_LIMITS",
+                              {"Retry-After": "1" if policy == "SECONDLY" else "2"})
+            return handler(request)
+        return answer
+
+    def owners(self, request: Request) -> Response:
+        return Response.json(_paged(self.state.owners, request))
+
+    def sequences(self, request: Request) -> Response:
         user_id = request.arg("userId")
         if not user_id:
             return _error(400, "userId is required", "VALIDATION_ERROR")
-        mine = [s for s in state.sequences if s["userId"] == user_id]
-        return Response.json({**paged(mine, request), "total": len(mine)})
+        mine = [s for s in self.state.sequences if s["userId"] == user_id]
+        return Response.json({**_paged(mine, request), "total": len(mine)})
 
-    @server.route("GET", r"/automation/v4/sequences/(?P<sequence_id>\d+)", "sequence")
-    @guarded()
-    def sequence(request: Request) -> Response:
-        found = [s for s in state.sequences if s["id"] == request.params["sequence_id"]]
+    def sequence(self, request: Request) -> Response:
+        found = [s for s in self.state.sequences if s["id"] == request.params["sequence_id"]]
         return Response.json(found[0]) if found else _error(404, "sequence not found", "OBJECT_NOT_FOUND")
 
-    @server.route("GET", r"/automation/v4/sequences/enrollments/contact/(?P<contact_id>\d+)", "enrollment")
-    @guarded()
-    def enrollment(request: Request) -> Response:
-        found = state.enrollments.get(request.params["contact_id"])
+    def enrollment(self, request: Request) -> Response:
+        found = self.state.enrollments.get(request.params["contact_id"])
         return Response.json(found) if found else _error(404, "contact is not enrolled", "OBJECT_NOT_FOUND")
 
-    @server.route("POST", r"/crm/v3/objects/contacts/search", "search")
-    @guarded(search=True)
-    def search(request: Request) -> Response:
+    def search(self, request: Request) -> Response:
         spec = request.json() or {}
         limit = int(spec.get("limit") or 10)
         if limit > 200:
@@ -183,20 +202,20 @@ def build_server(state: HubSpotState, faults: Faults | None = None) -> SandboxSe
         if after + limit > SEARCH_CAP:
             return _error(400, f"The search cannot page past {SEARCH_CAP} results.", "VALIDATION_ERROR")
         groups = [g.get("filters", []) for g in spec.get("filterGroups", [])]
-        matching = [c for c in state.contacts if not groups or any(_matches(c, g) for g in groups)]
+        matching = [c for c in self.state.contacts if not groups or any(_matches(c, g) for g in groups)]
         matching.sort(key=lambda c: (epoch_ms(c["modified"]), int(c["id"])))
-        page = matching[after:after + limit]
         properties = set(spec.get("properties") or []) | {"hs_object_id", "createdate", "lastmodifieddate"}
-        results = [{"id": c["id"], "archived": False, "createdAt": iso(c["created"]), "updatedAt": iso(c["modified"]),
-                    "properties": {k: v for k, v in {"hs_object_id": c["id"], "email": c["email"],
-                                                      "createdate": iso(c["created"]),
-                                                      "lastmodifieddate": iso(c["modified"])}.items() if k in properties}}
-                   for c in page]
-        body: dict[str, Any] = {"total": len(matching), "results": results}
+        body: dict[str, Any] = {"total": len(matching),
+                                "results": [_search_result(c, properties) for c in matching[after:after + limit]]}
         if after + limit < len(matching):
             body["paging"] = {"next": {"after": str(after + limit)}}
         return Response.json(body)
 
+
+def build_server(state: HubSpotState, faults: Faults | None = None) -> SandboxServer:
+    """The server with every HubSpot route the pipeline uses."""
+    server = SandboxServer("hubspot", faults=faults)
+    HubSpotApi(state, server)
     return server
 
 
