@@ -55,27 +55,48 @@ FIRST = ("maria", "james", "wei", "aisha", "lukas", "sofia", "mateo", "olga", "k
 LAST = ("garcia", "smith", "chen", "okafor", "muller", "rossi", "silva", "ivanova", "tanaka", "khan")
 
 
+Truth = tuple[str | None, str | None, str | None]  # (contact id, lead id, account id) a row truly belongs to
+NOBODY: Truth = (None, None, None)
+
+
 def generate(scale: float, seed: int = 7):
     """CRM tables, participants and calls, with the truth for each participant and call, and the contact each
     typo'd participant address was meant for (by participant index)."""
     rng = random.Random(seed)
-    n_accounts, n_contacts, n_leads = int(50_000 * scale), int(200_000 * scale), int(100_000 * scale)
-    n_participants, n_calls = int(1_000_000 * scale), int(200_000 * scale)
-    accounts = [{"id": f"001{i:012d}AAA", "domain": f"acct{i}.com", "phone_e164": true_us_phone(i, 5),
-                 "is_deleted": False, "system_modstamp": T0} for i in range(n_accounts)]
-    contacts, duplicates, true_phone, seen_abroad = [], 0, {}, set()
-    for i in range(n_contacts):
-        account = i % n_accounts
+    accounts = _accounts(int(50_000 * scale))
+    contacts, true_phone = _contacts(rng, int(200_000 * scale), accounts)
+    leads = _leads(rng, int(100_000 * scale), contacts)
+    participants, truth_p, typos = _participants(rng, int(1_000_000 * scale), accounts, contacts, leads)
+    calls, truth_c = _calls(rng, int(200_000 * scale), accounts, contacts, leads, true_phone)
+    return accounts, contacts, leads, participants, truth_p, calls, truth_c, typos
+
+
+def _accounts(count: int) -> list[dict]:
+    return [{"id": f"001{i:012d}AAA", "domain": f"acct{i}.com", "phone_e164": true_us_phone(i, 5),
+             "is_deleted": False, "system_modstamp": T0} for i in range(count)]
+
+
+def _contact_email(i: int, account: int, roll: float) -> str | None:
+    """Contact i's address: mostly at its account's domain, some free mail, role addresses and none."""
+    name = f"{FIRST[i % 10]}.{LAST[(i // 10) % 10]}{i}"
+    if roll < 0.10:
+        return f"{name}@gmail.com"
+    if roll < 0.12:
+        return f"info@acct{account}.com"
+    if roll < 0.14:
+        return None
+    return f"{name}@acct{account}.com"
+
+
+def _contacts(rng: random.Random, count: int, accounts: list[dict]) -> tuple[list[dict], dict[str, str]]:
+    """Contacts (a duplicate now and then: same address and account, another id, no phone), and the true
+    number of each contact abroad, by id."""
+    contacts: list[dict] = []
+    duplicates, true_phone, seen_abroad = 0, {}, set()
+    for i in range(count):
+        account = i % len(accounts)
         roll = rng.random()
-        name = f"{FIRST[i % 10]}.{LAST[(i // 10) % 10]}{i}"
-        if roll < 0.10:
-            email = f"{name}@gmail.com"
-        elif roll < 0.12:
-            email = f"info@acct{account}.com"
-        elif roll < 0.14:
-            email = None
-        else:
-            email = f"{name}@acct{account}.com"
+        email = _contact_email(i, account, roll)
         contacts.append({"id": f"003{i:012d}AAA", "account_id": accounts[account]["id"], "email": email,
                          "domain": email.split("@")[1] if email else None,
                          "phone_e164": true_us_phone(i, 1), "mobile_phone_e164": true_us_phone(i, 2) if i % 2 else None,
@@ -83,18 +104,23 @@ def generate(scale: float, seed: int = 7):
         if rng.random() < 0.15:  # abroad: one national number, read in its MailingCountry's region
             country, region = ABROAD_SPELLINGS[rng.randrange(len(ABROAD_SPELLINGS))]
             e164 = true_national_phone(region, i, 1)
-            written = national_form(e164)
             if e164 not in seen_abroad:
                 seen_abroad.add(e164)
-                contacts[-1].update(phone=written, phone_e164=None, mobile_phone_e164=None, mailing_country=country)
+                contacts[-1].update(phone=national_form(e164), phone_e164=None, mobile_phone_e164=None,
+                                    mailing_country=country)
                 true_phone[contacts[-1]["id"]] = e164
-        if roll > 0.99 and email:  # a duplicate contact: same address and account, another id
+        if roll > 0.99 and email:
             duplicates += 1
-            contacts.append({**contacts[-1], "id": f"003{n_contacts + duplicates:012d}DUP",
+            contacts.append({**contacts[-1], "id": f"003{count + duplicates:012d}DUP",
                              "phone_e164": None, "mobile_phone_e164": None, "phone": None, "mailing_country": None})
     read_abroad(contacts)
+    return contacts, true_phone
+
+
+def _leads(rng: random.Random, count: int, contacts: list[dict]) -> list[dict]:
+    """Leads, a fifth converted into a contact with an address (the lead keeps that address)."""
     leads = []
-    for i in range(n_leads):
+    for i in range(count):
         converted = rng.random() < 0.2
         target = contacts[rng.randrange(len(contacts))] if converted else None
         if target is not None and target["email"] is None:
@@ -105,83 +131,116 @@ def generate(scale: float, seed: int = 7):
                       "is_converted": converted, "converted_contact_id": target["id"] if target else None,
                       "converted_account_id": target["account_id"] if target else None,
                       "is_deleted": False, "system_modstamp": T0})
+    return leads
+
+
+def _truth_of_contact(contact: dict, by_email: dict[str, list[dict]]) -> Truth:
+    """What an address of a contact truly links to: the contact, or only its account (a role address, or an
+    address duplicate contacts share)."""
+    same = by_email.get(contact["email"], [contact])
+    if contact["email"] and contact["email"].startswith("info@"):
+        return None, None, contact["account_id"]
+    if len(same) > 1:
+        return None, None, contact["account_id"]  # duplicates: only the account is knowable
+    return contact["id"], None, contact["account_id"]
+
+
+def _contact_address(rng: random.Random, i: int, contacts: list[dict],
+                     by_email: dict[str, list[dict]]) -> tuple[str, Truth, Truth | None]:
+    """A known contact's address as a participant writes it (Gmail variants, a typo now and then): the
+    address, its truth, and for a typo the truth of the contact who was meant."""
+    contact = contacts[rng.randrange(len(contacts))]
+    email = contact["email"]
+    if email is None:
+        return f"unknown{i}@nowhere{i % 5000}.org", NOBODY, None
+    truth = _truth_of_contact(contact, by_email)
+    if rng.random() < 0.03 and not email.endswith("@gmail.com") and not email.startswith("info@"):
+        # A typo: an address no CRM record holds. Its true link is the account its domain names,
+        # not the contact who was meant: no rule links a stranger's address to a look-alike.
+        local, domain = email.split("@")
+        return f"{local[1]}{local[0]}{local[2:]}@{domain}", (None, None, contact["account_id"]), truth
+    if email.endswith("@gmail.com") and rng.random() < 0.5:
+        local = email.split("@")[0]
+        email = f"{local.replace('.', '')}+news@googlemail.com" if rng.random() < 0.5 else f"{local[:3]}.{local[3:]}@gmail.com"
+    return email, truth, None
+
+
+def _participant_address(rng: random.Random, i: int, accounts: list[dict], contacts: list[dict], leads: list[dict],
+                         by_email: dict[str, list[dict]]) -> tuple[str, Truth, Truth | None]:
+    """Participant i's address, its truth, and the truth meant by a typo (None but for a typo)."""
+    roll = rng.random()
+    if roll < 0.50:
+        return _contact_address(rng, i, contacts, by_email)
+    if roll < 0.60:
+        lead = leads[rng.randrange(len(leads))]
+        email = lead["email"]
+        if lead["is_converted"] and email in by_email:
+            return email, _truth_of_contact(by_email[email][0], by_email), None
+        return email, (None, lead["id"], None), None
+    if roll < 0.75:
+        account = rng.randrange(len(accounts))
+        return f"new.person{i}@acct{account}.com", (None, None, accounts[account]["id"]), None
+    if roll < 0.85:
+        account = rng.randrange(len(accounts))
+        role = rng.choice(("sales", "support", "noreply"))
+        return f"{role}@acct{account}.com", (None, None, accounts[account]["id"]), None
+    return (f"stranger{i}@gmail.com" if rng.random() < 0.5 else f"x{i}@unknown{i % 9000}.biz"), NOBODY, None
+
+
+def _participants(rng: random.Random, count: int, accounts: list[dict], contacts: list[dict],
+                  leads: list[dict]) -> tuple[list[dict], list[Truth], dict[int, Truth]]:
+    """Gmail participants (three to a message), the truth of each, and what each typo'd one meant (by index)."""
     by_email: dict[str, list[dict]] = {}
     for contact in contacts:
         if contact["email"]:
             by_email.setdefault(contact["email"], []).append(contact)
-
-    def truth_of_contact(contact):
-        same = by_email.get(contact["email"], [contact])
-        if contact["email"] and contact["email"].startswith("info@"):
-            return None, None, contact["account_id"]
-        if len(same) > 1:
-            return None, None, contact["account_id"]  # duplicates: only the account is knowable
-        return contact["id"], None, contact["account_id"]
-
     participants, truth_p, typos = [], [], {}
-    for i in range(n_participants):
-        roll = rng.random()
-        if roll < 0.50:
-            contact = contacts[rng.randrange(len(contacts))]
-            email = contact["email"]
-            if email is None:
-                email, truth = f"unknown{i}@nowhere{i % 5000}.org", (None, None, None)
-            else:
-                truth = truth_of_contact(contact)
-                if rng.random() < 0.03 and not email.endswith("@gmail.com") and not email.startswith("info@"):
-                    # A typo: an address no CRM record holds. Its true link is the account its domain names,
-                    # not the contact who was meant: no rule links a stranger's address to a look-alike.
-                    local, domain = email.split("@")
-                    email, typos[i] = f"{local[1]}{local[0]}{local[2:]}@{domain}", truth
-                    truth = (None, None, contact["account_id"])
-                elif email.endswith("@gmail.com") and rng.random() < 0.5:
-                    local = email.split("@")[0]
-                    email = f"{local.replace('.', '')}+news@googlemail.com" if rng.random() < 0.5 else f"{local[:3]}.{local[3:]}@gmail.com"
-        elif roll < 0.60:
-            lead = leads[rng.randrange(len(leads))]
-            email = lead["email"]
-            truth = truth_of_contact(next(c for c in by_email[email])) if lead["is_converted"] and email in by_email \
-                else (None, lead["id"], None)
-            if lead["is_converted"] and email not in by_email:
-                truth = (None, lead["id"], None)
-        elif roll < 0.75:
-            account = rng.randrange(n_accounts)
-            email, truth = f"new.person{i}@acct{account}.com", (None, None, accounts[account]["id"])
-        elif roll < 0.85:
-            account = rng.randrange(n_accounts)
-            email, truth = f"{rng.choice(('sales', 'support', 'noreply'))}@acct{account}.com", (None, None, accounts[account]["id"])
-        else:
-            email, truth = (f"stranger{i}@gmail.com" if rng.random() < 0.5 else f"x{i}@unknown{i % 9000}.biz"), (None, None, None)
+    for i in range(count):
+        email, truth, meant = _participant_address(rng, i, accounts, contacts, leads, by_email)
+        if meant is not None:
+            typos[i] = meant
         participants.append({"mailbox": "alex@ourcompany.example", "message_id": f"m{i // 3}", "role": f"to{i % 3}",
                              "email": email, "domain": email.split("@")[1], "sent_at": T0 + timedelta(minutes=i)})
         truth_p.append(truth)
+    return participants, truth_p, typos
+
+
+def _phone_owners(contacts: list[dict], true_phone: dict[str, str]) -> dict[str, Truth]:
+    """Each contact's numbers and whom they name: phones are unique per contact (duplicates carry none)."""
     by_id = {contact["id"]: contact["account_id"] for contact in contacts}
-    # Phones are unique per contact (duplicates carry none), so a contact's number names the contact.
-    phone_owner = {contact[key]: (contact["id"], None, contact["account_id"])
-                   for contact in contacts for key in ("phone_e164", "mobile_phone_e164") if contact[key]}
-    phone_owner.update({number: (contact_id, None, by_id[contact_id]) for contact_id, number in true_phone.items()})
+    owners: dict[str, Truth] = {contact[key]: (contact["id"], None, contact["account_id"])
+                                for contact in contacts for key in ("phone_e164", "mobile_phone_e164") if contact[key]}
+    owners.update({number: (contact_id, None, by_id[contact_id]) for contact_id, number in true_phone.items()})
+    return owners
+
+
+def _calls(rng: random.Random, count: int, accounts: list[dict], contacts: list[dict], leads: list[dict],
+           true_phone: dict[str, str]) -> tuple[list[dict], list[Truth]]:
+    """Dialpad calls from contacts, leads, accounts' main lines and unknown numbers, and the truth of each."""
+    phone_owner = _phone_owners(contacts, true_phone)
     calls, truth_c = [], []
-    for i in range(n_calls):
+    for i in range(count):
         roll = rng.random()
+        truth: Truth
         if roll < 0.55:
             contact = contacts[rng.randrange(len(contacts))]
             number = true_phone.get(contact["id"]) or contact["phone_e164"] or contact["mobile_phone_e164"]
-            truth = phone_owner.get(number, (None, None, None))
+            truth = phone_owner.get(number, NOBODY)
         elif roll < 0.65:
             lead = leads[rng.randrange(len(leads))]
             number = lead["phone_e164"]
             truth = ((lead["converted_contact_id"], None, lead["converted_account_id"]) if lead["is_converted"]
                      else (None, lead["id"], None))
         elif roll < 0.70:
-            account = accounts[rng.randrange(n_accounts)]
+            account = accounts[rng.randrange(len(accounts))]
             number, truth = account["phone_e164"], (None, None, account["id"])
         else:
-            number, truth = f"+1999{i:07d}", (None, None, None)
+            number, truth = f"+1999{i:07d}", NOBODY
         if number is None:
-            number, truth = f"+1998{i:07d}", (None, None, None)
+            number, truth = f"+1998{i:07d}", NOBODY
         calls.append({"call_id": f"c{i}", "started_at": T0 + timedelta(minutes=i), "external_number_e164": number})
         truth_c.append(truth)
-    return accounts, contacts, leads, participants, truth_p, calls, truth_c, typos
+    return calls, truth_c
 
 
 def score(predicted: list[tuple], truth: list[tuple]) -> dict:
