@@ -78,7 +78,7 @@ def run_dlt(url: str, ca: str, db: str) -> dict:
     from simple_salesforce import Salesforce
 
     from cloud_functions.salesforce_sync.auth import LoginHostSession
-    from cloud_functions.salesforce_sync.objects import OBJECTS
+    from cloud_functions.salesforce_sync.records import OBJECTS
     from sandbox.salesforce import DEFAULT_CREDENTIALS
 
     session = LoginHostSession(url, ca)

@@ -40,7 +40,7 @@ from warehouse.schemas import table_spec
 log = get_logger(__name__)
 
 MAX_RAW_RECORD_CHARS = 100_000
-Rows = Mapping[str, Sequence[dict[str, Any]]]
+Rows = Mapping[str, Sequence[Any]]  # per table its row dicts (and REJECTED_PARTS: Rejects)
 
 
 class RejectedRecord(Exception):

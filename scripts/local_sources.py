@@ -42,7 +42,7 @@ class LocalSource:
     request: type[SyncRequest]
     run: Callable[[Any, Runtime], dict[str, Any]]
     # Raises SecretNotFoundError saying what is missing (CredentialsIncomplete when configured in part).
-    check_credentials: Callable[[Runtime], None]
+    check_credentials: Callable[[Runtime], object]
     sandbox: Callable[[Runtime], contextlib.AbstractContextManager[Runtime]]
 
     def sync(self, runtime: Runtime, full: bool, progress: Callable[[dict[str, Any]], None]) -> None:

@@ -9,7 +9,7 @@ to dialpad_transcripts (not dialpad_calls, whose rows entity resolution updates:
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any, Iterator, cast
 
 from pydantic import Field
 
@@ -54,7 +54,7 @@ class CallReader:
         if self.request.sync_type == "full" or watermark is None:
             start = now - timedelta(days=self.request.days or settings.dialpad_full_days)
         else:
-            start = to_datetime(watermark) - timedelta(hours=settings.dialpad_lookback_hours)
+            start = cast(datetime, to_datetime(watermark)) - timedelta(hours=settings.dialpad_lookback_hours)
         for window_start, window_end in windows(start, now, settings.dialpad_window_hours):
             for calls in self.client.call_pages(epoch_ms(window_start) - 1, epoch_ms(window_end)):
                 self._attach_transcripts(calls, window_start, window_end)

@@ -61,7 +61,9 @@ def header_text(message: Message, name: str) -> str | None:
 
 def part_text(part: Message) -> str:
     """A text part's content, whatever its declared charset."""
-    payload = part.get_payload(decode=True) or b""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        payload = b""
     for charset in (part.get_content_charset(), "utf-8"):
         if not charset:
             continue
@@ -100,7 +102,7 @@ def _sent_at(message: Message, internal: Any) -> Any:
 
 
 def message_rows(resource: dict[str, Any], mailbox: str, body_max_chars: int,
-                 ingest_source: str = "api") -> dict[str, list[dict[str, Any]]]:
+                 ingest_source: str = "api") -> dict[str, list[Any]]:
     """Rows of one message resource (`id`, `threadId`, `labelIds`, `internalDate`, `raw`, ...)."""
     message_id = resource.get("id")
     if not message_id:
@@ -164,7 +166,8 @@ def _participants(message: Any, mailbox: str, message_id: str,
     participants, seen, rejected = [], set(), []
     for role, header in ROLES:
         # Address lists are split before decoding, so a display name holding an encoded comma stays whole.
-        addresses, unreadable = parse_address_list(", ".join(header_values(message, header)))
+        addresses, rejected_addresses = parse_address_list(", ".join(header_values(message, header)))
+        unreadable: list[Any] = list(rejected_addresses)
         for address in addresses:
             if "\ufffd" in address.email:
                 unreadable.append(address)

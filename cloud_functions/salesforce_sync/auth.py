@@ -85,12 +85,14 @@ class LoginHostSession(requests.Session):
             self.verify = ca_bundle
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        if self.login_url and isinstance(url, str):
-            url = _LOGIN_HOST.sub(self.login_url, url)
+        target = url.decode() if isinstance(url, bytes) else url
+        if self.login_url:
+            target = _LOGIN_HOST.sub(self.login_url, target)
         kwargs.setdefault("timeout", 120)
         # Per request, because requests lets REQUESTS_CA_BUNDLE override a session's verify.
         kwargs.setdefault("verify", self.verify)
-        return super().request(method, url, *args, **kwargs)
+        verb = method.decode() if isinstance(method, bytes) else method
+        return super().request(verb, target, *args, **kwargs)
 
 
 def connect(credentials: SalesforceCredentials, settings: Settings, session: requests.Session) -> Salesforce:

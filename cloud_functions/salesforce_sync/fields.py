@@ -37,7 +37,7 @@ from warehouse.sql_text import quoted
 
 if TYPE_CHECKING:
     from cloud_functions.salesforce_sync.client import SalesforceClient
-    from cloud_functions.salesforce_sync.objects import SalesforceObject
+    from cloud_functions.salesforce_sync.records import SalesforceObject
     from config.settings import Settings
 
 ALL = "*"

@@ -12,7 +12,7 @@ import json
 import time
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,7 +21,7 @@ from simple_salesforce.exceptions import SalesforceError
 from cloud_functions.salesforce_sync.auth import SalesforceCredentials
 from cloud_functions.salesforce_sync.client import SalesforceClient
 from cloud_functions.salesforce_sync.fields import with_org_fields
-from cloud_functions.salesforce_sync.objects import OBJECTS, SalesforceObject
+from cloud_functions.salesforce_sync.records import OBJECTS, SalesforceObject
 from config.settings import Settings
 from http_entry.validation import SyncRequest
 from observability.logger import get_logger
@@ -46,7 +46,7 @@ class SalesforceSyncRequest(SyncRequest):
 
 def soql_datetime(watermark: str, lookback_seconds: int) -> str:
     """The inclusive lower bound for an incremental read: the watermark minus the look-back, whole seconds."""
-    since = to_datetime(watermark) - timedelta(seconds=lookback_seconds)
+    since = cast(datetime, to_datetime(watermark)) - timedelta(seconds=lookback_seconds)
     return since.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -142,7 +142,7 @@ BULK_MODE = "bulk2"
 
 
 def _newer(first: str | None, second: str | None) -> str | None:
-    found = [to_datetime(stamp) for stamp in (first, second) if stamp]
+    found = [moment for moment in (to_datetime(first), to_datetime(second)) if moment is not None]
     return max(found).isoformat() if found else None
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from cloud_functions.salesforce_sync.objects import OBJECTS
+from cloud_functions.salesforce_sync.records import OBJECTS
 from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
 from sandbox.company import CompanySize
 from sandbox.salesforce import SalesforceSandbox

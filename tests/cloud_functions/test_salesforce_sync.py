@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from cloud_functions.salesforce_sync.objects import OBJECTS
+from cloud_functions.salesforce_sync.records import OBJECTS
 from sandbox.company import CompanySize
 from sandbox.salesforce import SalesforceSandbox
 from tests.helpers import pull_messages

@@ -347,7 +347,7 @@ class TestInternalAddresses:
 
 def salesforce_rows(warehouse, object_name, records):
     """CRM records written through the Salesforce transform (phones read in each record's country)."""
-    from cloud_functions.salesforce_sync.objects import OBJECTS
+    from cloud_functions.salesforce_sync.records import OBJECTS
 
     stamp = "2025-01-01T00:00:00.000+0000"
     rows, rejected = OBJECTS[object_name].transform(

@@ -7,13 +7,13 @@ joins on them.
 
 A page (Bulk CSV cells, or REST JSON records) is transformed a column at a time with transform.columns:
 each column declaration turns source fields into output columns, and a row any declaration cannot
-convert is rejected with the first reason. `to_row` runs the same declarations on one record.
+convert is rejected with the first reason. `to_row` runs the same declarations on one record. The
+declarations themselves (required, text, email, phone, ...) are transform.column_declarations.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,131 +21,27 @@ import pyarrow.compute as pc
 from cloud_functions.salesforce_sync.fields import CONVERSIONS, OrgField
 from pipeline.runner import RejectedRecord
 from transform import columns
-from transform.email_normalizer import normalize_email, web_domain
-from transform.values import to_float, to_int, to_str
+from transform.column_declarations import (
+    Declaration,
+    addresses,
+    cells_of,
+    constant,
+    converted,
+    email,
+    flag,
+    integer,
+    normalised_email,
+    number,
+    phone,
+    required,
+    start_of_day,
+    text,
+    website,
+)
 
 COMMON_FIELDS = ("Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp")
 CURSOR = "SystemModstamp"
 PRIMARY_KEY = "Id"
-
-Output = tuple[dict[str, pa.Array], "pa.Array | None"]
-# A column declaration: (page of string cells, each row's phone region) -> output arrays and per-row errors.
-Declaration = Callable[[pa.Table, pa.Array], Output]
-
-
-def _cells(page: pa.Table, field: str) -> pa.Array:
-    return page.column(field).combine_chunks()
-
-
-def _missing(values: pa.Array, reason: str) -> pa.Array:
-    return pc.if_else(pc.is_null(values), pa.scalar(reason), pa.scalar(None, pa.string()))
-
-
-def required(name: str, field: str, convert: Callable[[pa.Array], tuple[pa.Array, Any]] = columns.text) -> Declaration:
-    """A column every record must have: a record without it is rejected as "missing <field>"."""
-    def declared(page: pa.Table, region: pa.Array) -> Output:
-        values, errors = convert(_cells(page, field))
-        return {name: values}, columns.first_error([errors, _missing(values, f"missing {field}")])
-    return declared
-
-
-def converted(name: str, field: str, convert: Callable[[pa.Array], tuple[pa.Array, Any]]) -> Declaration:
-    """One field through one of the transform.columns conversions."""
-    def declared(page: pa.Table, region: pa.Array) -> Output:
-        values, errors = convert(_cells(page, field))
-        return {name: values}, errors
-    return declared
-
-
-def text(name: str, field: str) -> Declaration:
-    return converted(name, field, columns.text)
-
-
-def flag(name: str, field: str, default: bool | None = None) -> Declaration:
-    """A boolean; `default` stands in for a missing value when given."""
-    def declared(page: pa.Table, region: pa.Array) -> Output:
-        values, errors = columns.boolean(_cells(page, field))
-        return {name: values if default is None else pc.fill_null(values, default)}, errors
-    return declared
-
-
-def mapped(field: str, outputs: Mapping[str, pa.DataType], fn: Callable[[str], tuple]) -> Declaration:
-    """fn(value) for each distinct value of a field, giving one value per output column."""
-    def declared(page: pa.Table, region: pa.Array) -> Output:
-        arrays, errors = columns.per_value(_cells(page, field), fn, list(outputs.values()))
-        return dict(zip(outputs, arrays)), errors
-    return declared
-
-
-def number(name: str, field: str) -> Declaration:
-    return mapped(field, {name: pa.float64()}, lambda v: (to_float(v),))
-
-
-def integer(name: str, field: str) -> Declaration:
-    return mapped(field, {name: pa.int64()}, lambda v: (to_int(v),))
-
-
-def constant(name: str, value: str) -> Declaration:
-    def declared(page: pa.Table, region: pa.Array) -> Output:
-        return {name: pa.array([value] * page.num_rows, pa.string())}, None
-    return declared
-
-
-def email(field: str) -> Declaration:
-    """The raw email beside its normalised form and domain."""
-    def declared(page: pa.Table, region: pa.Array) -> Output:
-        raw, errors = columns.text(_cells(page, field))
-        (normalised, domain), _ = columns.emails(raw)
-        return {"email_raw": raw, "email": normalised, "domain": domain}, errors
-    return declared
-
-
-def normalised_email(name: str, field: str) -> Declaration:
-    def declared(page: pa.Table, region: pa.Array) -> Output:
-        raw, errors = columns.text(_cells(page, field))
-        return {name: columns.emails(raw)[0][0]}, errors
-    return declared
-
-
-def phone(prefix: str, field: str, extension: bool = False) -> Declaration:
-    """The raw phone beside its E.164 form (and extension), read in the row's region."""
-    def declared(page: pa.Table, region: pa.Array) -> Output:
-        raw, errors = columns.text(_cells(page, field))
-        (e164, ext), _ = columns.phones(raw, region)
-        return {prefix: raw, f"{prefix}_e164": e164, **({f"{prefix}_extension": ext} if extension else {})}, errors
-    return declared
-
-
-def website(field: str) -> Declaration:
-    return mapped(field, {"website": pa.string(), "domain": pa.string()}, lambda v: (to_str(v), web_domain(to_str(v))))
-
-
-def address_list(*values: Any) -> list[str]:
-    """Normalised addresses of EmailMessage address fields ("a@x.com; b@y.com"), in order, once each."""
-    seen: dict[str, None] = {}
-    for value in values:
-        for part in re.split(r"[;,]", to_str(value) or ""):
-            email = normalize_email(part)
-            if email:
-                seen.setdefault(email)
-    return list(seen)
-
-
-def addresses(name: str, *fields: str) -> Declaration:
-    """Every normalised address of several address fields, per record."""
-    def declared(page: pa.Table, region: pa.Array) -> Output:
-        cells = zip(*(_cells(page, f).to_pylist() for f in fields))
-        return {name: pa.array([address_list(*row) for row in cells], pa.list_(pa.string()))}, None
-    return declared
-
-
-def start_of_day(name: str, field: str) -> Declaration:
-    """A date field as the timestamp of its midnight, UTC."""
-    def declared(page: pa.Table, region: pa.Array) -> Output:
-        values, errors = columns.date(_cells(page, field))
-        return {name: values.cast(columns.TIMESTAMP)}, errors
-    return declared
-
 
 @dataclass(frozen=True)
 class SalesforceObject:
@@ -181,7 +77,7 @@ class SalesforceObject:
         cells = columns.text_table([_flat(r, self.fields) for r in records], self.fields) if records is not None \
             else _with_fields(page, self.fields)
         outputs: dict[str, pa.Array] = {}
-        known = columns.country_regions([_cells(cells, f) for f in self.countries]) if self.countries else None
+        known = columns.country_regions([cells_of(cells, f) for f in self.countries]) if self.countries else None
         regions = pa.repeat(region.upper(), cells.num_rows) if known is None else \
             pc.coalesce(known, pa.scalar(region.upper()))
         if known is not None:
