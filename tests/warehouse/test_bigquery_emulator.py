@@ -83,7 +83,7 @@ class TestMerge:
 
     def test_query_shapes_match_duckdb(self, bigquery_warehouse, warehouse):
         """JSON reads back as a dict and a NULL repeated field as [] on both warehouses."""
-        record = RunRecord(run_id=RUN, source="salesforce", object_type="Account", sync_type="full", trigger="http")
+        record = RunRecord(run_id=RUN, source="salesforce", stream="Account", sync_type="full", trigger="http")
         record.details = {"api": "bulk", "pages": [1, 2]}
         row = record.row()
         message = {"mailbox": "a@x.com", "message_id": "m1", "sent_at": T0, "is_deleted": False}
