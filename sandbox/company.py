@@ -84,6 +84,8 @@ def _example(region: str, mobile: bool) -> tuple[int, str]:
 
     kind = phonenumbers.PhoneNumberType.MOBILE if mobile else phonenumbers.PhoneNumberType.FIXED_LINE
     example = phonenumbers.example_number_for_type(region, kind)
+    if example is None or example.country_code is None:
+        raise ValueError(f"phonenumbers has no example {'mobile' if mobile else 'fixed line'} number for {region}")
     return example.country_code, phonenumbers.national_significant_number(example)
 
 
@@ -127,6 +129,7 @@ def _written_country(region: str, rng: random.Random) -> str:
 
 def messy_phone(e164: str, rng: random.Random) -> str:
     """e164 written the way a person might type it."""
+    forms: tuple[str, ...]
     if e164.startswith("+1"):
         a, b, c = e164[2:5], e164[5:8], e164[8:]
         forms = (f"({a}) {b}-{c}", f"{a}.{b}.{c}", f"+1 {a} {b} {c}", f"{a}{b}{c}", f"1-{a}-{b}-{c}",

@@ -115,7 +115,7 @@ class DialpadState:
 
     def _malformed(self, index: int) -> dict[str, Any]:
         started = self._ms(self.end - timedelta(minutes=index + 1))
-        kinds = [
+        kinds: list[dict[str, Any]] = [
             {"date_started": started, "external_number": "+14155550123"},                        # no call_id
             {"call_id": str(9_000_000_000 + index), "date_started": "32503680000000"},             # year 3000
             {"call_id": str(9_100_000_000 + index), "date_started": started, "date_ended": -5,
@@ -143,8 +143,8 @@ class DialpadState:
 
     def started(self, call: dict[str, Any]) -> int | None:
         try:
-            return int(call.get("date_started"))
-        except (TypeError, ValueError):
+            return int(call["date_started"])
+        except (KeyError, TypeError, ValueError):
             return None
 
     @property

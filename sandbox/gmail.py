@@ -23,6 +23,7 @@ import zlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
+from email.message import Message
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -270,11 +271,12 @@ class GmailApi:
             body["raw"] = b64url(message.raw)
         elif form in ("full", "metadata"):
             parsed = message_from_bytes(message.raw, policy=policy.compat32)
+            content = _body_bytes(parsed)
             body["payload"] = {"partId": "", "mimeType": parsed.get_content_type(), "filename": "",
                                "headers": [{"name": k, "value": str(v)} for k, v in parsed.items()],
-                               "body": {"size": len(parsed.get_payload(decode=True) or b"")}}
+                               "body": {"size": len(content)}}
             if form == "full":
-                body["payload"]["body"]["data"] = b64url(parsed.get_payload(decode=True) or b"")
+                body["payload"]["body"]["data"] = b64url(content)
         return 200, body
 
     def _history(self, user: str, arg, types: list[str]) -> tuple[int, Any]:
@@ -310,6 +312,26 @@ def _batch_response(parts: list[tuple[str, int, Any]]) -> Response:
                     {"Content-Type": f"multipart/mixed; boundary={boundary}"})
 
 
+def _body_bytes(message: Message) -> bytes:
+    """A single-part message's body, transfer-decoded (empty for a multipart one)."""
+    payload = message.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
+def _batch_parts(envelope: Message) -> list[Message]:
+    """The parts of a batch request, each carrying one HTTP request."""
+    parts = envelope.get_payload()
+    if not isinstance(parts, list):
+        raise ValueError("a batch request is multipart/mixed")
+    return [part for part in parts if isinstance(part, Message)]  # a multipart's parts are all messages
+
+
+def _part_http(part: Message) -> str:
+    """The HTTP request a batch part carries (application/http text, or message/http parsed as a message)."""
+    inner = part.get_payload(decode=False)
+    return str(inner[0]) if isinstance(inner, list) else str(inner)
+
+
 def build_server(state: GmailState, faults: Faults | None = None) -> SandboxServer:
     server = SandboxServer("gmail", faults=faults)
     api = GmailApi(state)
@@ -342,11 +364,9 @@ def build_server(state: GmailState, faults: Faults | None = None) -> SandboxServ
         envelope = message_from_bytes(f"Content-Type: {content_type}\r\n\r\n".encode() + request.body,
                                       policy=policy.compat32)
         parts = []
-        for part in envelope.get_payload():
+        for part in _batch_parts(envelope):
             content_id = (part.get("Content-ID") or "").strip("<>")
-            inner = part.get_payload(decode=False)
-            inner = inner if isinstance(inner, str) else str(inner[0])
-            head, _, _ = inner.replace("\r\n", "\n").partition("\n\n")
+            head, _, _ = _part_http(part).replace("\r\n", "\n").partition("\n\n")
             request_line, *header_lines = head.split("\n")
             method, target, _ = request_line.split(" ", 2)
             headers = dict(line.split(": ", 1) for line in header_lines if ": " in line)

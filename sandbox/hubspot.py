@@ -60,7 +60,7 @@ class HubSpotState:
                         "userId": user_id, "userIdIncludingInactive": user_id, "archived": False,
                         "createdAt": iso(self.base), "updatedAt": iso(self.base), "teams": []}
                        for n, (email, user_id) in enumerate(zip(employees, OWNER_USER_IDS))]
-        self.sequences = []
+        self.sequences: list[dict[str, str]] = []
         for owner in self.owners:
             for n in range(sequences_per_owner):
                 created = self.base + timedelta(days=n)
@@ -120,7 +120,8 @@ def _error(status: int, message: str, category: str, headers: dict[str, str] | N
 
 def _matches(contact: dict[str, Any], group: list[dict[str, Any]]) -> bool:
     for condition in group:
-        name, operator, value = condition.get("propertyName"), condition.get("operator"), condition.get("value")
+        name, operator = condition.get("propertyName"), str(condition.get("operator"))
+        value: Any = condition.get("value")  # epoch milliseconds (a number or its digits), or an ISO 8601 time
         actual = epoch_ms(contact["modified"]) if name == "lastmodifieddate" else int(contact["id"])
         if name == "lastmodifieddate" and value is not None and not str(value).lstrip("-").isdigit():
             value = epoch_ms(datetime.fromisoformat(str(value).replace("Z", "+00:00")))

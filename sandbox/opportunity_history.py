@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Hashable, Iterator, Sequence
+from typing import Any, Generic, Hashable, Iterator, Sequence, TypeVar
 
 from sandbox.company import EPOCH, STEP_SECONDS, sf_id
 
@@ -79,13 +79,18 @@ def _residue_count(end: int, residue: int) -> int:
     return max(0, (end - residue + 5) // 6)
 
 
-class PeriodicRows:
+# What a row of PeriodicRows is: (residue, step) for OpportunityHistory, (residue, step, field) for its field
+# history.
+Event = TypeVar("Event", bound=Hashable)
+
+
+class PeriodicRows(Generic[Event]):
     """Rows every opportunity of a residue has at a fixed offset after its creation, ranked by (moment, event).
 
     events: (offset in STEP_SECONDS, residue of i % 6, what the row is), in the order rows of one moment take.
     """
 
-    def __init__(self, opportunities: int, events: Sequence[tuple[int, int, Hashable]]):
+    def __init__(self, opportunities: int, events: Sequence[tuple[int, int, Event]]):
         self.opportunities = opportunities
         self.events = list(events)
         self.count = sum(_residue_count(opportunities, residue) for _, residue, _ in self.events)
@@ -96,11 +101,11 @@ class PeriodicRows:
         return sum(_residue_count(min(self.opportunities, moment - offset), residue)
                    for offset, residue, _ in self.events)
 
-    def _firing(self, moment: int) -> list[tuple[int, Hashable]]:
+    def _firing(self, moment: int) -> list[tuple[int, Event]]:
         return [(moment - offset, event) for offset, residue, event in self.events
                 if 0 <= moment - offset < self.opportunities and (moment - offset) % 6 == residue]
 
-    def iterate(self, start: int) -> Iterator[tuple[int, int, int, Hashable]]:
+    def iterate(self, start: int) -> Iterator[tuple[int, int, int, Event]]:
         """(rank, opportunity index, moment, event) of every row from a rank on, in order."""
         if start >= self.count:
             return
@@ -127,15 +132,15 @@ def moment_time(moment: int) -> datetime:
     return EPOCH + timedelta(seconds=moment * STEP_SECONDS)
 
 
-def history_events() -> list[tuple[int, int, Hashable]]:
+def history_events() -> list[tuple[int, int, tuple[int, int]]]:
     """OpportunityHistory: one row per step of each path."""
     return [(step.days * DAY_STEPS, residue, (residue, j)) for residue, path in PATHS.items()
             for j, step in enumerate(path)]
 
 
-def field_history_events() -> list[tuple[int, int, Hashable]]:
+def field_history_events() -> list[tuple[int, int, tuple[int, int, str]]]:
     """OpportunityFieldHistory: a `created` row, then one per tracked field a step changed."""
-    events: list[tuple[int, int, Hashable]] = []
+    events: list[tuple[int, int, tuple[int, int, str]]] = []
     for residue, path in PATHS.items():
         events.append((0, residue, (residue, 0, "created")))
         for j in range(1, len(path)):

@@ -30,6 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from functools import partial
 from typing import Any, Callable, Iterator
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
@@ -142,6 +143,11 @@ def _describe_type(name: str, value: Any) -> str:
 COMPOUND_PARTS = {"location": (("Latitude", "double"), ("Longitude", "double")),
                   "address": (("Street", "textarea"), ("City", "string"), ("PostalCode", "string"),
                               ("StateCode", "picklist"), ("CountryCode", "picklist"))}
+
+
+def _component_values(values: Callable[[int], dict[str, Any]], part: str) -> Callable[[int], Any]:
+    """The values of a compound field's component, from the compound's (component suffix -> value)."""
+    return lambda index: values(index).get(part)
 
 
 @dataclass
@@ -437,7 +443,7 @@ class SalesforceState:
             self._add_history("OpportunityHistory", lambda index: history_row(after, index, stamp, after))
         for name, old, new in changed_fields(before, after):
             self._add_history("OpportunityFieldHistory",
-                              lambda index, name=name, old=old, new=new: field_history_row(after, index, stamp, name, old, new))
+                              partial(field_history_row, after, when=stamp, field=name, old=old, new=new))
 
     def _add_history(self, object_name: str, row: Callable[[int], dict[str, Any]]) -> None:
         data = self.objects[object_name]
@@ -482,7 +488,7 @@ class SalesforceState:
             component = f"{base}__{part}__s"
             data.custom[component] = {"name": component, "type": part_type, "label": f"{base} ({part})", "custom": True,
                                       "calculated": False, "compoundFieldName": name, "nillable": True}
-            data.custom_values[component] = None if values is None else (lambda i, p=part: values(i).get(p))
+            data.custom_values[component] = None if values is None else _component_values(values, part)
         if field_type not in COMPOUND_PARTS:
             data.custom_values[name] = values
 

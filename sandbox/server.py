@@ -403,7 +403,7 @@ def aimed_at(settings: Settings, sandbox: RunningSandbox) -> tuple[Settings, dic
     names = {name.upper() for name in Settings.model_fields}
     environment = sandbox.client_environment()
     given = {key.lower(): value for key, value in environment.items() if key in names}
-    parsed = Settings(_env_file=None, **given)  # type: ignore[call-arg]
+    parsed = Settings.model_validate(given)  # these values alone: neither .env nor the process environment
     aimed = settings.model_copy(update={name: getattr(parsed, name) for name in given})
     return aimed, {key: value for key, value in environment.items() if key not in names}
 
