@@ -10,22 +10,15 @@ and where it is looked for. One table of sources, in the order of config/schedul
 from __future__ import annotations
 
 import contextlib
+import importlib
 import ipaddress
 import os
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
-from cloud_functions.dialpad_sync import auth as dialpad_auth
-from cloud_functions.dialpad_sync.sync import DialpadSyncRequest, run_dialpad_sync
-from cloud_functions.gmail_sync import auth as gmail_auth
-from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
-from cloud_functions.hubspot_sync import auth as hubspot_auth
-from cloud_functions.hubspot_sync.sync import HubSpotSyncRequest, run_hubspot_sync
-from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
 from config.secrets import CredentialsIncomplete, SecretNotFoundError, SecretStore
 from config.settings import Settings
-from http_entry.validation import SyncRequest
 from pipeline.runtime import Runtime
 
 
@@ -35,20 +28,24 @@ class NotConfigured(Exception):
 
 @dataclass(frozen=True)
 class LocalSource:
-    """A source: its entry point, its request and run (what the entry point calls), its sandbox."""
+    """A source: its entry point, the request and run its sync.py gives the entry point, its sandbox.
+
+    The source's modules are imported when it is used: `report` or `sql` never load the API clients.
+    """
 
     name: str
     entry_point: str
-    request: type[SyncRequest]
-    run: Callable[[Any, Runtime], dict[str, Any]]
+    request: str  # names in cloud_functions/<entry_point>/sync.py
+    run: str
     # Raises SecretNotFoundError saying what is missing (CredentialsIncomplete when configured in part).
     check_credentials: Callable[[Runtime], object]
     sandbox: Callable[[Runtime], contextlib.AbstractContextManager[Runtime]]
 
     def sync(self, runtime: Runtime, full: bool, progress: Callable[[dict[str, Any]], None]) -> None:
         """Runs the source as its scheduler job would, showing each of its runs."""
-        result = self.run(self.request(sync_type="full" if full else "incremental", trigger="local"), runtime)
-        for run in result["runs"]:
+        module = importlib.import_module(f"cloud_functions.{self.entry_point}.sync")
+        request = getattr(module, self.request)(sync_type="full" if full else "incremental", trigger="local")
+        for run in getattr(module, self.run)(request, runtime)["runs"]:
             progress(run)
 
 
@@ -56,6 +53,24 @@ def _salesforce_credentials(runtime: Runtime) -> None:
     from cloud_functions.salesforce_sync.auth import SalesforceCredentials
 
     SalesforceCredentials.from_secrets(runtime.secrets, runtime.settings)
+
+
+def _gmail_credentials(runtime: Runtime) -> None:
+    from cloud_functions.gmail_sync.auth import service_account_key
+
+    service_account_key(runtime.secrets, runtime.settings)
+
+
+def _dialpad_credentials(runtime: Runtime) -> None:
+    from cloud_functions.dialpad_sync.auth import api_key
+
+    api_key(runtime.secrets)
+
+
+def _hubspot_credentials(runtime: Runtime) -> None:
+    from cloud_functions.hubspot_sync.auth import access_token
+
+    access_token(runtime.secrets)
 
 
 SANDBOX_SALESFORCE_SIZE = dict(accounts=50, contacts=2000, leads=500)
@@ -115,14 +130,14 @@ SANDBOX_DIALPAD_CALLS = 200
 SANDBOX_HUBSPOT_CONTACTS = 60
 
 SOURCES: dict[str, LocalSource] = {
-    "salesforce": LocalSource("salesforce", "salesforce_sync", SalesforceSyncRequest, run_salesforce_sync,
+    "salesforce": LocalSource("salesforce", "salesforce_sync", "SalesforceSyncRequest", "run_salesforce_sync",
                               _salesforce_credentials, _salesforce_sandbox),
-    "gmail": LocalSource("gmail", "gmail_sync", GmailSyncRequest, run_gmail_sync,
-                         lambda rt: gmail_auth.service_account_key(rt.secrets, rt.settings), _gmail_sandbox),
-    "dialpad": LocalSource("dialpad", "dialpad_sync", DialpadSyncRequest, run_dialpad_sync,
-                           lambda rt: dialpad_auth.api_key(rt.secrets), _dialpad_sandbox),
-    "hubspot": LocalSource("hubspot", "hubspot_sync", HubSpotSyncRequest, run_hubspot_sync,
-                           lambda rt: hubspot_auth.access_token(rt.secrets), _hubspot_sandbox),
+    "gmail": LocalSource("gmail", "gmail_sync", "GmailSyncRequest", "run_gmail_sync", _gmail_credentials,
+                         _gmail_sandbox),
+    "dialpad": LocalSource("dialpad", "dialpad_sync", "DialpadSyncRequest", "run_dialpad_sync", _dialpad_credentials,
+                           _dialpad_sandbox),
+    "hubspot": LocalSource("hubspot", "hubspot_sync", "HubSpotSyncRequest", "run_hubspot_sync",
+                           _hubspot_credentials, _hubspot_sandbox),
 }
 
 
