@@ -16,16 +16,15 @@ test compares both on a large sample of forms and numbers.
 """
 from __future__ import annotations
 
-import gettext
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import phonenumbers
 import pycountry
 from phonenumbers import NumberParseException, PhoneNumberFormat
+
+from transform.country_names import country_names, folded
 
 _HAS_DIGIT = re.compile(r"\d")
 # The plain written forms of the fast path: +1 / 1 prefix, area code (in parentheses or not), exchange, line,
@@ -152,65 +151,6 @@ def to_e164(value: str | None, default_region: str = "US") -> str | None:
 _RESERVED_CODES = {"uk": "GB", "el": "GR"}
 
 
-def _folded(name: str) -> str:
-    """A country name compared loosely: case, accents, dots and a leading "the" ignored."""
-    text = unicodedata.normalize("NFKD", name.casefold())
-    text = "".join(c for c in text if not unicodedata.combining(c)).replace(".", "")
-    text = " ".join(text.split())
-    return text[4:] if text.startswith("the ") else text
-
-
-def _pycountry_names(translate=lambda name: name) -> dict[str, set[str]]:
-    names: dict[str, set[str]] = {}
-    for country in pycountry.countries:
-        for attribute in ("name", "official_name", "common_name"):
-            name = getattr(country, attribute, None)
-            if name:
-                names.setdefault(_folded(translate(name)), set()).add(country.alpha_2)
-    return names
-
-
-def _libphonenumber_names() -> dict[str, set[str]]:
-    """libphonenumber's own region names (CLDR's, in about 50 languages): "Turkey" as well as "Türkei"."""
-    # Imported here, not with the module: the table of names holds ~140 MB, and most countries are codes or
-    # English names that pycountry finds without it.
-    from phonenumbers.geodata.locale import LOCALE_DATA
-
-    names: dict[str, set[str]] = {}
-    for region, by_language in LOCALE_DATA.items():
-        for name in by_language.values():
-            if name.startswith("*"):  # "*aa": the same name as language aa
-                name = by_language.get(name[1:], "")
-            if name and not name.startswith("*"):
-                names.setdefault(_folded(name), set()).add(region)
-    return names
-
-
-def _translated_names() -> dict[str, set[str]]:
-    names: dict[str, set[str]] = {}
-    for catalog in sorted(Path(pycountry.LOCALES_DIR).glob("*/LC_MESSAGES/iso3166-1.mo")):
-        with catalog.open("rb") as handle:
-            translations = gettext.GNUTranslations(handle)
-        for name, regions in _pycountry_names(translations.gettext).items():
-            names.setdefault(name, set()).update(regions)
-    return names
-
-
-@lru_cache(maxsize=1)
-def _country_names() -> dict[str, str]:
-    """Folded country name -> alpha-2, from ISO 3166 (pycountry), libphonenumber, then iso-codes' translations.
-
-    An earlier source wins; a name two countries share within one source is left out rather than guessed
-    (a translation catalogue that calls Malaysia "Mexico" cannot take Mexico away).
-    """
-    found: dict[str, str] = {}
-    for source in (_pycountry_names, _libphonenumber_names, _translated_names):
-        for name, regions in source().items():
-            if name not in found and len(regions) == 1:
-                found[name] = next(iter(regions))
-    return found
-
-
 def _fuzzy_region(text: str) -> str | None:
     try:
         found = {country.alpha_2 for country in pycountry.countries.search_fuzzy(text)}
@@ -231,13 +171,13 @@ def region_for_country(country: str | None) -> str | None:
     text = " ".join((country or "").split())
     if not text:
         return None
-    folded = _folded(text)
-    region = _RESERVED_CODES.get(folded)
+    folded_text = folded(text)
+    region = _RESERVED_CODES.get(folded_text)
     if region is None:
         try:
             region = pycountry.countries.lookup(text).alpha_2
         except LookupError:
-            region = _country_names().get(folded) or (_fuzzy_region(text) if len(folded) > 3 else None)
+            region = country_names().get(folded_text) or (_fuzzy_region(text) if len(folded_text) > 3 else None)
     if region is None or phonenumbers.country_code_for_region(region) == 0:
         return None
     return region
