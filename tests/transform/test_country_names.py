@@ -14,8 +14,8 @@ def test_the_kept_table_is_what_the_installed_libraries_build():
     assert country_names.TABLE.read_text(encoding="utf-8") == country_names.as_text(built)
 
 
-def test_names_in_other_languages_and_shared_names():
-    """libphonenumber's and iso-codes' names are in it; a name two countries share in one source is not."""
+def test_names_in_other_languages():
+    """libphonenumber's and iso-codes' names are in it, folded; every value is an alpha-2 code."""
     names = country_names.country_names()
     assert names[country_names.folded("Deutschland")] == "DE"
     assert names[country_names.folded("Türkei")] == "TR"
