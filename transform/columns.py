@@ -25,7 +25,16 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from transform.email_normalizer import ALREADY_NORMAL, MAX_LOCAL_PART, email_domain, normalize_email
-from transform.phone_normalizer import NANP_WRITTEN, country_calling_code, nanp_validity, parse_phone, region_for_country
+from transform.phone_normalizer import (
+    NANP_WRITTEN,
+    PLAIN_WRITTEN,
+    RegionPlan,
+    country_calling_code,
+    nanp_validity,
+    parse_phone,
+    region_for_country,
+    region_plan,
+)
 from transform.values import MAX_ROW_BYTES, text_problem, to_bool, to_date, to_datetime, to_float, to_int, to_str
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -279,20 +288,31 @@ def _phone_parts(value: str, region: str) -> tuple[str | None, str | None]:
 
 def phones(array: pa.Array, regions: pa.Array | str) -> tuple[list[pa.Array], pa.Array | None]:
     """parse_phone column-wise, each number in its row's region (one region for all, or a column of them):
-    [E.164, extension]. Each distinct (number, region) pair is parsed once."""
+    [E.164, extension]. Each distinct (number, region) pair is parsed once; a row without a region has neither."""
     if isinstance(regions, str):
         return _phones_in(array, regions)
     distinct = pc.unique(regions).to_pylist()
-    if len(distinct) == 1:
+    if not distinct:  # no rows
+        return [pa.nulls(0, pa.string()), pa.nulls(0, pa.string())], None
+    if len(distinct) == 1 and distinct[0] is not None:
         return _phones_in(array, distinct[0])
-    outputs = [pa.nulls(len(array), pa.string()), pa.nulls(len(array), pa.string())]
-    errors = None
+    # Each region's rows are read together, then put back in their places (the taken row numbers, concatenated,
+    # are a permutation; its inverse orders the results).
+    taken, outputs, errors = [], [], []
     for region in distinct:
-        mask = pc.fill_null(pc.equal(regions, region), False)
-        (e164, extension), failed = _phones_in(_only(mask, array), region)
-        outputs = [pc.if_else(mask, new, old) for new, old in zip((e164, extension), outputs)]
-        errors = first_error([errors, failed])
-    return outputs, errors
+        rows = pc.indices_nonzero(pc.is_null(regions) if region is None else pc.fill_null(pc.equal(regions, region), False))
+        values = array.take(rows)
+        if region is None:
+            produced, failed = [pa.nulls(len(rows), pa.string()), pa.nulls(len(rows), pa.string())], None
+        else:
+            produced, failed = _phones_in(values, region)
+        taken.append(rows)
+        outputs.append(produced)
+        errors.append(pa.nulls(len(rows), pa.string()) if failed is None else failed)
+    back = pc.sort_indices(pa.concat_arrays(taken))
+    e164, extension = (pa.concat_arrays([o[i] for o in outputs]).take(back) for i in (0, 1))
+    failed_all = pa.concat_arrays(errors).take(back)
+    return [e164, extension], failed_all if failed_all.null_count < len(failed_all) else None
 
 
 def country_regions(countries: Sequence[pa.Array]) -> pa.Array:
@@ -307,27 +327,76 @@ def calling_codes(regions: pa.Array) -> pa.Array:
 
 
 def _phones_in(array: pa.Array, region: str) -> tuple[list[pa.Array], pa.Array | None]:
-    """parse_phone column-wise: [E.164, extension]. Plain +1 forms valid in the region skip Python: the
-    digits come out of NANP_WRITTEN and validity from the region's own patterns, as in parse_phone."""
+    """parse_phone column-wise in one region: [E.164, extension]. Plain written forms valid in the region skip
+    Python (the +1 plan's NANP_WRITTEN, any other region's PLAIN_WRITTEN and RegionPlan); the rest is parsed per value."""
     def slow(rest: pa.Array) -> tuple[list[pa.Array], pa.Array | None]:
         return per_value(rest, lambda v: _phone_parts(v, region), [pa.string(), pa.string()])
 
-    validity = nanp_validity(region.upper())
-    if validity is None:
+    read = _nanp_fast(array, region.upper()) or _plan_fast(array, region.upper())
+    if read is None:
         return slow(array)
+    fast, fast_values = read
+    return _combine(fast, fast_values, array, slow)
+
+
+FastRead = tuple[pa.Array, Callable[[], list[pa.Array]]]  # which rows, and [E.164, extension] for them
+
+
+def _nanp_fast(array: pa.Array, region: str) -> FastRead | None:
+    """The +1 plan's plain forms: digits from NANP_WRITTEN, validity from the region's own patterns, as in parse_phone."""
+    validity = nanp_validity(region)
+    if validity is None:
+        return None
     parts = pc.extract_regex(array, f"^(?:{NANP_WRITTEN})$")
     national = pc.binary_join_element_wise(*(pc.struct_field(parts, g) for g in ("area", "area_bare", "exchange", "line")), "")
     try:
         fast = pc.and_(pc.match_substring_regex(national, f"^(?:{validity.general})$"),
                        pc.match_substring_regex(national, f"^(?:{validity.any_type})$"))
     except pa.ArrowInvalid:  # a metadata pattern RE2 does not take (none in the +1 regions today)
-        return slow(array)
+        return None
 
     def fast_values() -> list[pa.Array]:
         extension = pc.struct_field(parts, "extension")
         return [pc.binary_join_element_wise("+1", national, ""),
                 pc.if_else(pc.equal(extension, ""), pa.scalar(None, pa.string()), extension)]
-    return _combine(fast, fast_values, array, slow)
+    return fast, fast_values
+
+
+def _plan_fast(array: pa.Array, region: str) -> FastRead | None:
+    """Any other region's plain forms, read as its RegionPlan says phonenumbers reads them."""
+    plan = region_plan(region)
+    if plan is None:
+        return None
+    parts = pc.extract_regex(array, PLAIN_WRITTEN)
+    international = pc.not_equal(pc.struct_field(parts, "international"), "")
+    digits = pc.replace_substring_regex(pc.struct_field(parts, "body"), "[^0-9]", "")
+    with_code = pc.starts_with(digits, plan.country_code)
+    try:
+        national_form = pc.invert(pc.or_(with_code, pc.match_substring_regex(digits, f"^(?:{plan.international_prefix})")))
+        rest = pc.if_else(international, pc.utf8_slice_codeunits(digits, len(plan.country_code)), digits)
+        if plan.national_prefix:
+            rest = _without_national_prefix(rest, plan)
+        tagged = pc.binary_join_element_wise(pc.cast(pc.utf8_length(rest), pa.string()), rest, ":")
+        valid = pc.and_(pc.match_substring_regex(tagged, f"^(?:{plan.general})$"),
+                        pc.match_substring_regex(tagged, f"^(?:{plan.typed})$"))
+    except pa.ArrowInvalid:  # a metadata pattern RE2 does not take: the full way reads the region
+        return None
+    fast = pc.and_(pc.if_else(international, with_code, national_form), valid)
+    return fast, lambda: [pc.binary_join_element_wise(f"+{plan.country_code}", rest, ""),
+                          pa.nulls(len(array), pa.string())]
+
+
+def _without_national_prefix(digits: pa.Array, plan: RegionPlan) -> pa.Array:
+    """The digits after the region's national prefix where it matches their start, with its transform rule's
+    expansion before them where the prefix's last group took part (as phonenumbers' prefix stripping does)."""
+    prefix = f"^(?:{plan.national_prefix})"
+    after = pc.replace_substring_regex(digits, prefix, "", max_replacements=1)
+    if not plan.transform or not plan.transform_when:
+        return after
+    groups = pc.extract_regex(digits, prefix)
+    pieces = [pc.struct_field(groups, piece) if i % 2 else piece for i, piece in enumerate(plan.transform) if piece]
+    transformed = pc.binary_join_element_wise(*pieces, after, "")
+    return pc.if_else(pc.fill_null(pc.not_equal(pc.struct_field(groups, plan.transform_when), ""), False), transformed, after)
 
 
 def first_error(errors: Sequence[pa.Array | None]) -> pa.Array | None:

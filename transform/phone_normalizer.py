@@ -6,19 +6,21 @@ else in the default region from settings; "00" international prefixes are read a
 only when phonenumbers says it is valid: an invalid one keeps its raw text and a reason, never a guess.
 Each distinct (value, region) is parsed once (parsing costs ~20 us).
 
-Most CRM numbers are North American numbers in a handful of written forms ("(415) 555-0123",
-"+1 415.555.0123", "1-415-555-0123"). For those, with a default region of the +1 plan, the outcome of
-phonenumbers.parse is known from the digits alone (country code 1, the ten digits as national number),
-so the fast path reads the digits with one regex and asks the region's own metadata patterns whether
-the number is valid, exactly as is_valid_number_for_region does (general pattern, then any number
-type, each with its possible lengths). Whatever the fast path does not accept goes the full way; a
-test compares both on a large sample of forms and numbers.
+Whole columns skip phonenumbers where its outcome is known from patterns. North American numbers in a
+handful of written forms ("(415) 555-0123", "+1 415.555.0123", "1-415-555-0123"), with a default region
+of the +1 plan: the digits come out of one regex (NANP_WRITTEN) and the region's own metadata patterns say
+whether the number is valid, exactly as is_valid_number_for_region does (general pattern, then any number
+type, each with its possible lengths). Any other region's plain forms (digits and separators, nationally or
+after "+"/"00"): RegionPlan, the same steps with the region's country code, international and national
+prefixes and transform rule. Whatever a fast path does not accept goes the full way; tests compare both on
+every region's numbers and on many forms.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Sequence
 
 import phonenumbers
 import pycountry
@@ -100,6 +102,107 @@ def nanp_validity(region: str) -> NanpValidity | None:
     if not types:
         return None
     return NanpValidity(general.national_number_pattern, "|".join(f"(?:{p})" for p in types))
+
+
+# Written forms every region's plan reads column-wise: "+" or "00", then ASCII digits and the separators
+# people type ( .-/()); no letters, no extension. Named groups: transform.columns runs it in Arrow.
+PLAIN_WRITTEN = r"^(?P<international>\+|00)?(?P<body>[0-9 ().\-/]*[0-9][0-9 ().\-/]*)$"
+
+
+@dataclass(frozen=True)
+class RegionPlan:
+    """A region's numbering plan as patterns: what phonenumbers.parse and is_valid_number_for_region do with
+    a number in a PLAIN_WRITTEN form, for reading whole columns without phonenumbers.
+
+    Read in the region, such a number's digits go: after "+" or "00", the country code (codes are
+    prefix-free, checked) and the rest; written nationally, all of them, unless they start with the
+    country code or the international prefix (phonenumbers may then take them as international: the full
+    way decides). Then the national prefix is dropped where its pattern matches the start, and where the
+    pattern's last group took part and the region has a transform rule, the rule's expansion goes before the
+    rest ("0(11)..." -> "11..." in Gabon; phonenumbers keeps the digits as they were only when the result is
+    not a valid number, which this plan never accepts). The result is the national significant number, leading zeros included, and valid when the general description and one
+    number type's description take it: its pattern, and its possible lengths (the general ones without
+    those valid only locally). Both patterns here read "<length>:<number>", so one match checks both.
+    E.164 is then "+", the code and that number.
+
+    Regions sharing their code's metadata with a main region (Jersey under +44) and the +1 plan (its own fast
+    path) have no plan.
+    """
+
+    country_code: str
+    national_prefix: str | None  # its capturing groups named g1, g2, ... (Arrow's extract_regex reads named groups)
+    transform: tuple[str, ...] | None  # the rule: literal text, group name, literal text, ...
+    transform_when: str | None  # the prefix's last group: the rule applies where it took part
+    international_prefix: str
+    general: str
+    typed: str
+
+
+@lru_cache(maxsize=None)
+def region_plan(region: str) -> RegionPlan | None:
+    """The plan of a region other than +1 whose parse is patterns only; None where the full way must read."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None or metadata.country_code in (None, 1):
+        return None
+    code = str(metadata.country_code)
+    if phonenumbers.region_code_for_country_code(metadata.country_code) != region or \
+            any(int(code[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE for n in range(1, len(code))):
+        return None
+    general = metadata.general_desc
+    if general is None or not general.national_number_pattern or not metadata.international_prefix:
+        return None
+    lengths = [n for n in general.possible_length if n not in set(general.possible_length_local_only or ())]
+    typed = [f"{_lengths(d.possible_length or lengths)}:(?:{d.national_number_pattern})"
+             for d in (getattr(metadata, name) for name in _TYPE_DESCS) if d and d.national_number_pattern]
+    prefix = _named_groups(metadata.national_prefix_for_parsing or "")
+    if not lengths or not typed or prefix is None:
+        return None
+    transform = None
+    if metadata.national_prefix_transform_rule and prefix[1]:
+        transform = tuple(f"g{piece}" if i % 2 else piece
+                          for i, piece in enumerate(re.split(r"\\(\d)", metadata.national_prefix_transform_rule)))
+    return RegionPlan(country_code=code, national_prefix=prefix[0] or None, transform=transform,
+                      transform_when=f"g{prefix[1]}" if transform else None,
+                      international_prefix=metadata.international_prefix,
+                      general=f"{_lengths(lengths)}:(?:{general.national_number_pattern})", typed="|".join(typed))
+
+
+def _named_groups(pattern: str) -> tuple[str, int] | None:
+    """pattern with its capturing groups named g1, g2, ... in order, and their number; None when a group can
+    match the empty string (Arrow gives "" for a group that took no part: "" must not also be a match)."""
+    named: list[str] = []
+    opened: list[tuple[int, int]] = []  # where each open group starts, and its number (0: not capturing)
+    texts: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            named.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class or char == "[":
+            in_class = char != "]" or pattern[i - 1] == "["  # "[]...]": a "]" first in a class is itself
+        elif char == "(":
+            group = 0 if pattern.startswith("(?", i) else len(texts) + 1
+            opened.append((i, group))
+            if group:
+                texts.append("")
+                named.append(f"(?P<g{group}>")
+                i += 1
+                continue
+        elif char == ")":
+            start, group = opened.pop()
+            if group:
+                texts[group - 1] = pattern[start + 1:i]
+        named.append(char)
+        i += 1
+    if len(texts) != re.compile(pattern).groups or any(re.fullmatch(t, "") for t in texts):
+        return None
+    return "".join(named), len(texts)
+
+
+def _lengths(lengths: Sequence[int]) -> str:
+    return f"(?:{'|'.join(str(n) for n in lengths)})"
 
 
 def _nanp_read(text: str, region: str) -> tuple[str, str | None] | None:

@@ -107,3 +107,62 @@ def test_phones_equal_parse_phone():
         parsed = [parse_phone(v, region) if v else None for v in values]
         assert e164.to_pylist() == [p.e164 if p else None for p in parsed], region
         assert extension.to_pylist() == [p.extension if p else None for p in parsed], region
+
+
+def _numbers_of_every_region(seed=5):
+    """(written number, region) pairs: each region's example numbers of every type, written nationally,
+    internationally, as E.164, with "00", without separators, dotted and slashed, and as slips of a digit."""
+    import random
+
+    import phonenumbers
+    from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+    rng = random.Random(seed)
+    pairs = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in (PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE, PhoneNumberType.TOLL_FREE,
+                     PhoneNumberType.PREMIUM_RATE, PhoneNumberType.VOIP, PhoneNumberType.UAN):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            national = phonenumbers.format_number(example, PhoneNumberFormat.NATIONAL)
+            e164 = phonenumbers.format_number(example, PhoneNumberFormat.E164)
+            slip = list(e164)
+            slip[rng.randrange(3, len(slip))] = str(rng.randrange(10))
+            written = [national, phonenumbers.format_number(example, PhoneNumberFormat.INTERNATIONAL), e164,
+                       f"00{e164[1:]}", national.replace(" ", ""), ".".join(national.split()), "/".join(national.split()),
+                       "".join(slip), national[:-1], national + str(rng.randrange(10)), f"0{national}",
+                       f"{e164[:3]} (0) {e164[3:]}", phonenumbers.format_number(example, PhoneNumberFormat.RFC3966)]
+            pairs += [(w, region) for w in written]
+    return pairs
+
+
+def test_phones_in_every_region_equal_parse_phone(monkeypatch):
+    """Every region's numbers, valid or slipped, read column-wise give parse_phone's E.164 and extension; the
+    valid plain forms of regions with a RegionPlan never reach phonenumbers, transform-rule regions included."""
+    import re
+
+    from transform.phone_normalizer import PLAIN_WRITTEN, parse_phone, region_plan
+
+    pairs = _numbers_of_every_region()
+    want = [parse_phone(value, region) for value, region in pairs]
+    reached = set()
+    full_way = columns._phone_parts
+    monkeypatch.setattr(columns, "_phone_parts", lambda value, region: reached.add((value, region)) or full_way(value, region))
+    (e164, extension), errors = columns.phones(pa.array([v for v, _ in pairs]), pa.array([r for _, r in pairs]))
+    wrong = [(pair, got, w.e164) for pair, got, w in zip(pairs, e164.to_pylist(), want) if got != w.e164]
+    assert wrong[:10] == [] and errors is None
+    assert extension.to_pylist() == [w.extension for w in want]
+    assert len(pairs) > 10_000 and sum(w.is_valid for w in want) > len(pairs) // 2
+
+    planned = [pair for pair, w in zip(pairs, want)
+               if w.is_valid and region_plan(pair[1]) and re.match(PLAIN_WRITTEN, pair[0])]
+    fast = [pair for pair in planned if pair not in reached]
+    assert len(planned) > 5_000 and len(fast) > 0.98 * len(planned)
+    assert {"DE", "GB", "FR", "IT", "AU", "JP", "BR", "AR", "GA", "MG"} <= {region for _, region in fast}
+
+
+def test_phones_of_an_empty_page_with_a_region_column():
+    """A page of no rows reads to empty columns."""
+    (e164, extension), errors = columns.phones(pa.array([], pa.string()), pa.array([], pa.string()))
+    assert (len(e164), len(extension), errors) == (0, 0, None)

@@ -148,3 +148,17 @@ class TestNumbersInTheirOwnCountry:
         from transform.phone_normalizer import region_for_country
 
         assert region_for_country(country) is None
+
+
+@pytest.mark.parametrize("pattern, named", [
+    ("(183[12])|0", ("(?P<g1>183[12])|0", 1)),
+    ("(?:0|90)(?:(1[245])(\\d{10,11}))?", ("(?:0|90)(?:(?P<g1>1[245])(?P<g2>\\d{10,11}))?", 2)),
+    ("[(]\\((\\d)[]()]", ("[(]\\((?P<g1>\\d)[]()]", 1)),
+    ("0", ("0", 0)),
+    ("0(\\d*)", None),  # a group that can match "" is refused: Arrow's "" for "took no part" would be ambiguous
+])
+def test_national_prefix_groups_are_named_for_arrow(pattern, named):
+    """Capturing groups (not classes, escapes or (?: groups) get names g1, g2, ... in order."""
+    from transform.phone_normalizer import _named_groups
+
+    assert _named_groups(pattern) == named
