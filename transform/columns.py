@@ -286,33 +286,41 @@ def _phone_parts(value: str, region: str) -> tuple[str | None, str | None]:
     return parsed.e164, parsed.extension
 
 
+def _tagged_phone_parts(tagged: str) -> tuple[str | None, str | None]:
+    region, _, value = tagged.partition("|")
+    return _phone_parts(value, region)
+
+
 def phones(array: pa.Array, regions: pa.Array | str) -> tuple[list[pa.Array], pa.Array | None]:
     """parse_phone column-wise, each number in its row's region (one region for all, or a column of them):
-    [E.164, extension]. Each distinct (number, region) pair is parsed once; a row without a region has neither."""
-    if isinstance(regions, str):
-        return _phones_in(array, regions)
-    distinct = pc.unique(regions).to_pylist()
-    if not distinct:  # no rows
-        return [pa.nulls(0, pa.string()), pa.nulls(0, pa.string())], None
-    if len(distinct) == 1 and distinct[0] is not None:
-        return _phones_in(array, distinct[0])
-    # Each region's rows are read together, then put back in their places (the taken row numbers, concatenated,
-    # are a permutation; its inverse orders the results).
-    taken, outputs, errors = [], [], []
-    for region in distinct:
-        rows = pc.indices_nonzero(pc.is_null(regions) if region is None else pc.fill_null(pc.equal(regions, region), False))
-        values = array.take(rows)
-        if region is None:
-            produced, failed = [pa.nulls(len(rows), pa.string()), pa.nulls(len(rows), pa.string())], None
-        else:
-            produced, failed = _phones_in(values, region)
-        taken.append(rows)
-        outputs.append(produced)
-        errors.append(pa.nulls(len(rows), pa.string()) if failed is None else failed)
-    back = pc.sort_indices(pa.concat_arrays(taken))
-    e164, extension = (pa.concat_arrays([o[i] for o in outputs]).take(back) for i in (0, 1))
-    failed_all = pa.concat_arrays(errors).take(back)
-    return [e164, extension], failed_all if failed_all.null_count < len(failed_all) else None
+    [E.164, extension]. A row without a region has neither.
+
+    Plain written forms valid in their region skip Python: the +1 plan's (NANP_WRITTEN), a region at a time,
+    and every other region's with a RegionPlan, all at once. The rest is parsed once per distinct (region, number).
+    """
+    regions = pa.array([regions] * len(array), pa.string()) if isinstance(regions, str) else regions
+    regions = pc.utf8_upper(regions)
+    distinct = [r for r in pc.unique(regions).to_pylist() if r is not None]
+    reads = [read for read in (_nanp_fast(_only(pc.equal(regions, r), array), r) for r in distinct if nanp_validity(r)) if read]
+    plans = {r: plan for r in distinct if not nanp_validity(r) and (plan := region_plan(r))}
+    planned = _plans_fast(_only(pc.is_in(regions, pa.array(list(plans), pa.string())), array), regions, plans) if plans else None
+    reads += [planned] if planned else []
+
+    def slow(rest: pa.Array) -> tuple[list[pa.Array], pa.Array | None]:
+        return per_value(pc.binary_join_element_wise(regions, rest, "|"), _tagged_phone_parts, [pa.string(), pa.string()])
+
+    if not reads:
+        return slow(array)
+    fast = reads[0][0]
+    for mask, _ in reads[1:]:
+        fast = pc.or_(pc.fill_null(fast, False), pc.fill_null(mask, False))
+
+    def fast_values() -> list[pa.Array]:
+        outputs = [pa.nulls(len(array), pa.string()), pa.nulls(len(array), pa.string())]
+        for mask, values in reads:
+            outputs = [pc.if_else(pc.fill_null(mask, False), new, old) for new, old in zip(values(), outputs)]
+        return outputs
+    return _combine(fast, fast_values, array, slow)
 
 
 def country_regions(countries: Sequence[pa.Array]) -> pa.Array:
@@ -324,19 +332,6 @@ def country_regions(countries: Sequence[pa.Array]) -> pa.Array:
 def calling_codes(regions: pa.Array) -> pa.Array:
     """Per row, the calling code ("+49") of a phone region; null for null."""
     return per_value(regions, lambda v: (country_calling_code(v),), [pa.string()])[0][0]
-
-
-def _phones_in(array: pa.Array, region: str) -> tuple[list[pa.Array], pa.Array | None]:
-    """parse_phone column-wise in one region: [E.164, extension]. Plain written forms valid in the region skip
-    Python (the +1 plan's NANP_WRITTEN, any other region's PLAIN_WRITTEN and RegionPlan); the rest is parsed per value."""
-    def slow(rest: pa.Array) -> tuple[list[pa.Array], pa.Array | None]:
-        return per_value(rest, lambda v: _phone_parts(v, region), [pa.string(), pa.string()])
-
-    read = _nanp_fast(array, region.upper()) or _plan_fast(array, region.upper())
-    if read is None:
-        return slow(array)
-    fast, fast_values = read
-    return _combine(fast, fast_values, array, slow)
 
 
 FastRead = tuple[pa.Array, Callable[[], list[pa.Array]]]  # which rows, and [E.164, extension] for them
@@ -362,41 +357,55 @@ def _nanp_fast(array: pa.Array, region: str) -> FastRead | None:
     return fast, fast_values
 
 
-def _plan_fast(array: pa.Array, region: str) -> FastRead | None:
-    """Any other region's plain forms, read as its RegionPlan says phonenumbers reads them."""
-    plan = region_plan(region)
-    if plan is None:
-        return None
+def _keyed(patterns: Mapping[str, str]) -> str:
+    """One pattern for "<region>|<text>" strings: each region's own pattern after its name."""
+    return "^(?:" + "|".join(f"{region}\\|(?:{pattern})" for region, pattern in patterns.items()) + ")"
+
+
+def _plans_fast(array: pa.Array, regions: pa.Array, plans: Mapping[str, RegionPlan]) -> FastRead | None:
+    """The plain forms of the regions with a RegionPlan, read as the plans say phonenumbers reads them: all
+    regions in one pass, each row's text led by its region's name ("DE|030...") and matched by patterns keyed
+    by region (one regular expression per step, not one per region)."""
     parts = pc.extract_regex(array, PLAIN_WRITTEN)
     international = pc.not_equal(pc.struct_field(parts, "international"), "")
     digits = pc.replace_substring_regex(pc.struct_field(parts, "body"), "[^0-9]", "")
-    with_code = pc.starts_with(digits, plan.country_code)
+    tagged = pc.binary_join_element_wise(regions, digits, "|")
+    codes = _keyed({r: p.country_code for r, p in plans.items()})
     try:
-        national_form = pc.invert(pc.or_(with_code, pc.match_substring_regex(digits, f"^(?:{plan.international_prefix})")))
-        rest = pc.if_else(international, pc.utf8_slice_codeunits(digits, len(plan.country_code)), digits)
-        if plan.national_prefix:
-            rest = _without_national_prefix(rest, plan)
-        tagged = pc.binary_join_element_wise(pc.cast(pc.utf8_length(rest), pa.string()), rest, ":")
-        valid = pc.and_(pc.match_substring_regex(tagged, f"^(?:{plan.general})$"),
-                        pc.match_substring_regex(tagged, f"^(?:{plan.typed})$"))
-    except pa.ArrowInvalid:  # a metadata pattern RE2 does not take: the full way reads the region
+        with_code = pc.match_substring_regex(tagged, codes)
+        national_form = pc.invert(pc.or_(with_code, pc.match_substring_regex(
+            tagged, _keyed({r: p.international_prefix for r, p in plans.items()}))))
+        rest = pc.if_else(international, pc.replace_substring_regex(tagged, codes, "", max_replacements=1), digits)
+        national = _without_national_prefix(pc.binary_join_element_wise(regions, rest, "|"), regions, plans)
+        lengths = pc.cast(pc.utf8_length(national), pa.string())
+        measured = pc.binary_join_element_wise(regions, "|", lengths, ":", national, "")
+        valid = pc.and_(pc.match_substring_regex(measured, _keyed({r: p.general for r, p in plans.items()}) + "$"),
+                        pc.match_substring_regex(measured, _keyed({r: p.typed for r, p in plans.items()}) + "$"))
+    except pa.ArrowInvalid:  # a metadata pattern RE2 does not take: the full way reads these rows
         return None
     fast = pc.and_(pc.if_else(international, with_code, national_form), valid)
-    return fast, lambda: [pc.binary_join_element_wise(f"+{plan.country_code}", rest, ""),
-                          pa.nulls(len(array), pa.string())]
+    country_codes = pa.array([p.country_code for p in plans.values()], pa.string()).take(
+        pc.index_in(regions, value_set=pa.array(list(plans), pa.string())))
+    return fast, lambda: [pc.binary_join_element_wise("+", country_codes, national, ""), pa.nulls(len(array), pa.string())]
 
 
-def _without_national_prefix(digits: pa.Array, plan: RegionPlan) -> pa.Array:
-    """The digits after the region's national prefix where it matches their start, with its transform rule's
-    expansion before them where the prefix's last group took part (as phonenumbers' prefix stripping does)."""
-    prefix = f"^(?:{plan.national_prefix})"
-    after = pc.replace_substring_regex(digits, prefix, "", max_replacements=1)
-    if not plan.transform or not plan.transform_when:
+def _without_national_prefix(tagged: pa.Array, regions: pa.Array, plans: Mapping[str, RegionPlan]) -> pa.Array:
+    """The digits of "<region>|<digits>" after the region's national prefix where it matches their start, with its
+    transform rule's expansion before them where the prefix's last group took part (phonenumbers' prefix stripping)."""
+    prefixes = _keyed({r: p.national_prefix for r, p in plans.items() if p.national_prefix})
+    after = tagged
+    if prefixes != "^(?:)":
+        after = pc.replace_substring_regex(tagged, prefixes, "", max_replacements=1)
+    after = pc.replace_substring_regex(after, r"^[^|]*\|", "", max_replacements=1)  # a region whose prefix did not match
+    transforming = [p for p in plans.values() if p.transform and p.transform_when]
+    if not transforming:
         return after
-    groups = pc.extract_regex(digits, prefix)
-    pieces = [pc.struct_field(groups, piece) if i % 2 else piece for i, piece in enumerate(plan.transform) if piece]
-    transformed = pc.binary_join_element_wise(*pieces, after, "")
-    return pc.if_else(pc.fill_null(pc.not_equal(pc.struct_field(groups, plan.transform_when), ""), False), transformed, after)
+    groups = pc.extract_regex(tagged, prefixes)
+    for plan in transforming:
+        pieces = [pc.struct_field(groups, piece) if i % 2 else piece for i, piece in enumerate(plan.transform or ()) if piece]
+        took_part = pc.and_(pc.equal(regions, plan.region), pc.not_equal(pc.struct_field(groups, plan.transform_when), ""))
+        after = pc.if_else(pc.fill_null(took_part, False), pc.binary_join_element_wise(*pieces, after, ""), after)
+    return after
 
 
 def first_error(errors: Sequence[pa.Array | None]) -> pa.Array | None:

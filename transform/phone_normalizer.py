@@ -129,8 +129,9 @@ class RegionPlan:
     path) have no plan.
     """
 
+    region: str
     country_code: str
-    national_prefix: str | None  # its capturing groups named g1, g2, ... (Arrow's extract_regex reads named groups)
+    national_prefix: str | None  # its capturing groups named <region>_g1, ... (Arrow's extract_regex reads named groups)
     transform: tuple[str, ...] | None  # the rule: literal text, group name, literal text, ...
     transform_when: str | None  # the prefix's last group: the rule applies where it took part
     international_prefix: str
@@ -154,21 +155,21 @@ def region_plan(region: str) -> RegionPlan | None:
     lengths = [n for n in general.possible_length if n not in set(general.possible_length_local_only or ())]
     typed = [f"{_lengths(d.possible_length or lengths)}:(?:{d.national_number_pattern})"
              for d in (getattr(metadata, name) for name in _TYPE_DESCS) if d and d.national_number_pattern]
-    prefix = _named_groups(metadata.national_prefix_for_parsing or "")
+    prefix = _named_groups(metadata.national_prefix_for_parsing or "", f"{region}_g")
     if not lengths or not typed or prefix is None:
         return None
     transform = None
     if metadata.national_prefix_transform_rule and prefix[1]:
-        transform = tuple(f"g{piece}" if i % 2 else piece
+        transform = tuple(f"{region}_g{piece}" if i % 2 else piece
                           for i, piece in enumerate(re.split(r"\\(\d)", metadata.national_prefix_transform_rule)))
-    return RegionPlan(country_code=code, national_prefix=prefix[0] or None, transform=transform,
-                      transform_when=f"g{prefix[1]}" if transform else None,
+    return RegionPlan(region=region, country_code=code, national_prefix=prefix[0] or None, transform=transform,
+                      transform_when=f"{region}_g{prefix[1]}" if transform else None,
                       international_prefix=metadata.international_prefix,
                       general=f"{_lengths(lengths)}:(?:{general.national_number_pattern})", typed="|".join(typed))
 
 
-def _named_groups(pattern: str) -> tuple[str, int] | None:
-    """pattern with its capturing groups named g1, g2, ... in order, and their number; None when a group can
+def _named_groups(pattern: str, name: str = "g") -> tuple[str, int] | None:
+    """pattern with its capturing groups named <name>1, <name>2, ... in order, and their number; None when a group can
     match the empty string (Arrow gives "" for a group that took no part: "" must not also be a match)."""
     named: list[str] = []
     opened: list[tuple[int, int]] = []  # where each open group starts, and its number (0: not capturing)
@@ -187,7 +188,7 @@ def _named_groups(pattern: str) -> tuple[str, int] | None:
             opened.append((i, group))
             if group:
                 texts.append("")
-                named.append(f"(?P<g{group}>")
+                named.append(f"(?P<{name}{group}>")
                 i += 1
                 continue
         elif char == ")":

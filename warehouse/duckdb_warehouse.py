@@ -108,6 +108,11 @@ class DuckDBWarehouse(Warehouse):
         # Row order of a table means nothing here (every read says ORDER BY when it matters); dropping
         # it lets DuckDB write CREATE TABLE AS and UPDATE results in parallel.
         self._con.execute("SET preserve_insertion_order = false")
+        # DuckDB checkpoints each 16 MB of WAL by default, and each checkpoint rewrites the table's last, partly
+        # filled row group: a full load's pages (3-8 MB of WAL each) rewrote it every few pages. Committed rows
+        # are in the WAL either way (a killed run loses nothing); measured on a 200,000-contact full load: the
+        # inserts 1.5 s -> 1.1 s with the final checkpoint; 1,000,000 with 20 custom fields 69 s -> 53 s, same peak.
+        self._con.execute("SET checkpoint_threshold = '128MB'")
         self._con.execute(f"ATTACH ':memory:' AS {self.work_dataset}")
         if memory_limit:
             self._con.execute(f"SET memory_limit = '{memory_limit}'")
