@@ -273,11 +273,13 @@ def _email_parts(value: str) -> tuple[str | None, str | None]:
 
 
 def emails(array: pa.Array) -> tuple[list[pa.Array], pa.Array | None]:
-    """normalize_email and email_domain column-wise: [email, domain]. Addresses already in normal form
-    (ALREADY_NORMAL, which normalize_email returns unchanged) skip Python."""
-    fast = pc.and_(pc.match_substring_regex(array, ALREADY_NORMAL),
-                   pc.less_equal(pc.find_substring(array, "@"), MAX_LOCAL_PART))
-    return _combine(fast, lambda: [array, pc.replace_substring_regex(array, "^[^@]*@", "")], array,
+    """normalize_email and email_domain column-wise: [email, domain]. An address that is in normal form
+    (ALREADY_NORMAL, which normalize_email returns unchanged) once ASCII whitespace around it, upper-case ASCII
+    letters and dots after its domain are undone, as normalize_email undoes them, skips Python."""
+    plain = pc.utf8_rtrim(pc.ascii_lower(pc.ascii_trim_whitespace(array)), characters=".")
+    fast = pc.and_(pc.match_substring_regex(plain, ALREADY_NORMAL),
+                   pc.less_equal(pc.find_substring(plain, "@"), MAX_LOCAL_PART))
+    return _combine(fast, lambda: [plain, pc.replace_substring_regex(plain, "^[^@]*@", "")], array,
                     lambda rest: per_value(rest, _email_parts, [pa.string(), pa.string()]))
 
 

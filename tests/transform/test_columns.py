@@ -82,7 +82,9 @@ def test_json_records_become_the_same_text_cells():
 
 EMAILS = ["ann.lee@example.com", "Ann.Lee@Example.COM", ' "Ann Lee" <ann@x.io> ', "ann@x.io.", "a..b@x.com",
           ".a@x.com", "a@x", "a@-x.com", "a@x.123", "x" * 65 + "@x.com", "x" * 64 + "@x.com", "mailto:a@b.co",
-          "a+tag@gmail.com", "ann@münchen.de", "a@b@c.com", "no-at-sign", "a_b-c@sub.do-main.co.uk", None]
+          "a+tag@gmail.com", "ann@münchen.de", "a@b@c.com", "no-at-sign", "a_b-c@sub.do-main.co.uk", None,
+          "  Ann.Lee@Example.COM\t", "ANN@X.IO..", "ann@x.io .", "\u00a0ann@x.io", "ann@x.io\u200b", "MAILTO:ann@x.io",
+          "ann.@x.io.", "Ann@X.IO\x1c", "\x1cann@x.io", "ANN@EXAMPLE.ÇOM", "x" * 64 + "@X.COM.", " " + "x" * 65 + "@x.com"]
 
 
 def test_emails_equal_normalize_email():
