@@ -35,8 +35,11 @@ checkov: $(CHECKOV_STAMP)  ## Terraform checks; each skipped check is justified 
 run: $(STAMP)  ## the whole pipeline on the embedded default (DuckDB + sandboxes)
 	$(PY) -m scripts.run_local run --sandboxes
 
+# Test processes (pytest-xdist); each starts its own emulators. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) $(EMULATOR_STAMP)  ## the whole suite (starts the Pub/Sub and BigQuery emulators itself)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 lint: $(STAMP)  ## ruff (pyflakes, pycodestyle errors, import order, bugbear) and mypy, as pyproject.toml sets them
 	$(VENV)/bin/ruff check .

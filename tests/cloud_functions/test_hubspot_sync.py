@@ -67,14 +67,14 @@ class TestSync:
             assert runtime.warehouse.table_counts()["hubspot_sequence_enrollments"] == len(sandbox.state.enrollments)
 
     def test_search_cap_of_10000_is_read_through(self, runtime, monkeypatch):
-        """25,000 modified contacts are all read although one search stops at 10,000."""
+        """12,000 modified contacts are all read although one search stops at 10,000."""
         from cloud_functions.hubspot_sync.client import HubSpotClient
 
-        with HubSpotSandbox(25_000, enrolled_share=0.0) as sandbox:
+        with HubSpotSandbox(12_000, enrolled_share=0.0) as sandbox:
             point_at(runtime, sandbox, monkeypatch)
             client = HubSpotClient(sandbox.state.token, runtime.settings)
             seen = [c["id"] for page in client.modified_contacts(0) for c in page]
-            assert len(seen) == len(set(seen)) == 25_000
+            assert len(seen) == len(set(seen)) == 12_000
             assert sandbox.server.requests.statuses[400] == 0
             assert sandbox.server.requests.max_in_window(1.0) <= 5
 
