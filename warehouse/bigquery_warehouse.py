@@ -10,7 +10,7 @@ from config.settings import Settings
 from transform.values import json_ready
 from warehouse.base import Warehouse
 from warehouse.job_ledger import JobLedger, job_cost, statement_kind, statement_target
-from warehouse.load_jobs import batch_digest, job_id_for
+from warehouse.job_names import batch_digest, job_id_for
 from warehouse.merge_sql import POSITION_COLUMN, batch_partitions, merge_sql, prunes
 from warehouse.schemas import Column, TableSpec, load_table_specs, standard_type
 from warehouse.sql_text import parameters_used

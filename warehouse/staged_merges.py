@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from transform.values import json_ready
 from warehouse.job_ledger import job_cost
-from warehouse.load_jobs import batch_digest, job_id_for
+from warehouse.job_names import batch_digest, job_id_for
 from warehouse.merge_sql import POSITION_COLUMN, merge_sql, partition_numbers, partition_spans, prunes, row_groups
 from warehouse.schemas import TableSpec
 from warehouse.sql_text import quoted, safe_table_name
