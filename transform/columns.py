@@ -27,6 +27,7 @@ import pyarrow.csv as pa_csv
 from transform.email_normalizer import ALREADY_NORMAL, MAX_LOCAL_PART, email_domain, normalize_email
 from transform.phone_normalizer import (
     NANP_WRITTEN,
+    PARSE_MAX_CHARS,
     PLAIN_WRITTEN,
     RegionPlan,
     country_calling_code,
@@ -289,8 +290,9 @@ def _phone_parts(value: str, region: str) -> tuple[str | None, str | None]:
 
 
 def _tagged_phone_parts(tagged: str) -> tuple[str | None, str | None]:
-    region, _, value = tagged.partition("|")
-    return _phone_parts(value, region)
+    """_phone_parts of "<length of region>:<region>|<value>" (the length: a region may hold any character)."""
+    length, _, rest = tagged.partition(":")
+    return _phone_parts(rest[int(length) + 1:], rest[:int(length)])
 
 
 def phones(array: pa.Array, regions: pa.Array | str) -> tuple[list[pa.Array], pa.Array | None]:
@@ -300,16 +302,17 @@ def phones(array: pa.Array, regions: pa.Array | str) -> tuple[list[pa.Array], pa
     Plain written forms valid in their region skip Python: the +1 plan's (NANP_WRITTEN), a region at a time,
     and every other region's with a RegionPlan, all at once. The rest is parsed once per distinct (region, number).
     """
-    regions = pa.array([regions] * len(array), pa.string()) if isinstance(regions, str) else regions
-    regions = pc.utf8_upper(regions)
+    regions = pc.utf8_upper(pa.repeat(pa.scalar(regions, pa.string()), len(array)) if isinstance(regions, str) else regions)
     distinct = [r for r in pc.unique(regions).to_pylist() if r is not None]
-    reads = [read for read in (_nanp_fast(_only(pc.equal(regions, r), array), r) for r in distinct if nanp_validity(r)) if read]
-    plans = {r: plan for r in distinct if not nanp_validity(r) and (plan := region_plan(r))}
+    nanp = [r for r in distinct if nanp_validity(r)]
+    reads = [read for read in (_nanp_fast(_only(pc.equal(regions, r), array), r) for r in nanp) if read]
+    plans = {r: plan for r in distinct if r not in nanp and (plan := region_plan(r))}
     planned = _plans_fast(_only(pc.is_in(regions, pa.array(list(plans), pa.string())), array), regions, plans) if plans else None
     reads += [planned] if planned else []
 
     def slow(rest: pa.Array) -> tuple[list[pa.Array], pa.Array | None]:
-        return per_value(pc.binary_join_element_wise(regions, rest, "|"), _tagged_phone_parts, [pa.string(), pa.string()])
+        tagged = pc.binary_join_element_wise(pc.cast(pc.utf8_length(regions), pa.string()), ":", regions, "|", rest, "")
+        return per_value(tagged, _tagged_phone_parts, [pa.string(), pa.string()])
 
     if not reads:
         return slow(array)
@@ -368,7 +371,9 @@ def _plans_fast(array: pa.Array, regions: pa.Array, plans: Mapping[str, RegionPl
     """The plain forms of the regions with a RegionPlan, read as the plans say phonenumbers reads them: all
     regions in one pass, each row's text led by its region's name ("DE|030...") and matched by patterns keyed
     by region (one regular expression per step, not one per region)."""
-    parts = pc.extract_regex(array, PLAIN_WRITTEN)
+    # parse_phone strips the text first (" 0049..." is international) and phonenumbers refuses over 250 characters.
+    text = pc.ascii_trim_whitespace(array)
+    parts = pc.extract_regex(_only(pc.less_equal(pc.utf8_length(text), PARSE_MAX_CHARS), text), PLAIN_WRITTEN)
     international = pc.not_equal(pc.struct_field(parts, "international"), "")
     digits = pc.replace_substring_regex(pc.struct_field(parts, "body"), "[^0-9]", "")
     tagged = pc.binary_join_element_wise(regions, digits, "|")
@@ -394,17 +399,18 @@ def _plans_fast(array: pa.Array, regions: pa.Array, plans: Mapping[str, RegionPl
 def _without_national_prefix(tagged: pa.Array, regions: pa.Array, plans: Mapping[str, RegionPlan]) -> pa.Array:
     """The digits of "<region>|<digits>" after the region's national prefix where it matches their start, with its
     transform rule's expansion before them where the prefix's last group took part (phonenumbers' prefix stripping)."""
-    prefixes = _keyed({r: p.national_prefix for r, p in plans.items() if p.national_prefix})
-    after = tagged
-    if prefixes != "^(?:)":
-        after = pc.replace_substring_regex(tagged, prefixes, "", max_replacements=1)
+    with_prefix = {r: p.national_prefix for r, p in plans.items() if p.national_prefix}
+    if not with_prefix:
+        return pc.replace_substring_regex(tagged, r"^[^|]*\|", "", max_replacements=1)
+    prefixes = _keyed(with_prefix)
+    after = pc.replace_substring_regex(tagged, prefixes, "", max_replacements=1)
     after = pc.replace_substring_regex(after, r"^[^|]*\|", "", max_replacements=1)  # a region whose prefix did not match
-    transforming = [p for p in plans.values() if p.transform and p.transform_when]
+    transforming = [p for p in plans.values() if p.transform]
     if not transforming:
         return after
     groups = pc.extract_regex(tagged, prefixes)
     for plan in transforming:
-        pieces = [pc.struct_field(groups, piece) if i % 2 else piece for i, piece in enumerate(plan.transform or ()) if piece]
+        pieces = [pc.struct_field(groups, piece) if i % 2 else piece for i, piece in enumerate(plan.transform) if piece]
         took_part = pc.and_(pc.equal(regions, plan.region), pc.not_equal(pc.struct_field(groups, plan.transform_when), ""))
         after = pc.if_else(pc.fill_null(took_part, False), pc.binary_join_element_wise(*pieces, after, ""), after)
     return after

@@ -88,7 +88,7 @@ class NanpValidity:
         return self._general.fullmatch(national) is not None and self._any_type.fullmatch(national) is not None
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=1024)
 def nanp_validity(region: str) -> NanpValidity | None:
     """The fast path's validity check for a region of the +1 plan; None elsewhere."""
     if phonenumbers.country_code_for_region(region) != 1:
@@ -106,6 +106,7 @@ def nanp_validity(region: str) -> NanpValidity | None:
 
 # Written forms every region's plan reads column-wise: "+" or "00", then ASCII digits and the separators
 # people type ( .-/()); no letters, no extension. Named groups: transform.columns runs it in Arrow.
+PARSE_MAX_CHARS = 250  # phonenumbers.parse refuses longer text as too long
 PLAIN_WRITTEN = r"^(?P<international>\+|00)?(?P<body>[0-9 ().\-/]*[0-9][0-9 ().\-/]*)$"
 
 
@@ -114,16 +115,17 @@ class RegionPlan:
     """A region's numbering plan as patterns: what phonenumbers.parse and is_valid_number_for_region do with
     a number in a PLAIN_WRITTEN form, for reading whole columns without phonenumbers.
 
-    Read in the region, such a number's digits go: after "+" or "00", the country code (codes are
-    prefix-free, checked) and the rest; written nationally, all of them, unless they start with the
-    country code or the international prefix (phonenumbers may then take them as international: the full
-    way decides). Then the national prefix is dropped where its pattern matches the start, and where the
-    pattern's last group took part and the region has a transform rule, the rule's expansion goes before the
-    rest ("0(11)..." -> "11..." in Gabon; phonenumbers keeps the digits as they were only when the result is
-    not a valid number, which this plan never accepts). The result is the national significant number, leading zeros included, and valid when the general description and one
-    number type's description take it: its pattern, and its possible lengths (the general ones without
-    those valid only locally). Both patterns here read "<length>:<number>", so one match checks both.
-    E.164 is then "+", the code and that number.
+    Read in the region, such a number's digits go: after "+" or "00", the country code (no shorter start of
+    it is a code, checked, so phonenumbers reads exactly it) and the rest; written nationally, all of them,
+    unless they start with the country code or the international prefix (phonenumbers may then take them
+    as international: the full way decides). Then the national prefix is dropped where its pattern matches
+    the start, and where the pattern's last group took part and the region has a transform rule, the rule's
+    expansion goes before the rest ("0(11)..." -> "11..." in Gabon). phonenumbers keeps the digits as they
+    were only when the result is not a valid number or not of a possible length, which this plan never
+    accepts. The result is the national significant number, leading zeros included, and valid when the
+    general description and one number type's description take it: its pattern, and its possible lengths
+    (the general ones without those valid only locally). Both patterns here read "<length>:<number>", so
+    one match checks both. E.164 is then "+", the code and that number.
 
     Regions sharing their code's metadata with a main region (Jersey under +44) and the +1 plan (its own fast
     path) have no plan.
@@ -132,14 +134,14 @@ class RegionPlan:
     region: str
     country_code: str
     national_prefix: str | None  # its capturing groups named <region>_g1, ... (Arrow's extract_regex reads named groups)
-    transform: tuple[str, ...] | None  # the rule: literal text, group name, literal text, ...
-    transform_when: str | None  # the prefix's last group: the rule applies where it took part
+    transform: tuple[str, ...]  # the rule (literal text, group name, literal text, ...); () when there is none
+    transform_when: str  # the prefix's last group: the rule applies where it took part
     international_prefix: str
     general: str
     typed: str
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=1024)
 def region_plan(region: str) -> RegionPlan | None:
     """The plan of a region other than +1 whose parse is patterns only; None where the full way must read."""
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
@@ -158,17 +160,17 @@ def region_plan(region: str) -> RegionPlan | None:
     prefix = _named_groups(metadata.national_prefix_for_parsing or "", f"{region}_g")
     if not lengths or not typed or prefix is None:
         return None
-    transform = None
+    transform: tuple[str, ...] = ()
     if metadata.national_prefix_transform_rule and prefix[1]:
         transform = tuple(f"{region}_g{piece}" if i % 2 else piece
                           for i, piece in enumerate(re.split(r"\\(\d)", metadata.national_prefix_transform_rule)))
     return RegionPlan(region=region, country_code=code, national_prefix=prefix[0] or None, transform=transform,
-                      transform_when=f"{region}_g{prefix[1]}" if transform else None,
+                      transform_when=f"{region}_g{prefix[1]}" if transform else "",
                       international_prefix=metadata.international_prefix,
                       general=f"{_lengths(lengths)}:(?:{general.national_number_pattern})", typed="|".join(typed))
 
 
-def _named_groups(pattern: str, name: str = "g") -> tuple[str, int] | None:
+def _named_groups(pattern: str, name: str) -> tuple[str, int] | None:
     """pattern with its capturing groups named <name>1, <name>2, ... in order, and their number; None when a group can
     match the empty string (Arrow gives "" for a group that took no part: "" must not also be a match)."""
     named: list[str] = []

@@ -168,3 +168,23 @@ def test_phones_of_an_empty_page_with_a_region_column():
     """A page of no rows reads to empty columns."""
     (e164, extension), errors = columns.phones(pa.array([], pa.string()), pa.array([], pa.string()))
     assert (len(e164), len(extension), errors) == (0, 0, None)
+
+
+@pytest.mark.parametrize("value, region", [
+    ("030" + "-" * 250 + "12345678", "DE"),  # phonenumbers refuses text over 250 characters
+    ("(" * 251 + "030 12345678", "DE"),
+    ("+49" + " " * 250 + "30 12345678", "DE"),
+    (" 000372776605", "JP"),  # parse_phone strips first: "00..." is then international
+    (" 002489793", "TJ"),
+    ("  0049 30 12345678 ", "DE"),
+    ("030 12345678", "DE|X"),  # a region no country has, holding the slow path's separator
+    ("030 12345678", "de"),
+])
+def test_phones_agree_with_parse_phone_on_odd_text_and_regions(value, region):
+    """Long text, spaces before "00" and odd regions read column-wise as parse_phone reads them (found by fuzzing)."""
+    from transform.phone_normalizer import parse_phone
+
+    (e164, extension), _ = columns.phones(pa.array([value, "030 12345678"]), pa.array([region, "DE"]))
+    want = parse_phone(value, region)
+    assert (e164[0].as_py(), extension[0].as_py()) == (want.e164, want.extension)
+    assert e164[1].as_py() == "+493012345678"

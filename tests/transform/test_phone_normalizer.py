@@ -161,4 +161,4 @@ def test_national_prefix_groups_are_named_for_arrow(pattern, named):
     """Capturing groups (not classes, escapes or (?: groups) get names g1, g2, ... in order."""
     from transform.phone_normalizer import _named_groups
 
-    assert _named_groups(pattern) == named
+    assert _named_groups(pattern, "g") == named
