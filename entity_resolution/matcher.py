@@ -125,15 +125,20 @@ def _written_predicate(table: str, alias: str, since: datetime | None, runs: lis
         written = (run["details"] or {}).get("partitions_written") or {}
         if run["status"] == "abandoned" or (table in written and written[table] is None):
             return "TRUE"
-        for start, end in (written.get(table) or {}).get("spans", []):
-            (first,), _ = partition_numbers([datetime.fromisoformat(start)], spec.partition_type)
-            (after,), _ = partition_numbers([datetime.fromisoformat(end)], spec.partition_type)
-            numbers.update(range(first, after))
-        has_null = has_null or bool((written.get(table) or {}).get("has_null"))
+        entry = written.get(table) or {}
+        for start, end in entry.get("spans", []):
+            numbers.update(range(_partition_of(start, spec.partition_type), _partition_of(end, spec.partition_type)))
+        has_null = has_null or bool(entry.get("has_null"))
     if not numbers and not has_null:
         return "FALSE"
-    column = spec.column(spec.partition_field)
+    column = spec.partition_column
     return partition_spans(numbers, spec.partition_type, column.type, has_null).predicate(column, alias=alias)
+
+
+def _partition_of(iso_start: str, unit: str) -> int:
+    """The partition number of a span bound as `partitions_written` records it (ISO text)."""
+    (number,), _ = partition_numbers([datetime.fromisoformat(iso_start)], unit)
+    return number
 
 
 def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from config.settings import Settings
 from observability.logger import get_logger, log_context, redact
@@ -85,6 +85,17 @@ class Page:
     watermark: str | None = None
     # The source's last page: reaching the time budget on it still ends the run as a success.
     final: bool = False
+
+
+class CountsCalls(Protocol):
+    @property
+    def api_calls(self) -> int: ...
+
+
+def calls_from_now(client: CountsCalls) -> Callable[[], int]:
+    """A SyncJob's api_calls when its client serves several jobs: the calls it makes from now on."""
+    before = client.api_calls
+    return lambda: client.api_calls - before
 
 
 @dataclass

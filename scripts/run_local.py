@@ -448,8 +448,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from pydantic import ValidationError
-
     from config.secrets import SecretNotFoundError
     from entity_resolution.matcher import ReviewRefused
     from scripts.analyst_sql import NoStatement, QueryFailed

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from scripts.local_schedule import cron_matches, load_jobs
+from config.schedules import load_jobs
+from scripts.local_schedule import cron_matches
 from warehouse import Warehouse
 
 STATUS_COLOURS = {"success": "#2e7d32", "partial": "#f9a825", "failed": "#c62828", "abandoned": "#6a1b9a",

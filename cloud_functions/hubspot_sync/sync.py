@@ -9,7 +9,7 @@ from cloud_functions.hubspot_sync.auth import access_token
 from cloud_functions.hubspot_sync.client import HubSpotClient
 from cloud_functions.hubspot_sync.records import enrollment_rows, sequence_row
 from http_entry.validation import SyncRequest
-from pipeline.runner import Page, SyncJob, per_record, run_jobs
+from pipeline.runner import Page, SyncJob, calls_from_now, per_record, run_jobs
 from pipeline.runtime import Runtime
 
 SOURCE = "hubspot"
@@ -39,21 +39,19 @@ def enrollment_pages(client: HubSpotClient, watermark: str | None, lookback_seco
 
 def sequences_job(client: HubSpotClient, sync_type: str) -> SyncJob:
     """Every owner's sequences, read whole each run."""
-    before = client.api_calls
     return SyncJob(source=SOURCE, stream="sequences", sync_type=sync_type,
                    fetch_pages=lambda _watermark: sequence_pages(client),
                    transform_page=per_record(lambda sequence: {"hubspot_sequences": [sequence_row(sequence)]}),
-                   record_key=lambda sequence: sequence.get("id"), api_calls=lambda: client.api_calls - before)
+                   record_key=lambda sequence: sequence.get("id"), api_calls=calls_from_now(client))
 
 
 def enrollments_job(client: HubSpotClient, sync_type: str, lookback_seconds: int) -> SyncJob:
     """Enrollments of the contacts modified since the watermark (less the look-back; all of them when full)."""
-    before = client.api_calls
     return SyncJob(source=SOURCE, stream="enrollments", sync_type=sync_type,
                    fetch_pages=lambda watermark: enrollment_pages(client, watermark, lookback_seconds,
                                                                   sync_type == "full"),
                    transform_page=per_record(lambda record: {"hubspot_sequence_enrollments": enrollment_rows(record)}),
-                   record_key=lambda record: record["contact"]["id"], api_calls=lambda: client.api_calls - before)
+                   record_key=lambda record: record["contact"]["id"], api_calls=calls_from_now(client))
 
 
 def run_hubspot_sync(request: HubSpotSyncRequest, runtime: Runtime, client: HubSpotClient | None = None) -> dict[str, Any]:

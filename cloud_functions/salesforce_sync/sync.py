@@ -25,7 +25,7 @@ from cloud_functions.salesforce_sync.records import OBJECTS, SalesforceObject
 from config.settings import Settings
 from http_entry.validation import SyncRequest
 from observability.logger import get_logger
-from pipeline.runner import Page, PageRows, Reject, SyncJob, run_jobs
+from pipeline.runner import Page, PageRows, Reject, SyncJob, calls_from_now, run_jobs
 from pipeline.runtime import Runtime
 from transform import columns
 from transform.values import to_datetime
@@ -196,11 +196,10 @@ def object_job(name: str, client: SalesforceClient, runtime: Runtime, requested:
     if sync_type != requested:
         reader.notes["formula_refresh"] = f"no full sync in {runtime.settings.salesforce_formula_refresh_hours:g} h"
     region = runtime.settings.default_phone_region
-    calls_before = client.api_calls
     return SyncJob(source=SOURCE, stream=name, sync_type=sync_type, fetch_pages=reader.pages,
                    transform_page=lambda page: _transformed(reader.obj, page, region),
                    record_key=lambda record: record.get("Id"),
-                   api_calls=lambda: client.api_calls - calls_before, details=reader.details)
+                   api_calls=calls_from_now(client), details=reader.details)
 
 
 def run_salesforce_sync(request: SalesforceSyncRequest, runtime: Runtime, client: SalesforceClient | None = None,
