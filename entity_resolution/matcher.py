@@ -197,7 +197,7 @@ def apply_decisions(warehouse: Warehouse, run: str, target: str, value_column: s
         days = [r["day"] for r in warehouse.query(sql("05_apply_partitions", warehouse, run, **names))]
         if not days:
             return 0
-        partitions = batch_partitions(spec, days).predicate(spec.column(spec.partition_field), alias="t")
+        partitions = batch_partitions(spec, days).predicate(spec.partition_column, alias="t")
     return warehouse.execute(sql("05_apply", warehouse, run, partitions=partitions, **names), params) or 0
 
 

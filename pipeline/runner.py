@@ -10,7 +10,7 @@ to name a record. The runner does the rest, the same way for every source:
     watermark advanced -> time budget checked -> etl_runs row closed (success | partial | failed).
 
 The run's row also says which partitions of each partitioned table its rows fell in
-(`details.partitions_written`, kept current page by page so a failed run records them too): entity
+(`details.partitions_written`, recorded when the run closes, failed or not): entity
 resolution reads only those partitions for rows it has not examined yet.
 
 On an exception the run is marked failed, a structured message goes to the error sink (Pub/Sub), and
@@ -34,7 +34,7 @@ from pipeline.prefetch import prefetched
 from pipeline.sync_state import SyncStateStore, WatermarkStore
 from transform.values import poison_reason, storable_text
 from warehouse import MergeBatcher, Warehouse
-from warehouse.merge_sql import partition_numbers, partition_spans
+from warehouse.merge_sql import partition_numbers, table_spans
 from warehouse.schemas import table_spec
 
 log = get_logger(__name__)
@@ -205,17 +205,21 @@ class PartitionsWritten:
     any partition)."""
 
     def __init__(self) -> None:
+        self.seen = False  # whether any rows were added (a run with none records no partitions_written)
         self._numbers: dict[str, set[int]] = {}
         self._null: set[str] = set()
         self._unknown: set[str] = set()
 
     def add(self, table: str, rows: Any) -> None:
+        self.seen = True
         spec = table_spec(table)
         if not spec.partition_field or table in self._unknown:
             return
         values = _column_values(rows, spec.partition_field)
         if values is None or any(v is not None and not isinstance(v, date) for v in values):
             self._unknown.add(table)
+            self._numbers.pop(table, None)
+            self._null.discard(table)
             return
         numbers, has_null = partition_numbers(values, spec.partition_type)
         self._numbers.setdefault(table, set()).update(numbers)
@@ -225,10 +229,7 @@ class PartitionsWritten:
     def as_details(self) -> dict[str, Any]:
         written: dict[str, Any] = {table: None for table in self._unknown}
         for table, numbers in self._numbers.items():
-            spec = table_spec(table)
-            if table in self._unknown or not spec.partition_field:
-                continue
-            spans = partition_spans(numbers, spec.partition_type, spec.partition_column.type, table in self._null)
+            spans = table_spans(table_spec(table), numbers, table in self._null)
             written[table] = {"spans": [[start.isoformat(), end.isoformat()] for start, end in spans.spans],
                               "has_null": spans.has_null}
         return written
@@ -253,10 +254,9 @@ def _column_values(rows: Any, column: str) -> list[Any] | None:
 
 
 def _load_page(job: SyncJob, page: Page, batch_id: str, merges: MergeBatcher, record: RunRecord,
-               tally: tuple[dict[str, int], PartitionsWritten], batch_size: int) -> None:
+               rows_by_table: dict[str, int], written: PartitionsWritten, batch_size: int) -> None:
     """Adds one page's rows and rejects to the run's merges (merged at once on DuckDB, staged on BigQuery)."""
     rows_of_tables, rejected = _transform_page(job, page, record.run_id)
-    rows_by_table, written = tally
     for table, rows in rows_of_tables.items():
         written.add(table, rows)
         for start in range(0, len(rows), batch_size):
@@ -270,8 +270,6 @@ def _load_page(job: SyncJob, page: Page, batch_id: str, merges: MergeBatcher, re
     record.rows_fetched += len(page.records)
     record.rows_rejected += len(rejected)
     record.rows_loaded = sum(rows_by_table.values())
-    if rows_of_tables:
-        record.details["partitions_written"] = written.as_details()
     log.info("page loaded", extra={"json_fields": {
         "batch": batch_id, "records": len(page.records), "rows_loaded": record.rows_loaded,
         "rejected": record.rows_rejected, "staged_rows": merges.pending_rows}})
@@ -327,7 +325,7 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
                     with prefetched(job.fetch_pages(record.watermark_before), depth=1) as pages:
                         for number, page in enumerate(pages):
                             batch_id = f"{record.run_id}_{number}"
-                            _load_page(job, page, batch_id, merges, record, (rows_by_table, written),
+                            _load_page(job, page, batch_id, merges, record, rows_by_table, written,
                                        settings.merge_batch_size)
                             if page.watermark is not None:
                                 checkpoint = (page.watermark, batch_id)
@@ -344,6 +342,8 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
                 _checkpoint(job, merges, watermarks, record, *checkpoint, force=True)
             finally:
                 merges.discard()  # a failed run's staged rows: never merged, and no staging table left
+                if written.seen:  # read when the run is recorded, failed or not
+                    record.details["partitions_written"] = written.as_details()
             record.details = {**record.details, **job.details(), "rows_by_table": rows_by_table,
                               **({"stop_reason": stop_reason} if stop_reason else {})}
             record.status = "partial" if stop_reason else "success"

@@ -95,10 +95,14 @@ def partition_spans(numbers: set[int], unit: str, column_type: str, has_null: bo
     return PartitionSpans(spans, has_null)
 
 
+def table_spans(spec: TableSpec, numbers: set[int], has_null: bool = False) -> PartitionSpans:
+    """partition_spans of a partitioned table's partition numbers."""
+    return partition_spans(numbers, spec.partition_type, spec.partition_column.type, has_null)
+
+
 def batch_partitions(spec: TableSpec, values: Iterable[Any]) -> PartitionSpans:
     """The partitions of the table that a batch with these partition-column values touches."""
-    numbers, has_null = partition_numbers(values, spec.partition_type)
-    return partition_spans(numbers, spec.partition_type, spec.partition_column.type, has_null)
+    return table_spans(spec, *partition_numbers(values, spec.partition_type))
 
 
 def merge_sql(spec: TableSpec, dataset: str, staging: str, columns: Sequence[str],
@@ -111,7 +115,7 @@ def merge_sql(spec: TableSpec, dataset: str, staging: str, columns: Sequence[str
     order = f"{version} DESC, {POSITION_COLUMN} DESC" if version else f"{POSITION_COLUMN} DESC"
     on = " AND ".join(f"target.{k} = source.{k}" for k in key)
     if prune is not None and spec.partition_field:
-        on += f"\n  AND {prune.predicate(spec.column(spec.partition_field))}"
+        on += f"\n  AND {prune.predicate(spec.partition_column)}"
     updates = ", ".join(f"{c} = source.{c}" for c in columns if c not in key)
     newer = f" AND (target.{version} IS NULL OR source.{version} >= target.{version})" if version in columns else ""
     sql = (

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from transform.values import json_ready
 from warehouse.job_ledger import job_cost
 from warehouse.job_names import batch_digest, job_id_for
-from warehouse.merge_sql import POSITION_COLUMN, merge_sql, partition_numbers, partition_spans, prunes, row_groups
+from warehouse.merge_sql import POSITION_COLUMN, merge_sql, partition_numbers, prunes, row_groups, table_spans
 from warehouse.schemas import TableSpec
 from warehouse.sql_text import quoted, safe_table_name
 
@@ -77,7 +77,8 @@ class StagedMerges:
         area.rows += len(rows)
         area.digests.append(batch_digest(payload))
         if prunes(spec, columns):
-            numbers, has_null = partition_numbers((r.get(spec.partition_column.name) for r in rows), spec.partition_type)
+            field = spec.partition_column.name
+            numbers, has_null = partition_numbers((r.get(field) for r in rows), spec.partition_type)
             area.partitions |= numbers
             area.null_partition = area.null_partition or has_null
 
@@ -110,8 +111,7 @@ class StagedMerges:
     def _merge(self, area: _StagingArea) -> None:
         wh = self._wh
         spec = area.spec
-        prune = None if not prunes(spec, area.columns) else partition_spans(
-            area.partitions, spec.partition_type, spec.partition_column.type, area.null_partition)
+        prune = table_spans(spec, area.partitions, area.null_partition) if prunes(spec, area.columns) else None
         sql = merge_sql(spec, wh.dataset, quoted(wh.work_dataset, area.name), area.columns, area.key,
                         area.version, prune)
         # The MERGE's id is the staged batches': a retry of the same batches finds that job and waits for it.
