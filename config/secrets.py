@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from config.settings import Settings
-from observability.logger import register_secret
+from observability.logger import get_logger, register_secret
+
+log = get_logger(__name__)
 
 
 class SecretNotFoundError(LookupError):
@@ -46,7 +48,7 @@ class SecretStore:
             if name not in self._cache:
                 value = self._read(name)
                 register_secret(value)
-                self._cache[name] = value
+                self._cache[name] = _trimmed(name, value)
             return self._cache[name]
 
     def get_optional(self, name: str) -> str | None:
@@ -90,6 +92,16 @@ class SecretStore:
                 f"secret {name!r} cannot be read from Secret Manager in project "
                 f"{self._settings.gcp_project!r}: {type(error).__name__}") from None
         return response.payload.data.decode("utf-8")
+
+
+def _trimmed(name: str, value: str) -> str:
+    """The value without surrounding whitespace, which no credential has: `echo` adds a newline that requests
+    refuses in a header (and its error quotes the whole header). Says so, naming the secret only."""
+    trimmed = value.strip()
+    if trimmed != value:
+        log.warning(f"secret {name!r} had whitespace around it (saved with echo rather than printf?): "
+                    "it is used trimmed", extra={"json_fields": {"secret": name}})
+    return trimmed
 
 
 def _dotenv_hint(variable: str) -> str:

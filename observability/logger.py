@@ -6,12 +6,14 @@ replaced by `[REDACTED]` in every line, so a secret cannot leak through a log or
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import contextvars
 import json
 import logging
 import sys
 import threading
+import urllib.parse
 from datetime import date, datetime
 from typing import Any, Iterator
 
@@ -24,10 +26,37 @@ _MIN_SECRET_LENGTH = 4
 
 
 def register_secret(value: str) -> None:
-    """Remember a secret value so that redact() and every log line hide it."""
-    if value and len(value) >= _MIN_SECRET_LENGTH:
-        with _secrets_lock:
-            _secrets.add(value)
+    """Remember a secret value, and every form an error text may quote it in, so that redact() hides them."""
+    forms = {form for form in written_forms(value) if len(form) >= _MIN_SECRET_LENGTH}
+    with _secrets_lock:
+        _secrets.update(forms)
+
+
+def written_forms(value: str) -> set[str]:
+    """The ways a text can carry a secret: as is and trimmed, escaped as repr and JSON do (an error that
+    quotes a header value, `'Bearer abc\\n'`), URL-encoded, in base64 wherever it falls in the encoded bytes
+    (a Basic header of `user:secret`), and each line of a multi-line secret (a PEM key)."""
+    texts = {value, value.strip(), *(line.strip() for line in value.splitlines() if len(line.strip()) >= 16)}
+    forms: set[str] = set()
+    for text in texts:
+        forms |= {text, repr(text)[1:-1], text.encode("unicode_escape").decode("ascii"),
+                  json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1],
+                  urllib.parse.quote(text, safe=""), urllib.parse.quote_plus(text, safe="")}
+        forms |= _base64_cores(text.encode("utf-8"))
+    return {form for form in forms if form}
+
+
+def _base64_cores(data: bytes) -> set[str]:
+    """The base64 characters that depend on `data` alone, for each of the three ways it can align in a longer
+    encoded text (standard and URL-safe alphabets). Too short a secret has no core worth hiding."""
+    cores: set[str] = set()
+    if len(data) < 9:
+        return cores
+    for offset in range(3):
+        start, end = -(-8 * offset // 6), 8 * (offset + len(data)) // 6
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            cores.add(encode(b"\0" * offset + data).decode("ascii")[start:end])
+    return cores
 
 
 def redact(text: str) -> str:
