@@ -373,7 +373,9 @@ def run_overhead(day: Day, source: str, watermark_table: str = "sync_state") -> 
     org = day.org
     today = org.days_ago([0], "DAY")
     if org.after:
-        day.update("etl_runs", ["source", "status", "started_at"], ABANDONED_LOOKBACK_DAYS)
+        # The abandoned-run UPDATE also reads which runs hold a live lease (a killed run's lapses unrenewed).
+        day.update("etl_runs", ["source", "status", "started_at", "run_id"], ABANDONED_LOOKBACK_DAYS,
+                   [("stream_leases", 0)])
         # The lease MERGE says by its affected rows whether it took the lease: the holder is read only when not.
         day.add("merge", "stream_leases", ("stream_leases", 0))
         day.add("delete", "stream_leases", ("stream_leases", 0))

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     function_timeout_seconds: float = Field(
         540.0, gt=0, description="The function's timeout (Terraform sets it per function): a run still `running` "
                                  "after this is closed as `abandoned`, and a stream's lease expires.")
+    stream_lease_seconds: float = Field(
+        180.0, gt=0, description="A run renews its stream's lease every third of this while it works; a lease not "
+                                 "renewed for this long (its run killed) is taken over and its run closed as "
+                                 "`abandoned`. At most FUNCTION_TIMEOUT_SECONDS.")
     retry_max_seconds: float = Field(120.0, gt=0, description="A transient API error is retried for at most this long.")
     log_level: str = Field("INFO", description="Python logging level.")
 

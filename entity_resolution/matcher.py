@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from config.settings import Settings
 from http_entry.validation import SyncRequest
 from observability.logger import get_logger, log_context
-from pipeline.etl_runs import ABANDONED_LOOKBACK, RunRecord, claim_stream, new_run_id, tracked_run
+from pipeline.etl_runs import ABANDONED_LOOKBACK, LeaseTerms, RunRecord, claim_stream, new_run_id, tracked_run
 from pipeline.runtime import Runtime
 from transform.email_normalizer import GMAIL_DOMAINS, normalize_email
 from transform.phone_normalizer import to_e164
@@ -147,10 +147,11 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
     record = RunRecord(run_id=new_run_id(SOURCE), source=SOURCE, stream=request.entity_type,
                        sync_type=request.sync_type, trigger=request.trigger)
     with log_context(run_id=record.run_id, source=SOURCE, stream=request.entity_type):
-        if not claim_stream(warehouse, record, settings.function_timeout_seconds):
+        terms = LeaseTerms.of(settings)
+        if not claim_stream(warehouse, record, terms):
             return {"run_id": record.run_id, "status": record.status, "sync_type": request.sync_type,
                     "entity_type": request.entity_type, "held_by": record.details["held_by"]}
-        with tracked_run(warehouse, runtime.publisher, record, lambda: {"sync_type": request.sync_type}):
+        with tracked_run(warehouse, runtime.publisher, record, lambda: {"sync_type": request.sync_type}, terms):
             ensure_free_mail_reference(warehouse, record.run_id)
             since = last_success_starts(warehouse)
             params = _parameters(request, settings, warehouse, record.run_id, datetime.now(timezone.utc), since)

@@ -2,27 +2,35 @@
 that lets one run at a time work on a stream.
 
 Before a run opens its row it claims its stream (`claim_stream`): runs of its source left `running`
-past the function's timeout (killed, out of memory, timed out) are closed as `abandoned`, then the
-stream's lease in `stream_leases` is taken with one conditional MERGE. A run that finds the lease held
-by a live run is recorded as `skipped` and does nothing. The lease lapses after the function's timeout,
-so a killed run never blocks its stream for longer than a run could have lasted. Both statements are
-BigQuery SQL, run as they are on BigQuery and transpiled on DuckDB.
+whose lease lapsed (killed, out of memory, timed out) are closed as `abandoned`, then the stream's lease in
+`stream_leases` is taken with one conditional MERGE. A run that finds the lease held by a live run is
+recorded as `skipped` and does nothing. A run renews its lease as it works (`LeaseKeeper`, every third of
+STREAM_LEASE_SECONDS), so a killed run blocks its stream for at most STREAM_LEASE_SECONDS, not the function's
+timeout; on one machine (the embedded warehouse) a lease whose holder process is gone is taken over at once.
+SIGINT and SIGTERM close a run as `cancelled` and release its lease (pipeline.cancellation). The statements
+are BigQuery SQL, run as they are on BigQuery and transpiled on DuckDB.
 """
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import threading
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from config.settings import Settings
 from observability.logger import get_logger, redact
 from observability.monitoring import ErrorPublisher
+from pipeline.cancellation import CANCELLING, cancel_reason
 from warehouse import Warehouse
 
 log = get_logger(__name__)
 
-STATUSES = ("running", "success", "partial", "failed", "skipped", "abandoned")
+STATUSES = ("running", "success", "partial", "failed", "skipped", "abandoned", "cancelled")
 MAX_ERROR_CHARS = 4000
 
 
@@ -77,7 +85,8 @@ class RunTracker:
         record.duration_seconds = round((record.ended_at - record.started_at).total_seconds(), 3)
         if error is not None:
             record.error_type = type(error).__name__
-            record.error_message = redact(str(error))[:MAX_ERROR_CHARS]
+            text = cancel_reason(error) if isinstance(error, CANCELLING) else str(error)
+            record.error_message = redact(text)[:MAX_ERROR_CHARS]
         jobs = self._warehouse.ledger.take(record.run_id)  # what the run asked of the warehouse, and its cost
         if jobs:
             record.details = {**(record.details or {}), "warehouse_jobs": jobs}
@@ -85,10 +94,14 @@ class RunTracker:
         return record
 
 
+# A run is abandoned once its lease lapsed unrenewed (or, whatever its lease, past the function's timeout).
 ABANDONED_SQL = """
 UPDATE {dataset}.etl_runs
 SET status = 'abandoned', ended_at = @now, updated_at = @now, error_type = 'Abandoned', error_message = @reason
-WHERE source = @source AND status = 'running' AND started_at < @cutoff AND started_at >= @oldest
+WHERE source = @source AND status = 'running' AND started_at >= @oldest
+  AND (started_at < @cutoff
+       OR (started_at < @lease_cutoff
+           AND run_id NOT IN (SELECT run_id FROM {dataset}.stream_leases WHERE source = @source AND expires_at > @now)))
 """
 # How far back the next run looks for abandoned runs: a bound on the partitions the UPDATE scans (and bills).
 ABANDONED_LOOKBACK = timedelta(days=35)
@@ -98,35 +111,139 @@ MERGE INTO {dataset}.stream_leases AS lease
 USING (SELECT @source AS source, @stream AS stream) AS wanted
 ON lease.source = wanted.source AND lease.stream = wanted.stream
 WHEN MATCHED AND lease.expires_at <= @now THEN
-  UPDATE SET run_id = @run_id, acquired_at = @now, expires_at = @expires_at
+  UPDATE SET run_id = @run_id, acquired_at = @now, expires_at = @expires_at, holder = @holder
 WHEN NOT MATCHED THEN
-  INSERT (source, stream, run_id, acquired_at, expires_at) VALUES (@source, @stream, @run_id, @now, @expires_at)
+  INSERT (source, stream, run_id, acquired_at, expires_at, holder)
+  VALUES (@source, @stream, @run_id, @now, @expires_at, @holder)
+"""
+RENEW_SQL = """
+UPDATE {dataset}.stream_leases SET expires_at = @expires_at
+WHERE source = @source AND stream = @stream AND run_id = @run_id
+"""
+# Compare-and-swap: the lease passes only if the dead holder still has it.
+TAKEOVER_SQL = """
+UPDATE {dataset}.stream_leases SET run_id = @run_id, acquired_at = @now, expires_at = @expires_at, holder = @holder
+WHERE source = @source AND stream = @stream AND run_id = @dead_run_id
+"""
+CLOSE_DEAD_RUN_SQL = """
+UPDATE {dataset}.etl_runs
+SET status = 'abandoned', ended_at = @now, updated_at = @now, error_type = 'Abandoned', error_message = @reason
+WHERE run_id = @dead_run_id AND status = 'running' AND started_at >= @oldest
 """
 
 
-def close_abandoned_runs(warehouse: Warehouse, source: str, timeout_seconds: float) -> int:
-    """Closes the source's runs still `running` past the function's timeout as `abandoned`; returns how many."""
+@dataclass(frozen=True)
+class LeaseTerms:
+    """How long a lease lasts unrenewed, the function's timeout, and whether every holder is on this machine
+    (the embedded warehouse: one file, one machine), where a holder whose process is gone is known dead."""
+
+    lease_seconds: float
+    timeout_seconds: float
+    same_machine: bool = False
+
+    @classmethod
+    def of(cls, settings: Settings) -> "LeaseTerms":
+        return cls(min(settings.stream_lease_seconds, settings.function_timeout_seconds),
+                   settings.function_timeout_seconds, settings.warehouse == "duckdb")
+
+
+def this_holder() -> str:
+    """host:pid of this process, as a lease records its holder."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def holder_is_gone(holder: str | None) -> bool:
+    """True when holder ran on this machine and its process no longer exists."""
+    host, _, pid = (holder or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return _is_zombie(int(pid))
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed process nobody has reaped yet (an orphaned worker in a container whose init does not reap)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+def close_abandoned_runs(warehouse: Warehouse, source: str, terms: LeaseTerms) -> int:
+    """Closes the source's runs still `running` whose lease lapsed unrenewed (or past the function's timeout) as
+    `abandoned`; returns how many."""
     now = datetime.now(timezone.utc)
     closed = warehouse.execute(ABANDONED_SQL.format(dataset=warehouse.dataset), {
-        "source": source, "now": now, "cutoff": now - timedelta(seconds=timeout_seconds),
-        "oldest": now - ABANDONED_LOOKBACK,
-        "reason": f"no end recorded within the function timeout of {timeout_seconds:g} s "
+        "source": source, "now": now, "cutoff": now - timedelta(seconds=terms.timeout_seconds),
+        "lease_cutoff": now - timedelta(seconds=terms.lease_seconds), "oldest": now - ABANDONED_LOOKBACK,
+        "reason": f"no end recorded and its lease not renewed for {terms.lease_seconds:g} s "
                   f"(the process was killed, ran out of memory or timed out)"}) or 0
     if closed:
         log.warning("runs closed as abandoned", extra={"json_fields": {"source": source, "count": closed}})
     return closed
 
 
-def take_lease(warehouse: Warehouse, source: str, stream: str, run_id: str, seconds: float) -> str:
-    """Takes the stream's lease unless a live one is held; returns the run id holding it afterwards."""
+def take_lease(warehouse: Warehouse, source: str, stream: str, run_id: str, terms: LeaseTerms) -> str:
+    """Takes the stream's lease unless a live one is held (on one machine: by a process that still exists);
+    returns the run id holding it afterwards."""
     now = datetime.now(timezone.utc)
-    params = {"source": source, "stream": stream, "run_id": run_id, "now": now,
-              "expires_at": now + timedelta(seconds=seconds)}
+    params = {"source": source, "stream": stream, "run_id": run_id, "now": now, "holder": this_holder(),
+              "expires_at": now + timedelta(seconds=terms.lease_seconds)}
     if warehouse.execute(LEASE_SQL.format(dataset=warehouse.dataset), params) == 1:
         return run_id  # the MERGE wrote the lease: no need to read who holds it (a statement saved per run)
-    rows = warehouse.query(f"SELECT run_id FROM {warehouse.dataset}.stream_leases "
+    rows = warehouse.query(f"SELECT run_id, holder FROM {warehouse.dataset}.stream_leases "
                            f"WHERE source = @source AND stream = @stream", params)
-    return rows[0]["run_id"] if rows else run_id
+    if not rows:
+        return run_id
+    held_by, holder = rows[0]["run_id"], rows[0]["holder"]
+    if terms.same_machine and holder_is_gone(holder) and \
+            warehouse.execute(TAKEOVER_SQL.format(dataset=warehouse.dataset), {**params, "dead_run_id": held_by}) == 1:
+        warehouse.execute(CLOSE_DEAD_RUN_SQL.format(dataset=warehouse.dataset), {
+            "dead_run_id": held_by, "now": now, "oldest": now - ABANDONED_LOOKBACK,
+            "reason": f"its process ({holder}) ended without recording an end (killed)"})
+        log.warning("lease of a dead process taken over", extra={"json_fields": {"dead_run_id": held_by}})
+        return run_id
+    return held_by
+
+
+class LeaseKeeper:
+    """Renews a run's lease from a thread of its own while the run works, so a live run keeps its stream however
+    long one step takes (a Bulk job polled, a long MERGE) and a dead one loses it within STREAM_LEASE_SECONDS."""
+
+    def __init__(self, warehouse: Warehouse, record: RunRecord, terms: LeaseTerms):
+        self._warehouse, self._record, self._terms = warehouse, record, terms
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew_until_stopped, name=f"lease-{record.run_id}", daemon=True)
+        self.lost = False
+
+    def __enter__(self) -> "LeaseKeeper":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _renew_until_stopped(self) -> None:
+        record = self._record
+        while not self._stop.wait(self._terms.lease_seconds / 3):
+            params = {"source": record.source, "stream": record.stream or "", "run_id": record.run_id,
+                      "expires_at": datetime.now(timezone.utc) + timedelta(seconds=self._terms.lease_seconds)}
+            try:
+                renewed = self._warehouse.execute(RENEW_SQL.format(dataset=self._warehouse.dataset), params)
+            except Exception:  # the next renewal may succeed; the lease lasts three intervals
+                log.warning("could not renew the stream's lease", exc_info=True)
+                continue
+            if renewed == 0 and not self.lost:
+                self.lost = True
+                record.details["lease_lost"] = True
+                log.warning("the stream's lease was taken over: this run was silent for longer than the lease")
 
 
 def release_lease(warehouse: Warehouse, source: str, stream: str, run_id: str) -> None:
@@ -136,16 +253,16 @@ def release_lease(warehouse: Warehouse, source: str, stream: str, run_id: str) -
                       {"source": source, "stream": stream, "run_id": run_id})
 
 
-def claim_stream(warehouse: Warehouse, record: RunRecord, timeout_seconds: float, sweep: bool = True) -> bool:
+def claim_stream(warehouse: Warehouse, record: RunRecord, terms: LeaseTerms, sweep: bool = True) -> bool:
     """Closes the source's abandoned runs (unless sweep is off: an invocation's later streams, the first swept
     for the whole source) and takes the lease of record's stream (its stream).
 
     False when another run holds it: record is then written to etl_runs as `skipped`, naming the holder.
     """
-    abandoned = close_abandoned_runs(warehouse, record.source, timeout_seconds) if sweep else 0
+    abandoned = close_abandoned_runs(warehouse, record.source, terms) if sweep else 0
     if abandoned:
         record.details["abandoned_runs_closed"] = abandoned
-    holder = take_lease(warehouse, record.source, record.stream or "", record.run_id, timeout_seconds)
+    holder = take_lease(warehouse, record.source, record.stream or "", record.run_id, terms)
     if holder == record.run_id:
         return True
     record.details["held_by"] = holder
@@ -171,18 +288,26 @@ def _record_failure(tracker: RunTracker, publisher: ErrorPublisher, record: RunR
 
 @contextlib.contextmanager
 def tracked_run(warehouse: Warehouse, publisher: ErrorPublisher, record: RunRecord,
-                failure_context: Callable[[], dict[str, Any]] = dict) -> Iterator[RunRecord]:
-    """Opens the run's etl_runs row and closes it with record.status (success unless set otherwise).
+                failure_context: Callable[[], dict[str, Any]] = dict,
+                terms: LeaseTerms | None = None) -> Iterator[RunRecord]:
+    """Opens the run's etl_runs row and closes it with record.status (success unless set otherwise), renewing
+    the stream's lease meanwhile when terms are given.
 
     On an exception: the run is closed as failed with the error text, the error is published with
     failure_context(), `run_id` is set on the exception, and it propagates. Neither the close nor the
-    publish may hide the original error. The stream's lease (if claim_stream took one) is released.
+    publish may hide the original error. On SIGINT or SIGTERM it is closed as cancelled. The stream's lease
+    (if claim_stream took one) is released.
     """
     tracker = RunTracker(warehouse)
     try:
         tracker.open(record)
         try:
-            yield record
+            with LeaseKeeper(warehouse, record, terms) if terms else contextlib.nullcontext():
+                yield record
+        except CANCELLING as stop:
+            log.warning("run cancelled", extra={"json_fields": {"reason": cancel_reason(stop)}})
+            tracker.close(record, "cancelled", stop)
+            raise
         except Exception as error:
             error.run_id = record.run_id  # type: ignore[attr-defined]
             log.error("run failed", exc_info=error)

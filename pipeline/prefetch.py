@@ -7,6 +7,8 @@ import queue
 import threading
 from typing import Iterable, Iterator, TypeVar
 
+from pipeline.cancellation import CANCELLING
+
 T = TypeVar("T")
 _DONE = object()
 
@@ -16,7 +18,8 @@ def prefetched(source: Iterable[T], depth: int = 2) -> Iterator[Iterator[T]]:
     """Iterates `source` in a background thread, at most `depth` items ahead.
 
     An exception in the source is raised where the item would have been. Leaving the block early
-    stops the reader after the item in hand and closes the source (its finally blocks run).
+    stops the reader after the item in hand and closes the source (its finally blocks run); leaving it on
+    SIGINT or SIGTERM (pipeline.cancellation) does not wait for the reader.
     """
     items: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -48,11 +51,17 @@ def prefetched(source: Iterable[T], depth: int = 2) -> Iterator[Iterator[T]]:
                 return
             yield item
 
+    cancelled = False
     try:
         yield consume()
+    except CANCELLING:
+        # SIGINT/SIGTERM: the process is stopping, and the reader (a daemon) may be inside a request that
+        # lasts its whole timeout; waiting for it would hold the stop hostage.
+        cancelled = True
+        raise
     finally:
         stop.set()
-        while reader.is_alive():
+        while reader.is_alive() and not cancelled:
             try:
                 items.get(timeout=0.05)  # unblock a reader waiting on a full queue
             except queue.Empty:

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequenc
 from config.settings import Settings
 from observability.logger import get_logger, log_context, redact
 from observability.monitoring import ErrorPublisher
-from pipeline.etl_runs import RunRecord, claim_stream, new_run_id, tracked_run
+from pipeline.etl_runs import LeaseTerms, RunRecord, claim_stream, new_run_id, tracked_run
 from pipeline.prefetch import prefetched
 from pipeline.sync_state import SyncStateStore, WatermarkStore
 from transform.values import poison_reason, storable_text
@@ -312,9 +312,10 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
                 "watermark": record.watermark_after}
 
     with log_context(run_id=record.run_id, source=job.source, stream=job.stream):
-        if not claim_stream(warehouse, record, settings.function_timeout_seconds, sweep=sweep_abandoned):
+        terms = LeaseTerms.of(settings)
+        if not claim_stream(warehouse, record, terms, sweep=sweep_abandoned):
             return _summary(job, record, {}, record.error_message)
-        with tracked_run(warehouse, publisher, record, failure_context):
+        with tracked_run(warehouse, publisher, record, failure_context, terms):
             record.watermark_before = record.watermark_after = watermarks.read(job.source, job.stream)
             log.info("run started", extra={"json_fields": {"sync_type": job.sync_type,
                                                            "watermark": record.watermark_before}})

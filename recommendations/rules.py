@@ -14,7 +14,7 @@ from typing import Any
 from config.settings import Settings
 from http_entry.validation import RequestModel
 from observability.logger import log_context
-from pipeline.etl_runs import RunRecord, claim_stream, new_run_id, tracked_run
+from pipeline.etl_runs import LeaseTerms, RunRecord, claim_stream, new_run_id, tracked_run
 from pipeline.runtime import Runtime
 
 SQL = Path(__file__).resolve().parent / "sql" / "recommend.sql"
@@ -44,9 +44,10 @@ def recommend_accounts(request: RecommendationRequest, runtime: Runtime) -> dict
     record = RunRecord(run_id=new_run_id(SOURCE), source=SOURCE, stream="accounts", sync_type="full",
                        trigger=request.trigger)
     with log_context(run_id=record.run_id, source=SOURCE, stream="accounts"):
-        if not claim_stream(warehouse, record, settings.function_timeout_seconds):
+        terms = LeaseTerms.of(settings)
+        if not claim_stream(warehouse, record, terms):
             return {"run_id": record.run_id, "status": record.status, "held_by": record.details["held_by"]}
-        with tracked_run(warehouse, runtime.publisher, record, lambda: {}):
+        with tracked_run(warehouse, runtime.publisher, record, lambda: {}, terms):
             sql = SQL.read_text().replace("${dataset}", warehouse.dataset)
             rows = warehouse.query(sql, rule_parameters(settings, datetime.now(timezone.utc)))
             for row in rows:  # a JSON value is a Python object on both warehouses

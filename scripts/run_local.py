@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -35,6 +36,7 @@ from config.schedules import Job, load_jobs
 from config.settings import Settings, get_settings
 from observability.logger import configure_logging, redact
 from observability.monitoring import ErrorPublisher
+from pipeline.cancellation import CANCELLING, RunCancelled, install_stop_handlers
 from pipeline.etl_runs import record_failed_invocation
 from pipeline.runtime import Runtime, set_runtime
 from scripts.local_schedule import run_schedule
@@ -79,25 +81,45 @@ def print_run(source: str, run: dict[str, Any]) -> None:
 
 
 def sync(runtime: Runtime, names: list[str], full: bool, sandboxes: bool, then_resolve: bool = False) -> None:
-    """Syncs the named sources (each against its API or sandbox), then optionally resolves entities
-    with the same settings, so the mailboxes synced are the ones counted as internal."""
+    """Syncs the named sources (each against its API or sandbox), going on past one that fails, then optionally
+    resolves entities with the same settings, so the mailboxes synced are the ones counted as internal.
+    Raises RunFailed naming every source that failed, once the rest have run."""
     with endpoints(runtime, names, sandboxes, required=len(names) == 1) as (rt, usable):
+        if not usable:
+            raise NothingConfigured(f"no source is configured (of {', '.join(names)}): set a source's credentials "
+                                    f"(README, Configuration) or run against the sandboxes with --sandboxes")
+        failures = []
         for name in usable:
             try:
                 SOURCES[name].sync(rt, full, partial(print_run, name))
             except Exception as error:
-                raise RunFailed(name, error, rt) from error
+                failures.append(RunFailed(name, error, rt))
+                print(f"  {failures[-1]}", file=sys.stderr, flush=True)
         if then_resolve:
             resolve(rt, full=False)
+    if failures:
+        raise failures[0] if len(failures) == 1 else RunFailed.of_several(failures, len(usable))
 
 
 class RunFailed(Exception):
     """A source's run failed; it is recorded in etl_runs and published (here, if it failed before it started)."""
 
-    def __init__(self, source: str, error: Exception, runtime: Runtime):
-        run_id = record_failed_invocation(runtime.warehouse, runtime.publisher, source=source, error=error,
-                                          trigger="local")
-        super().__init__(f"{source} failed: {type(error).__name__}: {error} (run {run_id}, recorded in etl_runs)")
+    def __init__(self, source: str, error: Exception | None, runtime: Runtime | None, message: str = ""):
+        if error is not None and runtime is not None:
+            run_id = record_failed_invocation(runtime.warehouse, runtime.publisher, source=source, error=error,
+                                              trigger="local")
+            message = f"{source} failed: {type(error).__name__}: {error} (run {run_id}, recorded in etl_runs)"
+        super().__init__(message)
+
+    @classmethod
+    def of_several(cls, failures: list["RunFailed"], attempted: int) -> "RunFailed":
+        """One error for several failed sources, each on its own line."""
+        lines = "\n  ".join(str(failure) for failure in failures)
+        return cls("", None, None, f"{len(failures)} of {attempted} sources failed:\n  {lines}")
+
+
+class NothingConfigured(Exception):
+    """`run` or `sync` found no source configured: nothing would run, which is not a success."""
 
 
 def resolve(runtime: Runtime, full: bool) -> dict[str, Any]:
@@ -214,7 +236,7 @@ def serve(runtime: Runtime, port: int, sandboxes: bool) -> None:
         print("serving; Ctrl-C stops", flush=True)
         try:
             threading.Event().wait()
-        except KeyboardInterrupt:
+        except CANCELLING:
             pass
         finally:
             for server in servers:
@@ -357,10 +379,18 @@ def do_init(cmd: Command) -> None:
 
 
 def do_run(cmd: Command) -> None:
+    """Every source, entity resolution, recommendations and the report; a failed source stops none of them and
+    fails the command at the end."""
     init(cmd.warehouse, cmd.settings)
-    sync(cmd.runtime, sources_in_schedule_order(), full=False, sandboxes=cmd.sandboxes, then_resolve=True)
+    failed: RunFailed | None = None
+    try:
+        sync(cmd.runtime, sources_in_schedule_order(), full=False, sandboxes=cmd.sandboxes, then_resolve=True)
+    except RunFailed as error:
+        failed = error
     recommend(cmd.runtime)
     report(cmd.warehouse)
+    if failed:
+        raise failed
 
 
 def do_sync(cmd: Command) -> None:
@@ -424,6 +454,7 @@ def run_command(args: argparse.Namespace, settings: Settings, runtime: Runtime, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(argv)
+    install_stop_handlers()  # its own, whatever this process inherited (a background job ignores SIGINT)
     try:
         settings = get_settings()
         # The runner's own lines are its output; logs join them only when LOG_LEVEL asks.
@@ -432,6 +463,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except RunCancelled as stop:
+        print(f"{stop}: stopped", file=sys.stderr)
+        return 128 + signal.Signals[stop.signal_name].value
     except BrokenPipeError:  # `report | head`: the reader has gone; nothing more to say
         sys.stdout = open(os.devnull, "w")  # Python's own advice, so exit does not fail to flush
         return 0
@@ -454,7 +488,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from scripts.local_sources import NotConfigured
     from scripts.run_report import StaleSources
 
-    return (RunFailed, WarehouseBusy, FileNotFoundError, NotConfigured, SecretNotFoundError, ValidationError,
+    return (RunFailed, NothingConfigured, WarehouseBusy, FileNotFoundError, NotConfigured, SecretNotFoundError, ValidationError,
             ReviewRefused, NoStatement, QueryFailed, StaleSources)
 
 

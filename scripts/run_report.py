@@ -17,7 +17,7 @@ from scripts.local_schedule import cron_matches
 from warehouse import Warehouse
 
 STATUS_COLOURS = {"success": "#2e7d32", "partial": "#f9a825", "failed": "#c62828", "abandoned": "#6a1b9a",
-                  "skipped": "#9e9e9e", "running": "#1565c0"}
+                  "cancelled": "#8d6e63", "skipped": "#9e9e9e", "running": "#1565c0"}
 # A source is stale when its last success is older than this many times its schedule's longest gap.
 STALE_FACTOR = 2
 

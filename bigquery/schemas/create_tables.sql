@@ -343,7 +343,8 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.stream_leases (
   stream STRING NOT NULL,
   run_id STRING NOT NULL,
   acquired_at TIMESTAMP NOT NULL,
-  expires_at TIMESTAMP NOT NULL
+  expires_at TIMESTAMP NOT NULL,
+  holder STRING
 )
 OPTIONS (description = "One run at a time per source and stream; a second run that finds a live lease ends skipped.");
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from pipeline.etl_runs import RunRecord, claim_stream, new_run_id, release_lease, take_lease
+from pipeline.etl_runs import LeaseKeeper, LeaseTerms, RunRecord, claim_stream, new_run_id, release_lease, take_lease
 from pipeline.runtime import Runtime
 from sandbox.dialpad import DialpadSandbox
 from tests.conftest import ROOT, free_port
@@ -72,14 +73,44 @@ class TestLease:
         """On both warehouses: a lease whose holder never released it (killed) is taken over once it has
         expired, not before; a released lease is free at once."""
         warehouse = any_warehouse
-        assert take_lease(warehouse, "dialpad", "calls", "dead-run", 3600) == "dead-run"
-        assert take_lease(warehouse, "dialpad", "calls", "next-run", 3600) == "dead-run"
+        assert take_lease(warehouse, "dialpad", "calls", "dead-run", LeaseTerms(3600, 3600)) == "dead-run"
+        assert take_lease(warehouse, "dialpad", "calls", "next-run", LeaseTerms(3600, 3600)) == "dead-run"
         warehouse.execute(f"UPDATE {warehouse.dataset}.stream_leases SET expires_at = TIMESTAMP '2000-01-01 00:00:00+00' "
                           f"WHERE TRUE")
-        assert take_lease(warehouse, "dialpad", "calls", "next-run", 3600) == "next-run"
-        assert take_lease(warehouse, "dialpad", "other-stream", "third-run", 3600) == "third-run"
+        assert take_lease(warehouse, "dialpad", "calls", "next-run", LeaseTerms(3600, 3600)) == "next-run"
+        assert take_lease(warehouse, "dialpad", "other-stream", "third-run", LeaseTerms(3600, 3600)) == "third-run"
         release_lease(warehouse, "dialpad", "calls", "next-run")
-        assert take_lease(warehouse, "dialpad", "calls", "fourth-run", 3600) == "fourth-run"
+        assert take_lease(warehouse, "dialpad", "calls", "fourth-run", LeaseTerms(3600, 3600)) == "fourth-run"
+
+
+    def test_a_working_run_keeps_its_lease_and_a_silent_one_loses_it_within_the_lease(self, any_warehouse):
+        """On both warehouses: while LeaseKeeper renews a run's lease, others are refused well past the lease's
+        length; a lease nobody renews passes on once that length has passed, long before the function timeout."""
+        warehouse, terms = any_warehouse, LeaseTerms(lease_seconds=2.0, timeout_seconds=540)
+        working = RunRecord(run_id="working-run", source="dialpad", stream="calls", sync_type="full", trigger="http")
+        assert take_lease(warehouse, "dialpad", "calls", "working-run", terms) == "working-run"
+        assert take_lease(warehouse, "dialpad", "silent", "silent-run", terms) == "silent-run"
+        with LeaseKeeper(warehouse, working, terms) as keeper:
+            time.sleep(3 * terms.lease_seconds)
+            assert take_lease(warehouse, "dialpad", "calls", "next-run", terms) == "working-run"
+            assert take_lease(warehouse, "dialpad", "silent", "next-run", terms) == "next-run"
+        assert not keeper.lost and "lease_lost" not in working.details
+
+    def test_a_lease_whose_process_is_gone_passes_at_once_only_on_one_machine(self, warehouse):
+        """A lease held by a process of this machine that no longer exists is taken over before it expires (and
+        its run closed as abandoned) when every holder is on this machine; otherwise it waits for its expiry."""
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        held = RunRecord(run_id="dead-run", source="dialpad", stream="calls", sync_type="full", trigger="http")
+        warehouse.merge("etl_runs", [held.row()])
+        warehouse.append("stream_leases", [{"source": "dialpad", "stream": "calls", "run_id": "dead-run",
+                                            "acquired_at": held.started_at, "holder": f"{socket.gethostname()}:{dead.pid}",
+                                            "expires_at": held.started_at + timedelta(hours=1)}], batch_id="lease")
+        assert take_lease(warehouse, "dialpad", "calls", "cloud-run", LeaseTerms(3600, 3600)) == "dead-run"
+        assert take_lease(warehouse, "dialpad", "calls", "local-run", LeaseTerms(3600, 3600, True)) == "local-run"
+        (closed,) = runs(warehouse)
+        assert closed["status"] == "abandoned" and f":{dead.pid})" in closed["error_message"]
+        assert take_lease(warehouse, "dialpad", "calls", "third-run", LeaseTerms(3600, 3600, True)) == "local-run"
 
 
 @pytest.fixture(params=["duckdb", "bigquery"])
@@ -107,19 +138,35 @@ class TestAbandonedRuns:
         warehouse.merge("etl_runs", [r.row() for r in (old, young, other, ancient)])
         record = RunRecord(run_id=new_run_id("dialpad"), source="dialpad", stream="other", sync_type="full",
                            trigger="http")
-        assert claim_stream(warehouse, record, timeout_seconds=540)
+        assert claim_stream(warehouse, record, LeaseTerms(540, 540))
         assert record.details["abandoned_runs_closed"] == 1
         statuses = {r["run_id"]: (r["status"], r["error_message"]) for r in runs(warehouse)}
-        assert statuses["dialpad-old"][0] == "abandoned" and "timeout of 540 s" in statuses["dialpad-old"][1]
+        assert statuses["dialpad-old"][0] == "abandoned" and "not renewed for 540 s" in statuses["dialpad-old"][1]
         assert statuses["dialpad-young"] == ("running", None) and statuses["hubspot-old"] == ("running", None)
         assert statuses["dialpad-ancient"] == ("running", None)
 
+    def test_a_run_whose_lease_lapsed_unrenewed_is_abandoned_before_the_timeout(self, any_warehouse):
+        """On both warehouses: a `running` run older than the lease whose lease is gone or lapsed is closed as
+        abandoned; one holding a live lease is left, however old."""
+        warehouse, terms = any_warehouse, LeaseTerms(lease_seconds=5, timeout_seconds=540)
+        a_minute_ago = datetime.now(timezone.utc) - timedelta(minutes=1)
+        silent, working = (RunRecord(run_id=f"dialpad-{name}", source="dialpad", stream=name, sync_type="full",
+                                     trigger="http", started_at=a_minute_ago) for name in ("silent", "working"))
+        warehouse.merge("etl_runs", [silent.row(), working.row()])
+        assert take_lease(warehouse, "dialpad", "working", "dialpad-working", terms) == "dialpad-working"
+        record = RunRecord(run_id=new_run_id("dialpad"), source="dialpad", stream="other", sync_type="full",
+                           trigger="http")
+        assert claim_stream(warehouse, record, terms)
+        statuses = {r["run_id"]: (r["status"], r["error_message"]) for r in runs(warehouse)}
+        assert statuses["dialpad-silent"][0] == "abandoned" and "not renewed for 5 s" in statuses["dialpad-silent"][1]
+        assert statuses["dialpad-working"] == ("running", None)
+
     def test_kill_9_mid_run_then_rerun_leaves_no_running_row_and_loses_nothing(self, settings, sandbox, monkeypatch,
                                                                                 function_server, tmp_path):
-        """A functions-framework process killed with SIGKILL mid-run leaves its row `running`; the next run
-        (after the function timeout) closes it as `abandoned`, takes over the lapsed lease and ends with every
-        call stored once."""
-        timeout = 1.0
+        """A functions-framework process killed with SIGKILL mid-run leaves its row `running` and its lease held;
+        the next run, at once (its process is gone, on this machine), takes the lease over, closes the row as
+        `abandoned` and ends with every call stored once."""
+        timeout = 540.0
         environment = {**os.environ, "DUCKDB_PATH": str(settings.duckdb_path), "ERRORS_FILE": str(settings.errors_file),
                        "LOCAL_SECRETS_FILE": str(settings.local_secrets_file), "DIALPAD_BASE_URL": sandbox.url,
                        "DIALPAD_API_KEY": sandbox.state.api_key, "DIALPAD_WINDOW_HOURS": "4",
@@ -147,7 +194,7 @@ class TestAbandonedRuns:
         (killed,) = runs(warehouse)
         assert killed["status"] == "running"
         assert stored_call_ids(warehouse) and warehouse.query(f"SELECT watermark FROM {DS}.sync_state")  # progress made
-        time.sleep(max(0.0, timeout - (datetime.now(timezone.utc) - killed["started_at"]).total_seconds()) + 0.2)
+        assert warehouse.query(f"SELECT run_id FROM {DS}.stream_leases") == [{"run_id": killed["run_id"]}]
         import pipeline.runtime
 
         rerun_settings = settings.model_copy(update={"dialpad_base_url": sandbox.url,
@@ -156,9 +203,10 @@ class TestAbandonedRuns:
         monkeypatch.setenv("DIALPAD_API_KEY", sandbox.state.api_key)
         response = function_server("dialpad_sync").post({"sync_type": "incremental"})
         assert response.status_code == 200 and response.json()["status"] == "success", response.text
-        assert response.json()["runs"][0]["details"]["abandoned_runs_closed"] == 1
         statuses = {r["run_id"]: r["status"] for r in runs(warehouse)}
         assert statuses == {killed["run_id"]: "abandoned", response.json()["runs"][0]["run_id"]: "success"}
+        (abandoned,) = [r for r in runs(warehouse) if r["run_id"] == killed["run_id"]]
+        assert "ended without recording an end (killed)" in abandoned["error_message"]
         assert stored_call_ids(warehouse) == sandbox_call_ids(sandbox)
         warehouse.close()
 

@@ -34,6 +34,11 @@ def local_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def ignore_sigint() -> None:
+    """A child's start as a background job of a non-interactive shell (`make test &` from a script): SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def run_local(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "scripts.run_local", *args], cwd=ROOT, env=local_env(tmp_path),
                           capture_output=True, text=True, timeout=600)
@@ -99,7 +104,7 @@ def test_serve_answers_a_manual_trigger_and_refuses_a_bad_body(tmp_path):
     """`serve` prints a curl line per function; a POST runs that sync, a malformed body gets 400."""
     process = subprocess.Popen([sys.executable, "-m", "scripts.run_local", "serve", "--port", "0", "--sandboxes"], cwd=ROOT,
                                env=local_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=ignore_sigint)
     try:
         urls: dict[str, str] = {}
         deadline = time.monotonic() + 120
@@ -308,9 +313,11 @@ def test_a_partial_run_prints_its_reason(tmp_path):
 
 
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
-    """Ctrl-C (SIGINT) while the runner waits: `interrupted`, exit code 130, no traceback."""
+    """Ctrl-C (SIGINT) while the runner waits: `interrupted`, exit code 130, no traceback; also when the runner
+    was started with SIGINT ignored, as a background job of a script is."""
     process = subprocess.Popen([sys.executable, "-m", "scripts.run_local", "schedule", "--sandboxes"], cwd=ROOT,
-                               env=local_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               env=local_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=ignore_sigint)
     while not process.stdout.readline().startswith("schedule:"):
         pass
     process.send_signal(signal.SIGINT)
@@ -382,3 +389,56 @@ def test_output_into_a_pipe_closed_early_ends_quietly(tmp_path):
                            cwd=ROOT, env=local_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert piped.stdout == "x\n"
     assert "Traceback" not in piped.stderr and "Error" not in piped.stderr, piped.stderr
+
+
+class TestCleanCancel:
+    @pytest.mark.parametrize("stop, exit_code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+    def test_a_signal_mid_sync_closes_the_run_cancelled_and_frees_the_stream(self, tmp_path, stop, exit_code):
+        """SIGINT or SIGTERM while a sync waits on the API (the runner started with SIGINT ignored): one line, the
+        exit code of the signal, the run `cancelled` with its reason, its lease released, and a rerun at once runs."""
+        from sandbox.dialpad import DialpadSandbox
+
+        with DialpadSandbox(60) as sandbox:
+            env = {**local_env(tmp_path), "DIALPAD_BASE_URL": sandbox.url, "DIALPAD_API_KEY": sandbox.state.api_key}
+            hold = sandbox.server.faults.hold_next(r"^/api/v2/call$", skip=1)
+            process = subprocess.Popen([sys.executable, "-m", "scripts.run_local", "sync", "dialpad"], cwd=ROOT, env=env,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                       preexec_fn=ignore_sigint)
+            try:
+                assert hold.reached.wait(120), process.stderr.read() if process.poll() is not None else "no request"
+                process.send_signal(stop)
+                assert process.wait(60) == exit_code
+            finally:
+                hold.release()
+                if process.poll() is None:
+                    process.kill()
+            assert "Traceback" not in process.stderr.read()
+            with duckdb.connect(env["DUCKDB_PATH"], read_only=True) as con:
+                cancelled = con.execute("SELECT status, error_message FROM sales_intelligence.etl_runs").fetchall()
+                leases = con.execute("SELECT * FROM sales_intelligence.stream_leases").fetchall()
+            assert cancelled == [("cancelled", f"stopped by {stop.name}" + (" (Ctrl-C)" if stop == signal.SIGINT else ""))]
+            assert leases == []
+            rerun = subprocess.run([sys.executable, "-m", "scripts.run_local", "sync", "dialpad"], cwd=ROOT, env=env,
+                                   capture_output=True, text=True, timeout=300)
+        assert rerun.returncode == 0 and re.search(r"dialpad calls +success", rerun.stdout), rerun.stdout + rerun.stderr
+
+
+def test_run_goes_on_past_a_failing_source_and_fails_at_the_end(tmp_path):
+    """`run` with one source's API refusing it: the other sources, entity resolution, recommendations and the
+    report still run; the failure is named and the exit code is 1."""
+    from sandbox.dialpad import DialpadSandbox
+
+    with DialpadSandbox(20) as sandbox:
+        sandbox.state.api_key = "revoked"
+        env = {**local_env(tmp_path), "DIALPAD_BASE_URL": sandbox.url, "DIALPAD_API_KEY": "the-old-key-0001"}
+        result = subprocess.run([sys.executable, "-m", "scripts.run_local", "run"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1
+    assert "dialpad failed: HTTPError" in result.stderr and "recorded in etl_runs" in result.stderr
+    assert "entity resolution" in result.stdout and "account recommendations" in result.stdout
+
+
+def test_nothing_configured_is_an_error(tmp_path):
+    """`run` with no source configured at all is an error saying how to configure one, not a success."""
+    result = run_local(tmp_path, "run")
+    assert result.returncode == 1 and "no source is configured" in result.stderr
