@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -95,6 +96,56 @@ class TestSync:
         assert "wrong-key-value" not in message.data.decode()
         (run,) = runtime.warehouse.query(f"SELECT status, error_type FROM {DS}.etl_runs")
         assert run == {"status": "failed", "error_type": "HTTPError"}
+
+
+def _utc(text):
+    """A sandbox line time as UTC (timezone-less ones are UTC: README, Assumptions about the APIs)."""
+    return datetime.fromisoformat(text.removesuffix("Z")).replace(tzinfo=timezone.utc)
+
+
+class TestTranscriptsAsSaid:
+    def test_stored_text_is_what_people_said_in_time_order(self, runtime, sandbox, monkeypatch):
+        """Moments (price_inquiry, ...) are not in transcript_text but in transcript_moments; lines listed out of
+        order are stored in time order; timezone-less times with microseconds are read as UTC, to the microsecond."""
+        from cloud_functions.dialpad_sync.sync import DialpadSyncRequest, run_dialpad_sync
+
+        point_at(runtime, sandbox, monkeypatch)
+        assert run_dialpad_sync(DialpadSyncRequest(sync_type="full", days=5), runtime)["status"] == "success"
+        stored = {r["call_id"]: r for r in runtime.warehouse.query(
+            f"SELECT call_id, transcript_text, transcript_lines, transcript_moments FROM {DS}.dialpad_transcripts")}
+        sent = sandbox.state.transcripts
+        assert stored.keys() == sent.keys()
+        assert any(line["type"] != "transcript" for t in sent.values() for line in t["lines"])
+        assert any([_utc(x["time"]) for x in t["lines"]] != sorted(_utc(x["time"]) for x in t["lines"]) for t in sent.values())
+        for call_id, transcript in sent.items():
+            said = sorted((x for x in transcript["lines"] if x["type"] == "transcript"), key=lambda x: _utc(x["time"]))
+            moments = sorted((x for x in transcript["lines"] if x["type"] != "transcript"), key=lambda x: _utc(x["time"]))
+            row = stored[call_id]
+            assert row["transcript_text"] == "\n".join(f"{x['name']}: {x['content']}" for x in said)
+            assert [(x["content"], x["time"]) for x in row["transcript_lines"]] == [(x["content"], _utc(x["time"])) for x in said]
+            assert [(x["type"], x["content"], x["time"]) for x in row["transcript_moments"]] == [
+                (x["type"], x["content"], _utc(x["time"])) for x in moments]
+
+
+class TestPaging:
+    def test_an_incremental_run_reads_only_its_window_over_several_pages(self, runtime, monkeypatch):
+        """The sandbox's cursor holds only the position: every page is asked with the window's date filters, so an
+        incremental run over several pages reads the calls of its window, not the whole call history."""
+        from cloud_functions.dialpad_sync.sync import DialpadSyncRequest, run_dialpad_sync
+        from transform.values import epoch_ms, to_datetime
+
+        with DialpadSandbox(120, page_size=5, malformed=4) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            (full,) = run_dialpad_sync(DialpadSyncRequest(sync_type="full", days=5), runtime)["runs"]
+            sandbox.state.add_calls(12)
+            sandbox.state.list_queries.clear()
+            (run,) = run_dialpad_sync(DialpadSyncRequest(), runtime)["runs"]
+            low = epoch_ms(to_datetime(full["watermark_after"]) - timedelta(hours=0.5))
+            window = [c for c in sandbox.state.calls if low <= (sandbox.state.started(c) or 0) <= epoch_ms(datetime.now(timezone.utc))]
+            assert run["status"] == "success" and run["rows_fetched"] == len(window) < len(sandbox.state.calls) // 4
+            queries = sandbox.state.list_queries
+            assert sum(1 for q in queries if q["cursor"]) >= 3
+            assert all(q["started_after"] and q["started_before"] for q in queries)
 
 
 def stored_texts(call):
