@@ -11,7 +11,8 @@ arrive as JSON strings as often as numbers; a knob adds malformed calls.
 What Dialpad's OpenAPI spec shows and the sandbox sends, from the seed: transcripts with AI moments among
 the spoken lines (`type` moment, custom_moment, real_time_moment, ai_question) and lines out of time order,
 as the spec's example transcript has them; line times timezone-less with microseconds as in that example
-(some with a Z); user ids as strings or numbers. The list's cursor carries only the position: the filters
+(some with a Z); user ids as strings or numbers; a recorded call now and then answered with its call id and
+no lines (not transcribed). The list's cursor carries only the position: the filters
 are read from each request (the spec does not say the real cursor keeps them, and Dialpad's SDK sends them
 again with every cursor). `list_queries` keeps each list request's parameters for tests.
 
@@ -33,6 +34,9 @@ from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxSer
 DEFAULT_API_KEY = "sandbox-dialpad-key"
 EMPLOYEE_IDS = (5001, 5002, 5003)
 # Dialpad Ai moments: (line type, content); the names are those of the spec's example and the like.
+# Recorded calls whose transcript answer is the call id without lines (developers.dialpad.com/discuss: a call
+# Dialpad Ai did not transcribe, e.g. in a language it does not support)
+UNTRANSCRIBED_SHARE = 0.1
 MOMENTS = (("moment", "price_inquiry"), ("moment", "not_white_listed_moment"), ("custom_moment", "competitor_mention"),
            ("real_time_moment", "next_steps"), ("ai_question", "What does the enterprise plan include?"))
 
@@ -55,6 +59,7 @@ class DialpadState:
         self.end = data_anchor() - timedelta(minutes=5)
         self.calls: list[dict[str, Any]] = []
         self.transcripts: dict[str, dict[str, Any]] = {}
+        self.untranscribed: dict[str, dict[str, Any]] = {}  # recorded calls answered with the call id alone
         self.lock = threading.Lock()
         self.company_limit = WindowLimit(requests_per_second, 1.0)
         self.single_call_limit = WindowLimit(10, 60.0)  # GET /call/{id}: 10 per minute
@@ -110,7 +115,9 @@ class DialpadState:
             "was_recorded": recorded, "labels": ["sales"] if index % 3 == 0 else [],
             "is_transferred": False, "event_timestamp": self._int64(self._ms(ended)),
         }
-        if recorded:
+        if recorded and self.transcript_rng.random() < UNTRANSCRIBED_SHARE:
+            self.untranscribed[str(call_id)] = {"call_id": self._int64(call_id, self.transcript_rng)}
+        elif recorded:
             self.transcripts[str(call_id)] = self._transcript(call_id, started, person)
         return call
 
@@ -236,7 +243,7 @@ def build_server(state: DialpadState, faults: Faults | None = None) -> SandboxSe
     @server.route("GET", r"/api/v2/transcripts/(?P<call_id>\d+)", "transcript")
     @guarded
     def transcript(request: Request) -> Response:
-        found = state.transcripts.get(request.params["call_id"])
+        found = state.transcripts.get(request.params["call_id"]) or state.untranscribed.get(request.params["call_id"])
         return Response.json(found) if found else _error(404, "no transcript for this call")
 
     return server

@@ -48,9 +48,11 @@ class DialpadClient:
             params = {**window, "cursor": cursor}
 
     def transcripts(self, call_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """The transcripts of these calls (those that have one), fetched at most `concurrency` at a time."""
+        """The transcripts of these calls (those that have lines), fetched at most `concurrency` at a time.
+
+        A call without one may answer 404 or 200 with its call id and no lines (an untranscribed call)."""
         if not call_ids:
             return {}
         with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
             found = pool.map(lambda call_id: self._get(f"/api/v2/transcripts/{call_id}", allow_404=True), call_ids)
-            return {call_id: transcript for call_id, transcript in zip(call_ids, found) if transcript}
+            return {call_id: transcript for call_id, transcript in zip(call_ids, found) if transcript and transcript.get("lines")}

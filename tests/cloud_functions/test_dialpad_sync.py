@@ -33,6 +33,8 @@ def snapshot(warehouse):
 class TestSync:
     def test_full_incremental_and_repeat_over_http(self, runtime, sandbox, monkeypatch, function_server):
         """Full stores every call and transcript once; incremental adds only the new; a repeat changes nothing."""
+        from transform.values import epoch_ms, to_datetime
+
         point_at(runtime, sandbox, monkeypatch)
         server = function_server("dialpad_sync")
         response = server.post({"sync_type": "full", "days": 5})
@@ -52,6 +54,7 @@ class TestSync:
         assert body["runs"][0]["rows_rejected"] == 1  # the call without an id
         assert sandbox.server.requests.by_route["call_get"] == 0  # never one request per call
 
+        assert sandbox.state.untranscribed  # recorded, answered without lines: asked for, no row
         added = sandbox.state.add_calls(6)
         requests_before = sandbox.server.requests.by_route["transcript"]
         response = server.post({"sync_type": "incremental"})
@@ -59,8 +62,12 @@ class TestSync:
         new_ids = {str(c["call_id"]) for c in added}
         after = snapshot(runtime.warehouse)
         assert len(after) == len(rows) + 6 and new_ids <= {r["call_id"] for r in after}
-        new_transcripts = {i for i in new_ids if i in sandbox.state.transcripts}
-        assert sandbox.server.requests.by_route["transcript"] - requests_before == len(new_transcripts)
+        # Asked again: the new recorded calls, and the run's earlier recorded calls that still have no transcript
+        low = epoch_ms(to_datetime(body["runs"][0]["watermark_after"]) - timedelta(hours=0.5))
+        unstored = (new_ids & {str(c["call_id"]) for c in added if c["was_recorded"]}) | set(sandbox.state.untranscribed)
+        asked = {str(c["call_id"]) for c in sandbox.state.calls
+                 if str(c.get("call_id")) in unstored and (sandbox.state.started(c) or 0) >= low}
+        assert sandbox.server.requests.by_route["transcript"] - requests_before == len(asked)
         unchanged = snapshot(runtime.warehouse)
         assert server.post({"sync_type": "incremental"}).status_code == 200
         assert snapshot(runtime.warehouse) == unchanged
@@ -220,6 +227,31 @@ class TestCallRows:
         else:
             assert {k: row[k] for k in expected} == expected
             assert row["started_at"] == call_row(call, "US")["started_at"] and len(row["transcript_lines"]) == 2
+
+    @pytest.mark.parametrize("lines, text, moments", [
+        ([{"content": "b", "name": "B", "time": "2026-01-01T10:00:02.500000"},
+          {"content": "a", "name": "A", "time": "2026-01-01T10:00:01.000001Z"}], "A: a\nB: b", []),
+        ([{"content": "late", "name": "B", "time": None, "type": "transcript"},
+          {"content": "x", "name": "A", "time": "2026-01-01T10:00:03", "type": "transcript"}], "A: x\nB: late", []),
+        ([{"content": "price_inquiry", "name": "A", "time": "2026-01-01T10:00:00", "type": "moment", "user_id": 2},
+          {"content": "Why?", "name": "A", "time": "2026-01-01T09:59:00", "type": "ai_question", "user_id": "2"}],
+         None, [("ai_question", "Why?", "2"), ("moment", "price_inquiry", "2")]),
+        ([{"content": "hi", "name": "A", "time": "2026-01-01T10:00:00", "type": "transcript"},
+          {"content": "next_steps", "name": "A", "time": "2026-01-01T10:00:01", "type": "some_future_kind"}],
+         "A: hi", [("some_future_kind", "next_steps", None)]),
+    ])
+    def test_transcript_text_is_speech_in_time_order(self, lines, text, moments):
+        """Untyped lines count as speech, lines without a time go last, every other line type (any int64 user id)
+        is a moment kept apart: a transcript of moments alone has no text."""
+        call = {**BASE, TRANSCRIPT: {"call_id": 4000000001, "lines": lines}}
+        row = transcript_row(call, call_row(call, "US"))
+        assert row["transcript_text"] == text
+        assert [(m["type"], m["content"], m["user_id"]) for m in row["transcript_moments"]] == moments
+
+    def test_a_transcript_answer_without_lines_is_no_transcript(self):
+        """Dialpad's answer for an untranscribed call (its call id alone) writes no dialpad_transcripts row."""
+        call = {**BASE, TRANSCRIPT: {"call_id": "4000000001"}}
+        assert transcript_row(call, call_row(call, "US")) is None
 
     @pytest.mark.parametrize("call, reason", [
         ({"date_started": "1767000000000"}, "missing call_id"),
