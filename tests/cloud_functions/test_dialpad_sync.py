@@ -248,6 +248,18 @@ class TestCallRows:
         assert row["transcript_text"] == text
         assert [(m["type"], m["content"], m["user_id"]) for m in row["transcript_moments"]] == moments
 
+    @pytest.mark.parametrize("sent, read", [
+        ("2018-05-08T21:33:19.300000", datetime(2018, 5, 8, 21, 33, 19, 300000, tzinfo=timezone.utc)),
+        ("2018-05-08T21:33:19.3", datetime(2018, 5, 8, 21, 33, 19, 300000, tzinfo=timezone.utc)),
+        ("2018-05-08T21:33:19", datetime(2018, 5, 8, 21, 33, 19, tzinfo=timezone.utc)),
+        ("2018-05-08T21:33:19.300Z", datetime(2018, 5, 8, 21, 33, 19, 300000, tzinfo=timezone.utc)),
+        ("2018-05-08T21:33:19.300000+02:00", datetime(2018, 5, 8, 19, 33, 19, 300000, tzinfo=timezone.utc)),
+    ])
+    def test_line_times_without_a_timezone_are_utc(self, sent, read):
+        """A line time without an offset (the spec's form, any fraction digits) is UTC; an offset is honoured."""
+        call = {**BASE, TRANSCRIPT: {"lines": [{"content": "hi", "name": "A", "time": sent, "type": "transcript"}]}}
+        assert transcript_row(call, call_row(call, "US"))["transcript_lines"][0]["time"] == read
+
     def test_a_transcript_answer_without_lines_is_no_transcript(self):
         """Dialpad's answer for an untranscribed call (its call id alone) writes no dialpad_transcripts row."""
         call = {**BASE, TRANSCRIPT: {"call_id": "4000000001"}}
