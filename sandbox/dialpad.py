@@ -33,10 +33,10 @@ from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxSer
 
 DEFAULT_API_KEY = "sandbox-dialpad-key"
 EMPLOYEE_IDS = (5001, 5002, 5003)
-# Dialpad Ai moments: (line type, content); the names are those of the spec's example and the like.
 # Recorded calls whose transcript answer is the call id without lines (developers.dialpad.com/discuss: a call
 # Dialpad Ai did not transcribe, e.g. in a language it does not support)
 UNTRANSCRIBED_SHARE = 0.1
+# Dialpad Ai moments: (line type, content); the names are those of the spec's example and the like.
 MOMENTS = (("moment", "price_inquiry"), ("moment", "not_white_listed_moment"), ("custom_moment", "competitor_mention"),
            ("real_time_moment", "next_steps"), ("ai_question", "What does the enterprise plan include?"))
 
