@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from scripts.analyst_sql import statements
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "bigquery" / "migrations"
@@ -59,11 +61,14 @@ def test_etl_runs_object_type_becomes_stream(warehouse):
     assert warehouse.query(f"SELECT run_id, stream FROM {ds}.etl_runs") == [{"run_id": "gmail-1", "stream": "a@b.com"}]
 
 
-def test_transcript_moments_move_out_of_the_spoken_lines(warehouse):
+@pytest.mark.parametrize("kind", ["warehouse", pytest.param("bigquery_warehouse", marks=pytest.mark.emulator)])
+def test_transcript_moments_move_out_of_the_spoken_lines(kind, request):
     """A transcript stored before moments were kept apart: its moments move to transcript_moments, its spoken lines
-    are put in time order and its text is rebuilt from them, as the sync now writes it; a second run changes nothing."""
+    are put in time order and its text is rebuilt from them, as the sync now writes it; a second run changes nothing
+    (on DuckDB and on the BigQuery emulator)."""
     from cloud_functions.dialpad_sync.records import TRANSCRIPT, call_row, transcript_row
 
+    warehouse = request.getfixturevalue(kind)
     ds = warehouse.dataset
     lines = [{"content": "hi", "name": "Ann", "time": "2018-05-08T21:33:19.300000", "type": "transcript"},
              {"content": "hello", "name": "Bo", "time": "2018-05-08T21:33:15.300000", "type": "transcript"},
