@@ -8,6 +8,14 @@ lets tests read the busiest window. Calls come from the fake company: external n
 people's phones written the ways Dialpad sends them, plus "anonymous" and vanity junk; int64 values
 arrive as JSON strings as often as numbers; a knob adds malformed calls.
 
+What Dialpad's OpenAPI spec shows and the sandbox sends, from the seed: transcripts with AI moments among
+the spoken lines (`type` moment, custom_moment, real_time_moment, ai_question) and lines out of time order,
+as the spec's example transcript has them; line times timezone-less with microseconds as in that example
+(some with a Z); user ids as strings or numbers; a recorded call now and then answered with its call id and
+no lines (not transcribed). The list's cursor carries only the position: the filters
+are read from each request (the spec does not say the real cursor keeps them, and Dialpad's SDK sends them
+again with every cursor). `list_queries` keeps each list request's parameters for tests.
+
     python -m sandbox.dialpad --calls 5000 --latency 0.03
 """
 from __future__ import annotations
@@ -25,6 +33,12 @@ from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxSer
 
 DEFAULT_API_KEY = "sandbox-dialpad-key"
 EMPLOYEE_IDS = (5001, 5002, 5003)
+# Recorded calls whose transcript answer is the call id without lines (developers.dialpad.com/discuss: a call
+# Dialpad Ai did not transcribe, e.g. in a language it does not support)
+UNTRANSCRIBED_SHARE = 0.1
+# Dialpad Ai moments: (line type, content); the names are those of the spec's example and the like.
+MOMENTS = (("moment", "price_inquiry"), ("moment", "not_white_listed_moment"), ("custom_moment", "competitor_mention"),
+           ("real_time_moment", "next_steps"), ("ai_question", "What does the enterprise plan include?"))
 
 
 class DialpadState:
@@ -39,9 +53,13 @@ class DialpadState:
         self.requests_per_second = requests_per_second
         self.transcript_share = transcript_share
         self.rng = random.Random(seed)
+        # Transcripts draw from their own stream, so the calls stay the same whatever the transcripts hold.
+        self.transcript_rng = random.Random(f"{seed} transcripts")
+        self.list_queries: list[dict[str, str | None]] = []
         self.end = data_anchor() - timedelta(minutes=5)
         self.calls: list[dict[str, Any]] = []
         self.transcripts: dict[str, dict[str, Any]] = {}
+        self.untranscribed: dict[str, dict[str, Any]] = {}  # recorded calls answered with the call id alone
         self.lock = threading.Lock()
         self.company_limit = WindowLimit(requests_per_second, 1.0)
         self.single_call_limit = WindowLimit(10, 60.0)  # GET /call/{id}: 10 per minute
@@ -54,9 +72,9 @@ class DialpadState:
     def _ms(self, moment: datetime) -> int:
         return int(moment.timestamp() * 1000)
 
-    def _int64(self, value: int) -> int | str:
-        # Dialpad sends int64 fields as JSON strings; not always.
-        return str(value) if self.rng.random() < 0.5 else value
+    def _int64(self, value: int, rng: random.Random | None = None) -> int | str:
+        # Dialpad sends int64 fields as JSON strings (proto3's JSON mapping); not always.
+        return str(value) if (rng or self.rng).random() < 0.5 else value
 
     def _call(self, index: int, started: datetime) -> dict[str, Any]:
         rng = self.rng
@@ -97,21 +115,38 @@ class DialpadState:
             "was_recorded": recorded, "labels": ["sales"] if index % 3 == 0 else [],
             "is_transferred": False, "event_timestamp": self._int64(self._ms(ended)),
         }
-        if recorded:
+        if recorded and self.transcript_rng.random() < UNTRANSCRIBED_SHARE:
+            self.untranscribed[str(call_id)] = {"call_id": self._int64(call_id, self.transcript_rng)}
+        elif recorded:
             self.transcripts[str(call_id)] = self._transcript(call_id, started, person)
         return call
 
     def _transcript(self, call_id: int, started: datetime, person: dict[str, Any] | None) -> dict[str, Any]:
+        rng = self.transcript_rng
         speaker = f"{person['FirstName']} {person['LastName']}" if person else "Caller"
         said = ("Hi, thanks for calling.", "We were looking at the proposal.", "Can you send the pricing?",
                 "Sure, I'll follow up by email.", "Great, talk next week.")
         lines = []
         for n, content in enumerate(said[: 3 + call_id % 3]):
             ours = n % 2 == 0
-            lines.append({"content": content, "name": "Sales" if ours else speaker,
-                          "time": (started + timedelta(seconds=10 * n)).isoformat().replace("+00:00", "Z"),
-                          "type": "transcript", **({"user_id": "5001"} if ours else {"contact_id": "c1"})})
-        return {"call_id": str(call_id), "lines": lines}
+            lines.append(self._line(content, "Sales" if ours else speaker, started + timedelta(seconds=10 * n),
+                                    "transcript", ours))
+        for n in range(rng.choice((0, 1, 2))):
+            kind, content = rng.choice(MOMENTS)
+            lines.append(self._line(content, "Sales", started + timedelta(seconds=10 * n + 5, microseconds=300_000),
+                                    kind, True))
+        if rng.random() < 0.5:  # the spec's example: moments after the lines, a later line listed first
+            lines.insert(0, lines.pop(1))
+        return {"call_id": self._int64(call_id, rng), "lines": lines}
+
+    def _line(self, content: str, name: str, moment: datetime, kind: str, ours: bool) -> dict[str, Any]:
+        rng = self.transcript_rng
+        moment += timedelta(microseconds=rng.randrange(0, 1_000_000, 100_000))
+        # Timezone-less with microseconds as in the spec's example; now and then RFC 3339 with a Z
+        time = (moment.replace(tzinfo=None).isoformat(timespec="microseconds") if rng.random() < 0.8
+                else moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+        who = {"user_id": self._int64(EMPLOYEE_IDS[0], rng)} if ours else {"contact_id": "c1"}
+        return {"content": content, "name": name, "time": time, "type": kind, **who}
 
     def _malformed(self, index: int) -> dict[str, Any]:
         started = self._ms(self.end - timedelta(minutes=index + 1))
@@ -174,27 +209,25 @@ def build_server(state: DialpadState, faults: Faults | None = None) -> SandboxSe
     @server.route("GET", r"/api/v2/call", "call_list")
     @guarded
     def call_list(request: Request) -> Response:
-        cursor = request.arg("cursor")
-        if cursor:
+        query = {name: request.arg(name) for name in ("started_after", "started_before", "cursor")}
+        state.list_queries.append(query)
+        offset = 0
+        if query["cursor"]:
             try:
-                query = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-            except ValueError:
+                offset = int(json.loads(base64.urlsafe_b64decode(query["cursor"].encode()))["offset"])
+            except (ValueError, KeyError, TypeError):
                 return _error(400, "invalid cursor")
-        else:
-            query = {"after": request.arg("started_after"), "before": request.arg("started_before"), "offset": 0}
-        after = int(query["after"]) if query.get("after") else None
-        before = int(query["before"]) if query.get("before") else None
+        after = int(query["started_after"]) if query["started_after"] else None
+        before = int(query["started_before"]) if query["started_before"] else None
         with state.lock:
             matching = [c for c in state.calls
                         if (after is None or (state.started(c) or 0) > after)
                         and (before is None or (state.started(c) or 0) < before)]
         matching.sort(key=lambda c: state.started(c) or 0, reverse=True)
-        offset = query["offset"]
         page = matching[offset:offset + state.page_size]
         body: dict[str, Any] = {"items": page}
         if offset + state.page_size < len(matching):
-            next_query = {**query, "offset": offset + state.page_size}
-            body["cursor"] = base64.urlsafe_b64encode(json.dumps(next_query).encode()).decode()
+            body["cursor"] = base64.urlsafe_b64encode(json.dumps({"offset": offset + state.page_size}).encode()).decode()
         return Response.json(body)
 
     @server.route("GET", r"/api/v2/call/(?P<call_id>\d+)", "call_get")
@@ -210,7 +243,7 @@ def build_server(state: DialpadState, faults: Faults | None = None) -> SandboxSe
     @server.route("GET", r"/api/v2/transcripts/(?P<call_id>\d+)", "transcript")
     @guarded
     def transcript(request: Request) -> Response:
-        found = state.transcripts.get(request.params["call_id"])
+        found = state.transcripts.get(request.params["call_id"]) or state.untranscribed.get(request.params["call_id"])
         return Response.json(found) if found else _error(404, "no transcript for this call")
 
     return server

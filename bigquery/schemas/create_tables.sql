@@ -229,6 +229,7 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.dialpad_transcripts (
   call_id STRING NOT NULL,
   started_at TIMESTAMP NOT NULL,
   transcript_lines ARRAY<STRUCT<content STRING, name STRING, time TIMESTAMP, type STRING, user_id STRING, contact_id STRING>>,
+  transcript_moments ARRAY<STRUCT<content STRING, name STRING, time TIMESTAMP, type STRING, user_id STRING, contact_id STRING>>,
   transcript_text STRING,
   ingested_at TIMESTAMP NOT NULL
 )

@@ -33,20 +33,26 @@ class DialpadClient:
         return self._calls(lambda: get_json(self._session, f"{self._base}{path}", params, allow_404))
 
     def call_pages(self, started_after_ms: int, started_before_ms: int) -> Iterator[list[dict[str, Any]]]:
-        """Pages of finished calls started in (after, before), newest first, following the cursor."""
-        params: dict[str, Any] = {"started_after": started_after_ms, "started_before": started_before_ms}
+        """Pages of finished calls started in (after, before), newest first, following the cursor.
+
+        The filters go with the cursor on every page: the spec does not say the cursor keeps them, and
+        Dialpad's own SDK sends them again (a cursor alone could list the whole call history)."""
+        window: dict[str, Any] = {"started_after": started_after_ms, "started_before": started_before_ms}
+        params = window
         while True:
             body = self._get("/api/v2/call", params) or {}
             yield body.get("items") or []
             cursor = body.get("cursor")
             if not cursor:
                 return
-            params = {"cursor": cursor}
+            params = {**window, "cursor": cursor}
 
     def transcripts(self, call_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """The transcripts of these calls (those that have one), fetched at most `concurrency` at a time."""
+        """The transcripts of these calls (those that have lines), fetched at most `concurrency` at a time.
+
+        A call without one may answer 404 or 200 with its call id and no lines (an untranscribed call)."""
         if not call_ids:
             return {}
         with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
             found = pool.map(lambda call_id: self._get(f"/api/v2/transcripts/{call_id}", allow_404=True), call_ids)
-            return {call_id: transcript for call_id, transcript in zip(call_ids, found) if transcript}
+            return {call_id: transcript for call_id, transcript in zip(call_ids, found) if transcript and transcript.get("lines")}

@@ -3,9 +3,15 @@
 Dialpad sends int64 values as JSON strings or numbers; both are read. A call without an id or with an
 impossible start is rejected with the reason (started_at partitions the table); any other unknown or
 impossible value becomes NULL.
+
+A transcript's lines are what people said (type "transcript") and Dialpad Ai's moments (moment,
+custom_moment, real_time_moment, ai_question): only what was said is the transcript's text; moments are kept
+as data beside it. Lines arrive out of time order (the spec's own example), so both are sorted by time;
+line times come without a timezone (the spec's example) and are read as UTC, as every other Dialpad time is.
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from pipeline.runner import RejectedRecord
@@ -14,6 +20,8 @@ from transform.phone_normalizer import parse_phone
 from transform.values import to_bool, to_datetime, to_int, to_str
 
 TRANSCRIPT = "_transcript"  # the key the client attaches a call's transcript under
+_NO_TIME = datetime.min.replace(tzinfo=timezone.utc)  # sort key of a line without a time (it goes last)
+SPOKEN = "transcript"  # the line type of what a person said; every other type is an AI moment
 
 
 def _lenient(convert, value: Any) -> Any:
@@ -28,13 +36,18 @@ def _e164(number: str | None, region: str) -> str | None:
 
 
 def transcript_lines(transcript: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The transcript's lines as dialpad_transcripts.transcript_lines records."""
+    """Every line of the transcript as a transcript_lines record, in time order (lines without a time last)."""
     lines = []
     for line in (transcript or {}).get("lines") or []:
         lines.append({"content": to_str(line.get("content")), "name": to_str(line.get("name")),
                       "time": _lenient(to_datetime, line.get("time")), "type": to_str(line.get("type")),
                       "user_id": to_str(line.get("user_id")), "contact_id": to_str(line.get("contact_id"))})
-    return lines
+    return sorted(lines, key=lambda line: (line["time"] is None, line["time"] or _NO_TIME))
+
+
+def _spoken(line: dict[str, Any]) -> bool:
+    # A line without a type is taken as speech (as every line was before moments): the spec makes the type optional.
+    return line["type"] in (None, SPOKEN)
 
 
 def call_row(call: dict[str, Any], region: str) -> dict[str, Any]:
@@ -73,9 +86,12 @@ def call_row(call: dict[str, Any], region: str) -> dict[str, Any]:
 
 
 def transcript_row(call: dict[str, Any], row: dict[str, Any]) -> dict[str, Any] | None:
-    """The dialpad_transcripts row of a call (row: its dialpad_calls row) when a transcript with lines is attached."""
+    """The dialpad_transcripts row of a call (row: its dialpad_calls row) when a transcript with lines is attached:
+    what was said as lines and as text, and the AI moments apart."""
     lines = transcript_lines(call.get(TRANSCRIPT))
     if not lines:
         return None
-    return {"call_id": row["call_id"], "started_at": row["started_at"], "transcript_lines": lines,
-            "transcript_text": "\n".join(f"{line['name'] or '?'}: {line['content'] or ''}" for line in lines)}
+    said = [line for line in lines if _spoken(line)]
+    return {"call_id": row["call_id"], "started_at": row["started_at"], "transcript_lines": said,
+            "transcript_moments": [line for line in lines if not _spoken(line)],
+            "transcript_text": "\n".join(f"{line['name'] or '?'}: {line['content'] or ''}" for line in said) or None}

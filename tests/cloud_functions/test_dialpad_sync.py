@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -32,6 +33,8 @@ def snapshot(warehouse):
 class TestSync:
     def test_full_incremental_and_repeat_over_http(self, runtime, sandbox, monkeypatch, function_server):
         """Full stores every call and transcript once; incremental adds only the new; a repeat changes nothing."""
+        from transform.values import epoch_ms, to_datetime
+
         point_at(runtime, sandbox, monkeypatch)
         server = function_server("dialpad_sync")
         response = server.post({"sync_type": "full", "days": 5})
@@ -51,6 +54,7 @@ class TestSync:
         assert body["runs"][0]["rows_rejected"] == 1  # the call without an id
         assert sandbox.server.requests.by_route["call_get"] == 0  # never one request per call
 
+        assert sandbox.state.untranscribed  # recorded, answered without lines: asked for, no row
         added = sandbox.state.add_calls(6)
         requests_before = sandbox.server.requests.by_route["transcript"]
         response = server.post({"sync_type": "incremental"})
@@ -58,8 +62,12 @@ class TestSync:
         new_ids = {str(c["call_id"]) for c in added}
         after = snapshot(runtime.warehouse)
         assert len(after) == len(rows) + 6 and new_ids <= {r["call_id"] for r in after}
-        new_transcripts = {i for i in new_ids if i in sandbox.state.transcripts}
-        assert sandbox.server.requests.by_route["transcript"] - requests_before == len(new_transcripts)
+        # Asked again: the new recorded calls, and the run's earlier recorded calls that still have no transcript
+        low = epoch_ms(to_datetime(body["runs"][0]["watermark_after"]) - timedelta(hours=0.5))
+        unstored = (new_ids & {str(c["call_id"]) for c in added if c["was_recorded"]}) | set(sandbox.state.untranscribed)
+        asked = {str(c["call_id"]) for c in sandbox.state.calls
+                 if str(c.get("call_id")) in unstored and (sandbox.state.started(c) or 0) >= low}
+        assert sandbox.server.requests.by_route["transcript"] - requests_before == len(asked)
         unchanged = snapshot(runtime.warehouse)
         assert server.post({"sync_type": "incremental"}).status_code == 200
         assert snapshot(runtime.warehouse) == unchanged
@@ -95,6 +103,56 @@ class TestSync:
         assert "wrong-key-value" not in message.data.decode()
         (run,) = runtime.warehouse.query(f"SELECT status, error_type FROM {DS}.etl_runs")
         assert run == {"status": "failed", "error_type": "HTTPError"}
+
+
+def _utc(text):
+    """A sandbox line time as UTC (timezone-less ones are UTC: README, Assumptions about the APIs)."""
+    return datetime.fromisoformat(text.removesuffix("Z")).replace(tzinfo=timezone.utc)
+
+
+class TestTranscriptsAsSaid:
+    def test_stored_text_is_what_people_said_in_time_order(self, runtime, sandbox, monkeypatch):
+        """Moments (price_inquiry, ...) are not in transcript_text but in transcript_moments; lines listed out of
+        order are stored in time order; timezone-less times with microseconds are read as UTC, to the microsecond."""
+        from cloud_functions.dialpad_sync.sync import DialpadSyncRequest, run_dialpad_sync
+
+        point_at(runtime, sandbox, monkeypatch)
+        assert run_dialpad_sync(DialpadSyncRequest(sync_type="full", days=5), runtime)["status"] == "success"
+        stored = {r["call_id"]: r for r in runtime.warehouse.query(
+            f"SELECT call_id, transcript_text, transcript_lines, transcript_moments FROM {DS}.dialpad_transcripts")}
+        sent = sandbox.state.transcripts
+        assert stored.keys() == sent.keys()
+        assert any(line["type"] != "transcript" for t in sent.values() for line in t["lines"])
+        assert any([_utc(x["time"]) for x in t["lines"]] != sorted(_utc(x["time"]) for x in t["lines"]) for t in sent.values())
+        for call_id, transcript in sent.items():
+            said = sorted((x for x in transcript["lines"] if x["type"] == "transcript"), key=lambda x: _utc(x["time"]))
+            moments = sorted((x for x in transcript["lines"] if x["type"] != "transcript"), key=lambda x: _utc(x["time"]))
+            row = stored[call_id]
+            assert row["transcript_text"] == "\n".join(f"{x['name']}: {x['content']}" for x in said)
+            assert [(x["content"], x["time"]) for x in row["transcript_lines"]] == [(x["content"], _utc(x["time"])) for x in said]
+            assert [(x["type"], x["content"], x["time"]) for x in row["transcript_moments"]] == [
+                (x["type"], x["content"], _utc(x["time"])) for x in moments]
+
+
+class TestPaging:
+    def test_an_incremental_run_reads_only_its_window_over_several_pages(self, runtime, monkeypatch):
+        """The sandbox's cursor holds only the position: every page is asked with the window's date filters, so an
+        incremental run over several pages reads the calls of its window, not the whole call history."""
+        from cloud_functions.dialpad_sync.sync import DialpadSyncRequest, run_dialpad_sync
+        from transform.values import epoch_ms, to_datetime
+
+        with DialpadSandbox(120, page_size=5, malformed=4) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            (full,) = run_dialpad_sync(DialpadSyncRequest(sync_type="full", days=5), runtime)["runs"]
+            sandbox.state.add_calls(12)
+            sandbox.state.list_queries.clear()
+            (run,) = run_dialpad_sync(DialpadSyncRequest(), runtime)["runs"]
+            low = epoch_ms(to_datetime(full["watermark_after"]) - timedelta(hours=0.5))
+            window = [c for c in sandbox.state.calls if low <= (sandbox.state.started(c) or 0) <= epoch_ms(datetime.now(timezone.utc))]
+            assert run["status"] == "success" and run["rows_fetched"] == len(window) < len(sandbox.state.calls) // 4
+            queries = sandbox.state.list_queries
+            assert sum(1 for q in queries if q["cursor"]) >= 3
+            assert all(q["started_after"] and q["started_before"] for q in queries)
 
 
 def stored_texts(call):
@@ -169,6 +227,43 @@ class TestCallRows:
         else:
             assert {k: row[k] for k in expected} == expected
             assert row["started_at"] == call_row(call, "US")["started_at"] and len(row["transcript_lines"]) == 2
+
+    @pytest.mark.parametrize("lines, text, moments", [
+        ([{"content": "b", "name": "B", "time": "2026-01-01T10:00:02.500000"},
+          {"content": "a", "name": "A", "time": "2026-01-01T10:00:01.000001Z"}], "A: a\nB: b", []),
+        ([{"content": "late", "name": "B", "time": None, "type": "transcript"},
+          {"content": "x", "name": "A", "time": "2026-01-01T10:00:03", "type": "transcript"}], "A: x\nB: late", []),
+        ([{"content": "price_inquiry", "name": "A", "time": "2026-01-01T10:00:00", "type": "moment", "user_id": 2},
+          {"content": "Why?", "name": "A", "time": "2026-01-01T09:59:00", "type": "ai_question", "user_id": "2"}],
+         None, [("ai_question", "Why?", "2"), ("moment", "price_inquiry", "2")]),
+        ([{"content": "hi", "name": "A", "time": "2026-01-01T10:00:00", "type": "transcript"},
+          {"content": "next_steps", "name": "A", "time": "2026-01-01T10:00:01", "type": "some_future_kind"}],
+         "A: hi", [("some_future_kind", "next_steps", None)]),
+    ])
+    def test_transcript_text_is_speech_in_time_order(self, lines, text, moments):
+        """Untyped lines count as speech, lines without a time go last, every other line type (any int64 user id)
+        is a moment kept apart: a transcript of moments alone has no text."""
+        call = {**BASE, TRANSCRIPT: {"call_id": 4000000001, "lines": lines}}
+        row = transcript_row(call, call_row(call, "US"))
+        assert row["transcript_text"] == text
+        assert [(m["type"], m["content"], m["user_id"]) for m in row["transcript_moments"]] == moments
+
+    @pytest.mark.parametrize("sent, read", [
+        ("2018-05-08T21:33:19.300000", datetime(2018, 5, 8, 21, 33, 19, 300000, tzinfo=timezone.utc)),
+        ("2018-05-08T21:33:19.3", datetime(2018, 5, 8, 21, 33, 19, 300000, tzinfo=timezone.utc)),
+        ("2018-05-08T21:33:19", datetime(2018, 5, 8, 21, 33, 19, tzinfo=timezone.utc)),
+        ("2018-05-08T21:33:19.300Z", datetime(2018, 5, 8, 21, 33, 19, 300000, tzinfo=timezone.utc)),
+        ("2018-05-08T21:33:19.300000+02:00", datetime(2018, 5, 8, 19, 33, 19, 300000, tzinfo=timezone.utc)),
+    ])
+    def test_line_times_without_a_timezone_are_utc(self, sent, read):
+        """A line time without an offset (the spec's form, any fraction digits) is UTC; an offset is honoured."""
+        call = {**BASE, TRANSCRIPT: {"lines": [{"content": "hi", "name": "A", "time": sent, "type": "transcript"}]}}
+        assert transcript_row(call, call_row(call, "US"))["transcript_lines"][0]["time"] == read
+
+    def test_a_transcript_answer_without_lines_is_no_transcript(self):
+        """Dialpad's answer for an untranscribed call (its call id alone) writes no dialpad_transcripts row."""
+        call = {**BASE, TRANSCRIPT: {"call_id": "4000000001"}}
+        assert transcript_row(call, call_row(call, "US")) is None
 
     @pytest.mark.parametrize("call, reason", [
         ({"date_started": "1767000000000"}, "missing call_id"),

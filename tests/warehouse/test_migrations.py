@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from scripts.analyst_sql import statements
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "bigquery" / "migrations"
@@ -57,3 +59,28 @@ def test_etl_runs_object_type_becomes_stream(warehouse):
     columns = warehouse.table_columns("etl_runs")
     assert "stream" in columns and "object_type" not in columns
     assert warehouse.query(f"SELECT run_id, stream FROM {ds}.etl_runs") == [{"run_id": "gmail-1", "stream": "a@b.com"}]
+
+
+@pytest.mark.parametrize("kind", ["warehouse", pytest.param("bigquery_warehouse", marks=pytest.mark.emulator)])
+def test_transcript_moments_move_out_of_the_spoken_lines(kind, request):
+    """A transcript stored before moments were kept apart: its moments move to transcript_moments, its spoken lines
+    are put in time order and its text is rebuilt from them, as the sync now writes it; a second run changes nothing
+    (on DuckDB and on the BigQuery emulator)."""
+    from cloud_functions.dialpad_sync.records import TRANSCRIPT, call_row, transcript_row
+
+    warehouse = request.getfixturevalue(kind)
+    ds = warehouse.dataset
+    lines = [{"content": "hi", "name": "Ann", "time": "2018-05-08T21:33:19.300000", "type": "transcript"},
+             {"content": "hello", "name": "Bo", "time": "2018-05-08T21:33:15.300000", "type": "transcript"},
+             {"content": "price_inquiry", "name": "Bo", "time": "2018-05-08T21:33:17.300000", "type": "moment"},
+             {"content": "untimed", "name": None, "time": None, "type": None}]
+    call = {"call_id": "1001", "date_started": "1525815190000", TRANSCRIPT: {"lines": lines}}
+    now = transcript_row(call, call_row(call, "US"))
+    old = {**now, "transcript_lines": sorted(now["transcript_lines"] + now["transcript_moments"],
+                                             key=lambda x: [y["content"] for y in lines].index(x["content"])),
+           "transcript_moments": None, "transcript_text": "Ann: hi\nBo: hello\nBo: price_inquiry\n?: untimed"}
+    warehouse.merge("dialpad_transcripts", [old])
+    for _ in range(2):
+        migrate(warehouse, "dialpad_transcript_moments")
+        (row,) = warehouse.query(f"SELECT transcript_text, transcript_lines, transcript_moments FROM {ds}.dialpad_transcripts")
+        assert row == {key: now[key] for key in ("transcript_text", "transcript_lines", "transcript_moments")}
