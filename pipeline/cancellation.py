@@ -31,8 +31,35 @@ def cancel_reason(stop: BaseException) -> str:
     return str(stop)
 
 
+_requested: str | None = None
+
+
+def stop_requested() -> str | None:
+    """The name of the stop signal this process received, if any. DuckDB turns a signal that arrives during a
+    query into its own error ("Query interrupted"), so the exception alone does not tell."""
+    return _requested
+
+
+def cancellation_for(error: BaseException) -> BaseException | None:
+    """The cancelling exception an error stands for: the error itself when it is one, a new one when a stop
+    signal arrived (and the error is what it interrupted); None for an ordinary error."""
+    if isinstance(error, CANCELLING):
+        return error
+    if _requested == "SIGINT":
+        return KeyboardInterrupt()
+    return RunCancelled(_requested) if _requested else None
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    global _requested
+    _requested = "SIGINT"
+    raise KeyboardInterrupt
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise RunCancelled(signal.Signals(signum).name)
+    global _requested
+    _requested = signal.Signals(signum).name
+    raise RunCancelled(_requested)
 
 
 def install_stop_handlers() -> None:
@@ -40,5 +67,5 @@ def install_stop_handlers() -> None:
     inherited. Only the main thread may install handlers: elsewhere (a server's worker thread) this does nothing."""
     if threading.current_thread() is not threading.main_thread():
         return
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _terminate)

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator
 from config.settings import Settings
 from observability.logger import get_logger, redact
 from observability.monitoring import ErrorPublisher
-from pipeline.cancellation import CANCELLING, cancel_reason
+from pipeline.cancellation import CANCELLING, cancel_reason, cancellation_for
 from warehouse import Warehouse
 
 log = get_logger(__name__)
@@ -304,11 +304,16 @@ def tracked_run(warehouse: Warehouse, publisher: ErrorPublisher, record: RunReco
         try:
             with LeaseKeeper(warehouse, record, terms) if terms else contextlib.nullcontext():
                 yield record
-        except CANCELLING as stop:
-            log.warning("run cancelled", extra={"json_fields": {"reason": cancel_reason(stop)}})
-            tracker.close(record, "cancelled", stop)
-            raise
-        except Exception as error:
+        except BaseException as error:
+            stop = cancellation_for(error)
+            if stop is not None:
+                log.warning("run cancelled", extra={"json_fields": {"reason": cancel_reason(stop)}})
+                tracker.close(record, "cancelled", stop)
+                if stop is error:
+                    raise
+                raise stop from error  # what the signal interrupted (DuckDB's "Query interrupted") is its cause
+            if not isinstance(error, Exception):
+                raise
             error.run_id = record.run_id  # type: ignore[attr-defined]
             log.error("run failed", exc_info=error)
             _record_failure(tracker, publisher, record, error, failure_context())

@@ -7,7 +7,7 @@ import queue
 import threading
 from typing import Iterable, Iterator, TypeVar
 
-from pipeline.cancellation import CANCELLING
+from pipeline.cancellation import cancellation_for
 
 T = TypeVar("T")
 _DONE = object()
@@ -54,10 +54,10 @@ def prefetched(source: Iterable[T], depth: int = 2) -> Iterator[Iterator[T]]:
     cancelled = False
     try:
         yield consume()
-    except CANCELLING:
+    except BaseException as error:
         # SIGINT/SIGTERM: the process is stopping, and the reader (a daemon) may be inside a request that
         # lasts its whole timeout; waiting for it would hold the stop hostage.
-        cancelled = True
+        cancelled = cancellation_for(error) is not None
         raise
     finally:
         stop.set()

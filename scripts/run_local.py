@@ -26,6 +26,7 @@ import sys
 import threading
 import traceback
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -37,7 +38,7 @@ from config.settings import Settings, get_settings
 from observability.logger import configure_logging, redact
 from observability.monitoring import ErrorPublisher
 from pipeline.cancellation import CANCELLING, RunCancelled, install_stop_handlers
-from pipeline.etl_runs import record_failed_invocation
+from pipeline.etl_runs import STATUSES, record_failed_invocation
 from pipeline.runtime import Runtime, set_runtime
 from scripts.local_schedule import run_schedule
 from scripts.local_sources import SOURCES, endpoints, sandboxes_allowed
@@ -94,7 +95,8 @@ def sync(runtime: Runtime, names: list[str], full: bool, sandboxes: bool, then_r
                 SOURCES[name].sync(rt, full, partial(print_run, name))
             except Exception as error:
                 failures.append(RunFailed(name, error, rt))
-                print(f"  {failures[-1]}", file=sys.stderr, flush=True)
+                if len(usable) > 1:  # said as it happens; the summary at the end names it again
+                    print(f"  {failures[-1]}", file=sys.stderr, flush=True)
         if then_resolve:
             resolve(rt, full=False)
     if failures:
@@ -148,8 +150,14 @@ def recommend(runtime: Runtime) -> dict[str, Any]:
     return summary
 
 
-def report(warehouse: Warehouse) -> None:
+def report(warehouse: Warehouse, expected: dict[str, list[str]] | None = None) -> None:
+    from scripts.run_history import describe, headline, stream_health
+
     ds = warehouse.dataset
+    health = stream_health(warehouse, expected)
+    print(headline(health))
+    for row in health:
+        print(describe(row))
     print("rows per table:")
     for table, count in warehouse.table_counts().items():
         print(f"  {table:<26} {count:>10,}")
@@ -282,12 +290,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     serve_parser.add_argument("--port", type=int, default=8080, help="first port (0: any free ones)")
     schedule_parser = sub.add_parser("schedule", parents=[with_sources], help="fire schedules.yaml's jobs on their crons")
     schedule_parser.add_argument("--minutes", type=int, default=None, help="stop after this many minutes")
-    report_parser = sub.add_parser("report", help="rows per table, runs, match rates, top unmatched")
-    report_parser.add_argument("--json", action="store_true", help="the report as JSON on stdout, for scripts")
-    report_parser.add_argument("--html", type=Path, metavar="FILE",
-                               help="also write a self-contained page with charts to FILE")
-    report_parser.add_argument("--days", type=int, default=30, help="days of history for --json and --html")
-    sub.add_parser("check", help="exit 1 naming each source whose last success is older than twice its schedule")
+    _add_reading_commands(sub)
     sql_parser = sub.add_parser("sql", help="BigQuery SQL on the warehouse (on DuckDB through the pipeline's "
                                             "translation)")
     sql_parser.add_argument("query", nargs="?", help="one or more statements separated by ;")
@@ -316,6 +319,46 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above zero."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} is not above zero")
+    return value
+
+
+def since_argument(text: str) -> datetime:
+    """An argparse type: `30m`, `6h`, `7d` ago, or an ISO date or time."""
+    from scripts.run_history import parse_since
+
+    try:
+        return parse_since(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_reading_commands(sub: Any) -> None:
+    """report, check, runs and show: they read the warehouse and change nothing."""
+    report_parser = sub.add_parser("report", help="stream health, rows per table, runs, match rates, top unmatched")
+    report_parser.add_argument("--json", action="store_true", help="the report as JSON on stdout, for scripts")
+    report_parser.add_argument("--html", type=Path, metavar="FILE",
+                               help="also write a self-contained page with charts to FILE")
+    report_parser.add_argument("--days", type=positive_int, default=30, help="days of history for --json and --html")
+    sub.add_parser("check", help="exit 1 naming each stream whose latest run failed or whose last success is older "
+                                 "than twice its schedule")
+    runs = sub.add_parser("runs", help="the latest runs, newest first (filter by source, stream, status, since)")
+    runs.add_argument("--source")
+    runs.add_argument("--stream")
+    runs.add_argument("--status", choices=STATUSES)
+    runs.add_argument("--since", type=since_argument, help="30m, 6h, 7d or an ISO date (UTC)")
+    runs.add_argument("--limit", type=positive_int, default=20)
+    show = sub.add_parser("show", help="one run's whole record: details, warehouse jobs, rejects, the error")
+    show.add_argument("run_id")
+
+
 def open_for(command: str, settings: Settings) -> Warehouse:
     """The warehouse; `report`, `review` and `sql` read an existing one and never create an empty one."""
     if command in READING_COMMANDS and settings.warehouse == "duckdb" and not settings.duckdb_path.exists():
@@ -330,7 +373,7 @@ def open_for(command: str, settings: Settings) -> Warehouse:
         raise
 
 
-READING_COMMANDS = ("report", "review", "sql", "check")
+READING_COMMANDS = ("report", "review", "sql", "check", "runs", "show")
 
 
 class WarehouseBusy(Exception):
@@ -388,7 +431,7 @@ def do_run(cmd: Command) -> None:
     except RunFailed as error:
         failed = error
     recommend(cmd.runtime)
-    report(cmd.warehouse)
+    report(cmd.warehouse, expected_streams(cmd.settings))
     if failed:
         raise failed
 
@@ -420,8 +463,30 @@ def do_sql(cmd: Command) -> None:
 def do_check(cmd: Command) -> None:
     from scripts.run_report import check
 
-    print("freshness per source against config/schedules.yaml:")
-    check(cmd.warehouse)
+    print("each stream's latest run and last success against config/schedules.yaml:")
+    check(cmd.warehouse, expected_streams(cmd.settings))
+
+
+def expected_streams(settings: Settings) -> dict[str, list[str]]:
+    """Streams that should exist whether or not they ever ran: every configured mailbox."""
+    return {"gmail": list(settings.mailboxes)}
+
+
+def do_runs(cmd: Command) -> None:
+    from scripts.run_history import RunFilter, list_runs, run_line
+
+    args = cmd.args
+    found = list_runs(cmd.warehouse, RunFilter(args.source, args.stream, args.status, args.since, args.limit))
+    if not found:
+        print("no run matches")
+    for run in found:
+        print(run_line(run))
+
+
+def do_show(cmd: Command) -> None:
+    from scripts.run_history import show_run
+
+    print(show_run(cmd.warehouse, cmd.args.run_id.strip()))
 
 
 def do_report(cmd: Command) -> None:
@@ -429,9 +494,9 @@ def do_report(cmd: Command) -> None:
 
     args = cmd.args
     if not (args.json or args.html):
-        report(cmd.warehouse)
+        report(cmd.warehouse, expected_streams(cmd.settings))
         return
-    data = report_data(cmd.warehouse, args.days)
+    data = report_data(cmd.warehouse, args.days, expected_streams(cmd.settings))
     if args.html:
         write_html(data, args.html)
     print(to_json(data) if args.json else f"wrote {args.html}")
@@ -441,7 +506,7 @@ HANDLERS: dict[str, Callable[[Command], object]] = {
     "init": do_init, "run": do_run, "sync": do_sync, "resolve": lambda cmd: resolve(cmd.runtime, cmd.args.full),
     "recommend": lambda cmd: recommend(cmd.runtime), "serve": lambda cmd: serve(cmd.runtime, cmd.args.port, cmd.sandboxes),
     "schedule": do_schedule, "import-mbox": do_import_mbox, "review": lambda cmd: review(cmd.warehouse, cmd.settings, cmd.args),
-    "sql": do_sql, "check": do_check, "report": do_report,
+    "sql": do_sql, "check": do_check, "report": do_report, "runs": do_runs, "show": do_show,
 }
 
 
@@ -486,10 +551,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from entity_resolution.matcher import ReviewRefused
     from scripts.analyst_sql import NoStatement, QueryFailed
     from scripts.local_sources import NotConfigured
-    from scripts.run_report import StaleSources
+    from scripts.run_history import RunNotFound, UnhealthyStreams
 
     return (RunFailed, NothingConfigured, WarehouseBusy, FileNotFoundError, NotConfigured, SecretNotFoundError, ValidationError,
-            ReviewRefused, NoStatement, QueryFailed, StaleSources)
+            ReviewRefused, NoStatement, QueryFailed, UnhealthyStreams, RunNotFound)
 
 
 

@@ -287,7 +287,7 @@ def readme_commands() -> list[list[str]]:
     commands = []
     for line in re.findall(r"^\.venv/bin/python -m scripts\.run_local (.+?)(?:\s+#.*)?$", text, re.M):
         words = shlex.split(line.replace("\\", ""))  # a quoted SQL statement is one word
-        if words[0] in ("serve", "schedule", "import-mbox") or words[:2] == ["review", "approve"]:
+        if words[0] in ("serve", "schedule", "import-mbox", "show") or words[:2] == ["review", "approve"]:
             continue  # long-running, or needing a file or a record of the reader's own: tested on their own
         if "[--full]" in words:
             commands += [[w for w in words if w != "[--full]"], [w if w != "[--full]" else "--full" for w in words]]

@@ -6,13 +6,14 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from scripts.run_report import schedule_gaps
+from scripts.run_history import schedule_gaps
 from tests.conftest import _missing
-from tests.scripts.test_run_local import run_local
+from tests.scripts.test_run_local import ROOT, run_local
 from warehouse import DuckDBWarehouse
 
 CHARTS = ("runs", "rows_per_day", "freshness", "match_rates", "rejects", "unmatched_domains")
@@ -40,8 +41,13 @@ def test_report_json_for_scripts(sandbox_company):
     assert all(r["status"] == "success" and r["started_at"] and r["ended_at"] for r in report["runs"])
     loaded = {r["table"]: r["rows"] for r in report["rows_loaded_per_day"]}
     assert loaded["sf_contacts"] == 2000 and loaded["dialpad_calls"] == 200
-    assert {r["source"] for r in report["freshness"]} == set(schedule_gaps())
-    assert not any(r["stale"] for r in report["freshness"])
+    assert not {"etl_runs", "sync_state", "stream_leases", "ref_free_email_domains"} & set(loaded)  # bookkeeping
+    assert {r["source"] for r in report["streams"]} == set(schedule_gaps())
+    streams = {(r["source"], r["stream"]) for r in report["streams"]}
+    assert {("salesforce", "Contact"), ("dialpad", "calls")} <= streams and len(streams) > len(schedule_gaps())
+    assert not any(r["stale"] or r["failed"] for r in report["streams"])
+    assert report["headline"].startswith(f"All {len(streams)} streams healthy")
+    assert 0 < report["match_rate_per_source"]["gmail"]["share"] <= 1
     assert report["match_rates"] and report["top_unmatched_domains"]
     assert report["rows_per_table"]["sf_accounts"] == 50
 
@@ -72,9 +78,9 @@ def test_report_html_renders_its_charts_in_a_browser(sandbox_company, tmp_path):
     assert shot.stat().st_size > 50_000  # a page of charts, not a blank one
 
 
-def test_check_names_a_stale_source(sandbox_company, tmp_path):
+def test_check_names_a_stale_stream(sandbox_company, tmp_path):
     """`check` exits 0 after a fresh run; once Dialpad's last success is older than twice its schedule it exits 1
-    naming dialpad (and only it)."""
+    naming dialpad's stream (and only it)."""
     fresh = run_local(sandbox_company, "check")
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr
     copy = tmp_path / "wh.duckdb"
@@ -86,8 +92,9 @@ def test_check_names_a_stale_source(sandbox_company, tmp_path):
     (tmp_path / "sandbox_now").write_text((sandbox_company / "sandbox_now").read_text())
     stale = run_local(tmp_path, "check")
     assert stale.returncode == 1
-    assert stale.stderr.startswith("error: stale: dialpad (last success 72.0 h ago, limit 48.0 h)")
-    assert "gmail" not in stale.stderr and re.search(r"dialpad +STALE", stale.stdout)
+    assert stale.stderr.startswith("error: 1 of ") and "1 stale (dialpad/calls)" in stale.stderr
+    assert "gmail" not in stale.stderr
+    assert re.search(r"dialpad/calls +STALE .*last success 72\.0 h ago \(limit 48\.0 h\)", stale.stdout)
 
 
 @pytest.mark.emulator
@@ -99,6 +106,72 @@ def test_report_queries_run_on_both_warehouses(which, request):
 
     wh = request.getfixturevalue("warehouse" if which == "duckdb" else "bigquery_warehouse")
     data = report_data(wh)
-    assert data["runs"] == [] and all(r["stale"] and r["last_success"] is None for r in data["freshness"])
+    assert data["runs"] == [] and all(r["stale"] and r["last_success"] is None for r in data["streams"])
     page = to_html(data)
     assert all(f'id="chart-{name}"' in page for name in CHARTS)
+    assert "No run in the last 30 days." in page and "No rows were loaded in the last 30 days." in page
+
+
+@pytest.fixture(scope="module")
+def failed_dialpad(sandbox_company, tmp_path_factory):
+    """A copy of the sandbox company's warehouse whose latest Dialpad run failed for real: its key was revoked."""
+    from sandbox.dialpad import DialpadSandbox
+    from tests.scripts.test_run_local import local_env
+
+    copy = tmp_path_factory.mktemp("failed")
+    shutil.copy(sandbox_company / "wh.duckdb", copy / "wh.duckdb")
+    (copy / "sandbox_now").write_text((sandbox_company / "sandbox_now").read_text())
+    with DialpadSandbox(10) as sandbox:
+        sandbox.state.api_key = "rotated-by-the-admin"
+        env = {**local_env(copy), "DIALPAD_BASE_URL": sandbox.url, "DIALPAD_API_KEY": "the-old-key-0001"}
+        failed = subprocess.run([sys.executable, "-m", "scripts.run_local", "sync", "dialpad"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 1 and "dialpad failed" in failed.stderr
+    return copy
+
+
+class TestAFailureWherePeopleLook:
+    def test_check_names_the_failed_stream(self, failed_dialpad):
+        """`check` exits 1 and names dialpad/calls as failed, with its error, though its last success is recent."""
+        done = run_local(failed_dialpad, "check")
+        assert done.returncode == 1 and "1 failed (dialpad/calls)" in done.stderr
+        assert re.search(r"dialpad/calls +FAILED +latest failed .*HTTPError: 401", done.stdout), done.stdout
+
+    def test_runs_lists_it_and_show_prints_it(self, failed_dialpad):
+        """`runs --status failed` lists the failed run; `show` prints its whole record with the error."""
+        listed = run_local(failed_dialpad, "runs", "--status", "failed", "--since", "1h")
+        assert listed.returncode == 0, listed.stderr
+        (line,) = listed.stdout.splitlines()
+        run_id = line.split()[0]
+        assert run_id.startswith("dialpad-") and " calls " in line and "HTTPError: 401" in line
+        shown = run_local(failed_dialpad, "show", run_id)
+        assert shown.returncode == 0, shown.stderr
+        assert re.search(r"^status +failed$", shown.stdout, re.M) and "401 Client Error" in shown.stdout
+        assert "rejected records (0): none" in shown.stdout and '"warehouse_jobs"' in shown.stdout
+        missing = run_local(failed_dialpad, "show", "no-such-run")
+        assert missing.returncode == 1 and "no run 'no-such-run'" in missing.stderr
+
+    def test_the_page_says_so_in_its_headline_in_a_browser(self, failed_dialpad, tmp_path):
+        """The page's headline, read from headless Chromium's DOM, names the failed stream; its row in the streams
+        table is marked failed with the error; a screenshot is taken."""
+        browser = chromium()
+        page = tmp_path / "report.html"
+        assert run_local(failed_dialpad, "report", "--html", str(page)).returncode == 0
+        common = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000",
+                  "--window-size=1280,2600"]
+        dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=180)
+        assert dom.returncode == 0, dom.stderr[-2000:]
+        headline = re.search(r'<p id="headline" class="bad">(.*?)</p>', dom.stdout)
+        assert headline and "1 failed (dialpad/calls)" in headline.group(1)
+        row = re.search(r'<tr class="failed"><td>dialpad/calls</td>.*?</tr>', dom.stdout)
+        assert row and "HTTPError: 401" in row.group(0)
+        shot = tmp_path / "report.png"
+        taken = subprocess.run([*common, f"--screenshot={shot}", page.as_uri()], capture_output=True, text=True,
+                               timeout=180)
+        assert taken.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", taken.stderr[-2000:]
+
+
+def test_a_negative_period_is_refused(sandbox_company):
+    """`report --days -5` is a usage error naming the value, not an empty report."""
+    done = run_local(sandbox_company, "report", "--json", "--days", "-5")
+    assert done.returncode == 2 and "-5 is not above zero" in done.stderr
