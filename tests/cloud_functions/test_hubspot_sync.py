@@ -137,6 +137,22 @@ class TestWhatHubSpotDocuments:
             waits = [r.json_fields["wait_seconds"] for r in caplog.records if r.getMessage() == "transient error, retrying"]
             assert len(waits) == sandbox.state.rate_limited and set(waits) == {1.0}
 
+    def test_retry_after_is_honoured_for_the_sdks_calls(self, runtime, monkeypatch, caplog):
+        """A 429 with Retry-After: 2 on the owners list and on a search (both through hubspot-api-client, whose
+        ApiException keeps headers in .headers) is retried after 2 s, not after the backoff."""
+        from cloud_functions.hubspot_sync.client import HubSpotClient
+
+        with HubSpotSandbox(5) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            for path in ("/crm/v3/owners", "/crm/v3/objects/contacts/search"):
+                sandbox.server.faults.fail_next(1, status=429, path_pattern=path, headers={"Retry-After": "2"})
+            client = HubSpotClient(sandbox.state.token, runtime.settings)
+            with caplog.at_level("WARNING", logger="api_clients.retry"):
+                client.owner_user_ids()
+                next(client.modified_contacts(0))
+            waits = [r.json_fields["wait_seconds"] for r in caplog.records if r.getMessage() == "transient error, retrying"]
+            assert waits == [2.0, 2.0] and sandbox.server.requests.statuses[429] == 2
+
     def test_every_attempt_is_counted_and_retried_by_the_one_policy(self, runtime, monkeypatch):
         """A throttled owners GET is retried by the client's policy (counted, rate limited), not silently by urllib3
         under the SDK."""
