@@ -130,7 +130,6 @@ class HubSpotClient:
         return {"contacts": contacts, "next": int(next_after) if next_after is not None else None}
 
 
-
 def _enrollment_body(response: requests.Response) -> dict[str, Any] | None:
     """The enrollment an answer holds; None for a not-enrolled answer; HTTPError for a failure."""
     if response.status_code in (204, 404):
