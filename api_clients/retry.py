@@ -2,9 +2,10 @@
 
 Transient: HTTP 429, 500, 502, 503, 504, Gmail's 403 rateLimitExceeded / userRateLimitExceeded,
 connection errors, timeouts, and bodies cut short by the network (requests' ChunkedEncodingError,
-http.client's IncompleteRead; google-auth's TransportError around one of these). Retry-After is honoured (seconds or an HTTP date). Waits grow
-exponentially with jitter, and retrying stops after a bounded time, re-raising the last error.
-Works with requests, google-api-python-client and simple-salesforce exceptions alike.
+http.client's IncompleteRead; google-auth's TransportError around one of these). Retry-After is honoured (seconds or an HTTP date)
+and, for a 429 without it, HubSpot's X-HubSpot-RateLimit-* headers. Waits grow exponentially with jitter otherwise, and
+retrying stops after a bounded time, re-raising the last error. Works with requests, google-api-python-client,
+simple-salesforce and hubspot-api-client exceptions alike (each keeps the response headers somewhere else).
 """
 from __future__ import annotations
 
@@ -53,22 +54,70 @@ def http_status(error: BaseException) -> int | None:
         return None
 
 
-def _headers(error: BaseException) -> Any:
+def _headers(error: BaseException) -> dict[str, str]:
+    """The response headers an exception carries, names in lower case, wherever its client library keeps them."""
+    found: Any = None
     response = getattr(error, "response", None)
     if response is not None and getattr(response, "headers", None) is not None:
-        return response.headers
-    resp = getattr(error, "resp", None)  # googleapiclient: httplib2.Response is a dict of headers
-    return resp if isinstance(resp, dict) else {}
+        found = response.headers  # requests
+    elif isinstance(getattr(error, "resp", None), dict):
+        found = error.resp  # type: ignore[attr-defined]  # googleapiclient: httplib2.Response is a dict of headers
+    elif getattr(error, "headers", None) is not None:
+        found = error.headers  # type: ignore[attr-defined]  # hubspot-api-client's ApiException (urllib3's headers)
+    else:
+        found = _raised_response_headers(error)
+    return {str(name).lower(): str(value) for name, value in found.items()} if found else {}
+
+
+def _raised_response_headers(error: BaseException) -> Any:
+    """Headers of the requests.Response with the error's status held by the frames it was raised through.
+
+    simple-salesforce's SalesforceError keeps the URL, status and body but drops the response; the frame that
+    raised it (exception_handler(result)) still holds it, and the traceback keeps that frame.
+    """
+    status, found, trace = http_status(error), None, error.__traceback__
+    while trace is not None and status is not None:
+        for value in trace.tb_frame.f_locals.values():
+            if isinstance(value, requests.Response) and value.status_code == status:
+                found = value  # the innermost one: the response the error was made from
+        trace = trace.tb_next
+    return found.headers if found is not None else None
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def rate_limit_wait_seconds(headers: dict[str, str]) -> float | None:
+    """The wait HubSpot's X-HubSpot-RateLimit-* headers imply for a 429 that has no Retry-After.
+
+    HubSpot documents these headers, not Retry-After. The rolling window (Interval-Milliseconds) when none of it
+    remains or Remaining is absent; a second when the window still has room (the limit hit was a per-second
+    one: search, or Secondly); nothing when the daily limit is spent (no window wait helps before midnight).
+    """
+    if not any(name.startswith("x-hubspot-ratelimit-") for name in headers):
+        return None
+    if _number(headers.get("x-hubspot-ratelimit-daily-remaining")) == 0:
+        return None
+    interval = _number(headers.get("x-hubspot-ratelimit-interval-milliseconds"))
+    remaining = _number(headers.get("x-hubspot-ratelimit-remaining"))
+    if interval is not None and (remaining is None or remaining <= 0):
+        return interval / 1000
+    return 1.0
 
 
 def retry_after_seconds(error: BaseException) -> float | None:
-    """Seconds the server asked us to wait (Retry-After), if it said."""
+    """Seconds the server asked us to wait: Retry-After (seconds or an HTTP date), or for a 429 without it what
+    HubSpot's rate-limit headers imply; None when it said nothing."""
     if isinstance(error, TransientAPIError):
         return error.retry_after
     headers = _headers(error)
-    value = headers.get("Retry-After") or headers.get("retry-after")
+    value = headers.get("retry-after")
     if not value:
-        return None
+        return rate_limit_wait_seconds(headers) if http_status(error) == 429 else None
     try:
         return max(0.0, float(value))
     except ValueError:

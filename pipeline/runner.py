@@ -285,7 +285,7 @@ def _checkpoint(job: SyncJob, merges: MergeBatcher, watermarks: WatermarkStore, 
     if merges.pending_rows and (force or merges.pending_rows >= merges.flush_rows):
         merges.flush()
     if not merges.pending_rows and watermark is not None and watermark != record.watermark_after:
-        watermarks.write(job.source, job.stream, watermark, batch_id)
+        watermarks.write(job.source, job.stream, watermark, record.run_id)  # the run's id: sync_state joins etl_runs
         record.watermark_after = watermark
         log.info("checkpoint", extra={"json_fields": {"batch": batch_id, "watermark": watermark,
                                                       "rows_loaded": record.rows_loaded}})

@@ -1,12 +1,15 @@
 """A loopback HubSpot that hubspot-api-client and plain requests run against unmodified.
 
-Serves the CRM owners API (`GET /crm/v3/owners/`), contacts search (`POST /crm/v3/objects/contacts/search`,
-filters on lastmodifieddate and hs_object_id, sorts, limit <= 200, `after` paging, and the real
-10,000-result cap: asking past it is a 400), and the v4 automation sequences API (`GET
+Serves the CRM owners API (`GET /crm/v3/owners/`, PERSON and QUEUE owners), contacts search (`POST
+/crm/v3/objects/contacts/search`, filters on lastmodifieddate and hs_object_id, `sorts` honoured in both the
+documented object form and the SDK's string form (unsorted: creation order), limit <= 200, `after` paging, and
+the real 10,000-result cap: asking past it is a 400), and the v4 automation sequences API (`GET
 /automation/v4/sequences?userId=`, `GET /automation/v4/sequences/{id}`, `GET
-/automation/v4/sequences/enrollments/contact/{contactId}`). Bearer auth is checked; the private-app limit
-(100 requests per 10 s) and the search limit (5 per second) answer 429 with Retry-After past them.
-Contacts are the fake company's people; enrolled contacts' `toEmail` is their address, written messily.
+/automation/v4/sequences/enrollments/contact/{contactId}`: a contact not enrolled is answered 404, 204 or 200
+`{}`, by seed). Bearer auth is checked; every answer carries the X-HubSpot-RateLimit-* headers; past the
+private-app limit (100 requests per 10 s) or the search limit (5 per second) a 429 in HubSpot's documented
+shape, a seeded share of them with Retry-After too. Contacts are the fake company's people, modified in a seeded
+order unlike their ids'; enrolled contacts' `toEmail` is their address, written messily.
 
     python -m sandbox.hubspot --contacts 25000
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import random
 import threading
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -44,40 +48,74 @@ def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+QUEUE_USER_IDS = (7901, None)  # queues as owners: one with a userId field, one without (HubSpot's model allows both)
+NOT_ENROLLED_FORMS = ("404", "200 {}", "204")  # HubSpot documents only the enrolled 200: each plausible form
+DAILY_LIMIT = 500_000
+
+
 class HubSpotState:
-    """Owners, sequences, contacts and enrollments of one fake portal, plus its rate limits."""
+    """Owners, sequences, contacts and enrollments of one fake portal, plus its rate limits.
+
+    The variety HubSpot documents or allows, from the seed: owners of type PERSON and QUEUE; contacts whose ids do
+    not follow their modification order (so only honoured `sorts` give the order the search restart needs); each
+    not-enrolled contact answered in one of NOT_ENROLLED_FORMS; 429s carrying the X-HubSpot-RateLimit-* headers,
+    a share of them (`retry_after_share`) also Retry-After.
+    """
 
     def __init__(self, company: FakeCompany, contacts: int = 300, *, sequences_per_owner: int = 4,
-                 enrolled_share: float = 0.3, limit_per_10s: int = 100, search_per_second: int = 5, seed: int = 5):
+                 enrolled_share: float = 0.3, limit_per_10s: int = 100, search_per_second: int = 5, seed: int = 5,
+                 limit_window_seconds: float = 10.0, retry_after_share: float = 0.5):
         self.token = DEFAULT_TOKEN
         self.lock = threading.Lock()
-        self.general_limit = WindowLimit(limit_per_10s, 10.0)
+        self.general_limit = WindowLimit(limit_per_10s, limit_window_seconds)
         self.search_limit = WindowLimit(search_per_second, 1.0)
-        rng = random.Random(seed)
+        self.retry_after_share = retry_after_share
+        self.admitted = 0
+        self._throttle_rng = random.Random(f"{seed} throttle")
         self.base = data_anchor() - timedelta(days=60)
-        employees = company.employees(len(OWNER_USER_IDS))
-        self.owners = [{"id": str(100 + n), "email": email, "firstName": email.split("@")[0].title(), "lastName": "Seller",
-                        "userId": user_id, "userIdIncludingInactive": user_id, "archived": False,
-                        "createdAt": iso(self.base), "updatedAt": iso(self.base), "teams": []}
-                       for n, (email, user_id) in enumerate(zip(employees, OWNER_USER_IDS))]
+        self.owners = self._owners(company)
         self.sequences: list[dict[str, str]] = []
         for owner in self.owners:
-            for n in range(sequences_per_owner):
+            for n in range(sequences_per_owner if owner["type"] == "PERSON" else 0):
                 created = self.base + timedelta(days=n)
                 self.sequences.append({"id": str(len(self.sequences) + 9000), "name": f"{owner['firstName']} outreach {n + 1}",
                                        "userId": str(owner["userId"]), "folderId": str(300 + n % 2),
                                        "createdAt": iso(created), "updatedAt": iso(created + timedelta(hours=1))})
         self.contacts: list[dict[str, Any]] = []
         self.enrollments: dict[str, dict[str, Any]] = {}
-        for index in range(contacts):
+        self._add_contacts(company, contacts, enrolled_share, seed)
+        forms = random.Random(f"{seed} not enrolled")
+        self.not_enrolled = {c["id"]: forms.choice(NOT_ENROLLED_FORMS) for c in self.contacts
+                             if c["id"] not in self.enrollments}
+
+    def _owners(self, company: FakeCompany) -> list[dict[str, Any]]:
+        """The sellers (PERSON owners) with a queue after each of the first ones (QUEUE owners)."""
+        stamp = {"archived": False, "createdAt": iso(self.base), "updatedAt": iso(self.base), "teams": []}
+        people = [{"id": str(100 + n), "email": email, "firstName": email.split("@")[0].title(), "lastName": "Seller",
+                   "userId": user_id, "userIdIncludingInactive": user_id, "type": "PERSON", **stamp}
+                  for n, (email, user_id) in enumerate(zip(company.employees(len(OWNER_USER_IDS)), OWNER_USER_IDS))]
+        queues = [{"id": str(200 + n), "firstName": f"Queue {n + 1}", "lastName": "", "type": "QUEUE", **stamp,
+                   **({"userId": user_id, "userIdIncludingInactive": user_id} if user_id else {})}
+                  for n, user_id in enumerate(QUEUE_USER_IDS)]
+        owners: list[dict[str, Any]] = []
+        for n, person in enumerate(people):
+            owners += [person, *queues[n:n + 1]]
+        return owners
+
+    def _add_contacts(self, company: FakeCompany, count: int, enrolled_share: float, seed: int) -> None:
+        """Contacts modified a minute apart in a seeded order that is not their ids' order; a share enrolled."""
+        rng = random.Random(seed)
+        minutes = list(range(count))
+        random.Random(f"{seed} order").shuffle(minutes)
+        for index in range(count):
             person = company.contact(index % max(1, company.size.contacts))
-            modified = self.base + timedelta(seconds=index * 60)
+            modified = self.base + timedelta(seconds=minutes[index] * 60)
             contact = {"id": str(index + 1), "email": person["true_email"], "modified": modified,
-                       "created": modified - timedelta(days=1)}
+                       "created": self.base - timedelta(days=1) + timedelta(seconds=index)}
             self.contacts.append(contact)
             if rng.random() < enrolled_share:
                 sequence = self.sequences[index % len(self.sequences)]
-                owner = next(o for o in self.owners if str(o["userId"]) == sequence["userId"])
+                owner = next(o for o in self.owners if str(o.get("userId")) == sequence["userId"])
                 self.enrollments[contact["id"]] = {
                     "id": str(50_000 + index), "enrolledAt": iso(modified), "enrolledBy": sequence["userId"],
                     "enrolledByEmail": owner["email"], "sequenceId": sequence["id"], "sequenceName": sequence["name"],
@@ -106,7 +144,27 @@ class HubSpotState:
                 return "TEN_SECONDLY_ROLLING"
             if search and not self.search_limit.admit():
                 return "SECONDLY"
+            self.admitted += 1
             return None
+
+    def rate_limit_headers(self) -> dict[str, str]:
+        """The X-HubSpot-RateLimit-* headers HubSpot sends a private app with every answer."""
+        limit = self.general_limit
+        return {"X-HubSpot-RateLimit-Daily": str(DAILY_LIMIT),
+                "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, DAILY_LIMIT - self.admitted)),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": f"{limit.window * 1000:g}",
+                "X-HubSpot-RateLimit-Max": f"{limit.limit:g}", "X-HubSpot-RateLimit-Remaining": f"{limit.remaining():g}"}
+
+    def throttled(self, policy: str) -> Response:
+        """A 429 as HubSpot documents it (body and rate-limit headers); a seeded share also says Retry-After."""
+        headers = self.rate_limit_headers()
+        with self.lock:
+            if self._throttle_rng.random() < self.retry_after_share:
+                headers["Retry-After"] = "1" if policy == "SECONDLY" else "2"
+            correlation = str(uuid.UUID(int=self._throttle_rng.getrandbits(128)))
+        return Response.json({"status": "error", "message": f"You have reached your {policy.lower()} limit.",
+                              "errorType": "RATE_LIMIT", "correlationId": correlation, "policyName": policy,
+                              "requestId": correlation}, 429, headers)
 
     @property
     def rate_limited(self) -> int:
@@ -130,6 +188,25 @@ def _matches(contact: dict[str, Any], group: list[dict[str, Any]]) -> bool:
                 "LT": actual < target, "EQ": actual == target}.get(operator, False):
             return False
     return True
+
+
+def _sort_key(sort: Any) -> tuple[str, bool]:
+    """(property, descending) of one `sorts` entry: HubSpot documents {"propertyName", "direction"}; its client types
+    them as strings, read here as the property name, ascending."""
+    if isinstance(sort, dict):
+        return str(sort.get("propertyName")), str(sort.get("direction", "ASCENDING")).upper() == "DESCENDING"
+    return str(sort), False
+
+
+def _property_value(contact: dict[str, Any], name: str) -> Any:
+    """A contact's value of a sortable property, comparable with the others'."""
+    if name in ("lastmodifieddate", "hs_lastmodifieddate"):
+        return epoch_ms(contact["modified"])
+    if name == "createdate":
+        return epoch_ms(contact["created"])
+    if name == "email":
+        return contact["email"] or ""
+    return int(contact["id"])
 
 
 def _paged(items: list[dict[str, Any]], request: Request, default_limit: int = 100) -> dict[str, Any]:
@@ -171,9 +248,10 @@ class HubSpotApi:
                 return _error(401, "Authentication credentials not found.", "INVALID_AUTHENTICATION")
             policy = self.state.admit(search)
             if policy:
-                return _error(429, f"You have reached your {policy} limit.", "RATE_LIMITS",
-                              {"Retry-After": "1" if policy == "SECONDLY" else "2"})
-            return handler(request)
+                return self.state.throttled(policy)
+            response = handler(request)
+            response.headers.update(self.state.rate_limit_headers())
+            return response
         return answer
 
     def owners(self, request: Request) -> Response:
@@ -191,8 +269,16 @@ class HubSpotApi:
         return Response.json(found[0]) if found else _error(404, "sequence not found", "OBJECT_NOT_FOUND")
 
     def enrollment(self, request: Request) -> Response:
-        found = self.state.enrollments.get(request.params["contact_id"])
-        return Response.json(found) if found else _error(404, "contact is not enrolled", "OBJECT_NOT_FOUND")
+        contact_id = request.params["contact_id"]
+        found = self.state.enrollments.get(contact_id)
+        if found:
+            return Response.json(found)
+        form = self.state.not_enrolled.get(contact_id, "404")
+        if form == "204":
+            return Response(204)
+        if form == "200 {}":
+            return Response.json({})
+        return _error(404, "contact is not enrolled", "OBJECT_NOT_FOUND")
 
     def search(self, request: Request) -> Response:
         spec = request.json() or {}
@@ -204,7 +290,10 @@ class HubSpotApi:
             return _error(400, f"The search cannot page past {SEARCH_CAP} results.", "VALIDATION_ERROR")
         groups = [g.get("filters", []) for g in spec.get("filterGroups", [])]
         matching = [c for c in self.state.contacts if not groups or any(_matches(c, g) for g in groups)]
-        matching.sort(key=lambda c: (epoch_ms(c["modified"]), int(c["id"])))
+        matching.sort(key=lambda c: int(c["id"]))  # unsorted: creation order; a sort keeps it among equals
+        for sort in reversed(spec.get("sorts") or []):
+            name, descending = _sort_key(sort)
+            matching.sort(key=lambda c: _property_value(c, name), reverse=descending)
         properties = set(spec.get("properties") or []) | {"hs_object_id", "createdate", "lastmodifieddate"}
         body: dict[str, Any] = {"total": len(matching),
                                 "results": [_search_result(c, properties) for c in matching[after:after + limit]]}

@@ -198,6 +198,13 @@ class WindowLimit:
             self.busiest = max(self.busiest, used + units)
             return True
 
+    def remaining(self) -> float | None:
+        """The units that would still be admitted now (None: no limit)."""
+        with self._lock:
+            now = time.monotonic()
+            used = sum(u for t, u in self._log if t > now - self.window)
+        return None if self.limit is None else max(0.0, self.limit - used)
+
 
 class RequestLog:
     """Counts of requests by route and by one-second window, for tests and benchmarks."""

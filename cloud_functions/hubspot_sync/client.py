@@ -1,17 +1,21 @@
 """HubSpot through hubspot-api-client (owners, contact search) and plain HTTP (v4 sequences).
 
-Both go through one retry policy (429 with Retry-After, 5xx) and two rate limiters: the private-app
-limit (settings.hubspot_requests_per_10s) for every call, the search limit for searches.
+Both go through one retry policy (429 after its Retry-After or, as HubSpot documents, its X-HubSpot-RateLimit-*
+headers; 5xx) and two rate limiters: the private-app limit (settings.hubspot_requests_per_10s) for every call, the
+search limit for searches. urllib3 under the SDK is told not to retry answers itself, so every attempt is counted
+and limited.
 """
 from __future__ import annotations
 
 from functools import partial
 from typing import Any, Callable, Iterator, TypeVar
 
+import requests
 from hubspot import HubSpot
 from hubspot.crm.contacts import Filter, FilterGroup, PublicObjectSearchRequest
+from urllib3.util.retry import Retry
 
-from api_clients.http_json import bearer_session, get_json
+from api_clients.http_json import TIMEOUT_SECONDS, bearer_session, get_json
 from api_clients.metered import MeteredCalls
 from api_clients.rate_limit import RateLimiter
 from config.settings import Settings
@@ -20,13 +24,19 @@ from transform.values import epoch_ms, to_datetime
 T = TypeVar("T")
 SEARCH_CAP = 10_000  # HubSpot answers 400 when a search pages past 10,000 results
 SEARCH_PAGE = 200
+# The order the restart at the cap depends on, in the form HubSpot's search guide documents (its SDK types a sort
+# as a string; the object form says the direction).
+OLDEST_FIRST = [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}]
+# Connection retries stay with urllib3; a 429 or 503 with Retry-After, which it would retry on its own (GETs only),
+# comes back to the retry policy.
+SDK_RETRIES = Retry(total=3, respect_retry_after_header=False)
 
 
 class HubSpotClient:
     def __init__(self, token: str, settings: Settings):
         base = settings.hubspot_base_url.rstrip("/")
         self._base = base
-        self.sdk = HubSpot(access_token=token, host=base)
+        self.sdk = HubSpot(access_token=token, host=base, retry=SDK_RETRIES)
         self._session = bearer_session(token)
         self._calls = MeteredCalls(settings.retry_max_seconds, RateLimiter(settings.hubspot_requests_per_10s, 10.0))
         self._search = RateLimiter(settings.hubspot_search_per_second, 1.0)
@@ -39,18 +49,22 @@ class HubSpotClient:
     def _call(self, fn: Callable[[], T], search: bool = False) -> T:
         return self._calls(fn, also=self._search if search else None)
 
-    def _get(self, path: str, params: dict[str, Any] | None = None, allow_404: bool = False) -> dict[str, Any] | None:
-        return self._call(lambda: get_json(self._session, f"{self._base}{path}", params, allow_404))
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        return self._call(lambda: get_json(self._session, f"{self._base}{path}", params))
 
     def owner_user_ids(self) -> list[str]:
-        """User ids of every active owner (the users who can own sequences)."""
-        user_ids: list[str] = []
+        """User ids of the active owners who are people (the users who can own sequences), each once.
+
+        An owner of type QUEUE is a queue, not a user: it owns no sequences, whatever its userId says.
+        """
+        user_ids: dict[str, None] = {}
         after: str | None = None
         while True:
             page = self._call(partial(self.sdk.crm.owners.owners_api.get_page, limit=100, after=after, archived=False))
-            user_ids += [str(owner.user_id) for owner in page.results if owner.user_id is not None]
+            user_ids.update({str(owner.user_id): None for owner in page.results
+                             if owner.user_id is not None and owner.type != "QUEUE"})
             if not page.paging or not page.paging.next:
-                return user_ids
+                return list(user_ids)
             after = page.paging.next.after
 
     def sequences(self, user_id: str) -> Iterator[list[dict[str, Any]]]:
@@ -65,8 +79,13 @@ class HubSpotClient:
             params = {**params, "after": after}
 
     def enrollment(self, contact_id: str) -> dict[str, Any] | None:
-        """The contact's sequence enrollment, or None when it is not enrolled."""
-        return self._get(f"/automation/v4/sequences/enrollments/contact/{contact_id}", allow_404=True)
+        """The contact's sequence enrollment, or None when it is not enrolled.
+
+        HubSpot documents only the 200 of an enrollment; not enrolled is read in every plausible form: 404, 204,
+        or 200 with an empty body or `{}`.
+        """
+        url = f"{self._base}/automation/v4/sequences/enrollments/contact/{contact_id}"
+        return self._call(lambda: _enrollment_body(self._session.get(url, timeout=TIMEOUT_SECONDS)))
 
     def modified_contacts(self, since_ms: int) -> Iterator[list[dict[str, Any]]]:
         """Pages of contacts modified at or after since_ms, oldest first, every one exactly once.
@@ -99,7 +118,7 @@ class HubSpotClient:
         request = PublicObjectSearchRequest(
             filter_groups=[FilterGroup(filters=[Filter(property_name="lastmodifieddate", operator="GTE",
                                                        value=str(since_ms))])],
-            sorts=["lastmodifieddate"], properties=["email", "lastmodifieddate"], limit=SEARCH_PAGE, after=str(after))
+            sorts=OLDEST_FIRST, properties=["email", "lastmodifieddate"], limit=SEARCH_PAGE, after=str(after))
         response = self._call(lambda: self.sdk.crm.contacts.search_api.do_search(public_object_search_request=request),
                               search=True)
         contacts = []
@@ -110,3 +129,11 @@ class HubSpotClient:
         next_after = response.paging.next.after if response.paging and response.paging.next else None
         return {"contacts": contacts, "next": int(next_after) if next_after is not None else None}
 
+
+def _enrollment_body(response: requests.Response) -> dict[str, Any] | None:
+    """The enrollment an answer holds; None for a not-enrolled answer; HTTPError for a failure."""
+    if response.status_code in (204, 404):
+        return None
+    response.raise_for_status()
+    body = response.json() if response.content.strip() else None
+    return body or None

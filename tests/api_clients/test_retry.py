@@ -1,11 +1,16 @@
 """The retry policy against a real loopback server: what is retried, how long it waits, when it gives up."""
 from __future__ import annotations
 
+import email.utils
+from datetime import datetime, timedelta, timezone
+
 import pytest
 import requests
 
 from api_clients.retry import is_transient, retry_after_seconds, retry_policy
 from sandbox.server import Response, SandboxServer
+
+THROTTLED: list[Response] = []  # answered first, in turn: 429s without Retry-After (fail_next would add one)
 
 
 @pytest.fixture
@@ -14,8 +19,13 @@ def server():
 
     @srv.route("GET", "/thing")
     def thing(request):
-        return Response.json({"ok": True})
+        return THROTTLED.pop(0) if THROTTLED else Response.json({"ok": True})
 
+    @srv.route("POST", "/crm/v3/objects/contacts/search", "thing")
+    def search(request):
+        return THROTTLED.pop(0) if THROTTLED else Response.json({"total": 0, "results": []})
+
+    THROTTLED.clear()
     with srv:
         yield srv
 
@@ -96,3 +106,96 @@ def test_gmail_rate_limit_403_is_transient():
     forbidden = HttpError(HttpLib2Response({"status": 403}), b'{"error": {"errors": [{"reason": "forbidden"}]}}')
     assert is_transient(throttled) and retry_after_seconds(throttled) == 3.0
     assert not is_transient(forbidden)
+
+
+def with_requests(url: str) -> None:
+    fetch(f"{url}/thing")
+
+
+def with_googleapiclient(url: str) -> None:
+    import httplib2
+    from googleapiclient.http import HttpRequest
+    from googleapiclient.model import JsonModel
+
+    HttpRequest(httplib2.Http(timeout=5), JsonModel().response, f"{url}/thing").execute()
+
+
+def with_simple_salesforce(url: str) -> None:
+    from simple_salesforce.util import call_salesforce
+
+    call_salesforce(f"{url}/thing", "GET", requests.Session(), {})
+
+
+def with_hubspot_api_client(url: str) -> None:
+    """A search: a POST, which urllib3 under the SDK never retries itself (it retries GETs on its own)."""
+    from hubspot import HubSpot
+    from hubspot.crm.contacts import PublicObjectSearchRequest
+
+    HubSpot(access_token="pat-test", host=url).crm.contacts.search_api.do_search(
+        public_object_search_request=PublicObjectSearchRequest(limit=1))
+
+
+LIBRARIES = [with_requests, with_googleapiclient, with_simple_salesforce, with_hubspot_api_client]
+
+
+class TestRetryAfterWhicheverLibrary:
+    @pytest.mark.parametrize("call", LIBRARIES, ids=lambda call: call.__name__)
+    def test_retry_after_is_read_from_each_librarys_exception(self, server, call):
+        """A 429's Retry-After sets the wait whichever client library raised the error (each keeps headers elsewhere)."""
+        server.faults.fail_next(1, status=429, headers={"Retry-After": "3"})
+        sleep = RecordedSleep()
+        retry_policy(10, sleep=sleep)(call, server.url)
+        assert sleep.waits == [3.0]
+
+    @pytest.mark.parametrize("call", LIBRARIES, ids=lambda call: call.__name__)
+    def test_an_http_date_retry_after_is_read_too(self, server, call):
+        """Retry-After given as an HTTP date is the time until then."""
+        when = email.utils.format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+        server.faults.fail_next(1, status=503, headers={"Retry-After": when})
+        sleep = RecordedSleep()
+        retry_policy(10, sleep=sleep)(call, server.url)
+        assert len(sleep.waits) == 1 and 20 < sleep.waits[0] <= 30
+
+
+def hubspot_429(**headers: str) -> Response:
+    body = {"status": "error", "message": "You have reached your ten_secondly_rolling limit.", "errorType": "RATE_LIMIT",
+            "correlationId": "c033cdaa-2c40-4a64-ae48-b4cec88dad24", "policyName": "TEN_SECONDLY_ROLLING"}
+    return Response.json(body, 429, {f"X-HubSpot-RateLimit-{name.replace('_', '-')}": value
+                                     for name, value in headers.items()})
+
+
+class TestHubSpotRateLimitHeaders:
+    @pytest.mark.parametrize("call", LIBRARIES, ids=lambda call: call.__name__)
+    @pytest.mark.parametrize("headers, wait", [
+        ({"Interval_Milliseconds": "10000", "Max": "100", "Remaining": "0"}, 10.0),  # the rolling window is spent
+        ({"Interval_Milliseconds": "2500", "Max": "100"}, 2.5),  # no Remaining: the window, to be safe
+        ({"Interval_Milliseconds": "10000", "Max": "100", "Remaining": "41"}, 1.0),  # room in it: a per-second limit
+        ({"Secondly": "10", "Secondly_Remaining": "0"}, 1.0),
+    ])
+    def test_a_429_without_retry_after_waits_what_the_rate_limit_headers_say(self, server, call, headers, wait):
+        """Without Retry-After, HubSpot's X-HubSpot-RateLimit-* headers set the wait: the interval when it is spent."""
+        THROTTLED.append(hubspot_429(**headers))
+        sleep = RecordedSleep()
+        retry_policy(10, sleep=sleep)(call, server.url)
+        assert sleep.waits == [wait]
+
+    def test_a_spent_daily_limit_is_not_waited_for_a_window(self):
+        """Daily-Remaining 0: no window wait helps (the day resets at midnight), so none is taken from the headers."""
+        error = requests.HTTPError(response=_response(429, {"X-HubSpot-RateLimit-Daily": "250000",
+                                                            "X-HubSpot-RateLimit-Daily-Remaining": "0",
+                                                            "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+                                                            "X-HubSpot-RateLimit-Remaining": "0"}))
+        assert retry_after_seconds(error) is None
+
+    def test_rate_limit_headers_on_a_server_error_do_not_set_the_wait(self):
+        """The headers ride on every answer: on a 503 they say nothing about when to retry."""
+        error = requests.HTTPError(response=_response(503, {"X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+                                                            "X-HubSpot-RateLimit-Remaining": "0"}))
+        assert retry_after_seconds(error) is None
+
+
+def _response(status: int, headers: dict[str, str]) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(headers)
+    return response

@@ -8,7 +8,7 @@ import pytest
 
 from cloud_functions.hubspot_sync.records import enrollment_rows, sequence_row
 from pipeline.runner import RejectedRecord
-from sandbox.hubspot import HubSpotSandbox
+from sandbox.hubspot import NOT_ENROLLED_FORMS, HubSpotSandbox
 from tests.helpers import (
     ABSURD_DATES,
     SMALL_ROW_BYTES,
@@ -97,6 +97,75 @@ class TestSync:
         assert run["status"] == "failed"
 
 
+class TestWhatHubSpotDocuments:
+    def test_every_not_enrolled_answer_reads_as_not_enrolled(self, runtime, monkeypatch):
+        """A contact not enrolled, answered 200 {}, 204 or 404 (HubSpot documents only the 200 of an enrollment), gives
+        no row and fails nothing."""
+        from cloud_functions.hubspot_sync.sync import HubSpotSyncRequest, run_hubspot_sync
+
+        with HubSpotSandbox(40) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            assert set(sandbox.state.not_enrolled.values()) == set(NOT_ENROLLED_FORMS)
+            result = run_hubspot_sync(HubSpotSyncRequest(sync_type="full"), runtime)
+            assert result["status"] == "success", result
+            enrollments = rows(runtime.warehouse, "hubspot_sequence_enrollments", "enrollment_id")
+            assert sorted(r["contact_id"] for r in enrollments) == sorted(sandbox.state.enrollments, key=str)
+
+    def test_sequences_are_asked_for_people_only(self, runtime, monkeypatch):
+        """Owners of type QUEUE own no sequences: only PERSON owners' users are asked, each once, a queue with a
+        userId included."""
+        from cloud_functions.hubspot_sync.client import HubSpotClient
+
+        with HubSpotSandbox(5) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            people = {str(o["userId"]) for o in sandbox.state.owners if o["type"] == "PERSON"}
+            assert any(o["type"] == "QUEUE" and o.get("userId") for o in sandbox.state.owners)
+            client = HubSpotClient(sandbox.state.token, runtime.settings)
+            assert sorted(client.owner_user_ids()) == sorted(people)
+
+    def test_a_429_without_retry_after_waits_the_rate_limit_window(self, runtime, monkeypatch, caplog):
+        """HubSpot's 429 carries X-HubSpot-RateLimit-* headers and no Retry-After: each retry waits the spent
+        interval (1,000 ms here), the SDK's calls and plain HTTP alike, and the sync completes."""
+        from cloud_functions.hubspot_sync.sync import HubSpotSyncRequest, run_hubspot_sync
+
+        with HubSpotSandbox(8, limit_per_10s=4, limit_window_seconds=1.0, retry_after_share=0.0) as sandbox:
+            point_at(runtime, sandbox, monkeypatch, hubspot_requests_per_10s=1000)
+            with caplog.at_level("WARNING", logger="api_clients.retry"):
+                result = run_hubspot_sync(HubSpotSyncRequest(sync_type="full"), runtime)
+            assert result["status"] == "success", result
+            assert sandbox.state.rate_limited > 0 and sandbox.server.requests.statuses[429] == sandbox.state.rate_limited
+            waits = [r.json_fields["wait_seconds"] for r in caplog.records if r.getMessage() == "transient error, retrying"]
+            assert len(waits) == sandbox.state.rate_limited and set(waits) == {1.0}
+
+    def test_retry_after_is_honoured_for_the_sdks_calls(self, runtime, monkeypatch, caplog):
+        """A 429 with Retry-After: 2 on the owners list and on a search (both through hubspot-api-client, whose
+        ApiException keeps headers in .headers) is retried after 2 s, not after the backoff."""
+        from cloud_functions.hubspot_sync.client import HubSpotClient
+
+        with HubSpotSandbox(5) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            for path in ("/crm/v3/owners", "/crm/v3/objects/contacts/search"):
+                sandbox.server.faults.fail_next(1, status=429, path_pattern=path, headers={"Retry-After": "2"})
+            client = HubSpotClient(sandbox.state.token, runtime.settings)
+            with caplog.at_level("WARNING", logger="api_clients.retry"):
+                client.owner_user_ids()
+                next(client.modified_contacts(0))
+            waits = [r.json_fields["wait_seconds"] for r in caplog.records if r.getMessage() == "transient error, retrying"]
+            assert waits == [2.0, 2.0] and sandbox.server.requests.statuses[429] == 2
+
+    def test_every_attempt_is_counted_and_retried_by_the_one_policy(self, runtime, monkeypatch):
+        """A throttled owners GET is retried by the client's policy (counted, rate limited), not silently by urllib3
+        under the SDK."""
+        from cloud_functions.hubspot_sync.client import HubSpotClient
+
+        with HubSpotSandbox(5) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            sandbox.server.faults.fail_next(1, status=429, path_pattern="/crm/v3/owners", headers={"Retry-After": "0"})
+            client = HubSpotClient(sandbox.state.token, runtime.settings)
+            client.owner_user_ids()
+            assert sandbox.server.requests.by_route["owners"] == 2 and client.api_calls == 2
+
+
 # The enrollment fields stored as they come (a poison there reaches a row), and its dates.
 STORED_TEXT_FIELDS = ("id", "sequenceId", "sequenceName", "toEmail", "enrolledBy")
 DATE_FIELDS = ("enrolledAt", "updatedAt")
@@ -116,7 +185,8 @@ class TestPoison:
         with HubSpotSandbox(40) as sandbox:
             point_at(runtime, sandbox, monkeypatch, hubspot_lookback_seconds=0)
             run_hubspot_sync(HubSpotSyncRequest(sync_type="full"), runtime)
-            poisoned, later = rng.sample(sorted(sandbox.state.enrollments), 2)
+            at_bound = max(sandbox.state.contacts, key=lambda c: c["modified"])["id"]  # read again at the inclusive bound
+            poisoned, later = rng.sample(sorted(set(sandbox.state.enrollments) - {at_bound}), 2)
             field = rng.choice(DATE_FIELDS if kind == "absurd date" else STORED_TEXT_FIELDS)
             value = rng.choice(ABSURD_DATES) if kind == "absurd date" else \
                 poisoned_text(sandbox.state.enrollments[poisoned][field], kind, rng)

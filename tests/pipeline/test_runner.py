@@ -45,6 +45,14 @@ class TestSuccessfulRun:
         assert summary.rows_fetched == 5 and source.requests - before == 1
         assert len(account_ids(warehouse)) == 25
 
+    def test_sync_state_names_the_run_that_wrote_it(self, warehouse, settings):
+        """sync_state.run_id is the run id of the etl_runs row whose checkpoint wrote the watermark (joins)."""
+        source = ListSource(25, page_size=10)
+        summary = run(source.job(), warehouse, settings)
+        joined = warehouse.query("SELECT e.run_id FROM sales_intelligence.sync_state s "
+                                 "JOIN sales_intelligence.etl_runs e ON e.run_id = s.run_id")
+        assert joined == [{"run_id": summary.run_id}]
+
     def test_bad_records_are_kept_with_their_reason(self, warehouse, settings):
         """A record the transform refuses goes to rejected_records and is counted; the run succeeds."""
         summary = run(ListSource(12, broken={3, 7}).job(), warehouse, settings)
