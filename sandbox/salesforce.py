@@ -50,6 +50,7 @@ from sandbox.opportunity_history import (
     opportunity_values,
     step_values,
 )
+from sandbox.salesforce_variety import JOB_ERRORS, Variety
 from sandbox.server import Faults, Handler, Request, Response, RunningSandbox, SandboxServer, serve_until_interrupted
 
 API_VERSION = "59.0"
@@ -65,6 +66,11 @@ _SOQL = re.compile(
 def sf_datetime(value: datetime) -> str:
     """Salesforce's JSON datetime form: 2024-01-01T00:00:00.000+0000."""
     return value.astimezone(timezone.utc).isoformat(timespec="milliseconds")[:23] + "+0000"
+
+
+def z_datetime(value: datetime) -> str:
+    """The other form Bulk CSV results write a datetime in: 2024-01-01T00:00:00.000Z."""
+    return sf_datetime(value)[:23] + "Z"
 
 
 def parse_soql_datetime(text: str) -> datetime:
@@ -274,6 +280,7 @@ class BulkJob:
     fields: list[str]
     rows: Iterator[dict[str, Any]]
     state: str = "UploadComplete"
+    ends: str = "JobComplete"  # the state it reaches after its InProgress polls (Failed, Aborted: Variety)
     polls: int = 0
     processed: int = 0
     next_locator: str = ""
@@ -281,15 +288,16 @@ class BulkJob:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def poll(self, in_progress_polls: int) -> None:
-        """A status poll: the job is InProgress for the first `in_progress_polls` of them, then JobComplete."""
+        """A status poll: the job is InProgress for the first `in_progress_polls` of them, then it ends (JobComplete,
+        or Failed or Aborted)."""
         self.polls += 1
-        if self.state != "JobComplete":
-            self.state = "InProgress" if self.polls <= in_progress_polls else "JobComplete"
+        if self.state in ("UploadComplete", "InProgress"):
+            self.state = "InProgress" if self.polls <= in_progress_polls else self.ends
 
     def results(self, locator: str, max_records: int) -> tuple[list[dict[str, Any]], str]:
         """The records of a results page and the locator of the next one ("null" after the last)."""
-        if self.state != "JobComplete":
-            raise SalesforceError(400, "INVALIDJOB", "job is not complete")
+        if self.state != "JobComplete":  # Salesforce answers 412 Precondition Failed, not 400
+            raise SalesforceError(412, "INVALIDJOBSTATE", f"job is not complete: {self.state}")
         with self.lock:
             if locator not in self.served:
                 if locator != self.next_locator:
@@ -307,7 +315,8 @@ class BulkJob:
         return {"id": self.id, "operation": self.operation, "object": self.object_name,
                 "createdById": "005000000000000AAA", "createdDate": sf_datetime(datetime.now(timezone.utc)),
                 "state": self.state, "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(version),
-                "lineEnding": "LF", "columnDelimiter": "COMMA", "numberRecordsProcessed": self.processed}
+                "lineEnding": "LF", "columnDelimiter": "COMMA", "numberRecordsProcessed": self.processed,
+                **({"errorMessage": JOB_ERRORS[self.state]} if self.state in JOB_ERRORS else {})}
 
 
 DEFAULT_CREDENTIALS = {"username": "sync@sandbox.example", "password": "sandbox-password",
@@ -318,8 +327,9 @@ DEFAULT_CREDENTIALS = {"username": "sync@sandbox.example", "password": "sandbox-
 class SalesforceState:
     """The org's data, changes, sessions, API budget and cursors; shared by the routes."""
 
-    def __init__(self, company: FakeCompany, *, daily_limit: int = 1_000_000):
+    def __init__(self, company: FakeCompany, *, daily_limit: int = 1_000_000, variety: Variety | None = None):
         self.company = company
+        self.variety = variety or Variety(seed=company.seed)
         size = company.size
         # Salesforce's own record of how opportunities moved, derived from each opportunity's index.
         self.history = PeriodicRows(size.accounts * 2, history_events())
@@ -584,15 +594,17 @@ def _login_response(url: str, version: str, session: str) -> str:
             '</result></loginResponse></soapenv:Body></soapenv:Envelope>')
 
 
-def _csv_page(fields: list[str], records: list[dict[str, Any]]) -> bytes:
-    """A Bulk results page: a quoted header and rows, LF line endings.
+def _csv_page(fields: list[str], records: list[dict[str, Any]], variety: Variety) -> bytes:
+    """A Bulk results page: a quoted header and rows, LF line endings, each row in the shape Variety gives it.
 
     A surrogate-escaped value ("\\udcff") goes out as the byte it stands for: a cell that is not UTF-8."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(fields)
-    writer.writerows([v if v.__class__ is str else _csv_value(v) for v in map(record.get, fields)]
-                     for record in records)
+    rows = ([v if v.__class__ is str else _csv_value(v) for v in map(record.get, fields)] for record in records)
+    if variety.z_datetime_rate or variety.malformed_row_rate or variety.oversized_rate:
+        rows = (variety.csv_cells(record, fields, row, z_datetime) for record, row in zip(records, rows))
+    writer.writerows(rows)
     return text.getvalue().encode("utf-8", "surrogateescape")
 
 
@@ -624,6 +636,9 @@ class SalesforceApi:
         def answer(request: Request) -> Response:
             try:
                 self._authorise(request)
+                concurrency = self.state.variety.concurrency_limit()
+                if concurrency:
+                    raise SalesforceError(403, "REQUEST_LIMIT_EXCEEDED", concurrency)
                 self.state.spend()
                 response = handler(request)
             except SalesforceError as error:
@@ -697,9 +712,11 @@ class SalesforceApi:
         end = offset + len(records)
         done = end >= cursor.total
         kind = "queryAll" if include_deleted else "query"
+        variety = self.state.variety
         body: dict[str, Any] = {"totalSize": cursor.total, "done": done, "records": [
-            {"attributes": {"type": cursor.object_name, "url": f"/services/data/v{version}/sobjects/{cursor.object_name}/{r['Id']}"},
-             **_json_fields(r, cursor.fields, version)} for r in records]}
+            variety.json_record(r, cursor.fields, {"attributes": {
+                "type": cursor.object_name, "url": f"/services/data/v{version}/sobjects/{cursor.object_name}/{r['Id']}"},
+                **_json_fields(r, cursor.fields, version)}) for r in records]}
         if not done:
             body["nextRecordsUrl"] = f"/services/data/v{version}/{kind}/{cursor_id}-{end}"
         else:  # like Salesforce, the locator stays valid a while: a retried last page is answered again
@@ -729,7 +746,8 @@ class SalesforceApi:
         data, fields, _, rows = self.state.select(spec.get("query", ""), operation == "queryAll")
         if fields is None:
             raise SalesforceError(400, "INVALIDJOB", "Bulk API 2.0 query does not support COUNT()")
-        job = BulkJob(f"750{secrets.token_hex(7)}", data.name, operation, fields, rows)
+        job = BulkJob(f"750{secrets.token_hex(7)}", data.name, operation, fields, rows,
+                      ends=self.state.variety.job_end())
         self.state.jobs[job.id] = job
         return Response.json(job.view(request.params["version"]))
 
@@ -747,7 +765,7 @@ class SalesforceApi:
     def bulk_results(self, request: Request) -> Response:
         job = self._job(request.params["job"])
         records, next_locator = job.results(request.arg("locator") or "", int(request.arg("maxRecords") or 50_000))
-        return Response(200, _csv_page(job.fields, records),
+        return Response(200, _csv_page(job.fields, records, self.state.variety),
                         {"Content-Type": "text/csv; charset=UTF-8", "Sforce-Locator": next_locator,
                          "Sforce-NumberOfRecords": str(len(records))})
 
@@ -783,8 +801,10 @@ class SalesforceSandbox(RunningSandbox):
     """A started Salesforce fake: state + server. Use as a context manager."""
 
     def __init__(self, size: CompanySize | None = None, *, seed: int = 42, faults: Faults | None = None,
-                 daily_limit: int = 1_000_000, preload: bool = False, contact_custom_fields: int = 0):
-        self.state = SalesforceState(FakeCompany(seed, size), daily_limit=daily_limit)
+                 daily_limit: int = 1_000_000, preload: bool = False, contact_custom_fields: int = 0,
+                 variety: Variety | None = None):
+        self.state = SalesforceState(FakeCompany(seed, size), daily_limit=daily_limit,
+                                     variety=variety or Variety(seed=seed))
         add_sample_fields(self.state, "Contact", contact_custom_fields)
         if preload:
             for data in self.state.objects.values():
