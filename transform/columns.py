@@ -74,6 +74,9 @@ _LATEST = pa.scalar(datetime(2100, 1, 1, tzinfo=timezone.utc), TIMESTAMP)
 # The column read_csv and text_table add when some row holds a cell no warehouse can store (invalid
 # UTF-8, a lone surrogate): per row, why (null elsewhere). The cell itself is null.
 UNSTORABLE = "_unstorable"
+# The column read_csv adds when some row is malformed (more or fewer cells than the header): that row's raw
+# text (null elsewhere); its cells are null and UNSTORABLE says why.
+MALFORMED_ROW = "_csv_row"
 
 
 def _with_unstorable(table: pa.Table, errors: list[pa.Array | None]) -> pa.Table:
@@ -102,20 +105,63 @@ def _utf8(name: str, cells: pa.Array) -> tuple[pa.Array, pa.Array | None]:
 def read_csv(content: bytes) -> pa.Table:
     """A CSV page with a header row as string columns; an empty cell is null, any other text is kept.
 
-    A cell that is not UTF-8 is null, and its row's reason is in the UNSTORABLE column.
+    A cell that is not UTF-8 is null, and its row's reason is in the UNSTORABLE column. A row with more or fewer
+    cells than the header is a row of nulls with its reason in UNSTORABLE and its raw text in MALFORMED_ROW.
     """
     # Only the header is decoded here (to type every column); Arrow reads the bytes, BOM included, as
-    # binary first: one invalid byte must cost its record, not the page.
+    # binary first: one invalid byte, or one malformed row, must cost its record, not the page.
     header = next(csv.reader([content.split(b"\n", 1)[0].decode("utf-8-sig", "replace")]), [])
     if not header:
         return pa.table({})
+    malformed: list[tuple[int, int, str]] = []  # (row number, cells, raw text)
+
+    def skip(row: Any) -> str:
+        malformed.append((row.number, row.actual_columns, row.text))
+        return "skip"
     options = pa_csv.ConvertOptions(column_types={c: pa.binary() for c in header}, strings_can_be_null=True,
                                     null_values=[""])
-    table = pa_csv.read_csv(io.BytesIO(content), convert_options=options,
-                            read_options=pa_csv.ReadOptions(use_threads=False))
+    try:
+        table = pa_csv.read_csv(io.BytesIO(content), convert_options=options,
+                                read_options=pa_csv.ReadOptions(use_threads=False),
+                                parse_options=pa_csv.ParseOptions(invalid_row_handler=skip))
+    except pa.ArrowInvalid:  # Arrow cannot hand over a malformed row that is not UTF-8 either: Python reads the page
+        table, malformed = _csv_rows(content, header)
     converted = [_utf8(name, table.column(name).combine_chunks()) for name in table.column_names]
-    return _with_unstorable(pa.table({n: c for n, (c, _) in zip(table.column_names, converted)}),
-                            [e for _, e in converted])
+    return _with_malformed(_with_unstorable(pa.table({n: c for n, (c, _) in zip(table.column_names, converted)}),
+                                            [e for _, e in converted]), malformed, len(header))
+
+
+def _csv_rows(content: bytes, header: Sequence[str]) -> tuple[pa.Table, list[tuple[int, int, str]]]:
+    """read_csv's parse in Python, for a page Arrow cannot read: the well-formed rows as binary cells, and each
+    malformed row's (number, cells, text with the bytes that are not UTF-8 escaped)."""
+    rows = csv.reader(io.StringIO(content.decode("utf-8-sig", "surrogateescape"), newline=""))
+    next(rows, None)
+    cells: list[list[bytes | None]] = [[] for _ in header]
+    malformed = []
+    for number, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            text = io.StringIO()
+            csv.writer(text, lineterminator="", quoting=csv.QUOTE_ALL).writerow(row)
+            raw = text.getvalue().encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            malformed.append((number, len(row), raw))
+            continue
+        for column, cell in zip(cells, row):
+            column.append(cell.encode("utf-8", "surrogateescape") if cell else None)
+    return pa.table({name: pa.array(column, pa.binary()) for name, column in zip(header, cells)}), malformed
+
+
+def _with_malformed(table: pa.Table, malformed: Sequence[tuple[int, int, str]], width: int) -> pa.Table:
+    """The table with a row of nulls for each malformed row: its reason in UNSTORABLE, its text in MALFORMED_ROW."""
+    if not malformed:
+        return table
+    if UNSTORABLE not in table.column_names:
+        table = table.append_column(UNSTORABLE, pa.nulls(table.num_rows, pa.string()))
+    table = table.append_column(MALFORMED_ROW, pa.nulls(table.num_rows, pa.string()))
+    extra = {name: pa.nulls(len(malformed), pa.string()) for name in table.column_names}
+    extra[UNSTORABLE] = pa.array([f"malformed CSV row {number}: {cells} cells where the header has {width}"
+                                  for number, cells, _ in malformed], pa.string())
+    extra[MALFORMED_ROW] = pa.array([text for _, _, text in malformed], pa.string())
+    return pa.concat_tables([table, pa.table(extra).select(table.column_names)])
 
 
 def unstorable_rows(page: pa.Table) -> pa.Array | None:
