@@ -184,15 +184,30 @@ def unstorable_rows(page: pa.Table) -> pa.Array | None:
     return first_error(errors)
 
 
+class _NotAValue(str):
+    """What _as_text gives for a JSON object or array: no cell's text, the kind of thing it was."""
+
+
+_JSON_KINDS = ((Mapping, _NotAValue("object")), ((list, tuple), _NotAValue("array")))
+
+
 def _as_text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    return value if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        return value
+    # str() of an object or array would store "OrderedDict([...])" or "['x', 'y']" as if Salesforce sent it.
+    return next((kind for types, kind in _JSON_KINDS if isinstance(value, types)), None) or str(value)
 
 
 def _text_column(name: str, cells: list[str | None]) -> tuple[pa.Array, pa.Array | None]:
+    if any(cell.__class__ is _NotAValue for cell in cells):
+        problems = [f"a JSON {cell} in {name}, not a value" if cell.__class__ is _NotAValue else None for cell in cells]
+        values, errors = _text_column(name, [None if p else c for c, p in zip(cells, problems)])
+        problem_column = pa.array(problems, pa.string())
+        return values, problem_column if errors is None else pc.coalesce(problem_column, errors)
     try:
         return pa.array(cells, pa.string()), None
     except (UnicodeEncodeError, pa.ArrowException):  # a lone surrogate ("\ud800" is valid JSON)
@@ -204,7 +219,8 @@ def _text_column(name: str, cells: list[str | None]) -> tuple[pa.Array, pa.Array
 def text_table(records: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> pa.Table:
     """JSON-shaped records as the string columns a CSV page gives (true/false, numbers as text).
 
-    A cell that is no storable text is null, and its row's reason is in the UNSTORABLE column.
+    A cell that is no storable text (a JSON object or array among them) is null, and its row's reason is in the
+    UNSTORABLE column.
     """
     records = list(records)
     converted = {c: _text_column(c, [_as_text(r.get(c)) for r in records]) for c in columns}
