@@ -122,7 +122,8 @@ def read_csv(content: bytes) -> pa.Table:
                                     null_values=[""])
     try:
         table = pa_csv.read_csv(io.BytesIO(content), convert_options=options,
-                                read_options=pa_csv.ReadOptions(use_threads=False),
+                                # One block for the page: a cell longer than Arrow's 1 MB block cannot straddle two.
+                                read_options=pa_csv.ReadOptions(use_threads=False, block_size=max(1 << 20, len(content) + 1)),
                                 parse_options=pa_csv.ParseOptions(invalid_row_handler=skip))
     except pa.ArrowInvalid:  # Arrow cannot hand over a malformed row that is not UTF-8 either: Python reads the page
         table, malformed = _csv_rows(content, header)
@@ -134,6 +135,7 @@ def read_csv(content: bytes) -> pa.Table:
 def _csv_rows(content: bytes, header: Sequence[str]) -> tuple[pa.Table, list[tuple[int, int, str]]]:
     """read_csv's parse in Python, for a page Arrow cannot read: the well-formed rows as binary cells, and each
     malformed row's (number, cells, text with the bytes that are not UTF-8 escaped)."""
+    csv.field_size_limit(max(csv.field_size_limit(), len(content)))  # a cell may be as long as the page
     rows = csv.reader(io.StringIO(content.decode("utf-8-sig", "surrogateescape"), newline=""))
     next(rows, None)
     cells: list[list[bytes | None]] = [[] for _ in header]

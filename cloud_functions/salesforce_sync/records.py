@@ -39,6 +39,10 @@ from transform.column_declarations import (
     website,
 )
 
+# The most text any Salesforce field holds: Long Text Area and Rich Text Area fields, 131,072 characters
+# (Salesforce Help, "Custom Field Types"); every other text field holds less (255 for most). A longer value
+# is no Salesforce value, and storing it whole would let one record weigh megabytes.
+MAX_TEXT_CHARS = 131_072
 COMMON_FIELDS = ("Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp")
 CURSOR = "SystemModstamp"
 PRIMARY_KEY = "Id"
@@ -82,7 +86,7 @@ class SalesforceObject:
             pc.coalesce(known, pa.scalar(region.upper()))
         if known is not None:
             outputs["phone_country_code"] = columns.calling_codes(known)
-        errors = [columns.unstorable_rows(cells)]
+        errors = [columns.unstorable_rows(cells), beyond_field_limit(cells, self.fields)]
         for declaration in self.declarations:
             arrays, error = declaration(cells, regions)
             outputs.update(arrays)
@@ -102,6 +106,21 @@ class SalesforceObject:
         if rejected:
             raise RejectedRecord(rejected[0][1])
         return rows.to_pylist()[0]
+
+
+def beyond_field_limit(cells: pa.Table, fields: Sequence[str]) -> pa.Array | None:
+    """Per row, the first of `fields` holding more text than any Salesforce field can (MAX_TEXT_CHARS); None when
+    no row does."""
+    errors = []
+    for field in fields:
+        column = cells_of(cells, field)
+        # Bytes bound characters from above: only a column with a long cell is measured in characters.
+        if column.type != pa.string() or not pc.any(pc.greater(pc.binary_length(column), MAX_TEXT_CHARS)).as_py():
+            continue
+        errors.append(pa.array([f"{field} holds {n:,} characters, more than the {MAX_TEXT_CHARS:,} of any Salesforce "
+                                "text field" if n is not None and n > MAX_TEXT_CHARS else None
+                                for n in pc.utf8_length(column).to_pylist()], pa.string()))
+    return columns.first_error(errors)
 
 
 def _flat(record: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
