@@ -359,9 +359,26 @@ def _tagged_phone_parts(tagged: str) -> tuple[str | None, str | None]:
     return _phone_parts(rest[int(length) + 1:], rest[:int(length)])
 
 
-def phones(array: pa.Array, regions: pa.Array | str) -> tuple[list[pa.Array], pa.Array | None]:
+def phones(array: pa.Array, regions: pa.Array | str, fallback: str | None = None) -> tuple[list[pa.Array], pa.Array | None]:
     """parse_phone column-wise, each number in its row's region (one region for all, or a column of them):
-    [E.164, extension]. A row without a region has neither.
+    [E.164, extension]. A row without a region has neither. With a fallback region, parse_phone_or_fallback
+    column-wise: the numbers invalid in their row's region (only those) are read again, column-wise, in it.
+    """
+    (e164, extension), errors = _phones_in(array, regions)
+    if not fallback:
+        return [e164, extension], errors
+    row_regions = pa.repeat(pa.scalar(regions, pa.string()), len(array)) if isinstance(regions, str) else regions
+    retry = pc.and_(pc.and_(pc.is_null(e164), pc.is_valid(array)),
+                    pc.not_equal(pc.utf8_upper(row_regions), fallback.upper()))
+    if not pc.any(pc.fill_null(retry, False)).as_py():
+        return [e164, extension], errors
+    (again, again_extension), _ = _phones_in(_only(retry, array), fallback)
+    found = pc.fill_null(pc.and_(retry, pc.is_valid(again)), False)
+    return [pc.if_else(found, again, e164), pc.if_else(found, again_extension, extension)], errors
+
+
+def _phones_in(array: pa.Array, regions: pa.Array | str) -> tuple[list[pa.Array], pa.Array | None]:
+    """phones without a fallback: each number in its row's region.
 
     Plain written forms valid in their region skip Python: the +1 plan's (NANP_WRITTEN), a region at a time,
     and every other region's with a RegionPlan, all at once. The rest is parsed once per distinct (region, number).

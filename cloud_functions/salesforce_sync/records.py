@@ -23,6 +23,7 @@ from pipeline.runner import RejectedRecord
 from transform import columns
 from transform.column_declarations import (
     Declaration,
+    PhoneRegions,
     addresses,
     cells_of,
     constant,
@@ -75,7 +76,9 @@ class SalesforceObject:
     def transform(self, page: pa.Table | Sequence[Mapping[str, Any]], region: str) -> tuple[pa.Table, list[tuple[Any, str]]]:
         """The rows of a page (CSV cells or JSON records), and each rejected record with its reason.
 
-        Phone numbers are read in the region of the record's country (`countries`), else in `region`.
+        Phone numbers are read in the region of the record's country (`countries`), else in `region`; a number
+        invalid in its record's country is read in `region` too (an org writes its own international prefix:
+        `011 44 20 7686 5244` on a UK contact of a US org).
         """
         records = None if isinstance(page, pa.Table) else list(page)
         cells = columns.text_table([_flat(r, self.fields) for r in records], self.fields) if records is not None \
@@ -88,7 +91,7 @@ class SalesforceObject:
             outputs["phone_country_code"] = columns.calling_codes(known)
         errors = [columns.unstorable_rows(cells), beyond_field_limit(cells, self.fields)]
         for declaration in self.declarations:
-            arrays, error = declaration(cells, regions)
+            arrays, error = declaration(cells, PhoneRegions(regions, region.upper()))
             outputs.update(arrays)
             errors.append(error)
         rows = pa.table(outputs)
