@@ -145,6 +145,13 @@ def _describe_type(name: str, value: Any) -> str:
     return {"Email": "email", "Phone": "phone", "MobilePhone": "phone", "Website": "url"}.get(name, "string")
 
 
+# describe's `length` (characters) by field type: text fields declare theirs, others say 0. A textarea is taken
+# at its longest (Long Text Area, 131,072), the others at the common 255 (ids and references 18).
+FIELD_LENGTHS = {**dict.fromkeys(("string", "picklist", "multipicklist", "combobox", "phone", "email", "url",
+                                  "encryptedstring", "anyType"), 255),
+                 "id": 18, "reference": 18, "textarea": 131_072}
+
+
 # The components of a custom compound field, by its type: (suffix, component type).
 COMPOUND_PARTS = {"location": (("Latitude", "double"), ("Longitude", "double")),
                   "address": (("Street", "textarea"), ("City", "string"), ("PostalCode", "string"),
@@ -202,9 +209,10 @@ class ObjectData:
     def describe(self, version: str) -> dict[str, Any]:
         """The object's describe: its standard fields (typed from a generated record), then its custom fields."""
         sample = self.make(0)
-        standard = [{"name": name, "type": _describe_type(name, value), "label": name, "custom": False,
-                     "calculated": False, "compoundFieldName": None, "nillable": name != "Id"}
-                    for name, value in sample.items() if not name.startswith("true_")]
+        standard = [{"name": name, "type": kind, "label": name, "custom": False, "calculated": False,
+                     "compoundFieldName": None, "nillable": name != "Id", "length": FIELD_LENGTHS.get(kind, 0)}
+                    for name, value in sample.items() if not name.startswith("true_")
+                    for kind in (_describe_type(name, value),)]
         return {"name": self.name, "label": self.name, "custom": False, "keyPrefix": self.prefix,
                 "urls": {"describe": f"/services/data/v{version}/sobjects/{self.name}/describe"},
                 "fields": [*standard, *self.custom.values()]}
@@ -270,6 +278,11 @@ class QueryCursor:
             return self.pages[offset]
 
 
+# How a results request names a job's state in its 412 message (Bulk API 2.0, Get Results for a Query Job).
+_STATUS_WORDS = {"UploadComplete": "UPLOAD_COMPLETE", "InProgress": "IN_PROGRESS", "Failed": "FAILED",
+                 "Aborted": "ABORTED", "JobComplete": "JOB_COMPLETE"}
+
+
 @dataclass
 class BulkJob:
     """A Bulk API 2.0 query job: its rows, its state, and every results page served so far by its locator."""
@@ -281,6 +294,9 @@ class BulkJob:
     rows: Iterator[dict[str, Any]]
     state: str = "UploadComplete"
     ends: str = "JobComplete"  # the state it reaches after its InProgress polls (Failed, Aborted: Variety)
+    version: str = API_VERSION  # the API version it was created with: its results are read with the same
+    created: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    modified: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     polls: int = 0
     processed: int = 0
     next_locator: str = ""
@@ -292,12 +308,16 @@ class BulkJob:
         or Failed or Aborted)."""
         self.polls += 1
         if self.state in ("UploadComplete", "InProgress"):
-            self.state = "InProgress" if self.polls <= in_progress_polls else self.ends
+            state = "InProgress" if self.polls <= in_progress_polls else self.ends
+            self.state, self.modified = state, self.modified if state == self.state else datetime.now(timezone.utc)
 
-    def results(self, locator: str, max_records: int) -> tuple[list[dict[str, Any]], str]:
+    def results(self, locator: str, max_records: int, version: str) -> tuple[list[dict[str, Any]], str]:
         """The records of a results page and the locator of the next one ("null" after the last)."""
+        if version != self.version:
+            raise SalesforceError(409, "INVALIDJOB", f"results of a job created with API {self.version} read with {version}")
         if self.state != "JobComplete":  # Salesforce answers 412 Precondition Failed, not 400
-            raise SalesforceError(412, "INVALIDJOBSTATE", f"job is not complete: {self.state}")
+            raise SalesforceError(412, "JOB_NOT_COMPLETE", "can only download query results of successfully completed "
+                                  f"bulk job with status: JOB_COMPLETE. Current status: {_STATUS_WORDS[self.state]}")
         with self.lock:
             if locator not in self.served:
                 if locator != self.next_locator:
@@ -313,9 +333,11 @@ class BulkJob:
     def view(self, version: str) -> dict[str, Any]:
         """The job as its create and status calls answer it."""
         return {"id": self.id, "operation": self.operation, "object": self.object_name,
-                "createdById": "005000000000000AAA", "createdDate": sf_datetime(datetime.now(timezone.utc)),
-                "state": self.state, "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(version),
-                "lineEnding": "LF", "columnDelimiter": "COMMA", "numberRecordsProcessed": self.processed,
+                "createdById": "005000000000000AAA", "createdDate": sf_datetime(self.created),
+                "systemModstamp": sf_datetime(self.modified), "state": self.state, "concurrencyMode": "Parallel",
+                "contentType": "CSV", "apiVersion": float(self.version), "jobType": "V2Query", "lineEnding": "LF",
+                "columnDelimiter": "COMMA", "numberRecordsProcessed": self.processed, "retries": 0,
+                "totalProcessingTime": int((self.modified - self.created).total_seconds() * 1000),
                 **({"errorMessage": JOB_ERRORS[self.state]} if self.state in JOB_ERRORS else {})}
 
 
@@ -493,11 +515,13 @@ class SalesforceState:
         data = self.objects[object_name]
         base = name.removesuffix("__c")
         data.custom[name] = {"name": name, "type": field_type, "label": label or base.replace("_", " "), "custom": True,
-                             "calculated": formula, "compoundFieldName": None, "nillable": True}
+                             "calculated": formula, "compoundFieldName": None, "nillable": True,
+                             "length": FIELD_LENGTHS.get(field_type, 0)}
         for part, part_type in COMPOUND_PARTS.get(field_type, ()):
             component = f"{base}__{part}__s"
             data.custom[component] = {"name": component, "type": part_type, "label": f"{base} ({part})", "custom": True,
-                                      "calculated": False, "compoundFieldName": name, "nillable": True}
+                                      "calculated": False, "compoundFieldName": name, "nillable": True,
+                                      "length": FIELD_LENGTHS.get(part_type, 0)}
             data.custom_values[component] = None if values is None else _component_values(values, part)
         if field_type not in COMPOUND_PARTS:
             data.custom_values[name] = values
@@ -747,7 +771,7 @@ class SalesforceApi:
         if fields is None:
             raise SalesforceError(400, "INVALIDJOB", "Bulk API 2.0 query does not support COUNT()")
         job = BulkJob(f"750{secrets.token_hex(7)}", data.name, operation, fields, rows,
-                      ends=self.state.variety.job_end())
+                      ends=self.state.variety.job_end(), version=request.params["version"])
         self.state.jobs[job.id] = job
         return Response.json(job.view(request.params["version"]))
 
@@ -764,7 +788,8 @@ class SalesforceApi:
 
     def bulk_results(self, request: Request) -> Response:
         job = self._job(request.params["job"])
-        records, next_locator = job.results(request.arg("locator") or "", int(request.arg("maxRecords") or 50_000))
+        records, next_locator = job.results(request.arg("locator") or "", int(request.arg("maxRecords") or 50_000),
+                                            request.params["version"])
         return Response(200, _csv_page(job.fields, records, self.state.variety),
                         {"Content-Type": "text/csv; charset=UTF-8", "Sforce-Locator": next_locator,
                          "Sforce-NumberOfRecords": str(len(records))})

@@ -72,7 +72,7 @@ class TestBulkJobsThatEnd:
                                   json={"operation": "query", "query": "SELECT Id FROM Contact"}).json()
             response = sf.session.get(f"{sf.bulk2_url}query/{job['id']}/results", headers=sf.headers)
             assert response.status_code == 412
-            assert isinstance(response.json()[0]["errorCode"], str)
+            assert response.json()[0]["errorCode"] == "JOB_NOT_COMPLETE"
 
 
 class TestConcurrencyLimits:
