@@ -704,6 +704,7 @@ class SalesforceApi:
             return Response.json({"error": "invalid_grant", "error_description": "authentication failure"}, 400)
         url = self.server.url
         return Response.json({"access_token": self._new_session(), "instance_url": url, "token_type": "Bearer",
+                              "scope": "api refresh_token",
                               "id": f"{url}/id/{ORG_ID}/005000000000000AAA",
                               "issued_at": str(int(time.time() * 1000)), "signature": "sandbox"})
 
