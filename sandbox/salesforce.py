@@ -10,7 +10,9 @@ CreatedDate for OpportunityFieldHistory, which has no SystemModstamp) and
 `SELECT COUNT() ...`, `sobjects/<O>/describe` with the custom fields an admin added or removed between runs
 (add_field, remove_field: every describe type, address and location compounds, formula fields), Bulk API 2.0 query jobs with CSV results paged by Sforce-Locator, /limits, the
 Sforce-Limit-Info header on every data response, REQUEST_LIMIT_EXCEEDED once the daily budget is
-spent, deleted rows (queryAll only), and the harness's latency and 429/5xx knobs.
+spent, deleted rows (queryAll only), and the harness's latency and 429/5xx knobs. The shapes Salesforce sends
+beside the usual ones (Bulk jobs that fail or abort, concurrency 403s, Z datetimes, malformed CSV rows, non-scalar
+and oversized values) come from sandbox.salesforce_variety, from a seed, off unless asked for.
 
 Records are generated from (seed, index), in cursor order; edits, deletions and new records live in an
 overlay with fresh SystemModstamps, so a million base contacts cost no memory until served.
@@ -855,6 +857,9 @@ def main() -> None:
     parser.add_argument("--preload", action="store_true",
                         help="generate every record before serving (about 1.2 GB per million contacts), so "
                              "requests measure the server rather than the fake company's generator")
+    parser.add_argument("--rare-shapes", type=float, default=0.0,
+                        help="rate (0-1) of each rare shape Salesforce sends: Bulk jobs that fail or abort, concurrency "
+                             "403s, Z datetimes, malformed CSV rows, non-scalar and oversized values (sandbox.salesforce_variety)")
     parser.add_argument("--custom-fields", type=int, default=0,
                         help="filled custom fields on Contact (Sample_<Type>_<n>__c, cycling through the types)")
     args = parser.parse_args()
@@ -862,7 +867,10 @@ def main() -> None:
                        leads=args.leads if args.leads is not None else args.contacts // 2)
     serve_until_interrupted(
         SalesforceSandbox(size, seed=args.seed, faults=Faults(latency_seconds=args.latency), preload=args.preload,
-                          contact_custom_fields=args.custom_fields),
+                          contact_custom_fields=args.custom_fields, variety=Variety(
+                              seed=args.seed, bulk_end_rate=args.rare_shapes, concurrency_rate=args.rare_shapes,
+                              z_datetime_rate=args.rare_shapes, malformed_row_rate=args.rare_shapes,
+                              non_scalar_rate=args.rare_shapes, oversized_rate=args.rare_shapes)),
         f"Salesforce sandbox at {{url}} ({size.accounts} accounts, {size.contacts} contacts, {size.leads} leads)",
         "export SALESFORCE_LOGIN_URL={url}", "export SALESFORCE_CA_BUNDLE={cert}",
         "(credentials: DEFAULT_CREDENTIALS in sandbox/salesforce.py)")
