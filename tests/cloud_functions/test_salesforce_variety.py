@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from cloud_functions.salesforce_sync.records import OBJECTS
 from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
 from sandbox.company import CompanySize
 from sandbox.salesforce import SalesforceSandbox
@@ -87,6 +88,20 @@ class TestConcurrencyLimits:
             assert result["status"] == "success", result
             assert all(r["status"] == "success" for r in result["runs"])
             assert sandbox.state.variety.concurrency_next == 0
+
+    def test_a_concurrency_limit_that_outlasts_the_retries_ends_only_that_object(self, runtime, monkeypatch):
+        """A concurrency limit still held when the retry policy gives up ends that object's run partial, named as a
+        concurrency limit, and the objects after it still run."""
+        with SalesforceSandbox(SIZE) as sandbox:
+            point_at(runtime, sandbox, monkeypatch, retry_max_seconds=1)
+            run_salesforce_sync(SalesforceSyncRequest(object_type="Account", sync_type="full"), runtime)
+            sandbox.state.variety.concurrency_next = 100_000
+            held = run_salesforce_sync(SalesforceSyncRequest(sync_type="incremental"), runtime)["runs"]
+            assert [r["stream"] for r in held] == list(OBJECTS)  # (the daily limit stops at the first)
+            assert all(r["status"] == "partial" and "concurrency limit" in r["stop_reason"] for r in held)
+            sandbox.state.variety.concurrency_next = 0
+            result = run_salesforce_sync(SalesforceSyncRequest(sync_type="incremental"), runtime)
+            assert [r["status"] for r in result["runs"]] == ["success"] * len(OBJECTS)
 
     def test_the_daily_limit_still_ends_the_invocation(self, runtime, monkeypatch):
         """TotalRequests (the daily limit) ends the run partial and the objects after it wait for the next one."""
