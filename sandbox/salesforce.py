@@ -10,7 +10,9 @@ CreatedDate for OpportunityFieldHistory, which has no SystemModstamp) and
 `SELECT COUNT() ...`, `sobjects/<O>/describe` with the custom fields an admin added or removed between runs
 (add_field, remove_field: every describe type, address and location compounds, formula fields), Bulk API 2.0 query jobs with CSV results paged by Sforce-Locator, /limits, the
 Sforce-Limit-Info header on every data response, REQUEST_LIMIT_EXCEEDED once the daily budget is
-spent, deleted rows (queryAll only), and the harness's latency and 429/5xx knobs.
+spent, deleted rows (queryAll only), and the harness's latency and 429/5xx knobs. The shapes Salesforce sends
+beside the usual ones (Bulk jobs that fail or abort, concurrency 403s, Z datetimes, malformed CSV rows, non-scalar
+and oversized values) come from sandbox.salesforce_variety, from a seed, off unless asked for.
 
 Records are generated from (seed, index), in cursor order; edits, deletions and new records live in an
 overlay with fresh SystemModstamps, so a million base contacts cost no memory until served.
@@ -50,6 +52,7 @@ from sandbox.opportunity_history import (
     opportunity_values,
     step_values,
 )
+from sandbox.salesforce_variety import JOB_ERRORS, Variety
 from sandbox.server import Faults, Handler, Request, Response, RunningSandbox, SandboxServer, serve_until_interrupted
 
 API_VERSION = "59.0"
@@ -65,6 +68,11 @@ _SOQL = re.compile(
 def sf_datetime(value: datetime) -> str:
     """Salesforce's JSON datetime form: 2024-01-01T00:00:00.000+0000."""
     return value.astimezone(timezone.utc).isoformat(timespec="milliseconds")[:23] + "+0000"
+
+
+def z_datetime(value: datetime) -> str:
+    """The other form Bulk CSV results write a datetime in: 2024-01-01T00:00:00.000Z."""
+    return sf_datetime(value)[:23] + "Z"
 
 
 def parse_soql_datetime(text: str) -> datetime:
@@ -139,6 +147,13 @@ def _describe_type(name: str, value: Any) -> str:
     return {"Email": "email", "Phone": "phone", "MobilePhone": "phone", "Website": "url"}.get(name, "string")
 
 
+# describe's `length` (characters) by field type: text fields declare theirs, others say 0. A textarea is taken
+# at its longest (Long Text Area, 131,072), the others at the common 255 (ids and references 18).
+FIELD_LENGTHS = {**dict.fromkeys(("string", "picklist", "multipicklist", "combobox", "phone", "email", "url",
+                                  "encryptedstring", "anyType"), 255),
+                 "id": 18, "reference": 18, "textarea": 131_072}
+
+
 # The components of a custom compound field, by its type: (suffix, component type).
 COMPOUND_PARTS = {"location": (("Latitude", "double"), ("Longitude", "double")),
                   "address": (("Street", "textarea"), ("City", "string"), ("PostalCode", "string"),
@@ -196,9 +211,10 @@ class ObjectData:
     def describe(self, version: str) -> dict[str, Any]:
         """The object's describe: its standard fields (typed from a generated record), then its custom fields."""
         sample = self.make(0)
-        standard = [{"name": name, "type": _describe_type(name, value), "label": name, "custom": False,
-                     "calculated": False, "compoundFieldName": None, "nillable": name != "Id"}
-                    for name, value in sample.items() if not name.startswith("true_")]
+        standard = [{"name": name, "type": kind, "label": name, "custom": False, "calculated": False,
+                     "compoundFieldName": None, "nillable": name != "Id", "length": FIELD_LENGTHS.get(kind, 0)}
+                    for name, value in sample.items() if not name.startswith("true_")
+                    for kind in (_describe_type(name, value),)]
         return {"name": self.name, "label": self.name, "custom": False, "keyPrefix": self.prefix,
                 "urls": {"describe": f"/services/data/v{version}/sobjects/{self.name}/describe"},
                 "fields": [*standard, *self.custom.values()]}
@@ -264,6 +280,11 @@ class QueryCursor:
             return self.pages[offset]
 
 
+# How a results request names a job's state in its 412 message (Bulk API 2.0, Get Results for a Query Job).
+_STATUS_WORDS = {"UploadComplete": "UPLOAD_COMPLETE", "InProgress": "IN_PROGRESS", "Failed": "FAILED",
+                 "Aborted": "ABORTED", "JobComplete": "JOB_COMPLETE"}
+
+
 @dataclass
 class BulkJob:
     """A Bulk API 2.0 query job: its rows, its state, and every results page served so far by its locator."""
@@ -274,6 +295,10 @@ class BulkJob:
     fields: list[str]
     rows: Iterator[dict[str, Any]]
     state: str = "UploadComplete"
+    ends: str = "JobComplete"  # the state it reaches after its InProgress polls (Failed, Aborted: Variety)
+    version: str = API_VERSION  # the API version it was created with: its results are read with the same
+    created: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    modified: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     polls: int = 0
     processed: int = 0
     next_locator: str = ""
@@ -281,15 +306,20 @@ class BulkJob:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def poll(self, in_progress_polls: int) -> None:
-        """A status poll: the job is InProgress for the first `in_progress_polls` of them, then JobComplete."""
+        """A status poll: the job is InProgress for the first `in_progress_polls` of them, then it ends (JobComplete,
+        or Failed or Aborted)."""
         self.polls += 1
-        if self.state != "JobComplete":
-            self.state = "InProgress" if self.polls <= in_progress_polls else "JobComplete"
+        if self.state in ("UploadComplete", "InProgress"):
+            state = "InProgress" if self.polls <= in_progress_polls else self.ends
+            self.state, self.modified = state, self.modified if state == self.state else datetime.now(timezone.utc)
 
-    def results(self, locator: str, max_records: int) -> tuple[list[dict[str, Any]], str]:
+    def results(self, locator: str, max_records: int, version: str) -> tuple[list[dict[str, Any]], str]:
         """The records of a results page and the locator of the next one ("null" after the last)."""
-        if self.state != "JobComplete":
-            raise SalesforceError(400, "INVALIDJOB", "job is not complete")
+        if version != self.version:
+            raise SalesforceError(409, "INVALIDJOB", f"results of a job created with API {self.version} read with {version}")
+        if self.state != "JobComplete":  # Salesforce answers 412 Precondition Failed, not 400
+            raise SalesforceError(412, "JOB_NOT_COMPLETE", "can only download query results of successfully completed "
+                                  f"bulk job with status: JOB_COMPLETE. Current status: {_STATUS_WORDS[self.state]}")
         with self.lock:
             if locator not in self.served:
                 if locator != self.next_locator:
@@ -305,9 +335,12 @@ class BulkJob:
     def view(self, version: str) -> dict[str, Any]:
         """The job as its create and status calls answer it."""
         return {"id": self.id, "operation": self.operation, "object": self.object_name,
-                "createdById": "005000000000000AAA", "createdDate": sf_datetime(datetime.now(timezone.utc)),
-                "state": self.state, "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(version),
-                "lineEnding": "LF", "columnDelimiter": "COMMA", "numberRecordsProcessed": self.processed}
+                "createdById": "005000000000000AAA", "createdDate": sf_datetime(self.created),
+                "systemModstamp": sf_datetime(self.modified), "state": self.state, "concurrencyMode": "Parallel",
+                "contentType": "CSV", "apiVersion": float(self.version), "jobType": "V2Query", "lineEnding": "LF",
+                "columnDelimiter": "COMMA", "numberRecordsProcessed": self.processed, "retries": 0,
+                "totalProcessingTime": int((self.modified - self.created).total_seconds() * 1000),
+                **({"errorMessage": JOB_ERRORS[self.state]} if self.state in JOB_ERRORS else {})}
 
 
 DEFAULT_CREDENTIALS = {"username": "sync@sandbox.example", "password": "sandbox-password",
@@ -318,8 +351,9 @@ DEFAULT_CREDENTIALS = {"username": "sync@sandbox.example", "password": "sandbox-
 class SalesforceState:
     """The org's data, changes, sessions, API budget and cursors; shared by the routes."""
 
-    def __init__(self, company: FakeCompany, *, daily_limit: int = 1_000_000):
+    def __init__(self, company: FakeCompany, *, daily_limit: int = 1_000_000, variety: Variety | None = None):
         self.company = company
+        self.variety = variety or Variety(seed=company.seed)
         size = company.size
         # Salesforce's own record of how opportunities moved, derived from each opportunity's index.
         self.history = PeriodicRows(size.accounts * 2, history_events())
@@ -483,11 +517,13 @@ class SalesforceState:
         data = self.objects[object_name]
         base = name.removesuffix("__c")
         data.custom[name] = {"name": name, "type": field_type, "label": label or base.replace("_", " "), "custom": True,
-                             "calculated": formula, "compoundFieldName": None, "nillable": True}
+                             "calculated": formula, "compoundFieldName": None, "nillable": True,
+                             "length": FIELD_LENGTHS.get(field_type, 0)}
         for part, part_type in COMPOUND_PARTS.get(field_type, ()):
             component = f"{base}__{part}__s"
             data.custom[component] = {"name": component, "type": part_type, "label": f"{base} ({part})", "custom": True,
-                                      "calculated": False, "compoundFieldName": name, "nillable": True}
+                                      "calculated": False, "compoundFieldName": name, "nillable": True,
+                                      "length": FIELD_LENGTHS.get(part_type, 0)}
             data.custom_values[component] = None if values is None else _component_values(values, part)
         if field_type not in COMPOUND_PARTS:
             data.custom_values[name] = values
@@ -584,15 +620,17 @@ def _login_response(url: str, version: str, session: str) -> str:
             '</result></loginResponse></soapenv:Body></soapenv:Envelope>')
 
 
-def _csv_page(fields: list[str], records: list[dict[str, Any]]) -> bytes:
-    """A Bulk results page: a quoted header and rows, LF line endings.
+def _csv_page(fields: list[str], records: list[dict[str, Any]], variety: Variety) -> bytes:
+    """A Bulk results page: a quoted header and rows, LF line endings, each row in the shape Variety gives it.
 
     A surrogate-escaped value ("\\udcff") goes out as the byte it stands for: a cell that is not UTF-8."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(fields)
-    writer.writerows([v if v.__class__ is str else _csv_value(v) for v in map(record.get, fields)]
-                     for record in records)
+    rows = ([v if v.__class__ is str else _csv_value(v) for v in map(record.get, fields)] for record in records)
+    if variety.z_datetime_rate or variety.malformed_row_rate or variety.oversized_rate:
+        rows = (variety.csv_cells(record, fields, row, z_datetime) for record, row in zip(records, rows))
+    writer.writerows(rows)
     return text.getvalue().encode("utf-8", "surrogateescape")
 
 
@@ -624,6 +662,9 @@ class SalesforceApi:
         def answer(request: Request) -> Response:
             try:
                 self._authorise(request)
+                concurrency = self.state.variety.concurrency_limit()
+                if concurrency:
+                    raise SalesforceError(403, "REQUEST_LIMIT_EXCEEDED", concurrency)
                 self.state.spend()
                 response = handler(request)
             except SalesforceError as error:
@@ -665,6 +706,7 @@ class SalesforceApi:
             return Response.json({"error": "invalid_grant", "error_description": "authentication failure"}, 400)
         url = self.server.url
         return Response.json({"access_token": self._new_session(), "instance_url": url, "token_type": "Bearer",
+                              "scope": "api refresh_token",
                               "id": f"{url}/id/{ORG_ID}/005000000000000AAA",
                               "issued_at": str(int(time.time() * 1000)), "signature": "sandbox"})
 
@@ -697,9 +739,11 @@ class SalesforceApi:
         end = offset + len(records)
         done = end >= cursor.total
         kind = "queryAll" if include_deleted else "query"
+        variety = self.state.variety
         body: dict[str, Any] = {"totalSize": cursor.total, "done": done, "records": [
-            {"attributes": {"type": cursor.object_name, "url": f"/services/data/v{version}/sobjects/{cursor.object_name}/{r['Id']}"},
-             **_json_fields(r, cursor.fields, version)} for r in records]}
+            variety.json_record(r, cursor.fields, {"attributes": {
+                "type": cursor.object_name, "url": f"/services/data/v{version}/sobjects/{cursor.object_name}/{r['Id']}"},
+                **_json_fields(r, cursor.fields, version)}) for r in records]}
         if not done:
             body["nextRecordsUrl"] = f"/services/data/v{version}/{kind}/{cursor_id}-{end}"
         else:  # like Salesforce, the locator stays valid a while: a retried last page is answered again
@@ -729,7 +773,8 @@ class SalesforceApi:
         data, fields, _, rows = self.state.select(spec.get("query", ""), operation == "queryAll")
         if fields is None:
             raise SalesforceError(400, "INVALIDJOB", "Bulk API 2.0 query does not support COUNT()")
-        job = BulkJob(f"750{secrets.token_hex(7)}", data.name, operation, fields, rows)
+        job = BulkJob(f"750{secrets.token_hex(7)}", data.name, operation, fields, rows,
+                      ends=self.state.variety.job_end(), version=request.params["version"])
         self.state.jobs[job.id] = job
         return Response.json(job.view(request.params["version"]))
 
@@ -746,8 +791,9 @@ class SalesforceApi:
 
     def bulk_results(self, request: Request) -> Response:
         job = self._job(request.params["job"])
-        records, next_locator = job.results(request.arg("locator") or "", int(request.arg("maxRecords") or 50_000))
-        return Response(200, _csv_page(job.fields, records),
+        records, next_locator = job.results(request.arg("locator") or "", int(request.arg("maxRecords") or 50_000),
+                                            request.params["version"])
+        return Response(200, _csv_page(job.fields, records, self.state.variety),
                         {"Content-Type": "text/csv; charset=UTF-8", "Sforce-Locator": next_locator,
                          "Sforce-NumberOfRecords": str(len(records))})
 
@@ -783,8 +829,10 @@ class SalesforceSandbox(RunningSandbox):
     """A started Salesforce fake: state + server. Use as a context manager."""
 
     def __init__(self, size: CompanySize | None = None, *, seed: int = 42, faults: Faults | None = None,
-                 daily_limit: int = 1_000_000, preload: bool = False, contact_custom_fields: int = 0):
-        self.state = SalesforceState(FakeCompany(seed, size), daily_limit=daily_limit)
+                 daily_limit: int = 1_000_000, preload: bool = False, contact_custom_fields: int = 0,
+                 variety: Variety | None = None):
+        self.state = SalesforceState(FakeCompany(seed, size), daily_limit=daily_limit,
+                                     variety=variety or Variety(seed=seed))
         add_sample_fields(self.state, "Contact", contact_custom_fields)
         if preload:
             for data in self.state.objects.values():
@@ -809,6 +857,9 @@ def main() -> None:
     parser.add_argument("--preload", action="store_true",
                         help="generate every record before serving (about 1.2 GB per million contacts), so "
                              "requests measure the server rather than the fake company's generator")
+    parser.add_argument("--rare-shapes", type=float, default=0.0,
+                        help="rate (0-1) of each rare shape Salesforce sends: Bulk jobs that fail or abort, concurrency "
+                             "403s, Z datetimes, malformed CSV rows, non-scalar and oversized values (sandbox.salesforce_variety)")
     parser.add_argument("--custom-fields", type=int, default=0,
                         help="filled custom fields on Contact (Sample_<Type>_<n>__c, cycling through the types)")
     args = parser.parse_args()
@@ -816,7 +867,10 @@ def main() -> None:
                        leads=args.leads if args.leads is not None else args.contacts // 2)
     serve_until_interrupted(
         SalesforceSandbox(size, seed=args.seed, faults=Faults(latency_seconds=args.latency), preload=args.preload,
-                          contact_custom_fields=args.custom_fields),
+                          contact_custom_fields=args.custom_fields, variety=Variety(
+                              seed=args.seed, bulk_end_rate=args.rare_shapes, concurrency_rate=args.rare_shapes,
+                              z_datetime_rate=args.rare_shapes, malformed_row_rate=args.rare_shapes,
+                              non_scalar_rate=args.rare_shapes, oversized_rate=args.rare_shapes)),
         f"Salesforce sandbox at {{url}} ({size.accounts} accounts, {size.contacts} contacts, {size.leads} leads)",
         "export SALESFORCE_LOGIN_URL={url}", "export SALESFORCE_CA_BUNDLE={cert}",
         "(credentials: DEFAULT_CREDENTIALS in sandbox/salesforce.py)")

@@ -74,6 +74,9 @@ _LATEST = pa.scalar(datetime(2100, 1, 1, tzinfo=timezone.utc), TIMESTAMP)
 # The column read_csv and text_table add when some row holds a cell no warehouse can store (invalid
 # UTF-8, a lone surrogate): per row, why (null elsewhere). The cell itself is null.
 UNSTORABLE = "_unstorable"
+# The column read_csv adds when some row is malformed (more or fewer cells than the header): that row's raw
+# text (null elsewhere); its cells are null and UNSTORABLE says why.
+MALFORMED_ROW = "_csv_row"
 
 
 def _with_unstorable(table: pa.Table, errors: list[pa.Array | None]) -> pa.Table:
@@ -102,20 +105,65 @@ def _utf8(name: str, cells: pa.Array) -> tuple[pa.Array, pa.Array | None]:
 def read_csv(content: bytes) -> pa.Table:
     """A CSV page with a header row as string columns; an empty cell is null, any other text is kept.
 
-    A cell that is not UTF-8 is null, and its row's reason is in the UNSTORABLE column.
+    A cell that is not UTF-8 is null, and its row's reason is in the UNSTORABLE column. A row with more or fewer
+    cells than the header is a row of nulls with its reason in UNSTORABLE and its raw text in MALFORMED_ROW.
     """
     # Only the header is decoded here (to type every column); Arrow reads the bytes, BOM included, as
-    # binary first: one invalid byte must cost its record, not the page.
+    # binary first: one invalid byte, or one malformed row, must cost its record, not the page.
     header = next(csv.reader([content.split(b"\n", 1)[0].decode("utf-8-sig", "replace")]), [])
     if not header:
         return pa.table({})
+    malformed: list[tuple[int, int, str]] = []  # (row number, cells, raw text)
+
+    def skip(row: Any) -> str:
+        malformed.append((row.number, row.actual_columns, row.text))
+        return "skip"
     options = pa_csv.ConvertOptions(column_types={c: pa.binary() for c in header}, strings_can_be_null=True,
                                     null_values=[""])
-    table = pa_csv.read_csv(io.BytesIO(content), convert_options=options,
-                            read_options=pa_csv.ReadOptions(use_threads=False))
+    try:
+        table = pa_csv.read_csv(io.BytesIO(content), convert_options=options,
+                                # One block for the page: a cell longer than Arrow's 1 MB block cannot straddle two.
+                                read_options=pa_csv.ReadOptions(use_threads=False, block_size=max(1 << 20, len(content) + 1)),
+                                parse_options=pa_csv.ParseOptions(invalid_row_handler=skip))
+    except pa.ArrowInvalid:  # Arrow cannot hand over a malformed row that is not UTF-8 either: Python reads the page
+        table, malformed = _csv_rows(content, header)
     converted = [_utf8(name, table.column(name).combine_chunks()) for name in table.column_names]
-    return _with_unstorable(pa.table({n: c for n, (c, _) in zip(table.column_names, converted)}),
-                            [e for _, e in converted])
+    return _with_malformed(_with_unstorable(pa.table({n: c for n, (c, _) in zip(table.column_names, converted)}),
+                                            [e for _, e in converted]), malformed, len(header))
+
+
+def _csv_rows(content: bytes, header: Sequence[str]) -> tuple[pa.Table, list[tuple[int, int, str]]]:
+    """read_csv's parse in Python, for a page Arrow cannot read: the well-formed rows as binary cells, and each
+    malformed row's (number, cells, text with the bytes that are not UTF-8 escaped)."""
+    csv.field_size_limit(max(csv.field_size_limit(), len(content)))  # a cell may be as long as the page
+    rows = csv.reader(io.StringIO(content.decode("utf-8-sig", "surrogateescape"), newline=""))
+    next(rows, None)
+    cells: list[list[bytes | None]] = [[] for _ in header]
+    malformed = []
+    for number, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            text = io.StringIO()
+            csv.writer(text, lineterminator="", quoting=csv.QUOTE_ALL).writerow(row)
+            raw = text.getvalue().encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            malformed.append((number, len(row), raw))
+            continue
+        for column, cell in zip(cells, row):
+            column.append(cell.encode("utf-8", "surrogateescape") if cell else None)
+    return pa.table({name: pa.array(column, pa.binary()) for name, column in zip(header, cells)}), malformed
+
+
+def _with_malformed(table: pa.Table, malformed: Sequence[tuple[int, int, str]], width: int) -> pa.Table:
+    """The table with a row of nulls for each malformed row: its reason in UNSTORABLE, its text in MALFORMED_ROW."""
+    if not malformed:
+        return table
+    if UNSTORABLE not in table.column_names:
+        table = table.append_column(UNSTORABLE, pa.nulls(table.num_rows, pa.string()))
+    table = table.append_column(MALFORMED_ROW, pa.nulls(table.num_rows, pa.string()))
+    extra = {name: pa.nulls(len(malformed), pa.string()) for name in table.column_names}
+    extra[UNSTORABLE] = pa.array([f"malformed CSV row {number}: {cells} cells where the header has {width}"
+                                  for number, cells, _ in malformed], pa.string())
+    extra[MALFORMED_ROW] = pa.array([text for _, _, text in malformed], pa.string())
+    return pa.concat_tables([table, pa.table(extra).select(table.column_names)])
 
 
 def unstorable_rows(page: pa.Table) -> pa.Array | None:
@@ -138,15 +186,30 @@ def unstorable_rows(page: pa.Table) -> pa.Array | None:
     return first_error(errors)
 
 
+class _NotAValue(str):
+    """What _as_text gives for a JSON object or array: no cell's text, the kind of thing it was."""
+
+
+_JSON_KINDS = ((Mapping, _NotAValue("object")), ((list, tuple), _NotAValue("array")))
+
+
 def _as_text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    return value if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        return value
+    # str() of an object or array would store "OrderedDict([...])" or "['x', 'y']" as if Salesforce sent it.
+    return next((kind for types, kind in _JSON_KINDS if isinstance(value, types)), None) or str(value)
 
 
 def _text_column(name: str, cells: list[str | None]) -> tuple[pa.Array, pa.Array | None]:
+    if any(cell.__class__ is _NotAValue for cell in cells):
+        problems = [f"a JSON {cell} in {name}, not a value" if cell.__class__ is _NotAValue else None for cell in cells]
+        values, errors = _text_column(name, [None if p else c for c, p in zip(cells, problems)])
+        problem_column = pa.array(problems, pa.string())
+        return values, problem_column if errors is None else pc.coalesce(problem_column, errors)
     try:
         return pa.array(cells, pa.string()), None
     except (UnicodeEncodeError, pa.ArrowException):  # a lone surrogate ("\ud800" is valid JSON)
@@ -158,7 +221,8 @@ def _text_column(name: str, cells: list[str | None]) -> tuple[pa.Array, pa.Array
 def text_table(records: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> pa.Table:
     """JSON-shaped records as the string columns a CSV page gives (true/false, numbers as text).
 
-    A cell that is no storable text is null, and its row's reason is in the UNSTORABLE column.
+    A cell that is no storable text (a JSON object or array among them) is null, and its row's reason is in the
+    UNSTORABLE column.
     """
     records = list(records)
     converted = {c: _text_column(c, [_as_text(r.get(c)) for r in records]) for c in columns}
@@ -295,9 +359,26 @@ def _tagged_phone_parts(tagged: str) -> tuple[str | None, str | None]:
     return _phone_parts(rest[int(length) + 1:], rest[:int(length)])
 
 
-def phones(array: pa.Array, regions: pa.Array | str) -> tuple[list[pa.Array], pa.Array | None]:
+def phones(array: pa.Array, regions: pa.Array | str, fallback: str | None = None) -> tuple[list[pa.Array], pa.Array | None]:
     """parse_phone column-wise, each number in its row's region (one region for all, or a column of them):
-    [E.164, extension]. A row without a region has neither.
+    [E.164, extension]. A row without a region has neither. With a fallback region, parse_phone_or_fallback
+    column-wise: the numbers invalid in their row's region (only those) are read again, column-wise, in it.
+    """
+    (e164, extension), errors = _phones_in(array, regions)
+    if not fallback:
+        return [e164, extension], errors
+    row_regions = pa.repeat(pa.scalar(regions, pa.string()), len(array)) if isinstance(regions, str) else regions
+    retry = pc.and_(pc.and_(pc.is_null(e164), pc.is_valid(array)),
+                    pc.not_equal(pc.utf8_upper(row_regions), fallback.upper()))
+    if not pc.any(pc.fill_null(retry, False)).as_py():
+        return [e164, extension], errors
+    (again, again_extension), _ = _phones_in(_only(retry, array), fallback)
+    found = pc.fill_null(pc.and_(retry, pc.is_valid(again)), False)
+    return [pc.if_else(found, again, e164), pc.if_else(found, again_extension, extension)], errors
+
+
+def _phones_in(array: pa.Array, regions: pa.Array | str) -> tuple[list[pa.Array], pa.Array | None]:
+    """phones without a fallback: each number in its row's region.
 
     Plain written forms valid in their region skip Python: the +1 plan's (NANP_WRITTEN), a region at a time,
     and every other region's with a RegionPlan, all at once. The rest is parsed once per distinct (region, number).

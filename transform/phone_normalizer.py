@@ -248,6 +248,16 @@ def parse_phone(value: str | None, default_region: str = "US") -> ParsedPhone:
                        extension=extension, country_code=number.country_code, reason=None)
 
 
+def parse_phone_or_fallback(value: str | None, region: str, fallback: str | None) -> ParsedPhone:
+    """The number in value read in region; when it is no valid number there, read in fallback (the org's own region:
+    a US org writes `011 44 20 7686 5244`, its own international prefix, on a UK contact), if valid there."""
+    parsed = parse_phone(value, region)
+    if parsed.e164 is not None or not fallback or fallback.upper() == region.upper():
+        return parsed
+    other = parse_phone(value, fallback)
+    return other if other.e164 is not None else parsed
+
+
 def to_e164(value: str | None, default_region: str = "US") -> str | None:
     """The E.164 form of value, or None when it is not a valid number."""
     return parse_phone(value, default_region).e164

@@ -2,7 +2,11 @@
 
 Every HTTP call goes through api_clients.retry (429/5xx/connection errors retried; 4xx raised). The daily
 API budget is read from Sforce-Limit-Info after each call: below the reserve, or on
-REQUEST_LIMIT_EXCEEDED, the client raises StopSync so the run ends partial with what it merged.
+REQUEST_LIMIT_EXCEEDED for the daily limit, the client raises StopSync so the run ends partial with what it merged.
+Salesforce answers concurrency limits with the same REQUEST_LIMIT_EXCEEDED ("ConcurrentPerOrgLongTxn Limit
+exceeded", "ConcurrentRequests (Concurrent API Requests) Limit exceeded"): a burst that clears in seconds, so
+those are retried with backoff like a 429, and only a limit still held when the retries give up ends the
+object's run partial (not the invocation: the daily budget is not spent).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from simple_salesforce.exceptions import SalesforceError
 from simple_salesforce.util import exception_handler
 
 from api_clients.metered import MeteredCalls
+from api_clients.retry import TransientAPIError
 from cloud_functions.salesforce_sync.auth import LoginHostSession, SalesforceCredentials, connect
 from config.settings import Settings
 from observability.logger import get_logger
@@ -26,10 +31,30 @@ log = get_logger(__name__)
 T = TypeVar("T")
 BULK_POLL_SECONDS = (0.2, 0.5, 1, 2, 5)
 API_BUDGET_STOP = "Salesforce API budget"  # how a stop for the org's daily API budget begins
+BULK_ENDED = ("Failed", "Aborted")  # the states a Bulk job ends in without results
 
 
 def _error_codes(error: SalesforceError) -> str:
     return str(getattr(error, "content", "") or "")
+
+
+class ConcurrencyLimited(TransientAPIError):
+    """REQUEST_LIMIT_EXCEEDED for one of the org's concurrency limits, not its daily budget: worth waiting out."""
+
+
+def _is_concurrency_limit(codes: str) -> bool:
+    # Every concurrency limit's message names it "Concurrent..." (ConcurrentPerOrgLongTxn, ConcurrentRequests,
+    # ConcurrentPerOrgApex); the daily one says "TotalRequests". Anything else is read as the daily limit: stopping
+    # cleanly is the safe side of a limit we cannot tell.
+    return "Concurrent" in codes
+
+
+class BulkJobEnded(RuntimeError):
+    """A Bulk API 2.0 query job that ended Failed or Aborted: it has no results to read."""
+
+    def __init__(self, job_id: str, state: str, message: str):
+        super().__init__(f"Salesforce Bulk job {job_id} ended {state}: {message}")
+        self.job_id, self.state, self.message = job_id, state, message
 
 
 class SalesforceClient:
@@ -54,11 +79,17 @@ class SalesforceClient:
             try:
                 return fn(*args, **kwargs)
             except SalesforceError as error:
-                if "REQUEST_LIMIT_EXCEEDED" in _error_codes(error):
+                codes = _error_codes(error)
+                if "REQUEST_LIMIT_EXCEEDED" in codes and _is_concurrency_limit(codes):
+                    raise ConcurrencyLimited(f"Salesforce concurrency limit: {codes[:300]}") from None
+                if "REQUEST_LIMIT_EXCEEDED" in codes:
                     raise StopSync(f"{API_BUDGET_STOP}: daily request limit exceeded (REQUEST_LIMIT_EXCEEDED)",
                                    ends_invocation=True) from None
                 raise
-        return self._calls(request)
+        try:
+            return self._calls(request)
+        except ConcurrencyLimited as error:
+            raise StopSync(f"{error} (still held when the retries gave up)") from None
 
     @property
     def sf(self) -> Salesforce:
@@ -122,27 +153,34 @@ class SalesforceClient:
         return self._bulk("POST", "query", json={"operation": "queryAll" if include_deleted else "query",
                                                  "query": soql}).json()["id"]
 
-    def bulk_job_state(self, job_id: str) -> str | None:
-        """The job's state (UploadComplete, InProgress, JobComplete, Failed, Aborted); None once it is gone."""
+    def bulk_job(self, job_id: str) -> dict[str, Any] | None:
+        """The job's information (state: UploadComplete, InProgress, JobComplete, Failed, Aborted; errorMessage when
+        it failed); None once it is gone."""
         try:
-            return self._bulk("GET", f"query/{job_id}").json()["state"]
+            return self._bulk("GET", f"query/{job_id}").json()
         except SalesforceError as error:
             if error.status == 404:  # deleted, or past the days Salesforce keeps results
                 return None
             raise
 
+    def bulk_job_state(self, job_id: str) -> str | None:
+        """The job's state; None once it is gone."""
+        job = self.bulk_job(job_id)
+        return None if job is None else job["state"]
+
     def wait_for_bulk_job(self, job_id: str, deadline: float, clock: Callable[[], float] = time.monotonic) -> bool:
         """True once the job is complete; False when the deadline comes first (the job keeps running at
-        Salesforce and a later run picks it up). Failed or Aborted raise; a job that is gone raises LookupError."""
+        Salesforce and a later run picks it up). Failed or Aborted raise BulkJobEnded; a job that is gone raises
+        LookupError."""
         attempt = 0
         while True:
-            state = self.bulk_job_state(job_id)
-            if state == "JobComplete":
-                return True
-            if state is None:
+            job = self.bulk_job(job_id)
+            if job is None:
                 raise LookupError(f"Salesforce Bulk job {job_id} is gone")
-            if state in ("Failed", "Aborted"):
-                raise RuntimeError(f"Salesforce Bulk job {job_id} ended {state}")
+            if job["state"] == "JobComplete":
+                return True
+            if job["state"] in BULK_ENDED:
+                raise BulkJobEnded(job_id, job["state"], str(job.get("errorMessage") or "no errorMessage"))
             pause = BULK_POLL_SECONDS[min(attempt, len(BULK_POLL_SECONDS) - 1)]
             if clock() + pause >= deadline:
                 return False

@@ -23,6 +23,7 @@ from pipeline.runner import RejectedRecord
 from transform import columns
 from transform.column_declarations import (
     Declaration,
+    PhoneRegions,
     addresses,
     cells_of,
     constant,
@@ -39,6 +40,10 @@ from transform.column_declarations import (
     website,
 )
 
+# The most text any Salesforce field holds: Long Text Area and Rich Text Area fields, 131,072 characters
+# (Salesforce Help, "Custom Field Types"); every other text field holds less (255 for most). A longer value
+# is no Salesforce value, and storing it whole would let one record weigh megabytes.
+MAX_TEXT_CHARS = 131_072
 COMMON_FIELDS = ("Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp")
 CURSOR = "SystemModstamp"
 PRIMARY_KEY = "Id"
@@ -71,7 +76,9 @@ class SalesforceObject:
     def transform(self, page: pa.Table | Sequence[Mapping[str, Any]], region: str) -> tuple[pa.Table, list[tuple[Any, str]]]:
         """The rows of a page (CSV cells or JSON records), and each rejected record with its reason.
 
-        Phone numbers are read in the region of the record's country (`countries`), else in `region`.
+        Phone numbers are read in the region of the record's country (`countries`), else in `region`; a number
+        invalid in its record's country is read in `region` too (an org writes its own international prefix:
+        `011 44 20 7686 5244` on a UK contact of a US org).
         """
         records = None if isinstance(page, pa.Table) else list(page)
         cells = columns.text_table([_flat(r, self.fields) for r in records], self.fields) if records is not None \
@@ -82,9 +89,9 @@ class SalesforceObject:
             pc.coalesce(known, pa.scalar(region.upper()))
         if known is not None:
             outputs["phone_country_code"] = columns.calling_codes(known)
-        errors = [columns.unstorable_rows(cells)]
+        errors = [columns.unstorable_rows(cells), beyond_field_limit(cells, self.fields)]
         for declaration in self.declarations:
-            arrays, error = declaration(cells, regions)
+            arrays, error = declaration(cells, PhoneRegions(regions, region.upper()))
             outputs.update(arrays)
             errors.append(error)
         rows = pa.table(outputs)
@@ -102,6 +109,21 @@ class SalesforceObject:
         if rejected:
             raise RejectedRecord(rejected[0][1])
         return rows.to_pylist()[0]
+
+
+def beyond_field_limit(cells: pa.Table, fields: Sequence[str]) -> pa.Array | None:
+    """Per row, the first of `fields` holding more text than any Salesforce field can (MAX_TEXT_CHARS); None when
+    no row does."""
+    errors = []
+    for field in fields:
+        column = cells_of(cells, field)
+        # Bytes bound characters from above: only a column with a long cell is measured in characters.
+        if column.type != pa.string() or not pc.any(pc.greater(pc.binary_length(column), MAX_TEXT_CHARS)).as_py():
+            continue
+        errors.append(pa.array([f"{field} holds {n:,} characters, more than the {MAX_TEXT_CHARS:,} of any Salesforce "
+                                "text field" if n is not None and n > MAX_TEXT_CHARS else None
+                                for n in pc.utf8_length(column).to_pylist()], pa.string()))
+    return columns.first_error(errors)
 
 
 def _flat(record: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from simple_salesforce.exceptions import SalesforceError
 
 from cloud_functions.salesforce_sync.auth import SalesforceCredentials
-from cloud_functions.salesforce_sync.client import SalesforceClient
+from cloud_functions.salesforce_sync.client import BULK_ENDED, BulkJobEnded, SalesforceClient
 from cloud_functions.salesforce_sync.fields import with_org_fields
 from cloud_functions.salesforce_sync.records import OBJECTS, SalesforceObject
 from config.settings import Settings
@@ -67,6 +67,10 @@ class ObjectReader:
     results page, the newest cursor value so far, the watermark before it began): Salesforce keeps a
     job's results for days, so a load cut at the time budget continues there in the next run, and only a
     job that is gone (or failed) is started again. Polling for the job stops at the deadline too.
+
+    A job that ends Failed or Aborted is started again once; when that one ends so too, the object is read by
+    REST queryAll for the rest of the run (details: bulk_jobs_ended, bulk_fallback). A job that fails the same
+    way every time (a query timeout on a large object) would otherwise fail every full sync of the object.
     """
 
     def __init__(self, obj: SalesforceObject, client: SalesforceClient, runtime: Runtime, sync_type: str,
@@ -113,12 +117,18 @@ class ObjectReader:
 
     def _bulk(self, load: dict[str, Any], resumed: bool) -> Iterator[Page]:
         self.api = "bulk2"
-        if resumed and self.client.bulk_job_state(load["job"]) in (None, "Failed", "Aborted"):
+        if resumed and self.client.bulk_job_state(load["job"]) in (None, *BULK_ENDED):
             log.warning("the stored Bulk job is gone, starting a new one", extra={"json_fields": {"job": load["job"]}})
             self.notes["bulk_job_restarted"] = load["job"]
             load, resumed = self._new_bulk_load(load["previous"]), False
         self.notes.update(bulk_job=load["job"], **({"resumed_at_locator": load["locator"]} if resumed else {}))
-        if not self.client.wait_for_bulk_job(load["job"], self.deadline):
+        load, outcome = self._completed_job(load)
+        if outcome == "ended":
+            self.api = "rest"
+            self.notes["bulk_fallback"] = "REST queryAll for this run: the Bulk job ended twice without results"
+            yield from self._rest(self.obj.soql(), None)
+            return
+        if outcome == "waiting":
             self.notes["bulk_job_waiting"] = True
             yield Page([], json.dumps(load))  # the job id is kept; the runner stops here at its budget
             return
@@ -131,6 +141,22 @@ class ObjectReader:
                 yield Page(records, _newer(load["newest"], load["previous"]), final=True)
             else:
                 yield Page(records, json.dumps(load))
+
+    def _completed_job(self, load: dict[str, Any]) -> tuple[dict[str, Any], Literal["complete", "waiting", "ended"]]:
+        """The load and its job's outcome: complete, still waiting at the deadline, or ended (Failed or Aborted)
+        twice; a first job that ends is replaced by a new one."""
+        for attempt in range(2):
+            try:
+                return load, "complete" if self.client.wait_for_bulk_job(load["job"], self.deadline) else "waiting"
+            except BulkJobEnded as ended:
+                log.warning("Bulk job ended without results", extra={"json_fields": {
+                    "object": self.obj.name, "job": ended.job_id, "state": ended.state, "error": ended.message[:300]}})
+                self.notes.setdefault("bulk_jobs_ended", []).append(
+                    {"job": ended.job_id, "state": ended.state, "error": ended.message[:300]})
+                if attempt == 0:
+                    load = self._new_bulk_load(load["previous"])
+                    self.notes["bulk_job"] = load["job"]
+        return load, "ended"
 
     def details(self) -> dict[str, Any]:
         usage = self.client.api_usage()

@@ -188,3 +188,31 @@ def test_phones_agree_with_parse_phone_on_odd_text_and_regions(value, region):
     want = parse_phone(value, region)
     assert (e164[0].as_py(), extension[0].as_py()) == (want.e164, want.extension)
     assert e164[1].as_py() == "+493012345678"
+
+
+class TestPhonesWithTheOrgsRegion:
+    def test_phones_with_a_fallback_equal_parse_phone_or_fallback(self):
+        """Every region's numbers, read column-wise with the org's region (US, then GB) as the fallback, give
+        parse_phone_or_fallback's E.164 and extension: only numbers invalid in their row's region change."""
+        from transform.phone_normalizer import parse_phone_or_fallback
+
+        pairs = _numbers_of_every_region(seed=9)[::3] + [("011 44 20 7686 5244", "GB"), ("011 44 20 7686 5244", "US"),
+                                                         ("415 555 0123", "DE"), ("020 7686 5244", "US"), (None, "GB")]
+        for fallback in ("US", "GB"):
+            want = [parse_phone_or_fallback(v, r, fallback) if v else None for v, r in pairs]
+            (e164, extension), _ = columns.phones(pa.array([v for v, _ in pairs], pa.string()),
+                                                  pa.array([r for _, r in pairs]), fallback=fallback)
+            wrong = [(pair, got, w and w.e164) for pair, got, w in zip(pairs, e164.to_pylist(), want)
+                     if got != (w and w.e164)]
+            assert wrong[:10] == [], fallback
+            assert extension.to_pylist() == [w and w.extension for w in want], fallback
+        assert e164.to_pylist()[-5:] == [None, "+442076865244", "+494155550123", "+442076865244", None]
+
+    def test_the_orgs_prefix_abroad_reads_in_the_orgs_region(self):
+        """`011 44 20 7686 5244` on a UK contact of a US org: invalid in GB, +442076865244 read in US."""
+        from transform.phone_normalizer import parse_phone, parse_phone_or_fallback
+
+        assert parse_phone("011 44 20 7686 5244", "GB").e164 is None
+        assert parse_phone_or_fallback("011 44 20 7686 5244", "GB", "US").e164 == "+442076865244"
+        assert parse_phone_or_fallback("020 7686 5244", "GB", "US").e164 == "+442076865244"
+        assert parse_phone_or_fallback("not a number", "GB", "US").reason == "no number"
