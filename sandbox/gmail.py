@@ -347,9 +347,13 @@ class GmailApi:
         if rest == "history" and method == "GET":
             return self._spent(user, "history") or self._history(user, arg, query.get("historyTypes") or [])
         if rest == "profile":
-            return self._spent(user, "profile") or (200, {"emailAddress": user,
-                                                          "historyId": str(self.state.current_history(user))})
+            return self._spent(user, "profile") or (200, self._profile(user))
         return _gmail_error(404, "notFound", f"no such method {method} {path}")
+
+    def _profile(self, user: str) -> dict[str, Any]:
+        messages = self.state.mailboxes[user].messages.values()
+        return {"emailAddress": user, "messagesTotal": len(messages),
+                "threadsTotal": len({m.thread_id for m in messages}), "historyId": str(self.state.current_history(user))}
 
     def _spent(self, user: str, kind: str) -> tuple[int, Any] | None:
         refused = self.state.refusal(kind)
