@@ -50,7 +50,11 @@ QUOTA_UNITS_PER_MINUTE = 6000
 # A history record's field for each kind, and the historyTypes value that asks for it.
 HISTORY_TYPES = {"messagesAdded": "messageAdded", "messagesDeleted": "messageDeleted", "labelsAdded": "labelAdded",
                  "labelsRemoved": "labelRemoved"}
-RATE_LIMIT_ANSWERS = ((429, "rateLimitExceeded"), (403, "userRateLimitExceeded"), (403, "rateLimitExceeded"))
+# A per-minute quota refusal in the Cloud quota system's words, with no errors[] at all (as users of the API have
+# reported it: GAM-team/got-your-back#309); its "reason" here only names the form.
+QUOTA_METRIC = "quotaMetric"
+RATE_LIMIT_ANSWERS = ((429, "rateLimitExceeded"), (403, "userRateLimitExceeded"), (403, "rateLimitExceeded"),
+                      (403, QUOTA_METRIC))
 
 
 def b64url(data: bytes) -> str:
@@ -322,6 +326,16 @@ def _gmail_error(status: int, reason: str, message: str) -> tuple[int, dict[str,
     return status, google_error(status, reason, message)
 
 
+def _rate_limit_error(status: int, reason: str) -> tuple[int, dict[str, Any]]:
+    """Gmail's answer to a call past a quota, in the form the reason names."""
+    if reason == QUOTA_METRIC:
+        return status, {"error": {"code": status, "status": "PERMISSION_DENIED", "message": (
+            "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user' of service "
+            "'gmail.googleapis.com' for consumer 'project_number:100000000001'.")}}
+    return _gmail_error(status, reason, "User-rate limit exceeded." if reason.startswith("user")
+                        else "Rate Limit Exceeded")
+
+
 class GmailApi:
     """The API's behaviour, shared by direct requests and batch parts: (method, path, query, token) -> (status, body)."""
 
@@ -359,9 +373,7 @@ class GmailApi:
         refused = self.state.refusal(kind)
         if refused is None and self.state.spend(user, QUOTA_UNITS[kind]):
             return None
-        status, reason = refused or self.state.rate_limit_answer()
-        return _gmail_error(status, reason, "User-rate limit exceeded." if reason.startswith("user")
-                            else "Rate Limit Exceeded")
+        return _rate_limit_error(*(refused or self.state.rate_limit_answer()))
 
     def _list(self, user: str, arg) -> tuple[int, Any]:
         mailbox = self.state.mailboxes[user]

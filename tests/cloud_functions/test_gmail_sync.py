@@ -9,7 +9,7 @@ from googleapiclient.errors import HttpError
 
 from cloud_functions.gmail_sync.records import message_rows
 from pipeline.runner import RejectedRecord
-from sandbox.gmail import NOT_MAIL, UGLY_KINDS, GmailSandbox, StoredMessage, google_error
+from sandbox.gmail import NOT_MAIL, QUOTA_METRIC, UGLY_KINDS, GmailSandbox, StoredMessage, google_error
 from scripts.mbox_import import import_mbox
 from tests.helpers import SMALL_ROW_BYTES, TEXT_POISONS, matches, poison_reason_pattern, poisoned_text
 from tests.helpers import point_at as aim
@@ -502,6 +502,21 @@ class TestRateLimits:
             (incremental,) = run_gmail_sync(GmailSyncRequest(), runtime)["runs"]
             assert incremental["status"] == "success" and not state.throttled
             assert stored_ids(runtime.warehouse) == sandbox_ids(sandbox)
+
+    def test_a_403_per_minute_quota_without_a_reason_is_retried(self, runtime, monkeypatch):
+        """A 403 "Quota exceeded for quota metric ... per minute per user" with no errors[] (a form users of the API
+        report) on messages.list, history.list and batch parts is retried like a rate limit."""
+        from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+
+        with GmailSandbox([MAILBOX], messages_per_mailbox=20) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            for kind in ("list", "get", "get"):
+                sandbox.state.rate_limit_next(1, 403, QUOTA_METRIC, kind)
+            assert run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)["status"] == "success"
+            sandbox.state.add_message(MAILBOX)
+            sandbox.state.rate_limit_next(1, 403, QUOTA_METRIC, "history")
+            assert run_gmail_sync(GmailSyncRequest(), runtime)["status"] == "success"
+            assert not sandbox.state.throttled and stored_ids(runtime.warehouse) == sandbox_ids(sandbox)
 
     def test_a_403_that_is_no_rate_limit_fails_the_run(self, runtime, monkeypatch):
         """A 403 with another reason (delegation denied) is not retried: the run fails and says why."""
