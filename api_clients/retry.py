@@ -1,6 +1,7 @@
 """The one retry policy for API calls: transient errors retried with backoff, the rest fail fast.
 
-Transient: HTTP 429, 500, 502, 503, 504, Gmail's 403 rateLimitExceeded / userRateLimitExceeded,
+Transient: HTTP 429, 500, 502, 503, 504, Gmail's 403 rateLimitExceeded / userRateLimitExceeded (or a 403
+"Quota exceeded for quota metric ... per minute" that names no reason),
 connection errors, timeouts, and bodies cut short by the network (requests' ChunkedEncodingError,
 http.client's IncompleteRead; google-auth's TransportError around one of these). Retry-After is honoured (seconds or an HTTP date)
 and, for a 429 without it, HubSpot's X-HubSpot-RateLimit-* headers. Waits grow exponentially with jitter otherwise, and
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import http.client
+import re
 import socket
 import time
 from datetime import datetime, timezone
@@ -26,6 +28,9 @@ T = TypeVar("T")
 
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 RATE_LIMIT_REASONS = ("rateLimitExceeded", "userRateLimitExceeded")
+# Google's quota system also refuses a per-minute quota with a 403 whose body has only this message, no errors[]
+# (reported by Gmail API users: GAM-team/got-your-back#309); a per-day quota does not clear by retrying.
+QUOTA_PER_MINUTE = re.compile(r"Quota exceeded for quota metric '[^']*' and limit '[^']*per minute")
 MAX_SINGLE_WAIT = 60.0
 # A response body that ended before its Content-Length or last chunk: the connection dropped mid-body.
 TRUNCATED_BODY = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError,
@@ -143,7 +148,7 @@ def is_transient(error: BaseException) -> bool:
     if status == 403:
         content = getattr(error, "content", b"") or getattr(getattr(error, "response", None), "text", "")
         text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
-        return any(reason in text for reason in RATE_LIMIT_REASONS)
+        return any(reason in text for reason in RATE_LIMIT_REASONS) or bool(QUOTA_PER_MINUTE.search(text))
     return False
 
 

@@ -36,7 +36,7 @@ def child(variant: str, endpoint: str, db: str) -> None:
     from warehouse import DuckDBWarehouse
 
     settings = Settings(_env_file=None, gmail_api_endpoint=endpoint, mailboxes=[MAILBOX], duckdb_path=Path(db),
-                        errors_file=Path(db).with_suffix(".errors"), gmail_quota_units_per_second=0)
+                        errors_file=Path(db).with_suffix(".errors"), gmail_quota_units_per_minute=0)
     warehouse = DuckDBWarehouse(db, memory_limit=settings.duckdb_memory_limit)
     warehouse.ensure_schema()
     runtime = Runtime.around(settings, warehouse)
@@ -70,7 +70,7 @@ def measure(variant: str, messages: int, latency: float, workdir: Path) -> dict:
     from sandbox.gmail import GmailSandbox
     from sandbox.server import Faults
 
-    with GmailSandbox([MAILBOX], messages, ugly_every=0, faults=Faults(latency_seconds=latency)) as sandbox:
+    with GmailSandbox([MAILBOX], messages, ugly_every=0, quota_units_per_minute=None, faults=Faults(latency_seconds=latency)) as sandbox:
         env = {**os.environ, "GMAIL_SERVICE_ACCOUNT_KEY": sandbox.service_account_key()}
         out = subprocess.run([sys.executable, __file__, "--child", variant, "--endpoint", f"{sandbox.url}/",
                               "--db", str(workdir / f"{variant}-{messages}.duckdb")], cwd=ROOT, env=env,

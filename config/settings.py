@@ -120,8 +120,13 @@ class Settings(BaseSettings):
 
     gmail_api_endpoint: str | None = Field(None, description="Gmail API endpoint (the sandbox locally); "
                                                              "empty: Google's.")
-    gmail_quota_units_per_second: int = Field(250, ge=0, description="Per-mailbox Gmail quota units per second "
-                                                                     "(0: no client-side limit).")
+    gmail_quota_units_per_minute: int = Field(6000, ge=0, description="Per-mailbox Gmail quota units per minute, "
+                                                                      "spent evenly (6,000: projects created since "
+                                                                      "2026-05-01; 15,000 for older ones; 0: no "
+                                                                      "client-side limit).")
+    gmail_daily_quota_units: int = Field(80_000_000, ge=0, description="Gmail quota units the project spends per day "
+                                                                       "(Pacific time) over all mailboxes; past it a "
+                                                                       "run stops partial (0: no budget).")
     gmail_full_sync_days: int = Field(0, ge=0, description="Days a full Gmail sync lists (0: the whole mailbox).")
     gmail_body_max_chars: int = Field(100_000, ge=1000, description="Text and HTML bodies are cut to this many "
                                                                     "characters (body_truncated says so).")

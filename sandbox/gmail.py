@@ -2,12 +2,18 @@
 
 Serves the OAuth token endpoint for domain-wide-delegation JWTs (the signature is checked against the
 fake service account's key, the subject becomes the mailbox of the access token), users.messages.list
-(newest first, `q` with after:/before:/newer_than:), users.messages.get (raw, full, metadata, minimal),
-users.history.list (with expiry: a start id older than the mailbox keeps answers 404), and the
-multipart batch endpoint. Quota units are counted per mailbox per second (list 5, get 5, history 2);
-with a limit set, calls past it answer 429 rateLimitExceeded. Mail is generated from the fake company,
-with the ugly cases real mailboxes hold: unknown and missing charsets, encoded-word headers, no Date,
-groups and undisclosed-recipients, quoted local parts, duplicate Message-IDs; optionally a 20 MB body.
+(newest first, `q` with after:/before:/newer_than:, SPAM and TRASH left out unless includeSpamTrash),
+users.messages.get (raw, full with the MIME tree, metadata, minimal), users.history.list (messages added
+and deleted, labels added and removed; with expiry: a start id older than the mailbox keeps answers 404),
+and the multipart batch endpoint. As Gmail does, a field with no value is left out, never sent as `[]`.
+Quota units are counted per mailbox (list 5, get 5, history 2) per minute (6,000 by default, Gmail's
+per-user figure for projects created since 2026-05-01) and, optionally, per second; calls past a limit
+answer, chosen from the seed, 429 rateLimitExceeded or 403 userRateLimitExceeded / rateLimitExceeded,
+as Gmail does. Mail is generated from the fake company and a seed, with what real mailboxes hold besides
+INBOX and SENT: drafts (a new message id at every save), spam, trash, chat, multipart/alternative
+bodies; and the ugly cases: unknown and missing charsets, encoded-word headers, no Date, groups and
+undisclosed-recipients, quoted local parts, duplicate Message-IDs, a domain ending with a dot;
+optionally a 20 MB body.
 
     python -m sandbox.gmail --messages 2000 --latency 0.03
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import random
 import re
 import threading
 import time
@@ -33,7 +40,21 @@ from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxSer
 
 QUOTA_UNITS = {"list": 5, "get": 5, "history": 2, "profile": 1}
 UGLY_KINDS = ("unknown_charset", "no_charset_8bit", "encoded_words", "no_date", "groups", "undisclosed",
-              "quoted_local", "duplicate_message_id")
+              "quoted_local", "duplicate_message_id", "trailing_dot_domain")
+# Mail a real mailbox holds beside INBOX and SENT that no mail table should: each is added, with this
+# probability from the seed, after a message of the mailbox (so the mail that is kept stays as it was).
+NOT_MAIL = {"DRAFT": 0.06, "SPAM": 0.04, "TRASH": 0.04}
+CHAT_SHARE = 0.05  # messages labelled CHAT (chats kept in Gmail) in place of INBOX/SENT
+MULTIPART_SHARE = 0.25  # messages sent as multipart/alternative (text and HTML)
+QUOTA_UNITS_PER_MINUTE = 6000
+# A history record's field for each kind, and the historyTypes value that asks for it.
+HISTORY_TYPES = {"messagesAdded": "messageAdded", "messagesDeleted": "messageDeleted", "labelsAdded": "labelAdded",
+                 "labelsRemoved": "labelRemoved"}
+# A per-minute quota refusal in the Cloud quota system's words, with no errors[] at all (as users of the API have
+# reported it: GAM-team/got-your-back#309); its "reason" here only names the form.
+QUOTA_METRIC = "quotaMetric"
+RATE_LIMIT_ANSWERS = ((429, "rateLimitExceeded"), (403, "userRateLimitExceeded"), (403, "rateLimitExceeded"),
+                      (403, QUOTA_METRIC))
 
 
 def b64url(data: bytes) -> str:
@@ -55,16 +76,19 @@ class StoredMessage:
 class Mailbox:
     address: str
     messages: dict[str, StoredMessage] = field(default_factory=dict)
-    history: list[tuple[int, str, str]] = field(default_factory=list)  # (history id, added|deleted, message id)
+    # (history id, messagesAdded|messagesDeleted|labelsAdded|labelsRemoved, message id, labels of the entry)
+    history: list[tuple[int, str, str, tuple[str, ...]]] = field(default_factory=list)
     oldest_history: int = 0
     quota: WindowLimit = field(default_factory=lambda: WindowLimit(None, 1.0))
+    minute_quota: WindowLimit = field(default_factory=lambda: WindowLimit(None, 60.0))
 
 
 class GmailState:
     """Mailboxes, their messages and history, the service account and quota counters."""
 
     def __init__(self, company: FakeCompany, mailboxes: list[str], messages_per_mailbox: int = 40, *,
-                 ugly_every: int = 10, big_body: bool = False, quota_units_per_second: int | None = None):
+                 ugly_every: int = 10, big_body: bool = False, quota_units_per_second: int | None = None,
+                 quota_units_per_minute: int | None = QUOTA_UNITS_PER_MINUTE, seed: int = 22, variety: bool = True):
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -74,12 +98,17 @@ class GmailState:
         self.next_history = 1000
         self.next_id = 0x18c0000000000000
         self.tokens: dict[str, str] = {}
+        self.variety = variety
+        self.rng = random.Random(seed)  # which messages are drafts, spam, chat, multipart
+        self.error_rng = random.Random(seed + 1)  # which rate-limit answer a refusal gets
+        self.throttled: list[tuple[int, str, str | None]] = []  # injected refusals: (status, reason, call kind)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                              serialization.NoEncryption()).decode()
         self.public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
                                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-        self.mailboxes = {address: Mailbox(address, quota=WindowLimit(quota_units_per_second, 1.0))
+        self.mailboxes = {address: Mailbox(address, quota=WindowLimit(quota_units_per_second, 1.0),
+                                           minute_quota=WindowLimit(quota_units_per_minute, 60.0))
                           for address in mailboxes}
         self.base = data_anchor() - timedelta(days=20)
         self.seq = 0
@@ -87,11 +116,14 @@ class GmailState:
         for address in mailboxes:
             for _ in range(messages_per_mailbox):
                 self.add_message(address)
+                for label, share in NOT_MAIL.items() if variety else ():
+                    if self.rng.random() < share:
+                        self.add_message(address, labels=[label])
         if big_body:
             self.add_message(mailboxes[0], body="x" * (20 * 1024 * 1024))
 
     # -- mail
-    def _rfc822(self, mailbox: str, n: int, kind: str | None, body: str | None) -> bytes:
+    def _rfc822(self, mailbox: str, n: int, kind: str | None, body: str | None, multipart: bool = False) -> bytes:
         size = self.company.size
         person = self.company.contact(n % size.contacts)
         other = self.company.contact((n * 7 + 3) % size.contacts)
@@ -124,27 +156,79 @@ class GmailState:
             headers[1] = "To: undisclosed-recipients:;"
         elif kind == "quoted_local":
             headers[2] = 'Cc: "john doe"@quoted.example'
+        elif kind == "trailing_dot_domain":
+            headers[2] = f"Cc: <{other['true_email']}.>"
+        if multipart and kind is None:
+            return self._alternative(headers, text)
         headers += ["MIME-Version: 1.0", f"Content-Type: {content_type}", "Content-Transfer-Encoding: 8bit"]
         return ("\r\n".join(headers) + "\r\n\r\n").encode("ascii", "replace") + text
 
-    def add_message(self, address: str, body: str | None = None) -> StoredMessage:
-        """A new message in a mailbox, recorded in its history."""
+    @staticmethod
+    def _alternative(headers: list[str], text: bytes) -> bytes:
+        """The message as multipart/alternative: the text part, then the same text as HTML."""
+        boundary = f"alt_{zlib.crc32(text):08x}"
+        html = b"<html><body><p>" + text.replace(b"\n", b"<br>") + b"</p></body></html>"
+        parts = b"".join(f"--{boundary}\r\nContent-Type: {kind}; charset=\"utf-8\"\r\n"
+                         f"Content-Transfer-Encoding: 8bit\r\n\r\n".encode() + body + b"\r\n"
+                         for kind, body in (("text/plain", text), ("text/html", html)))
+        head = headers + ["MIME-Version: 1.0", f'Content-Type: multipart/alternative; boundary="{boundary}"']
+        return ("\r\n".join(head) + "\r\n\r\n").encode("ascii", "replace") + parts + f"--{boundary}--\r\n".encode()
+
+    def add_message(self, address: str, body: str | None = None, labels: list[str] | None = None) -> StoredMessage:
+        """A new message in a mailbox (INBOX or SENT, else CHAT from the seed, unless labels are given), recorded
+        in its history."""
         with self.lock:
             mailbox = self.mailboxes[address]
             kind = UGLY_KINDS[(self.seq // self.ugly_every) % len(UGLY_KINDS)] \
                 if self.ugly_every and self.seq % self.ugly_every == self.ugly_every - 1 else None
-            raw = self._rfc822(address, self.seq, kind, body)
+            multipart = self.variety and body is None and self.rng.random() < MULTIPART_SHARE
+            if labels is None:
+                chat = self.variety and self.rng.random() < CHAT_SHARE
+                labels = ["CHAT"] if chat else ["INBOX"] if self.seq % 2 == 0 else ["SENT"]
+            raw = self._rfc822(address, self.seq, kind, body, multipart)
             self.next_id += 1
             self.next_history += 1
             internal = self.base + timedelta(minutes=7 * self.seq, seconds=5)
             message = StoredMessage(id=format(self.next_id, "x"), thread_id=format(self.next_id - self.seq % 3, "x"),
                                     raw=raw, internal_ms=int(internal.timestamp() * 1000), history_id=self.next_history,
-                                    labels=["INBOX"] if self.seq % 2 == 0 else ["SENT"],
-                                    snippet=raw.split(b"\r\n\r\n", 1)[1][:80].decode("utf-8", "replace"))
+                                    labels=list(labels), snippet=_snippet(raw))
             mailbox.messages[message.id] = message
-            mailbox.history.append((self.next_history, "added", message.id))
+            mailbox.history.append((self.next_history, "messagesAdded", message.id, tuple(labels)))
             self.seq += 1
             return message
+
+    def save_draft(self, address: str, replacing: str | None = None) -> StoredMessage:
+        """A draft saved: as in Gmail, every save is a new message (DRAFT) and the previous one is deleted."""
+        with self.lock:
+            if replacing is not None:
+                self.delete_message(address, replacing)
+            return self.add_message(address, labels=["DRAFT"])
+
+    def send_draft(self, address: str, draft_id: str) -> StoredMessage:
+        """A draft sent: the draft message is deleted and the mail is a new message labelled SENT."""
+        with self.lock:
+            self.delete_message(address, draft_id)
+            return self.add_message(address, labels=["SENT"])
+
+    def relabel(self, address: str, message_id: str, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> None:
+        """Labels added to and removed from a message (moved to spam or trash, or back), in its history."""
+        with self.lock:
+            mailbox = self.mailboxes[address]
+            message = mailbox.messages[message_id]
+            message.labels = [label for label in message.labels if label not in remove] + \
+                [label for label in add if label not in message.labels]
+            for kind, labels in (("labelsRemoved", remove), ("labelsAdded", add)):
+                if labels:
+                    self.next_history += 1
+                    message.history_id = self.next_history
+                    mailbox.history.append((self.next_history, kind, message_id, tuple(labels)))
+
+    def rate_limit_next(self, count: int, status: int = 403, reason: str = "userRateLimitExceeded",
+                        kind: str | None = None) -> None:
+        """The next `count` API calls (of a kind: list, get, history, profile; any when None), batch parts included,
+        are refused with this status and reason."""
+        with self.lock:
+            self.throttled += [(status, reason, kind)] * count
 
     def replace_content(self, address: str, message_id: str, **fields: Any) -> StoredMessage:
         """Serves a stored message with other content (raw, snippet, labels, thread_id, internal_ms), as a broken
@@ -157,9 +241,9 @@ class GmailState:
     def delete_message(self, address: str, message_id: str) -> None:
         with self.lock:
             mailbox = self.mailboxes[address]
-            mailbox.messages.pop(message_id)
+            message = mailbox.messages.pop(message_id)
             self.next_history += 1
-            mailbox.history.append((self.next_history, "deleted", message_id))
+            mailbox.history.append((self.next_history, "messagesDeleted", message_id, tuple(message.labels)))
 
     def expire_history(self, address: str) -> None:
         """History before now is gone: an older startHistoryId answers 404."""
@@ -183,12 +267,27 @@ class GmailState:
 
     # -- quota
     def spend(self, address: str, units: int) -> bool:
-        """Counts units against the mailbox's per-second quota; False when over it."""
-        return self.mailboxes[address].quota.admit(units)
+        """Counts units against the mailbox's per-second and per-minute quotas; False when over either."""
+        mailbox = self.mailboxes[address]
+        return mailbox.quota.admit(units) and mailbox.minute_quota.admit(units)
+
+    def refusal(self, kind: str) -> tuple[int, str] | None:
+        """The rate-limit answer injected for the next call of this kind, if one is queued."""
+        with self.lock:
+            for index, (status, reason, only) in enumerate(self.throttled):
+                if only in (None, kind):
+                    del self.throttled[index]
+                    return status, reason
+        return None
+
+    def rate_limit_answer(self) -> tuple[int, str]:
+        """Which of Gmail's rate-limit answers a refused call gets (from the seed)."""
+        with self.lock:
+            return self.error_rng.choice(RATE_LIMIT_ANSWERS)
 
     @property
     def rate_limited(self) -> int:
-        return sum(m.quota.refused for m in self.mailboxes.values())
+        return sum(m.quota.refused + m.minute_quota.refused for m in self.mailboxes.values())
 
     @property
     def max_units_per_second(self) -> dict[str, float]:
@@ -202,9 +301,39 @@ class GmailState:
                 "client_id": "100000000000000000001", "token_uri": token_uri}
 
 
+def _snippet(raw: bytes) -> str:
+    """The first characters of the first text of a message, as Gmail's snippet."""
+    body = raw.split(b"\r\n\r\n", 1)[1]
+    if body.startswith(b"--"):
+        body = body.split(b"\r\n\r\n", 1)[-1]
+    return body[:80].decode("utf-8", "replace").strip()
+
+
+# google.rpc status names of the HTTP codes the fake answers (Google's JSON error body carries both).
+_RPC_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+               429: "RESOURCE_EXHAUSTED"}
+
+
+def google_error(status: int, reason: str, message: str) -> dict[str, Any]:
+    """Google's JSON error body: code, message, errors[] with domain and reason, the google.rpc status."""
+    domain = "usageLimits" if reason in ("rateLimitExceeded", "userRateLimitExceeded") else "global"
+    return {"error": {"code": status, "message": message,
+                      "errors": [{"message": message, "domain": domain, "reason": reason}],
+                      "status": _RPC_STATUS.get(status, "UNKNOWN")}}
+
+
 def _gmail_error(status: int, reason: str, message: str) -> tuple[int, dict[str, Any]]:
-    return status, {"error": {"code": status, "message": message, "errors": [{"reason": reason, "message": message}],
-                              "status": reason}}
+    return status, google_error(status, reason, message)
+
+
+def _rate_limit_error(status: int, reason: str) -> tuple[int, dict[str, Any]]:
+    """Gmail's answer to a call past a quota, in the form the reason names."""
+    if reason == QUOTA_METRIC:
+        return status, {"error": {"code": status, "status": "PERMISSION_DENIED", "message": (
+            "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user' of service "
+            "'gmail.googleapis.com' for consumer 'project_number:100000000001'.")}}
+    return _gmail_error(status, reason, "User-rate limit exceeded." if reason.startswith("user")
+                        else "Rate Limit Exceeded")
 
 
 class GmailApi:
@@ -232,18 +361,25 @@ class GmailApi:
         if rest == "history" and method == "GET":
             return self._spent(user, "history") or self._history(user, arg, query.get("historyTypes") or [])
         if rest == "profile":
-            return self._spent(user, "profile") or (200, {"emailAddress": user,
-                                                          "historyId": str(self.state.current_history(user))})
+            return self._spent(user, "profile") or (200, self._profile(user))
         return _gmail_error(404, "notFound", f"no such method {method} {path}")
 
+    def _profile(self, user: str) -> dict[str, Any]:
+        messages = self.state.mailboxes[user].messages.values()
+        return {"emailAddress": user, "messagesTotal": len(messages),
+                "threadsTotal": len({m.thread_id for m in messages}), "historyId": str(self.state.current_history(user))}
+
     def _spent(self, user: str, kind: str) -> tuple[int, Any] | None:
-        if self.state.spend(user, QUOTA_UNITS[kind]):
+        refused = self.state.refusal(kind)
+        if refused is None and self.state.spend(user, QUOTA_UNITS[kind]):
             return None
-        return _gmail_error(429, "rateLimitExceeded", "User-rate limit exceeded.")
+        return _rate_limit_error(*(refused or self.state.rate_limit_answer()))
 
     def _list(self, user: str, arg) -> tuple[int, Any]:
         mailbox = self.state.mailboxes[user]
         messages = sorted(mailbox.messages.values(), key=lambda m: m.internal_ms, reverse=True)
+        if (arg("includeSpamTrash") or "false").lower() != "true":
+            messages = [m for m in messages if not {"SPAM", "TRASH"} & set(m.labels)]
         q = arg("q") or ""
         after = re.search(r"after:(\d+)", q)
         newer = re.search(r"newer_than:(\d+)d", q)
@@ -254,8 +390,9 @@ class GmailApi:
             messages = [m for m in messages if m.internal_ms >= int(after.group(1)) * 1000]
         size = min(int(arg("maxResults", 100)), 500)
         start = int(arg("pageToken") or 0)
-        body: dict[str, Any] = {"messages": [{"id": m.id, "threadId": m.thread_id} for m in messages[start:start + size]],
-                                "resultSizeEstimate": len(messages)}
+        body: dict[str, Any] = {"resultSizeEstimate": len(messages)}
+        if messages[start:start + size]:
+            body["messages"] = [{"id": m.id, "threadId": m.thread_id} for m in messages[start:start + size]]
         if start + size < len(messages):
             body["nextPageToken"] = str(start + size)
         return 200, body
@@ -267,16 +404,16 @@ class GmailApi:
         body: dict[str, Any] = {"id": message.id, "threadId": message.thread_id, "labelIds": message.labels,
                                 "snippet": message.snippet, "historyId": str(message.history_id),
                                 "internalDate": str(message.internal_ms), "sizeEstimate": len(message.raw)}
+        if not message.labels:
+            del body["labelIds"]  # Gmail leaves an empty list out
         if form == "raw":
             body["raw"] = b64url(message.raw)
         elif form in ("full", "metadata"):
             parsed = message_from_bytes(message.raw, policy=policy.compat32)
-            content = _body_bytes(parsed)
-            body["payload"] = {"partId": "", "mimeType": parsed.get_content_type(), "filename": "",
-                               "headers": [{"name": k, "value": str(v)} for k, v in parsed.items()],
-                               "body": {"size": len(content)}}
-            if form == "full":
-                body["payload"]["body"]["data"] = b64url(content)
+            body["payload"] = _message_part(parsed, "", with_data=form == "full")
+            if form == "metadata":
+                body["payload"] = {k: v for k, v in body["payload"].items() if k in ("partId", "mimeType", "filename",
+                                                                                     "headers", "body")}
         return 200, body
 
     def _history(self, user: str, arg, types: list[str]) -> tuple[int, Any]:
@@ -288,13 +425,20 @@ class GmailApi:
         size = min(int(arg("maxResults", 100)), 500)
         offset = int(arg("pageToken") or 0)
         history = []
-        for history_id, kind, message_id in entries[offset:offset + size]:
-            ref = {"id": message_id, "threadId": message_id}
-            if kind == "added" and (not types or "messageAdded" in types):
-                history.append({"id": str(history_id), "messages": [ref], "messagesAdded": [{"message": ref}]})
-            elif kind == "deleted" and (not types or "messageDeleted" in types):
-                history.append({"id": str(history_id), "messages": [ref], "messagesDeleted": [{"message": ref}]})
-        body: dict[str, Any] = {"history": history, "historyId": str(self.state.current_history(user))}
+        for history_id, kind, message_id, labels in entries[offset:offset + size]:
+            if types and HISTORY_TYPES[kind] not in types:
+                continue
+            ref: dict[str, Any] = {"id": message_id, "threadId": message_id}
+            if kind != "messagesDeleted" and labels:
+                ref["labelIds"] = list(labels)
+            item: dict[str, Any] = {"message": ref}
+            if kind.startswith("labels"):
+                item["labelIds"] = list(labels)
+            history.append({"id": str(history_id), "messages": [{"id": message_id, "threadId": message_id}],
+                            kind: [item]})
+        body: dict[str, Any] = {"historyId": str(self.state.current_history(user))}
+        if history:
+            body["history"] = history  # Gmail leaves an empty list out
         if offset + size < len(entries):
             body["nextPageToken"] = str(offset + size)
         return 200, body
@@ -316,6 +460,21 @@ def _body_bytes(message: Message) -> bytes:
     """A single-part message's body, transfer-decoded (empty for a multipart one)."""
     payload = message.get_payload(decode=True)
     return payload if isinstance(payload, bytes) else b""
+
+
+def _message_part(part: Message, part_id: str, with_data: bool) -> dict[str, Any]:
+    """A MessagePart as Gmail gives it: headers, body {size, data}, and the child parts of a multipart."""
+    content = _body_bytes(part)
+    out: dict[str, Any] = {"partId": part_id, "mimeType": part.get_content_type(), "filename": part.get_filename() or "",
+                           "headers": [{"name": k, "value": str(v)} for k, v in part.items()],
+                           "body": {"size": len(content)}}
+    if with_data and content:
+        out["body"]["data"] = b64url(content)
+    if part.is_multipart():
+        children = [p for p in part.get_payload() if isinstance(p, Message)]
+        prefix = f"{part_id}." if part_id else ""
+        out["parts"] = [_message_part(child, f"{prefix}{n}", with_data) for n, child in enumerate(children)]
+    return out
 
 
 def _batch_parts(envelope: Message) -> list[Message]:

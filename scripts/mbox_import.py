@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
-from cloud_functions.gmail_sync.records import message_rows
+from cloud_functions.gmail_sync.records import is_mail, message_rows
 from pipeline.runner import Page, SyncJob, per_record, run_sync
 from pipeline.runtime import Runtime
 
@@ -24,7 +24,9 @@ PAGE = 200
 
 
 def _label_id(name: str) -> str:
-    system = {"inbox", "sent", "draft", "spam", "trash", "important", "starred", "unread"}
+    system = {"inbox", "sent", "draft", "spam", "trash", "important", "starred", "unread", "chat"}
+    if name.lower() == "drafts":  # the name Gmail shows; the API's id is DRAFT
+        return "DRAFT"
     return name.upper() if name.lower() in system else name
 
 
@@ -59,7 +61,9 @@ def mbox_pages(path: Path) -> Iterator[Page]:
     page: list[dict[str, Any]] = []
     for key in box.iterkeys():
         message = box.get_message(key)
-        page.append(mbox_resource(box.get_bytes(key), message.get_from()))
+        resource = mbox_resource(box.get_bytes(key), message.get_from())
+        if is_mail(resource["labelIds"]):  # drafts, spam and trash stay out, as on the API path
+            page.append(resource)
         if len(page) == PAGE:
             yield Page(page)
             page = []

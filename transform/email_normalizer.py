@@ -27,6 +27,9 @@ _LOCAL_ATOM = re.compile(r"^(?:[a-z0-9!#$%&'*+/=?^_`{|}~.-]|[^\x00-\x7f])+$")
 _MAILTO = re.compile(r"<\s*mailto:", re.IGNORECASE)
 _QUOTED_LOCAL = re.compile(r'^"(?:[^"\\\r\n]|\\.)+"$')
 _DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# A quoted string (kept as it is), or the dots ending an address's domain: the standard library's address-list
+# grammar reads `<j@acme.com.>` as no address at all, while the domain is acme.com (a fully qualified name).
+_QUOTED_OR_DOMAIN_DOTS = re.compile(r'("(?:[^"\\]|\\.)*")|(@[^\s<>@,;:"()\[\]\\]+?)\.+(?=[\s>,;)]|$)')
 MAX_LOCAL_PART = 64
 # A shape normalize_email returns unchanged (lower-case atoms with single dots, LDH labels, an alphabetic
 # top-level label), with a local part of at most MAX_LOCAL_PART characters. transform.columns skips Python for
@@ -128,7 +131,7 @@ def parse_address_list(header: str | None) -> tuple[list[ParsedAddress], list[Re
     """
     if not header or not header.strip():
         return [], []
-    text = _MAILTO.sub("<", header)
+    text = _QUOTED_OR_DOMAIN_DOTS.sub(lambda match: match[1] or match[2], _MAILTO.sub("<", header))
     try:
         addresses, rest = get_address_list(text)
     except (HeaderParseError, IndexError, ValueError) as error:

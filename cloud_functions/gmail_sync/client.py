@@ -1,9 +1,10 @@
 """One mailbox through google-api-python-client: list and history pages, messages fetched in batches.
 
-Every call passes the mailbox's quota limiter (units per second: list 5, get 5, history 2) and the
-retry policy (429, 5xx, 403 rateLimitExceeded). A batch holds up to settings.gmail_batch_size gets
-(at most 100, and no more than the quota allows per second); its inner calls that fail transiently are
-fetched again in the next batch; a message deleted meanwhile (404) is skipped.
+Every call passes the mailbox's quota limiter (list 5, get 5, history 2 units; the per-minute quota spent
+evenly, a sixtieth each second), the project's daily unit budget (past it: StopSync, the run ends partial),
+and the retry policy (429, 5xx, 403 rateLimitExceeded / userRateLimitExceeded). A batch holds up to
+settings.gmail_batch_size gets (at most 100, and no more than the quota allows per second); its inner calls
+that fail transiently are fetched again in the next batch; a message deleted meanwhile (404) is skipped.
 """
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from googleapiclient.http import BatchHttpRequest
 from api_clients.metered import MeteredCalls
 from api_clients.rate_limit import RateLimiter, Unlimited
 from api_clients.retry import is_transient
+from cloud_functions.gmail_sync.records import NOT_MAIL_LABELS
 from config.settings import Settings
 from observability.logger import get_logger
+from pipeline.runner import StopSync
 
 log = get_logger(__name__)
 UNITS = {"list": 5, "get": 5, "history": 2, "profile": 1}
@@ -27,19 +30,43 @@ class HistoryExpired(Exception):
     """The stored startHistoryId is too old (HTTP 404): a full sync must take over."""
 
 
+class DailyUnits:
+    """The project's daily quota units as a limiter: counts what this client spends (every attempt, as Google
+    counts) and stops the run (StopSync, for every mailbox) before a call would go past what is left today."""
+
+    def __init__(self, left: int | None):
+        self.left, self.spent = left, 0
+
+    def acquire(self, units: float = 1.0) -> None:
+        if self.left is not None and self.spent + units > self.left:
+            raise StopSync(f"Gmail daily quota budget reached: {self.spent} units spent by this run, "
+                           f"{self.left} were left today (GMAIL_DAILY_QUOTA_UNITS); the next run resumes",
+                           ends_invocation=True)
+        self.spent += int(units)
+
+
 class GmailClient:
-    def __init__(self, service: Any, batch_uri: str, settings: Settings):
+    def __init__(self, service: Any, batch_uri: str, settings: Settings, units_left_today: int | None = None):
         self._service = service
         self._batch_uri = batch_uri
-        quota = settings.gmail_quota_units_per_second
-        self._calls = MeteredCalls(settings.retry_max_seconds, RateLimiter(quota, 1.0) if quota else Unlimited())
-        self._batch_size = min(settings.gmail_batch_size, quota // UNITS["get"]) if quota else settings.gmail_batch_size
-        self._batch_size = max(1, self._batch_size)
+        # Gmail counts per minute; spent evenly (a sixtieth each second) a backfill never bursts into 429s.
+        per_second = settings.gmail_quota_units_per_minute // 60
+        self.daily = DailyUnits(units_left_today)
+        self._calls = MeteredCalls(settings.retry_max_seconds,
+                                   RateLimiter(per_second, 1.0) if per_second else Unlimited(), self.daily)
+        size = min(settings.gmail_batch_size, per_second // UNITS["get"]) if per_second else settings.gmail_batch_size
+        self._batch_size = max(1, size)
         self._page_size = settings.gmail_list_page_size
+
     @property
     def api_calls(self) -> int:
         """Requests made (every attempt counts)."""
         return self._calls.count
+
+    @property
+    def quota_units(self) -> int:
+        """Quota units this client has spent (every attempt counts)."""
+        return self.daily.spent
 
     def _execute(self, request: Any, units: int) -> Any:
         return self._calls(request.execute, units=units)
@@ -59,10 +86,11 @@ class GmailClient:
         return [m["id"] for m in body.get("messages") or []], body.get("nextPageToken")
 
     def history_page(self, start_history_id: str, page_token: str | None) -> dict[str, Any]:
-        """One page of history since start: added and deleted ids, the next token, the current historyId."""
-        request = self._users().history().list(userId="me", startHistoryId=start_history_id,
-                                               historyTypes=["messageAdded", "messageDeleted"],
-                                               maxResults=self._page_size, pageToken=page_token or None)
+        """One page of history since start: ids added (but those history shows as drafts, spam or trash),
+        deleted, and moved into or out of drafts, spam or trash; the next token, the current historyId."""
+        request = self._users().history().list(
+            userId="me", startHistoryId=start_history_id, maxResults=self._page_size, pageToken=page_token or None,
+            historyTypes=["messageAdded", "messageDeleted", "labelAdded", "labelRemoved"])
         try:
             body = self._execute(request, UNITS["history"])
         except HttpError as error:
@@ -71,12 +99,19 @@ class GmailClient:
             raise
         added: dict[str, None] = {}
         deleted: set[str] = set()
+        moved: dict[str, None] = {}
         for entry in body.get("history") or []:
             for item in entry.get("messagesAdded") or []:
-                added.setdefault(item["message"]["id"])
+                # The labels history gives (when it gives them) spare fetching a draft or spam whole.
+                if not NOT_MAIL_LABELS & set(item["message"].get("labelIds") or ()):
+                    added.setdefault(item["message"]["id"])
             for item in entry.get("messagesDeleted") or []:
                 deleted.add(item["message"]["id"])
+            for item in (entry.get("labelsAdded") or []) + (entry.get("labelsRemoved") or []):
+                if NOT_MAIL_LABELS & set(item.get("labelIds") or ()):
+                    moved.setdefault(item["message"]["id"])
         return {"added": [i for i in added if i not in deleted], "deleted": sorted(deleted),
+                "moved": [i for i in moved if i not in deleted and i not in added],
                 "next": body.get("nextPageToken"), "history_id": str(body.get("historyId") or start_history_id)}
 
     def get_raw(self, message_ids: list[str]) -> list[dict[str, Any]]:

@@ -23,6 +23,9 @@ from pipeline.runner import REJECTED_PARTS, Reject, RejectedRecord
 from transform.email_normalizer import parse_address_list
 from transform.values import to_datetime
 
+# Gmail's system labels of what is no mail for these tables: unsent drafts (a new message at every save) and
+# spam and trash (a message moved there later is flagged is_deleted). CHAT transcripts are kept, labelled CHAT.
+NOT_MAIL_LABELS = frozenset({"DRAFT", "SPAM", "TRASH"})
 ROLES = (("from", "From"), ("to", "To"), ("cc", "Cc"), ("bcc", "Bcc"), ("reply_to", "Reply-To"), ("sender", "Sender"))
 
 
@@ -130,6 +133,11 @@ def message_rows(resource: dict[str, Any], mailbox: str, body_max_chars: int,
         "is_deleted": False, "ingest_source": ingest_source,
     }
     return {"gmail_messages": [row], "gmail_participants": participants, REJECTED_PARTS: rejected}
+
+
+def is_mail(labels: Any) -> bool:
+    """False for a draft, spam or trash (by its Gmail label ids), which stay out of the mail tables."""
+    return not NOT_MAIL_LABELS & set(labels or ())
 
 
 def _raw_bytes(resource: dict[str, Any]) -> bytes:

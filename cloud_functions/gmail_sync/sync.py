@@ -5,18 +5,24 @@ and the historyId to continue from. A full sync notes the mailbox's historyId be
 it is done the incremental runs start there and miss nothing added during it. Every page's state is
 written only after its rows are merged; a run cut at its time budget continues from the page token.
 An expired historyId (404) falls back to a full sync and says so in the run's details.
+
+Drafts, spam and trash are no mail here (records.NOT_MAIL_LABELS): never stored; a stored message moved
+into spam or trash is flagged is_deleted (by the label history, or the full sync's listing and labels),
+and mail again once moved back. The project's daily quota units are counted in each run's etl_runs
+details (`quota_units`); a run gets what today's runs (Pacific time, Google's quota day) left.
 """
 from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
+from zoneinfo import ZoneInfo
 
 from pydantic import field_validator
 
 from cloud_functions.gmail_sync.auth import KEY_SECRET, batch_uri, delegated_credentials, gmail_service
 from cloud_functions.gmail_sync.client import GmailClient, HistoryExpired
-from cloud_functions.gmail_sync.records import MessageStateChange, message_rows, message_state_rows
+from cloud_functions.gmail_sync.records import MessageStateChange, is_mail, message_rows, message_state_rows
 from config.settings import SettingMissing
 from http_entry.validation import BadRequest, SyncRequest
 from observability.logger import get_logger
@@ -27,6 +33,7 @@ from warehouse import Warehouse
 
 log = get_logger(__name__)
 SOURCE = "gmail"
+QUOTA_DAY_ZONE = ZoneInfo("America/Los_Angeles")  # Google's daily quotas reset at midnight Pacific time
 
 
 class GmailSyncRequest(SyncRequest):
@@ -110,7 +117,7 @@ class MailboxReader:
         while True:
             ids, next_token = self.client.list_page(self._query(), page_token)
             listed.update(ids)
-            records: list[Any] = self.client.get_raw([i for i in ids if i not in stored])
+            records: list[Any] = self._mail(self.client.get_raw([i for i in ids if i not in stored]))
             self._count("new", len(records))
             records += self._label_changes([i for i in ids if i in stored], stored)
             if next_token:
@@ -126,21 +133,31 @@ class MailboxReader:
                                             full_completed=True), final=True)
                 return
 
-    def _stored(self) -> dict[str, dict[str, Any]]:
-        """The mailbox's stored messages: id -> sent_at, label_ids, is_deleted (a few narrow columns, no bodies)."""
+    def _stored(self, ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """The mailbox's stored messages (all, or these ids): id -> sent_at, label_ids, is_deleted (a few narrow
+        columns, no bodies)."""
         warehouse = self.runtime.warehouse
+        only = " AND message_id IN UNNEST(@ids)" if ids is not None else ""
         rows = warehouse.query(
             f"SELECT message_id, sent_at, label_ids, is_deleted FROM `{warehouse.dataset}.gmail_messages` "
-            f"WHERE mailbox = @mailbox", {"mailbox": self.mailbox})
+            f"WHERE mailbox = @mailbox{only}", {"mailbox": self.mailbox, **({"ids": ids} if ids is not None else {})})
         return {r["message_id"]: r for r in rows}
 
+    def _mail(self, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The mail among fetched messages; drafts, spam and trash are counted in the details and left out."""
+        mail = [r for r in resources if is_mail(r.get("labelIds"))]
+        self._count("not_mail", len(resources) - len(mail))
+        return mail
+
     def _label_changes(self, ids: list[str], stored: dict[str, dict[str, Any]]) -> list[MessageStateChange]:
-        """Stored messages whose labels differ now (or that came back from deletion)."""
+        """Stored messages whose labels differ now (moved to spam or trash: flagged deleted; back, or came back
+        from deletion: not)."""
         changes = []
         for resource in self.client.get_labels(ids) if ids else []:
             state, labels = stored[resource["id"]], tuple(sorted(resource.get("labelIds") or []))
-            if labels != tuple(sorted(state["label_ids"] or [])) or state["is_deleted"]:
-                changes.append(MessageStateChange(resource["id"], state["sent_at"], False, labels))
+            gone = not is_mail(labels)
+            if labels != tuple(sorted(state["label_ids"] or [])) or state["is_deleted"] != gone:
+                changes.append(MessageStateChange(resource["id"], state["sent_at"], gone, labels))
         self._count("label_changes", len(changes))
         return changes
 
@@ -152,7 +169,11 @@ class MailboxReader:
         page_token = None
         while True:
             page = self.client.history_page(start, page_token)
-            messages: list[Any] = self.client.get_raw(page["added"])
+            stored = self._stored(page["moved"]) if page["moved"] else {}
+            # Moved out of spam or trash and never stored: mail now, fetched whole like an added message.
+            fetch = page["added"] + [i for i in page["moved"] if i not in stored]
+            messages: list[Any] = self._mail(self.client.get_raw(fetch))
+            messages += self._label_changes(list(stored), stored)
             messages += self._deleted(page["deleted"]) if page["deleted"] else []
             page_token = page["next"]
             if page_token:
@@ -172,7 +193,7 @@ class MailboxReader:
         return [MessageStateChange(r["message_id"], r["sent_at"], True) for r in rows]
 
     def details(self) -> dict[str, Any]:
-        return dict(self.notes)
+        return {**self.notes, "quota_units": self.client.quota_units}
 
 
 def mailboxes_for(request: GmailSyncRequest, configured: list[str]) -> list[str]:
@@ -203,11 +224,23 @@ def mailbox_job(mailbox: str, client: GmailClient, runtime: Runtime, sync_type: 
                    details=reader.details, watermarks=GmailStateStore(runtime.warehouse))
 
 
+def quota_units_spent_today(warehouse: Warehouse, now: datetime | None = None) -> int:
+    """Gmail quota units the runs of the current quota day (from midnight Pacific time) have recorded."""
+    day = (now or datetime.now(timezone.utc)).astimezone(QUOTA_DAY_ZONE)
+    start = day.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
+    rows = warehouse.query(
+        f"SELECT SUM(CAST(JSON_VALUE(details, '$.quota_units') AS INT64)) AS units FROM `{warehouse.dataset}.etl_runs` "
+        f"WHERE source = @source AND started_at >= @start", {"source": SOURCE, "start": start})
+    return int(rows[0]["units"] or 0) if rows else 0
+
+
 def client_for(mailbox: str, runtime: Runtime) -> GmailClient:
     settings = runtime.settings
     credentials = delegated_credentials(runtime.secrets.get(KEY_SECRET), mailbox)
+    budget = settings.gmail_daily_quota_units
+    left = max(0, budget - quota_units_spent_today(runtime.warehouse)) if budget else None
     return GmailClient(gmail_service(credentials, settings.gmail_api_endpoint), batch_uri(settings.gmail_api_endpoint),
-                       settings)
+                       settings, left)
 
 
 def run_gmail_sync(request: GmailSyncRequest, runtime: Runtime) -> dict[str, Any]:

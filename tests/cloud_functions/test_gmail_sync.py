@@ -5,15 +5,17 @@ import random
 import re
 
 import pytest
+from googleapiclient.errors import HttpError
 
 from cloud_functions.gmail_sync.records import message_rows
 from pipeline.runner import RejectedRecord
-from sandbox.gmail import UGLY_KINDS, GmailSandbox, StoredMessage
+from sandbox.gmail import NOT_MAIL, QUOTA_METRIC, UGLY_KINDS, GmailSandbox, StoredMessage, google_error
 from scripts.mbox_import import import_mbox
 from tests.helpers import SMALL_ROW_BYTES, TEXT_POISONS, matches, poison_reason_pattern, poisoned_text
 from tests.helpers import point_at as aim
 
 DS = "sales_intelligence"
+NOT_MAIL_LABELS = set(NOT_MAIL)
 MESSAGE_COLUMNS = ("message_id, thread_id, rfc822_message_id, subject, from_email, sent_at, internal_date, label_ids, "
                    "body_text, body_html, body_truncated, attachments, size_bytes, is_deleted")
 
@@ -30,7 +32,15 @@ def stored_ids(warehouse, mailbox=None):
 
 
 def sandbox_ids(sandbox):
-    return {(address, m) for address, box in sandbox.state.mailboxes.items() for m in box.messages}
+    """The sandbox's mail: every message but drafts, spam and trash."""
+    return {(address, m.id) for address, box in sandbox.state.mailboxes.items() for m in box.messages.values()
+            if not set(m.labels) & NOT_MAIL_LABELS}
+
+
+def stored_state(warehouse, message_id):
+    (row,) = warehouse.query(f"SELECT label_ids, is_deleted FROM {DS}.gmail_messages WHERE message_id = @id",
+                             {"id": message_id})
+    return row
 
 
 class TestSync:
@@ -72,7 +82,7 @@ class TestSync:
             response = server.post({"mailbox_email": first})
             (run,) = response.json()["runs"]
             assert "history_expired" in run["details"] and run["details"]["mode"] == "full"
-            assert stored_ids(runtime.warehouse, first) >= {(first, m) for m in sandbox.state.mailboxes[first].messages}
+            assert stored_ids(runtime.warehouse, first) >= {(a, m) for a, m in sandbox_ids(sandbox) if a == first}
 
     def test_daily_full_sync_rewrites_no_history(self, runtime, monkeypatch):
         """A full sync of a synced mailbox fetches only new mail whole and writes only what changed: a label
@@ -86,7 +96,7 @@ class TestSync:
             (unchanged,) = run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)["runs"]
             assert unchanged["rows_loaded"] == 0 and unchanged["details"]["new"] == 0
 
-            relabelled, gone = list(mailbox.messages.values())[:2]
+            relabelled, gone = [m for m in mailbox.messages.values() if not set(m.labels) & NOT_MAIL_LABELS][:2]
             relabelled.labels = ["INBOX", "STARRED"]
             sandbox.state.delete_message("alex@ourcompany.example", gone.id)
             added = sandbox.state.add_message("alex@ourcompany.example")
@@ -117,11 +127,13 @@ class TestSync:
             assert fetched == 70  # nothing read twice
 
     def test_quota_limit_is_respected(self, runtime, monkeypatch):
-        """With the client quota at U units/s, the sandbox (enforcing U) never counts more and refuses nothing."""
+        """With the default quota (6,000 units a minute per user), the sandbox enforcing it and Gmail's 100 units
+        a second never counts more and refuses nothing."""
         from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
 
+        assert runtime.settings.gmail_quota_units_per_minute == 6000
         with GmailSandbox(["alex@ourcompany.example"], messages_per_mailbox=60, quota_units_per_second=100) as sandbox:
-            point_at(runtime, sandbox, monkeypatch, gmail_quota_units_per_second=100)
+            point_at(runtime, sandbox, monkeypatch)
             assert run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)["status"] == "success"
             assert sandbox.state.max_units_per_second["alex@ourcompany.example"] <= 100
             assert sandbox.state.rate_limited == 0
@@ -240,7 +252,7 @@ class TestPoison:
         from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
 
         rng = random.Random(seed)
-        with GmailSandbox([MAILBOX], messages_per_mailbox=3, ugly_every=0) as sandbox:
+        with GmailSandbox([MAILBOX], messages_per_mailbox=3, ugly_every=0, variety=False) as sandbox:
             point_at(runtime, sandbox, monkeypatch)
             bad = rng.choice(list(sandbox.state.mailboxes[MAILBOX].messages.values()))
             field = rng.choice(RAW_FIELDS)
@@ -398,3 +410,144 @@ class TestUnicodeHeaders:
         assert produced["gmail_messages"][0]["from_email"] is None
         assert [(r.raw["address"], r.reason) for r in produced["_rejected_parts"]] == [
             ("Ann <ann@>", "From address: not an address")]
+
+
+class TestNotMail:
+    def test_drafts_spam_and_trash_never_reach_the_tables(self, runtime, monkeypatch):
+        """Full and incremental runs store the mail only: drafts (a new id at every save), spam and trash are
+        neither messages nor participants, a sent draft is stored once as sent mail, and the daily full
+        reconciliation flags nothing deleted because of them."""
+        from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+
+        with GmailSandbox([MAILBOX], messages_per_mailbox=60) as sandbox:
+            state = sandbox.state
+            assert {label for m in state.mailboxes[MAILBOX].messages.values() for label in m.labels} >= {
+                "DRAFT", "SPAM", "TRASH", "CHAT", "INBOX", "SENT"}
+            point_at(runtime, sandbox, monkeypatch)
+            run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)
+            assert stored_ids(runtime.warehouse) == sandbox_ids(sandbox)
+
+            draft = state.save_draft(MAILBOX)
+            draft = state.save_draft(MAILBOX, replacing=draft.id)
+            sent = state.send_draft(MAILBOX, draft.id)
+            later = state.save_draft(MAILBOX)
+            spam = state.add_message(MAILBOX, labels=["SPAM"])
+            (run,) = run_gmail_sync(GmailSyncRequest(), runtime)["runs"]
+            assert run["status"] == "success" and run["details"]["mode"] == "incremental"
+            assert stored_ids(runtime.warehouse) == sandbox_ids(sandbox)
+            assert (MAILBOX, sent.id) in stored_ids(runtime.warehouse)
+            participants = {r["message_id"] for r in runtime.warehouse.query(
+                f"SELECT DISTINCT message_id FROM {DS}.gmail_participants")}
+            assert not participants & {draft.id, later.id, spam.id}
+
+            (full,) = run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)["runs"]
+            assert full["details"].get("deleted", 0) == 0 and full["rows_loaded"] == 0
+            assert stored_ids(runtime.warehouse) == sandbox_ids(sandbox)
+
+    @pytest.mark.parametrize("sync_type", ["incremental", "full"])
+    @pytest.mark.parametrize("folder", ["SPAM", "TRASH"])
+    def test_mail_moved_to_spam_or_trash_is_flagged_deleted_and_back_again(self, runtime, monkeypatch, folder,
+                                                                           sync_type):
+        """A stored message moved to spam or trash is flagged is_deleted (its row kept) by the next run,
+        incremental (label history: its labels updated too) or full (no longer listed); moved back, it is mail
+        again with its labels."""
+        from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+
+        with GmailSandbox([MAILBOX], messages_per_mailbox=12, variety=False) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)
+            moved = next(m for m in sandbox.state.mailboxes[MAILBOX].messages.values() if m.labels == ["INBOX"])
+            sandbox.state.relabel(MAILBOX, moved.id, add=(folder,), remove=("INBOX",))
+            run_gmail_sync(GmailSyncRequest(sync_type=sync_type), runtime)
+            labels = [folder] if sync_type == "incremental" else ["INBOX"]  # a full listing leaves spam and trash out
+            assert stored_state(runtime.warehouse, moved.id) == {"label_ids": labels, "is_deleted": True}
+            sandbox.state.relabel(MAILBOX, moved.id, add=("INBOX",), remove=(folder,))
+            run_gmail_sync(GmailSyncRequest(sync_type=sync_type), runtime)
+            assert stored_state(runtime.warehouse, moved.id) == {"label_ids": ["INBOX"], "is_deleted": False}
+
+    def test_a_domain_ending_with_a_dot_reaches_the_participants(self, runtime, monkeypatch):
+        """Cc: <j@acme.com.> is a participant j@acme.com, not a rejected address."""
+        from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+
+        with GmailSandbox([MAILBOX], messages_per_mailbox=len(UGLY_KINDS), ugly_every=1) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            (run,) = run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)["runs"]
+            (dotted,) = [m for m in sandbox.state.mailboxes[MAILBOX].messages.values() if b".>" in m.raw]
+            address = re.search(rb"Cc: <(.+?)\.>", dotted.raw)[1].decode().lower()
+            rows = runtime.warehouse.query(f"SELECT email, domain FROM {DS}.gmail_participants "
+                                           f"WHERE message_id = @id AND role = 'cc'", {"id": dotted.id})
+            assert rows == [{"email": address, "domain": address.split("@")[1]}] and run["rows_rejected"] == 0
+
+
+class TestRateLimits:
+    def test_403_rate_limits_are_retried_on_every_path(self, runtime, monkeypatch):
+        """403 userRateLimitExceeded and rateLimitExceeded (Google's JSON error body) on getProfile,
+        messages.list, history.list, batch parts and a whole batch are retried; the runs succeed with all mail."""
+        from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+
+        with GmailSandbox([MAILBOX], messages_per_mailbox=30) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            state = sandbox.state
+            for kind in ("profile", "list", "get"):
+                state.rate_limit_next(1, 403, "userRateLimitExceeded", kind)
+                state.rate_limit_next(1, 403, "rateLimitExceeded", kind)
+            sandbox.server.faults.fail_next(1, 403, r"^/batch",
+                                            body=google_error(403, "userRateLimitExceeded", "User-rate limit exceeded."))
+            (full,) = run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)["runs"]
+            assert full["status"] == "success" and not state.throttled
+            assert not sandbox.server.faults._queued
+            state.add_message(MAILBOX)
+            state.rate_limit_next(1, 403, "userRateLimitExceeded", "history")
+            state.rate_limit_next(1, 403, "rateLimitExceeded", "history")
+            (incremental,) = run_gmail_sync(GmailSyncRequest(), runtime)["runs"]
+            assert incremental["status"] == "success" and not state.throttled
+            assert stored_ids(runtime.warehouse) == sandbox_ids(sandbox)
+
+    def test_a_403_per_minute_quota_without_a_reason_is_retried(self, runtime, monkeypatch):
+        """A 403 "Quota exceeded for quota metric ... per minute per user" with no errors[] (a form users of the API
+        report) on messages.list, history.list and batch parts is retried like a rate limit."""
+        from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+
+        with GmailSandbox([MAILBOX], messages_per_mailbox=20) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            for kind in ("list", "get", "get"):
+                sandbox.state.rate_limit_next(1, 403, QUOTA_METRIC, kind)
+            assert run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)["status"] == "success"
+            sandbox.state.add_message(MAILBOX)
+            sandbox.state.rate_limit_next(1, 403, QUOTA_METRIC, "history")
+            assert run_gmail_sync(GmailSyncRequest(), runtime)["status"] == "success"
+            assert not sandbox.state.throttled and stored_ids(runtime.warehouse) == sandbox_ids(sandbox)
+
+    def test_a_403_that_is_no_rate_limit_fails_the_run(self, runtime, monkeypatch):
+        """A 403 with another reason (delegation denied) is not retried: the run fails and says why."""
+        from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+
+        with GmailSandbox([MAILBOX], messages_per_mailbox=5) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            sandbox.state.rate_limit_next(1, 403, "forbidden", "list")
+            with pytest.raises(HttpError, match="forbidden"):
+                run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)
+            assert runtime.warehouse.query(f"SELECT status FROM {DS}.etl_runs") == [{"status": "failed"}]
+            assert sandbox.server.requests.statuses[403] == 1
+
+
+class TestDailyBudget:
+    def test_spent_daily_budget_ends_partial_and_a_later_run_resumes(self, runtime, monkeypatch):
+        """Past the per-project daily unit budget a run stops partial (stop_reason, units in its details); the
+        next run the same day counts the units already spent and stops at once; with budget again it completes
+        with every message once."""
+        from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
+
+        with GmailSandbox([MAILBOX], messages_per_mailbox=70) as sandbox:
+            point_at(runtime, sandbox, monkeypatch, gmail_daily_quota_units=200)
+            (first,) = run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)["runs"]
+            assert first["status"] == "partial" and "daily" in first["stop_reason"]
+            assert 0 < first["details"]["quota_units"] <= 200
+            assert 0 < len(stored_ids(runtime.warehouse)) < len(sandbox_ids(sandbox))
+            (second,) = run_gmail_sync(GmailSyncRequest(), runtime)["runs"]
+            assert second["status"] == "partial" and second["details"]["quota_units"] <= 200 - first["details"][
+                "quota_units"]
+            runtime.settings = runtime.settings.model_copy(update={"gmail_daily_quota_units": 80_000_000})
+            (third,) = run_gmail_sync(GmailSyncRequest(), runtime)["runs"]
+            assert third["status"] == "success"
+            assert stored_ids(runtime.warehouse) == sandbox_ids(sandbox)

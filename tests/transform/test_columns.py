@@ -84,7 +84,8 @@ EMAILS = ["ann.lee@example.com", "Ann.Lee@Example.COM", ' "Ann Lee" <ann@x.io> '
           ".a@x.com", "a@x", "a@-x.com", "a@x.123", "x" * 65 + "@x.com", "x" * 64 + "@x.com", "mailto:a@b.co",
           "a+tag@gmail.com", "ann@münchen.de", "a@b@c.com", "no-at-sign", "a_b-c@sub.do-main.co.uk", None,
           "  Ann.Lee@Example.COM\t", "ANN@X.IO..", "ann@x.io .", "\u00a0ann@x.io", "ann@x.io\u200b", "MAILTO:ann@x.io",
-          "ann.@x.io.", "Ann@X.IO\x1c", "\x1cann@x.io", "ANN@EXAMPLE.ÇOM", "x" * 64 + "@X.COM.", " " + "x" * 65 + "@x.com"]
+          "ann.@x.io.", "Ann@X.IO\x1c", "\x1cann@x.io", "ANN@EXAMPLE.ÇOM", "x" * 64 + "@X.COM.", " " + "x" * 65 + "@x.com",
+          "<j@acme.com.>", "J <J@Acme.com.>"]
 
 
 def test_emails_equal_normalize_email():

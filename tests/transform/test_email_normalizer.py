@@ -60,6 +60,10 @@ def test_email_domain():
     ("", []),
     ("<mailto:J@Acme.com>", [("j@acme.com", None)]),
     ("Jürgen <j@bäckerei.de>", [("j@xn--bckerei-5wa.de", "Jürgen")]),
+    ("<j@acme.com.>", [("j@acme.com", None)]),
+    ('"Doe, J." <J@Acme.com.>, k@acme.com., l@b.org..', [("j@acme.com", "Doe, J."), ("k@acme.com", None),
+                                                         ("l@b.org", None)]),
+    ("Team: j@acme.com.;", [("j@acme.com", None)]),
 ])
 def test_parse_address_list(header, expected):
     """Address headers give (email, display name) pairs; groups flatten; empty groups give nothing."""
