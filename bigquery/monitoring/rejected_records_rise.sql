@@ -1,7 +1,8 @@
--- Sources whose rejected records rose: at least ${minimum} rejected in the last 24 hours, and more than twice
+-- Sources whose rejected records rose: at least the minimum rejected in the last 24 hours, and more than twice
 -- their daily average of the 7 days before. One row per such source, with both counts.
 -- Run daily by the rejected-records check (infrastructure/alerting.tf), which fails naming each row.
--- ${dataset}: the dataset. ${minimum}: var.rejected_records_alert_minimum (a few rejects a day are normal).
+-- Placeholders, filled in by alerting.tf: the dataset, and the minimum (var.rejected_records_alert_minimum: a few
+-- rejects a day are normal).
 WITH counts AS (
   SELECT
     source,

@@ -2,8 +2,9 @@
 -- longest gap, config/schedules.yaml's freshness), stream NULL; and each stream of it that ran within the limit
 -- and never succeeded (failed, abandoned, skipped, cancelled or partial every time), one row each.
 -- Run hourly by the stale-streams check (infrastructure/alerting.tf), which fails naming each row.
--- ${dataset}: the dataset. ${limits}: one SELECT '<source>' AS source, <seconds> AS stale_after_seconds per
--- scheduled source, joined by UNION ALL. No limit is longer than a week, so only eight days of etl_runs are read.
+-- Placeholders, filled in by alerting.tf: the dataset, and the limits (one SELECT '<source>' AS source, <seconds>
+-- AS stale_after_seconds per scheduled source, joined by UNION ALL). No limit is longer than a week, so only eight
+-- days of etl_runs are read.
 WITH limits AS (
   ${limits}
 ),
