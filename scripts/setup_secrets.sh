@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
-# Creates every Secret Manager secret the functions read (config/functions.yaml, as Terraform does), with a
-# placeholder version where a secret has none yet. Idempotent: existing secrets and their values are left alone.
+# Creates every Secret Manager secret the functions read (config/functions.yaml, as Terraform does), empty, and
+# says which have no value yet. Idempotent: existing secrets and their values are left alone.
 #   scripts/setup_secrets.sh [--project PROJECT]
-# Then set the real values (docs/SETUP.md):  printf '%s' "$VALUE" | gcloud secrets versions add NAME --data-file=-
+# Then set the values you use (docs/SETUP.md):  printf '%s' "$VALUE" | gcloud secrets versions add NAME --data-file=-
 set -euo pipefail
-
-PLACEHOLDER="REPLACE_ME"
 
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here/.."
@@ -33,8 +31,9 @@ for name in "${SECRETS[@]}"; do
     gcloud secrets create "$name" --project "$project" --replication-policy=automatic >/dev/null
     echo "created: $name"
   fi
-  if [ -z "$(gcloud secrets versions list "$name" --project "$project" --limit=1 --format='value(name)')" ]; then
-    printf '%s' "$PLACEHOLDER" | gcloud secrets versions add "$name" --project "$project" --data-file=- >/dev/null
-    echo "         $name: placeholder version added; replace it with the real value"
+  # No placeholder value: a secret with one counts as set, and a Salesforce way whose secrets all hold
+  # placeholders would be chosen over the way you configured.
+  if [ -z "$(gcloud secrets versions list "$name" --project "$project" --filter=state=ENABLED --limit=1 --format='value(name)')" ]; then
+    echo "         $name: no value yet (docs/SETUP.md says what goes in it; leave it empty if you do not use it)"
   fi
 done
