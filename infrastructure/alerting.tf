@@ -38,54 +38,36 @@ resource "google_logging_metric" "failed_runs" {
   depends_on = [google_project_service.apis]
 }
 
-resource "google_monitoring_alert_policy" "failed_runs" {
-  display_name          = "Sales-intelligence pipeline: a run failed or was abandoned"
-  combiner              = "OR"
-  notification_channels = var.notification_channels
-
-  conditions {
-    display_name = "Failed or abandoned runs per source > 0 in 5 minutes"
-    condition_threshold {
-      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.failed_runs.name}\" AND resource.type=\"cloud_run_revision\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-      aggregations {
-        alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.source", "metric.label.outcome"]
-      }
-      trigger {
-        count = 1
-      }
-    }
-  }
-
-  alert_strategy {
-    auto_close = "86400s"
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "A pipeline run failed, or a run was found abandoned (killed, out of memory or timed out without recording its end). Its row in `${var.dataset}.etl_runs` (status failed or abandoned) holds the error and run id; a failure's JSON is in the `${var.error_topic}` Pub/Sub topic too."
-  }
-}
-
 # Gen2 functions are Cloud Run services named like the function (gmail-sync, ...).
 locals {
   function_services = [for name in keys(local.functions) : replace(name, "_", "-")]
+  # The alerts on a count that must stay 0: any in 5 minutes notifies, per the series of group_by.
+  count_alerts = {
+    failed_runs = {
+      title    = "a run failed or was abandoned"
+      filter   = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.failed_runs.name}\" AND resource.type=\"cloud_run_revision\""
+      group_by = ["metric.label.source", "metric.label.outcome"]
+      explain  = "A pipeline run failed, or a run was found abandoned (killed, out of memory or timed out without recording its end). Its row in `${var.dataset}.etl_runs` (status failed or abandoned) holds the error and run id; a failure's JSON is in the `${var.error_topic}` Pub/Sub topic too."
+    }
+    invocation_errors = {
+      title    = "a function invocation failed"
+      filter   = "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND metric.labels.response_code_class=one_of(\"4xx\", \"5xx\") AND resource.labels.service_name=one_of(${join(", ", [for s in local.function_services : "\"${s}\""])})"
+      group_by = ["resource.label.service_name", "metric.label.response_code"]
+      explain  = "A function answered 4xx or 5xx: a failed run (500, also alerted as a failed run), a request it refused (400), a timeout (504), a crash or out-of-memory kill before anything was logged (500/503), or a scheduler call refused by IAM (401/403: the scheduler account lost run.invoker). The function's Cloud Run request log shows the answer; `gcloud scheduler jobs describe` the job's last attempt."
+    }
+  }
 }
 
-resource "google_monitoring_alert_policy" "invocation_errors" {
-  display_name          = "Sales-intelligence pipeline: a function invocation failed"
+resource "google_monitoring_alert_policy" "counts" {
+  for_each              = local.count_alerts
+  display_name          = "Sales-intelligence pipeline: ${each.value.title}"
   combiner              = "OR"
   notification_channels = var.notification_channels
 
   conditions {
-    display_name = "4xx or 5xx answers of a function > 0 in 5 minutes"
+    display_name = "${each.value.title}: count > 0 in 5 minutes"
     condition_threshold {
-      filter          = "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND metric.labels.response_code_class=one_of(\"4xx\", \"5xx\") AND resource.labels.service_name=one_of(${join(", ", [for s in local.function_services : "\"${s}\""])})"
+      filter          = each.value.filter
       comparison      = "COMPARISON_GT"
       threshold_value = 0
       duration        = "0s"
@@ -93,7 +75,7 @@ resource "google_monitoring_alert_policy" "invocation_errors" {
         alignment_period     = "300s"
         per_series_aligner   = "ALIGN_SUM"
         cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["resource.label.service_name", "metric.label.response_code"]
+        group_by_fields      = each.value.group_by
       }
       trigger {
         count = 1
@@ -107,8 +89,13 @@ resource "google_monitoring_alert_policy" "invocation_errors" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "A function answered 4xx or 5xx: a failed run (500, also alerted as a failed run), a request it refused (400), a timeout (504), a crash or out-of-memory kill before anything was logged (500/503), or a scheduler call refused by IAM (401/403: the scheduler account lost run.invoker). The function's Cloud Run request log shows the answer; `gcloud scheduler jobs describe` the job's last attempt."
+    content   = each.value.explain
   }
+}
+
+moved {
+  from = google_monitoring_alert_policy.failed_runs
+  to   = google_monitoring_alert_policy.counts["failed_runs"]
 }
 
 # The scheduled checks. Each query returns the rows that are wrong; the script around it fails naming them.
@@ -136,8 +123,9 @@ locals {
   }
 }
 
+# With no scheduled source deployed there is nothing to be stale (and no limits to fill in).
 resource "google_bigquery_data_transfer_config" "checks" {
-  for_each             = local.checks
+  for_each             = { for name, check in local.checks : name => check if name != "stale_streams" || length(local.scheduled_sources) > 0 }
   display_name         = "sales-intelligence check: ${each.value.title}"
   location             = var.bigquery_location
   data_source_id       = "scheduled_query"
@@ -158,8 +146,8 @@ resource "google_bigquery_data_transfer_config" "checks" {
 }
 
 resource "google_monitoring_alert_policy" "checks" {
-  for_each              = local.checks
-  display_name          = "Sales-intelligence pipeline: ${each.value.title}"
+  for_each              = google_bigquery_data_transfer_config.checks
+  display_name          = "Sales-intelligence pipeline: ${local.checks[each.key].title}"
   combiner              = "OR"
   notification_channels = var.notification_channels
 
@@ -169,7 +157,7 @@ resource "google_monitoring_alert_policy" "checks" {
       # The config id is the last part of the transfer config's name (projects/N/locations/L/transferConfigs/ID).
       filter = <<-EOT
         resource.type="bigquery_dts_config"
-        resource.labels.config_id="${element(split("/", google_bigquery_data_transfer_config.checks[each.key].name), 5)}"
+        resource.labels.config_id="${element(split("/", each.value.name), 5)}"
         severity>=ERROR
       EOT
     }
@@ -184,6 +172,6 @@ resource "google_monitoring_alert_policy" "checks" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "${each.value.explain} If the error is not a list of rows, the check itself is broken (its service account's access, or the table)."
+    content   = "${local.checks[each.key].explain} If the error is not a list of rows, the check itself is broken (its service account's access, or the table)."
   }
 }

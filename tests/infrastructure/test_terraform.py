@@ -131,10 +131,13 @@ def test_failed_runs_raise_an_alert(terraform):
     metric = terraform["resource"]["google_logging_metric"]["failed_runs"]
     assert 'jsonPayload.message="run failed"' in metric["filter"] and "severity>=ERROR" in metric["filter"]
     assert metric["label_extractors"]["source"] == "EXTRACT(jsonPayload.source)"
-    policy = terraform["resource"]["google_monitoring_alert_policy"]["failed_runs"]
+    policy = terraform["resource"]["google_monitoring_alert_policy"]["counts"]
+    assert policy["for_each"] == "${local.count_alerts}"
     assert policy["notification_channels"] == "${var.notification_channels}"
     threshold = policy["conditions"][0]["condition_threshold"][0]
-    assert "${google_logging_metric.failed_runs.name}" in threshold["filter"]
+    assert threshold["filter"] == "${each.value.filter}" and threshold["aggregations"][0]["group_by_fields"] == \
+        "${each.value.group_by}"
+    assert "${google_logging_metric.failed_runs.name}" in terraform["locals"]["count_alerts"]["failed_runs"]["filter"]
     assert threshold["comparison"] == "COMPARISON_GT" and threshold["threshold_value"] == 0
     assert terraform["variable"]["notification_channels"]["type"] == "${list(string)}"
 
@@ -339,20 +342,17 @@ class TestAlerts:
             position = metric_filter.index(f'jsonPayload.message="{message}"')
             assert re.findall(r"severity>=(\w+)", metric_filter[:position])[-1] == severity, message
         assert 'log.warning("run cancelled"' in code and "cancelled" not in metric_filter
-        policy = terraform["resource"]["google_monitoring_alert_policy"]["failed_runs"]
-        assert policy["conditions"][0]["condition_threshold"][0]["aggregations"][0]["group_by_fields"] == \
-            ["metric.label.source", "metric.label.outcome"]
+        alert = terraform["locals"]["count_alerts"]["failed_runs"]
+        assert alert["group_by"] == ["metric.label.source", "metric.label.outcome"]
 
     def test_any_failed_invocation_of_a_function_alerts(self, terraform):
         """Cloud Run's own request count, 4xx and 5xx, of every deployed function's service."""
-        policy = terraform["resource"]["google_monitoring_alert_policy"]["invocation_errors"]
-        condition = policy["conditions"][0]["condition_threshold"][0]
+        condition = terraform["locals"]["count_alerts"]["invocation_errors"]
         assert 'metric.type=\\"run.googleapis.com/request_count\\"' in condition["filter"]
         assert 'response_code_class=one_of(\\"4xx\\", \\"5xx\\")' in condition["filter"]
         assert "local.function_services" in condition["filter"]
         assert terraform["locals"]["function_services"] == \
             '${[for name in keys(local.functions) : replace(name, "_", "-")]}'
-        assert policy["notification_channels"] == "${var.notification_channels}"
 
     def test_scheduled_checks_fail_and_alert_on_what_they_find(self, terraform):
         """Stale streams hourly and rejected records daily run as queries of the monitor account, wrapped in a
@@ -363,14 +363,16 @@ class TestAlerts:
         assert "bigquery/monitoring/stale_streams.sql" in checks["stale_streams"]["query"]
         assert "bigquery/monitoring/rejected_records_rise.sql" in checks["rejected_records_rise"]["query"]
         config = terraform["resource"]["google_bigquery_data_transfer_config"]["checks"]
-        assert config["for_each"] == "${local.checks}" and config["data_source_id"] == "scheduled_query"
+        assert "local.checks" in config["for_each"] and "length(local.scheduled_sources) > 0" in config["for_each"]
+        assert config["data_source_id"] == "scheduled_query"
         assert config["service_account_name"] == "${google_service_account.monitor.email}"
         script = config["params"]["query"]
         assert "${each.value.query}" in script and "RAISE USING MESSAGE" in script
         policy = terraform["resource"]["google_monitoring_alert_policy"]["checks"]
+        assert policy["for_each"] == "${google_bigquery_data_transfer_config.checks}"
         log_filter = policy["conditions"][0]["condition_matched_log"][0]["filter"]
         assert 'resource.type="bigquery_dts_config"' in log_filter and "severity>=ERROR" in log_filter
-        assert "google_bigquery_data_transfer_config.checks[each.key].name" in log_filter
+        assert 'resource.labels.config_id="${element(split("/", each.value.name), 5)}"' in log_filter
         assert policy["notification_channels"] == "${var.notification_channels}"
         assert policy["alert_strategy"][0]["notification_rate_limit"][0]["period"] == "3600s"
 
