@@ -395,3 +395,11 @@ class TestAlerts:
         for source, gap in gaps.items():
             assert limits[source] * 3600 == STALE_FACTOR * gap.total_seconds(), source
         assert max(limits.values()) < 8 * 24, "stale_streams.sql reads eight days of etl_runs"
+
+
+def test_the_tfvars_example_sets_only_declared_variables(terraform):
+    """Every name terraform.tfvars.example sets is a variable (a typo would stop the first apply), SALESFORCE_DOMAIN's
+    among them."""
+    with (INFRA / "terraform.tfvars.example").open() as handle:
+        names = {k for k in hcl2.load(handle) if not k.startswith("__")}
+    assert names <= set(terraform["variable"]) and "salesforce_domain" in names
