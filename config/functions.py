@@ -1,12 +1,16 @@
-"""The deployed functions and their sizes (config/functions.yaml), for the deploy script and the tests.
+"""The deployment (config/functions.yaml): functions and their sizes, secrets and settings, for the deploy
+scripts and the tests.
 
 `python -m config.functions` prints one line per function: entry point, memory, timeout seconds, max
-instances (what scripts/deploy_functions.sh reads; Terraform reads the YAML itself).
+instances (what scripts/deploy_functions.sh reads; Terraform reads the YAML itself). `secrets` prints the
+secret names, `environment` the fixed settings as NAME=VALUE, `settings` the names each deployment sets.
 """
 from __future__ import annotations
 
+import argparse
+from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -20,13 +24,52 @@ class FunctionSize(NamedTuple):
     max_instances: int
 
 
+class Deployment(NamedTuple):
+    """What both deploy paths deploy: the functions, the secrets they read, their fixed and chosen settings."""
+
+    functions: dict[str, FunctionSize]
+    secrets: tuple[str, ...]
+    environment: dict[str, str]
+    settings: tuple[str, ...]
+
+
+@lru_cache(maxsize=4)
+def _read(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
 def function_sizes(path: Path = FUNCTIONS_FILE) -> dict[str, FunctionSize]:
     """Entry point => its size and limits, in the file's order."""
-    entries = yaml.safe_load(path.read_text())["functions"]
+    entries = _read(path)["functions"]
     return {name: FunctionSize(name, str(spec["memory"]), int(spec["timeout_seconds"]), int(spec["max_instances"]))
             for name, spec in entries.items()}
 
 
+def deployment(path: Path = FUNCTIONS_FILE) -> Deployment:
+    """The whole file, typed."""
+    data = _read(path)
+    return Deployment(function_sizes(path), tuple(data["secrets"]),
+                      {name: str(value) for name, value in data["environment"].items()}, tuple(data["settings"]))
+
+
+def _lines(what: str) -> list[str]:
+    config = deployment()
+    if what == "secrets":
+        return list(config.secrets)
+    if what == "environment":
+        return [f"{name}={value}" for name, value in config.environment.items()]
+    if what == "settings":
+        return list(config.settings)
+    return [f"{s.entry_point} {s.memory} {s.timeout_seconds} {s.max_instances}" for s in config.functions.values()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m config.functions", description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", nargs="?", default="sizes", choices=["sizes", "secrets", "environment", "settings"],
+                        help="sizes (default): entry point, memory, timeout, max instances per function")
+    print("\n".join(_lines(parser.parse_args(argv).what)))
+    return 0
+
+
 if __name__ == "__main__":
-    for size in function_sizes().values():
-        print(size.entry_point, size.memory, size.timeout_seconds, size.max_instances)
+    raise SystemExit(main())

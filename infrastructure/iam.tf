@@ -3,6 +3,7 @@
 #   on the project (to run queries and loads), secret accessor on each secret, publisher on the error
 #   topic. No project-wide editor or owner.
 # - scheduler: what Cloud Scheduler signs its OIDC tokens as. It may only invoke the functions.
+# - monitor: what the scheduled checks of alerting.tf run as. It may read the dataset and run query jobs.
 data "google_project" "this" {}
 
 locals {
@@ -14,11 +15,31 @@ locals {
 resource "google_service_account" "runtime" {
   account_id   = "sales-intel-runtime"
   display_name = "Sales intelligence functions"
+  depends_on   = [google_project_service.apis]
 }
 
 resource "google_service_account" "scheduler" {
   account_id   = "sales-intel-scheduler"
   display_name = "Sales intelligence scheduler (invokes the functions)"
+  depends_on   = [google_project_service.apis]
+}
+
+resource "google_service_account" "monitor" {
+  account_id   = "sales-intel-monitor"
+  display_name = "Sales intelligence checks (stale streams, rejected records)"
+  depends_on   = [google_project_service.apis]
+}
+
+resource "google_project_iam_member" "monitor_job_user" {
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = "serviceAccount:${google_service_account.monitor.email}"
+}
+
+resource "google_bigquery_dataset_iam_member" "monitor_viewer" {
+  dataset_id = google_bigquery_dataset.main.dataset_id
+  role       = "roles/bigquery.dataViewer"
+  member     = "serviceAccount:${google_service_account.monitor.email}"
 }
 
 # The functions write the tables, and the staging and work tables of the scratch dataset.

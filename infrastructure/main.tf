@@ -24,38 +24,46 @@ provider "google" {
 locals {
   repo_root     = abspath("${path.module}/..")
   tables_layout = yamldecode(file("${local.repo_root}/bigquery/schemas/tables.yaml"))
-  all_functions = yamldecode(file("${local.repo_root}/config/functions.yaml")).functions
+  # Functions, secrets and settings: the list scripts/deploy_functions.sh and setup_secrets.sh read too.
+  deployment    = yamldecode(file("${local.repo_root}/config/functions.yaml"))
+  all_functions = local.deployment.functions
   functions = { for name, size in local.all_functions : name => size
   if length(var.deployed_functions) == 0 || contains(var.deployed_functions, name) }
   view_files = fileset("${local.repo_root}/bigquery/views", "*.sql")
   # Views that read other views: created once those exist.
   derived_view_files = fileset("${local.repo_root}/bigquery/views/derived", "*.sql")
-  environment = {
+  # The value of each setting config/functions.yaml lists under `settings`: one listed there and missing
+  # here fails the plan; one here and not listed there is never passed (a test compares the two).
+  setting_values = {
     GCP_PROJECT              = var.project_id
     REGION                   = var.region
     DATASET                  = var.dataset
-    BIGQUERY_SCRATCH_DATASET = google_bigquery_dataset.scratch.dataset_id
-    STAGING_EXPIRATION_HOURS = var.staging_expiration_hours
     BIGQUERY_LOCATION        = var.bigquery_location
-    WAREHOUSE                = "bigquery"
-    SECRETS_BACKEND          = "secret_manager"
-    ERROR_SINK               = "pubsub"
+    BIGQUERY_SCRATCH_DATASET = google_bigquery_dataset.scratch.dataset_id
+    STAGING_EXPIRATION_HOURS = tostring(var.staging_expiration_hours)
     PUBSUB_TOPIC             = google_pubsub_topic.errors.name
     MAILBOXES                = join(",", var.mailboxes)
     DEFAULT_PHONE_REGION     = var.default_phone_region
-    LOG_LEVEL                = "INFO"
-    # The org's custom and formula fields the Salesforce sync reads (JSON per object), and the formula refresh.
+    # Salesforce's login host (login, test or a My Domain), the instance of session-id authentication, and
+    # the org's custom and formula fields the sync reads (JSON per object) with the formula refresh.
+    SALESFORCE_DOMAIN                = var.salesforce_domain
+    SALESFORCE_INSTANCE_URL          = var.salesforce_instance_url
     SALESFORCE_CUSTOM_FIELDS         = jsonencode(var.salesforce_custom_fields)
     SALESFORCE_FORMULA_FIELDS        = jsonencode(var.salesforce_formula_fields)
     SALESFORCE_FORMULA_REFRESH_HOURS = tostring(var.salesforce_formula_refresh_hours)
   }
+  environment = merge(local.deployment.environment,
+  { for name in local.deployment.settings : name => local.setting_values[name] })
 }
 
 resource "google_project_service" "apis" {
+  # Every API a resource here or the functions' code calls (a test maps each resource type to its API).
   for_each = toset([
-    "bigquery.googleapis.com", "cloudfunctions.googleapis.com", "run.googleapis.com", "cloudbuild.googleapis.com",
-    "artifactregistry.googleapis.com", "cloudscheduler.googleapis.com", "pubsub.googleapis.com",
-    "secretmanager.googleapis.com", "gmail.googleapis.com", "logging.googleapis.com", "monitoring.googleapis.com",
+    "bigquery.googleapis.com", "bigquerydatatransfer.googleapis.com", "cloudfunctions.googleapis.com",
+    "run.googleapis.com", "cloudbuild.googleapis.com", "artifactregistry.googleapis.com", "storage.googleapis.com",
+    "cloudscheduler.googleapis.com", "pubsub.googleapis.com", "secretmanager.googleapis.com", "gmail.googleapis.com",
+    "logging.googleapis.com", "monitoring.googleapis.com", "iam.googleapis.com", "iamcredentials.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
   ])
   service            = each.value
   disable_on_destroy = false
@@ -80,6 +88,13 @@ resource "google_bigquery_dataset" "scratch" {
   depends_on                  = [google_project_service.apis]
 }
 
+# rejected_records keeps raw records (names, addresses, message text): its partitions expire, as do etl_runs'
+# (error texts, mailbox names); tables.yaml says how long, var.partition_expiration_days overrides it.
+locals {
+  partition_expiration_days = { for name, table in local.tables_layout :
+  name => lookup(var.partition_expiration_days, name, try(table.partition.expiration_days, 0)) }
+}
+
 resource "google_bigquery_table" "tables" {
   # checkov:skip=CKV_GCP_80: Google-managed encryption at rest; customer keys (CMEK/CSEK) would add a KMS key ring this deployment does not manage
   for_each            = local.tables_layout
@@ -95,6 +110,8 @@ resource "google_bigquery_table" "tables" {
     content {
       type  = time_partitioning.value.type
       field = time_partitioning.value.field
+      # Days a partition is kept (tables.yaml's expiration_days, or var.partition_expiration_days); none: for ever.
+      expiration_ms = local.partition_expiration_days[each.key] > 0 ? local.partition_expiration_days[each.key] * 86400000 : null
     }
   }
 }
@@ -138,7 +155,7 @@ resource "google_bigquery_job" "derived_views" {
 }
 
 resource "google_secret_manager_secret" "secrets" {
-  for_each  = toset(var.secret_names)
+  for_each  = toset(local.deployment.secrets)
   secret_id = each.value
   replication {
     auto {}

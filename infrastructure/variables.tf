@@ -45,6 +45,18 @@ variable "default_phone_region" {
   default     = "US"
 }
 
+variable "salesforce_domain" {
+  description = "Salesforce login host (SALESFORCE_DOMAIN): login (production), test (sandbox orgs) or a My Domain as <name>.my (https://<name>.my.salesforce.com)."
+  type        = string
+  default     = "login"
+}
+
+variable "salesforce_instance_url" {
+  description = "Salesforce instance URL for session-id authentication (SALESFORCE_INSTANCE_URL, with the salesforce-session-id secret); empty: not used."
+  type        = string
+  default     = ""
+}
+
 variable "salesforce_custom_fields" {
   description = "Custom fields the Salesforce sync reads per object (SALESFORCE_CUSTOM_FIELDS); [\"*\"]: all of the object's."
   type        = map(list(string))
@@ -64,7 +76,7 @@ variable "salesforce_formula_refresh_hours" {
 }
 
 variable "notification_channels" {
-  description = "Cloud Monitoring notification channel ids (projects/P/notificationChannels/N) alerted when a run fails."
+  description = "Cloud Monitoring notification channel ids (projects/P/notificationChannels/N) every alert notifies: failed or abandoned runs, failed invocations, stale streams, rejected records rising."
   type        = list(string)
   default     = []
 }
@@ -75,19 +87,22 @@ variable "deletion_protection" {
   default     = true
 }
 
-variable "secret_names" {
-  description = "Secret Manager secrets the functions read (created empty; scripts/setup_secrets.sh adds values)."
-  type        = list(string)
-  default = [
-    "salesforce-username", "salesforce-password", "salesforce-security-token", "salesforce-client-id",
-    "salesforce-client-secret", "salesforce-refresh-token", "dialpad-api-key", "hubspot-api-key",
-    "gmail-service-account-key",
-  ]
-}
-
-# The deployed functions and their sizes are config/functions.yaml (also read by deploy_functions.sh).
+# The deployed functions, their sizes, the secrets and the settings passed are config/functions.yaml (also
+# read by deploy_functions.sh and setup_secrets.sh).
 variable "deployed_functions" {
   description = "Entry points of config/functions.yaml to deploy (empty: all of them)."
   type        = list(string)
   default     = []
+}
+
+variable "partition_expiration_days" {
+  description = "Days a table's partitions are kept, per table, overriding tables.yaml's expiration_days (rejected_records 90, etl_runs 400); 0: kept for ever."
+  type        = map(number)
+  default     = {}
+}
+
+variable "rejected_records_alert_minimum" {
+  description = "The rejected-records alert fires for a source that rejected at least this many records in a day, and more than twice its daily average of the 7 days before."
+  type        = number
+  default     = 50
 }

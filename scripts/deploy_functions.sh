@@ -2,8 +2,8 @@
 # Deploys the Cloud Functions (gen2) from the repository root, whose main.py re-exports every entry
 # point. No function allows unauthenticated calls; all run as the runtime service account.
 #   scripts/deploy_functions.sh [--project P] [--region R] [FUNCTION ...]   (default: all)
-# MAILBOXES, SALESFORCE_CUSTOM_FIELDS, SALESFORCE_FORMULA_FIELDS and SALESFORCE_FORMULA_REFRESH_HOURS in the
-# environment are passed on to the functions.
+# The settings of config/functions.yaml (MAILBOXES, SALESFORCE_DOMAIN, ...) set in the environment are passed
+# on to the functions, beside its fixed ones and each function's FUNCTION_TIMEOUT_SECONDS (its timeout).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --project) project="${2:-}"; shift 2 ;;
     --region) region="${2:-}"; shift 2 ;;
-    -h|--help) sed -n '2,5p' "$here/$(basename "$0")"; exit 0 ;;
+    -h|--help) sed -n '2,6p' "$here/$(basename "$0")"; exit 0 ;;
     -*) die "unknown option: $1 (see --help)" ;;
     *) selected+=("$1"); shift ;;
   esac
@@ -31,17 +31,18 @@ done
 require_gcloud_project
 [ -f main.py ] && [ -f requirements.txt ] || die "run from a checkout: main.py and requirements.txt are missing"
 
-# entry point, memory, timeout (s), max instances: config/functions.yaml (Terraform reads it too)
-python="${PYTHON:-python3}"
-[ ! -x .venv/bin/python ] || python="${PYTHON:-.venv/bin/python}"
-mapfile -t FUNCTIONS < <("$python" -m config.functions) || die "cannot read config/functions.yaml with $python (needs PyYAML: make run installs it in .venv)"
+# entry point, memory, timeout (s), max instances; fixed settings; settings to pass: config/functions.yaml,
+# which Terraform reads too.
+mapfile -t FUNCTIONS < <(deployment_config sizes)
+mapfile -t FIXED < <(deployment_config environment)
+mapfile -t SETTINGS < <(deployment_config settings)
 [ ${#FUNCTIONS[@]} -gt 0 ] || die "config/functions.yaml lists no function"
 
 service_account="sales-intel-runtime@${project}.iam.gserviceaccount.com"
+GCP_PROJECT="$project" REGION="$region" DATASET="$dataset" PUBSUB_TOPIC="${PUBSUB_TOPIC:-ingestion-errors}"
 # '^|^' makes '|' the separator, so MAILBOXES and the JSON of the Salesforce field settings may hold commas.
-env_vars="^|^GCP_PROJECT=${project}|REGION=${region}|DATASET=${dataset}|WAREHOUSE=bigquery"
-env_vars+="|SECRETS_BACKEND=secret_manager|ERROR_SINK=pubsub|PUBSUB_TOPIC=ingestion-errors"
-for name in MAILBOXES SALESFORCE_CUSTOM_FIELDS SALESFORCE_FORMULA_FIELDS SALESFORCE_FORMULA_REFRESH_HOURS; do
+env_vars="^|^$(IFS='|'; echo "${FIXED[*]}")"
+for name in "${SETTINGS[@]}"; do
   [ -z "${!name:-}" ] || env_vars+="|${name}=${!name}"
 done
 
@@ -70,5 +71,5 @@ for spec in "${FUNCTIONS[@]}"; do
     --memory="$memory" \
     --timeout="${timeout}s" \
     --max-instances="$max_instances" \
-    --set-env-vars="$env_vars"
+    --set-env-vars="${env_vars}|FUNCTION_TIMEOUT_SECONDS=${timeout}"
 done

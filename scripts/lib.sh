@@ -12,3 +12,12 @@ require_gcloud_project() {
   gcloud auth list --filter=status:ACTIVE --format='value(account)' 2>/dev/null | grep -q . \
     || die "no active gcloud account: run 'gcloud auth login'"
 }
+
+# Prints `python -m config.functions WHAT` (config/functions.yaml, which Terraform reads too) with $PYTHON,
+# else the checkout's .venv, else python3; run from the repository root.
+deployment_config() {
+  local python="${PYTHON:-python3}"
+  [ -n "${PYTHON:-}" ] || [ ! -x .venv/bin/python ] || python=.venv/bin/python
+  "$python" -m config.functions "$@" \
+    || die "cannot read config/functions.yaml with $python (needs PyYAML: make run installs it in .venv)"
+}

@@ -147,7 +147,9 @@ class BigQueryWarehouse(Warehouse):
         table = bigquery.Table(f"{self.project}.{self.dataset}.{spec.name}", schema=self._schema(spec))
         table.description = spec.description
         if spec.partition_field:
-            table.time_partitioning = bigquery.TimePartitioning(type_=spec.partition_type, field=spec.partition_field)
+            days = spec.partition_expiration_days
+            table.time_partitioning = bigquery.TimePartitioning(type_=spec.partition_type, field=spec.partition_field,
+                                                                expiration_ms=days * 86_400_000 if days else None)
         if spec.cluster:
             table.clustering_fields = list(spec.cluster)
         return table

@@ -81,6 +81,8 @@ class TableSpec:
     cluster: tuple[str, ...]
     # The partition column never changes for a key: MERGEs carry the batch's range of it (see tables.yaml).
     partition_immutable: bool = False
+    # BigQuery deletes a partition this many days after its date (None: kept for ever).
+    partition_expiration_days: int | None = None
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -130,7 +132,9 @@ class TableSpec:
         if self.cluster:
             ddl += f"\nCLUSTER BY {', '.join(self.cluster)}"
         description = self.description.replace('"', "'")
-        return ddl + f'\nOPTIONS (description = "{description}");'
+        expiration = f", partition_expiration_days = {self.partition_expiration_days}" \
+            if self.partition_field and self.partition_expiration_days else ""
+        return ddl + f'\nOPTIONS (description = "{description}"{expiration});'
 
     def bigquery_layout(self) -> str:
         """Partitioning, clustering and key in words (recorded as the DuckDB table's comment)."""
@@ -173,6 +177,7 @@ def load_table_specs() -> dict[str, TableSpec]:
             primary_key=tuple(meta.get("primary_key", [])), version=meta.get("version"),
             partition_field=partition.get("field"), partition_type=partition.get("type", "DAY"),
             partition_immutable=bool(partition.get("immutable", False)),
+            partition_expiration_days=partition.get("expiration_days"),
             cluster=tuple(meta.get("cluster", [])))
         _validate(spec)
         specs[name] = spec

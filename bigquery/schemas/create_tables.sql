@@ -312,7 +312,7 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.etl_runs (
 )
 PARTITION BY DATE(started_at)
 CLUSTER BY source, status
-OPTIONS (description = "One row per run of a function.");
+OPTIONS (description = "One row per run of a function.", partition_expiration_days = 400);
 
 CREATE TABLE IF NOT EXISTS sales_intelligence.manual_mappings (
   mapping_id STRING NOT NULL,
@@ -360,7 +360,7 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.rejected_records (
 )
 PARTITION BY DATE(rejected_at)
 CLUSTER BY source, stream
-OPTIONS (description = "Records that could not become rows, with the reason; never silently dropped.");
+OPTIONS (description = "Records that could not become rows, with the reason; never silently dropped.", partition_expiration_days = 90);
 
 CREATE TABLE IF NOT EXISTS sales_intelligence.entity_match_candidates (
   source_table STRING NOT NULL,

@@ -58,7 +58,8 @@ def schedules():
 def deployed(terraform) -> set[str]:
     """The functions Terraform deploys by default: all of config/functions.yaml."""
     assert terraform["variable"]["deployed_functions"]["default"] == []
-    assert 'yamldecode(file("${local.repo_root}/config/functions.yaml")).functions' in terraform["locals"]["all_functions"]
+    assert 'yamldecode(file("${local.repo_root}/config/functions.yaml"))' in terraform["locals"]["deployment"]
+    assert terraform["locals"]["all_functions"] == "${local.deployment.functions}"
     return set(function_sizes())
 
 
@@ -105,8 +106,8 @@ def test_every_table_schema_becomes_a_partitioned_clustered_table(terraform):
     assert table["clustering"] == "${try(each.value.cluster, null)}"
     partitioning = table["dynamic"][0]["time_partitioning"]
     assert "each.value.partition" in partitioning["for_each"]
-    assert partitioning["content"][0] == {"type": "${time_partitioning.value.type}",
-                                          "field": "${time_partitioning.value.field}"}
+    content = partitioning["content"][0]
+    assert (content["type"], content["field"]) == ("${time_partitioning.value.type}", "${time_partitioning.value.field}")
     layout = yaml.safe_load((SCHEMA_DIR / "tables.yaml").read_text())
     assert {p.stem for p in SCHEMA_DIR.glob("*.json")} == set(layout) == set(load_table_specs())
 
@@ -130,17 +131,20 @@ def test_failed_runs_raise_an_alert(terraform):
     metric = terraform["resource"]["google_logging_metric"]["failed_runs"]
     assert 'jsonPayload.message="run failed"' in metric["filter"] and "severity>=ERROR" in metric["filter"]
     assert metric["label_extractors"]["source"] == "EXTRACT(jsonPayload.source)"
-    policy = terraform["resource"]["google_monitoring_alert_policy"]["failed_runs"]
+    policy = terraform["resource"]["google_monitoring_alert_policy"]["counts"]
+    assert policy["for_each"] == "${local.count_alerts}"
     assert policy["notification_channels"] == "${var.notification_channels}"
     threshold = policy["conditions"][0]["condition_threshold"][0]
-    assert "${google_logging_metric.failed_runs.name}" in threshold["filter"]
+    assert threshold["filter"] == "${each.value.filter}" and threshold["aggregations"][0]["group_by_fields"] == \
+        "${each.value.group_by}"
+    assert "${google_logging_metric.failed_runs.name}" in terraform["locals"]["count_alerts"]["failed_runs"]["filter"]
     assert threshold["comparison"] == "COMPARISON_GT" and threshold["threshold_value"] == 0
     assert terraform["variable"]["notification_channels"]["type"] == "${list(string)}"
 
 
 def test_salesforce_field_settings_reach_the_functions(terraform):
     """The org's custom and formula fields are Terraform variables, passed to the functions as the JSON settings."""
-    environment = terraform["locals"]["environment"]
+    environment = terraform["locals"]["setting_values"]
     assert environment["SALESFORCE_CUSTOM_FIELDS"] == "${jsonencode(var.salesforce_custom_fields)}"
     assert environment["SALESFORCE_FORMULA_FIELDS"] == "${jsonencode(var.salesforce_formula_fields)}"
     assert environment["SALESFORCE_FORMULA_REFRESH_HOURS"] == "${tostring(var.salesforce_formula_refresh_hours)}"
@@ -151,9 +155,9 @@ def test_scratch_dataset_expires_its_tables(terraform):
     """Staging and work tables go to a scratch dataset whose tables expire by default; the functions know its name."""
     scratch = terraform["resource"]["google_bigquery_dataset"]["scratch"]
     assert scratch["default_table_expiration_ms"] == "${var.staging_expiration_hours * 3600 * 1000}"
-    environment = terraform["locals"]["environment"]
+    environment = terraform["locals"]["setting_values"]
     assert environment["BIGQUERY_SCRATCH_DATASET"] == "${google_bigquery_dataset.scratch.dataset_id}"
-    assert environment["STAGING_EXPIRATION_HOURS"] == "${var.staging_expiration_hours}"
+    assert environment["STAGING_EXPIRATION_HOURS"] == "${tostring(var.staging_expiration_hours)}"
     editor = terraform["resource"]["google_bigquery_dataset_iam_member"]["runtime_editor"]
     assert editor["for_each"]["scratch"] == "${google_bigquery_dataset.scratch.dataset_id}"
 
@@ -234,3 +238,168 @@ def test_every_skipped_checkov_check_is_justified_in_place():
         assert re.fullmatch(r"CKV_GCP_\d+", skip.group(1)) and len(skip.group(2).strip()) > 30, skip.group(0)
     assert "make checkov" in (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^checkov==\d+\.\d+\.\d+$", (ROOT / "requirements-checkov.txt").read_text(), re.M)
+
+
+# Each resource type (by prefix) and the API it needs, plus the APIs the functions' code calls itself.
+APIS_OF_RESOURCES = {
+    "google_bigquery_data_transfer_config": "bigquerydatatransfer.googleapis.com",
+    "google_bigquery_": "bigquery.googleapis.com",
+    "google_cloudfunctions2_": "cloudfunctions.googleapis.com",
+    "google_cloud_run_": "run.googleapis.com",
+    "google_cloud_scheduler_": "cloudscheduler.googleapis.com",
+    "google_pubsub_": "pubsub.googleapis.com",
+    "google_secret_manager_": "secretmanager.googleapis.com",
+    "google_service_account": "iam.googleapis.com",
+    "google_project_iam_": "cloudresourcemanager.googleapis.com",
+    "google_storage_": "storage.googleapis.com",
+    "google_logging_": "logging.googleapis.com",
+    "google_monitoring_": "monitoring.googleapis.com",
+}
+# Cloud Functions gen2 builds with Cloud Build into Artifact Registry and runs on Cloud Run; the scheduler signs
+# OIDC tokens through IAM credentials; data "google_project" reads the project number; the code reads Gmail.
+APIS_BEYOND_RESOURCES = {"cloudbuild.googleapis.com", "artifactregistry.googleapis.com", "run.googleapis.com",
+                         "iamcredentials.googleapis.com", "cloudresourcemanager.googleapis.com",
+                         "gmail.googleapis.com"}
+
+
+def enabled_apis(terraform) -> set[str]:
+    return set(re.findall(r'"([a-z]+\.googleapis\.com)"',
+                          terraform["resource"]["google_project_service"]["apis"]["for_each"]))
+
+
+def test_every_api_used_is_enabled(terraform):
+    """Each resource type's API, and the APIs the code and the build need, are enabled (iam.googleapis.com among
+    them: a fresh project cannot create the service accounts without it)."""
+    needed = set(APIS_BEYOND_RESOURCES)
+    for kind in terraform["resource"]:
+        if kind == "google_project_service":
+            continue
+        matches = [api for prefix, api in APIS_OF_RESOURCES.items() if kind.startswith(prefix)]
+        assert matches, f"{kind}: which API does it need? (add it to APIS_OF_RESOURCES)"
+        needed.add(matches[0])
+    assert needed <= enabled_apis(terraform), sorted(needed - enabled_apis(terraform))
+    assert "iam.googleapis.com" in enabled_apis(terraform)
+
+
+def test_terraform_passes_exactly_the_settings_of_functions_yaml(terraform):
+    """The functions' environment is functions.yaml's fixed settings plus a value for each of its `settings`
+    (a Terraform value for each, none beyond), and each is a setting the code reads."""
+    from config.functions import deployment
+    from config.settings import Settings
+
+    config = deployment()
+    locals_ = terraform["locals"]
+    assert set(locals_["setting_values"]) == set(config.settings)
+    assert locals_["environment"] == ("${merge(local.deployment.environment, {for name in local.deployment.settings "
+                                      ": name => local.setting_values[name]})}")
+    names = {*config.settings, *config.environment, "FUNCTION_TIMEOUT_SECONDS"}
+    assert {n.lower() for n in names} <= set(Settings.model_fields)
+    assert not set(config.settings) & set(config.environment)
+
+
+def test_salesforce_domain_and_instance_url_are_variables(terraform):
+    """SALESFORCE_DOMAIN (login, test or a My Domain) and the session-id instance URL are Terraform variables."""
+    values = terraform["locals"]["setting_values"]
+    assert values["SALESFORCE_DOMAIN"] == "${var.salesforce_domain}"
+    assert terraform["variable"]["salesforce_domain"]["default"] == "login"
+    assert values["SALESFORCE_INSTANCE_URL"] == "${var.salesforce_instance_url}"
+
+
+def test_secrets_come_from_functions_yaml(terraform):
+    """Terraform creates, and grants the runtime account, exactly functions.yaml's secrets (no second list)."""
+    secret = terraform["resource"]["google_secret_manager_secret"]["secrets"]
+    assert secret["for_each"] == "${toset(local.deployment.secrets)}"
+    assert "secret_names" not in terraform["variable"]
+
+
+def test_rejected_records_and_etl_runs_partitions_expire(terraform):
+    """rejected_records keeps 90 days of partitions and etl_runs 400 (tables.yaml, overridable per table by
+    var.partition_expiration_days); Terraform's tables and the BigQuery DDL both carry it."""
+    layout = yaml.safe_load((SCHEMA_DIR / "tables.yaml").read_text())
+    assert layout["rejected_records"]["partition"]["expiration_days"] == 90
+    assert layout["etl_runs"]["partition"]["expiration_days"] == 400
+    days = terraform["locals"]["partition_expiration_days"]
+    assert "lookup(var.partition_expiration_days, name, try(table.partition.expiration_days, 0))" in days
+    assert terraform["variable"]["partition_expiration_days"]["type"] == "${map(number)}"
+    content = terraform["resource"]["google_bigquery_table"]["tables"]["dynamic"][0]["time_partitioning"]["content"][0]
+    assert "local.partition_expiration_days[each.key] * 86400000" in content["expiration_ms"]
+    specs = load_table_specs()
+    assert "partition_expiration_days = 90" in specs["rejected_records"].bigquery_ddl("d")
+    assert "partition_expiration_days = 400" in specs["etl_runs"].bigquery_ddl("d")
+    assert "partition_expiration_days" not in specs["gmail_messages"].bigquery_ddl("d")
+
+
+class TestAlerts:
+    def test_failed_and_abandoned_runs_alert_but_cancelled_ones_do_not(self, terraform):
+        """The metric counts the lines pipeline/etl_runs.py logs for a failed run, a failed invocation and runs
+        closed as abandoned, at the severity it logs them; "run cancelled" is not counted."""
+        code = (ROOT / "pipeline" / "etl_runs.py").read_text()
+        metric_filter = terraform["resource"]["google_logging_metric"]["failed_runs"]["filter"]
+        for level, message, severity in (("error", "run failed", "ERROR"),
+                                         ("error", "invocation failed before its run started", "ERROR"),
+                                         ("warning", "runs closed as abandoned", "WARNING")):
+            assert f'log.{level}("{message}"' in code, message
+            position = metric_filter.index(f'jsonPayload.message="{message}"')
+            assert re.findall(r"severity>=(\w+)", metric_filter[:position])[-1] == severity, message
+        assert 'log.warning("run cancelled"' in code and "cancelled" not in metric_filter
+        alert = terraform["locals"]["count_alerts"]["failed_runs"]
+        assert alert["group_by"] == ["metric.label.source", "metric.label.outcome"]
+
+    def test_any_failed_invocation_of_a_function_alerts(self, terraform):
+        """Cloud Run's own request count, 4xx and 5xx, of every deployed function's service."""
+        condition = terraform["locals"]["count_alerts"]["invocation_errors"]
+        assert 'metric.type=\\"run.googleapis.com/request_count\\"' in condition["filter"]
+        assert 'response_code_class=one_of(\\"4xx\\", \\"5xx\\")' in condition["filter"]
+        assert "local.function_services" in condition["filter"]
+        assert terraform["locals"]["function_services"] == \
+            '${[for name in keys(local.functions) : replace(name, "_", "-")]}'
+
+    def test_scheduled_checks_fail_and_alert_on_what_they_find(self, terraform):
+        """Stale streams hourly and rejected records daily run as queries of the monitor account, wrapped in a
+        script that raises naming the rows; the check's ERROR log entry is the alert's condition."""
+        checks = terraform["locals"]["checks"]
+        assert set(checks) == {"stale_streams", "rejected_records_rise"}
+        assert checks["stale_streams"]["schedule"] == "every 1 hours"
+        assert "bigquery/monitoring/stale_streams.sql" in checks["stale_streams"]["query"]
+        assert "bigquery/monitoring/rejected_records_rise.sql" in checks["rejected_records_rise"]["query"]
+        config = terraform["resource"]["google_bigquery_data_transfer_config"]["checks"]
+        assert "local.checks" in config["for_each"] and "length(local.scheduled_sources) > 0" in config["for_each"]
+        assert config["data_source_id"] == "scheduled_query"
+        assert config["service_account_name"] == "${google_service_account.monitor.email}"
+        script = config["params"]["query"]
+        assert "${each.value.query}" in script and "RAISE USING MESSAGE" in script
+        policy = terraform["resource"]["google_monitoring_alert_policy"]["checks"]
+        assert policy["for_each"] == "${google_bigquery_data_transfer_config.checks}"
+        log_filter = policy["conditions"][0]["condition_matched_log"][0]["filter"]
+        assert 'resource.type="bigquery_dts_config"' in log_filter and "severity>=ERROR" in log_filter
+        assert 'resource.labels.config_id="${element(split("/", each.value.name), 5)}"' in log_filter
+        assert policy["notification_channels"] == "${var.notification_channels}"
+        assert policy["alert_strategy"][0]["notification_rate_limit"][0]["period"] == "3600s"
+
+    def test_the_monitor_account_only_reads_the_dataset(self, terraform):
+        """The checks' account is a job user and a data viewer of the dataset, nothing more."""
+        resources = terraform["resource"]
+        assert resources["google_project_iam_member"]["monitor_job_user"]["role"] == "roles/bigquery.jobUser"
+        viewer = resources["google_bigquery_dataset_iam_member"]["monitor_viewer"]
+        assert viewer["role"] == "roles/bigquery.dataViewer"
+        assert viewer["dataset_id"] == "${google_bigquery_dataset.main.dataset_id}"
+
+    def test_freshness_limits_are_twice_each_sources_longest_gap(self, schedules):
+        """schedules.yaml's stale_after_hours is, per scheduled source, what `run_local check` counts: STALE_FACTOR
+        times the longest gap between its runs (recomputed from the crons)."""
+        from scripts.run_report import STALE_FACTOR, schedule_gaps
+
+        limits = schedules["freshness"]["stale_after_hours"]
+        gaps = schedule_gaps()
+        assert set(limits) == set(gaps)
+        for source, gap in gaps.items():
+            assert limits[source] * 3600 == STALE_FACTOR * gap.total_seconds(), source
+        assert max(limits.values()) < 8 * 24, "stale_streams.sql reads eight days of etl_runs"
+
+
+def test_the_tfvars_example_sets_only_declared_variables(terraform):
+    """Every name terraform.tfvars.example sets is a variable (a typo would stop the first apply), SALESFORCE_DOMAIN's
+    among them."""
+    with (INFRA / "terraform.tfvars.example").open() as handle:
+        names = {k for k in hcl2.load(handle) if not k.startswith("__")}
+    assert names <= set(terraform["variable"]) and "salesforce_domain" in names

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import main
-from config.functions import function_sizes
+from config.functions import deployment, function_sizes
 
 ROOT = Path(__file__).resolve().parents[2]
 SHELL_SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
@@ -130,4 +130,77 @@ def test_deploy_passes_the_salesforce_field_settings_on(tmp_path):
              "SALESFORCE_FORMULA_REFRESH_HOURS": "12"})
     assert result.returncode == 0, result.stderr
     (env_vars,) = [line for line in calls.read_text().splitlines() if line.startswith("--set-env-vars=")]
-    assert env_vars.split("|")[-2:] == [f"SALESFORCE_CUSTOM_FIELDS={fields}", "SALESFORCE_FORMULA_REFRESH_HOURS=12"]
+    assert f"|SALESFORCE_CUSTOM_FIELDS={fields}|" in env_vars and "|SALESFORCE_FORMULA_REFRESH_HOURS=12|" in env_vars
+
+
+def deployed_environments(tmp_path: Path, environment: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Entry point => the --set-env-vars the deploy script gives it (fake gcloud), with `environment` set."""
+    calls = tmp_path / "calls.txt"
+    gcloud = f'[ "$1" = auth ] && {{ echo me@example.com; exit 0; }}; printf "%s\\n" "$@" >> {calls}; echo --- >> {calls}'
+    result = subprocess.run([shutil.which("bash"), str(ROOT / "scripts" / "deploy_functions.sh"), "--project", "p"],
+                            capture_output=True, text=True, cwd=ROOT,
+                            env={"PATH": bin_dir(tmp_path, gcloud), "HOME": str(tmp_path), "PYTHON": sys.executable,
+                                 **environment})
+    assert result.returncode == 0, result.stderr
+    deployed = {}
+    for call in calls.read_text().split("---\n")[:-1]:
+        args = dict(line.split("=", 1) for line in call.splitlines() if line.startswith("--") and "=" in line)
+        assert args["--set-env-vars"].startswith("^|^")
+        deployed[args["--entry-point"]] = dict(pair.split("=", 1) for pair in args["--set-env-vars"][3:].split("|"))
+    return deployed
+
+
+def test_deploy_sets_what_terraform_sets(tmp_path):
+    """With every setting of functions.yaml in its environment, the script gives each function the fixed settings,
+    every setting (the names Terraform's local.setting_values holds too) and its own FUNCTION_TIMEOUT_SECONDS."""
+    config = deployment()
+    given = {name: f"value-of-{name.lower()}" for name in config.settings}
+    deployed = deployed_environments(tmp_path, given)
+    assert set(deployed) == set(config.functions)
+    for name, size in config.functions.items():
+        environment = deployed[name]
+        assert set(environment) == {*config.environment, *config.settings, "FUNCTION_TIMEOUT_SECONDS"}, name
+        assert environment["FUNCTION_TIMEOUT_SECONDS"] == str(size.timeout_seconds)
+        assert {k: environment[k] for k in config.environment} == config.environment
+        assert environment["SALESFORCE_DOMAIN"] == "value-of-salesforce_domain"
+        assert environment["GCP_PROJECT"] == "p"  # --project wins over GCP_PROJECT
+    assert deployed["entity_resolution"]["FUNCTION_TIMEOUT_SECONDS"] == "1800"
+
+
+def test_deploy_without_settings_passes_the_required_ones(tmp_path):
+    """Unset settings are left to the code's defaults; project, region, dataset and the error topic always go."""
+    environment = deployed_environments(tmp_path, {})["gmail_sync"]
+    assert environment == {**deployment().environment, "GCP_PROJECT": "p", "REGION": "us-central1",
+                           "DATASET": "sales_intelligence", "PUBSUB_TOPIC": "ingestion-errors",
+                           "FUNCTION_TIMEOUT_SECONDS": "540"}
+
+
+def test_setup_secrets_creates_every_secret_of_functions_yaml(tmp_path):
+    """setup_secrets.sh creates exactly the secrets Terraform creates (functions.yaml's), empty as Terraform does:
+    a placeholder would count as set (and pick a Salesforce way nobody configured)."""
+    calls = tmp_path / "calls.txt"
+    gcloud = (f'[ "$1" = auth ] && {{ echo me@example.com; exit 0; }}; echo "$@" >> {calls}; '
+              '[ "$2" = describe ] && exit 1; exit 0')
+    result = subprocess.run([shutil.which("bash"), str(ROOT / "scripts" / "setup_secrets.sh"), "--project", "p"],
+                            capture_output=True, text=True, cwd=tmp_path,
+                            env={"PATH": bin_dir(tmp_path, gcloud), "HOME": str(tmp_path), "PYTHON": sys.executable})
+    assert result.returncode == 0, result.stderr
+    created = re.findall(r"^secrets create (\S+) ", calls.read_text(), re.M)
+    assert created == list(deployment().secrets)
+    assert "salesforce-session-id" in created
+    assert "versions add" not in calls.read_text(), "a placeholder counts as a value: none may be added"
+    assert result.stdout.count("no value yet") == len(created)
+
+
+def test_the_secrets_are_those_the_code_reads():
+    """functions.yaml's secrets are exactly the names the sources' auth modules read, and README's Secrets list."""
+    from cloud_functions.dialpad_sync.auth import API_KEY_SECRET
+    from cloud_functions.gmail_sync.auth import KEY_SECRET
+    from cloud_functions.hubspot_sync.auth import TOKEN_SECRET
+    from cloud_functions.salesforce_sync.auth import CREDENTIAL_SETS
+
+    read = {API_KEY_SECRET, KEY_SECRET, TOKEN_SECRET, *(n for names in CREDENTIAL_SETS.values() for n in names)}
+    assert set(deployment().secrets) == read
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Secrets"):readme.index("## Warehouse")]
+    assert set(re.findall(r"`((?:salesforce|gmail|hubspot|dialpad)-[a-z-]+)`", section)) == read
