@@ -387,7 +387,7 @@ class TestAlerts:
     def test_freshness_limits_are_twice_each_sources_longest_gap(self, schedules):
         """schedules.yaml's stale_after_hours is, per scheduled source, what `run_local check` counts: STALE_FACTOR
         times the longest gap between its runs (recomputed from the crons)."""
-        from scripts.run_report import STALE_FACTOR, schedule_gaps
+        from scripts.run_history import STALE_FACTOR, schedule_gaps
 
         limits = schedules["freshness"]["stale_after_hours"]
         gaps = schedule_gaps()
