@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from entity_resolution.matcher import ResolutionRequest, _written_predicate, resolve_entities
-from pipeline.etl_runs import RunRecord, RunTracker, close_abandoned_runs
+from pipeline.etl_runs import LeaseTerms, RunRecord, RunTracker, close_abandoned_runs
 from pipeline.runtime import Runtime
 from tests.entity_resolution.test_matcher import ACCOUNTS, CONTACTS, T0, crm_rows, mail_rows, participant
 from tests.helpers import merged_by_a_run
@@ -109,7 +109,7 @@ def test_after_an_abandoned_run_every_partition_is_read(crm_runtime):
                        sync_type="full", trigger="test", started_at=datetime.now(timezone.utc) - timedelta(hours=2))
     RunTracker(wh).open(killed)
     wh.merge("gmail_participants", mail_rows("jane@acme.com", message="left-behind", sent_at=T0 - timedelta(days=300)))
-    assert close_abandoned_runs(wh, "gmail", timeout_seconds=3600) == 1
+    assert close_abandoned_runs(wh, "gmail", LeaseTerms(3600, 3600)) == 1
     statements = recording(wh)
     resolve(runtime)
     assert "p.matched_at IS NULL AND TRUE" in scope_statement(statements)
