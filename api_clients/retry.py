@@ -16,7 +16,7 @@ import re
 import socket
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import requests
 import tenacity
@@ -132,10 +132,41 @@ def retry_after_seconds(error: BaseException) -> float | None:
         return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
+# A host that refuses connections is retried this long only: a server restarting comes back in seconds, a wrong
+# host or port never does, and the person waiting should hear which within seconds.
+REFUSED_GRACE_SECONDS = 5.0
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and everything it wraps: __cause__, __context__, urllib3's `reason`, exceptions among its args."""
+    stack: list[Any] = [error]
+    seen: set[int] = set()
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        stack += [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+
+
+def unreachable(error: BaseException) -> str | None:
+    """"does not resolve" or "refuses connections" when the error comes from a host in that state, else None.
+    A temporary failure of the resolver (EAI_AGAIN) is not an unknown name."""
+    for cause in _causes(error):
+        if isinstance(cause, socket.gaierror) and cause.errno != socket.EAI_AGAIN:
+            return "does not resolve"
+        if isinstance(cause, ConnectionRefusedError):
+            return "refuses connections"
+    return None
+
+
 def is_transient(error: BaseException) -> bool:
     """True for errors worth retrying: throttling, server errors, dropped connections, timeouts."""
     if isinstance(error, requests.exceptions.SSLError):
         return False  # an untrusted certificate does not get better by asking again
+    if unreachable(error) == "does not resolve":
+        return False  # a name that does not exist will not exist in a minute either
     if isinstance(error, (TransientAPIError, requests.ConnectionError, requests.Timeout,
                           ConnectionError, TimeoutError, socket.timeout, *TRUNCATED_BODY)):
         return True
@@ -174,13 +205,23 @@ def _log_retry(retry_state: tenacity.RetryCallState) -> None:
         "wait_seconds": round(retry_state.upcoming_sleep, 3)}})
 
 
+class _StopRefusedPastGrace(tenacity.stop.stop_base):
+    """Stops once a host has refused connections for REFUSED_GRACE_SECONDS."""
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        return (error is not None and (retry_state.seconds_since_start or 0.0) >= REFUSED_GRACE_SECONDS
+                and unreachable(error) == "refuses connections")
+
+
 def retry_policy(max_seconds: float = 120.0, initial_wait: float = 0.5, max_wait: float = 30.0,
                  sleep: Callable[[float], None] = time.sleep) -> tenacity.Retrying:
-    """A tenacity Retrying that retries transient errors for at most max_seconds."""
+    """A tenacity Retrying that retries transient errors for at most max_seconds (a host refusing connections for
+    REFUSED_GRACE_SECONDS; a name that does not resolve not at all)."""
     return tenacity.Retrying(
         retry=tenacity.retry_if_exception(is_transient),
         wait=_WaitRetryAfterOrBackoff(initial_wait, max_wait),
-        stop=tenacity.stop_after_delay(max_seconds),
+        stop=tenacity.stop_after_delay(max_seconds) | _StopRefusedPastGrace(),
         before_sleep=_log_retry,
         sleep=sleep,
         reraise=True,

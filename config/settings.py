@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_ROLE_LOCALS = (
@@ -191,10 +191,30 @@ class Settings(BaseSettings):
     def _from_project_root(cls, value: Path | None) -> Path | None:
         return PROJECT_ROOT / value if value is not None and not value.is_absolute() else value
 
+    @model_validator(mode="after")
+    def _project_for_bigquery(self) -> "Settings":
+        if self.warehouse == "bigquery" and "gcp_project" not in self.model_fields_set:
+            raise ValueError("WAREHOUSE=bigquery needs GCP_PROJECT: the project whose BigQuery holds the dataset")
+        return self
+
     @field_validator("default_phone_region")
     @classmethod
     def _upper_region(cls, value: str) -> str:
         return value.upper()
+
+
+def unknown_dotenv_keys(path: Path = PROJECT_ROOT / ".env") -> list[tuple[str, str | None]]:
+    """Keys of the .env file that name no setting (a misspelt one is otherwise ignored), each with the setting it
+    most looks like, or None."""
+    import difflib
+
+    from dotenv import dotenv_values
+
+    if not path.is_file():
+        return []
+    known = [name.upper() for name in Settings.model_fields]
+    return [(key, next(iter(difflib.get_close_matches(key.upper(), known, n=1, cutoff=0.75)), None))
+            for key in dotenv_values(path) if key.upper() not in known]
 
 
 @lru_cache(maxsize=1)

@@ -56,6 +56,20 @@ def mbox_resource(raw: bytes, from_line: str) -> dict[str, Any]:
             "sizeEstimate": len(body)}
 
 
+class NotAnMbox(ValueError):
+    """The file given to import-mbox is not an mbox: importing it would be a success of 0 messages."""
+
+
+def refuse_unless_mbox(path: Path) -> None:
+    """Raises NotAnMbox unless the file starts as an mbox does: a `From ` line (Google Takeout writes
+    `From 1234567890@xxx Mon Jan 01 00:00:00 +0000 2024`)."""
+    with path.open("rb") as handle:
+        start = handle.read(5)
+    if start != b"From ":
+        what = "empty" if not start else "not an mbox (an mbox starts with a 'From ' line)"
+        raise NotAnMbox(f"{path} is {what}: give the .mbox file of a Google Takeout export")
+
+
 def mbox_pages(path: Path) -> Iterator[Page]:
     box = mailbox.mbox(str(path), create=False)
     page: list[dict[str, Any]] = []
@@ -74,6 +88,7 @@ def import_mbox(path: Path, mailbox_address: str, runtime: Runtime, trigger: str
     """Loads an mbox into gmail_messages and gmail_participants; returns the run's summary."""
     if not path.is_file():
         raise FileNotFoundError(f"no mbox file at {path}")
+    refuse_unless_mbox(path)
     cap = runtime.settings.gmail_body_max_chars
     job = SyncJob(source="gmail", stream=f"mbox:{mailbox_address}", sync_type="full",
                   fetch_pages=lambda _watermark: mbox_pages(path),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import sys
 import threading
 import traceback
@@ -34,7 +35,7 @@ from typing import Any, Callable, Sequence
 from pydantic import ValidationError
 
 from config.schedules import Job, load_jobs
-from config.settings import Settings, get_settings
+from config.settings import Settings, get_settings, unknown_dotenv_keys
 from observability.logger import configure_logging, redact
 from observability.monitoring import ErrorPublisher
 from pipeline.cancellation import CANCELLING, RunCancelled, install_stop_handlers
@@ -79,6 +80,10 @@ def print_run(source: str, run: dict[str, Any]) -> None:
           f"loaded {run['rows_loaded']:>7,} rejected {run['rows_rejected']:>4,} "
           f"via {run['details'].get('api', '-'):<5} {run['duration_seconds']:>6.2f} s"
           + (f"  ({run['stop_reason']})" if run.get("stop_reason") else ""), flush=True)
+    missing = (run["details"].get("schema") or {}).get("fields_missing")
+    if missing:
+        print(f"warning: {source} {run['stream']}: custom fields not in the org (misspelt, or deleted): "
+              f"{', '.join(missing)}", file=sys.stderr, flush=True)
 
 
 def sync(runtime: Runtime, names: list[str], full: bool, sandboxes: bool, then_resolve: bool = False) -> None:
@@ -235,6 +240,7 @@ def serve(runtime: Runtime, port: int, sandboxes: bool) -> None:
         servers = []
         for offset, target in enumerate(main.__all__):
             app = functions_framework.create_app(target=target, source=str(Path(main.__file__)))
+            refuse_busy_port(port + offset if port else 0)  # werkzeug would print two lines and exit
             server = make_server("127.0.0.1", port + offset if port else 0, app, threaded=True)
             threading.Thread(target=server.serve_forever, daemon=True).start()
             servers.append(server)
@@ -249,6 +255,22 @@ def serve(runtime: Runtime, port: int, sandboxes: bool) -> None:
         finally:
             for server in servers:
                 server.shutdown()
+
+
+class PortBusy(OSError):
+    """`serve` was given a port another program holds."""
+
+
+def refuse_busy_port(port: int) -> None:
+    """Raises PortBusy when 127.0.0.1:port cannot be listened on (0: any free port, never busy)."""
+    if not port:
+        return
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise PortBusy(f"port {port} on 127.0.0.1 is in use by another program: stop it, or give --port 0 "
+                           f"(any free ports) or another --port") from None
 
 
 EXAMPLE_BODIES = {"salesforce_sync": '{"object_type": "Account"}', "dialpad_sync": '{"sync_type": "incremental"}',
@@ -521,6 +543,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(argv)
     install_stop_handlers()  # its own, whatever this process inherited (a background job ignores SIGINT)
     try:
+        for key, likely in unknown_dotenv_keys():
+            print(f"warning: .env sets {key}, which is not a setting" + (f" (did you mean {likely}?)" if likely else
+                  " (secrets are never read from .env; README, Configuration lists the settings)"), file=sys.stderr)
         settings = get_settings()
         # The runner's own lines are its output; logs join them only when LOG_LEVEL asks.
         configure_logging(settings.log_level if "log_level" in settings.model_fields_set else "CRITICAL")
@@ -539,8 +564,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         message = str(error) if isinstance(error, _user_errors()) else f"{type(error).__name__}: {error}"
         if isinstance(error, ValidationError):  # a setting: named as its environment variable
-            message = "bad setting: " + "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
-                                                  for e in error.errors())
+            message = "bad setting: " + "; ".join(
+                f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" if e["loc"] else e["msg"].removeprefix("Value error, ")
+                for e in error.errors())
         print(f"error: {redact(message)}", file=sys.stderr)
         return 1
     return 0
@@ -551,10 +577,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from entity_resolution.matcher import ReviewRefused
     from scripts.analyst_sql import NoStatement, QueryFailed
     from scripts.local_sources import NotConfigured
+    from scripts.mbox_import import NotAnMbox
     from scripts.run_history import RunNotFound, UnhealthyStreams
 
-    return (RunFailed, NothingConfigured, WarehouseBusy, FileNotFoundError, NotConfigured, SecretNotFoundError, ValidationError,
-            ReviewRefused, NoStatement, QueryFailed, UnhealthyStreams, RunNotFound)
+    return (RunFailed, NothingConfigured, PortBusy, WarehouseBusy, FileNotFoundError, NotConfigured, SecretNotFoundError, ValidationError,
+            ReviewRefused, NoStatement, QueryFailed, UnhealthyStreams, RunNotFound, NotAnMbox)
 
 
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import pyarrow as pa
 
+from observability.logger import get_logger
 from transform import columns
 from warehouse import Warehouse
 from warehouse.schemas import Column, table_spec
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from cloud_functions.salesforce_sync.records import SalesforceObject
     from config.settings import Settings
 
+log = get_logger(__name__)
 ALL = "*"
 REGISTRY = "sf_custom_fields"
 # describe type -> BigQuery type. Text-like types (picklists, ids, phones, ...) stay text as Salesforce
@@ -115,6 +117,14 @@ def chosen_fields(describe: Mapping[str, Any], wanted: Sequence[str], formulas: 
     return chosen, left_out
 
 
+def missing_fields(describe: Mapping[str, Any], wanted: Sequence[str], formulas: Sequence[str]) -> list[str]:
+    """The named custom fields (SALESFORCE_CUSTOM_FIELDS, SALESFORCE_FORMULA_FIELDS) the org's describe does not
+    have: misspelt, or deleted from the org. Otherwise they would be read by no one and reported nowhere."""
+    known = {f["name"] for f in describe.get("fields", [])} | {
+        f["compoundFieldName"] for f in describe.get("fields", []) if f.get("compoundFieldName")}
+    return sorted({name for name in [*wanted, *formulas] if name != ALL and name not in known})
+
+
 def _check_names(fields: Sequence[OrgField], standard: Sequence[str], table: str) -> None:
     seen: dict[str, str] = {}
     for field in fields:
@@ -151,11 +161,12 @@ class FieldChanges:
     fields_removed: list[str]
     left_out: dict[str, str]
     formula_fields: list[str]
+    fields_missing: list[str]
 
     def details(self) -> dict[str, Any]:
         found = {"custom_fields": self.fields, "columns_added": self.columns_added,
                  "columns_widened": self.columns_widened, "fields_removed": self.fields_removed,
-                 "fields_left_out": self.left_out}
+                 "fields_left_out": self.left_out, "fields_missing": self.fields_missing}
         return {"schema": {k: v for k, v in found.items() if v}}
 
 
@@ -178,8 +189,12 @@ def prepare_columns(object_name: str, table: str, standard: Sequence[str], descr
     added = warehouse.add_columns(table, [f.as_column() for f in typed])
     present = {f["name"] for f in describe.get("fields", [])}
     removed = _record(warehouse, object_name, table, typed, present)
+    missing = missing_fields(describe, wanted, formulas)
+    if missing:
+        log.warning(f"custom fields named for {object_name} are not in the org's describe (misspelt, or deleted): "
+                    f"{', '.join(missing)}", extra={"json_fields": {"object": object_name, "fields_missing": missing}})
     return typed, FieldChanges([f.name for f in typed], added, widened, removed, left_out,
-                               [f.name for f in typed if f.formula])
+                               [f.name for f in typed if f.formula], missing)
 
 
 def _record(warehouse: Warehouse, object_name: str, table: str, fields: Sequence[OrgField], present: set[str]) -> list[str]:

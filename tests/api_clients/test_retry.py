@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import email.utils
+import socket
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -94,6 +96,43 @@ def test_connection_refused_is_transient():
     with pytest.raises(requests.ConnectionError) as error:
         requests.get("http://127.0.0.1:1/", timeout=1)
     assert is_transient(error.value)
+
+
+class TestUnreachableHosts:
+    def test_a_host_refusing_connections_is_given_up_on_within_seconds_with_its_address(self):
+        """A port nobody listens on: retried only for REFUSED_GRACE_SECONDS, not the whole retry budget, and the
+        error names the host and port."""
+        from api_clients.retry import REFUSED_GRACE_SECONDS, unreachable
+
+        slept: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            slept.append(seconds)
+            time.sleep(seconds)
+
+        with pytest.raises(requests.ConnectionError) as error:
+            retry_policy(120, initial_wait=0.2, max_wait=0.5, sleep=sleep)(requests.get, "http://127.0.0.1:1/",
+                                                                           timeout=1)
+        assert unreachable(error.value) == "refuses connections" and "127.0.0.1" in str(error.value)
+        # Waits of at most 0.5 s stopped after the grace: far fewer than the 120 s budget would have taken.
+        assert 0 < len(slept) <= REFUSED_GRACE_SECONDS / 0.2 + 2 < 120 / 0.5
+
+    @pytest.mark.parametrize("errno, transient", [(socket.EAI_NONAME, False), (socket.EAI_AGAIN, True)])
+    def test_a_name_that_does_not_resolve_fails_at_once(self, errno, transient):
+        """urllib3's NameResolutionError (as requests and hubspot-api-client raise it) for an unknown name is not
+        retried; a temporary failure of the resolver is."""
+        from urllib3.connection import HTTPConnection
+        from urllib3.exceptions import MaxRetryError, NameResolutionError
+
+        from api_clients.retry import unreachable
+
+        cause = socket.gaierror(errno, "Name or service not known")
+        try:  # raised as urllib3 raises it: from the resolver's error
+            raise NameResolutionError("api.hubspot.example", HTTPConnection("api.hubspot.example"), cause) from cause
+        except NameResolutionError as resolution:
+            error = requests.ConnectionError(MaxRetryError(None, "/", reason=resolution))
+        assert is_transient(error) is transient
+        assert (unreachable(error) == "does not resolve") is not transient
 
 
 def test_gmail_rate_limit_403_is_transient():

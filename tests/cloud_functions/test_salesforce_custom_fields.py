@@ -127,6 +127,18 @@ class TestCustomFields:
             ("Industry_Segment__c", True), ("Tier__c", False)]
         assert "fields_removed" not in sync(rt)["details"].get("schema", {})
 
+    def test_a_field_name_the_org_does_not_have_is_reported_and_warned(self, org_runtime, org, monkeypatch, caplog):
+        """A misspelt custom field (and a formula opt-in of a field that does not exist) is listed in the run's
+        details.schema.fields_missing and logged as a warning; the fields that exist are read as usual."""
+        rt = point_at(org_runtime, org, monkeypatch,
+                      salesforce_custom_fields={"Contact": ["Industy_Segment__c", "Nickname__c"]},
+                      salesforce_formula_fields={"Contact": ["Helth_Score__c"]})
+        run = sync(rt, sync_type="full")
+        assert run["status"] == "success"
+        assert run["details"]["schema"]["fields_missing"] == ["Helth_Score__c", "Industy_Segment__c"]
+        assert run["details"]["schema"]["custom_fields"] == ["Nickname__c"]
+        assert any("Industy_Segment__c" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
     def test_a_type_change_that_can_be_widened_widens_the_column(self, org_runtime, org, monkeypatch):
         """An int field turned currency widens its INT64 column to NUMERIC, then turned double to FLOAT64, on the next
         incremental run; the values written before keep their meaning; turned int again, the column stays FLOAT64."""

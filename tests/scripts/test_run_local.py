@@ -232,6 +232,31 @@ class TestUserErrors:
         debug = run_local(tmp_path, "--debug", "import-mbox", "missing.mbox", "--mailbox", "a@b.com")
         assert debug.returncode == 1 and "Traceback" in debug.stderr
 
+    @pytest.mark.parametrize("content, said", [(b"", "is empty"), (b"Subject: hi\n\nnot an mbox\n", "is not an mbox")])
+    def test_a_file_that_is_not_an_mbox_is_refused(self, tmp_path, content, said):
+        """import-mbox of an empty file or of something else is refused, not a success of 0 messages."""
+        given = tmp_path / "export.mbox"
+        given.write_bytes(content)
+        self.assert_one_line(run_local(tmp_path, "import-mbox", str(given), "--mailbox", "a@b.com"), said)
+
+    def test_a_busy_port_is_one_line(self, tmp_path):
+        """`serve --port P` with P held by another program: one line naming the port, before anything starts."""
+        import socket
+
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            port = holder.getsockname()[1]
+            result = run_local(tmp_path, "serve", "--port", str(port))
+        self.assert_one_line(result, f"port {port} on 127.0.0.1 is in use", "--port 0")
+
+    def test_bigquery_without_its_project_is_refused(self, tmp_path):
+        """WAREHOUSE=bigquery without GCP_PROJECT: one line naming both, instead of a made-up project."""
+        env = {k: v for k, v in local_env(tmp_path).items() if k != "GCP_PROJECT"}
+        result = subprocess.run([sys.executable, "-m", "scripts.run_local", "report"], cwd=ROOT,
+                                env={**env, "WAREHOUSE": "bigquery"}, capture_output=True, text=True, timeout=120)
+        self.assert_one_line(result, "bad setting", "WAREHOUSE=bigquery needs GCP_PROJECT")
+
     def test_report_never_creates_an_empty_warehouse_and_paths_are_the_project_roots(self, tmp_path):
         """`report` from another directory reads the project's files; with none there it says so, creating nothing."""
         env = {**local_env(tmp_path), "DUCKDB_PATH": f".local/absent-{tmp_path.name}.duckdb", "PYTHONPATH": str(ROOT)}
