@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, TypeVar
 
+from api_clients.connection_check import Check, summary
 from http_entry.validation import BadRequest, RequestModel, parse_body
 from observability.logger import get_logger, redact
 from pipeline.etl_runs import record_failed_invocation
@@ -39,14 +40,19 @@ def _record(source: str, parsed: RequestModel, error: Exception) -> str | None:
 
 
 def handle_request(request: Any, model: type[M], run: Callable[[M, Runtime], dict[str, Any]], *,
-                   source: str) -> tuple[str, int, dict[str, str]]:
-    """Validates the Flask request into model, calls run(parsed, runtime) and answers JSON."""
+                   source: str, check: Callable[[Runtime], list[Check]] | None = None) -> tuple[str, int, dict[str, str]]:
+    """Validates the Flask request into model, calls run(parsed, runtime) and answers JSON; with `"check": true`
+    in the body, the source's connection check instead (200, its status `ok` or `failed`, each check with its fix)."""
     if request.method != "POST":
         return _answer(405, {"error": f"method {request.method} not allowed; use POST"})
     try:
         parsed = parse_body(request.get_data(cache=False), model)
     except BadRequest as error:
         return _answer(400, {"error": str(error)})
+    if getattr(parsed, "check", False):
+        if check is None:
+            return _answer(400, {"error": f"check: {source} reads no API, so it has no connection check"})
+        return _answer(200, {"source": source, **summary(check(get_runtime()))})
     try:
         return _answer(200, run(parsed, get_runtime()))
     except BadRequest as error:  # refused on what the body asks for in this deployment (e.g. an unknown mailbox)

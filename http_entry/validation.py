@@ -32,6 +32,8 @@ class SyncRequest(RequestModel):
     """Body of a source sync."""
 
     sync_type: Literal["incremental", "full"] = "incremental"
+    # True: no sync; the source's connection check instead (api_clients.connection_check), answered as JSON.
+    check: bool = False
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -37,6 +37,7 @@ class LocalSource:
     entry_point: str
     request: str  # names in cloud_functions/<entry_point>/sync.py
     run: str
+    connection_check: str
     # Raises SecretNotFoundError saying what is missing (CredentialsIncomplete when configured in part).
     check_credentials: Callable[[Runtime], object]
     sandbox: Callable[[Runtime], contextlib.AbstractContextManager[Runtime]]
@@ -47,6 +48,11 @@ class LocalSource:
         request = getattr(module, self.request)(sync_type="full" if full else "incremental", trigger="local")
         for run in getattr(module, self.run)(request, runtime)["runs"]:
             progress(run)
+
+    def check_connection(self, runtime: Runtime) -> list[Any]:
+        """The source's connection check (api_clients.connection_check): one cheap read, nothing written."""
+        module = importlib.import_module(f"cloud_functions.{self.entry_point}.sync")
+        return list(getattr(module, self.connection_check)(runtime))
 
 
 def _salesforce_credentials(runtime: Runtime) -> None:
@@ -131,12 +137,12 @@ SANDBOX_HUBSPOT_CONTACTS = 60
 
 SOURCES: dict[str, LocalSource] = {
     "salesforce": LocalSource("salesforce", "salesforce_sync", "SalesforceSyncRequest", "run_salesforce_sync",
-                              _salesforce_credentials, _salesforce_sandbox),
-    "gmail": LocalSource("gmail", "gmail_sync", "GmailSyncRequest", "run_gmail_sync", _gmail_credentials,
-                         _gmail_sandbox),
-    "dialpad": LocalSource("dialpad", "dialpad_sync", "DialpadSyncRequest", "run_dialpad_sync", _dialpad_credentials,
-                           _dialpad_sandbox),
-    "hubspot": LocalSource("hubspot", "hubspot_sync", "HubSpotSyncRequest", "run_hubspot_sync",
+                              "check_salesforce", _salesforce_credentials, _salesforce_sandbox),
+    "gmail": LocalSource("gmail", "gmail_sync", "GmailSyncRequest", "run_gmail_sync", "check_gmail",
+                         _gmail_credentials, _gmail_sandbox),
+    "dialpad": LocalSource("dialpad", "dialpad_sync", "DialpadSyncRequest", "run_dialpad_sync", "check_dialpad",
+                           _dialpad_credentials, _dialpad_sandbox),
+    "hubspot": LocalSource("hubspot", "hubspot_sync", "HubSpotSyncRequest", "run_hubspot_sync", "check_hubspot",
                            _hubspot_credentials, _hubspot_sandbox),
 }
 

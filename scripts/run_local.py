@@ -308,6 +308,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     resolve_parser = sub.add_parser("resolve", help="entity resolution")
     resolve_parser.add_argument("--full", action="store_true")
     sub.add_parser("recommend", help="the day's rule-based account recommendations (account_recommendations)")
+    sub.add_parser("doctor", parents=[with_sources], help="per source: credentials and one cheap read; what to fix")
     serve_parser = sub.add_parser("serve", parents=[with_sources], help="every function under functions-framework")
     serve_parser.add_argument("--port", type=int, default=8080, help="first port (0: any free ones)")
     schedule_parser = sub.add_parser("schedule", parents=[with_sources], help="fire schedules.yaml's jobs on their crons")
@@ -405,7 +406,7 @@ class WarehouseBusy(Exception):
 def execute(args: argparse.Namespace, settings: Settings) -> None:
     """Runs one command against the warehouse the settings name."""
     sandboxes = settings.sandboxes if getattr(args, "sandboxes", None) is None else args.sandboxes
-    if sandboxes and args.command in ("run", "sync", "serve", "schedule"):
+    if sandboxes and args.command in ("run", "sync", "serve", "schedule", "doctor"):
         sandboxes_allowed(settings)  # before the warehouse is even opened
     if args.command == "import-mbox" and not args.file.is_file():
         raise FileNotFoundError(f"no such mbox file: {args.file}")
@@ -460,6 +461,13 @@ def do_run(cmd: Command) -> None:
 
 def do_sync(cmd: Command) -> None:
     sync(cmd.runtime, [cmd.args.source], cmd.args.full, sandboxes=cmd.sandboxes)
+
+
+def doctor_command(cmd: Command) -> None:
+    from scripts.doctor import doctor
+
+    print("each source's credentials and one cheap read (nothing is written):")
+    doctor(cmd.runtime, cmd.sandboxes)
 
 
 def do_schedule(cmd: Command) -> None:
@@ -527,7 +535,7 @@ def do_report(cmd: Command) -> None:
 HANDLERS: dict[str, Callable[[Command], object]] = {
     "init": do_init, "run": do_run, "sync": do_sync, "resolve": lambda cmd: resolve(cmd.runtime, cmd.args.full),
     "recommend": lambda cmd: recommend(cmd.runtime), "serve": lambda cmd: serve(cmd.runtime, cmd.args.port, cmd.sandboxes),
-    "schedule": do_schedule, "import-mbox": do_import_mbox, "review": lambda cmd: review(cmd.warehouse, cmd.settings, cmd.args),
+    "schedule": do_schedule, "doctor": doctor_command, "import-mbox": do_import_mbox, "review": lambda cmd: review(cmd.warehouse, cmd.settings, cmd.args),
     "sql": do_sql, "check": do_check, "report": do_report, "runs": do_runs, "show": do_show,
 }
 
@@ -576,12 +584,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from config.secrets import SecretNotFoundError
     from entity_resolution.matcher import ReviewRefused
     from scripts.analyst_sql import NoStatement, QueryFailed
+    from scripts.doctor import DoctorFound
     from scripts.local_sources import NotConfigured
     from scripts.mbox_import import NotAnMbox
     from scripts.run_history import RunNotFound, UnhealthyStreams
 
     return (RunFailed, NothingConfigured, PortBusy, WarehouseBusy, FileNotFoundError, NotConfigured, SecretNotFoundError, ValidationError,
-            ReviewRefused, NoStatement, QueryFailed, UnhealthyStreams, RunNotFound, NotAnMbox)
+            ReviewRefused, NoStatement, QueryFailed, UnhealthyStreams, RunNotFound, NotAnMbox, DoctorFound)
 
 
 

@@ -13,6 +13,7 @@ from typing import Any, Iterator, cast
 
 from pydantic import Field
 
+from api_clients.connection_check import Check, check
 from cloud_functions.dialpad_sync.auth import api_key
 from cloud_functions.dialpad_sync.client import DialpadClient
 from cloud_functions.dialpad_sync.records import TRANSCRIPT, call_row, transcript_row
@@ -115,3 +116,14 @@ def run_dialpad_sync(request: DialpadSyncRequest, runtime: Runtime, client: Dial
     client = client or DialpadClient(api_key(runtime.secrets), runtime.settings)
     return run_jobs(SOURCE, [lambda _deadline: calls_job(client, runtime, request)], warehouse=runtime.warehouse,
                     publisher=runtime.publisher, settings=runtime.settings, trigger=request.trigger)
+
+
+def check_dialpad(runtime: Runtime) -> list[Check]:
+    """The connection check: the key read, and one page of the last hour's calls (one request, nothing written)."""
+    def read() -> str:
+        client = DialpadClient(api_key(runtime.secrets), runtime.settings)
+        now = datetime.now(timezone.utc)
+        page = next(iter(client.call_pages(epoch_ms(now - timedelta(hours=1)), epoch_ms(now))), [])
+        return f"key accepted; {len(page)} calls on the first page of the last hour"
+
+    return [check(SOURCE, "one page of calls", read)]

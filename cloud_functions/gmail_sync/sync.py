@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Any, Iterator
 from zoneinfo import ZoneInfo
 
 from pydantic import field_validator
 
+from api_clients.connection_check import Check, check
 from cloud_functions.gmail_sync.auth import KEY_SECRET, batch_uri, delegated_credentials, gmail_service
 from cloud_functions.gmail_sync.client import GmailClient, HistoryExpired
 from cloud_functions.gmail_sync.records import MessageStateChange, is_mail, message_rows, message_state_rows
@@ -251,3 +253,15 @@ def run_gmail_sync(request: GmailSyncRequest, runtime: Runtime) -> dict[str, Any
             for mailbox in mailboxes_for(request, runtime.settings.mailboxes)]
     return run_jobs(SOURCE, jobs, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=runtime.settings,
                     trigger=request.trigger)
+
+
+def check_gmail(runtime: Runtime) -> list[Check]:
+    """The connection check: each configured mailbox's profile read through domain-wide delegation (one request
+    each, nothing written)."""
+    def profile(mailbox: str) -> str:
+        return f"delegation works; history id {client_for(mailbox, runtime).history_id()}"
+
+    if not runtime.settings.mailboxes:
+        return [Check(SOURCE, "mailboxes", False, "no mailbox is configured",
+                      "set MAILBOXES to the mailboxes to read, comma-separated")]
+    return [check(SOURCE, f"profile of {mailbox}", partial(profile, mailbox)) for mailbox in runtime.settings.mailboxes]

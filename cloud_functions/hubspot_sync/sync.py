@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
+from api_clients.connection_check import Check, check
 from cloud_functions.hubspot_sync.auth import access_token
 from cloud_functions.hubspot_sync.client import HubSpotClient
 from cloud_functions.hubspot_sync.records import enrollment_rows, sequence_row
@@ -63,3 +64,12 @@ def run_hubspot_sync(request: HubSpotSyncRequest, runtime: Runtime, client: HubS
         jobs.append(lambda _deadline: enrollments_job(client, request.sync_type, settings.hubspot_lookback_seconds))
     return run_jobs(SOURCE, jobs, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=settings,
                     trigger=request.trigger)
+
+
+def check_hubspot(runtime: Runtime) -> list[Check]:
+    """The connection check: the key read, and the owners listed (whose sequences the sync reads; nothing written)."""
+    def read() -> str:
+        owners = HubSpotClient(access_token(runtime.secrets), runtime.settings).owner_user_ids()
+        return f"key accepted; {len(owners)} owners whose sequences are read"
+
+    return [check(SOURCE, "owners", read)]

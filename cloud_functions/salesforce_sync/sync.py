@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from simple_salesforce.exceptions import SalesforceError
 
+from api_clients.connection_check import Check, check
 from cloud_functions.salesforce_sync.auth import SalesforceCredentials
 from cloud_functions.salesforce_sync.client import BULK_ENDED, BulkJobEnded, SalesforceClient
 from cloud_functions.salesforce_sync.fields import with_org_fields
@@ -238,3 +239,14 @@ def run_salesforce_sync(request: SalesforceSyncRequest, runtime: Runtime, client
     jobs = [partial(object_job, name, client, runtime, request.sync_type) for name in object_names(request.object_type)]
     return run_jobs(SOURCE, jobs, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=settings,
                     trigger=request.trigger, clock=clock)
+
+
+def check_salesforce(runtime: Runtime) -> list[Check]:
+    """The connection check: logged in as configured, and the org's API limits read (nothing written)."""
+    def read() -> str:
+        settings = runtime.settings
+        client = SalesforceClient(SalesforceCredentials.from_secrets(runtime.secrets, settings), settings)
+        daily = client.sf.limits()["DailyApiRequests"]
+        return f"logged in; {daily['Remaining']:,} of {daily['Max']:,} daily API requests left"
+
+    return [check(SOURCE, "login and API limits", read)]

@@ -276,3 +276,23 @@ class TestCallRows:
         """No id or no possible start: rejected with the reason."""
         with pytest.raises(RejectedRecord, match=reason):
             call_row(call, "US")
+
+
+class TestConnectionCheck:
+    def test_check_over_http_reads_one_page_and_writes_nothing(self, runtime, sandbox, monkeypatch, function_server):
+        """`{"check": true}`: 200 with status ok and what it read, one request to the API, no run recorded; with the
+        key revoked, status failed naming the secret to renew; entity resolution has no check (400)."""
+        point_at(runtime, sandbox, monkeypatch)
+        server = function_server("dialpad_sync")
+        ok = server.post({"check": True})
+        assert ok.status_code == 200 and ok.json()["status"] == "ok", ok.text
+        (found,) = ok.json()["checks"]
+        assert found["ok"] and found["target"] == "one page of calls" and sandbox.server.requests.total == 1
+        monkeypatch.setenv("DIALPAD_API_KEY", "a-revoked-key-000")
+        runtime.secrets = type(runtime.secrets)(runtime.settings)
+        refused = server.post({"check": True}).json()
+        assert refused["status"] == "failed" and "dialpad-api-key" in refused["checks"][0]["fix"]
+        assert "a-revoked-key-000" not in json.dumps(refused)
+        assert runtime.warehouse.query(f"SELECT * FROM {DS}.etl_runs") == []
+        unchecked = function_server("entity_resolution").post({"check": True})
+        assert unchecked.status_code == 400 and "no connection check" in unchecked.json()["error"]

@@ -467,3 +467,32 @@ def test_nothing_configured_is_an_error(tmp_path):
     """`run` with no source configured at all is an error saying how to configure one, not a success."""
     result = run_local(tmp_path, "run")
     assert result.returncode == 1 and "no source is configured" in result.stderr
+
+
+class TestDoctor:
+    def test_every_sandbox_checks_ok(self, tmp_path):
+        """`doctor --sandboxes`: each source's credentials work and its cheap read answers; exit 0."""
+        result = run_local(tmp_path, "doctor", "--sandboxes")
+        assert result.returncode == 0, result.stdout + result.stderr
+        for line in ("salesforce  ok     login and API limits", "gmail       ok     profile of ",
+                     "dialpad     ok     one page of calls", "hubspot     ok     owners"):
+            assert line in result.stdout, result.stdout
+
+    def test_a_revoked_key_names_the_source_and_the_fix_and_writes_nothing(self, tmp_path):
+        """Dialpad's key revoked (the others not configured): doctor names dialpad, says which secret to renew,
+        exits 1, and no run is recorded."""
+        from sandbox.dialpad import DialpadSandbox
+
+        with DialpadSandbox(5) as sandbox:
+            sandbox.state.api_key = "rotated-by-the-admin"
+            env = {**local_env(tmp_path), "DIALPAD_BASE_URL": sandbox.url, "DIALPAD_API_KEY": "the-old-key-0001"}
+            result = subprocess.run([sys.executable, "-m", "scripts.run_local", "doctor"], cwd=ROOT, env=env,
+                                    capture_output=True, text=True, timeout=300)
+        assert result.returncode == 1 and result.stderr == "error: doctor: dialpad failed its check (the fix is " \
+                                                           "printed above)\n", result.stderr
+        assert re.search(r"dialpad +FAILED +one page of calls: HTTPError: 401", result.stdout), result.stdout
+        assert "fix: the credential was refused: save a current company API key in the dialpad-api-key secret " \
+               "(docs/SETUP.md, 5. Dialpad)" in result.stdout
+        assert "salesforce  not configured" in result.stdout and "the-old-key-0001" not in result.stdout
+        with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+            assert con.execute("SELECT COUNT(*) FROM sales_intelligence.etl_runs").fetchone() == (0,)
