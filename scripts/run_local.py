@@ -312,7 +312,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     serve_parser = sub.add_parser("serve", parents=[with_sources], help="every function under functions-framework")
     serve_parser.add_argument("--port", type=int, default=8080, help="first port (0: any free ones)")
     schedule_parser = sub.add_parser("schedule", parents=[with_sources], help="fire schedules.yaml's jobs on their crons")
-    schedule_parser.add_argument("--minutes", type=int, default=None, help="stop after this many minutes")
+    schedule_parser.add_argument("--minutes", type=positive_int, default=None, help="stop after this many minutes")
     _add_reading_commands(sub)
     sql_parser = sub.add_parser("sql", help="BigQuery SQL on the warehouse (on DuckDB through the pipeline's "
                                             "translation)")
@@ -324,7 +324,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                                            "(kept in manual_mappings)")
     decisions = review.add_subparsers(dest="decision", required=True)
     listing = decisions.add_parser("list", help="the candidates awaiting review, most frequent first")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=positive_int, default=50)
     for decision in ("approve", "reject"):
         decide = decisions.add_parser(decision, help=f"{decision} one candidate")
         decide.add_argument("--value-type", choices=["email", "phone"], required=True)

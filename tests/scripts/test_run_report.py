@@ -171,7 +171,10 @@ class TestAFailureWherePeopleLook:
         assert taken.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", taken.stderr[-2000:]
 
 
-def test_a_negative_period_is_refused(sandbox_company):
-    """`report --days -5` is a usage error naming the value, not an empty report."""
-    done = run_local(sandbox_company, "report", "--json", "--days", "-5")
-    assert done.returncode == 2 and "-5 is not above zero" in done.stderr
+@pytest.mark.parametrize("command", [["report", "--json", "--days", "-5"], ["schedule", "--minutes", "0"],
+                                     ["runs", "--limit", "-1"], ["runs", "--since", "yesterday-ish"]])
+def test_a_period_or_count_that_is_not_positive_is_refused(sandbox_company, command):
+    """`report --days -5`, `schedule --minutes 0`, `runs --limit -1` or an unreadable `--since` are usage errors
+    naming the value, not an empty answer."""
+    done = run_local(sandbox_company, *command)
+    assert done.returncode == 2 and command[-1] in done.stderr, done.stderr
