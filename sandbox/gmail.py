@@ -94,6 +94,7 @@ class GmailState:
 
         self.company = company
         self.ugly_every = ugly_every
+        self.quota_units_per_minute = quota_units_per_minute  # per mailbox; None: no limit
         self.lock = threading.RLock()
         self.next_history = 1000
         self.next_id = 0x18c0000000000000
@@ -550,7 +551,9 @@ class GmailSandbox(RunningSandbox):
         self.server = build_server(self.state, faults)
 
     def client_environment(self) -> dict[str, str]:
+        # The pipeline paces itself to this sandbox's own per-mailbox quota (0: none), as it would to Gmail's.
         return {"GMAIL_API_ENDPOINT": f"{self.url}/", "MAILBOXES": ",".join(self.state.mailboxes),
+                "GMAIL_QUOTA_UNITS_PER_MINUTE": str(self.state.quota_units_per_minute or 0),
                 "GMAIL_SERVICE_ACCOUNT_KEY": self.service_account_key()}
 
     def service_account_key(self) -> str:
