@@ -52,7 +52,11 @@ def handle_request(request: Any, model: type[M], run: Callable[[M, Runtime], dic
     if getattr(parsed, "check", False):
         if check is None:
             return _answer(400, {"error": f"check: {source} reads no API, so it has no connection check"})
-        return _answer(200, {"source": source, **summary(check(get_runtime()))})
+        try:
+            return _answer(200, {"source": source, **summary(check(get_runtime()))})
+        except Exception as error:  # the runtime itself (settings, warehouse) could not be had
+            log.exception("connection check failed")
+            return _answer(500, {"error": str(error), "error_type": type(error).__name__})
     try:
         return _answer(200, run(parsed, get_runtime()))
     except BadRequest as error:  # refused on what the body asks for in this deployment (e.g. an unknown mailbox)

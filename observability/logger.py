@@ -43,6 +43,8 @@ def written_forms(value: str) -> set[str]:
                   json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1],
                   urllib.parse.quote(text, safe=""), urllib.parse.quote_plus(text, safe="")}
         forms |= _base64_cores(text.encode("utf-8"))
+    # An error text quoted once more (a repr inside a JSON body, a log line of a logged error) escapes again.
+    forms |= {json.dumps(form)[1:-1] for form in forms} | {repr(form)[1:-1] for form in forms}
     return {form for form in forms if form}
 
 

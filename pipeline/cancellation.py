@@ -2,8 +2,9 @@
 
 A process must install its own handlers: one started in the background by a non-interactive shell inherits
 SIGINT ignored (Python then installs no KeyboardInterrupt handler), and Python's default for SIGTERM is to
-die at once, with the run left `running` and its lease held. Cloud Run and Cloud Functions stop instances
-with SIGTERM.
+die at once, with the run left `running` and its lease held. The local runner installs them. A deployed
+function does not: Cloud Run's SIGTERM goes to the server, whose worker threads run the requests, so a run
+killed there is closed as `abandoned` once its lease lapses (STREAM_LEASE_SECONDS).
 """
 from __future__ import annotations
 
@@ -34,15 +35,11 @@ def cancel_reason(stop: BaseException) -> str:
 _requested: str | None = None
 
 
-def stop_requested() -> str | None:
-    """The name of the stop signal this process received, if any. DuckDB turns a signal that arrives during a
-    query into its own error ("Query interrupted"), so the exception alone does not tell."""
-    return _requested
-
-
 def cancellation_for(error: BaseException) -> BaseException | None:
     """The cancelling exception an error stands for: the error itself when it is one, a new one when a stop
-    signal arrived (and the error is what it interrupted); None for an ordinary error."""
+    signal arrived (the error is then what it interrupted: DuckDB turns a signal that arrives during a query into
+    its own "Query interrupted"); None for an ordinary error. A process that received a stop signal is stopping,
+    so every error after it stands for the stop."""
     if isinstance(error, CANCELLING):
         return error
     if _requested == "SIGINT":

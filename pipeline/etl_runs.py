@@ -13,6 +13,7 @@ are BigQuery SQL, run as they are on BigQuery and transpiled on DuckDB.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import socket
 import threading
@@ -190,26 +191,45 @@ def close_abandoned_runs(warehouse: Warehouse, source: str, terms: LeaseTerms) -
 
 
 def take_lease(warehouse: Warehouse, source: str, stream: str, run_id: str, terms: LeaseTerms) -> str:
-    """Takes the stream's lease unless a live one is held (on one machine: by a process that still exists);
-    returns the run id holding it afterwards."""
+    """Takes the stream's lease unless a live one is held; returns the run id holding it afterwards.
+
+    Live: not expired; on one machine (terms.same_machine) also any lease whose holder process still exists,
+    expired or not (its renewals may wait behind a long statement on the embedded warehouse's one connection),
+    and none whose holder process is gone (taken over at once). A lease released between the MERGE and the
+    read of its holder is tried again: a run never goes on without one."""
     now = datetime.now(timezone.utc)
     params = {"source": source, "stream": stream, "run_id": run_id, "now": now, "holder": this_holder(),
               "expires_at": now + timedelta(seconds=terms.lease_seconds)}
-    if warehouse.execute(LEASE_SQL.format(dataset=warehouse.dataset), params) == 1:
-        return run_id  # the MERGE wrote the lease: no need to read who holds it (a statement saved per run)
-    rows = warehouse.query(f"SELECT run_id, holder FROM {warehouse.dataset}.stream_leases "
+    ds = warehouse.dataset
+    for _attempt in range(3):
+        held = _holder_row(warehouse, params) if terms.same_machine else None
+        if held is not None:
+            if not holder_is_gone(held["holder"]):
+                on_this_machine = (held["holder"] or "").rpartition(":")[0] == socket.gethostname()
+                if on_this_machine and now - held["acquired_at"] < timedelta(seconds=terms.timeout_seconds):
+                    return str(held["run_id"])  # alive here, within a run's lifetime: held, however late renewed
+            elif warehouse.execute(TAKEOVER_SQL.format(dataset=ds), {**params, "dead_run_id": held["run_id"]}) == 1:
+                _close_dead_run(warehouse, held, now)
+                return run_id
+        if warehouse.execute(LEASE_SQL.format(dataset=ds), params) == 1:
+            return run_id  # the MERGE wrote the lease: no need to read who holds it (a statement saved per run)
+        held = _holder_row(warehouse, params)
+        if held is not None:
+            return str(held["run_id"])
+    raise RuntimeError(f"the lease of {source}/{stream} changed hands three times while being taken")
+
+
+def _holder_row(warehouse: Warehouse, params: dict[str, Any]) -> dict[str, Any] | None:
+    rows = warehouse.query(f"SELECT run_id, holder, acquired_at FROM {warehouse.dataset}.stream_leases "
                            f"WHERE source = @source AND stream = @stream", params)
-    if not rows:
-        return run_id
-    held_by, holder = rows[0]["run_id"], rows[0]["holder"]
-    if terms.same_machine and holder_is_gone(holder) and \
-            warehouse.execute(TAKEOVER_SQL.format(dataset=warehouse.dataset), {**params, "dead_run_id": held_by}) == 1:
-        warehouse.execute(CLOSE_DEAD_RUN_SQL.format(dataset=warehouse.dataset), {
-            "dead_run_id": held_by, "now": now, "oldest": now - ABANDONED_LOOKBACK,
-            "reason": f"its process ({holder}) ended without recording an end (killed)"})
-        log.warning("lease of a dead process taken over", extra={"json_fields": {"dead_run_id": held_by}})
-        return run_id
-    return held_by
+    return rows[0] if rows else None
+
+
+def _close_dead_run(warehouse: Warehouse, held: dict[str, Any], now: datetime) -> None:
+    warehouse.execute(CLOSE_DEAD_RUN_SQL.format(dataset=warehouse.dataset), {
+        "dead_run_id": held["run_id"], "now": now, "oldest": now - ABANDONED_LOOKBACK,
+        "reason": f"its process ({held['holder']}) ended without recording an end (killed)"})
+    log.warning("lease of a dead process taken over", extra={"json_fields": {"dead_run_id": held["run_id"]}})
 
 
 class LeaseKeeper:
@@ -219,7 +239,10 @@ class LeaseKeeper:
     def __init__(self, warehouse: Warehouse, record: RunRecord, terms: LeaseTerms):
         self._warehouse, self._record, self._terms = warehouse, record, terms
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew_until_stopped, name=f"lease-{record.run_id}", daemon=True)
+        # The run's context: its renewals are in its ledger (warehouse_jobs) and its log lines carry its run id.
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._renew_until_stopped,),
+                                        name=f"lease-{record.run_id}", daemon=True)
         self.lost = False
 
     def __enter__(self) -> "LeaseKeeper":

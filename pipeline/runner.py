@@ -40,6 +40,8 @@ from warehouse.schemas import table_spec
 log = get_logger(__name__)
 
 MAX_RAW_RECORD_CHARS = 100_000
+# A run whose lease another run took (it was silent longer than STREAM_LEASE_SECONDS) stops without a checkpoint.
+LEASE_LOST = "lease lost: another run took the stream (this run was silent longer than STREAM_LEASE_SECONDS)"
 Rows = Mapping[str, Sequence[Any]]  # per table its row dicts (and REJECTED_PARTS: Rejects)
 
 
@@ -328,6 +330,9 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
                             batch_id = f"{record.run_id}_{number}"
                             _load_page(job, page, batch_id, merges, record, rows_by_table, written,
                                        settings.merge_batch_size)
+                            if record.details.get("lease_lost"):  # another run has the stream: its watermark rules
+                                stop_reason = LEASE_LOST
+                                break
                             if page.watermark is not None:
                                 checkpoint = (page.watermark, batch_id)
                             out_of_time = clock() >= deadline and not page.final
@@ -340,7 +345,8 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
                 finally:
                     record.api_calls = job.api_calls()
                 # The stream's end, the budget or a clean stop: what is staged is merged, the watermark follows.
-                _checkpoint(job, merges, watermarks, record, *checkpoint, force=True)
+                if stop_reason != LEASE_LOST:
+                    _checkpoint(job, merges, watermarks, record, *checkpoint, force=True)
             finally:
                 merges.discard()  # a failed run's staged rows: never merged, and no staging table left
                 if written.seen:  # read when the run is recorded, failed or not

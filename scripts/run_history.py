@@ -20,6 +20,8 @@ from warehouse import Warehouse
 STALE_FACTOR = 2
 # Latest runs that mean the stream is not working.
 FAILED_STATUSES = ("failed", "abandoned")
+# Streams run once by hand, not on a schedule: never stale.
+ONE_OFF_PREFIXES = ("mbox:",)
 RUN_COLUMNS = ("run_id", "source", "stream", "sync_type", "trigger", "status", "started_at", "ended_at",
                "duration_seconds", "rows_fetched", "rows_loaded", "rows_rejected", "api_calls", "watermark_before",
                "watermark_after", "error_type", "error_message", "details")
@@ -63,20 +65,38 @@ GROUP BY source, stream
 
 def stream_health(warehouse: Warehouse, expected: Mapping[str, Iterable[str]] | None = None,
                   now: datetime | None = None, days: int = 35) -> list[dict[str, Any]]:
-    """Per stream of every scheduled source (those run in the last `days`, and those `expected`, e.g. every
-    configured mailbox): its latest run (status, age, rows, why it failed, stopped or was skipped), its last
-    success and whether it is failed (latest run failed or abandoned) or stale (no success within STALE_FACTOR
-    of its source's schedule; never is stale). A scheduled source with no stream at all is one row, stream None."""
+    """Per stream of every scheduled source: its latest run (status, age, rows, why it failed, stopped or was
+    skipped), its last success and whether it is failed (latest run failed or abandoned) or stale (no success
+    within STALE_FACTOR of its source's schedule; never is stale).
+
+    The streams judged: those `expected` (every configured mailbox, run or not) and those whose latest run is
+    within the stale limit (one that stopped running long ago was taken out of the configuration). One-off streams
+    (an mbox import) are not judged. A failure before any stream started (stream None: a missing secret) shows
+    while it is the source's latest run. A scheduled source with no stream judged is one row, stream None: nothing
+    ran within its limit."""
     now = now or datetime.now(timezone.utc)
     gaps = schedule_gaps()
     latest = {(r["source"], r["stream"]): r for r in warehouse.query(
-        LATEST_RUNS_SQL.format(dataset=warehouse.dataset), {"since": now - timedelta(days=days)})}
+        LATEST_RUNS_SQL.format(dataset=warehouse.dataset), {"since": now - timedelta(days=days)})
+        if r["source"] in gaps and not (r["stream"] or "").startswith(ONE_OFF_PREFIXES)}
     succeeded = {(r["source"], r["stream"]): r["last_success"]
                  for r in warehouse.query(LAST_SUCCESS_SQL.format(dataset=warehouse.dataset))}
-    keys = {key for key in latest if key[0] in gaps}
-    keys |= {(source, stream) for source, streams in (expected or {}).items() for stream in streams}
-    keys |= {(source, None) for source in gaps if not any(key[0] == source for key in keys)}
-    return [_health(source, stream, latest.get((source, stream)), succeeded.get((source, stream)), gaps[source], now)
+    wanted = {(source, stream) for source, streams in (expected or {}).items() for stream in streams}
+    keys = wanted | {key for key, run in latest.items()
+                     if key[1] is not None and now - run["started_at"] <= STALE_FACTOR * gaps[key[0]]}
+    for source in gaps:
+        before_start = latest.get((source, None))
+        newest = max((latest[k]["started_at"] for k in keys if k[0] == source and k in latest), default=None)
+        if before_start is not None and (newest is None or before_start["started_at"] > newest):
+            keys.add((source, None))
+        elif not any(k[0] == source for k in keys):
+            keys.add((source, None))
+    def last_success(source: str, stream: str | None) -> datetime | None:
+        if stream is not None:
+            return succeeded.get((source, stream))
+        return max((when for (s, _stream), when in succeeded.items() if s == source and when), default=None)
+
+    return [_health(source, stream, latest.get((source, stream)), last_success(source, stream), gaps[source], now)
             for source, stream in sorted(keys, key=lambda k: (k[0], k[1] or ""))]
 
 

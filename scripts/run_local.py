@@ -38,7 +38,7 @@ from config.schedules import Job, load_jobs
 from config.settings import Settings, get_settings, unknown_dotenv_keys
 from observability.logger import configure_logging, redact
 from observability.monitoring import ErrorPublisher
-from pipeline.cancellation import CANCELLING, RunCancelled, install_stop_handlers
+from pipeline.cancellation import CANCELLING, RunCancelled, cancellation_for, install_stop_handlers
 from pipeline.etl_runs import STATUSES, record_failed_invocation
 from pipeline.runtime import Runtime, set_runtime
 from scripts.local_schedule import run_schedule
@@ -99,9 +99,12 @@ def sync(runtime: Runtime, names: list[str], full: bool, sandboxes: bool, then_r
             try:
                 SOURCES[name].sync(rt, full, partial(print_run, name))
             except Exception as error:
+                stop = cancellation_for(error)  # a signal DuckDB turned into "Query interrupted" outside a run
+                if stop is not None:
+                    raise stop from error
                 failures.append(RunFailed(name, error, rt))
                 if len(usable) > 1:  # said as it happens; the summary at the end names it again
-                    print(f"  {failures[-1]}", file=sys.stderr, flush=True)
+                    print(f"  {redact(str(failures[-1]))}", file=sys.stderr, flush=True)
         if then_resolve:
             resolve(rt, full=False)
     if failures:
@@ -266,6 +269,7 @@ def refuse_busy_port(port: int) -> None:
     if not port:
         return
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug binds: TIME_WAIT is no holder
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -558,16 +562,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The runner's own lines are its output; logs join them only when LOG_LEVEL asks.
         configure_logging(settings.log_level if "log_level" in settings.model_fields_set else "CRITICAL")
         execute(args, settings)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except RunCancelled as stop:
-        print(f"{stop}: stopped", file=sys.stderr)
-        return 128 + signal.Signals[stop.signal_name].value
+    except CANCELLING as cancelled:
+        return stopped(cancelled)
     except BrokenPipeError:  # `report | head`: the reader has gone; nothing more to say
         sys.stdout = open(os.devnull, "w")  # Python's own advice, so exit does not fail to flush
         return 0
     except Exception as error:
+        interrupted_by = cancellation_for(error)  # a signal DuckDB turned into "Query interrupted"
+        if interrupted_by is not None:
+            return stopped(interrupted_by)
         if args.debug:
             traceback.print_exc()
         message = str(error) if isinstance(error, _user_errors()) else f"{type(error).__name__}: {error}"
@@ -578,6 +581,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {redact(message)}", file=sys.stderr)
         return 1
     return 0
+
+
+def stopped(stop: BaseException) -> int:
+    """Says the command was stopped by a signal; the exit code a shell gives that signal (128 + its number)."""
+    if isinstance(stop, RunCancelled):
+        print(f"{stop}: stopped", file=sys.stderr)
+        return 128 + signal.Signals[stop.signal_name].value
+    print("interrupted", file=sys.stderr)
+    return 130
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

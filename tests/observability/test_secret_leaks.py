@@ -26,8 +26,8 @@ PLANTED = ["tok-9f2c41e7d3a8b6\n", 'pa"ss\'wörd-\\-7Qx2Lm9Rt4\n', "  sk_live_ü
 def leaked(secret: str, text: str) -> bool:
     """Whether text carries the secret's core in any readable form."""
     core = secret.strip()
-    return any(form in text for form in (core, repr(core)[1:-1], json.dumps(core)[1:-1],
-                                         urllib.parse.quote(core, safe="")))
+    once = (core, repr(core)[1:-1], json.dumps(core)[1:-1], urllib.parse.quote(core, safe=""))
+    return any(form in text for form in (*once, *(json.dumps(form)[1:-1] for form in once)))
 
 
 def quoted_by_requests(secret: str) -> str:
@@ -49,6 +49,7 @@ class TestRedaction:
             "json, unicode kept": json.dumps({"token": secret}, ensure_ascii=False),
             "url": "https://x/?apikey=" + urllib.parse.quote(core, safe=""),
             "url, plus": "q=" + urllib.parse.quote_plus(core),
+            "a repr inside JSON": json.dumps({"error": f"header value {secret!r} refused"}),
         }
         for prefix in ("u:", "us:", "use:"):
             basic = base64.b64encode(f"{prefix}{core}".encode()).decode()

@@ -16,11 +16,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from pipeline.etl_runs import LeaseKeeper, LeaseTerms, RunRecord, claim_stream, new_run_id, release_lease, take_lease
+from observability.monitoring import ErrorPublisher
+from pipeline.etl_runs import LeaseKeeper, LeaseTerms, RunRecord, claim_stream, new_run_id, release_lease, take_lease, this_holder
+from pipeline.runner import LEASE_LOST, run_sync
 from pipeline.runtime import Runtime
 from sandbox.dialpad import DialpadSandbox
 from tests.conftest import ROOT, free_port
-from tests.helpers import point_at
+from tests.helpers import ListSource, point_at
 from warehouse import DuckDBWarehouse
 
 DS = "sales_intelligence"
@@ -111,6 +113,38 @@ class TestLease:
         (closed,) = runs(warehouse)
         assert closed["status"] == "abandoned" and f":{dead.pid})" in closed["error_message"]
         assert take_lease(warehouse, "dialpad", "calls", "third-run", LeaseTerms(3600, 3600, True)) == "local-run"
+
+    def test_on_one_machine_a_live_holder_keeps_its_lease_past_its_expiry(self, warehouse):
+        """A lease past its expiry whose holder process is alive here (renewals waiting behind a long DuckDB
+        statement) stays held on one machine; elsewhere, or past the function timeout, expiry decides."""
+        now = datetime.now(timezone.utc)
+        warehouse.append("stream_leases", [{"source": "dialpad", "stream": "calls", "run_id": "busy-run",
+                                            "acquired_at": now - timedelta(minutes=5), "holder": this_holder(),
+                                            "expires_at": now - timedelta(minutes=1)}], batch_id="lease")
+        assert take_lease(warehouse, "dialpad", "calls", "next-run", LeaseTerms(180, 540, True)) == "busy-run"
+        assert take_lease(warehouse, "dialpad", "calls", "next-run", LeaseTerms(180, 240, True)) == "next-run"
+
+    def test_a_run_whose_lease_was_taken_stops_partial_without_moving_the_watermark(self, warehouse, settings):
+        """When another run takes the stream (this one was silent past its lease), the run's renewal notices and
+        the run stops `partial` at its next page, its watermark left to the run that now holds the stream."""
+        source = ListSource(40, page_size=10)
+        pages = source.pages
+
+        def taken_after_the_first_page(watermark):
+            for number, page in enumerate(pages(watermark)):
+                if number == 1:
+                    warehouse.execute(f"UPDATE {DS}.stream_leases SET run_id = 'the-other-run' WHERE TRUE")
+                    time.sleep(0.5)  # the keeper renews every 0.1 s: it finds the lease gone
+                yield page
+
+        job = source.job()
+        job.fetch_pages = taken_after_the_first_page
+        quick = settings.model_copy(update={"stream_lease_seconds": 0.3})
+        summary = run_sync(job, warehouse=warehouse, publisher=ErrorPublisher(quick), settings=quick)
+        assert summary.status == "partial" and summary.stop_reason == LEASE_LOST
+        assert summary.details["lease_lost"] is True
+        (state,) = warehouse.query(f"SELECT watermark FROM {DS}.sync_state")
+        assert state["watermark"] == "9"  # the first page's checkpoint, nothing after the lease was lost
 
 
 @pytest.fixture(params=["duckdb", "bigquery"])

@@ -178,3 +178,33 @@ def test_a_period_or_count_that_is_not_positive_is_refused(sandbox_company, comm
     naming the value, not an empty answer."""
     done = run_local(sandbox_company, *command)
     assert done.returncode == 2 and command[-1] in done.stderr, done.stderr
+
+
+def test_which_streams_are_judged(warehouse):
+    """A failure before any stream started shows only while it is the source's latest run; an mbox import is never
+    judged; a stream that stopped running long ago (taken out of the configuration) is left out; a configured
+    mailbox that never ran is stale; a source with nothing run within its limit is one stale row."""
+    from pipeline.etl_runs import RunRecord
+    from scripts.run_history import stream_health
+
+    now = datetime.now(timezone.utc)
+
+    def ran(source, stream, status, hours_ago):
+        started = now - timedelta(hours=hours_ago)
+        record = RunRecord(run_id=f"{source}-{stream}-{hours_ago}", source=source, stream=stream, sync_type="full",
+                           trigger="test", started_at=started, status=status, ended_at=started + timedelta(minutes=1))
+        warehouse.merge("etl_runs", [record.row()])
+
+    ran("dialpad", None, "failed", 3)  # a missing secret, since fixed
+    ran("dialpad", "calls", "success", 1)
+    ran("gmail", None, "failed", 0.5)  # the key was revoked: nothing started since
+    ran("gmail", "a@x.com", "success", 1)
+    ran("gmail", "mbox:old@x.com", "success", 200)
+    ran("salesforce", "Account", "success", 1)
+    ran("salesforce", "Retired__c", "success", 24 * 20)
+    health = {(h["source"], h["stream"]): h for h in stream_health(warehouse, {"gmail": ["a@x.com", "new@x.com"]},
+                                                                     now=now)}
+    assert ("dialpad", None) not in health and not health[("dialpad", "calls")]["failed"]
+    assert health[("gmail", None)]["failed"] and health[("gmail", "new@x.com")]["stale"]
+    assert ("gmail", "mbox:old@x.com") not in health and ("salesforce", "Retired__c") not in health
+    assert health[("hubspot", None)]["stale"] and health[("hubspot", None)]["status"] is None
