@@ -8,12 +8,15 @@ an unreachable warehouse) is recorded too: a failed etl_runs row and the error p
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any, Callable, TypeVar
 
 from api_clients.connection_check import Check, summary
+from config.settings import get_settings
 from http_entry.validation import BadRequest, RequestModel, parse_body
 from observability.logger import get_logger, redact
+from observability.monitoring import ErrorPublisher
 from pipeline.etl_runs import record_failed_invocation
 from pipeline.runtime import Runtime, get_runtime
 
@@ -34,8 +37,11 @@ def _record(source: str, parsed: RequestModel, error: Exception) -> str | None:
             runtime.warehouse, runtime.publisher, source=source, error=error,
             stream=getattr(parsed, "object_type", None) or getattr(parsed, "mailbox_email", None),
             sync_type=getattr(parsed, "sync_type", None), trigger=parsed.trigger)
-    except Exception:  # no warehouse or sink to record in: the log is all there is
+    except Exception:  # no warehouse to record in (another process holds the DuckDB file, ...): the error sink
         log.exception("could not record the failed invocation")
+        with contextlib.suppress(Exception):
+            ErrorPublisher(get_settings()).publish(source=source, run_id=None, error=error,
+                                                   context={"stage": "before the run started"})
         return None
 
 

@@ -246,6 +246,29 @@ class TestAbandonedRuns:
 
 
 class TestFailureBeforeTheRun:
+    def test_a_warehouse_held_by_another_process_is_a_one_line_answer_naming_it_and_recorded(self, settings, warehouse,
+                                                                                           tmp_path):
+        """functions-framework on a DuckDB file this test's process holds: HTTP 500 whose error names the holder's
+        PID, and the error in the error sink (etl_runs is in the very file that is held)."""
+        environment = {**os.environ, "DUCKDB_PATH": str(settings.duckdb_path), "ERRORS_FILE": str(settings.errors_file),
+                       "LOCAL_SECRETS_FILE": str(settings.local_secrets_file), "DIALPAD_API_KEY": "k-0000000000",
+                       "GCP_PROJECT": "test-project", "LOG_LEVEL": "CRITICAL"}
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "functions_framework", "--target", "dialpad_sync", "--source", str(ROOT / "main.py"),
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=tmp_path, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            _wait_listening(port, process)
+            answer = requests.post(f"http://127.0.0.1:{port}/", json={}, timeout=60)
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(30)
+        assert answer.status_code == 500 and f"PID {os.getpid()}" in answer.json()["error"], answer.text
+        (published,) = [json.loads(line) for line in settings.errors_file.read_text().splitlines()]
+        assert published["source"] == "dialpad" and f"PID {os.getpid()}" in published["message"]
+
+
     def test_a_missing_secret_is_a_recorded_and_published_failure(self, runtime, sandbox, function_server,
                                                                   monkeypatch):
         """No dialpad-api-key: HTTP 500 naming the secret, with a run id whose etl_runs row is `failed` with
