@@ -120,7 +120,9 @@ class Settings(BaseSettings):
 
     gmail_api_endpoint: str | None = Field(None, description="Gmail API endpoint (the sandbox locally); "
                                                              "empty: Google's.")
-    gmail_quota_units_per_minute: int = Field(6000, ge=0, description="Per-mailbox Gmail quota units per minute, "
+    gmail_quota_units_per_minute: int = Field(6000, ge=0, description="Per-mailbox Gmail quota units per minute "
+                                                                      "(0, or at least 300: a message costs 5 "
+                                                                      "units a second), "
                                                                       "spent evenly (6,000: projects created since "
                                                                       "2026-05-01; 15,000 for older ones; 0: no "
                                                                       "client-side limit).")
@@ -196,6 +198,13 @@ class Settings(BaseSettings):
         if self.warehouse == "bigquery" and "gcp_project" not in self.model_fields_set:
             raise ValueError("WAREHOUSE=bigquery needs GCP_PROJECT: the project whose BigQuery holds the dataset")
         return self
+
+    @field_validator("gmail_quota_units_per_minute")
+    @classmethod
+    def _gmail_quota_pays_for_a_message(cls, value: int) -> int:
+        if 0 < value < 300:  # spent evenly, a sixtieth a second: under 5 units a second no message can be read
+            raise ValueError("0 (no client-side limit) or at least 300 (5 units a second, one messages.get)")
+        return value
 
     @field_validator("default_phone_region")
     @classmethod

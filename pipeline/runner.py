@@ -286,6 +286,8 @@ def _checkpoint(job: SyncJob, merges: MergeBatcher, watermarks: WatermarkStore, 
     """
     if merges.pending_rows and (force or merges.pending_rows >= merges.flush_rows):
         merges.flush()
+    if record.details.get("lease_lost"):  # another run holds the stream now: its watermark is the one that counts
+        return
     if not merges.pending_rows and watermark is not None and watermark != record.watermark_after:
         watermarks.write(job.source, job.stream, watermark, record.run_id)  # the run's id: sync_state joins etl_runs
         record.watermark_after = watermark
@@ -345,14 +347,14 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
                 finally:
                     record.api_calls = job.api_calls()
                 # The stream's end, the budget or a clean stop: what is staged is merged, the watermark follows.
-                if stop_reason != LEASE_LOST:
-                    _checkpoint(job, merges, watermarks, record, *checkpoint, force=True)
+                _checkpoint(job, merges, watermarks, record, *checkpoint, force=True)
             finally:
                 merges.discard()  # a failed run's staged rows: never merged, and no staging table left
                 if written.seen:  # read when the run is recorded, failed or not
                     record.details["partitions_written"] = written.as_details()
-            record.details = {**record.details, **job.details(), "rows_by_table": rows_by_table,
-                              **({"stop_reason": stop_reason} if stop_reason else {})}
+            # In place: the lease keeper's thread may still add to it.
+            record.details.update({**job.details(), "rows_by_table": rows_by_table,
+                                   **({"stop_reason": stop_reason} if stop_reason else {})})
             record.status = "partial" if stop_reason else "success"
         log.info("run finished", extra={"json_fields": {"status": record.status, "rows_loaded": record.rows_loaded,
                                                         "rows_rejected": record.rows_rejected,

@@ -200,6 +200,8 @@ def _as_text(value: Any) -> str | None:
         return "true" if value else "false"
     if isinstance(value, str):
         return value
+    if isinstance(value, (int, float)):  # the common case first: the abstract Mapping check costs ten times more
+        return str(value)
     # str() of an object or array would store "OrderedDict([...])" or "['x', 'y']" as if Salesforce sent it.
     return next((kind for types, kind in _JSON_KINDS if isinstance(value, types)), None) or str(value)
 

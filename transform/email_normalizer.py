@@ -29,7 +29,8 @@ _QUOTED_LOCAL = re.compile(r'^"(?:[^"\\\r\n]|\\.)+"$')
 _DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 # A quoted string (kept as it is), or the dots ending an address's domain: the standard library's address-list
 # grammar reads `<j@acme.com.>` as no address at all, while the domain is acme.com (a fully qualified name).
-_QUOTED_OR_DOMAIN_DOTS = re.compile(r'("(?:[^"\\]|\\.)*")|(@[^\s<>@,;:"()\[\]\\]+?)\.+(?=[\s>,;)]|$)')
+# The domain ends at its last character that is not a dot (greedy, so a run of dots costs one pass, not a square).
+_QUOTED_OR_DOMAIN_DOTS = re.compile(r'("(?:[^"\\]|\\.)*")|(@[^\s<>@,;:"()\[\]\\]*[^\s<>@,;:"()\[\]\\.])\.+(?=[\s>,;)]|$)')
 MAX_LOCAL_PART = 64
 # A shape normalize_email returns unchanged (lower-case atoms with single dots, LDH labels, an alphabetic
 # top-level label), with a local part of at most MAX_LOCAL_PART characters. transform.columns skips Python for

@@ -71,7 +71,8 @@ class ObjectReader:
 
     A job that ends Failed or Aborted is started again once; when that one ends so too, the object is read by
     REST queryAll for the rest of the run (details: bulk_jobs_ended, bulk_fallback). A job that fails the same
-    way every time (a query timeout on a large object) would otherwise fail every full sync of the object.
+    way every time (a query timeout on a large object) would otherwise fail every full sync of the object. The
+    count of ended jobs is kept with the load, so a job found ended when a later run resumes it counts too.
     """
 
     def __init__(self, obj: SalesforceObject, client: SalesforceClient, runtime: Runtime, sync_type: str,
@@ -112,22 +113,28 @@ class ObjectReader:
                 return
         yield from self._rest(self.obj.soql(), None)
 
-    def _new_bulk_load(self, previous: str | None) -> dict[str, Any]:
+    def _new_bulk_load(self, previous: str | None, ended: int = 0) -> dict[str, Any]:
         job = self.client.start_bulk_query(self.obj.soql(ordered=False), include_deleted=True)
-        return {"mode": BULK_MODE, "job": job, "locator": "", "newest": None, "previous": previous}
+        return {"mode": BULK_MODE, "job": job, "locator": "", "newest": None, "previous": previous, "ended": ended}
 
     def _bulk(self, load: dict[str, Any], resumed: bool) -> Iterator[Page]:
         self.api = "bulk2"
-        if resumed and self.client.bulk_job_state(load["job"]) in (None, *BULK_ENDED):
-            log.warning("the stored Bulk job is gone, starting a new one", extra={"json_fields": {"job": load["job"]}})
+        state = self.client.bulk_job_state(load["job"]) if resumed else None
+        if resumed and state in (None, *BULK_ENDED):
+            ended = load.get("ended", 0) + (state in BULK_ENDED)
+            if state in BULK_ENDED:
+                self.notes.setdefault("bulk_jobs_ended", []).append({"job": load["job"], "state": state})
+            log.warning("the stored Bulk job is gone or ended, starting a new one",
+                        extra={"json_fields": {"job": load["job"], "state": state}})
             self.notes["bulk_job_restarted"] = load["job"]
-            load, resumed = self._new_bulk_load(load["previous"]), False
+            if ended >= BULK_TRIES:
+                yield from self._fall_back_to_rest()
+                return
+            load, resumed = self._new_bulk_load(load["previous"], ended), False
         self.notes.update(bulk_job=load["job"], **({"resumed_at_locator": load["locator"]} if resumed else {}))
         load, outcome = self._completed_job(load)
         if outcome == "ended":
-            self.api = "rest"
-            self.notes["bulk_fallback"] = "REST queryAll for this run: the Bulk job ended twice without results"
-            yield from self._rest(self.obj.soql(), None)
+            yield from self._fall_back_to_rest()
             return
         if outcome == "waiting":
             self.notes["bulk_job_waiting"] = True
@@ -143,10 +150,15 @@ class ObjectReader:
             else:
                 yield Page(records, json.dumps(load))
 
+    def _fall_back_to_rest(self) -> Iterator[Page]:
+        self.api = "rest"
+        self.notes["bulk_fallback"] = "REST queryAll for this run: the Bulk job ended twice without results"
+        yield from self._rest(self.obj.soql(), None)
+
     def _completed_job(self, load: dict[str, Any]) -> tuple[dict[str, Any], Literal["complete", "waiting", "ended"]]:
         """The load and its job's outcome: complete, still waiting at the deadline, or ended (Failed or Aborted)
-        twice; a first job that ends is replaced by a new one."""
-        for attempt in range(2):
+        BULK_TRIES times in all (the load counts those of earlier runs); a job that ends before is replaced."""
+        while load.get("ended", 0) < BULK_TRIES:
             try:
                 return load, "complete" if self.client.wait_for_bulk_job(load["job"], self.deadline) else "waiting"
             except BulkJobEnded as ended:
@@ -154,9 +166,11 @@ class ObjectReader:
                     "object": self.obj.name, "job": ended.job_id, "state": ended.state, "error": ended.message[:300]}})
                 self.notes.setdefault("bulk_jobs_ended", []).append(
                     {"job": ended.job_id, "state": ended.state, "error": ended.message[:300]})
-                if attempt == 0:
-                    load = self._new_bulk_load(load["previous"])
-                    self.notes["bulk_job"] = load["job"]
+                count = load.get("ended", 0) + 1
+                if count >= BULK_TRIES:
+                    return load, "ended"
+                load = self._new_bulk_load(load["previous"], count)
+                self.notes["bulk_job"] = load["job"]
         return load, "ended"
 
     def details(self) -> dict[str, Any]:
@@ -166,6 +180,7 @@ class ObjectReader:
 
 
 BULK_MODE = "bulk2"
+BULK_TRIES = 2  # Bulk jobs of one load that may end Failed or Aborted before the object is read by REST
 
 
 def _newer(first: str | None, second: str | None) -> str | None:

@@ -57,6 +57,28 @@ class TestBulkJobsThatEnd:
             (stored,) = runtime.warehouse.query("SELECT details FROM sales_intelligence.etl_runs")
             assert stored["details"]["api"] == "rest" and len(stored["details"]["bulk_jobs_ended"]) == 2
 
+    def test_a_resumed_job_found_ended_counts_toward_the_fallback(self, runtime, monkeypatch):
+        """A run stopped at its budget keeps its Bulk job; when a later run resumes it and finds it ended a second
+        time (a query timeout after the first run's time share), the object is read by REST in that run: no new
+        Bulk job every run, the object never stuck."""
+        from cloud_functions.salesforce_sync.auth import SalesforceCredentials
+        from cloud_functions.salesforce_sync.client import SalesforceClient
+        from pipeline.sync_state import SyncStateStore
+
+        with SalesforceSandbox(SIZE) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            sandbox.state.variety.bulk_ends.append("Failed")
+            client = SalesforceClient(SalesforceCredentials.from_secrets(runtime.secrets, runtime.settings),
+                                      runtime.settings)
+            job = client.start_bulk_query(OBJECTS["Contact"].soql(ordered=False))  # the job of the run before
+            stored = {"mode": "bulk2", "job": job, "locator": "", "newest": None, "previous": None, "ended": 1}
+            SyncStateStore(runtime.warehouse).write("salesforce", "Contact", json.dumps(stored), "the-run-before")
+            (run,) = contact_sync(runtime, sync_type="incremental")["runs"]
+            assert (run["status"], run["details"]["api"]) == ("success", "rest"), run["details"]
+            assert "REST queryAll" in run["details"]["bulk_fallback"]
+            assert sandbox.server.requests.by_route["bulk_create"] == 1  # the run before's job only
+            assert table_state(runtime.warehouse, "sf_contacts") == sandbox_state(sandbox, "sf_contacts")
+
     def test_results_asked_for_before_the_job_completes_answer_412(self):
         """The sandbox answers a results request for a job still in progress with 412, as Salesforce does."""
         from cloud_functions.salesforce_sync.auth import LoginHostSession, SalesforceCredentials, connect
