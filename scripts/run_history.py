@@ -85,12 +85,12 @@ def stream_health(warehouse: Warehouse, expected: Mapping[str, Iterable[str]] | 
     keys = wanted | {key for key, run in latest.items()
                      if key[1] is not None and now - run["started_at"] <= STALE_FACTOR * gaps[key[0]]}
     for source in gaps:
+        streams = [key for key in keys if key[0] == source]
+        newest = max((latest[key]["started_at"] for key in streams if key in latest), default=None)
         before_start = latest.get((source, None))
-        newest = max((latest[k]["started_at"] for k in keys if k[0] == source and k in latest), default=None)
-        if before_start is not None and (newest is None or before_start["started_at"] > newest):
+        if not streams or (before_start and (newest is None or before_start["started_at"] > newest)):
             keys.add((source, None))
-        elif not any(k[0] == source for k in keys):
-            keys.add((source, None))
+
     def last_success(source: str, stream: str | None) -> datetime | None:
         if stream is not None:
             return succeeded.get((source, stream))
@@ -160,12 +160,19 @@ class UnhealthyStreams(Exception):
     """`check` found streams whose latest run failed or whose last success is too old."""
 
 
-def check_streams(health: list[dict[str, Any]]) -> None:
-    """Prints each stream's line and raises UnhealthyStreams naming the failed and stale ones."""
+def print_streams(health: list[dict[str, Any]]) -> None:
+    """One line per stream (describe)."""
     for row in health:
         print(describe(row))
+
+
+def check(warehouse: Warehouse, expected: Mapping[str, Iterable[str]] | None = None) -> list[dict[str, Any]]:
+    """Each stream's health, printed; raises UnhealthyStreams naming the failed and stale ones."""
+    health = stream_health(warehouse, expected)
+    print_streams(health)
     if any(row["failed"] or row["stale"] for row in health):
         raise UnhealthyStreams(headline(health))
+    return health
 
 
 _SINCE = re.compile(r"^(\d+)\s*([mhd])$")

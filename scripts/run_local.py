@@ -102,7 +102,7 @@ def sync(runtime: Runtime, names: list[str], full: bool, sandboxes: bool, then_r
                 stop = cancellation_for(error)  # a signal DuckDB turned into "Query interrupted" outside a run
                 if stop is not None:
                     raise stop from error
-                failures.append(RunFailed(name, error, rt))
+                failures.append(RunFailed.recorded(name, error, rt))
                 if len(usable) > 1:  # said as it happens; the summary at the end names it again
                     print(f"  {redact(str(failures[-1]))}", file=sys.stderr, flush=True)
         if then_resolve:
@@ -112,20 +112,20 @@ def sync(runtime: Runtime, names: list[str], full: bool, sandboxes: bool, then_r
 
 
 class RunFailed(Exception):
-    """A source's run failed; it is recorded in etl_runs and published (here, if it failed before it started)."""
+    """A source's run failed (recorded in etl_runs and published), or several did; the message names each."""
 
-    def __init__(self, source: str, error: Exception | None, runtime: Runtime | None, message: str = ""):
-        if error is not None and runtime is not None:
-            run_id = record_failed_invocation(runtime.warehouse, runtime.publisher, source=source, error=error,
-                                              trigger="local")
-            message = f"{source} failed: {type(error).__name__}: {error} (run {run_id}, recorded in etl_runs)"
-        super().__init__(message)
+    @classmethod
+    def recorded(cls, source: str, error: Exception, runtime: Runtime) -> "RunFailed":
+        """The failure of one source, recorded here too if it failed before its run started."""
+        run_id = record_failed_invocation(runtime.warehouse, runtime.publisher, source=source, error=error,
+                                          trigger="local")
+        return cls(f"{source} failed: {type(error).__name__}: {error} (run {run_id}, recorded in etl_runs)")
 
     @classmethod
     def of_several(cls, failures: list["RunFailed"], attempted: int) -> "RunFailed":
         """One error for several failed sources, each on its own line."""
         lines = "\n  ".join(str(failure) for failure in failures)
-        return cls("", None, None, f"{len(failures)} of {attempted} sources failed:\n  {lines}")
+        return cls(f"{len(failures)} of {attempted} sources failed:\n  {lines}")
 
 
 class NothingConfigured(Exception):
@@ -159,13 +159,12 @@ def recommend(runtime: Runtime) -> dict[str, Any]:
 
 
 def report(warehouse: Warehouse, expected: dict[str, list[str]] | None = None) -> None:
-    from scripts.run_history import describe, headline, stream_health
+    from scripts.run_history import headline, print_streams, stream_health
 
     ds = warehouse.dataset
     health = stream_health(warehouse, expected)
     print(headline(health))
-    for row in health:
-        print(describe(row))
+    print_streams(health)
     print("rows per table:")
     for table, count in warehouse.table_counts().items():
         print(f"  {table:<26} {count:>10,}")
@@ -495,7 +494,7 @@ def do_sql(cmd: Command) -> None:
 
 
 def do_check(cmd: Command) -> None:
-    from scripts.run_report import check
+    from scripts.run_history import check
 
     print("each stream's latest run and last success against config/schedules.yaml:")
     check(cmd.warehouse, expected_streams(cmd.settings))

@@ -1,4 +1,4 @@
-"""What happened, for people and scripts: `report --json`, `report --html FILE` and `check`.
+"""What happened, for people and scripts: `report --json` and `report --html FILE` (`check` is scripts.run_history).
 
 Every figure comes from the warehouse in BigQuery SQL (etl_runs, rejected_records and the views), so it is the
 same on DuckDB and BigQuery. The page is one self-contained HTML file: plotly's JavaScript is inlined, nothing is
@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from scripts.run_history import STALE_FACTOR, check_streams, headline, name, stream_health
+from scripts.run_history import STALE_FACTOR, headline, name, stream_health
 from warehouse import Warehouse
 
 STATUS_COLOURS = {"success": "#2e7d32", "partial": "#f9a825", "failed": "#c62828", "abandoned": "#6a1b9a",
@@ -241,10 +241,3 @@ def to_html(data: dict[str, Any]) -> str:
 def write_html(data: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(to_html(data), encoding="utf-8")
-
-
-def check(warehouse: Warehouse, expected: Mapping[str, Iterable[str]] | None = None) -> list[dict[str, Any]]:
-    """Each stream's health, printed; raises UnhealthyStreams naming the failed and stale ones."""
-    health = stream_health(warehouse, expected)
-    check_streams(health)
-    return health

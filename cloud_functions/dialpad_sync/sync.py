@@ -111,9 +111,14 @@ def calls_job(client: DialpadClient, runtime: Runtime, request: DialpadSyncReque
                    api_calls=lambda: client.api_calls, details=reader.details)
 
 
+def client_for(runtime: Runtime) -> DialpadClient:
+    """The Dialpad client of the runtime's key and settings."""
+    return DialpadClient(api_key(runtime.secrets), runtime.settings)
+
+
 def run_dialpad_sync(request: DialpadSyncRequest, runtime: Runtime, client: DialpadClient | None = None) -> dict[str, Any]:
     """Syncs Dialpad calls and transcripts (pipeline.runner.run_jobs, one stream); answers the run."""
-    client = client or DialpadClient(api_key(runtime.secrets), runtime.settings)
+    client = client or client_for(runtime)
     return run_jobs(SOURCE, [lambda _deadline: calls_job(client, runtime, request)], warehouse=runtime.warehouse,
                     publisher=runtime.publisher, settings=runtime.settings, trigger=request.trigger)
 
@@ -121,9 +126,8 @@ def run_dialpad_sync(request: DialpadSyncRequest, runtime: Runtime, client: Dial
 def check_dialpad(runtime: Runtime) -> list[Check]:
     """The connection check: the key read, and one page of the last hour's calls (one request, nothing written)."""
     def read() -> str:
-        client = DialpadClient(api_key(runtime.secrets), runtime.settings)
         now = datetime.now(timezone.utc)
-        page = next(iter(client.call_pages(epoch_ms(now - timedelta(hours=1)), epoch_ms(now))), [])
+        page = next(iter(client_for(runtime).call_pages(epoch_ms(now - timedelta(hours=1)), epoch_ms(now))), [])
         return f"key accepted; {len(page)} calls on the first page of the last hour"
 
     return [check(SOURCE, "one page of calls", read)]

@@ -55,10 +55,15 @@ def enrollments_job(client: HubSpotClient, sync_type: str, lookback_seconds: int
                    record_key=lambda record: record["contact"]["id"], api_calls=calls_from_now(client))
 
 
+def client_for(runtime: Runtime) -> HubSpotClient:
+    """The HubSpot client of the runtime's key and settings."""
+    return HubSpotClient(access_token(runtime.secrets), runtime.settings)
+
+
 def run_hubspot_sync(request: HubSpotSyncRequest, runtime: Runtime, client: HubSpotClient | None = None) -> dict[str, Any]:
     """Syncs sequences, then enrollments (pipeline.runner.run_jobs); answers both runs."""
     settings = runtime.settings
-    client = client or HubSpotClient(access_token(runtime.secrets), settings)
+    client = client or client_for(runtime)
     jobs = [lambda _deadline: sequences_job(client, request.sync_type)]
     if request.include_enrollments:
         jobs.append(lambda _deadline: enrollments_job(client, request.sync_type, settings.hubspot_lookback_seconds))
@@ -69,7 +74,7 @@ def run_hubspot_sync(request: HubSpotSyncRequest, runtime: Runtime, client: HubS
 def check_hubspot(runtime: Runtime) -> list[Check]:
     """The connection check: the key read, and the owners listed (whose sequences the sync reads; nothing written)."""
     def read() -> str:
-        owners = HubSpotClient(access_token(runtime.secrets), runtime.settings).owner_user_ids()
+        owners = client_for(runtime).owner_user_ids()
         return f"key accepted; {len(owners)} owners whose sequences are read"
 
     return [check(SOURCE, "owners", read)]

@@ -244,13 +244,18 @@ def object_job(name: str, client: SalesforceClient, runtime: Runtime, requested:
                    api_calls=calls_from_now(client), details=reader.details)
 
 
+def client_for(runtime: Runtime) -> SalesforceClient:
+    """The Salesforce client of the runtime's configured login and settings."""
+    return SalesforceClient(SalesforceCredentials.from_secrets(runtime.secrets, runtime.settings), runtime.settings)
+
+
 def run_salesforce_sync(request: SalesforceSyncRequest, runtime: Runtime, client: SalesforceClient | None = None,
                         clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
     """Syncs the requested objects one after another within one time budget (pipeline.runner.run_jobs: each
     object its share, so a large object cannot starve the rest); an exhausted API budget stops the objects
     after it. Answers every run's summary."""
     settings = runtime.settings
-    client = client or SalesforceClient(SalesforceCredentials.from_secrets(runtime.secrets, settings), settings)
+    client = client or client_for(runtime)
     jobs = [partial(object_job, name, client, runtime, request.sync_type) for name in object_names(request.object_type)]
     return run_jobs(SOURCE, jobs, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=settings,
                     trigger=request.trigger, clock=clock)
@@ -259,9 +264,7 @@ def run_salesforce_sync(request: SalesforceSyncRequest, runtime: Runtime, client
 def check_salesforce(runtime: Runtime) -> list[Check]:
     """The connection check: logged in as configured, and the org's API limits read (nothing written)."""
     def read() -> str:
-        settings = runtime.settings
-        client = SalesforceClient(SalesforceCredentials.from_secrets(runtime.secrets, settings), settings)
-        daily = client.sf.limits()["DailyApiRequests"]
+        daily = client_for(runtime).sf.limits()["DailyApiRequests"]
         return f"logged in; {daily['Remaining']:,} of {daily['Max']:,} daily API requests left"
 
     return [check(SOURCE, "login and API limits", read)]

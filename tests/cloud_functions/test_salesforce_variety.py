@@ -61,16 +61,13 @@ class TestBulkJobsThatEnd:
         """A run stopped at its budget keeps its Bulk job; when a later run resumes it and finds it ended a second
         time (a query timeout after the first run's time share), the object is read by REST in that run: no new
         Bulk job every run, the object never stuck."""
-        from cloud_functions.salesforce_sync.auth import SalesforceCredentials
-        from cloud_functions.salesforce_sync.client import SalesforceClient
+        from cloud_functions.salesforce_sync.sync import client_for
         from pipeline.sync_state import SyncStateStore
 
         with SalesforceSandbox(SIZE) as sandbox:
             point_at(runtime, sandbox, monkeypatch)
             sandbox.state.variety.bulk_ends.append("Failed")
-            client = SalesforceClient(SalesforceCredentials.from_secrets(runtime.secrets, runtime.settings),
-                                      runtime.settings)
-            job = client.start_bulk_query(OBJECTS["Contact"].soql(ordered=False))  # the job of the run before
+            job = client_for(runtime).start_bulk_query(OBJECTS["Contact"].soql(ordered=False))  # the job of the run before
             stored = {"mode": "bulk2", "job": job, "locator": "", "newest": None, "previous": None, "ended": 1}
             SyncStateStore(runtime.warehouse).write("salesforce", "Contact", json.dumps(stored), "the-run-before")
             (run,) = contact_sync(runtime, sync_type="incremental")["runs"]
