@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     error_sink: Literal["file", "pubsub"] = Field("file", description="Where run errors are published.")
     pubsub_topic: str = Field("ingestion-errors", description="Pub/Sub topic for run errors.")
     errors_file: Path = Field(Path(".local/errors.jsonl"), description="JSONL file of errors when ERROR_SINK=file.")
+    dispatch: Literal["inline", "queue"] = Field(
+        "inline", description="inline: a trigger runs its source's streams in its own invocation; queue: it publishes "
+                              "one work message per stream and the source's workers run them.")
+    work_topic_prefix: str = Field("work-", description="Work topics are <prefix><source> (work-gmail, ...).")
 
     mailboxes: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Gmail mailboxes to sync (comma-separated).")
