@@ -78,7 +78,9 @@ def unique_headers(cells: list[str]) -> list[str]:
 
 
 def read_header(stream: BinaryIO, form: TextFormat) -> tuple[list[str], int]:
-    """The header (the first record that is not blank) and the offset of the first data record."""
+    """The header (the first record that is not blank) and the offset of the first data record, from a stream at
+    the file's start."""
+    stream.read(form.bom)
     reader = CsvStream(stream, form, form.bom)
     for cells in reader.records():
         if any(cell.strip() for cell in cells):

@@ -2,7 +2,7 @@
 
 The encoding: a byte-order mark says it outright (Excel's "Unicode text" is UTF-16 with one); else text that
 decodes as UTF-8 is UTF-8; else charset-normalizer judges (Windows-1252 and its neighbours, UTF-16 without a
-mark). The dialect: the standard library's csv.Sniffer over the first lines, limited to the delimiters exports
+mark), Windows-1252 preferred whenever it finds it plausible. The dialect: the standard library's csv.Sniffer over the first lines, limited to the delimiters exports
 use; when it cannot tell, the delimiter the header line holds most of. A file none of this fits is
 `Unreadable`, with the reason.
 """
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from charset_normalizer import from_bytes
 
+WINDOWS_WESTERN = "cp1252"
 HEAD_BYTES = 1 << 20  # what detection reads: enough lines to sniff and to sample amounts and dates
 DELIMITERS = ",;\t|"
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
@@ -63,10 +64,15 @@ def detect_encoding(head: bytes) -> tuple[str, int, str]:
         return "utf-8", 0, "decodes as UTF-8"
     except UnicodeDecodeError:
         pass
-    best = from_bytes(complete).best()
+    matches = from_bytes(complete)
+    best = matches.best()
     if best is None or best.encoding is None:
         raise Unreadable("not text: no character encoding reads it (binary data?)")
     name = codecs.lookup(best.encoding).name
+    # Western text reads plausibly in several code pages (Ø is Ř in cp1250); Excel's ANSI export in western
+    # locales is cp1252, so it wins whenever charset-normalizer finds it plausible at all.
+    if any(WINDOWS_WESTERN in match.could_be_from_charset for match in matches):
+        name = WINDOWS_WESTERN
     if name.startswith("utf-16") and name.endswith("16"):  # no byte order named: the NULs say which
         name = "utf-16-le" if complete[1:2] == b"\x00" else "utf-16-be"
     return name, 0, f"charset-normalizer: {name}"
