@@ -156,3 +156,71 @@ class TestUnreadable:
         (drop,) = runtime.warehouse.query(f"SELECT status, reason FROM {ds}.file_drops")
         assert drop["status"] == "unreadable" and reason in drop["reason"]
 
+
+
+def _mbox(count: int, newline: bytes = b"\n") -> bytes:
+    """A Takeout-like mbox of count messages (the last without the blank line after it)."""
+    parts = []
+    for n in range(count):
+        lines = [f"From {1000 + n}@xxx Mon Jan 0{1 + n % 9} 10:00:00 +0000 2026", f"X-GM-MSGID: {170000 + n}",
+                 f"X-GM-THRID: {170000 + n}", "X-Gmail-Labels: Inbox", f"From: Dana <dana{n}@customer.example>",
+                 "To: alex@ourcompany.example", f"Subject: note {n}", f"Date: Mon, 0{1 + n % 9} Jan 2026 10:00:00 +0000",
+                 f"Message-ID: <m{n}@customer.example>", "", f"body {n}", ">From the start, a quoted line", ""]
+        parts.append(newline.join(line.encode() for line in lines))
+    return b"".join(parts).rstrip(newline) + newline
+
+
+class TestMbox:
+    @pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+    def test_entries_are_the_messages_the_mailbox_module_reads(self, tmp_path, newline):
+        """mbox_entries splits and strips messages as mailbox.mbox does (get_bytes, get_from), from any entry's offset."""
+        import mailbox
+
+        from cloud_functions.file_drop.mbox_stream import mbox_entries
+
+        path = tmp_path / "all.mbox"
+        path.write_bytes(_mbox(5, newline))
+        box = mailbox.mbox(str(path), create=False)
+        expected = [(box.get_message(key).get_from(), box.get_bytes(key)) for key in box.iterkeys()]
+        with path.open("rb") as handle:
+            entries = list(mbox_entries(handle, 0))
+        assert [(e.from_line, e.raw) for e in entries] == expected
+        with path.open("rb") as handle:
+            handle.seek(entries[2].start)
+            assert [e.raw for e in mbox_entries(handle, entries[2].start)] == [raw for _f, raw in expected[2:]]
+
+    def test_an_mbox_drop_loads_the_mailbox_its_path_names_once(self, runtime, tmp_path):
+        """An mbox under a folder named for a mailbox loads into gmail_messages for it; dropped again, nothing."""
+        path = tmp_path / "mbox" / "Alex@OurCompany.example" / "all.mbox"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(_mbox(7))
+        first = import_drop(local_file(path), runtime)
+        again = tmp_path / "later" / "alex@ourcompany.example" / "copy.mbox"
+        again.parent.mkdir(parents=True)
+        again.write_bytes(path.read_bytes())
+        second = import_drop(local_file(again), runtime)
+        assert (first["kind"], first["drop_status"], second["drop_status"]) == ("mbox", "loaded", "duplicate")
+        rows = runtime.warehouse.query(f"SELECT mailbox, COUNT(*) AS n FROM {runtime.warehouse.dataset}.gmail_messages "
+                                       f"GROUP BY mailbox")
+        assert rows == [{"mailbox": "alex@ourcompany.example", "n": 7}]
+
+    def test_a_large_mbox_resumes_where_its_run_stopped(self, runtime, tmp_path, monkeypatch):
+        """An mbox import out of time stops partial after a page; the next run goes on from there, no duplicates."""
+        monkeypatch.setattr(drop_sync, "MBOX_PAGE", 3)
+        monkeypatch.setattr(runtime, "settings", runtime.settings.model_copy(update={"run_time_budget_seconds": 0}))
+        path = tmp_path / "alex@ourcompany.example.mbox"
+        path.write_bytes(_mbox(8))
+        runs = [import_drop(local_file(path), runtime)]
+        while runs[-1]["status"] == "partial":
+            runs.append(import_drop(local_file(path), runtime))
+        assert len(runs) == 3 and runs[-1]["drop_status"] == "loaded"
+        assert [run["rows_by_table"].get("gmail_messages") for run in runs] == [3, 3, 2]
+        (count,) = runtime.warehouse.query(f"SELECT COUNT(*) AS n FROM {runtime.warehouse.dataset}.gmail_messages")
+        assert count["n"] == 8
+
+    def test_an_mbox_whose_path_names_no_mailbox_is_refused_with_the_reason(self, runtime, tmp_path):
+        """An mbox dropped without a mailbox in its path is recorded unreadable, saying where to drop it."""
+        path = tmp_path / "takeout.mbox"
+        path.write_bytes(_mbox(1))
+        summary = import_drop(local_file(path), runtime)
+        assert summary["drop_status"] == "unreadable" and "names no mailbox" in summary["reason"]
