@@ -6,8 +6,9 @@ this file: `--entry-point=cloud_functions.salesforce_sync.main.salesforce_sync` 
 from cloud_functions.account_recommendations.main import account_recommendations
 from cloud_functions.dialpad_sync.main import dialpad_sync
 from cloud_functions.entity_resolution.main import entity_resolution
+from cloud_functions.file_drop.main import file_drop
 from cloud_functions.gmail_sync.main import gmail_sync
 from cloud_functions.hubspot_sync.main import hubspot_sync
 from cloud_functions.salesforce_sync.main import salesforce_sync
 
-__all__ = ["account_recommendations", "dialpad_sync", "entity_resolution", "gmail_sync", "hubspot_sync", "salesforce_sync"]
+__all__ = ["account_recommendations", "dialpad_sync", "entity_resolution", "file_drop", "gmail_sync", "hubspot_sync", "salesforce_sync"]

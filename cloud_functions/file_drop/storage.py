@@ -102,6 +102,7 @@ def storage_object(event: dict[str, Any], endpoint: str = GOOGLE_STORAGE) -> Dro
         if response.status_code == 416:  # at or past the end: nothing left to read
             return io.BytesIO(b"")
         response.raise_for_status()
+        response.raw.auto_close = False  # read to its end, it answers b"" instead of closing under the buffer
         return io.BufferedReader(response.raw, buffer_size=1 << 20)
 
     created = event.get("timeCreated") or datetime.now(timezone.utc).isoformat()

@@ -284,3 +284,20 @@ def import_drop(drop: DroppedFile, runtime: Runtime, trigger: str = "local", mai
                                                           if k not in ("warehouse_jobs", "partitions_written")},
         **what)])
     return {**summary, "drop_status": status, "kind": what["kind"], "reason": what.get("reason")}
+
+
+class DropNotFinished(Exception):
+    """The import stopped before the file's end (time budget) or another import of the same content holds it:
+    raised by the entry point so Eventarc delivers the event again, and the retry resumes (or finds it done)."""
+
+
+def run_file_drop(event: dict[str, Any], runtime: Runtime, trigger: str = "eventarc") -> dict[str, Any]:
+    """Imports the object a Cloud Storage finalize event names; DropNotFinished while it is not done."""
+    from cloud_functions.file_drop.storage import storage_object
+
+    summary = import_drop(storage_object(event, runtime.settings.storage_api_endpoint), runtime, trigger=trigger)
+    if summary["drop_status"] in ("partial", "busy"):
+        raise DropNotFinished(f"{event['bucket']}/{event['name']}: {summary['drop_status']} "
+                              f"(run {summary['run_id']}; {summary.get('stop_reason') or 'held by another import'}); "
+                              f"the event's retry resumes it")
+    return summary

@@ -224,3 +224,60 @@ class TestMbox:
         path.write_bytes(_mbox(1))
         summary = import_drop(local_file(path), runtime)
         assert summary["drop_status"] == "unreadable" and "names no mailbox" in summary["reason"]
+
+
+def _deliver(url: str, event: dict):
+    """POSTs a Cloud Storage finalize event as Eventarc delivers it (CloudEvents binary mode)."""
+    import requests
+
+    headers = {"ce-id": f"evt-{event['generation']}", "ce-specversion": "1.0",
+               "ce-type": "google.cloud.storage.object.v1.finalized",
+               "ce-source": f"//storage.googleapis.com/projects/_/buckets/{event['bucket']}",
+               "ce-subject": f"objects/{event['name']}", "ce-time": event["timeCreated"],
+               "Content-Type": "application/json"}
+    return requests.post(url, json=event, headers=headers, timeout=120)
+
+
+class TestEntryPoint:
+    def test_a_finalized_object_is_read_from_cloud_storage_and_loaded_once(self, runtime, function_server, tmp_path,
+                                                                          monkeypatch):
+        """The file_drop function, served by functions-framework, reads the event's object generation over the
+        Cloud Storage JSON API, loads its deals with the object's lineage, and a redelivery loads nothing."""
+        from sandbox.cloud_storage import CloudStorageSandbox
+
+        export = write_export(tmp_path, "hubspot", VARIANTS[2], seed=9)
+        with CloudStorageSandbox() as storage:
+            monkeypatch.setattr(runtime, "settings", runtime.settings.model_copy(
+                update={"storage_api_endpoint": storage.url}))
+            event = storage.state.put("drops", "crm/acme-hubspot/deals 2026.csv", export.path.read_bytes())
+            server = function_server("file_drop")
+            assert _deliver(server.url, event).status_code == 200
+            assert _deliver(server.url, event).status_code == 200
+        ds = runtime.warehouse.dataset
+        rows = runtime.warehouse.query(f"SELECT * FROM {ds}.crm_deals ORDER BY row_number")
+        assert [deal_values(row) for row in rows] == export.deals
+        assert {(r["drop_bucket"], r["drop_name"], r["drop_generation"], r["deal_key"].split(":")[0]) for r in rows} == {
+            ("drops", "crm/acme-hubspot/deals 2026.csv", event["generation"], "acme-hubspot")}
+        (drop,) = runtime.warehouse.query(f"SELECT status, checksum, size_bytes FROM {ds}.file_drops")
+        assert drop == {"status": "loaded", "checksum": local_file(export.path).checksum,
+                        "size_bytes": export.path.stat().st_size}
+
+    def test_an_unfinished_import_fails_the_event_and_its_retries_finish_it(self, runtime, function_server, tmp_path,
+                                                                           monkeypatch):
+        """Past its time budget the function answers an error (Eventarc retries); each retry resumes at the
+        offset reached, until the file is done; every row loaded once."""
+        from sandbox.cloud_storage import CloudStorageSandbox
+
+        export = write_export(tmp_path, "zoho", VARIANTS[6], seed=10)
+        with CloudStorageSandbox() as storage:
+            monkeypatch.setattr(runtime, "settings", runtime.settings.model_copy(update={
+                "storage_api_endpoint": storage.url, "file_drop_page_rows": 3, "run_time_budget_seconds": 0}))
+            event = storage.state.put("drops", "crm/zoho/deals.csv", export.path.read_bytes())
+            server = function_server("file_drop")
+            statuses = [_deliver(server.url, event).status_code for _ in range(5)]
+        assert statuses == [500, 500, 500, 200, 200]
+        assert _deals_of(runtime.warehouse) == export.deals
+
+
+def _deals_of(warehouse) -> list:
+    return [deal_values(r) for r in warehouse.query(f"SELECT * FROM {warehouse.dataset}.crm_deals ORDER BY row_number")]
