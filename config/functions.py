@@ -2,7 +2,7 @@
 scripts and the tests.
 
 `python -m config.functions` prints one line per function: entry point, memory, timeout seconds, max
-instances (what scripts/deploy_functions.sh reads; Terraform reads the YAML itself). `secrets` prints the
+instances, trigger (what scripts/deploy_functions.sh reads; Terraform reads the YAML itself). `secrets` prints the
 secret names, `environment` the fixed settings as NAME=VALUE, `settings` the names each deployment sets.
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ class FunctionSize(NamedTuple):
     memory: str  # Cloud Functions' form: 512Mi, 1Gi
     timeout_seconds: int  # also the function's FUNCTION_TIMEOUT_SECONDS
     max_instances: int
+    trigger: str = "http"  # or storage: Eventarc, on each object finalized in the drop bucket
 
 
 class Deployment(NamedTuple):
@@ -41,8 +42,8 @@ def _read(path: Path) -> dict[str, Any]:
 def function_sizes(path: Path = FUNCTIONS_FILE) -> dict[str, FunctionSize]:
     """Entry point => its size and limits, in the file's order."""
     entries = _read(path)["functions"]
-    return {name: FunctionSize(name, str(spec["memory"]), int(spec["timeout_seconds"]), int(spec["max_instances"]))
-            for name, spec in entries.items()}
+    return {name: FunctionSize(name, str(spec["memory"]), int(spec["timeout_seconds"]), int(spec["max_instances"]),
+                               str(spec.get("trigger", "http"))) for name, spec in entries.items()}
 
 
 def deployment(path: Path = FUNCTIONS_FILE) -> Deployment:
@@ -60,13 +61,14 @@ def _lines(what: str) -> list[str]:
         return [f"{name}={value}" for name, value in config.environment.items()]
     if what == "settings":
         return list(config.settings)
-    return [f"{s.entry_point} {s.memory} {s.timeout_seconds} {s.max_instances}" for s in config.functions.values()]
+    return [f"{s.entry_point} {s.memory} {s.timeout_seconds} {s.max_instances} {s.trigger}"
+            for s in config.functions.values()]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m config.functions", description=__doc__.split("\n\n")[0])
     parser.add_argument("what", nargs="?", default="sizes", choices=["sizes", "secrets", "environment", "settings"],
-                        help="sizes (default): entry point, memory, timeout, max instances per function")
+                        help="sizes (default): entry point, memory, timeout, max instances, trigger per function")
     print("\n".join(_lines(parser.parse_args(argv).what)))
     return 0
 

@@ -51,6 +51,7 @@ locals {
     SALESFORCE_CUSTOM_FIELDS         = jsonencode(var.salesforce_custom_fields)
     SALESFORCE_FORMULA_FIELDS        = jsonencode(var.salesforce_formula_fields)
     SALESFORCE_FORMULA_REFRESH_HOURS = tostring(var.salesforce_formula_refresh_hours)
+    FILE_DROP_MAPPINGS               = jsonencode(var.file_drop_mappings)
   }
   environment = merge(local.deployment.environment,
   { for name in local.deployment.settings : name => local.setting_values[name] })
@@ -63,7 +64,7 @@ resource "google_project_service" "apis" {
     "run.googleapis.com", "cloudbuild.googleapis.com", "artifactregistry.googleapis.com", "storage.googleapis.com",
     "cloudscheduler.googleapis.com", "pubsub.googleapis.com", "secretmanager.googleapis.com", "gmail.googleapis.com",
     "logging.googleapis.com", "monitoring.googleapis.com", "iam.googleapis.com", "iamcredentials.googleapis.com",
-    "cloudresourcemanager.googleapis.com",
+    "cloudresourcemanager.googleapis.com", "eventarc.googleapis.com",
   ])
   service            = each.value
   disable_on_destroy = false
@@ -221,6 +222,22 @@ resource "google_cloudfunctions2_function" "functions" {
     ingress_settings               = "ALLOW_ALL"
     all_traffic_on_latest_revision = true
     environment_variables          = merge(local.environment, { FUNCTION_TIMEOUT_SECONDS = tostring(each.value.timeout_seconds) })
+  }
+
+  # trigger: storage (config/functions.yaml): called by Eventarc on each object finalized in the drop bucket
+  # (file_drops.tf), with retries, instead of over HTTP by Cloud Scheduler.
+  dynamic "event_trigger" {
+    for_each = try(each.value.trigger, "http") == "storage" ? [each.key] : []
+    content {
+      trigger_region        = var.region
+      event_type            = "google.cloud.storage.object.v1.finalized"
+      retry_policy          = "RETRY_POLICY_RETRY"
+      service_account_email = google_service_account.drops.email
+      event_filters {
+        attribute = "bucket"
+        value     = google_storage_bucket.drops.name
+      }
+    }
   }
 
   depends_on = [google_project_service.apis]

@@ -4,6 +4,8 @@
 #   scripts/deploy_functions.sh [--project P] [--region R] [FUNCTION ...]   (default: all)
 # The settings of config/functions.yaml (MAILBOXES, SALESFORCE_DOMAIN, ...) set in the environment are passed
 # on to the functions, beside its fixed ones and each function's FUNCTION_TIMEOUT_SECONDS (its timeout).
+# A function whose trigger is storage (file_drop) is triggered by Eventarc on the drop bucket (DROP_BUCKET,
+# default <project>-sales-intel-drops, which Terraform creates with its IAM) instead of over HTTP.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -39,6 +41,8 @@ mapfile -t SETTINGS < <(deployment_config settings)
 [ ${#FUNCTIONS[@]} -gt 0 ] || die "config/functions.yaml lists no function"
 
 service_account="sales-intel-runtime@${project}.iam.gserviceaccount.com"
+drops_account="sales-intel-drops@${project}.iam.gserviceaccount.com"
+drop_bucket="${DROP_BUCKET:-${project}-sales-intel-drops}"
 GCP_PROJECT="$project" REGION="$region" DATASET="$dataset" PUBSUB_TOPIC="${PUBSUB_TOPIC:-ingestion-errors}"
 # '^|^' makes '|' the separator, so MAILBOXES and the JSON of the Salesforce field settings may hold commas.
 env_vars="^|^$(IFS='|'; echo "${FIXED[*]}")"
@@ -53,9 +57,14 @@ for name in "${selected[@]}"; do
 done
 
 for spec in "${FUNCTIONS[@]}"; do
-  read -r entry_point memory timeout max_instances <<<"$spec"
+  read -r entry_point memory timeout max_instances trigger <<<"$spec"
   if [ ${#selected[@]} -gt 0 ] && [[ ! " ${selected[*]} " == *" ${entry_point} "* ]]; then
     continue
+  fi
+  if [ "$trigger" = storage ]; then  # Eventarc on each object finalized in the drop bucket, retried until done
+    trigger_flags=(--trigger-bucket="$drop_bucket" --retry --trigger-service-account="$drops_account")
+  else
+    trigger_flags=(--trigger-http --no-allow-unauthenticated)
   fi
   echo "deploying ${entry_point} to ${project}/${region}"
   gcloud functions deploy "${entry_point//_/-}" \
@@ -65,8 +74,7 @@ for spec in "${FUNCTIONS[@]}"; do
     --runtime=python311 \
     --source=. \
     --entry-point="$entry_point" \
-    --trigger-http \
-    --no-allow-unauthenticated \
+    "${trigger_flags[@]}" \
     --service-account="$service_account" \
     --memory="$memory" \
     --timeout="${timeout}s" \

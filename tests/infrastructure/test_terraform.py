@@ -170,7 +170,8 @@ def test_nothing_is_public():
 
 def test_runtime_account_has_least_privilege(terraform):
     """Project-wide the runtime account is only a BigQuery job user; never editor or owner."""
-    project_roles = {r["role"] for r in terraform["resource"].get("google_project_iam_member", {}).values()}
+    project_roles = {r["role"] for r in terraform["resource"].get("google_project_iam_member", {}).values()
+                     if r["member"] == "${local.runtime_member}"}
     assert project_roles == {"roles/bigquery.jobUser"}
     text = "\n".join(p.read_text() for p in INFRA.glob("*.tf"))
     assert not re.search(r"roles/(editor|owner)\b", text)
@@ -247,6 +248,7 @@ APIS_OF_RESOURCES = {
     "google_cloudfunctions2_": "cloudfunctions.googleapis.com",
     "google_cloud_run_": "run.googleapis.com",
     "google_cloud_scheduler_": "cloudscheduler.googleapis.com",
+    "google_eventarc_": "eventarc.googleapis.com",
     "google_pubsub_": "pubsub.googleapis.com",
     "google_secret_manager_": "secretmanager.googleapis.com",
     "google_service_account": "iam.googleapis.com",
@@ -403,3 +405,32 @@ def test_the_tfvars_example_sets_only_declared_variables(terraform):
     with (INFRA / "terraform.tfvars.example").open() as handle:
         names = {k for k in hcl2.load(handle) if not k.startswith("__")}
     assert names <= set(terraform["variable"]) and "salesforce_domain" in names
+
+
+class TestFileDrops:
+    def test_the_drop_bucket_is_private_versioned_and_expires_its_files(self, terraform):
+        """The drop bucket: uniform access, public access prevention, versioning, a delete lifecycle rule."""
+        bucket = terraform["resource"]["google_storage_bucket"]["drops"]
+        assert bucket["uniform_bucket_level_access"] is True and bucket["public_access_prevention"] == "enforced"
+        assert bucket["versioning"][0]["enabled"] is True
+        rules = bucket["lifecycle_rule"]
+        assert rules[0]["condition"][0]["age"] == "${var.drop_retention_days}"
+        assert {rule["action"][0]["type"] for rule in rules} == {"Delete"}
+
+    def test_file_drop_is_triggered_by_object_finalize_with_retries(self, terraform):
+        """Functions with trigger storage get an Eventarc finalize trigger on the drop bucket, retried, run as the
+        drops account, which may only receive events and invoke them; the runtime account reads the bucket."""
+        assert function_sizes()["file_drop"].trigger == "storage"
+        resources = terraform["resource"]
+        (trigger,) = resources["google_cloudfunctions2_function"]["functions"]["dynamic"]
+        content = trigger["event_trigger"]["content"][0]
+        assert content["event_type"] == "google.cloud.storage.object.v1.finalized"
+        assert content["retry_policy"] == "RETRY_POLICY_RETRY"
+        assert content["event_filters"][0] == {"attribute": "bucket", "value": "${google_storage_bucket.drops.name}"}
+        assert content["service_account_email"] == "${google_service_account.drops.email}"
+        drops_roles = {r["role"] for r in resources["google_project_iam_member"].values()
+                       if "google_service_account.drops" in r["member"]}
+        assert drops_roles == {"roles/eventarc.eventReceiver"}
+        assert resources["google_cloud_run_service_iam_member"]["drops_invoker"]["role"] == "roles/run.invoker"
+        reader = resources["google_storage_bucket_iam_member"]["runtime_reads_drops"]
+        assert (reader["role"], reader["member"]) == ("roles/storage.objectViewer", "${local.runtime_member}")
