@@ -1,5 +1,5 @@
-"""Entity resolution: emails of gmail_participants and HubSpot enrollments, numbers of dialpad_calls, matched to
-Salesforce.
+"""Entity resolution: emails of gmail_participants and HubSpot enrollments, numbers of dialpad_calls, and the contact
+emails and phones of dropped CRM exports' deals (crm_deals), matched to Salesforce.
 
 Set-based SQL in the warehouse, in BigQuery's dialect (entity_resolution/sql/, run in file order):
 01 scope (which values: rows never examined in the partitions written since the last successful run, which
@@ -35,15 +35,22 @@ log = get_logger(__name__)
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 SOURCE = "entity_resolution"
 PIPELINE = ("01_scope", "02_candidates", "03_resolve", "04_review_candidates")
-# 05_apply.sql writes the decisions into each table that carries the match columns.
-APPLY_TARGETS = (("gmail_participants", "email", "email"), ("hubspot_sequence_enrollments", "email", "email"),
-                 ("dialpad_calls", "external_number_e164", "phone"))
+# 05_apply.sql writes the decisions into each value column that carries match columns: (table, value column, value
+# type, prefix of its match columns, its name in the summary's rows_updated). crm_deals carries two sets: the
+# contact's email (sf_contact_id, ...) and the contact's phone (phone_sf_contact_id, ...).
+APPLY_TARGETS = (("gmail_participants", "email", "email", "", "gmail_participants"),
+                 ("hubspot_sequence_enrollments", "email", "email", "", "hubspot_sequence_enrollments"),
+                 ("dialpad_calls", "external_number_e164", "phone", "", "dialpad_calls"),
+                 ("crm_deals", "contact_email", "email", "", "crm_deals.contact_email"),
+                 ("crm_deals", "contact_phone_e164", "phone", "phone_", "crm_deals.contact_phone_e164"))
 WORK_TABLES = ("_er_scope", "_er_candidates", "_er_resolution")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-# 01_scope.sql's placeholders: per table that carries match columns, its value type, its alias there, the name.
-SCOPE_TABLES = {"gmail_participants": ("email", "p", "participants_written"),
-                "hubspot_sequence_enrollments": ("email", "e", "enrollments_written"),
-                "dialpad_calls": ("phone", "c", "calls_written")}
+# 01_scope.sql's placeholders: per value column that carries match columns, its table, value type and alias there.
+SCOPE_TABLES = {"participants_written": ("gmail_participants", "email", "p"),
+                "enrollments_written": ("hubspot_sequence_enrollments", "email", "e"),
+                "calls_written": ("dialpad_calls", "phone", "c"),
+                "deal_emails_written": ("crm_deals", "email", "d"),
+                "deal_phones_written": ("crm_deals", "phone", "d")}
 # Runs' end times and this run's start come from different machines' clocks: a run that ended this much before
 # the last resolution started is still counted as written since (reading a partition twice costs little).
 CLOCK_SKEW = timedelta(minutes=10)
@@ -110,7 +117,7 @@ def written_partitions(warehouse: Warehouse, since: dict[str, datetime | None]) 
     runs = warehouse.query(sql("01_scope_written", warehouse), {
         "since": min(known), "oldest": min(known) - ABANDONED_LOOKBACK, "source": SOURCE}) if known else []
     return {placeholder: _written_predicate(table, alias, since[kind], runs)
-            for table, (kind, alias, placeholder) in SCOPE_TABLES.items()}
+            for placeholder, (table, kind, alias) in SCOPE_TABLES.items()}
 
 
 def _written_predicate(table: str, alias: str, since: datetime | None, runs: list[dict[str, Any]]) -> str:
@@ -156,7 +163,7 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
             since = last_success_starts(warehouse)
             params = _parameters(request, settings, warehouse, record.run_id, datetime.now(timezone.utc), since)
             # Full mode: every value is in scope as changed (@full); no partition is read for new rows apart.
-            scope = (dict.fromkeys((p for _k, _a, p in SCOPE_TABLES.values()), "FALSE") if params["full"]
+            scope = (dict.fromkeys(SCOPE_TABLES, "FALSE") if params["full"]
                      else written_partitions(warehouse, since))
             record.details["scope_partitions"] = scope
             updated: dict[str, int] = {}
@@ -168,10 +175,10 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
                         started = time.perf_counter()
                         warehouse.execute(sql(name, warehouse, run, **scope), params)
                         step_seconds[name] = round(time.perf_counter() - started, 3)
-                    for target, column, kind in APPLY_TARGETS:
+                    for target, column, kind, prefix, label in APPLY_TARGETS:
                         started = time.perf_counter()
-                        updated[target] = apply_decisions(warehouse, run, target, column, kind, params)
-                        step_seconds[f"05_apply_{target}"] = round(time.perf_counter() - started, 3)
+                        updated[label] = apply_decisions(warehouse, run, target, column, kind, params, prefix)
+                        step_seconds[f"05_apply_{label}"] = round(time.perf_counter() - started, 3)
                     decisions = warehouse.query(sql("06_summary", warehouse, run))
                 finally:  # on BigQuery they would otherwise stay until the scratch dataset expires them
                     for table in WORK_TABLES:
@@ -188,11 +195,12 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
 
 
 def apply_decisions(warehouse: Warehouse, run: str, target: str, value_column: str, value_type: str,
-                    params: dict[str, Any]) -> int:
-    """Writes the run's decisions into target (05_apply.sql), scanning only the partitions it changes."""
+                    params: dict[str, Any], prefix: str = "") -> int:
+    """Writes the run's decisions into target's match columns named with prefix (05_apply.sql), scanning only the
+    partitions it changes."""
     spec = table_spec(target)
     names = {"target": target, "value_column": value_column, "value_type": value_type,
-             "partition_column": spec.partition_field or ""}
+             "partition_column": spec.partition_field or "", "prefix": prefix}
     partitions = "TRUE"
     if spec.partition_field:
         days = [r["day"] for r in warehouse.query(sql("05_apply_partitions", warehouse, run, **names))]
