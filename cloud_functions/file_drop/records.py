@@ -107,13 +107,14 @@ def deal_rows(record: Mapping[str, Any], context: FileContext) -> dict[str, list
     email_raw, phone = _cell(cells, context, "contact_email"), _cell(cells, context, "contact_phone")
     email, phone_e164 = normalize_email(email_raw), to_e164(phone, context.phone_region)
     account_normalized = normalized_name(account)
-    stage = _cell(cells, context, "stage")
+    status = _cell(cells, context, "status")
+    stage = _cell(cells, context, "stage") or (status if standard_stage(None, status) is None else None)
     deal = {
         "deal_key": f"{context.namespace}:{crm}:{crm_id or _hash(name.lower(), account_normalized)}",
         "source_crm": crm, "crm_deal_id": crm_id, "deal_name": name, "account_name": account,
         "account_name_normalized": account_normalized,
         "account_domain": _company_domain(_cell(cells, context, "account_website"), email, context.free_mail),
-        "stage": stage, "standard_stage": standard_stage(stage, _cell(cells, context, "status")),
+        "stage": stage, "standard_stage": standard_stage(stage, status),
         "pipeline": _cell(cells, context, "pipeline"),
         "amount": amount.value if amount else None,
         "currency": _currency(_cell(cells, context, "currency")) or (amount.currency if amount else None),
