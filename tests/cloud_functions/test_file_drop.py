@@ -281,3 +281,65 @@ class TestEntryPoint:
 
 def _deals_of(warehouse) -> list:
     return [deal_values(r) for r in warehouse.query(f"SELECT * FROM {warehouse.dataset}.crm_deals ORDER BY row_number")]
+
+
+class TestMatching:
+    def test_deals_are_matched_flagged_and_shown_beside_opportunities(self, runtime, tmp_path):
+        """Entity resolution links a deal's contact by email and another's by phone; accounts are found by the
+        contact, the domain and (for review) the normalised name; a deal like an opportunity is flagged, one with
+        another number is not; both sides show in v_deals_beside_opportunities."""
+        from datetime import datetime, timezone
+
+        from entity_resolution.matcher import ResolutionRequest, resolve_entities
+
+        wh, ds = runtime.warehouse, runtime.warehouse.dataset
+        t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        base = {"is_deleted": False, "system_modstamp": t0}
+        wh.merge("sf_accounts", [{**base, "id": "001A", "name": "Société Générale S.A.", "domain": "socgen.example"},
+                                 {**base, "id": "001B", "name": "ACME, Inc.", "domain": "acme.example"}])
+        wh.merge("sf_contacts", [{**base, "id": "003A", "account_id": "001A", "email": "zoe@socgen.example",
+                                  "domain": "socgen.example"},
+                                 {**base, "id": "003B", "account_id": "001B", "phone_e164": "+14155550100"}])
+        wh.merge("sf_opportunities", [{**base, "id": "006A", "account_id": "001A", "name": "Renewal 2027",
+                                       "stage_name": "Proposal", "amount": 1000.0, "close_date": date(2027, 3, 1)},
+                                      {**base, "id": "006B", "account_id": "001A", "name": "Renewal 2028",
+                                       "stage_name": "Proposal", "amount": 1000.0, "close_date": date(2027, 3, 5)}])
+        path = tmp_path / "acquired" / "deals.csv"
+        path.parent.mkdir()
+        path.write_text("Deal Name,Company Name,Deal Stage,Pipeline,Amount,Close Date,Deal Owner,Record ID,Contact Email,"
+                        "Phone Number\n"
+                        "Renewal 2027 (HubSpot),Societe Generale,contractsent,default,900,03/10/2027,Kim,1,ZOE@socgen.example,\n"
+                        "New logo,Acme Corporation,closedwon,default,50,04/01/2027,Kim,2,,(415) 555-0100\n"
+                        "Side project,Globex,closedlost,default,10,04/02/2027,Kim,3,x@globex.example,\n")
+        assert import_drop(local_file(path), runtime)["drop_status"] == "loaded"
+        resolve_entities(ResolutionRequest(sync_type="full"), runtime)
+        deals = {r["crm_deal_id"]: r for r in wh.query(f"SELECT * FROM {ds}.crm_deals")}
+        assert (deals["1"]["sf_contact_id"], deals["1"]["match_method"]) == ("003A", "email_exact")
+        assert (deals["2"]["phone_sf_contact_id"], deals["2"]["phone_match_method"]) == ("003B", "phone_exact")
+        matches = {(r["deal_name"], r["sf_account_id"], r["match_method"], r["needs_review"])
+                   for r in wh.query(f"SELECT * FROM {ds}.v_crm_deal_account_matches")}
+        assert matches == {("Renewal 2027 (HubSpot)", "001A", "contact_match", False),
+                           ("New logo", "001B", "contact_match", False)}
+        flags = wh.query(f"SELECT deal_name, sf_opportunity_id, review_reason FROM {ds}.v_crm_deal_opportunity_flags")
+        assert [(f["deal_name"], f["sf_opportunity_id"]) for f in flags] == [("Renewal 2027 (HubSpot)", "006A")]
+        assert "close dates 9 days apart" in flags[0]["review_reason"]
+        beside = wh.query(f"SELECT origin, COUNT(*) AS n FROM {ds}.v_deals_beside_opportunities GROUP BY origin "
+                          f"ORDER BY origin")
+        assert beside == [{"origin": "hubspot", "n": 3}, {"origin": "salesforce", "n": 2}]
+
+    @pytest.mark.parametrize("name", ["Société Générale S.A.", "ACME, Inc.", "Müller & Söhne GmbH", "Øresund AB",
+                                      "  Globex   Corporation ", "Café Olé S.L.", "Umbrella \"Health\" Ltd", "Co-op"])
+    def test_the_view_normalises_account_names_as_the_import_does(self, runtime, name):
+        """A Salesforce account whose name normalises (in the view's SQL) as the deal's account did (in Python) is
+        a name candidate for review."""
+        from datetime import datetime, timezone
+
+        from cloud_functions.file_drop.records import normalized_name
+
+        wh, ds = runtime.warehouse, runtime.warehouse.dataset
+        wh.merge("sf_accounts", [{"id": "001N", "name": name, "is_deleted": False,
+                                  "system_modstamp": datetime(2026, 1, 1, tzinfo=timezone.utc)}])
+        wh.merge("crm_deals", [{"deal_key": "k", "source_crm": "generic", "deal_name": "d",
+                                "account_name_normalized": normalized_name(name)}])
+        rows = wh.query(f"SELECT sf_account_id, needs_review FROM {ds}.v_crm_deal_account_matches")
+        assert rows == [{"sf_account_id": "001N", "needs_review": True}]
