@@ -42,9 +42,9 @@ from observability.monitoring import ErrorPublisher
 from pipeline.cancellation import CANCELLING, RunCancelled, cancellation_for, install_stop_handlers
 from pipeline.etl_runs import STATUSES, record_failed_invocation
 from pipeline.runtime import Runtime, set_runtime
+from scripts.drop_import import run_drop_folder
 from scripts.local_schedule import run_schedule
 from scripts.local_sources import SOURCES, endpoints, sandboxes_allowed
-from scripts.drop_import import run_drop_folder
 from scripts.progress import show_progress
 from warehouse import Warehouse, open_warehouse
 from warehouse.schemas import load_table_specs
@@ -656,8 +656,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from entity_resolution.matcher import ReviewRefused
     from scripts.analyst_sql import NoStatement, QueryFailed
     from scripts.doctor import DoctorFound
-    from scripts.local_sources import NotConfigured
     from scripts.drop_import import DropsRefused
+    from scripts.local_sources import NotConfigured
     from scripts.mbox_import import NotAnMbox
     from scripts.run_history import RunNotFound, UnhealthyStreams
 

@@ -114,10 +114,10 @@ def map_columns(headers: Sequence[str], crm: CrmFormat, overrides: Mapping[str, 
             if name in mapping:
                 continue
             for alias in aliases_of.get(name, ()):
-                header = by_key.get(alias)
-                if header is not None and header not in used:
-                    mapping[name] = header
-                    used.add(header)
+                found = by_key.get(alias)
+                if found is not None and found not in used:
+                    mapping[name] = found
+                    used.add(found)
                     break
     return mapping
 
