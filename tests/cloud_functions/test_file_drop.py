@@ -343,3 +343,22 @@ class TestMatching:
                                 "account_name_normalized": normalized_name(name)}])
         rows = wh.query(f"SELECT sf_account_id, needs_review FROM {ds}.v_crm_deal_account_matches")
         assert rows == [{"sf_account_id": "001N", "needs_review": True}]
+
+
+class TestBothWarehouses:
+    def test_an_export_loads_once_on_either_warehouse(self, org_runtime, tmp_path):
+        """On DuckDB and on the BigQuery emulator (load jobs, MERGE, JSON raw rows): the deals load with their
+        values and lineage, the same content dropped again loads nothing."""
+        export = write_export(tmp_path, "vtiger", VARIANTS[8], seed=11)
+        first = import_drop(local_file(export.path), org_runtime)
+        copy = tmp_path / "again" / "deals.csv"
+        copy.parent.mkdir()
+        copy.write_bytes(export.path.read_bytes())
+        second = import_drop(local_file(copy), org_runtime)
+        assert (first["drop_status"], second["drop_status"]) == ("loaded", "duplicate")
+        wh = org_runtime.warehouse
+        rows = wh.query(f"SELECT * FROM {wh.dataset}.crm_deals ORDER BY row_number")
+        assert [deal_values(row) for row in rows] == export.deals
+        assert rows[0]["raw_row"]["potentialname"] == export.deals[0].deal_name
+        statuses = sorted(r["status"] for r in wh.query(f"SELECT status FROM {wh.dataset}.file_drops"))
+        assert statuses == ["duplicate", "loaded"]
