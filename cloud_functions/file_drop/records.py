@@ -18,9 +18,10 @@ from pipeline.runner import RejectedRecord
 from transform.email_normalizer import email_domain, normalize_email, web_domain
 from transform.phone_normalizer import to_e164
 
-# Legal forms left out of a normalised company name, so `Acme, Inc.` and `ACME GmbH` compare equal;
+# Legal forms left out of a normalised company name, so `Acme, Inc.` and `ACME GmbH` compare equal (dotted ones,
+# `S.A.`, as their letters are left once punctuation is a space; the longer first);
 # bigquery/views/v_crm_deal_account_matches.sql applies the same rule to Salesforce's account names.
-LEGAL_FORMS = ("inc", "incorporated", "llc", "ltd", "limited", "gmbh", "ag", "sa", "sas", "sarl", "srl", "spa",
+LEGAL_FORMS = ("s a s", "s a", "s l", "s r l", "s p a", "b v", "n v", "inc", "incorporated", "llc", "ltd", "limited", "gmbh", "ag", "sa", "sas", "sarl", "srl", "spa",
                "bv", "nv", "plc", "corp", "corporation", "co", "company", "oy", "ab", "as", "kk", "pty", "pte", "lp")
 _LEGAL = re.compile(r"\b(" + "|".join(LEGAL_FORMS) + r")\b")
 MATCH_COLUMNS = ("sf_contact_id", "sf_lead_id", "sf_account_id", "match_method", "match_confidence", "matched_at")

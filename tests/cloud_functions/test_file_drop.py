@@ -328,7 +328,8 @@ class TestMatching:
         assert beside == [{"origin": "hubspot", "n": 3}, {"origin": "salesforce", "n": 2}]
 
     @pytest.mark.parametrize("name", ["Société Générale S.A.", "ACME, Inc.", "Müller & Söhne GmbH", "Øresund AB",
-                                      "  Globex   Corporation ", "Café Olé S.L.", "Umbrella \"Health\" Ltd", "Co-op"])
+                                      "  Globex   Corporation ", "Café Olé S.L.", "Umbrella \"Health\" Ltd", "Co-op",
+                                      "Philips N.V.", "Casa S.A.S."])
     def test_the_view_normalises_account_names_as_the_import_does(self, runtime, name):
         """A Salesforce account whose name normalises (in the view's SQL) as the deal's account did (in Python) is
         a name candidate for review."""
