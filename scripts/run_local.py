@@ -281,8 +281,8 @@ def serve(runtime: Runtime, port: int, sandboxes: bool) -> None:
             threading.Thread(target=server.serve_forever, daemon=True).start()
             servers.append(server)
             print(f"{target}: http://127.0.0.1:{server.server_port}/", flush=True)
-            print(f"  curl -s -X POST -H 'Content-Type: application/json' -d '{EXAMPLE_BODIES.get(target, '{}')}' "
-                  f"http://127.0.0.1:{server.server_port}/", flush=True)
+            print(f"  curl -s -X POST -H 'Content-Type: application/json' {EVENT_HEADERS.get(target, '')}"
+                  f"-d '{EXAMPLE_BODIES.get(target, '{}')}' http://127.0.0.1:{server.server_port}/", flush=True)
         print("serving; Ctrl-C stops", flush=True)
         try:
             threading.Event().wait()
@@ -311,7 +311,12 @@ def refuse_busy_port(port: int) -> None:
 
 
 EXAMPLE_BODIES = {"salesforce_sync": '{"object_type": "Account"}', "dialpad_sync": '{"sync_type": "incremental"}',
-                  "entity_resolution": '{"sync_type": "incremental"}'}
+                  "entity_resolution": '{"sync_type": "incremental"}',
+                  "file_drop": '{"bucket": "drops", "name": "crm/acme/deals.csv", "generation": "1", "size": "0"}'}
+# CloudEvent entry points take Eventarc's event (binary mode: its attributes as ce- headers); file_drop reads the
+# object it names from STORAGE_API_ENDPOINT (sandbox/cloud_storage.py serves files and prints their events).
+EVENT_HEADERS = {"file_drop": "-H 'ce-id: 1' -H 'ce-specversion: 1.0' -H 'ce-type: google.cloud.storage.object.v1.finalized' "
+                              "-H 'ce-source: //storage.googleapis.com/projects/_/buckets/drops' "}
 
 
 def fire_locally(runtime: Runtime):
