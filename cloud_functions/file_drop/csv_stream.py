@@ -15,8 +15,9 @@ from cloud_functions.file_drop.sniff import TextFormat
 CHUNK = 1 << 16
 
 
-def _unit_lines(stream: BinaryIO, newline: bytes) -> Iterator[bytes]:
-    """Lines of a UTF-16 stream, split on the two-byte newline at even offsets only."""
+def _split_lines(stream: BinaryIO, newline: bytes, unit: int) -> Iterator[bytes]:
+    """Lines ending in newline, found at offsets that are whole code units only (UTF-16's newline is two bytes,
+    an old Mac file's a lone CR)."""
     buffer = b""
     while True:
         chunk = stream.read(CHUNK)
@@ -26,12 +27,12 @@ def _unit_lines(stream: BinaryIO, newline: bytes) -> Iterator[bytes]:
         start = 0
         while True:
             found = buffer.find(newline, start)
-            while found != -1 and found % 2:
+            while found != -1 and (found - start) % unit:
                 found = buffer.find(newline, found + 1)
             if found == -1:
                 break
-            yield buffer[start:found + 2]
-            start = found + 2
+            yield buffer[start:found + len(newline)]
+            start = found + len(newline)
         buffer = buffer[start:]
     if buffer:
         yield buffer
@@ -47,8 +48,10 @@ class CsvStream:
         self._stream = stream
 
     def _lines(self) -> Iterator[str]:
-        newline = b"\n\x00" if self.form.encoding == "utf-16-le" else b"\x00\n"
-        raw = iter(self._stream.readline, b"") if self.form.unit == 1 else _unit_lines(self._stream, newline)
+        if self.form.unit == 1 and self.form.newline == "\n":
+            raw = iter(self._stream.readline, b"")  # the common case, at C speed
+        else:
+            raw = _split_lines(self._stream, self.form.newline.encode(self.form.encoding), self.form.unit)
         for line in raw:
             self.offset += len(line)
             try:

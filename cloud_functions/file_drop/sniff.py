@@ -36,6 +36,7 @@ class TextFormat:
     delimiter: str
     quotechar: str
     reason: str
+    newline: str = "\n"  # "\r" for an old Mac file (CR only); CRLF lines end in "\n" too
 
     @property
     def unit(self) -> int:
@@ -99,4 +100,6 @@ def detect_format(head: bytes) -> TextFormat:
         if not counts[delimiter]:
             raise Unreadable("not delimited text: the first line holds no comma, semicolon, tab or bar") from None
     name = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "bar"}[delimiter]
-    return TextFormat(encoding, bom, delimiter, quote, f"{why}; {name}-delimited ({how})")
+    newline = "\r" if "\r" in text and "\n" not in text else "\n"
+    return TextFormat(encoding, bom, delimiter, quote, f"{why}; {name}-delimited ({how})"
+                      + ("; lines end in CR only" if newline == "\r" else ""), newline)

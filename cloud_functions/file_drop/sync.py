@@ -101,7 +101,7 @@ def plan_crm(drop: DroppedFile, head: bytes, settings: Settings) -> CrmPlan:
     form = detect_format(head)
     if override.get("encoding") or override.get("delimiter"):
         form = TextFormat(override.get("encoding", form.encoding), form.bom, override.get("delimiter", form.delimiter),
-                          form.quotechar, form.reason + "; set by FILE_DROP_MAPPINGS")
+                          form.quotechar, form.reason + "; set by FILE_DROP_MAPPINGS", form.newline)
     headers, data_offset = read_header(io.BytesIO(head), form)
     if sum(1 for h in headers if h) < 2:
         raise Unreadable(f"no header row of at least two columns ({form.reason})")

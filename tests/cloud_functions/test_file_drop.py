@@ -139,6 +139,28 @@ class TestResume:
         assert _deals(runtime.warehouse, export) == export.deals
 
 
+class TestLineEndings:
+    def test_an_old_mac_file_with_cr_only_lines_loads_and_resumes(self, runtime, tmp_path, monkeypatch):
+        """Lines ending in a lone CR (Excel's "CSV (Macintosh)") are split on it, a quoted CR kept in its field,
+        and a run stopped after each page resumes at the right offset."""
+        path = tmp_path / "mac" / "deals.csv"
+        path.parent.mkdir()
+        rows = ["Deal Name,Account Name,Amount,Close Date"] + [
+            f'"Deal {n}\rnote",Acme,{n}00.50,12/{10 + n}/2026' if n == 2 else f"Deal {n},Acme,{n}00.50,12/{10 + n}/2026"
+            for n in range(1, 6)]
+        path.write_bytes("\r".join(rows).encode() + b"\r")
+        monkeypatch.setattr(runtime, "settings", runtime.settings.model_copy(
+            update={"file_drop_page_rows": 2, "run_time_budget_seconds": 0}))
+        runs = [import_drop(local_file(path), runtime)]
+        while runs[-1]["status"] == "partial":
+            runs.append(import_drop(local_file(path), runtime))
+        assert "CR only" in runs[0]["details"]["format"] and len(runs) == 3
+        deals = runtime.warehouse.query(f"SELECT deal_name, amount, close_date FROM {runtime.warehouse.dataset}.crm_deals "
+                                        f"ORDER BY row_number")
+        assert [(d["deal_name"], d["amount"], d["close_date"]) for d in deals] == [
+            (f"Deal {n}" if n != 2 else "Deal 2\rnote", Decimal(f"{n}00.50"), date(2026, 12, 10 + n)) for n in range(1, 6)]
+
+
 class TestUnreadable:
     @pytest.mark.parametrize("content, reason", [
         (b"PK\x03\x04 binary", "zip archive"), (b"", "empty file"), (b"just one line without delimiters\n", "not delimited text"),
