@@ -349,6 +349,23 @@ class TestMatching:
                           f"ORDER BY origin")
         assert beside == [{"origin": "hubspot", "n": 3}, {"origin": "salesforce", "n": 2}]
 
+    def test_the_same_deal_in_two_exports_is_flagged_for_review(self, runtime, tmp_path):
+        """A deal in two folders' exports (same account, similar name, close dates near) is one pair to review;
+        another deal of that account with another number is not."""
+        for folder, crm_headers, rows in (
+                ("acquired", "Deal Name,Company Name,Deal Stage,Pipeline,Close Date,Deal Owner,Record ID",
+                 ["Rollout 2027,ACME Inc.,closedwon,default,03/01/2027,Kim,1", "Rollout 2028,ACME Inc.,closedwon,default,03/01/2027,Kim,2"]),
+                ("subsidiary", "Deal Name;Account Name;Closing Date;Deal Owner;Stage",
+                 ["Rollout 2027 (EU);Acme GmbH;10/03/2027;Jo;Closed Won"])):
+            path = tmp_path / folder / "deals.csv"
+            path.parent.mkdir()
+            path.write_text("\n".join([crm_headers, *rows]) + "\n")
+            assert import_drop(local_file(path), runtime)["drop_status"] == "loaded"
+        pairs = runtime.warehouse.query(f"SELECT deal_name, other_deal_name, source_crm, other_source_crm, review_reason "
+                                        f"FROM {runtime.warehouse.dataset}.v_crm_deal_duplicates")
+        assert [{p["deal_name"], p["other_deal_name"]} for p in pairs] == [{"Rollout 2027", "Rollout 2027 (EU)"}]
+        assert "9 days apart" in pairs[0]["review_reason"]
+
     @pytest.mark.parametrize("name", ["Société Générale S.A.", "ACME, Inc.", "Müller & Söhne GmbH", "Øresund AB",
                                       "  Globex   Corporation ", "Café Olé S.L.", "Umbrella \"Health\" Ltd", "Co-op",
                                       "Philips N.V.", "Casa S.A.S."])
