@@ -7,7 +7,7 @@
 #   account that may only receive events and invoke the file_drop function.
 # - The runtime account reads the bucket's objects; Cloud Storage's service agent publishes the events.
 locals {
-  drop_bucket = var.drop_bucket_name != "" ? var.drop_bucket_name : "${var.project_id}-sales-intel-drops"
+  drop_bucket          = var.drop_bucket_name != "" ? var.drop_bucket_name : "${var.project_id}-sales-intel-drops"
   storage_agent_member = "serviceAccount:service-${data.google_project.this.number}@gs-project-accounts.iam.gserviceaccount.com"
   drop_functions       = { for name, size in local.functions : name => size if try(size.trigger, "http") == "storage" }
 }
