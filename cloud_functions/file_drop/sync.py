@@ -295,6 +295,8 @@ def run_file_drop(event: dict[str, Any], runtime: Runtime, trigger: str = "event
     """Imports the object a Cloud Storage finalize event names; DropNotFinished while it is not done."""
     from cloud_functions.file_drop.storage import storage_object
 
+    if event["name"].endswith("/"):  # a folder placeholder the console creates: no file, nothing to record
+        return {"status": "ignored", "drop_status": "ignored", "name": event["name"]}
     summary = import_drop(storage_object(event, runtime.settings.storage_api_endpoint), runtime, trigger=trigger)
     if summary["drop_status"] in ("partial", "busy"):
         raise DropNotFinished(f"{event['bucket']}/{event['name']}: {summary['drop_status']} "

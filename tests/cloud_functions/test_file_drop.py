@@ -300,6 +300,14 @@ class TestEntryPoint:
         assert statuses == [500, 500, 500, 200, 200]
         assert _deals_of(runtime.warehouse) == export.deals
 
+    def test_a_folder_placeholder_is_ignored(self, runtime, tmp_path):
+        """The zero-byte `folder/` object the console creates is no file: no run, no file_drops row."""
+        from cloud_functions.file_drop.sync import run_file_drop
+
+        answer = run_file_drop({"bucket": "drops", "name": "crm/acme/", "generation": "1", "size": "0"}, runtime)
+        assert answer["drop_status"] == "ignored"
+        assert runtime.warehouse.query(f"SELECT COUNT(*) AS n FROM {runtime.warehouse.dataset}.etl_runs") == [{"n": 0}]
+
 
 def _deals_of(warehouse) -> list:
     return [deal_values(r) for r in warehouse.query(f"SELECT * FROM {warehouse.dataset}.crm_deals ORDER BY row_number")]
