@@ -1,7 +1,10 @@
 """The Terraform, read with python-hcl2 and checked against the code it deploys."""
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import hcl2
@@ -9,7 +12,7 @@ import pytest
 import yaml
 
 import main
-from config.functions import function_sizes
+from config.functions import deployment, function_sizes
 from warehouse.schemas import SCHEMA_DIR, load_table_specs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,11 +59,29 @@ def schedules():
 
 
 def deployed(terraform) -> set[str]:
-    """The functions Terraform deploys by default: all of config/functions.yaml."""
+    """The functions Terraform deploys by default: all of config/functions.yaml and the registered sources'."""
     assert terraform["variable"]["deployed_functions"]["default"] == []
     assert 'yamldecode(file("${local.repo_root}/config/functions.yaml"))' in terraform["locals"]["deployment"]
-    assert terraform["locals"]["all_functions"] == "${local.deployment.functions}"
+    assert "local.deployment.functions" in terraform["locals"]["all_functions"]
     return set(function_sizes())
+
+
+DEPLOYMENT_LOCALS = ("deployment", "sources", "all_functions", "secrets")
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="needs the terraform binary")
+def test_terraform_reads_the_deployment_the_scripts_read(terraform, tmp_path):
+    """Terraform's own evaluation of its deployment locals (terraform console; no provider, nothing planned) gives
+    the functions, sizes and secrets config/functions.py gives the deploy scripts: every registered source's
+    declaration included, none listed twice."""
+    body = "\n".join(f"  {name} = {terraform['locals'][name][2:-1]}" for name in DEPLOYMENT_LOCALS)
+    (tmp_path / "main.tf").write_text(f'locals {{\n  repo_root = "{ROOT}"\n{body}\n}}\n')
+    answer = subprocess.run(["terraform", "console"], input="jsonencode({f = local.all_functions, s = local.secrets})",
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True)
+    evaluated = json.loads(json.loads(answer.stdout.strip().splitlines()[-1]))
+    assert evaluated["s"] == list(deployment().secrets)
+    assert evaluated["f"] == {name: {"memory": size.memory, "timeout_seconds": size.timeout_seconds,
+                                     "max_instances": size.max_instances} for name, size in function_sizes().items()}
 
 
 def test_every_entry_point_is_deployed(terraform):
@@ -305,10 +326,10 @@ def test_salesforce_domain_and_instance_url_are_variables(terraform):
     assert values["SALESFORCE_INSTANCE_URL"] == "${var.salesforce_instance_url}"
 
 
-def test_secrets_come_from_functions_yaml(terraform):
-    """Terraform creates, and grants the runtime account, exactly functions.yaml's secrets (no second list)."""
+def test_secrets_come_from_functions_yaml_and_the_sources(terraform):
+    """Terraform creates, and grants the runtime account, exactly the deployment's secrets (no second list)."""
     secret = terraform["resource"]["google_secret_manager_secret"]["secrets"]
-    assert secret["for_each"] == "${toset(local.deployment.secrets)}"
+    assert secret["for_each"] == "${toset(local.secrets)}"
     assert "secret_names" not in terraform["variable"]
 
 
