@@ -17,8 +17,8 @@ from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 from config.secrets import CredentialsIncomplete, SecretNotFoundError, SecretStore
-from config.sources import SourceDeclaration, registered
 from config.settings import Settings
+from config.sources import SourceDeclaration, registered
 from pipeline.runtime import Runtime
 
 
