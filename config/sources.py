@@ -1,7 +1,8 @@
 """The source registry: one declaration per source, cloud_functions/<entry point>/source.yaml (README "Adding a
 source"). A folder with that file is a registered source; nothing else lists the sources.
 
-Derived from the declarations rather than listed by hand: the deployment's functions and secrets (config/functions.py
+Derived from the declarations rather than listed by hand: the root main.py's source entry points, the work queue's
+sources (pipeline/worker.py), the deployment's functions and secrets (config/functions.py
 for deploy_functions.sh and setup_secrets.sh; Terraform reads the same files with fileset + yamldecode), the local
 runner's sources (scripts/local_sources.py), the tables entity resolution scopes and updates (entity_resolution/
 matcher.py), the per-source branches of v_activity_timeline (scripts/generate_views.py, checked by a test), and the
@@ -22,7 +23,7 @@ SOURCES_DIR = Path(__file__).resolve().parent.parent / "cloud_functions"
 DECLARATION = "source.yaml"
 REQUIRED = ("name", "description", "function", "secrets", "request", "run", "connection_check", "credentials",
             "sandbox", "tables", "match")
-OPTIONAL = ("list_streams", "timeline")
+OPTIONAL = ("list_streams", "stream_job", "worker", "timeline")
 
 
 class DeclarationError(ValueError):
@@ -52,7 +53,9 @@ class SourceDeclaration:
     run: str
     connection_check: str
     credentials: str
-    list_streams: str | None  # the work queue's "list this source's streams" (None: not yet)
+    list_streams: str | None  # the work queue's: the streams a request names (None: no queue mode)
+    stream_job: str | None  # the work queue's: one stream's SyncJob
+    worker: str | None  # the Pub/Sub-pushed worker entry point, in main.py (a name of the root main.py too)
     sandbox: str
     tables: tuple[str, ...]
     match: tuple[MatchColumn, ...]
@@ -96,7 +99,8 @@ def read_declaration(path: Path) -> SourceDeclaration:
         name=str(data["name"]), entry_point=path.parent.name, description=str(data["description"]),
         function=dict(data["function"]), secrets=tuple(data["secrets"] or ()), request=data["request"],
         run=data["run"], connection_check=data["connection_check"], credentials=data["credentials"],
-        list_streams=data.get("list_streams"), sandbox=data["sandbox"], tables=tuple(data["tables"] or ()),
+        list_streams=data.get("list_streams"), stream_job=data.get("stream_job"), worker=data.get("worker"),
+        sandbox=data["sandbox"], tables=tuple(data["tables"] or ()),
         match=match, timeline=data.get("timeline"))
 
 
@@ -109,6 +113,17 @@ def registered() -> dict[str, SourceDeclaration]:
     if duplicates:
         raise DeclarationError(f"two sources declare the name {', '.join(duplicates)}")
     return {d.name: d for d in declarations}
+
+
+def entry_points() -> dict[str, Any]:
+    """Every registered source's entry points by name (its sync's, and its worker's when it has one), for the root
+    main.py: each source's main.py is imported."""
+    found = {}
+    for source in registered().values():
+        found[source.entry_point] = source.attribute(f"main.{source.entry_point}")
+        if source.worker:
+            found[source.worker.rpartition(".")[2]] = source.attribute(source.worker)
+    return found
 
 
 def match_columns() -> list[MatchColumn]:

@@ -24,11 +24,22 @@ def source(request) -> SourceDeclaration:
 
 class TestDeclarations:
     def test_every_name_a_declaration_gives_resolves(self, source):
-        """The request model, run function, connection check, credentials check, sandbox factory (and the stream
-        lister when given) exist under the names declared."""
+        """The request model, run function, connection check, credentials check, sandbox factory (and the work
+        queue's stream lister, stream job and worker when given) exist under the names declared."""
         names = [source.request, source.run, source.connection_check, source.credentials]
-        assert all(callable(source.attribute(name)) for name in names + [n for n in [source.list_streams] if n])
+        queue = [source.list_streams, source.stream_job, source.worker]
+        assert all(callable(source.attribute(name)) for name in names + [n for n in queue if n])
         assert callable(source.local_sandbox())
+
+    def test_the_work_queue_finds_the_declared_functions(self, source):
+        """pipeline/worker.py reaches a queue-mode source's declared stream lister and stream job in one module."""
+        from pipeline.worker import source_module
+
+        if not source.list_streams:
+            pytest.skip(f"{source.name} has no queue mode")
+        module = source_module(source.name)
+        assert module.requested_streams is source.attribute(source.list_streams)
+        assert module.stream_job is source.attribute(source.stream_job)
 
     def test_tables_and_match_columns_exist(self, source):
         """Each declared table has a schema; each matched column is in its table, with the match columns (and a
