@@ -5,7 +5,7 @@ Derived from the declarations rather than listed by hand: the root main.py's sou
 sources (pipeline/worker.py), the deployment's functions and secrets (config/functions.py
 for deploy_functions.sh and setup_secrets.sh; Terraform reads the same files with fileset + yamldecode), the local
 runner's sources (scripts/local_sources.py), the tables entity resolution scopes and updates (entity_resolution/
-matcher.py), the per-source branches of v_activity_timeline (scripts/generate_views.py, checked by a test), and the
+matcher.py), the Cloud Scheduler jobs and freshness (config/schedules.py), the per-source branches of v_activity_timeline (scripts/generate_views.py, checked by a test), and the
 shared contract suite (tests/contracts/test_every_source.py). Only names are read here: a source's modules are
 imported when something uses them, so `report` or `sql` never load the API clients.
 """
@@ -22,7 +22,7 @@ import yaml
 SOURCES_DIR = Path(__file__).resolve().parent.parent / "cloud_functions"
 DECLARATION = "source.yaml"
 REQUIRED = ("name", "description", "function", "secrets", "request", "run", "connection_check", "credentials",
-            "sandbox", "tables", "match")
+            "sandbox", "schedule", "tables", "match")
 OPTIONAL = ("list_streams", "stream_job", "worker", "timeline")
 
 
@@ -57,6 +57,7 @@ class SourceDeclaration:
     stream_job: str | None  # the work queue's: one stream's SyncJob
     worker: str | None  # the Pub/Sub-pushed worker entry point, in main.py (a name of the root main.py too)
     sandbox: str
+    schedule: dict[str, Any]  # stale_after_hours, and jobs as config/schedules.yaml's less their `function`
     tables: tuple[str, ...]
     match: tuple[MatchColumn, ...]
     timeline: str | None  # a file in the folder: this source's SELECT of v_activity_timeline's columns
@@ -95,12 +96,14 @@ def read_declaration(path: Path) -> SourceDeclaration:
         raise DeclarationError(f"{where}: each match entry needs table, column and kind ({error})") from None
     if any(m.kind not in ("email", "phone") for m in match):
         raise DeclarationError(f"{where}: a match entry's kind is email or phone")
+    if not isinstance(data["schedule"], dict) or {"stale_after_hours", "jobs"} - set(data["schedule"]):
+        raise DeclarationError(f"{where}: schedule needs stale_after_hours and jobs")
     return SourceDeclaration(
         name=str(data["name"]), entry_point=path.parent.name, description=str(data["description"]),
         function=dict(data["function"]), secrets=tuple(data["secrets"] or ()), request=data["request"],
         run=data["run"], connection_check=data["connection_check"], credentials=data["credentials"],
         list_streams=data.get("list_streams"), stream_job=data.get("stream_job"), worker=data.get("worker"),
-        sandbox=data["sandbox"], tables=tuple(data["tables"] or ()),
+        sandbox=data["sandbox"], schedule=dict(data["schedule"]), tables=tuple(data["tables"] or ()),
         match=match, timeline=data.get("timeline"))
 
 

@@ -8,7 +8,7 @@ import yaml
 
 import main
 from config.functions import deployment
-from config.schedules import SCHEDULES, load_jobs
+from config.schedules import load_jobs, schedules
 from config.sources import DeclarationError, SourceDeclaration, read_declaration, registered
 from entity_resolution.match_tables import scope_parts
 from scripts.local_sources import SOURCES as LOCAL_SOURCES
@@ -52,12 +52,12 @@ class TestDeclarations:
             assert needed | ({"domain"} if match.kind == "email" else set()) <= columns, match
 
     def test_a_source_is_deployed_exported_scheduled_and_local(self, source):
-        """Its function and secrets are in the deployment, main.py exports its entry point, schedules.yaml has a
-        job calling it and a freshness for it, and the local runner drives it."""
+        """Its function and secrets are in the deployment, main.py exports its entry point, a scheduler job calls it
+        and it has a freshness, and the local runner drives it."""
         assert source.entry_point in deployment().functions and set(source.secrets) <= set(deployment().secrets)
         assert source.entry_point in main.__all__
         assert source.entry_point in {job.function for job in load_jobs()[1]}
-        assert source.name in yaml.safe_load(SCHEDULES.read_text())["freshness"]["stale_after_hours"]
+        assert source.name in schedules()["freshness"]["stale_after_hours"]
         assert LOCAL_SOURCES[source.name].declaration == source
 
     def test_its_matched_tables_are_in_the_resolution_scope(self, source):
