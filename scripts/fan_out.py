@@ -250,3 +250,54 @@ def _wait_for_port(port: int, process: subprocess.Popen, log_path: Path, timeout
                 return
         time.sleep(0.2)
     raise RuntimeError(f"the Pub/Sub emulator did not listen on 127.0.0.1:{port} within {timeout:g} s ({log_path})")
+
+
+def max_dml_in_window(statements: Sequence[tuple[str, float, float]], seconds: float = 10.0) -> dict[str, int]:
+    """Per table, the most mutating statements that started within any `seconds` (BigQuery allows 25 per 10 s)."""
+    starts: dict[str, list[float]] = {}
+    for table, start, _end in statements:
+        starts.setdefault(table, []).append(start)
+    most: dict[str, int] = {}
+    for table, times in starts.items():
+        times.sort()
+        first = 0
+        for last, time_ in enumerate(times):
+            while times[first] <= time_ - seconds:
+                first += 1
+            most[table] = max(most.get(table, 0), last - first + 1)
+    return most
+
+
+def max_in_flight(statements: Sequence[tuple[str, float, float]]) -> dict[str, int]:
+    """Per table, the most mutating statements running at once (BigQuery runs 2 and queues 20)."""
+    events: dict[str, list[tuple[float, int]]] = {}
+    for table, start, end in statements:
+        events.setdefault(table, []).extend([(start, 1), (end, -1)])
+    most: dict[str, int] = {}
+    for table, points in events.items():
+        running = 0
+        for _time, step in sorted(points, key=lambda p: (p[0], p[1])):
+            running += step
+            most[table] = max(most.get(table, 0), running)
+    return most
+
+
+def run_fan_out(runtime: Runtime, sources: Sequence[str], *, workers: int, full: bool, timeout: float) -> FanOutStats:
+    """`run_local fan-out`: every stream of each source enqueued, run by the workers, merged; prints the outcome."""
+    settings = runtime.settings.model_copy(update={"dispatch": "queue"})
+    queued = Runtime(settings, runtime.warehouse, runtime.publisher, runtime.secrets)
+    with LocalFanOut(queued, sources, workers=workers) as fan:
+        for source in sources:
+            streams = fan.enqueue(source, "full" if full else "incremental")
+            print(f"{source}: {len(streams)} work message(s) queued ({', '.join(streams)})", flush=True)
+        finished = fan.wait_until_done(timeout)
+        fan.drain()
+    stats = fan.stats
+    statements = fan.merger.window.statements
+    print(f"workers: {stats.done} stream(s) done, {stats.continued} continued, {stats.retried} retried, "
+          f"{stats.dead_lettered} dead-lettered; merger: {sum(c.rows for c in stats.cycles)} rows in "
+          f"{len(statements)} MERGE(s); most per table in 10 s: {max(max_dml_in_window(statements).values(), default=0)}, "
+          f"at once: {max(max_in_flight(statements).values(), default=0)}", flush=True)
+    if not finished:
+        raise TimeoutError(f"fan-out: streams still open after {timeout:g} s: {', '.join(sorted(stats.open_streams))}")
+    return stats
