@@ -6,7 +6,8 @@ a source run at once, and each limit below is kept by the instance count or by a
 rate, never by luck:
 - Gmail: the project's 1,200,000 units a minute over one mailbox's 6,000 (GMAIL_QUOTA_UNITS_PER_MINUTE, which
   each worker's client spends no faster) = 200 mailboxes at full speed at once. The project's daily units
-  (GMAIL_DAILY_QUOTA_UNITS) are counted across instances in the warehouse; runs past them stop partial.
+  (GMAIL_DAILY_QUOTA_UNITS) are summed from etl_runs when a run starts (runs past them stop partial); runs already
+  under way do not see each other's, so they can overshoot the figure by what they spend.
 - Salesforce: the org's concurrent long-running requests (25 in production orgs; a Bulk query job counts)
   are shared with the org's users and other integrations: the pipeline takes at most 10 of them (one per
   worker), and never more than its streams (the synced objects). The daily API budget is the org's own,
