@@ -1,4 +1,4 @@
-# The pipeline on Google Cloud: dataset and tables, views, functions. Pub/Sub in pubsub.tf, service
+# The pipeline on Google Cloud: dataset and tables, views, functions. Pub/Sub (and queue mode's topics) in pubsub.tf, service
 # accounts and grants in iam.tf, Cloud Scheduler in scheduler.tf. Every table comes from
 # bigquery/schemas (<table>.json + tables.yaml) and every job from config/schedules.yaml: the code's
 # own files, so Terraform and the pipeline cannot disagree.
@@ -56,6 +56,14 @@ locals {
     SALESFORCE_CUSTOM_FIELDS         = jsonencode(var.salesforce_custom_fields)
     SALESFORCE_FORMULA_FIELDS        = jsonencode(var.salesforce_formula_fields)
     SALESFORCE_FORMULA_REFRESH_HOURS = tostring(var.salesforce_formula_refresh_hours)
+    # Queue mode: the mode, and the topics of pubsub.tf (their names from the resources themselves).
+    DISPATCH               = var.dispatch
+    WORK_TOPIC_PREFIX      = local.work_topic_prefix
+    WORK_DEAD_LETTER_TOPIC = google_pubsub_topic.work_dead_letter.name
+    WORK_MAX_ATTEMPTS      = tostring(var.work_max_attempts)
+    WORK_MAX_CHAIN         = tostring(var.work_max_chain)
+    LANDING_TOPIC          = google_pubsub_topic.landed_rows.name
+    MERGE_INTERVAL_SECONDS = tostring(var.merge_interval_seconds)
   }
   environment = merge(local.deployment.environment,
   { for name in local.deployment.settings : name => local.setting_values[name] })
@@ -201,7 +209,7 @@ resource "google_storage_bucket_object" "source" {
 }
 
 resource "google_cloudfunctions2_function" "functions" {
-  # checkov:skip=CKV_GCP_124: Cloud Scheduler calls the function URLs from outside any VPC; every call needs an OIDC token of an account allowed to invoke (no unauthenticated access)
+  # checkov:skip=CKV_GCP_124: Cloud Scheduler and Pub/Sub push call the function URLs from outside any VPC; every call needs an OIDC token of an account allowed to invoke (no unauthenticated access)
   for_each    = local.functions
   name        = replace(each.key, "_", "-")
   location    = var.region
@@ -219,13 +227,16 @@ resource "google_cloudfunctions2_function" "functions" {
   }
 
   service_config {
-    available_memory               = each.value.memory
-    timeout_seconds                = each.value.timeout_seconds
-    max_instance_count             = each.value.max_instances
-    service_account_email          = google_service_account.runtime.email
-    ingress_settings               = "ALLOW_ALL"
-    all_traffic_on_latest_revision = true
-    environment_variables          = merge(local.environment, { FUNCTION_TIMEOUT_SECONDS = tostring(each.value.timeout_seconds) })
+    available_memory   = each.value.memory
+    timeout_seconds    = each.value.timeout_seconds
+    max_instance_count = each.value.max_instances
+    # One request at a time per instance: max_instances counts the streams running at once (config/quotas.py)
+    # and keeps the merger alone.
+    max_instance_request_concurrency = 1
+    service_account_email            = google_service_account.runtime.email
+    ingress_settings                 = "ALLOW_ALL"
+    all_traffic_on_latest_revision   = true
+    environment_variables            = merge(local.environment, { FUNCTION_TIMEOUT_SECONDS = tostring(each.value.timeout_seconds) })
   }
 
   depends_on = [google_project_service.apis]

@@ -178,6 +178,29 @@ def test_deploy_without_settings_passes_the_required_ones(tmp_path):
                            "FUNCTION_TIMEOUT_SECONDS": "540"}
 
 
+def test_deploy_gives_workers_their_quota_limits_and_queue_settings(tmp_path):
+    """The workers and the merger are deployed with config/quotas.py's max instances, one request per instance,
+    and DISPATCH and the queue settings set in the environment reach every function."""
+    from config.quotas import MAX_INSTANCES
+
+    calls = tmp_path / "calls.txt"
+    gcloud = f'[ "$1" = auth ] && {{ echo me@example.com; exit 0; }}; echo "$@" >> {calls}'
+    queue = {"DISPATCH": "queue", "WORK_MAX_ATTEMPTS": "7", "LANDING_TOPIC": "landed-rows"}
+    result = subprocess.run([shutil.which("bash"), str(ROOT / "scripts" / "deploy_functions.sh"), "--project", "p"],
+                            capture_output=True, text=True, cwd=ROOT,
+                            env={"PATH": bin_dir(tmp_path, gcloud), "HOME": str(tmp_path), "PYTHON": sys.executable,
+                                 **queue})
+    assert result.returncode == 0, result.stderr
+    deployed = {}
+    for line in calls.read_text().splitlines():
+        args = dict(a.split("=", 1) for a in line.split() if a.startswith("--") and "=" in a)
+        deployed[args["--entry-point"]] = args
+    assert {name: int(deployed[name]["--max-instances"]) for name in MAX_INSTANCES} == MAX_INSTANCES
+    assert all(args["--concurrency"] == "1" for args in deployed.values())
+    assert all("|DISPATCH=queue|" in args["--set-env-vars"] and "|WORK_MAX_ATTEMPTS=7|" in args["--set-env-vars"]
+               for args in deployed.values())
+
+
 def test_setup_secrets_creates_every_secret_of_functions_yaml(tmp_path):
     """setup_secrets.sh creates exactly the secrets Terraform creates (functions.yaml's), empty as Terraform does:
     a placeholder would count as set (and pick a Salesforce way nobody configured)."""
