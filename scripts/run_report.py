@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from scripts.run_history import STALE_FACTOR, headline, name, stream_health
+from scripts.run_history import STALE_FACTOR, dead_letters, headline, name, stream_health
 from warehouse import Warehouse
 
 STATUS_COLOURS = {"success": "#2e7d32", "partial": "#f9a825", "failed": "#c62828", "abandoned": "#6a1b9a",
@@ -43,7 +43,8 @@ def report_data(warehouse: Warehouse, days: int = 30, expected: Mapping[str, Ite
         jobs = ((run.pop("details") or {}).get("warehouse_jobs") or {}).get("jobs") or {}
         for job, entry in jobs.items():
             kind, _, table = job.partition(" ")
-            if kind == "merge" and entry.get("rows") and table not in BOOKKEEPING_TABLES:
+            # merged by the run itself, or landed for the merger (queue mode)
+            if kind in ("merge", "land") and entry.get("rows") and table not in BOOKKEEPING_TABLES:
                 key = (run["started_at"].date().isoformat(), run["source"], table)
                 loaded[key] = loaded.get(key, 0) + entry["rows"]
     health = stream_health(warehouse, expected)
@@ -57,6 +58,7 @@ def report_data(warehouse: Warehouse, days: int = 30, expected: Mapping[str, Ite
         "days": days,
         "headline": headline(health),
         "streams": health,
+        "dead_letters": dead_letters(warehouse, days),
         "runs": runs,
         "rows_loaded_per_day": [{"day": d, "source": s, "table": t, "rows": n} for (d, s, t), n in sorted(loaded.items())],
         "match_rate_per_source": match_rate_per_source(match_rates),
@@ -195,6 +197,19 @@ def _streams_table(data: dict[str, Any]) -> str:
     return f'<table id="streams"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
+def _dead_letters_table(data: dict[str, Any]) -> str:
+    """The work messages given up (queue mode), when there are any."""
+    letters = data.get("dead_letters") or []
+    if not letters:
+        return ""
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+        f"{d['dead_lettered_at']:%Y-%m-%d %H:%M}", f"{d['source']}/{d['stream'] or '-'}", d["attempts"] or "?",
+        " ".join(filter(None, (d["error_type"], (d["error_message"] or "")[:300]))))) + "</tr>" for d in letters)
+    head = "".join(f"<th>{c}</th>" for c in ("dead-lettered", "stream", "attempts", "last error"))
+    return (f'<h2>Dead-lettered work messages</h2><table id="dead-letters"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table>")
+
+
 def _match_summary(data: dict[str, Any]) -> str:
     rates = data["match_rate_per_source"]
     if not rates:
@@ -234,7 +249,7 @@ def to_html(data: dict[str, Any]) -> str:
         f"<p>Dataset {html.escape(data['warehouse_dataset'])}, last {data['days']} days, "
         f"generated {html.escape(generated)}. {len(data['runs'])} runs.</p>"
         f"<p id=\"match-summary\">{html.escape(_match_summary(data))}</p>"
-        f"<h2>Latest run of every stream</h2>{_streams_table(data)}"
+        f"<h2>Latest run of every stream</h2>{_streams_table(data)}{_dead_letters_table(data)}"
         + "\n".join(sections) + "</body></html>\n")
 
 

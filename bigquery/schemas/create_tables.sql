@@ -470,6 +470,7 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.crm_deals (
   owner STRING,
   contact_name STRING,
   contact_email STRING,
+  contact_domain STRING,
   contact_email_raw STRING,
   contact_phone STRING,
   contact_phone_e164 STRING,

@@ -121,7 +121,7 @@ def deal_rows(record: Mapping[str, Any], context: FileContext) -> dict[str, list
         "currency": _currency(_cell(cells, context, "currency")) or (amount.currency if amount else None),
         "probability": typed["probability"], "close_date": typed["close_date"],
         "owner": _cell(cells, context, "owner"), "contact_name": _cell(cells, context, "contact_name"),
-        "contact_email": email, "contact_email_raw": email_raw, "contact_phone": phone,
+        "contact_email": email, "contact_domain": email_domain(email), "contact_email_raw": email_raw, "contact_phone": phone,
         "contact_phone_e164": phone_e164, "drop_namespace": context.namespace, "row_number": record["row"],
         "raw_row": dict(cells), **context.lineage,
         # A changed row is matched again: the next resolution sees it as never examined.

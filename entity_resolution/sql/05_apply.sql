@@ -1,6 +1,6 @@
--- Writes the decisions into ${target}'s match columns named with ${prefix} (run once for gmail_participants.email,
--- hubspot_sequence_enrollments.email, dialpad_calls.external_number_e164, crm_deals.contact_email and, into its
--- phone_ columns, crm_deals.contact_phone_e164): rows never examined, and rows of re-resolved values whose
+-- Writes the decisions into ${target}'s match columns named with ${prefix} (run once per matched column:
+-- gmail_participants.email, hubspot_sequence_enrollments.email, dialpad_calls.external_number_e164, ...; crm_deals
+-- carries two sets, its contact_phone_e164's prefixed phone_): rows never examined, and rows of re-resolved values whose
 -- outcome changed. Rows whose outcome stands are not touched (a second run changes nothing).
 -- ${partitions} bounds t's partition column to the days 05_apply_partitions.sql found (constants: pruned).
 -- Parameters: @now (TIMESTAMP).
