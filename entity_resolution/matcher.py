@@ -41,6 +41,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Runs' end times and this run's start come from different machines' clocks: a run that ended this much before
 # the last resolution started is still counted as written since (reading a partition twice costs little).
 CLOCK_SKEW = timedelta(minutes=10)
+# Queue mode: a run's etl_runs row (its end, updated_at, stamped by the worker) reaches the table when the merger
+# merges it, possibly a cycle before the rows it covers; counted as written since for this much longer (the
+# landing backlog alert fires at 15 minutes).
+LANDING_LAG = timedelta(minutes=15)
 NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
 ALL_VALUES = 2**62
 
@@ -96,24 +100,31 @@ def last_success_starts(warehouse: Warehouse) -> dict[str, datetime | None]:
     return {"email": row["email_since"], "phone": row["phone_since"]}
 
 
-def written_partitions(warehouse: Warehouse, since: dict[str, datetime | None]) -> dict[str, str]:
+def scope_slack(settings: Settings) -> timedelta:
+    """How long before the last resolution a run may have ended and still count as written since."""
+    return CLOCK_SKEW + (LANDING_LAG if settings.dispatch == "queue" else timedelta(0))
+
+
+def written_partitions(warehouse: Warehouse, since: dict[str, datetime | None],
+                       slack: timedelta = CLOCK_SKEW) -> dict[str, str]:
     """Per matched table, its partitions written since the last successful run of the table's value type, as
     constants on the partition column: FALSE when none, TRUE when not known (never resolved, or a run since ended
     abandoned and so recorded nothing)."""
-    known = [moment - CLOCK_SKEW for moment in since.values() if moment is not None]
+    known = [moment - slack for moment in since.values() if moment is not None]
     runs = warehouse.query(sql("01_scope_written", warehouse), {
         "since": min(known), "oldest": min(known) - ABANDONED_LOOKBACK, "source": SOURCE}) if known else []
-    return {m.table: _written_predicate(m.table, m.table, since[m.kind], runs) for m in matched()}
+    return {m.table: _written_predicate(m.table, m.table, since[m.kind], runs, slack) for m in matched()}
 
 
-def _written_predicate(table: str, alias: str, since: datetime | None, runs: list[dict[str, Any]]) -> str:
+def _written_predicate(table: str, alias: str, since: datetime | None, runs: list[dict[str, Any]],
+                       slack: timedelta = CLOCK_SKEW) -> str:
     spec = table_spec(table)
     if since is None or not spec.partition_field:
         return "TRUE"
     numbers: set[int] = set()
     has_null = False
     for run in runs:
-        if run["updated_at"] < since - CLOCK_SKEW:
+        if run["updated_at"] < since - slack:
             continue
         written = (run["details"] or {}).get("partitions_written") or {}
         if run["status"] == "abandoned" or (table in written and written[table] is None):
@@ -150,7 +161,7 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
             params = _parameters(request, settings, warehouse, record.run_id, datetime.now(timezone.utc), since)
             # Full mode: every value is in scope as changed (@full); no partition is read for new rows apart.
             scope = (dict.fromkeys((m.table for m in matched()), "FALSE") if params["full"]
-                     else written_partitions(warehouse, since))
+                     else written_partitions(warehouse, since, scope_slack(settings)))
             record.details["scope_partitions"] = scope
             updated: dict[str, int] = {}
             step_seconds: dict[str, float] = {}
