@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     gmail_quota_units_per_minute: int = Field(6000, ge=0, description="Per-mailbox Gmail quota units per minute "
                                                                       "(0, or at least 300: a message costs 5 "
                                                                       "units a second), "
-                                                                      "spent evenly, a twentieth in any 3 s (6,000: projects created since "
+                                                                      "spent evenly, a twelfth in any 5 s (6,000: projects created since "
                                                                       "2026-05-01; 15,000 for older ones; 0: no "
                                                                       "client-side limit).")
     gmail_daily_quota_units: int = Field(80_000_000, ge=0, description="Gmail quota units the project spends per day "
