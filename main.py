@@ -8,8 +8,9 @@ from cloud_functions.dialpad_sync.main import dialpad_sync
 from cloud_functions.entity_resolution.main import entity_resolution
 from cloud_functions.gmail_sync.main import gmail_sync
 from cloud_functions.hubspot_sync.main import hubspot_sync
+from cloud_functions.meet_sync.main import meet_sync
 from cloud_functions.salesforce_sync.main import salesforce_sync
 from cloud_functions.zoom_sync.main import zoom_sync
 
-__all__ = ["account_recommendations", "dialpad_sync", "entity_resolution", "gmail_sync", "hubspot_sync", "salesforce_sync",
+__all__ = ["account_recommendations", "dialpad_sync", "entity_resolution", "gmail_sync", "hubspot_sync", "meet_sync", "salesforce_sync",
            "zoom_sync"]

@@ -1,0 +1,13 @@
+"""HTTP entry point: POST {"sync_type": "incremental"|"full", "days": N, "users": [...]}."""
+from __future__ import annotations
+
+import functions_framework
+
+from cloud_functions.meet_sync.sync import MeetSyncRequest, check_meet, run_meet_sync
+from http_entry.handler import handle_request
+
+
+@functions_framework.http
+def meet_sync(request):
+    """Syncs Google Meet conferences, participants and transcripts into the warehouse; answers the runs' summary."""
+    return handle_request(request, MeetSyncRequest, run_meet_sync, source="meet", check=check_meet)
