@@ -1,5 +1,5 @@
-"""Entity resolution: emails of gmail_participants and HubSpot enrollments, numbers of dialpad_calls, matched to
-Salesforce.
+"""Entity resolution: emails of gmail_participants, HubSpot enrollments and meeting_participants, numbers of
+dialpad_calls and of meeting participants who dialled in, matched to Salesforce.
 
 Set-based SQL in the warehouse, in BigQuery's dialect (entity_resolution/sql/, run in file order):
 01 scope (which values: rows never examined in the partitions written since the last successful run, which
@@ -37,12 +37,15 @@ SOURCE = "entity_resolution"
 PIPELINE = ("01_scope", "02_candidates", "03_resolve", "04_review_candidates")
 # 05_apply.sql writes the decisions into each table that carries the match columns.
 APPLY_TARGETS = (("gmail_participants", "email", "email"), ("hubspot_sequence_enrollments", "email", "email"),
-                 ("dialpad_calls", "external_number_e164", "phone"))
+                 ("meeting_participants", "email", "email"), ("dialpad_calls", "external_number_e164", "phone"),
+                 ("meeting_participants", "phone_e164", "phone"))
 WORK_TABLES = ("_er_scope", "_er_candidates", "_er_resolution")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # 01_scope.sql's placeholders: per table that carries match columns, its value type, its alias there, the name.
+# meeting_participants carries an email or (a dial-in without one) a number, never both: matched by either.
 SCOPE_TABLES = {"gmail_participants": ("email", "p", "participants_written"),
                 "hubspot_sequence_enrollments": ("email", "e", "enrollments_written"),
+                "meeting_participants": ("all", "m", "meetings_written"),
                 "dialpad_calls": ("phone", "c", "calls_written")}
 # Runs' end times and this run's start come from different machines' clocks: a run that ended this much before
 # the last resolution started is still counted as written since (reading a partition twice costs little).
@@ -109,8 +112,16 @@ def written_partitions(warehouse: Warehouse, since: dict[str, datetime | None]) 
     known = [moment - CLOCK_SKEW for moment in since.values() if moment is not None]
     runs = warehouse.query(sql("01_scope_written", warehouse), {
         "since": min(known), "oldest": min(known) - ABANDONED_LOOKBACK, "source": SOURCE}) if known else []
-    return {placeholder: _written_predicate(table, alias, since[kind], runs)
+    return {placeholder: _written_predicate(table, alias, _earliest(since, kind), runs)
             for table, (kind, alias, placeholder) in SCOPE_TABLES.items()}
+
+
+def _earliest(since: dict[str, datetime | None], kind: str) -> datetime | None:
+    """The start that bounds a table's new rows: its value type's, or for a table of both types the earlier."""
+    if kind in since:
+        return since[kind]
+    starts = list(since.values())
+    return None if None in starts else min(s for s in starts if s is not None)
 
 
 def _written_predicate(table: str, alias: str, since: datetime | None, runs: list[dict[str, Any]]) -> str:
@@ -170,8 +181,10 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
                         step_seconds[name] = round(time.perf_counter() - started, 3)
                     for target, column, kind in APPLY_TARGETS:
                         started = time.perf_counter()
-                        updated[target] = apply_decisions(warehouse, run, target, column, kind, params)
-                        step_seconds[f"05_apply_{target}"] = round(time.perf_counter() - started, 3)
+                        changed = apply_decisions(warehouse, run, target, column, kind, params)
+                        updated[target] = updated.get(target, 0) + changed
+                        step = f"05_apply_{target}" + ("" if column in ("email", "external_number_e164") else f"_{column}")
+                        step_seconds[step] = round(time.perf_counter() - started, 3)
                     decisions = warehouse.query(sql("06_summary", warehouse, run))
                 finally:  # on BigQuery they would otherwise stay until the scratch dataset expires them
                     for table in WORK_TABLES:

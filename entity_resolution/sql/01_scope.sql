@@ -1,7 +1,7 @@
--- Which values (emails of gmail_participants and hubspot_sequence_enrollments, external numbers of dialpad_calls)
--- this run resolves, and whether every row of a value is re-resolved (all_rows) or only rows never examined:
+-- Which values (emails of gmail_participants, hubspot_sequence_enrollments and meeting_participants, external
+-- numbers of dialpad_calls, numbers of meeting participants who dialled in) this run resolves, and whether every row of a value is re-resolved (all_rows) or only rows never examined:
 -- - new rows (matched_at IS NULL) are looked for only in the partitions written since the last successful run of
---   their value type: the placeholders participants_written, enrollments_written and calls_written bound the
+--   their value type: the placeholders participants_written, enrollments_written, meetings_written and calls_written bound the
 --   tables' partition columns by constants (from 01_scope_written.sql; TRUE when not known), so BigQuery scans
 --   those partitions only;
 -- - values whose CRM side changed since @crm_changed_since (every value in full mode) are looked for wherever
@@ -52,12 +52,17 @@ new_emails AS (
   UNION ALL
   SELECT e.email, e.domain FROM ${dataset}.hubspot_sequence_enrollments AS e
   WHERE e.email IS NOT NULL AND e.matched_at IS NULL AND ${enrollments_written}
+  UNION ALL
+  SELECT m.email, m.domain FROM ${dataset}.meeting_participants AS m
+  WHERE m.email IS NOT NULL AND m.matched_at IS NULL AND ${meetings_written}
 ),
 changed_email_rows AS (
   SELECT email AS value, domain FROM (
     SELECT email, domain FROM ${dataset}.gmail_participants
     UNION ALL
     SELECT email, domain FROM ${dataset}.hubspot_sequence_enrollments WHERE email IS NOT NULL
+    UNION ALL
+    SELECT email, domain FROM ${dataset}.meeting_participants WHERE email IS NOT NULL
   )
   WHERE @full
      OR email IN (SELECT value FROM changed_emails)
@@ -77,13 +82,19 @@ email_scope AS (
 new_phones AS (
   SELECT c.external_number_e164 AS value FROM ${dataset}.dialpad_calls AS c
   WHERE c.external_number_e164 IS NOT NULL AND c.matched_at IS NULL AND ${calls_written}
+  UNION ALL
+  SELECT m.phone_e164 FROM ${dataset}.meeting_participants AS m
+  WHERE m.phone_e164 IS NOT NULL AND m.matched_at IS NULL AND ${meetings_written}
 ),
 changed_phone_rows AS (
-  SELECT external_number_e164 AS value FROM ${dataset}.dialpad_calls
-  WHERE external_number_e164 IS NOT NULL
-    AND (@full
-         OR external_number_e164 IN (SELECT value FROM changed_phones)
-         OR RIGHT(external_number_e164, 7) IN (SELECT last7 FROM changed_last7))
+  SELECT value FROM (
+    SELECT external_number_e164 AS value FROM ${dataset}.dialpad_calls WHERE external_number_e164 IS NOT NULL
+    UNION ALL
+    SELECT phone_e164 FROM ${dataset}.meeting_participants WHERE phone_e164 IS NOT NULL
+  )
+  WHERE @full
+     OR value IN (SELECT value FROM changed_phones)
+     OR RIGHT(value, 7) IN (SELECT last7 FROM changed_last7)
 ),
 phone_scope AS (
   SELECT value, CAST(NULL AS STRING) AS domain, LOGICAL_OR(all_rows) AS all_rows

@@ -74,7 +74,7 @@ def test_sql_files_parse(path):
     for placeholder, value in {"dataset": "sales_intelligence", "work": "sales_intelligence", "target": "dialpad_calls",
                                "value_column": "external_number_e164", "value_type": "phone",
                                "participants_written": "TRUE", "enrollments_written": "FALSE",
-                               "calls_written": "(c.started_at >= TIMESTAMP '2027-06-15 00:00:00+00:00')"}.items():
+                               "meetings_written": "TRUE", "calls_written": "(c.started_at >= TIMESTAMP '2027-06-15 00:00:00+00:00')"}.items():
         text = text.replace("${" + placeholder + "}", value)
     parses_as_bigquery(text)
 
