@@ -56,7 +56,7 @@ calls AS (
     COALESCE(c.target_email, c.target_name) AS our_party
   FROM ${dataset}.dialpad_calls AS c
 ),
-meetings AS (
+video_meetings AS (
   SELECT
     p.meeting_id AS activity_id, p.source, 'meeting' AS channel, 'video_meeting' AS activity_type,
     CAST(NULL AS STRING) AS direction, p.started_at AS occurred_at, p.started_at AS recorded_at,
@@ -112,7 +112,7 @@ enrollments AS (
 activities AS (
   SELECT * FROM gmail
   UNION ALL SELECT * FROM calls
-  UNION ALL SELECT * FROM meetings
+  UNION ALL SELECT * FROM video_meetings
   UNION ALL SELECT * FROM salesforce
   UNION ALL SELECT * FROM enrollments
 )
