@@ -21,6 +21,13 @@ REFUSED_HINTS = {
     "hubspot": ("4. HubSpot", "save a current key with the crm.objects.contacts.read, crm.objects.owners.read and "
                               "automation.sequences.read scopes in the hubspot-api-key secret"),
     "dialpad": ("5. Dialpad", "save a current company API key in the dialpad-api-key secret"),
+    "zoom": ("6. Zoom", "save the Server-to-Server OAuth app's account id, client id and secret in the zoom-* secrets "
+                        "and check the app is activated with the report:read:admin, meeting:read:admin, "
+                        "recording:read:admin and user:read:admin scopes"),
+    "meet": ("7. Google Meet", "grant the service account's client id the scopes "
+                               "https://www.googleapis.com/auth/meetings.space.readonly, "
+                               "https://www.googleapis.com/auth/calendar.events.readonly and "
+                               "https://www.googleapis.com/auth/drive.readonly under domain-wide delegation"),
 }
 
 

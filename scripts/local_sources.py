@@ -79,6 +79,18 @@ def _hubspot_credentials(runtime: Runtime) -> None:
     access_token(runtime.secrets)
 
 
+def _zoom_credentials(runtime: Runtime) -> None:
+    from cloud_functions.zoom_sync.auth import ZoomCredentials
+
+    ZoomCredentials.from_secrets(runtime.secrets)
+
+
+def _meet_credentials(runtime: Runtime) -> None:
+    from cloud_functions.meet_sync.auth import service_account_key
+
+    service_account_key(runtime.secrets, runtime.settings)
+
+
 SANDBOX_SALESFORCE_SIZE = dict(accounts=50, contacts=2000, leads=500)
 
 
@@ -126,6 +138,22 @@ def _gmail_sandbox(runtime: Runtime) -> Iterator[Runtime]:
         yield _aimed_at(runtime, "gmail", sandbox, f" (mailboxes {', '.join(sandbox.state.mailboxes)})")
 
 
+@contextlib.contextmanager
+def _zoom_sandbox(runtime: Runtime) -> Iterator[Runtime]:
+    from sandbox.zoom import ZoomSandbox
+
+    with ZoomSandbox(SANDBOX_MEETINGS, size=_company_size()) as sandbox:
+        yield _aimed_at(runtime, "zoom", sandbox)
+
+
+@contextlib.contextmanager
+def _meet_sandbox(runtime: Runtime) -> Iterator[Runtime]:
+    from sandbox.meet import MeetSandbox
+
+    with MeetSandbox(SANDBOX_MEETINGS, size=_company_size()) as sandbox:
+        yield _aimed_at(runtime, "meet", sandbox, f" (users {', '.join(sandbox.state.users)})")
+
+
 def _company_size():
     from sandbox.company import CompanySize
 
@@ -139,6 +167,7 @@ SANDBOX_GMAIL_MESSAGES = 150
 SANDBOX_GMAIL_QUOTA_UNITS_PER_MINUTE = 60_000
 SANDBOX_DIALPAD_CALLS = 200
 SANDBOX_HUBSPOT_CONTACTS = 60
+SANDBOX_MEETINGS = 40
 
 SOURCES: dict[str, LocalSource] = {
     "salesforce": LocalSource("salesforce", "salesforce_sync", "SalesforceSyncRequest", "run_salesforce_sync",
@@ -149,6 +178,10 @@ SOURCES: dict[str, LocalSource] = {
                            _dialpad_credentials, _dialpad_sandbox),
     "hubspot": LocalSource("hubspot", "hubspot_sync", "HubSpotSyncRequest", "run_hubspot_sync", "check_hubspot",
                            _hubspot_credentials, _hubspot_sandbox),
+    "zoom": LocalSource("zoom", "zoom_sync", "ZoomSyncRequest", "run_zoom_sync", "check_zoom", _zoom_credentials,
+                        _zoom_sandbox),
+    "meet": LocalSource("meet", "meet_sync", "MeetSyncRequest", "run_meet_sync", "check_meet", _meet_credentials,
+                        _meet_sandbox),
 }
 
 

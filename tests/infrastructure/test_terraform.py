@@ -17,7 +17,8 @@ INFRA = ROOT / "infrastructure"
 EXPECTED_JOBS = {
     "gmail-incremental-sync": "0 * * * *", "gmail-full-sync": "0 2 * * *",
     "salesforce-incremental-sync": "0 */6 * * *", "salesforce-full-sync": "0 3 * * 0",
-    "dialpad-sync": "0 1 * * *", "hubspot-sync": "0 4 * * *", "entity-resolution": "30 */4 * * *",
+    "dialpad-sync": "0 1 * * *", "hubspot-sync": "0 4 * * *", "zoom-sync": "30 */12 * * *",
+    "meet-sync": "45 */12 * * *", "entity-resolution": "30 */4 * * *",
     "account-recommendations": "0 6 * * *",
 }
 
@@ -76,8 +77,8 @@ def test_every_entry_point_is_deployed(terraform):
         assert service[name].startswith("${each.value."), name
 
 
-def test_schedules_yaml_has_the_eight_jobs(schedules):
-    """The eight jobs with their crons, each with a body, and a time zone and retry defaults."""
+def test_schedules_yaml_has_the_ten_jobs(schedules):
+    """The ten jobs with their crons, each with a body, and a time zone and retry defaults."""
     assert {j["name"]: j["schedule"] for j in schedules["jobs"]} == EXPECTED_JOBS
     assert schedules["time_zone"] and schedules["defaults"]["retry"]["retry_count"] >= 1
     assert all(isinstance(j["body"], dict) and j["function"] for j in schedules["jobs"])

@@ -75,16 +75,16 @@ def test_scripts_say_what_is_missing(tmp_path, script, gcloud, message):
     assert result.returncode == 1 and message in result.stderr
 
 
-def test_scheduler_dry_run_prints_the_eight_jobs():
-    """--dry-run lists all eight jobs, each aimed at its function."""
+def test_scheduler_dry_run_prints_the_ten_jobs():
+    """--dry-run lists all ten jobs, each aimed at its function."""
     result = subprocess.run([sys.executable, "-m", "scripts.setup_cloud_scheduler", "--dry-run"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     jobs = re.findall(r"^(create)\s+(\S+)", result.stdout, re.M)
-    assert len(jobs) == 8
+    assert len(jobs) == 10
     created = {name for verb, name in jobs if verb == "create"}
     assert created == {"salesforce-incremental-sync", "salesforce-full-sync", "dialpad-sync", "hubspot-sync",
-                       "gmail-incremental-sync", "gmail-full-sync", "entity-resolution", "account-recommendations"}
+                       "zoom-sync", "meet-sync", "gmail-incremental-sync", "gmail-full-sync", "entity-resolution", "account-recommendations"}
     assert "--oidc-service-account-email=sales-intel-scheduler@PROJECT.iam.gserviceaccount.com" in result.stdout
 
 
