@@ -197,10 +197,13 @@ def test_the_secrets_are_those_the_code_reads():
     from cloud_functions.dialpad_sync.auth import API_KEY_SECRET
     from cloud_functions.gmail_sync.auth import KEY_SECRET
     from cloud_functions.hubspot_sync.auth import TOKEN_SECRET
+    from cloud_functions.meet_sync.auth import KEY_SECRET as MEET_KEY_SECRET
     from cloud_functions.salesforce_sync.auth import CREDENTIAL_SETS
+    from cloud_functions.zoom_sync.auth import SECRETS as ZOOM_SECRETS
 
-    read = {API_KEY_SECRET, KEY_SECRET, TOKEN_SECRET, *(n for names in CREDENTIAL_SETS.values() for n in names)}
+    read = {API_KEY_SECRET, KEY_SECRET, TOKEN_SECRET, MEET_KEY_SECRET, *ZOOM_SECRETS,
+            *(n for names in CREDENTIAL_SETS.values() for n in names)}
     assert set(deployment().secrets) == read
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("### Secrets"):readme.index("## Warehouse")]
-    assert set(re.findall(r"`((?:salesforce|gmail|hubspot|dialpad)-[a-z-]+)`", section)) == read
+    assert set(re.findall(r"`((?:salesforce|gmail|hubspot|dialpad|zoom|meet)-[a-z-]+)`", section)) == read
