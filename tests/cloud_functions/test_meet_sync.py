@@ -68,6 +68,18 @@ class TestSync:
         assert [table(runtime.warehouse, t) for t in ("meetings", "meeting_participants", "meeting_transcripts")] == before
         assert sandbox.server.requests.by_route["entries"] + sandbox.server.requests.by_route["export"] == reads
 
+    def test_each_warehouse_stores_the_conferences_once(self, org_runtime, sandbox, monkeypatch):
+        """On DuckDB and on the BigQuery emulator: every conference stored, and a second full run adds nothing."""
+        from cloud_functions.meet_sync.sync import MeetSyncRequest, run_meet_sync
+
+        point_at(org_runtime, sandbox, monkeypatch)
+        counts = []
+        for _ in range(2):
+            assert run_meet_sync(MeetSyncRequest(sync_type="full", days=8), org_runtime)["status"] == "success"
+            counts.append({t: org_runtime.warehouse.query(f"SELECT COUNT(*) AS n FROM {org_runtime.warehouse.dataset}.{t}")[0]["n"]
+                           for t in ("meetings", "meeting_participants", "meeting_transcripts")})
+        assert counts[0] == counts[1] and counts[0]["meetings"] == len(sandbox.state.meetings)
+
     def test_a_transcript_still_being_written_is_read_once_generated(self, runtime, sandbox, monkeypatch):
         """A conference whose transcript is not generated yet is `processing`; a run after it is generated stores it."""
         from cloud_functions.meet_sync.sync import MeetSyncRequest, run_meet_sync

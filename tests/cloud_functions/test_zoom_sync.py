@@ -79,6 +79,18 @@ class TestSync:
                                                               "meeting_transcripts")] == before
         assert sandbox.server.requests.by_route["download"] == downloads  # a stored transcript is not downloaded again
 
+    def test_each_warehouse_stores_the_meetings_once(self, org_runtime, sandbox, monkeypatch):
+        """On DuckDB and on the BigQuery emulator: every meeting stored, and a second full run adds nothing."""
+        from cloud_functions.zoom_sync.sync import ZoomSyncRequest, run_zoom_sync
+
+        point_at(org_runtime, sandbox, monkeypatch)
+        counts = []
+        for _ in range(2):
+            assert run_zoom_sync(ZoomSyncRequest(sync_type="full", days=10), org_runtime)["status"] == "success"
+            counts.append({t: org_runtime.warehouse.query(f"SELECT COUNT(*) AS n FROM {org_runtime.warehouse.dataset}.{t}")[0]["n"]
+                           for t in ("meetings", "meeting_participants", "meeting_transcripts")})
+        assert counts[0] == counts[1] and counts[0]["meetings"] == len(sandbox.state.meetings)
+
     def test_daily_limit_ends_the_run_partial_and_qps_429s_are_retried(self, runtime, monkeypatch):
         """A 429 of type QPS is waited out and retried; Daily-limit ends the run partial with its watermark kept."""
         from cloud_functions.zoom_sync.sync import ZoomSyncRequest, run_zoom_sync
