@@ -154,11 +154,11 @@ class MeetState:
     def event(self, meeting: PlannedMeeting) -> dict[str, Any]:
         code = self.meeting_code(meeting)
         rng = self._rng(meeting, "attendees")
-        attendees = [{"email": meeting.host, "displayName": meeting.host.split("@")[0].title(), "organizer": True,
+        attendees: list[dict[str, Any]] = [{"email": meeting.host, "displayName": meeting.host.split("@")[0].title(), "organizer": True,
                       "self": True, "responseStatus": "accepted"}]
         for guest in meeting.guests:
             if guest.email:
-                attendee = {"email": guest.email, "responseStatus": "accepted" if guest.joined else "needsAction"}
+                attendee: dict[str, Any] = {"email": guest.email, "responseStatus": "accepted" if guest.joined else "needsAction"}
                 if rng.random() > 0.2:  # Calendar often has no display name for an outside guest
                     attendee["displayName"] = guest.name
                 attendees.append(attendee)

@@ -66,7 +66,7 @@ class ZoomState:
                  token_seconds: int = 3600, heavy_daily_limit: int | None = None):
         self.company = company
         self.hosts = company.employees(3)
-        self.users = [{"id": f"zu{n:04d}Xy", "email": email, "first_name": email.split("@")[0].title(),
+        self.users: list[dict[str, Any]] = [{"id": f"zu{n:04d}Xy", "email": email, "first_name": email.split("@")[0].title(),
                        "last_name": "Example", "type": 2, "status": "active"} for n, email in enumerate(self.hosts)]
         self.rng = random.Random(seed)
         self.seed = seed

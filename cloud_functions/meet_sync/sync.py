@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from typing import Any, Callable, Iterator, cast
+from typing import Any, Callable, Iterator, Mapping, cast
 
 from google.auth.exceptions import RefreshError
 from pydantic import Field
@@ -45,7 +45,7 @@ class MeetSyncRequest(SyncRequest):
 class ConferenceReader:
     """Pages of the users' conference records (space, participants, event, transcripts attached) for run_sync."""
 
-    def __init__(self, clients: dict[str, Callable[[], MeetClient]], runtime: Runtime, request: MeetSyncRequest):
+    def __init__(self, clients: Mapping[str, Callable[[], MeetClient]], runtime: Runtime, request: MeetSyncRequest):
         self.clients, self.runtime, self.request = clients, runtime, request
         self._built: dict[str, MeetClient] = {}
         self.refused: dict[str, str] = {}
@@ -97,7 +97,7 @@ class ConferenceReader:
         names = [str(c["name"]) for c in conferences if c.get("name")]
         stored = stored_transcripts(self.runtime.warehouse, SOURCE, names, start, end)
         client = self.client(user)
-        records = []
+        records: list[dict[str, Any]] = []
         for conference in conferences:
             name = conference.get("name")
             if not name:
