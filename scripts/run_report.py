@@ -22,7 +22,7 @@ BOOKKEEPING_TABLES = frozenset({"etl_runs", "stream_leases", "sync_state", "gmai
                                 "sf_custom_fields", "ref_free_email_domains", "entity_match_candidates",
                                 "manual_mappings"})
 # Match methods that are no match.
-UNMATCHED = frozenset({"unmatched", "not_yet_resolved", "no_valid_number"})
+UNMATCHED = frozenset({"unmatched", "not_yet_resolved", "no_valid_number", "no_address"})
 
 
 def report_data(warehouse: Warehouse, days: int = 30, expected: Mapping[str, Iterable[str]] | None = None
@@ -199,7 +199,8 @@ def _match_summary(data: dict[str, Any]) -> str:
     rates = data["match_rate_per_source"]
     if not rates:
         return "No mail or calls to match yet."
-    what = {"gmail": "mail participants", "dialpad": "calls"}
+    what = {"gmail": "mail participants", "dialpad": "calls", "zoom": "meeting participants",
+            "meet": "meeting participants"}
     return "Matched to Salesforce: " + "; ".join(
         f"{source} {100 * entry['share']:.1f} % of {entry['rows']:,} {what.get(source, 'rows')}"
         for source, entry in sorted(rates.items()) if entry["share"] is not None) + "."
