@@ -184,9 +184,7 @@ def _paged(items: list[dict[str, Any]], key: str, request: Request, size_arg: st
     return Response.json(body)
 
 
-def build_server(state: MeetState, faults: Faults | None = None) -> SandboxServer:
-    server = SandboxServer("meet", faults=faults)
-
+def _token_route(server: SandboxServer, state: MeetState) -> None:
     @server.route("POST", r"/token", "token")
     def token(request: Request) -> Response:
         import google.auth.jwt
@@ -204,11 +202,18 @@ def build_server(state: MeetState, faults: Faults | None = None) -> SandboxServe
         state.tokens[access] = subject
         return Response.json({"access_token": access, "expires_in": 3600, "token_type": "Bearer"})
 
-    def user_of(request: Request) -> str | None:
-        return state.tokens.get(request.headers.get("Authorization", "").removeprefix("Bearer ").strip())
+
+def _user_of(state: MeetState, request: Request) -> str | None:
+    return state.tokens.get(request.headers.get("Authorization", "").removeprefix("Bearer ").strip())
+
+
+def build_server(state: MeetState, faults: Faults | None = None) -> SandboxServer:
+    server = SandboxServer("meet", faults=faults)
+    _token_route(server, state)
+    _calendar_and_drive_routes(server, state)
 
     def organised(request: Request, index_of: str) -> PlannedMeeting | Response:
-        user = user_of(request)
+        user = _user_of(state, request)
         if user is None:
             return _error(401, "Request had invalid authentication credentials.")
         meeting = state.by_id(request.params[index_of]) or state.by_id(request.params[index_of].replace("sp", "cr"))
@@ -218,7 +223,7 @@ def build_server(state: MeetState, faults: Faults | None = None) -> SandboxServe
 
     @server.route("GET", r"/v2/conferenceRecords", "conferences")
     def conferences(request: Request) -> Response:
-        user = user_of(request)
+        user = _user_of(state, request)
         if user is None:
             return _error(401, "Request had invalid authentication credentials.")
         bounds = dict((op, datetime.fromisoformat(value.replace("Z", "+00:00")))
@@ -242,9 +247,13 @@ def build_server(state: MeetState, faults: Faults | None = None) -> SandboxServe
             return meeting if isinstance(meeting, Response) else answer(meeting, request)
         server.route("GET", pattern, name)(handler)
 
+    return server
+
+
+def _calendar_and_drive_routes(server: SandboxServer, state: MeetState) -> None:
     @server.route("GET", r"/calendar/v3/calendars/(?P<calendar>[^/]+)/events", "events")
     def events(request: Request) -> Response:
-        user = user_of(request)
+        user = _user_of(state, request)
         if user is None:
             return _error(401, "Request had invalid authentication credentials.")
         low = datetime.fromisoformat((request.arg("timeMin") or "1970-01-01T00:00:00Z").replace("Z", "+00:00"))
@@ -255,7 +264,7 @@ def build_server(state: MeetState, faults: Faults | None = None) -> SandboxServe
 
     @server.route("GET", r"/drive/v3/files/(?P<file>[^/]+)/export", "export")
     def export(request: Request) -> Response:
-        user = user_of(request)
+        user = _user_of(state, request)
         meeting = state.by_id(request.params["file"].replace("doc", "cr"))
         if user is None:
             return _error(401, "Request had invalid authentication credentials.")
@@ -264,8 +273,6 @@ def build_server(state: MeetState, faults: Faults | None = None) -> SandboxServe
         if request.arg("mimeType") != "text/plain":
             return _error(400, "The requested conversion is not supported.")
         return Response(200, state.document(meeting).encode("utf-8"), {"Content-Type": "text/plain; charset=utf-8"})
-
-    return server
 
 
 class MeetSandbox(RunningSandbox):

@@ -27,6 +27,7 @@ import random
 import secrets
 import threading
 import time
+import zlib
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote
@@ -140,7 +141,7 @@ class ZoomState:
         return rows
 
     def _join(self, pid: str, name: str, email: str | None, joined: datetime, left: datetime) -> dict[str, Any]:
-        return {"id": pid, "name": name, "user_id": str(abs(hash((pid, name))) % 10**8), "registrant_id": "",
+        return {"id": pid, "name": name, "user_id": str(zlib.crc32(f"{pid} {name}".encode()) % 10**8), "registrant_id": "",
                 "user_email": email or "", "join_time": zoom_time(joined), "leave_time": zoom_time(left),
                 "duration": int((left - joined).total_seconds()), "failover": False, "status": "in_meeting"}
 
@@ -185,9 +186,30 @@ def _page(items: list[dict[str, Any]], key: str, request: Request, extra: dict[s
     return Response.json(body)
 
 
-def build_server(state: ZoomState, faults: Faults | None = None) -> SandboxServer:
-    server = SandboxServer("zoom", faults=faults)
+def _guarded(state: ZoomState, category: str):
+    """A route that needs a live token and passes its category's per-second limit (and Heavy's daily one)."""
+    def wrap(handler):
+        def wrapped(request: Request) -> Response:
+            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if state.tokens.get(given, 0) < time.monotonic():
+                return _error(401, 124, "Invalid access token.")
+            headers = {"X-RateLimit-Category": category.title(), "X-RateLimit-Type": "QPS"}
+            if not state.limits[category].admit():
+                return _error(429, 429, "You have reached the maximum per-second rate limit for this API. "
+                              "Try again later.", {**headers, "Retry-After": "1"})
+            if category == "heavy" and not state.heavy_today.admit():
+                midnight = datetime.combine(datetime.now(timezone.utc).date() + timedelta(days=1),
+                                            datetime.min.time(), timezone.utc)
+                return _error(429, 429, "You have exceeded the daily rate limit of this API.",
+                              {**headers, "X-RateLimit-Type": "Daily-limit", "X-RateLimit-Remaining": "0",
+                               "Retry-After": zoom_time(midnight)})
+            return handler(request)
+        wrapped.__name__ = handler.__name__
+        return wrapped
+    return wrap
 
+
+def _token_route(server: SandboxServer, state: ZoomState) -> None:
     @server.route("POST", r"/oauth/token", "token")
     def token(request: Request) -> Response:
         expected = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
@@ -201,34 +223,42 @@ def build_server(state: ZoomState, faults: Faults | None = None) -> SandboxServe
                               "scope": "user:read:admin report:read:admin recording:read:admin meeting:read:admin",
                               "api_url": "https://api.zoom.us"})
 
-    def guarded(category: str):
-        def wrap(handler):
-            def wrapped(request: Request) -> Response:
-                given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-                if state.tokens.get(given, 0) < time.monotonic():
-                    return _error(401, 124, "Invalid access token.")
-                headers = {"X-RateLimit-Category": category.title(), "X-RateLimit-Type": "QPS"}
-                if not state.limits[category].admit():
-                    return _error(429, 429, "You have reached the maximum per-second rate limit for this API. "
-                                  "Try again later.", {**headers, "Retry-After": "1"})
-                if category == "heavy" and not state.heavy_today.admit():
-                    midnight = datetime.combine(datetime.now(timezone.utc).date() + timedelta(days=1),
-                                                datetime.min.time(), timezone.utc)
-                    return _error(429, 429, "You have exceeded the daily rate limit of this API.",
-                                  {**headers, "X-RateLimit-Type": "Daily-limit", "X-RateLimit-Remaining": "0",
-                                   "Retry-After": zoom_time(midnight)})
-                return handler(request)
-            wrapped.__name__ = handler.__name__
-            return wrapped
-        return wrap
 
+def build_server(state: ZoomState, faults: Faults | None = None) -> SandboxServer:
+    server = SandboxServer("zoom", faults=faults)
+    _token_route(server, state)
+    _list_routes(server, state)
+
+    @server.route("GET", r"/v2/past_meetings/(?P<uuid>[^/]+)/participants", "participants")
+    @_guarded(state, "medium")
+    def participants(request: Request) -> Response:
+        state.participant_paths.append(request.path)
+        once = unquote(request.params["uuid"])
+        meeting = state.by_uuid(unquote(once) if "%" in once else once)
+        if meeting is None:
+            return _error(404, 3001, "Meeting does not exist.")
+        return _page(state.participants(meeting), "participants", request)
+
+    @server.route("GET", r"/rec/download/(?P<file>[^/]+)", "download")
+    @_guarded(state, "medium")
+    def download(request: Request) -> Response:
+        index = int(request.params["file"].split("-")[1])
+        meeting = next((m for m in state.meetings if m.index == index), None)
+        if meeting is None or not request.params["file"].endswith("transcript") or meeting.transcript != "completed":
+            return _error(404, 3301, "This recording does not exist.")
+        return Response(200, vtt(meeting).encode(), {"Content-Type": "text/vtt; charset=utf-8"})
+
+    return server
+
+
+def _list_routes(server: SandboxServer, state: ZoomState) -> None:
     @server.route("GET", r"/v2/users", "users")
-    @guarded("light")
+    @_guarded(state, "light")
     def users(request: Request) -> Response:
         return _page(state.users, "users", request)
 
     @server.route("GET", r"/v2/report/users/(?P<user>[^/]+)/meetings", "report_meetings")
-    @guarded("heavy")
+    @_guarded(state, "heavy")
     def report_meetings(request: Request) -> Response:
         days = _days(request)
         user = state.user(unquote(request.params["user"]))
@@ -241,18 +271,8 @@ def build_server(state: ZoomState, faults: Faults | None = None) -> SandboxServe
                      if m.host == user["email"] and days[0] <= m.started.date() <= days[1]]
         return _page(found, "meetings", request, {"from": days[0].isoformat(), "to": days[1].isoformat()})
 
-    @server.route("GET", r"/v2/past_meetings/(?P<uuid>[^/]+)/participants", "participants")
-    @guarded("medium")
-    def participants(request: Request) -> Response:
-        state.participant_paths.append(request.path)
-        once = unquote(request.params["uuid"])
-        meeting = state.by_uuid(unquote(once) if "%" in once else once)
-        if meeting is None:
-            return _error(404, 3001, "Meeting does not exist.")
-        return _page(state.participants(meeting), "participants", request)
-
     @server.route("GET", r"/v2/users/(?P<user>[^/]+)/recordings", "recordings")
-    @guarded("medium")
+    @_guarded(state, "medium")
     def recordings(request: Request) -> Response:
         days = _days(request)
         user = state.user(unquote(request.params["user"]))
@@ -264,17 +284,6 @@ def build_server(state: ZoomState, faults: Faults | None = None) -> SandboxServe
             found = [state.recording(m, server.url) for m in state.meetings
                      if m.recorded and m.host == user["email"] and days[0] <= m.started.date() <= days[1]]
         return _page(found, "meetings", request, {"from": days[0].isoformat(), "to": days[1].isoformat()})
-
-    @server.route("GET", r"/rec/download/(?P<file>[^/]+)", "download")
-    @guarded("medium")
-    def download(request: Request) -> Response:
-        index = int(request.params["file"].split("-")[1])
-        meeting = next((m for m in state.meetings if m.index == index), None)
-        if meeting is None or not request.params["file"].endswith("transcript") or meeting.transcript != "completed":
-            return _error(404, 3301, "This recording does not exist.")
-        return Response(200, vtt(meeting).encode(), {"Content-Type": "text/vtt; charset=utf-8"})
-
-    return server
 
 
 def _signed_post(url: str, secret: str, event: dict[str, Any]) -> requests.Response:
