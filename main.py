@@ -4,13 +4,15 @@ Cloud Functions deploys with --source=. --entry-point=<name>, and the entry poin
 this file: `--entry-point=cloud_functions.salesforce_sync.main.salesforce_sync` does not work.
 """
 from cloud_functions.account_recommendations.main import account_recommendations
-from cloud_functions.dialpad_sync.main import dialpad_sync
+from cloud_functions.dialpad_sync.main import dialpad_sync, dialpad_worker
 from cloud_functions.entity_resolution.main import entity_resolution
-from cloud_functions.gmail_sync.main import gmail_sync
-from cloud_functions.hubspot_sync.main import hubspot_sync
+from cloud_functions.gmail_sync.main import gmail_sync, gmail_worker
+from cloud_functions.hubspot_sync.main import hubspot_sync, hubspot_worker
+from cloud_functions.landing_merger.main import landing_merger
 from cloud_functions.meet_sync.main import meet_sync
-from cloud_functions.salesforce_sync.main import salesforce_sync
+from cloud_functions.salesforce_sync.main import salesforce_sync, salesforce_worker
 from cloud_functions.zoom_sync.main import zoom_sync
 
-__all__ = ["account_recommendations", "dialpad_sync", "entity_resolution", "gmail_sync", "hubspot_sync", "meet_sync", "salesforce_sync",
+__all__ = ["account_recommendations", "dialpad_sync", "dialpad_worker", "entity_resolution", "gmail_sync", "gmail_worker",
+           "hubspot_sync", "hubspot_worker", "landing_merger", "meet_sync", "salesforce_sync", "salesforce_worker",
            "zoom_sync"]
