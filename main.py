@@ -9,10 +9,10 @@ from cloud_functions.entity_resolution.main import entity_resolution
 from cloud_functions.gmail_sync.main import gmail_sync, gmail_worker
 from cloud_functions.hubspot_sync.main import hubspot_sync, hubspot_worker
 from cloud_functions.landing_merger.main import landing_merger
-from cloud_functions.meet_sync.main import meet_sync
+from cloud_functions.meet_sync.main import meet_sync, meet_worker
 from cloud_functions.salesforce_sync.main import salesforce_sync, salesforce_worker
-from cloud_functions.zoom_sync.main import zoom_sync
+from cloud_functions.zoom_sync.main import zoom_sync, zoom_worker
 
 __all__ = ["account_recommendations", "dialpad_sync", "dialpad_worker", "entity_resolution", "gmail_sync", "gmail_worker",
-           "hubspot_sync", "hubspot_worker", "landing_merger", "meet_sync", "salesforce_sync", "salesforce_worker",
-           "zoom_sync"]
+           "hubspot_sync", "hubspot_worker", "landing_merger", "meet_sync", "meet_worker", "salesforce_sync",
+           "salesforce_worker", "zoom_sync", "zoom_worker"]

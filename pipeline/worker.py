@@ -29,7 +29,8 @@ from pipeline.work_queue import PoisonMessage, WorkMessage, WorkQueue
 log = get_logger(__name__)
 
 WORK_SOURCES = {"gmail": "cloud_functions.gmail_sync.sync", "salesforce": "cloud_functions.salesforce_sync.sync",
-                "dialpad": "cloud_functions.dialpad_sync.sync", "hubspot": "cloud_functions.hubspot_sync.sync"}
+                "dialpad": "cloud_functions.dialpad_sync.sync", "hubspot": "cloud_functions.hubspot_sync.sync",
+                "zoom": "cloud_functions.zoom_sync.sync", "meet": "cloud_functions.meet_sync.sync"}
 
 
 def source_module(source: str) -> ModuleType:
