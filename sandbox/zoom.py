@@ -29,7 +29,7 @@ import threading
 import time
 import zlib
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import unquote
 
 import requests
@@ -260,30 +260,27 @@ def _list_routes(server: SandboxServer, state: ZoomState) -> None:
     @server.route("GET", r"/v2/report/users/(?P<user>[^/]+)/meetings", "report_meetings")
     @_guarded(state, "heavy")
     def report_meetings(request: Request) -> Response:
-        days = _days(request)
-        user = state.user(unquote(request.params["user"]))
-        if isinstance(days, Response):
-            return days
-        if user is None:
-            return _error(404, 1001, "User does not exist.")
-        with state.lock:
-            found = [state.report_meeting(m) for m in state.meetings
-                     if m.host == user["email"] and days[0] <= m.started.date() <= days[1]]
-        return _page(found, "meetings", request, {"from": days[0].isoformat(), "to": days[1].isoformat()})
+        return _user_meetings(state, request, lambda m: state.report_meeting(m))
 
     @server.route("GET", r"/v2/users/(?P<user>[^/]+)/recordings", "recordings")
     @_guarded(state, "medium")
     def recordings(request: Request) -> Response:
-        days = _days(request)
-        user = state.user(unquote(request.params["user"]))
-        if isinstance(days, Response):
-            return days
-        if user is None:
-            return _error(404, 1001, "User does not exist.")
-        with state.lock:
-            found = [state.recording(m, server.url) for m in state.meetings
-                     if m.recorded and m.host == user["email"] and days[0] <= m.started.date() <= days[1]]
-        return _page(found, "meetings", request, {"from": days[0].isoformat(), "to": days[1].isoformat()})
+        return _user_meetings(state, request, lambda m: state.recording(m, server.url) if m.recorded else None)
+
+
+def _user_meetings(state: ZoomState, request: Request,
+                   shape: Callable[[PlannedMeeting], dict[str, Any] | None]) -> Response:
+    """A user's meetings that started on the days from/to (a month at most), in the shape of the list asked."""
+    days = _days(request)
+    user = state.user(unquote(request.params["user"]))
+    if isinstance(days, Response):
+        return days
+    if user is None:
+        return _error(404, 1001, "User does not exist.")
+    with state.lock:
+        found = [shape(m) for m in state.meetings if m.host == user["email"] and days[0] <= m.started.date() <= days[1]]
+    return _page([f for f in found if f is not None], "meetings", request,
+                 {"from": days[0].isoformat(), "to": days[1].isoformat()})
 
 
 def _signed_post(url: str, secret: str, event: dict[str, Any]) -> requests.Response:

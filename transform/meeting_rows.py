@@ -10,10 +10,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pipeline.runner import RejectedRecord
 from transform.email_normalizer import email_domain, normalize_email
 from transform.phone_normalizer import parse_phone
+from transform.values import to_datetime, to_str
 
 NO_TRANSCRIPT, PROCESSING, COMPLETED = "none", "processing", "completed"
+
+
+def meeting_key(record: dict[str, Any], id_field: str, start_field: str) -> tuple[str, datetime]:
+    """A meeting's id and start, which key and partition every meeting table; RejectedRecord naming the field
+    when either is missing or the start is no possible time."""
+    meeting_id = to_str(record.get(id_field))
+    if not meeting_id:
+        raise RejectedRecord(f"missing {id_field}")
+    try:
+        started = to_datetime(record.get(start_field))
+    except ValueError as error:
+        raise RejectedRecord(f"impossible {start_field}: {error}") from None
+    if started is None:
+        raise RejectedRecord(f"missing {start_field}")
+    return meeting_id, started
 
 
 def participant_row(source: str, meeting_id: str, started_at: datetime, *, key: str | None, name: str | None,

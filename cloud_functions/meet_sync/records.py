@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.runner import RejectedRecord
 from transform.email_normalizer import normalize_email
-from transform.meeting_rows import COMPLETED, NO_TRANSCRIPT, PROCESSING, participant_row, transcript_row
+from transform.meeting_rows import COMPLETED, NO_TRANSCRIPT, PROCESSING, meeting_key, participant_row, transcript_row
 from transform.values import to_datetime, to_str
 
 SOURCE = "meet"
@@ -101,15 +100,7 @@ def transcript_state(transcripts: list[dict[str, Any]]) -> str:
 def conference_rows(record: dict[str, Any], region: str) -> dict[str, list[dict[str, Any]]]:
     """The rows of one conference; RejectedRecord when it has no name or no possible start."""
     conference = record.get("conference") or {}
-    meeting_id = to_str(conference.get("name"))
-    if not meeting_id:
-        raise RejectedRecord("missing conference record name")
-    try:
-        started = to_datetime(conference.get("startTime"))
-    except ValueError as error:
-        raise RejectedRecord(f"impossible startTime: {error}") from None
-    if started is None:
-        raise RejectedRecord("missing startTime")
+    meeting_id, started = meeting_key(conference, "name", "startTime")
     event = record.get("event") or {}
     ended = to_datetime(conference.get("endTime"))
     participants = _participant_rows(record, meeting_id, started, region)

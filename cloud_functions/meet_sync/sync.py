@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from typing import Any, Callable, Iterator, Mapping, cast
+from typing import Any, Callable, Iterator, Mapping
 
 from google.auth.exceptions import RefreshError
 from pydantic import Field
@@ -28,7 +28,7 @@ from observability.logger import get_logger
 from pipeline.runner import Page, StopSync, SyncJob, per_record, run_jobs
 from pipeline.runtime import Runtime
 from pipeline.stored_transcripts import stored_transcripts
-from transform.values import to_datetime
+from pipeline.sync_state import read_start
 
 log = get_logger(__name__)
 
@@ -65,10 +65,8 @@ class ConferenceReader:
     def pages(self, watermark: str | None) -> Iterator[Page]:
         settings = self.runtime.settings
         now = datetime.now(timezone.utc)
-        if self.request.sync_type == "full" or watermark is None:
-            start = now - timedelta(days=self.request.days or settings.meet_full_days)
-        else:
-            start = cast(datetime, to_datetime(watermark)) - timedelta(hours=settings.meet_lookback_hours)
+        start = read_start(self.request.sync_type, watermark, now, self.request.days or settings.meet_full_days,
+                           settings.meet_lookback_hours)
         while start < now:
             end = min(start + WINDOW, now)
             for user in self.clients:

@@ -14,9 +14,8 @@ from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline.runner import RejectedRecord
 from transform.email_normalizer import normalize_email
-from transform.meeting_rows import COMPLETED, NO_TRANSCRIPT, PROCESSING, participant_row, transcript_row
+from transform.meeting_rows import COMPLETED, NO_TRANSCRIPT, PROCESSING, meeting_key, participant_row, transcript_row
 from transform.values import to_datetime, to_int, to_str
 
 SOURCE = "zoom"
@@ -103,15 +102,7 @@ def _transcript(meeting_id: str, started: datetime, recording: dict[str, Any] | 
 def meeting_rows(record: dict[str, Any], region: str) -> dict[str, list[dict[str, Any]]]:
     """The rows of one meeting instance; RejectedRecord when it has no uuid or no possible start."""
     meeting = record.get("meeting") or {}
-    meeting_id = to_str(meeting.get("uuid"))
-    if not meeting_id:
-        raise RejectedRecord("missing meeting uuid")
-    try:
-        started = to_datetime(meeting.get("start_time"))
-    except ValueError as error:
-        raise RejectedRecord(f"impossible start_time: {error}") from None
-    if started is None:
-        raise RejectedRecord("missing start_time")
+    meeting_id, started = meeting_key(meeting, "uuid", "start_time")
     recording = record.get("recording")
     participants = _participants(meeting, started, record.get("participants") or [], region)
     row = {"source": SOURCE, "meeting_id": meeting_id, "started_at": started,

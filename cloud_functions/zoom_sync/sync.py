@@ -9,7 +9,7 @@ starts settings.zoom_lookback_hours before the watermark, reads it again. MERGE 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterator, cast
+from typing import Any, Iterator
 
 from pydantic import Field
 
@@ -21,8 +21,8 @@ from http_entry.validation import BadRequest, SyncRequest
 from pipeline.runner import Page, SyncJob, per_record, run_jobs
 from pipeline.runtime import Runtime
 from pipeline.stored_transcripts import stored_transcripts
+from pipeline.sync_state import read_start
 from transform.meeting_rows import COMPLETED
-from transform.values import to_datetime
 
 STREAM = "meetings"
 
@@ -54,10 +54,8 @@ class MeetingReader:
     def pages(self, watermark: str | None) -> Iterator[Page]:
         settings = self.runtime.settings
         now = datetime.now(timezone.utc)
-        if self.request.sync_type == "full" or watermark is None:
-            start = now - timedelta(days=self.request.days or settings.zoom_full_days)
-        else:
-            start = cast(datetime, to_datetime(watermark)) - timedelta(hours=settings.zoom_lookback_hours)
+        start = read_start(self.request.sync_type, watermark, now, self.request.days or settings.zoom_full_days,
+                           settings.zoom_lookback_hours)
         users = self.client.users()
         for first, last in day_windows(start.date(), now.date(), settings.zoom_window_days):
             for user in users:

@@ -145,7 +145,7 @@ class TestRecords:
             ("entries", "Ana: Hi", "en-US"), ("google_doc", "Ana: Hi", None)]
         assert rows[0]["transcript_lines"][0]["started_at"] == datetime.fromisoformat("2026-12-01T10:00:05+00:00")
 
-    @pytest.mark.parametrize("conference, reason", [({"startTime": "2026-12-01T10:00:00Z"}, "missing conference"),
+    @pytest.mark.parametrize("conference, reason", [({"startTime": "2026-12-01T10:00:00Z"}, "missing name"),
                                                     ({"name": "c"}, "missing startTime")])
     def test_a_conference_without_name_or_start_is_rejected(self, conference, reason):
         """The name keys the meeting and the start partitions it: without either it is rejected with the reason."""

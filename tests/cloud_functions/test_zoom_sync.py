@@ -147,7 +147,7 @@ class TestRecords:
         assert people["+1 415-555-0134"]["phone_e164"] == "+14155550134" and people["+1 415-555-0134"]["email"] is None
         assert rows["meetings"][0]["transcript_status"] == "none" and rows["meeting_transcripts"] == []
 
-    @pytest.mark.parametrize("meeting, reason", [({"start_time": "2026-12-01T10:00:00Z"}, "missing meeting uuid"),
+    @pytest.mark.parametrize("meeting, reason", [({"start_time": "2026-12-01T10:00:00Z"}, "missing uuid"),
                                                  ({"uuid": "x"}, "missing start_time"),
                                                  ({"uuid": "x", "start_time": "not a time"}, "impossible start_time")])
     def test_a_meeting_without_uuid_or_start_is_rejected(self, meeting, reason):
