@@ -170,8 +170,9 @@ class Settings(BaseSettings):
     zoom_lookback_hours: float = Field(48, ge=0, description="Incremental Zoom reads start this long before the "
                                                             "watermark (transcripts finish processing hours after "
                                                             "a meeting).")
-    zoom_window_days: int = Field(30, ge=1, le=30, description="Zoom meetings and recordings are read in windows "
-                                                              "of this many days (Zoom allows at most a month).")
+    zoom_window_days: int = Field(7, ge=1, le=30, description="Zoom meetings and recordings are read in windows "
+                                                             "of this many days (Zoom allows at most a month); "
+                                                             "the watermark moves per window.")
     zoom_full_days: int = Field(90, ge=1, le=3650, description="Days a full Zoom sync reads.")
     meet_api_endpoint: str | None = Field(None, description="Root of the Google Meet, Calendar and Drive APIs "
                                                             "(the sandbox locally); empty: Google's.")

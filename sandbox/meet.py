@@ -30,6 +30,7 @@ from sandbox.meeting_plan import PlannedMeeting, plan_meeting, plan_meetings
 from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxServer, data_anchor, serve_until_interrupted
 
 MEET_SCOPE = "https://www.googleapis.com/auth/meetings.space.readonly"
+LOCAL_RUN_MEETINGS = 40
 DOC_ONLY_SHARE = 0.3  # generated transcripts whose entries are gone: only the Doc is left
 _FILTER = re.compile(r'start_time\s*(>=|<)\s*"([^"]+)"')
 
@@ -163,7 +164,7 @@ class MeetState:
                     attendee["displayName"] = guest.name
                 attendees.append(attendee)
         return {"kind": "calendar#event", "id": f"ev{meeting.index:05d}", "status": "confirmed",
-                "summary": f"Meeting with {meeting.guests[0].name}", "organizer": {"email": meeting.host, "self": True},
+                "summary": meeting.topic, "organizer": {"email": meeting.host, "self": True},
                 "start": {"dateTime": google_time(meeting.started)}, "end": {"dateTime": google_time(meeting.ended)},
                 "attendees": attendees, "hangoutLink": f"https://meet.google.com/{code}",
                 "conferenceData": {"conferenceId": code, "conferenceSolution": {"key": {"type": "hangoutsMeet"}},
@@ -273,6 +274,11 @@ def _calendar_and_drive_routes(server: SandboxServer, state: MeetState) -> None:
         if request.arg("mimeType") != "text/plain":
             return _error(400, "The requested conversion is not supported.")
         return Response(200, state.document(meeting).encode("utf-8"), {"Content-Type": "text/plain; charset=utf-8"})
+
+
+def for_local_run(settings: Any) -> "MeetSandbox":
+    """The sandbox `make run` starts, not yet started."""
+    return MeetSandbox(LOCAL_RUN_MEETINGS, size=CompanySize(accounts=50, contacts=2000, leads=500))
 
 
 class MeetSandbox(RunningSandbox):

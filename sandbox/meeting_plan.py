@@ -37,6 +37,11 @@ class PlannedMeeting:
     guests: list[Guest] = field(default_factory=list)
     recorded: bool = False
     transcript: str = "none"  # none, processing or completed
+    title: str | None = None  # set to change what the meeting is called (its Zoom topic, its Calendar summary)
+
+    @property
+    def topic(self) -> str:
+        return self.title or f"Sync with {self.guests[0].name}"
 
     @property
     def ended(self) -> datetime:

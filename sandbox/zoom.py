@@ -41,6 +41,7 @@ from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxSer
 ACCOUNT_ID, CLIENT_ID, CLIENT_SECRET = "sandbox-account", "sandbox-zoom-client", "sandbox-zoom-secret"
 QPS = {"light": 30, "medium": 20, "heavy": 10}
 MAX_RANGE_DAYS = 31
+LOCAL_RUN_MEETINGS = 40
 
 
 def zoom_time(moment: datetime) -> str:
@@ -122,7 +123,7 @@ class ZoomState:
         host = self.users[self.hosts.index(meeting.host)]
         joined = [g for g in meeting.guests if g.joined]
         return {"uuid": self.uuids[meeting.index], "id": 81_000_000_000 + meeting.index, "host_id": host["id"],
-                "type": 2, "topic": f"Sync with {meeting.guests[0].name}", "user_name": host["first_name"],
+                "type": 2, "topic": meeting.topic, "user_name": host["first_name"],
                 "user_email": meeting.host, "start_time": zoom_time(meeting.started),
                 "end_time": zoom_time(meeting.ended), "duration": meeting.minutes, "total_minutes": meeting.minutes,
                 "participants_count": 1 + len(joined), "source": "Zoom"}
@@ -151,7 +152,7 @@ class ZoomState:
         if meeting.transcript != "none":
             files.append(self._file(meeting, "TRANSCRIPT", "VTT", "audio_transcript", meeting.transcript, base_url))
         return {"uuid": uuid, "id": 81_000_000_000 + meeting.index, "account_id": ACCOUNT_ID,
-                "host_id": self.users[self.hosts.index(meeting.host)]["id"], "topic": f"Sync with {meeting.guests[0].name}",
+                "host_id": self.users[self.hosts.index(meeting.host)]["id"], "topic": meeting.topic,
                 "type": 2, "start_time": zoom_time(meeting.started), "timezone": "UTC", "duration": meeting.minutes,
                 "total_size": 1_000_000, "recording_count": len(files), "recording_files": files}
 
@@ -299,6 +300,11 @@ def send_url_validation(url: str, secret: str) -> bool:
     expected = hmac.new(secret.encode(), plain.encode(), hashlib.sha256).hexdigest()
     body = answer.json() if answer.ok else {}
     return body.get("plainToken") == plain and body.get("encryptedToken") == expected
+
+
+def for_local_run(settings: Any) -> "ZoomSandbox":
+    """The sandbox `make run` starts, not yet started."""
+    return ZoomSandbox(LOCAL_RUN_MEETINGS, size=CompanySize(accounts=50, contacts=2000, leads=500))
 
 
 class ZoomSandbox(RunningSandbox):

@@ -59,3 +59,8 @@ def services(credentials: service_account.Credentials, endpoint: str | None) -> 
         built[name] = build(name, version, http=http, cache_discovery=False, static_discovery=True,
                             client_options=options)
     return built
+
+
+def configured(secrets: SecretStore, settings: Settings) -> None:
+    """Raises SecretNotFoundError when the key is not set, CredentialsIncomplete when it has no users to act as."""
+    service_account_key(secrets, settings)

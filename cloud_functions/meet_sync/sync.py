@@ -1,6 +1,5 @@
 """Google Meet as one SyncJob: windows of up to a week oldest first, and within a window each Workspace user
-(MEET_USERS, else MAILBOXES) read as that user; the watermark is the end of the last window read completely for
-every user. One stream, not one per user, because each stream's run costs its own bookkeeping statements
+(MEET_USERS, else MAILBOXES) read as that user; a window is one page, whose watermark is the window's end. One stream, not one per user, because each stream's run costs its own bookkeeping statements
 (bench/bigquery_cost.py): a user the service account may not act as is skipped, named in the run's details, and
 the run ends partial saying so (a full sync reads that user's past once delegation is fixed).
 
@@ -69,16 +68,16 @@ class ConferenceReader:
                            settings.meet_lookback_hours)
         while start < now:
             end = min(start + WINDOW, now)
-            for user in self.clients:
-                if user not in self.refused:
-                    yield from self._user_window(user, start, end)
-            yield Page([], end.isoformat())
+            # A window is one page with its watermark: a run cut by its time budget resumes at the next window
+            records = [record for user in self.clients if user not in self.refused
+                       for page in self._user_window(user, start, end) for record in page]
+            yield Page(records, end.isoformat())
             start = end
         if self.refused:
             raise StopSync(f"Meet users the service account may not act as, skipped: {', '.join(self.refused)} "
                            f"(grant its client id the Meet, Calendar and Drive scopes: docs/SETUP.md, 7)")
 
-    def _user_window(self, user: str, start: datetime, end: datetime) -> Iterator[Page]:
+    def _user_window(self, user: str, start: datetime, end: datetime) -> Iterator[list[dict[str, Any]]]:
         try:
             events = self.client(user).calendar_events(start, end)
         except RefreshError as error:  # delegation refused for this user: the others are still read
@@ -88,7 +87,7 @@ class ConferenceReader:
         for conferences in self.client(user).conference_pages(start, end):
             ended = [c for c in conferences if c.get("endTime")]
             self.still_active += len(conferences) - len(ended)
-            yield Page(self._records(user, ended, events, start, end))
+            yield self._records(user, ended, events, start, end)
 
     def _records(self, user: str, conferences: list[dict[str, Any]], events: dict[str, dict[str, Any]],
                  start: datetime, end: datetime) -> list[dict[str, Any]]:

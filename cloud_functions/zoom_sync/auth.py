@@ -16,6 +16,7 @@ import requests
 
 from api_clients.http_json import TIMEOUT_SECONDS
 from config.secrets import CredentialsIncomplete, SecretNotFoundError, SecretStore
+from config.settings import Settings
 
 SECRETS = ("zoom-account-id", "zoom-client-id", "zoom-client-secret")
 EARLY_SECONDS = 120  # a token this close to its end is replaced before use (a long download outlives it otherwise)
@@ -71,3 +72,8 @@ class AccessTokens:
         with self._lock:
             if self._token == token:
                 self._token = None
+
+
+def configured(secrets: SecretStore, _settings: Settings) -> None:
+    """Raises SecretNotFoundError when no Zoom secret is set, CredentialsIncomplete when some are."""
+    ZoomCredentials.from_secrets(secrets)

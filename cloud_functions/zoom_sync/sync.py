@@ -1,5 +1,5 @@
 """Zoom meetings as a SyncJob: windows of days oldest first (Zoom's report and recordings lists take at most a
-month), per user within a window; the watermark is the end of the last window read completely.
+month), per user within a window; a window is one page, whose watermark is the window's end.
 
 Per window and user: the past meeting instances (report API), the user's cloud recordings of the window (one
 list), and per meeting its participants. A completed transcript is downloaded once (not when meeting_transcripts
@@ -58,12 +58,13 @@ class MeetingReader:
                            settings.zoom_lookback_hours)
         users = self.client.users()
         for first, last in day_windows(start.date(), now.date(), settings.zoom_window_days):
-            for user in users:
-                yield from self._user_window(str(user["id"]), first, last)
-            yield Page([], min(now, datetime.combine(last + timedelta(days=1), datetime.min.time(), timezone.utc))
-                       .isoformat())
+            # A window is one page with its watermark: a run cut by its time budget resumes at the next window
+            records = [record for user in users for page in self._user_window(str(user["id"]), first, last)
+                       for record in page]
+            end = datetime.combine(last + timedelta(days=1), datetime.min.time(), timezone.utc)
+            yield Page(records, min(now, end).isoformat())
 
-    def _user_window(self, user_id: str, first: date, last: date) -> Iterator[Page]:
+    def _user_window(self, user_id: str, first: date, last: date) -> Iterator[list[dict[str, Any]]]:
         recordings: dict[str, dict[str, Any]] | None = None
         for meetings in self.client.meetings(user_id, first, last):
             if recordings is None:  # listed once per user and window, and only when the user had meetings
@@ -73,7 +74,7 @@ class MeetingReader:
                        for meeting in meetings if meeting.get("uuid")]
             records += [{"meeting": meeting} for meeting in meetings if not meeting.get("uuid")]  # rejected, kept
             self._attach_transcripts(records, first, last)
-            yield Page(records)
+            yield records
 
     def _attach_transcripts(self, records: list[dict[str, Any]], first: date, last: date) -> None:
         ready = {str(r["meeting"]["uuid"]): r for r in records if transcript_state(r.get("recording")) == COMPLETED}
