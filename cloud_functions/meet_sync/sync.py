@@ -71,7 +71,7 @@ class ConferenceReader:
             # A window is one page with its watermark: a run cut by its time budget resumes at the next window
             records = [record for user in self.clients if user not in self.refused
                        for page in self._user_window(user, start, end) for record in page]
-            yield Page(records, end.isoformat())
+            yield Page(records, end.isoformat(), final=end >= now and not self.refused)
             start = end
         if self.refused:
             raise StopSync(f"Meet users the service account may not act as, skipped: {', '.join(self.refused)} "

@@ -57,12 +57,13 @@ class MeetingReader:
         start = read_start(self.request.sync_type, watermark, now, self.request.days or settings.zoom_full_days,
                            settings.zoom_lookback_hours)
         users = self.client.users()
-        for first, last in day_windows(start.date(), now.date(), settings.zoom_window_days):
+        windows = day_windows(start.date(), now.date(), settings.zoom_window_days)
+        for number, (first, last) in enumerate(windows, 1):
             # A window is one page with its watermark: a run cut by its time budget resumes at the next window
             records = [record for user in users for page in self._user_window(str(user["id"]), first, last)
                        for record in page]
             end = datetime.combine(last + timedelta(days=1), datetime.min.time(), timezone.utc)
-            yield Page(records, min(now, end).isoformat())
+            yield Page(records, min(now, end).isoformat(), final=number == len(windows))
 
     def _user_window(self, user_id: str, first: date, last: date) -> Iterator[list[dict[str, Any]]]:
         recordings: dict[str, dict[str, Any]] | None = None
