@@ -102,7 +102,7 @@ moved {
 locals {
   scheduled_sources = distinct([for job in values(local.jobs) : trimsuffix(job.function, "_sync")])
   freshness_limits = join("\n  UNION ALL ", [
-    for source, hours in local.schedules.freshness.stale_after_hours :
+    for source, hours in local.stale_after_hours :
     "SELECT '${source}' AS source, ${hours * 3600} AS stale_after_seconds" if contains(local.scheduled_sources, source)
   ])
   checks = {
@@ -111,7 +111,7 @@ locals {
       schedule = "every 1 hours"
       query = replace(replace(file("${local.repo_root}/bigquery/monitoring/stale_streams.sql"),
       "$${limits}", local.freshness_limits), "$${dataset}", var.dataset)
-      explain = "A scheduled source had no successful run within twice its schedule's longest gap (config/schedules.yaml `freshness`), or a stream of it ran and never succeeded in that time. Each row in the check's error names the source and stream (stream null: the whole source). Look at its runs in `${var.dataset}.etl_runs`; a source with no runs at all means its Cloud Scheduler job is paused, failing or gone (`gcloud scheduler jobs list`). After a first deploy this fires until each source's first success: run each job once (docs/SETUP.md)."
+      explain = "A scheduled source had no successful run within twice its schedule's longest gap (each source's source.yaml `schedule`), or a stream of it ran and never succeeded in that time. Each row in the check's error names the source and stream (stream null: the whole source). Look at its runs in `${var.dataset}.etl_runs`; a source with no runs at all means its Cloud Scheduler job is paused, failing or gone (`gcloud scheduler jobs list`). After a first deploy this fires until each source's first success: run each job once (docs/SETUP.md)."
     }
     rejected_records_rise = {
       title    = "rejected records rose"

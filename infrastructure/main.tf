@@ -25,8 +25,13 @@ locals {
   repo_root     = abspath("${path.module}/..")
   tables_layout = yamldecode(file("${local.repo_root}/bigquery/schemas/tables.yaml"))
   # Functions, secrets and settings: the list scripts/deploy_functions.sh and setup_secrets.sh read too.
-  deployment    = yamldecode(file("${local.repo_root}/config/functions.yaml"))
-  all_functions = local.deployment.functions
+  deployment = yamldecode(file("${local.repo_root}/config/functions.yaml"))
+  # Every registered source (config/sources.py): its declaration names its function's size and its secrets.
+  sources = { for path in fileset("${local.repo_root}/cloud_functions", "*/source.yaml") :
+  dirname(path) => yamldecode(file("${local.repo_root}/cloud_functions/${path}")) }
+  all_functions = merge({ for entry_point, source in local.sources : entry_point => source.function },
+  local.deployment.functions)
+  secrets = distinct(concat(flatten([for source in values(local.sources) : source.secrets]), local.deployment.secrets))
   functions = { for name, size in local.all_functions : name => size
   if length(var.deployed_functions) == 0 || contains(var.deployed_functions, name) }
   view_files = fileset("${local.repo_root}/bigquery/views", "*.sql")
@@ -156,7 +161,7 @@ resource "google_bigquery_job" "derived_views" {
 }
 
 resource "google_secret_manager_secret" "secrets" {
-  for_each  = toset(local.deployment.secrets)
+  for_each  = toset(local.secrets)
   secret_id = each.value
   replication {
     auto {}

@@ -1,8 +1,13 @@
-# One Cloud Scheduler job per entry of config/schedules.yaml whose function is deployed
-# (config/functions.yaml, var.deployed_functions): a POST of the job's JSON body with an OIDC token of the scheduler account.
+# One Cloud Scheduler job per job of a registered source (its source.yaml `schedule`, calling its entry point) and
+# of config/schedules.yaml, whose function is deployed (var.deployed_functions): a POST of the job's JSON body with
+# an OIDC token of the scheduler account. config/schedules.py reads the same files the same way.
 locals {
   schedules = yamldecode(file("${local.repo_root}/config/schedules.yaml"))
-  jobs      = { for job in local.schedules.jobs : job.name => job if contains(keys(local.functions), job.function) }
+  all_jobs = concat(flatten([for entry_point, source in local.sources :
+  [for job in source.schedule.jobs : merge(job, { function = entry_point })]]), local.schedules.jobs)
+  stale_after_hours = merge({ for source in values(local.sources) : source.name => source.schedule.stale_after_hours },
+  local.schedules.freshness.stale_after_hours)
+  jobs = { for job in local.all_jobs : job.name => job if contains(keys(local.functions), job.function) }
 }
 
 resource "google_cloud_scheduler_job" "jobs" {

@@ -49,7 +49,7 @@ from warehouse.schemas import load_table_specs
 
 
 def sources_in_schedule_order() -> list[str]:
-    """The sources in the order their jobs appear in schedules.yaml."""
+    """The sources in the order of their jobs (config/schedules.py)."""
     by_entry_point = {source.entry_point: name for name, source in SOURCES.items()}
     ordered: list[str] = []
     for job in load_jobs()[1]:

@@ -1,7 +1,10 @@
 """The Terraform, read with python-hcl2 and checked against the code it deploys."""
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import hcl2
@@ -9,7 +12,7 @@ import pytest
 import yaml
 
 import main
-from config.functions import function_sizes
+from config.functions import deployment, function_sizes
 from warehouse.schemas import SCHEMA_DIR, load_table_specs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,8 +20,7 @@ INFRA = ROOT / "infrastructure"
 EXPECTED_JOBS = {
     "gmail-incremental-sync": "0 * * * *", "gmail-full-sync": "0 2 * * *",
     "salesforce-incremental-sync": "0 */6 * * *", "salesforce-full-sync": "0 3 * * 0",
-    "dialpad-sync": "0 1 * * *", "hubspot-sync": "0 4 * * *", "zoom-sync": "30 */12 * * *",
-    "meet-sync": "45 */12 * * *", "entity-resolution": "30 */4 * * *",
+    "dialpad-sync": "0 1 * * *", "hubspot-sync": "0 4 * * *", "entity-resolution": "30 */4 * * *",
     "account-recommendations": "0 6 * * *",
 }
 
@@ -53,15 +55,41 @@ def terraform():
 
 @pytest.fixture(scope="module")
 def schedules():
-    return yaml.safe_load((ROOT / "config" / "schedules.yaml").read_text())
+    """config/schedules.yaml with the registered sources' jobs and freshness (config/schedules.py)."""
+    from config.schedules import schedules
+
+    return schedules()
 
 
 def deployed(terraform) -> set[str]:
-    """The functions Terraform deploys by default: all of config/functions.yaml."""
+    """The functions Terraform deploys by default: all of config/functions.yaml and the registered sources'."""
     assert terraform["variable"]["deployed_functions"]["default"] == []
     assert 'yamldecode(file("${local.repo_root}/config/functions.yaml"))' in terraform["locals"]["deployment"]
-    assert terraform["locals"]["all_functions"] == "${local.deployment.functions}"
+    assert "local.deployment.functions" in terraform["locals"]["all_functions"]
     return set(function_sizes())
+
+
+DEPLOYMENT_LOCALS = ("deployment", "sources", "all_functions", "secrets", "schedules", "all_jobs", "stale_after_hours")
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="needs the terraform binary")
+def test_terraform_reads_the_deployment_the_scripts_read(terraform, tmp_path):
+    """Terraform's own evaluation of its deployment locals (terraform console; no provider, nothing planned) gives
+    the functions, sizes, secrets, scheduler jobs and freshness config/functions.py and config/schedules.py give
+    the scripts: every registered source's declaration included, none listed twice."""
+    body = "\n".join(f"  {name} = {terraform['locals'][name][2:-1]}" for name in DEPLOYMENT_LOCALS)
+    (tmp_path / "main.tf").write_text(f'locals {{\n  repo_root = "{ROOT}"\n{body}\n}}\n')
+    asked = "jsonencode({f = local.all_functions, s = local.secrets, j = local.all_jobs, h = local.stale_after_hours})"
+    answer = subprocess.run(["terraform", "console"], input=asked,
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True)
+    evaluated = json.loads(json.loads(answer.stdout.strip().splitlines()[-1]))
+    assert evaluated["s"] == list(deployment().secrets)
+    assert evaluated["f"] == {name: {"memory": size.memory, "timeout_seconds": size.timeout_seconds,
+                                     "max_instances": size.max_instances} for name, size in function_sizes().items()}
+    from config.schedules import schedules
+
+    assert evaluated["j"] == schedules()["jobs"]
+    assert evaluated["h"] == schedules()["freshness"]["stale_after_hours"]
 
 
 def test_every_entry_point_is_deployed(terraform):
@@ -77,9 +105,15 @@ def test_every_entry_point_is_deployed(terraform):
         assert service[name].startswith("${each.value."), name
 
 
-def test_schedules_yaml_has_the_ten_jobs(schedules):
-    """The ten jobs with their crons, each with a body, and a time zone and retry defaults."""
-    assert {j["name"]: j["schedule"] for j in schedules["jobs"]} == EXPECTED_JOBS
+def test_the_jobs_have_their_crons(schedules):
+    """The eight jobs of the first four sources, entity resolution and recommendations with their crons (a source
+    registered since adds its own), each with a body, and a time zone and retry defaults."""
+    from config.sources import registered
+
+    crons = {j["name"]: j["schedule"] for j in schedules["jobs"]}
+    assert {name: crons.get(name) for name in EXPECTED_JOBS} == EXPECTED_JOBS
+    newer = {s.entry_point for name, s in registered().items() if name not in ("gmail", "salesforce", "dialpad", "hubspot")}
+    assert {j["function"] for j in schedules["jobs"] if j["name"] not in EXPECTED_JOBS} <= newer
     assert schedules["time_zone"] and schedules["defaults"]["retry"]["retry_count"] >= 1
     assert all(isinstance(j["body"], dict) and j["function"] for j in schedules["jobs"])
 
@@ -306,10 +340,10 @@ def test_salesforce_domain_and_instance_url_are_variables(terraform):
     assert values["SALESFORCE_INSTANCE_URL"] == "${var.salesforce_instance_url}"
 
 
-def test_secrets_come_from_functions_yaml(terraform):
-    """Terraform creates, and grants the runtime account, exactly functions.yaml's secrets (no second list)."""
+def test_secrets_come_from_functions_yaml_and_the_sources(terraform):
+    """Terraform creates, and grants the runtime account, exactly the deployment's secrets (no second list)."""
     secret = terraform["resource"]["google_secret_manager_secret"]["secrets"]
-    assert secret["for_each"] == "${toset(local.deployment.secrets)}"
+    assert secret["for_each"] == "${toset(local.secrets)}"
     assert "secret_names" not in terraform["variable"]
 
 
@@ -386,7 +420,7 @@ class TestAlerts:
         assert viewer["dataset_id"] == "${google_bigquery_dataset.main.dataset_id}"
 
     def test_freshness_limits_are_twice_each_sources_longest_gap(self, schedules):
-        """schedules.yaml's stale_after_hours is, per scheduled source, what `run_local check` counts: STALE_FACTOR
+        """The stale_after_hours of the sources and schedules.yaml is, per scheduled source, what `run_local check` counts: STALE_FACTOR
         times the longest gap between its runs (recomputed from the crons)."""
         from scripts.run_history import STALE_FACTOR, schedule_gaps
 

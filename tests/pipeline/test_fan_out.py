@@ -121,3 +121,55 @@ class TestFanOut:
             assert dead[1]["error_type"] == "PoisonMessage"
             failed = [r for r in runs(queue_runtime.warehouse) if r["stream"] == broken]
             assert [r["status"] for r in failed] == ["failed"] * 5
+
+
+class TestOverHttp:
+    def test_a_trigger_in_queue_mode_enqueues_one_message_per_stream(self, queue_runtime, monkeypatch, function_server):
+        """POST to gmail_sync with DISPATCH=queue runs nothing: it answers `queued` with the mailboxes, and the
+        work topic holds one message per mailbox, keyed by its stream."""
+        from google.cloud import pubsub_v1
+
+        from scripts.fan_out import ensure_topology, worker_subscription
+
+        with GmailSandbox(MAILBOXES, messages_per_mailbox=5) as sandbox:
+            point_at(queue_runtime, sandbox, monkeypatch)
+            ensure_topology(queue_runtime.settings, ["gmail"])
+            answer = function_server("gmail_sync").post({"sync_type": "full", "trigger": "scheduler"})
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["status"] == "queued" and answer.json()["streams"] == MAILBOXES
+            subscriber = pubsub_v1.SubscriberClient()
+            pulled = subscriber.pull(subscription=worker_subscription(queue_runtime.settings, "gmail"),
+                                     max_messages=10, timeout=10).received_messages
+            bodies = [(json.loads(m.message.data), m.message.ordering_key) for m in pulled]
+            assert sorted((b["stream"], b["sync_type"], b["reason"], key) for b, key in bodies) == sorted(
+                (mailbox, "full", "schedule", f"gmail/{mailbox}") for mailbox in MAILBOXES)
+            assert stored(queue_runtime.warehouse) == set()
+
+    def test_pubsub_pushes_work_to_the_worker_function(self, queue_runtime, monkeypatch, function_server):
+        """A push subscription on the emulator delivers a work message to gmail_worker under functions-framework;
+        the worker lands the mailbox's rows and the merger stores them."""
+        from google.cloud import pubsub_v1
+
+        from pipeline.merger import Merger
+        from pipeline.work_queue import WorkMessage, WorkQueue, work_topic
+        from scripts.fan_out import ensure_topology
+
+        with GmailSandbox(MAILBOXES[:1], messages_per_mailbox=12) as sandbox:
+            point_at(queue_runtime, sandbox, monkeypatch)
+            settings = queue_runtime.settings
+            ensure_topology(settings, [])
+            publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+            publisher.create_topic(name=work_topic(settings, "gmail"))
+            worker = function_server("gmail_worker")
+            subscriber.create_subscription(request={
+                "name": f"projects/{settings.gcp_project}/subscriptions/push-{settings.landing_topic}",
+                "topic": work_topic(settings, "gmail"), "push_config": {"push_endpoint": worker.url},
+                "enable_message_ordering": True})
+            WorkQueue(settings).publish([WorkMessage("gmail", MAILBOXES[0], "full")])
+            merger = Merger(queue_runtime.warehouse, settings)
+            for _ in range(120):
+                merger.cycle()
+                if stored(queue_runtime.warehouse) == mail_of(sandbox):
+                    break
+            assert stored(queue_runtime.warehouse) == mail_of(sandbox)
+            assert [r["status"] for r in runs(queue_runtime.warehouse)] == ["success"]
