@@ -33,6 +33,12 @@ log = get_logger(__name__)
 
 WINDOW = timedelta(days=7)
 STREAM = "conferences"
+# The check's fix when Google refuses the delegation: its setup guide section, and what that most often means.
+REFUSED_HINT = ("7. Google Meet", "grant the service account's client id the scopes "
+                                  "https://www.googleapis.com/auth/meetings.space.readonly, "
+                                  "https://www.googleapis.com/auth/calendar.events.readonly and "
+                                  "https://www.googleapis.com/auth/drive.readonly under domain-wide delegation, and "
+                                  "check the user exists in the domain")
 
 
 class MeetSyncRequest(SyncRequest):
@@ -174,5 +180,5 @@ def check_meet(runtime: Runtime) -> list[Check]:
         return "key read"
 
     users = meet_users(runtime.settings)
-    return [check(SOURCE, f"conferences of {user}", lambda user=user: read(user))  # type: ignore[misc]
-            for user in users] or [check(SOURCE, "key", key_only)]
+    return [check(SOURCE, f"conferences of {user}", lambda user=user: read(user), REFUSED_HINT)  # type: ignore[misc]
+            for user in users] or [check(SOURCE, "key", key_only, REFUSED_HINT)]

@@ -25,6 +25,10 @@ from pipeline.sync_state import read_start
 from transform.meeting_rows import COMPLETED
 
 STREAM = "meetings"
+# The check's fix when Zoom refuses the app: its setup guide section, and what that most often means.
+REFUSED_HINT = ("6. Zoom", "save the Server-to-Server OAuth app's account id, client id and secret in the zoom-* "
+                           "secrets and check the app is activated with the user:read:admin, report:read:admin, "
+                           "meeting:read:admin and recording:read:admin scopes")
 
 
 class ZoomSyncRequest(SyncRequest):
@@ -133,4 +137,4 @@ def check_zoom(runtime: Runtime) -> list[Check]:
     def read() -> str:
         return f"token issued; {len(client_for(runtime).users())} active users whose meetings are read"
 
-    return [check(SOURCE, "token and users", read)]
+    return [check(SOURCE, "token and users", read, REFUSED_HINT)]

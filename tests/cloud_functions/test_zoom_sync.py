@@ -119,6 +119,19 @@ class TestSync:
         assert answer["status"] == "success" and client.tokens.issued == 2
 
 
+class TestCheck:
+    def test_a_refused_app_names_the_secrets_and_the_guide(self, runtime, sandbox, monkeypatch):
+        """The connection check with a wrong client secret fails, saying which secrets and which guide section."""
+        from cloud_functions.zoom_sync.sync import check_zoom
+
+        point_at(runtime, sandbox, monkeypatch)
+        monkeypatch.setenv("ZOOM_CLIENT_SECRET", "not-the-secret")
+        (result,) = check_zoom(runtime)
+        assert not result.ok and "401" in result.detail and "not-the-secret" not in result.detail
+        assert result.fix.startswith("the credential was refused: save the Server-to-Server OAuth app's")
+        assert "(docs/SETUP.md, 6. Zoom)" in result.fix
+
+
 class TestRecords:
     def test_vtt_cues_keep_speaker_text_and_times(self):
         """A Zoom VTT's cues become speaker, text and offsets; a cue without "Name: " keeps its text whole."""
