@@ -199,11 +199,19 @@ def _match_summary(data: dict[str, Any]) -> str:
     rates = data["match_rate_per_source"]
     if not rates:
         return "No mail or calls to match yet."
-    what = {"gmail": "mail participants", "dialpad": "calls", "zoom": "meeting participants",
-            "meet": "meeting participants"}
+    what = {"gmail": "mail participants", "dialpad": "calls"}
     return "Matched to Salesforce: " + "; ".join(
-        f"{source} {100 * entry['share']:.1f} % of {entry['rows']:,} {what.get(source, 'rows')}"
+        f"{source} {100 * entry['share']:.1f} % of {entry['rows']:,} {what.get(source) or _matched_rows(source)}"
         for source, entry in sorted(rates.items()) if entry["share"] is not None) + "."
+
+
+def _matched_rows(source: str) -> str:
+    """What a registered source's matched rows are, from its first matched table (meeting_participants ->
+    "meeting participants"); "rows" for anything else."""
+    from config.sources import registered
+
+    declared = registered().get(source)
+    return declared.match[0].table.replace("_", " ") if declared and declared.match else "rows"
 
 
 def to_html(data: dict[str, Any]) -> str:
