@@ -113,7 +113,16 @@ def written_partitions(warehouse: Warehouse, since: dict[str, datetime | None],
     known = [moment - slack for moment in since.values() if moment is not None]
     runs = warehouse.query(sql("01_scope_written", warehouse), {
         "since": min(known), "oldest": min(known) - ABANDONED_LOOKBACK, "source": SOURCE}) if known else []
-    return {m.table: _written_predicate(m.table, m.table, since[m.kind], runs, slack) for m in matched()}
+    kinds: dict[str, set[str]] = {}
+    for m in matched():  # a table matched by email and by number (meeting_participants) is bounded by the earlier
+        kinds.setdefault(m.table, set()).add(m.kind)
+    return {table: _written_predicate(table, table, _earliest([since[kind] for kind in table_kinds]), runs, slack)
+            for table, table_kinds in kinds.items()}
+
+
+def _earliest(starts: list[datetime | None]) -> datetime | None:
+    """The earliest start, None (never resolved) when any is."""
+    return None if None in starts else min(s for s in starts if s is not None)
 
 
 def _written_predicate(table: str, alias: str, since: datetime | None, runs: list[dict[str, Any]],
@@ -174,8 +183,9 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
                         step_seconds[name] = round(time.perf_counter() - started, 3)
                     for m in matched():
                         started = time.perf_counter()
-                        updated[m.table] = apply_decisions(warehouse, run, m.table, m.column, m.kind, params)
-                        step_seconds[f"05_apply_{m.table}"] = round(time.perf_counter() - started, 3)
+                        changed = apply_decisions(warehouse, run, m.table, m.column, m.kind, params)
+                        updated[m.table] = updated.get(m.table, 0) + changed  # a table may be matched by two columns
+                        step_seconds[f"05_apply_{m.table}.{m.column}"] = round(time.perf_counter() - started, 3)
                     decisions = warehouse.query(sql("06_summary", warehouse, run))
                 finally:  # on BigQuery they would otherwise stay until the scratch dataset expires them
                     for table in WORK_TABLES:
