@@ -134,4 +134,5 @@ def entry_points() -> dict[str, Any]:
 
 def match_columns() -> list[MatchColumn]:
     """Every column entity resolution matches, source by source."""
-    return [column for source in registered().values() for column in source.match]
+    # Sources sharing tables (Zoom and Meet: meeting_participants) declare the same columns: each is matched once.
+    return list(dict.fromkeys(column for source in registered().values() for column in source.match))

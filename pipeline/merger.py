@@ -194,7 +194,8 @@ class Merger:
         for item in landed:
             for row in item.rows:
                 groups.setdefault((item.table, item.key, item.version, frozenset(row)), []).append(row)
-        for (table, key, version, columns), rows in groups.items():
+        # Bookkeeping last: a run's end (etl_runs) is never in the table before the rows of the same cycle it covers.
+        for (table, key, version, columns), rows in sorted(groups.items(), key=lambda g: g[0][0] == "etl_runs"):
             self._learn_columns(table, columns)
             typed = decode_rows(self.warehouse.spec_of(table), rows)
             self.window.run(table, partial(self.warehouse.merge, table, typed, key=key, version=version,

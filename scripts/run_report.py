@@ -22,7 +22,7 @@ BOOKKEEPING_TABLES = frozenset({"etl_runs", "stream_leases", "sync_state", "gmai
                                 "sf_custom_fields", "ref_free_email_domains", "entity_match_candidates",
                                 "manual_mappings"})
 # Match methods that are no match.
-UNMATCHED = frozenset({"unmatched", "not_yet_resolved", "no_valid_number"})
+UNMATCHED = frozenset({"unmatched", "not_yet_resolved", "no_valid_number", "no_address"})
 
 
 def report_data(warehouse: Warehouse, days: int = 30, expected: Mapping[str, Iterable[str]] | None = None
@@ -216,8 +216,17 @@ def _match_summary(data: dict[str, Any]) -> str:
         return "No mail or calls to match yet."
     what = {"gmail": "mail participants", "dialpad": "calls"}
     return "Matched to Salesforce: " + "; ".join(
-        f"{source} {100 * entry['share']:.1f} % of {entry['rows']:,} {what.get(source, 'rows')}"
+        f"{source} {100 * entry['share']:.1f} % of {entry['rows']:,} {what.get(source) or _matched_rows(source)}"
         for source, entry in sorted(rates.items()) if entry["share"] is not None) + "."
+
+
+def _matched_rows(source: str) -> str:
+    """What a registered source's matched rows are, from its first matched table (meeting_participants ->
+    "meeting participants"); "rows" for anything else."""
+    from config.sources import registered
+
+    declared = registered().get(source)
+    return declared.match[0].table.replace("_", " ") if declared and declared.match else "rows"
 
 
 def to_html(data: dict[str, Any]) -> str:

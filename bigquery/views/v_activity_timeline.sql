@@ -2,23 +2,23 @@
 -- do not edit; edit those.
 -- The activity timeline: one row per activity and person, across every source that declares its rows (each
 -- source's timeline.sql), with the Salesforce contact, lead and account (ids and names) each person was matched
--- to (entity resolution) or logged against (Salesforce's WhoId). Sources: dialpad, gmail, hubspot, salesforce.
+-- to (entity resolution) or logged against (Salesforce's WhoId). Sources: dialpad, gmail, hubspot, meet, salesforce, zoom.
 -- A message read from several mailboxes is one activity (its Message-ID); a person in several roles of a
 -- message is one row. Our own addresses (the mailboxes, internal domains) are not people here.
 -- recorded_at is each source table's partition column as it is (sent_at, started_at, Salesforce CreatedDate,
 -- enrolled_at), so a filter on it reaches every table read here and BigQuery scans only those partitions; a filter
--- on occurred_at prunes mail, calls and enrollments but not Salesforce activities (an Event is created before it
+-- on occurred_at prunes mail, calls, meetings and enrollments but not Salesforce activities (an Event is created before it
 -- happens, a Task often after). Each table is read once per branch, so nothing escapes the filter.
 CREATE OR REPLACE VIEW ${dataset}.v_activity_timeline (
-  activity_id OPTIONS(description="Id of the activity in its source: Message-ID (Gmail message id without one), call id, Salesforce Id, enrollment id."),
-  source OPTIONS(description="The source: dialpad, gmail, hubspot, salesforce."),
+  activity_id OPTIONS(description="Id of the activity in its source: Message-ID (Gmail message id without one), call id, meeting id (Zoom UUID, Meet conference record), Salesforce Id, enrollment id."),
+  source OPTIONS(description="The source: dialpad, gmail, hubspot, meet, salesforce, zoom."),
   channel OPTIONS(description="email, call, meeting, task or sequence."),
-  activity_type OPTIONS(description="message, call, Task, Event, EmailMessage or enrollment."),
+  activity_type OPTIONS(description="message, call, video_meeting, Task, Event, EmailMessage or enrollment."),
   direction OPTIONS(description="inbound (the person reached us) or outbound (we reached them); NULL when the source does not say."),
   occurred_at OPTIONS(description="When it happened: sent, call start, ActivityDate/StartDateTime/MessageDate (else CreatedDate), enrolled."),
   recorded_at OPTIONS(description="When the source recorded it: sent, call start, Salesforce CreatedDate, enrolled. The tables' partition column: a filter on it reads only those partitions of every source."),
   person_address OPTIONS(description="The person's email address or E.164 number as the source has it (a Salesforce activity: the contact's or lead's email)."),
-  person_role OPTIONS(description="How the person took part: from, to, cc, ... (mail); caller or called (calls); who (Salesforce WhoId); enrolled (HubSpot)."),
+  person_role OPTIONS(description="How the person took part: from, to, cc, ... (mail); caller or called (calls); host, organizer, attendee or invitee (meetings); who (Salesforce WhoId); enrolled (HubSpot)."),
   sf_contact_id OPTIONS(description="Salesforce Contact of the person, NULL when none."),
   contact_name OPTIONS(description="That contact's first and last name."),
   sf_lead_id OPTIONS(description="Salesforce Lead of the person, NULL when none."),
@@ -26,8 +26,8 @@ CREATE OR REPLACE VIEW ${dataset}.v_activity_timeline (
   sf_account_id OPTIONS(description="Salesforce Account of the activity: the match's, else the activity's AccountId, else the contact's account."),
   account_name OPTIONS(description="That account's name."),
   match_method OPTIONS(description="How the person was matched (entity resolution methods; salesforce_who for a WhoId); NULL when unmatched."),
-  subject OPTIONS(description="Subject, sequence name, or call direction and talk time."),
-  our_party OPTIONS(description="Our side: mailbox, Dialpad target, Salesforce owner id or the HubSpot user who enrolled.")
+  subject OPTIONS(description="Subject, meeting topic, sequence name, or call direction and talk time."),
+  our_party OPTIONS(description="Our side: mailbox, Dialpad target, meeting host, Salesforce owner id or the HubSpot user who enrolled.")
 ) AS
 WITH
 dialpad AS (
@@ -67,6 +67,17 @@ hubspot AS (
     e.sequence_name AS subject, COALESCE(e.enrolled_by_email, e.enrolled_by) AS our_party
   FROM ${dataset}.hubspot_sequence_enrollments AS e
 ),
+meet AS (
+  SELECT
+    p.meeting_id AS activity_id, p.source, 'meeting' AS channel, 'video_meeting' AS activity_type,
+    CAST(NULL AS STRING) AS direction, p.started_at AS occurred_at, p.started_at AS recorded_at,
+    COALESCE(p.email, p.phone_e164, p.display_name) AS person_address, p.role AS person_role,
+    p.sf_contact_id, p.sf_lead_id, p.sf_account_id, p.match_method, m.topic AS subject, m.host_email AS our_party
+  FROM ${dataset}.meeting_participants AS p
+  -- started_at in the join: a meeting and its participants share it, so a filter on it prunes both tables.
+  JOIN ${dataset}.meetings AS m ON m.source = p.source AND m.meeting_id = p.meeting_id AND m.started_at = p.started_at
+  WHERE p.source = 'meet' AND COALESCE(p.match_method, '') != 'internal' AND p.email IS DISTINCT FROM m.host_email
+),
 salesforce AS (
   SELECT
     a.id AS activity_id, 'salesforce' AS source,
@@ -100,11 +111,24 @@ salesforce AS (
   ) AS ce ON ce.email = ep_person
   WHERE NOT a.is_deleted
 ),
+zoom AS (
+  SELECT
+    p.meeting_id AS activity_id, p.source, 'meeting' AS channel, 'video_meeting' AS activity_type,
+    CAST(NULL AS STRING) AS direction, p.started_at AS occurred_at, p.started_at AS recorded_at,
+    COALESCE(p.email, p.phone_e164, p.display_name) AS person_address, p.role AS person_role,
+    p.sf_contact_id, p.sf_lead_id, p.sf_account_id, p.match_method, m.topic AS subject, m.host_email AS our_party
+  FROM ${dataset}.meeting_participants AS p
+  -- started_at in the join: a meeting and its participants share it, so a filter on it prunes both tables.
+  JOIN ${dataset}.meetings AS m ON m.source = p.source AND m.meeting_id = p.meeting_id AND m.started_at = p.started_at
+  WHERE p.source = 'zoom' AND COALESCE(p.match_method, '') != 'internal' AND p.email IS DISTINCT FROM m.host_email
+),
 activities AS (
   SELECT * FROM dialpad
   UNION ALL SELECT * FROM gmail
   UNION ALL SELECT * FROM hubspot
+  UNION ALL SELECT * FROM meet
   UNION ALL SELECT * FROM salesforce
+  UNION ALL SELECT * FROM zoom
 )
 SELECT
   t.activity_id, t.source, t.channel, t.activity_type, t.direction, t.occurred_at, t.recorded_at,

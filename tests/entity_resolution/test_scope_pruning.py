@@ -160,3 +160,15 @@ class TestWrittenPredicate:
         assert _written_predicate("dialpad_calls", "c", self.SINCE, unknown) == "TRUE"
         abandoned = [{"status": "abandoned", "updated_at": self.SINCE, "details": None}]
         assert _written_predicate("dialpad_calls", "c", self.SINCE, abandoned) == "TRUE"
+
+    def test_queue_mode_counts_runs_merged_late(self):
+        """In queue mode a run's end reaches etl_runs when the merger merges it: a run that ended 20 minutes before the
+        last resolution (its row merged after it started) still counts; inline it does not."""
+        from config.settings import Settings
+        from entity_resolution.matcher import scope_slack
+
+        runs = [self.run(("2027-06-14T00:00:00+00:00", "2027-06-15T00:00:00+00:00"), minutes_after=-20)]
+        inline = scope_slack(Settings(_env_file=None))
+        queue = scope_slack(Settings(_env_file=None, dispatch="queue"))
+        assert _written_predicate("dialpad_calls", "c", self.SINCE, runs, inline) == "FALSE"
+        assert _written_predicate("dialpad_calls", "c", self.SINCE, runs, queue).startswith("(c.started_at >=")

@@ -48,14 +48,14 @@ class TestStaleStreams:
             ("dialpad", "calls", "success", 47), ("dialpad", "calls", "abandoned", 2),
             ("entity_resolution", "all", "cancelled", 1),
             ("account_recommendations", None, "success", 30),
-        ]  # hubspot: no run at all
+        ]  # hubspot, zoom, meet: no run at all
         warehouse.merge("etl_runs", [
             {"run_id": f"r{n}", "source": source, "stream": stream, "status": status,
              "started_at": now - timedelta(hours=hours), "updated_at": now}
             for n, (source, stream, status, hours) in enumerate(runs)])
         rows = warehouse.query(rendered("stale_streams.sql", warehouse.dataset, limits=freshness_limits()))
         assert {(r["source"], r["stream"]) for r in rows} == {
-            ("gmail", "b@example.com"), ("salesforce", None), ("hubspot", None),
+            ("gmail", "b@example.com"), ("salesforce", None), ("hubspot", None), ("zoom", None), ("meet", None),
             ("entity_resolution", None), ("entity_resolution", "all")}
 
     def test_nothing_is_stale_when_every_source_succeeded_in_time(self, warehouse):
