@@ -43,7 +43,12 @@ def _read(path: Path) -> dict[str, Any]:
 
 def function_sizes(path: Path = FUNCTIONS_FILE) -> dict[str, FunctionSize]:
     """Entry point => its size and limits: the registered sources' (in their folders' order), then the file's."""
-    entries = {**{source.entry_point: source.function for source in registered().values()}, **_read(path)["functions"]}
+    sources = registered().values()
+    # A source's worker (queue mode): its sync function's size, one instance unless functions.yaml gives it the
+    # count config/quotas.py derives from the API's quota.
+    workers = {source.worker.rpartition(".")[2]: {**source.function, "max_instances": 1} for source in sources
+               if source.worker}
+    entries = {**{source.entry_point: source.function for source in sources}, **workers, **_read(path)["functions"]}
     return {name: FunctionSize(name, str(spec["memory"]), int(spec["timeout_seconds"]), int(spec["max_instances"]),
                                str(spec.get("trigger", "http"))) for name, spec in entries.items()}
 

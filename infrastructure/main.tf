@@ -29,8 +29,12 @@ locals {
   # Every registered source (config/sources.py): its declaration names its function's size and its secrets.
   sources = { for path in fileset("${local.repo_root}/cloud_functions", "*/source.yaml") :
   dirname(path) => yamldecode(file("${local.repo_root}/cloud_functions/${path}")) }
+  # A source's worker (queue mode) has its sync function's size and one instance, unless config/functions.yaml
+  # gives it config/quotas.py's count (the same rule as config/functions.py).
+  source_workers = { for entry_point, source in local.sources : split(".", source.worker)[1] =>
+  merge(source.function, { max_instances = 1 }) if try(source.worker, null) != null }
   all_functions = merge({ for entry_point, source in local.sources : entry_point => source.function },
-  local.deployment.functions)
+  local.source_workers, local.deployment.functions)
   secrets = distinct(concat(flatten([for source in values(local.sources) : source.secrets]), local.deployment.secrets))
   functions = { for name, size in local.all_functions : name => size
   if length(var.deployed_functions) == 0 || contains(var.deployed_functions, name) }
