@@ -1,6 +1,6 @@
 """Queue mode's fan-out: N mailboxes, each held to Gmail's per-mailbox quota by the sandbox, K workers.
 
-    .venv/bin/python bench/fan_out.py                              # 20 mailboxes x 600 messages, 20 workers
+    .venv/bin/python bench/fan_out.py                              # 20 mailboxes x 2,000 messages, 20 workers
     .venv/bin/python bench/fan_out.py --mailboxes 20 --messages 300 --workers 10
 
 Two runs over the same loopback Gmail: first with no quota anywhere (what this machine's CPU can do: the
@@ -87,7 +87,7 @@ def measure(mailboxes: list[str], messages: int, workers: int, quota: int | None
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mailboxes", type=int, default=20)
-    parser.add_argument("--messages", type=int, default=600, help="messages per mailbox")
+    parser.add_argument("--messages", type=int, default=2000, help="messages per mailbox")
     parser.add_argument("--workers", type=int, default=20)
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--endpoint")
