@@ -28,14 +28,14 @@ WITH accounts AS (
 ),
 candidates AS (
   SELECT deal_key, COALESCE(sf_account_id, phone_sf_account_id) AS sf_account_id, 'contact_match' AS match_method,
-    0.95 AS match_confidence
+    CAST(0.95 AS FLOAT64) AS match_confidence
   FROM ${dataset}.crm_deals
   WHERE COALESCE(sf_account_id, phone_sf_account_id) IS NOT NULL
   UNION ALL
-  SELECT d.deal_key, a.id, 'domain', 0.9
+  SELECT d.deal_key, a.id, 'domain', CAST(0.9 AS FLOAT64)
   FROM ${dataset}.crm_deals AS d JOIN accounts AS a ON a.domain = d.account_domain
   UNION ALL
-  SELECT d.deal_key, a.id, 'name', 0.7
+  SELECT d.deal_key, a.id, 'name', CAST(0.7 AS FLOAT64)
   FROM ${dataset}.crm_deals AS d JOIN accounts AS a ON a.name_normalized = d.account_name_normalized
 ),
 strongest AS (
