@@ -8,6 +8,8 @@ from cloud_functions.dialpad_sync.main import dialpad_sync
 from cloud_functions.entity_resolution.main import entity_resolution
 from cloud_functions.gmail_sync.main import gmail_sync
 from cloud_functions.hubspot_sync.main import hubspot_sync
+from cloud_functions.push.main import dialpad_webhook, gmail_push, gmail_watch, hubspot_webhook, salesforce_probe
 from cloud_functions.salesforce_sync.main import salesforce_sync
 
-__all__ = ["account_recommendations", "dialpad_sync", "entity_resolution", "gmail_sync", "hubspot_sync", "salesforce_sync"]
+__all__ = ["account_recommendations", "dialpad_sync", "dialpad_webhook", "entity_resolution", "gmail_push", "gmail_sync",
+           "gmail_watch", "hubspot_sync", "hubspot_webhook", "salesforce_probe", "salesforce_sync"]
