@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functions_framework
 
-from config.settings import get_settings
 from http_entry.handler import handle_request
 from http_entry.validation import RequestModel
 from push.gmail_notifications import publish_notification
@@ -28,7 +27,8 @@ def dialpad_webhook(request):
 @functions_framework.cloud_event
 def gmail_push(cloud_event):
     """A Gmail notification ({emailAddress, historyId}) from the push topic into the mailbox's incremental work."""
-    publish_notification(cloud_event.data, get_settings(), process_receiver().queue)
+    receiver = process_receiver()
+    publish_notification(cloud_event.data, receiver.settings, receiver.queue)
 
 
 @functions_framework.http
