@@ -70,6 +70,17 @@ class Settings(BaseSettings):
         "inline", description="inline: a trigger runs its source's streams in its own invocation; queue: it publishes "
                               "one work message per stream and the source's workers run them.")
     work_topic_prefix: str = Field("work-", description="Work topics are <prefix><source> (work-gmail, ...).")
+    work_dead_letter_topic: str = Field("work-dead-letter", description="Where a work message goes after "
+                                                                        "WORK_MAX_ATTEMPTS failed deliveries.")
+    work_max_attempts: int = Field(5, ge=1, le=100, description="Deliveries of a work message before it is "
+                                                                "dead-lettered (Pub/Sub's max_delivery_attempts).")
+    work_max_chain: int = Field(1000, ge=0, description="Continuations one work message may chain (a backfill's "
+                                                        "runs back to back); past it the schedule resumes the stream.")
+    landing_topic: str = Field("landed-rows", description="Queue mode: the topic workers land their rows on; "
+                                                          "the merger's subscription is <topic>-merger.")
+    merge_interval_seconds: float = Field(
+        20.0, gt=0, description="Queue mode: the merger folds what was landed into the tables this often (one "
+                                "MERGE per table and column set each time).")
     webhook_max_body_bytes: int = Field(
         1_048_576, ge=1024, description="hubspot_webhook and dialpad_webhook refuse (401) a body larger than this "
                                         "before reading it.")

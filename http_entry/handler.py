@@ -4,21 +4,24 @@ Only POST starts a run (405 otherwise). 200 with the run's summary, whose `statu
 when another run holds the stream; 400 with the validation message (or a BadRequest the run raises
 before starting, e.g. a mailbox that is not configured); 500 with the error type, its (redacted) text
 and the run id when the run failed. A failure before any run started (a missing or malformed secret,
-an unreachable warehouse) is recorded too: a failed etl_runs row and the error published.
+an unreachable warehouse) is recorded too: a failed etl_runs row and the error published. With DISPATCH=queue a
+source's trigger runs nothing itself: it publishes one work message per stream it names (pipeline.worker.enqueue)
+and answers 200 with `"status": "queued"` and the streams.
 """
 from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, cast
 
 from api_clients.connection_check import Check, summary
 from config.settings import get_settings
-from http_entry.validation import BadRequest, RequestModel, parse_body
+from http_entry.validation import BadRequest, RequestModel, SyncRequest, parse_body
 from observability.logger import get_logger, redact
 from observability.monitoring import ErrorPublisher
 from pipeline.etl_runs import record_failed_invocation
 from pipeline.runtime import Runtime, get_runtime
+from pipeline.worker import WORK_SOURCES, enqueue
 
 log = get_logger(__name__)
 M = TypeVar("M", bound=RequestModel)
@@ -64,7 +67,10 @@ def handle_request(request: Any, model: type[M], run: Callable[[M, Runtime], dic
             log.exception("connection check failed")
             return _answer(500, {"error": str(error), "error_type": type(error).__name__})
     try:
-        return _answer(200, run(parsed, get_runtime()))
+        runtime = get_runtime()
+        if runtime.settings.dispatch == "queue" and source in WORK_SOURCES:  # the source's workers run its streams
+            return _answer(200, enqueue(source, cast(SyncRequest, parsed), runtime))
+        return _answer(200, run(parsed, runtime))
     except BadRequest as error:  # refused on what the body asks for in this deployment (e.g. an unknown mailbox)
         return _answer(400, {"error": str(error)})
     except Exception as error:  # recorded and published (by the run, or here); the caller gets a 500

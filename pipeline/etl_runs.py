@@ -343,8 +343,9 @@ def tracked_run(warehouse: Warehouse, publisher: ErrorPublisher, record: RunReco
             raise
         tracker.close(record, "success" if record.status == "running" else record.status)
     finally:
-        with contextlib.suppress(Exception):  # a lease left behind lapses at its expiry
-            release_lease(warehouse, record.source, record.stream or "", record.run_id)
+        if terms:  # a run without terms took no lease (queue mode)
+            with contextlib.suppress(Exception):  # a lease left behind lapses at its expiry
+                release_lease(warehouse, record.source, record.stream or "", record.run_id)
 
 
 def record_failed_invocation(warehouse: Warehouse, publisher: ErrorPublisher, *, source: str, error: BaseException,

@@ -297,10 +297,14 @@ def _checkpoint(job: SyncJob, merges: MergeBatcher, watermarks: WatermarkStore, 
 
 def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, settings: Settings,
              trigger: str = "http", clock: Callable[[], float] = time.monotonic,
-             deadline: float | None = None, sweep_abandoned: bool = True) -> RunSummary:
+             deadline: float | None = None, sweep_abandoned: bool = True, resume: str | None = None,
+             leased: bool = True) -> RunSummary:
     """Runs one stream of one source to completion, to its time budget (or the given deadline on clock),
     or to failure. At least one page is merged before the budget is looked at.
     sweep_abandoned: close the source's abandoned runs first (off for an invocation's later streams).
+    resume: the watermark to start from instead of the stored one (a work queue's continuation).
+    leased: take the stream's lease (off in queue mode, where the work topic's ordering key runs one stream's
+    messages one at a time and the merger closes runs left running past the function's timeout).
     """
     record = RunRecord(run_id=new_run_id(job.source), source=job.source, stream=job.stream,
                        sync_type=job.sync_type, trigger=trigger)
@@ -316,11 +320,12 @@ def run_sync(job: SyncJob, *, warehouse: Warehouse, publisher: ErrorPublisher, s
                 "watermark": record.watermark_after}
 
     with log_context(run_id=record.run_id, source=job.source, stream=job.stream):
-        terms = LeaseTerms.of(settings)
-        if not claim_stream(warehouse, record, terms, sweep=sweep_abandoned):
+        terms = LeaseTerms.of(settings) if leased else None
+        if terms and not claim_stream(warehouse, record, terms, sweep=sweep_abandoned):
             return _summary(job, record, {}, record.error_message)
         with tracked_run(warehouse, publisher, record, failure_context, terms):
-            record.watermark_before = record.watermark_after = watermarks.read(job.source, job.stream)
+            record.watermark_before = record.watermark_after = (
+                resume if resume is not None else watermarks.read(job.source, job.stream))
             log.info("run started", extra={"json_fields": {"sync_type": job.sync_type,
                                                            "watermark": record.watermark_before}})
             merges = warehouse.merge_batcher(settings.merge_flush_rows)

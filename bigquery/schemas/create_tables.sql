@@ -351,6 +351,22 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.stream_leases (
 )
 OPTIONS (description = "One run at a time per source and stream; a second run that finds a live lease ends skipped.");
 
+CREATE TABLE IF NOT EXISTS sales_intelligence.work_dead_letters (
+  message_id STRING NOT NULL,
+  source STRING NOT NULL,
+  stream STRING,
+  sync_type STRING,
+  reason STRING,
+  error_type STRING,
+  error_message STRING,
+  attempts INT64,
+  work_message JSON,
+  dead_lettered_at TIMESTAMP NOT NULL
+)
+PARTITION BY DATE(dead_lettered_at)
+CLUSTER BY source, stream
+OPTIONS (description = "Work messages given up after WORK_MAX_ATTEMPTS deliveries (queue mode), recorded by the merger.", partition_expiration_days = 90);
+
 CREATE TABLE IF NOT EXISTS sales_intelligence.rejected_records (
   source STRING NOT NULL,
   stream STRING NOT NULL,

@@ -245,12 +245,21 @@ def client_for(mailbox: str, runtime: Runtime) -> GmailClient:
                        settings, left)
 
 
+def requested_streams(request: GmailSyncRequest, runtime: Runtime) -> list[str]:
+    """The streams a request names (pipeline.worker enqueues one work message each): its mailboxes."""
+    return mailboxes_for(request, runtime.settings.mailboxes)
+
+
+def stream_job(mailbox: str, sync_type: str, runtime: Runtime, _deadline: float) -> SyncJob:
+    """One mailbox's SyncJob (a work message's stream); BadRequest when it is not a configured mailbox."""
+    mailboxes_for(GmailSyncRequest(mailbox_email=mailbox), runtime.settings.mailboxes)
+    return mailbox_job(mailbox, client_for(mailbox, runtime), runtime, sync_type)
+
+
 def run_gmail_sync(request: GmailSyncRequest, runtime: Runtime) -> dict[str, Any]:
     """Syncs each requested mailbox in turn within one time budget (pipeline.runner.run_jobs: each mailbox its
     share, so the invocation ends before the function's timeout however many mailboxes); answers every run."""
-    jobs = [lambda _deadline, mailbox=mailbox: mailbox_job(mailbox, client_for(mailbox, runtime), runtime,
-                                                           request.sync_type)
-            for mailbox in mailboxes_for(request, runtime.settings.mailboxes)]
+    jobs = [partial(stream_job, mailbox, request.sync_type, runtime) for mailbox in requested_streams(request, runtime)]
     return run_jobs(SOURCE, jobs, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=runtime.settings,
                     trigger=request.trigger)
 

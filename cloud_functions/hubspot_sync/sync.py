@@ -9,7 +9,7 @@ from api_clients.connection_check import Check, check
 from cloud_functions.hubspot_sync.auth import access_token
 from cloud_functions.hubspot_sync.client import HubSpotClient
 from cloud_functions.hubspot_sync.records import enrollment_rows, sequence_row
-from http_entry.validation import SyncRequest
+from http_entry.validation import BadRequest, SyncRequest
 from pipeline.runner import Page, SyncJob, calls_from_now, per_record, run_jobs
 from pipeline.runtime import Runtime
 
@@ -58,6 +58,20 @@ def enrollments_job(client: HubSpotClient, sync_type: str, lookback_seconds: int
 def client_for(runtime: Runtime) -> HubSpotClient:
     """The HubSpot client of the runtime's key and settings."""
     return HubSpotClient(access_token(runtime.secrets), runtime.settings)
+
+
+def requested_streams(request: HubSpotSyncRequest, _runtime: Runtime) -> list[str]:
+    """The streams a request names (pipeline.worker enqueues one work message each)."""
+    return ["sequences", "enrollments"] if request.include_enrollments else ["sequences"]
+
+
+def stream_job(stream: str, sync_type: str, runtime: Runtime, _deadline: float) -> SyncJob:
+    """One stream's SyncJob (a work message's), with a client of its own; BadRequest for an unknown stream."""
+    if stream == "sequences":
+        return sequences_job(client_for(runtime), sync_type)
+    if stream == "enrollments":
+        return enrollments_job(client_for(runtime), sync_type, runtime.settings.hubspot_lookback_seconds)
+    raise BadRequest(f"hubspot's streams are sequences and enrollments, not {stream!r}")
 
 
 def run_hubspot_sync(request: HubSpotSyncRequest, runtime: Runtime, client: HubSpotClient | None = None) -> dict[str, Any]:

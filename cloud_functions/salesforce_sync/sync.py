@@ -24,7 +24,7 @@ from cloud_functions.salesforce_sync.client import BULK_ENDED, BulkJobEnded, Sal
 from cloud_functions.salesforce_sync.fields import with_org_fields
 from cloud_functions.salesforce_sync.records import OBJECTS, SalesforceObject
 from config.settings import Settings
-from http_entry.validation import SyncRequest
+from http_entry.validation import BadRequest, SyncRequest
 from observability.logger import get_logger
 from pipeline.runner import Page, PageRows, Reject, SyncJob, calls_from_now, run_jobs
 from pipeline.runtime import Runtime
@@ -247,6 +247,18 @@ def object_job(name: str, client: SalesforceClient, runtime: Runtime, requested:
 def client_for(runtime: Runtime) -> SalesforceClient:
     """The Salesforce client of the runtime's configured login and settings."""
     return SalesforceClient(SalesforceCredentials.from_secrets(runtime.secrets, runtime.settings), runtime.settings)
+
+
+def requested_streams(request: SalesforceSyncRequest, _runtime: Runtime) -> list[str]:
+    """The streams a request names (pipeline.worker enqueues one work message each): its objects."""
+    return object_names(request.object_type)
+
+
+def stream_job(name: str, sync_type: str, runtime: Runtime, deadline: float) -> SyncJob:
+    """One object's SyncJob (a work message's stream), with a client of its own; BadRequest for an unknown object."""
+    if name not in OBJECTS:
+        raise BadRequest(f"{name} is not one of the synced objects ({', '.join(OBJECTS)})")
+    return object_job(name, client_for(runtime), runtime, sync_type, deadline)
 
 
 def run_salesforce_sync(request: SalesforceSyncRequest, runtime: Runtime, client: SalesforceClient | None = None,

@@ -1,0 +1,271 @@
+"""The merger: the one writer of the tables in queue mode (DISPATCH=queue).
+
+Workers land their rows on the landing topic (warehouse.landing); the merger pulls everything pending, folds it
+into its tables with one MERGE per table and column set per cycle (each landed batch's versions decide, so a
+batch delivered twice or late never overwrites newer rows), and only then acknowledges the messages. Killed
+mid-cycle, it merges nothing twice: Pub/Sub delivers the unacknowledged batches again and the MERGE absorbs them.
+
+BigQuery's limits for mutating DML (2 running + 20 queued per table, 25 per table per 10 s) hold whatever the
+number of workers: the merger runs one statement at a time (one instance: max_instances 1) and never more than
+DML_PER_TABLE_PER_WINDOW statements on a table in any DML_WINDOW_SECONDS. Each cycle it also records the work
+messages that were dead-lettered (work_dead_letters) and closes runs left `running` past the function's
+timeout (a worker killed mid-run) as `abandoned`.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import partial
+from typing import Any, Callable
+
+from config.settings import Settings
+from observability.logger import get_logger, log_context
+from pipeline.etl_runs import LeaseTerms, close_abandoned_runs
+from pipeline.worker import WORK_SOURCES
+from warehouse import Warehouse
+from warehouse.landing import LANDING_FORMAT, decode_rows
+from warehouse.schemas import Column
+
+log = get_logger(__name__)
+
+DML_WINDOW_SECONDS = 10.0
+DML_PER_TABLE_PER_WINDOW = 20  # BigQuery allows 25 per table per 10 s; the rest is headroom for entity resolution
+MAX_CYCLE_BYTES = 256 * 1024 * 1024  # landed JSON held in memory per cycle
+PULL_BATCH = 1000
+SWEEP_EVERY_SECONDS = 300.0
+
+
+def subscription_path(settings: Settings, topic: str) -> str:
+    return f"projects/{settings.gcp_project}/subscriptions/{topic}-merger"
+
+
+@dataclass
+class DmlWindow:
+    """Mutating statements per table in a sliding window: waits before one that would exceed the limit, and keeps
+    every statement's (table, start, end) for the record."""
+
+    limit: int = DML_PER_TABLE_PER_WINDOW
+    seconds: float = DML_WINDOW_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    statements: list[tuple[str, float, float]] = field(default_factory=list)
+    _recent: dict[str, deque[float]] = field(default_factory=dict)
+
+    def run(self, table: str, statement: Callable[[], Any]) -> Any:
+        recent = self._recent.setdefault(table, deque())
+        while True:
+            now = self.clock()
+            while recent and recent[0] <= now - self.seconds:
+                recent.popleft()
+            if len(recent) < self.limit:
+                break
+            self.sleep(recent[0] + self.seconds - now)
+        start = self.clock()
+        recent.append(start)
+        try:
+            return statement()
+        finally:
+            self.statements.append((table, start, self.clock()))
+
+
+@dataclass
+class Landed:
+    """One landed message, decoded."""
+
+    ack_id: str
+    table: str
+    key: tuple[str, ...]
+    version: str | None
+    batch_id: str
+    order: tuple[int, str, int]
+    rows: list[dict[str, Any]]
+
+
+@dataclass
+class CycleResult:
+    messages: int = 0
+    rows: int = 0
+    merges: int = 0
+    rejected: int = 0
+    dead_letters: int = 0
+    abandoned: int = 0
+    tables: dict[str, int] = field(default_factory=dict)
+
+
+class Merger:
+    """Pulls the landing subscription and merges what it holds; see the module's docstring."""
+
+    def __init__(self, warehouse: Warehouse, settings: Settings, subscriber: Any = None,
+                 window: DmlWindow | None = None, clock: Callable[[], float] = time.monotonic):
+        self.warehouse, self.settings = warehouse, settings
+        self._subscriber = subscriber
+        self.window = window or DmlWindow(clock=clock)
+        self._clock = clock
+        self._last_sweep: float | None = None
+        self.landing = subscription_path(settings, settings.landing_topic)
+        self.dead_letters = subscription_path(settings, settings.work_dead_letter_topic)
+
+    @property
+    def subscriber(self) -> Any:
+        if self._subscriber is None:
+            from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+            self._subscriber = pubsub_v1.SubscriberClient()
+        return self._subscriber
+
+    def _pull(self, subscription: str, max_bytes: int = MAX_CYCLE_BYTES) -> list[Any]:
+        """Everything pending on subscription now (up to max_bytes of data)."""
+        from google.api_core import exceptions
+
+        received: list[Any] = []
+        size = 0
+        while size < max_bytes:
+            try:
+                response = self.subscriber.pull(subscription=subscription, max_messages=PULL_BATCH, timeout=10)
+            except exceptions.DeadlineExceeded:  # nothing pending (the emulator answers an empty pull so)
+                break
+            if not response.received_messages:
+                break
+            received.extend(response.received_messages)
+            size += sum(len(m.message.data) for m in response.received_messages)
+        return received
+
+    def _ack(self, subscription: str, ack_ids: list[str]) -> None:
+        for start in range(0, len(ack_ids), 1000):
+            self.subscriber.acknowledge(subscription=subscription, ack_ids=ack_ids[start:start + 1000])
+
+    def cycle(self) -> CycleResult:
+        """One pass: every pending landed batch merged, then acknowledged; dead letters recorded; the sweep when due."""
+        result = CycleResult()
+        with log_context(run_id=f"merger-{uuid.uuid4().hex[:8]}"):
+            received = self._pull(self.landing)
+            result.messages = len(received)
+            landed, poison = self._decode(received)
+            self._merge(landed, result)
+            if poison:
+                self._reject(poison, result)
+            self._ack(self.landing, [m.ack_id for m in received])
+            self._record_dead_letters(result)
+            self._sweep(result)
+        if result.messages or result.dead_letters:
+            log.info("merger cycle", extra={"json_fields": {"messages": result.messages, "rows": result.rows,
+                                                            "merges": result.merges, "tables": result.tables}})
+        return result
+
+    def _decode(self, received: list[Any]) -> tuple[list[Landed], list[tuple[Any, str]]]:
+        landed, poison = [], []
+        for message in received:
+            try:
+                body = json.loads(message.message.data.decode("utf-8"))
+                if body.get("format") != LANDING_FORMAT:
+                    raise ValueError(f"landing format {body.get('format')!r}, expected {LANDING_FORMAT}")
+                landed.append(Landed(message.ack_id, body["table"], tuple(body["key"]), body["version"],
+                                     body["batch_id"], (int(body["landed_ns"]), body["batch_id"], int(body["part"])),
+                                     body["rows"]))
+            except (UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+                poison.append((message, f"{type(error).__name__}: {error}"))
+        landed.sort(key=lambda item: item.order)  # a stream's later batch after its earlier one
+        return landed, poison
+
+    def _merge(self, landed: list[Landed], result: CycleResult) -> None:
+        """One MERGE per table, key, version and column set, in landing order within each."""
+        groups: dict[tuple[str, tuple[str, ...], str | None, frozenset[str]], list[dict[str, Any]]] = {}
+        for item in landed:
+            for row in item.rows:
+                groups.setdefault((item.table, item.key, item.version, frozenset(row)), []).append(row)
+        for (table, key, version, columns), rows in groups.items():
+            self._learn_columns(table, columns)
+            typed = decode_rows(self.warehouse.spec_of(table), rows)
+            self.window.run(table, partial(self.warehouse.merge, table, typed, key=key, version=version,
+                                           batch_id=f"landed_{uuid.uuid4().hex[:12]}"))
+            result.merges += 1
+            result.rows += len(rows)
+            result.tables[table] = result.tables.get(table, 0) + len(rows)
+
+    def _learn_columns(self, table: str, columns: frozenset[str]) -> None:
+        """Columns a worker learnt at run time (a Salesforce org's custom fields): taken from the table itself."""
+        unknown = columns - set(self.warehouse.spec_of(table).column_names)
+        if not unknown:
+            return
+        present = self.warehouse.table_columns(table)
+        missing = sorted(unknown - set(present))
+        if missing:
+            raise ValueError(f"landed rows for {table} carry columns the table does not have: {missing}")
+        declared = []
+        for name in sorted(unknown):
+            kind = present[name]
+            repeated = kind.startswith("ARRAY<")
+            declared.append(Column(name, kind[6:-1] if repeated else kind, "REPEATED" if repeated else "NULLABLE"))
+        self.warehouse.add_columns(table, declared)
+
+    def _reject(self, poison: list[tuple[Any, str]], result: CycleResult) -> None:
+        now = datetime.now(timezone.utc)
+        rows = [{"source": "merger", "stream": "landing", "record_key": message.message.message_id,
+                 "reason": f"landed message cannot be read: {reason}"[:2000],
+                 "raw_record": message.message.data.decode("utf-8", "replace")[:100_000],
+                 "run_id": "merger", "rejected_at": now} for message, reason in poison]
+        self.window.run("rejected_records", lambda: self.warehouse.merge("rejected_records", rows))
+        result.rejected += len(rows)
+
+    def _record_dead_letters(self, result: CycleResult) -> None:
+        received = self._pull(self.dead_letters, max_bytes=16 * 1024 * 1024)
+        if not received:
+            return
+        rows = [dead_letter_row(m.message.message_id, m.message.data, m.message.publish_time) for m in received]
+        self.window.run("work_dead_letters", lambda: self.warehouse.merge("work_dead_letters", rows))
+        self._ack(self.dead_letters, [m.ack_id for m in received])
+        result.dead_letters = len(rows)
+
+    def _sweep(self, result: CycleResult) -> None:
+        """Runs left `running` past the function's timeout (their worker killed) closed as abandoned, every few
+        minutes: no lease in queue mode, so the timeout is the only sign."""
+        now = self._clock()
+        if self._last_sweep is not None and now - self._last_sweep < SWEEP_EVERY_SECONDS:
+            return
+        self._last_sweep = now
+        timeout = self.settings.function_timeout_seconds
+        for source in WORK_SOURCES:
+            result.abandoned += self.window.run("etl_runs", partial(close_abandoned_runs, self.warehouse, source,
+                                                                    LeaseTerms(timeout, timeout)))
+
+    def run_for(self, seconds: float, sleep: Callable[[float], None] = time.sleep,
+                stop: Callable[[], bool] = lambda: False) -> list[CycleResult]:
+        """Cycles every MERGE_INTERVAL_SECONDS for about `seconds` (a scheduled invocation), or until stop()."""
+        end = self._clock() + seconds
+        results = []
+        while True:
+            started = self._clock()
+            results.append(self.cycle())
+            wait = self.settings.merge_interval_seconds - (self._clock() - started)
+            if stop() or self._clock() + max(wait, 0) >= end:
+                return results
+            if wait > 0:
+                sleep(wait)
+
+
+def dead_letter_row(message_id: str, data: bytes, published: Any) -> dict[str, Any]:
+    """A work_dead_letters row of a dead-lettered work message (pipeline.worker.dead_letter_body, or a message
+    Pub/Sub forwarded as it was delivered)."""
+    try:
+        body = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        body = {"work": data.decode("utf-8", "replace")[:2000]}
+    work = body.get("work", body) if isinstance(body, dict) else body
+    work = work if isinstance(work, dict) else {"raw": work}
+    return {"message_id": message_id, "source": str(work.get("source") or "unknown"),
+            "stream": work.get("stream"), "sync_type": work.get("sync_type"), "reason": work.get("reason"),
+            "error_type": body.get("error_type") if isinstance(body, dict) else None,
+            "error_message": body.get("error") if isinstance(body, dict) else None,
+            "attempts": body.get("attempts") if isinstance(body, dict) else None,
+            "work_message": json.dumps(work, default=str),
+            "dead_lettered_at": _timestamp(published)}
+
+
+def _timestamp(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return datetime.now(timezone.utc)
