@@ -1,56 +1,25 @@
-"""Running a work message with its source's existing run function, then resolving what it brought.
+"""A work message run by the fan-out worker (pipeline.worker.run_work, which skips a superseded push), then
+entity resolution of what it brought.
 
-Until the fan-out worker (pipeline/worker.py, issue 24) runs work messages, this is what the tests and
-bench/freshness.py consume the work topics with: a push message whose stream ran since it was published is
-acknowledged without a run (push/coalesce.py); any other runs its one stream exactly as a scheduled run of that
-stream would (gmail_sync for one mailbox, salesforce_sync for one object, dialpad_sync, HubSpot's enrollments).
-Entity resolution then runs incrementally: it reads, for rows never examined, only the partitions that the runs
-since its last one wrote, so it costs in proportion to what the push brought, not to the tables.
+Entity resolution runs incrementally: for rows never examined it reads only the partitions that the runs since its
+last one wrote (entity_resolution/sql/01_scope_written.sql), so it costs in proportion to what the pushes brought,
+not to the tables; one resolution after a batch of runs covers all of them.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from cloud_functions.dialpad_sync.sync import DialpadSyncRequest, run_dialpad_sync
-from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
-from cloud_functions.hubspot_sync.sync import SOURCE as HUBSPOT, client_for as hubspot_client, enrollments_job, \
-    sequences_job
-from cloud_functions.salesforce_sync.sync import SalesforceSyncRequest, run_salesforce_sync
 from entity_resolution.matcher import ResolutionRequest, resolve_entities
-from pipeline.runner import run_jobs
 from pipeline.runtime import Runtime
-from pipeline.work_queue import WorkMessage
-from push.coalesce import superseded
+from pipeline.work_queue import WorkMessage, WorkQueue
+from pipeline.worker import run_work
 
 
-def _hubspot_stream(message: WorkMessage, runtime: Runtime) -> dict[str, Any]:
-    settings, client = runtime.settings, hubspot_client(runtime)
-    job = (enrollments_job(client, message.sync_type, settings.hubspot_lookback_seconds)
-           if message.stream == "enrollments" else sequences_job(client, message.sync_type))
-    return run_jobs(HUBSPOT, [lambda _deadline: job], warehouse=runtime.warehouse, publisher=runtime.publisher,
-                    settings=settings, trigger="local")
-
-
-def run_stream(message: WorkMessage, runtime: Runtime) -> dict[str, Any]:
-    """Runs the message's one stream with its source's run function; answers the run's summary."""
-    kind = message.sync_type
-    if message.source == "gmail":
-        return run_gmail_sync(GmailSyncRequest(mailbox_email=message.stream, sync_type=kind, trigger="local"), runtime)
-    if message.source == "salesforce":
-        return run_salesforce_sync(SalesforceSyncRequest(object_type=message.stream, sync_type=kind,
-                                                         trigger="local"), runtime)
-    if message.source == "dialpad":
-        return run_dialpad_sync(DialpadSyncRequest(sync_type=kind, trigger="local"), runtime)
-    if message.source == HUBSPOT:
-        return _hubspot_stream(message, runtime)
-    raise ValueError(f"no run function for source {message.source!r}")
-
-
-def run_message(message: WorkMessage, runtime: Runtime) -> dict[str, Any] | None:
-    """The run of a work message, or None when it was superseded (coalesced into a run that started after it)."""
-    if superseded(message, runtime.warehouse):
-        return None
-    return run_stream(message, runtime)
+def run_message(message: WorkMessage, runtime: Runtime, queue: WorkQueue | None = None) -> dict[str, Any] | None:
+    """The run of a work message (its summary), or None when it was superseded (coalesced into a run of its stream
+    that started after it was published)."""
+    answer = run_work(message, runtime, queue)
+    return None if answer.get("status") == "superseded" else answer
 
 
 def resolve_pushed(runtime: Runtime) -> dict[str, Any]:
