@@ -2,7 +2,8 @@
 scripts and the tests.
 
 `python -m config.functions` prints one line per function: entry point, memory, timeout seconds, max
-instances (what scripts/deploy_functions.sh reads; Terraform reads the YAML itself). `secrets` prints the
+instances, trigger (`http` or `topic:<name>`) and access (`private` or `public`) (what scripts/deploy_functions.sh
+reads; Terraform reads the YAML itself). `secrets` prints the
 secret names, `environment` the fixed settings as NAME=VALUE, `settings` the names each deployment sets.
 """
 from __future__ import annotations
@@ -22,6 +23,8 @@ class FunctionSize(NamedTuple):
     memory: str  # Cloud Functions' form: 512Mi, 1Gi
     timeout_seconds: int  # also the function's FUNCTION_TIMEOUT_SECONDS
     max_instances: int
+    trigger_topic: str | None = None  # Pub/Sub-triggered (Eventarc) on this topic; None: HTTP
+    public: bool = False  # invocable without a Google identity (the webhooks only)
 
 
 class Deployment(NamedTuple):
@@ -41,7 +44,8 @@ def _read(path: Path) -> dict[str, Any]:
 def function_sizes(path: Path = FUNCTIONS_FILE) -> dict[str, FunctionSize]:
     """Entry point => its size and limits, in the file's order."""
     entries = _read(path)["functions"]
-    return {name: FunctionSize(name, str(spec["memory"]), int(spec["timeout_seconds"]), int(spec["max_instances"]))
+    return {name: FunctionSize(name, str(spec["memory"]), int(spec["timeout_seconds"]), int(spec["max_instances"]),
+                               spec.get("trigger_topic"), bool(spec.get("public", False)))
             for name, spec in entries.items()}
 
 
@@ -60,7 +64,9 @@ def _lines(what: str) -> list[str]:
         return [f"{name}={value}" for name, value in config.environment.items()]
     if what == "settings":
         return list(config.settings)
-    return [f"{s.entry_point} {s.memory} {s.timeout_seconds} {s.max_instances}" for s in config.functions.values()]
+    return [f"{s.entry_point} {s.memory} {s.timeout_seconds} {s.max_instances} "
+            f"{'topic:' + s.trigger_topic if s.trigger_topic else 'http'} {'public' if s.public else 'private'}"
+            for s in config.functions.values()]
 
 
 def main(argv: list[str] | None = None) -> int:

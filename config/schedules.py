@@ -22,11 +22,12 @@ class Job:
     description: str = ""
 
 
-def load_jobs(path: Path = SCHEDULES) -> tuple[str, list[Job]]:
-    """(time zone, jobs) of schedules.yaml, in file order; a job's deadline and retry fall back to the defaults."""
+def load_jobs(path: Path = SCHEDULES, *, push: bool = False) -> tuple[str, list[Job]]:
+    """(time zone, jobs) of schedules.yaml, in file order; a job's deadline and retry fall back to the defaults.
+    push: the push jobs too (watch renewal, probe: scheduled like the syncs, but no syncs themselves)."""
     data = yaml.safe_load(path.read_text())
     defaults = data.get("defaults", {})
     return data["time_zone"], [
         Job(j["name"], j["schedule"], j["function"], j["body"], str(j.get("attempt_deadline", defaults["attempt_deadline"])),
             {**defaults.get("retry", {}), **j.get("retry", {})}, j.get("description", ""))
-        for j in data["jobs"]]
+        for j in data["jobs"] + (data.get("push_jobs", []) if push else [])]

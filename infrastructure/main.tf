@@ -51,6 +51,7 @@ locals {
     SALESFORCE_CUSTOM_FIELDS         = jsonencode(var.salesforce_custom_fields)
     SALESFORCE_FORMULA_FIELDS        = jsonencode(var.salesforce_formula_fields)
     SALESFORCE_FORMULA_REFRESH_HOURS = tostring(var.salesforce_formula_refresh_hours)
+    HUBSPOT_WEBHOOK_URL              = var.hubspot_webhook_url
   }
   environment = merge(local.deployment.environment,
   { for name in local.deployment.settings : name => local.setting_values[name] })
@@ -63,7 +64,7 @@ resource "google_project_service" "apis" {
     "run.googleapis.com", "cloudbuild.googleapis.com", "artifactregistry.googleapis.com", "storage.googleapis.com",
     "cloudscheduler.googleapis.com", "pubsub.googleapis.com", "secretmanager.googleapis.com", "gmail.googleapis.com",
     "logging.googleapis.com", "monitoring.googleapis.com", "iam.googleapis.com", "iamcredentials.googleapis.com",
-    "cloudresourcemanager.googleapis.com",
+    "cloudresourcemanager.googleapis.com", "eventarc.googleapis.com",
   ])
   service            = each.value
   disable_on_destroy = false
@@ -221,6 +222,19 @@ resource "google_cloudfunctions2_function" "functions" {
     ingress_settings               = "ALLOW_ALL"
     all_traffic_on_latest_revision = true
     environment_variables          = merge(local.environment, { FUNCTION_TIMEOUT_SECONDS = tostring(each.value.timeout_seconds) })
+  }
+
+  # A function with a trigger_topic (gmail_push) runs on that topic's messages, delivered by Eventarc as the
+  # scheduler account (its run.invoker: iam.tf); retried while it fails, as Gmail's notifications should be.
+  dynamic "event_trigger" {
+    for_each = try(each.value.trigger_topic, null) == null ? [] : [each.value.trigger_topic]
+    content {
+      trigger_region        = var.region
+      event_type            = "google.cloud.pubsub.topic.v1.messagePublished"
+      pubsub_topic          = google_pubsub_topic.push[event_trigger.value].id
+      retry_policy          = "RETRY_POLICY_RETRY"
+      service_account_email = google_service_account.scheduler.email
+    }
   }
 
   depends_on = [google_project_service.apis]

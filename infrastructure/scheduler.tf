@@ -1,12 +1,14 @@
-# One Cloud Scheduler job per entry of config/schedules.yaml whose function is deployed
+# One Cloud Scheduler job per entry of config/schedules.yaml (jobs and push_jobs) whose function is deployed
 # (config/functions.yaml, var.deployed_functions): a POST of the job's JSON body with an OIDC token of the scheduler account.
 locals {
   schedules = yamldecode(file("${local.repo_root}/config/schedules.yaml"))
   jobs      = { for job in local.schedules.jobs : job.name => job if contains(keys(local.functions), job.function) }
+  # Push jobs (Gmail's watch renewal, the Salesforce probe) are scheduled alike but are not syncs: no freshness.
+  push_jobs = { for job in local.schedules.push_jobs : job.name => job if contains(keys(local.functions), job.function) }
 }
 
 resource "google_cloud_scheduler_job" "jobs" {
-  for_each         = local.jobs
+  for_each         = merge(local.jobs, local.push_jobs)
   name             = each.key
   description      = each.value.description
   schedule         = each.value.schedule

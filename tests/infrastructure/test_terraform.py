@@ -84,16 +84,18 @@ def test_schedules_yaml_has_the_eight_jobs(schedules):
 
 
 def test_every_schedule_becomes_a_job_aimed_at_an_entry_point(terraform, schedules):
-    """Jobs come from schedules.yaml, filtered to deployed functions, and POST to that function's URI."""
+    """Jobs (and push jobs) come from schedules.yaml, filtered to deployed functions, and POST to that function's
+    URI."""
     locals_ = terraform["locals"]
     assert 'yamldecode(file("${local.repo_root}/config/schedules.yaml"))' in locals_["schedules"]
     assert "contains(keys(local.functions), job.function)" in locals_["jobs"]
+    assert "contains(keys(local.functions), job.function)" in locals_["push_jobs"]
     job = terraform["resource"]["google_cloud_scheduler_job"]["jobs"]
-    assert job["for_each"] == "${local.jobs}"
+    assert job["for_each"] == "${merge(local.jobs, local.push_jobs)}"
     target = job["http_target"][0]
     assert target["uri"] == "${google_cloudfunctions2_function.functions[each.value.function].service_config[0].uri}"
     assert target["oidc_token"][0]["service_account_email"] == "${google_service_account.scheduler.email}"
-    for entry in schedules["jobs"]:
+    for entry in schedules["jobs"] + schedules["push_jobs"]:
         assert entry["function"] in deployed(terraform) and callable(getattr(main, entry["function"]))
 
 
@@ -162,10 +164,17 @@ def test_scratch_dataset_expires_its_tables(terraform):
     assert editor["for_each"]["scratch"] == "${google_bigquery_dataset.scratch.dataset_id}"
 
 
-def test_nothing_is_public():
-    """No binding anywhere grants allUsers or allAuthenticatedUsers."""
+def test_only_the_webhooks_are_public(terraform):
+    """allUsers is granted once, run.invoker on the functions functions.yaml marks public, which are exactly the two
+    webhook receivers; allAuthenticatedUsers never."""
+    from config.functions import function_sizes
+
     text = "\n".join(p.read_text() for p in INFRA.glob("*.tf"))
-    assert not re.search(r"allUsers|allAuthenticatedUsers", text)
+    assert len(re.findall(r"allUsers", text)) == 1 and "allAuthenticatedUsers" not in text
+    public = terraform["resource"]["google_cloud_run_service_iam_member"]["webhook_public_invoker"]
+    assert (public["member"], public["role"], public["for_each"]) == ("allUsers", "roles/run.invoker",
+                                                                      "${local.public_functions}")
+    assert {name for name, size in function_sizes().items() if size.public} == {"hubspot_webhook", "dialpad_webhook"}
 
 
 def test_runtime_account_has_least_privilege(terraform):

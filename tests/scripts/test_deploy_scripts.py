@@ -48,7 +48,11 @@ def test_deploy_deploys_every_entry_point_with_its_size_from_functions_yaml(tmp_
     assert set(deployed) == set(main.__all__)
     for name, size in function_sizes().items():
         assert deployed[name] == (size.memory, f"{size.timeout_seconds}s", str(size.max_instances))
-    assert "--no-allow-unauthenticated" in calls.read_text()
+    lines = {re.search(r"--entry-point=(\w+)", line)[1]: line for line in calls.read_text().splitlines()}
+    for name, size in function_sizes().items():
+        access = "--allow-unauthenticated" if size.public else "--no-allow-unauthenticated"
+        trigger = f"--trigger-topic={size.trigger_topic}" if size.trigger_topic else f"--trigger-http {access}"
+        assert trigger in lines[name], name
 
 
 def bin_dir(tmp_path: Path, gcloud: str | None = None) -> str:
@@ -75,16 +79,17 @@ def test_scripts_say_what_is_missing(tmp_path, script, gcloud, message):
     assert result.returncode == 1 and message in result.stderr
 
 
-def test_scheduler_dry_run_prints_the_eight_jobs():
-    """--dry-run lists all eight jobs, each aimed at its function."""
+def test_scheduler_dry_run_prints_the_ten_jobs():
+    """--dry-run lists all eight sync jobs and the two push jobs, each aimed at its function."""
     result = subprocess.run([sys.executable, "-m", "scripts.setup_cloud_scheduler", "--dry-run"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     jobs = re.findall(r"^(create)\s+(\S+)", result.stdout, re.M)
-    assert len(jobs) == 8
+    assert len(jobs) == 10
     created = {name for verb, name in jobs if verb == "create"}
     assert created == {"salesforce-incremental-sync", "salesforce-full-sync", "dialpad-sync", "hubspot-sync",
-                       "gmail-incremental-sync", "gmail-full-sync", "entity-resolution", "account-recommendations"}
+                       "gmail-incremental-sync", "gmail-full-sync", "entity-resolution", "account-recommendations",
+                       "gmail-watch-renewal", "salesforce-probe"}
     assert "--oidc-service-account-email=sales-intel-scheduler@PROJECT.iam.gserviceaccount.com" in result.stdout
 
 
@@ -199,7 +204,10 @@ def test_the_secrets_are_those_the_code_reads():
     from cloud_functions.hubspot_sync.auth import TOKEN_SECRET
     from cloud_functions.salesforce_sync.auth import CREDENTIAL_SETS
 
-    read = {API_KEY_SECRET, KEY_SECRET, TOKEN_SECRET, *(n for names in CREDENTIAL_SETS.values() for n in names)}
+    from push.receivers import DIALPAD_SECRET, HUBSPOT_SECRET
+
+    read = {API_KEY_SECRET, KEY_SECRET, TOKEN_SECRET, DIALPAD_SECRET, HUBSPOT_SECRET,
+            *(n for names in CREDENTIAL_SETS.values() for n in names)}
     assert set(deployment().secrets) == read
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("### Secrets"):readme.index("## Warehouse")]
