@@ -21,6 +21,7 @@ import argparse
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import random
 import threading
@@ -84,6 +85,7 @@ class HubSpotState:
         self.lock = threading.Lock()
         self.webhook: tuple[str, str] | None = None  # (target URL, app secret) of the app's webhook settings
         self.next_event_id = 1000
+        self.new_enrollment_ids = itertools.count(90_000_000)  # enrollments made by enroll(): never a seeded id
         self.deliveries: list[int] = []  # HTTP status per webhook attempt (0: no answer)
         self.general_limit = WindowLimit(limit_per_10s, limit_window_seconds)
         self.search_limit = WindowLimit(search_per_second, 1.0)
@@ -165,7 +167,7 @@ class HubSpotState:
         contact = next(c for c in self.contacts if c["id"] == contact_id)
         now = iso(datetime.now(timezone.utc))
         self.enrollments[contact_id] = {
-            "id": str(60_000 + len(self.enrollments)), "enrolledAt": now, "enrolledBy": sequence["userId"],
+            "id": str(next(self.new_enrollment_ids)), "enrolledAt": now, "enrolledBy": sequence["userId"],
             "enrolledByEmail": owner["email"], "sequenceId": sequence["id"], "sequenceName": sequence["name"],
             "toEmail": contact["email"], "updatedAt": now}
         self.not_enrolled.pop(contact_id, None)

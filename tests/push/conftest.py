@@ -53,3 +53,11 @@ def work_topics(pubsub_emulator, settings, monkeypatch):
     topics = WorkTopics(settings.gcp_project, prefix)
     yield settings.model_copy(update={"work_topic_prefix": prefix, "gmail_push_topic": f"{prefix}gmail-push"}), topics
     topics.close()
+
+
+@pytest.fixture(autouse=True)
+def forget_run_starts(monkeypatch):
+    """Each test starts with no run starts remembered by push.coalesce (they are process-wide)."""
+    import push.coalesce
+
+    monkeypatch.setattr(push.coalesce, "_starts", {})
