@@ -93,7 +93,7 @@ def emulators(warehouse: str) -> Iterator[str | None]:
 
 def topics(settings: Settings) -> dict[str, str]:
     """Work, push and landing topics with their (ordered) pull subscriptions; source -> subscription path."""
-    from google.cloud import pubsub_v1
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
     publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
     project, prefix = settings.gcp_project, settings.work_topic_prefix
@@ -338,7 +338,7 @@ def measure(deployment: Deployment, started: dict[str, Any], changes: int, sprea
             patience: float = 180.0) -> list[Change]:
     """Makes the planned changes while the deployment runs; returns each with the seconds until it arrived."""
     rng = random.Random(seed)
-    planned, made = plan(changes, spread, rng), []
+    planned, made = plan(changes, spread, rng), list[Change]()
     probe = Probe(deployment.runtime)
     begin = time.monotonic()
     while planned or any(c.arrived_after is None for c in made):
@@ -411,7 +411,7 @@ def bench(warehouse: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
         print(f"{warehouse}: {args.changes} changes per source over {args.spread:g} s", flush=True)
         initial_sync(runtime)
         servers = {"hubspot": FunctionServer("hubspot_webhook"), "dialpad": FunctionServer("dialpad_webhook")}
-        from google.cloud import pubsub_v1
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
         subscriber = pubsub_v1.SubscriberClient()
         inboxes = listen(subscriber, topics(settings))

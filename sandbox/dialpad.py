@@ -307,10 +307,11 @@ def build_server(state: DialpadState, faults: Faults | None = None) -> SandboxSe
         body = request.json() or {}
         if str(body.get("webhook_id")) not in state.webhooks or not body.get("call_states"):
             return _error(400, "webhook_id of an existing webhook and call_states are required")
-        subscription = {"id": str(len(state.call_subscriptions) + 1), "webhook_id": str(body["webhook_id"]),
+        webhook_id = str(body["webhook_id"])
+        subscription = {"id": str(len(state.call_subscriptions) + 1), "webhook_id": webhook_id,
                         "call_states": list(body["call_states"]), "enabled": bool(body.get("enabled", True))}
         state.call_subscriptions.append(subscription)
-        hook = state.webhooks[subscription["webhook_id"]]
+        hook = state.webhooks[webhook_id]
         return Response.json({**subscription, "webhook": {"id": hook["id"], "hook_url": hook["hook_url"]}})
 
     @server.route("GET", r"/api/v2/transcripts/(?P<call_id>\d+)", "transcript")

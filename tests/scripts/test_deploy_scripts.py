@@ -203,7 +203,6 @@ def test_the_secrets_are_those_the_code_reads():
     from cloud_functions.gmail_sync.auth import KEY_SECRET
     from cloud_functions.hubspot_sync.auth import TOKEN_SECRET
     from cloud_functions.salesforce_sync.auth import CREDENTIAL_SETS
-
     from push.receivers import DIALPAD_SECRET, HUBSPOT_SECRET
 
     read = {API_KEY_SECRET, KEY_SECRET, TOKEN_SECRET, DIALPAD_SECRET, HUBSPOT_SECRET,
