@@ -316,6 +316,7 @@ class Statement:
     table: str  # the table the statement is about (as the ledger names it)
     refs: list[tuple[str, float]] = field(default_factory=list)  # (table referenced, bytes processed)
     weight: float = 1.0  # how many of these a run issues on average (a run with no deletions issues none)
+    merged: tuple | None = None  # a MERGE's (rows, partitions, columns, update): what queue mode folds together
 
     @property
     def billed(self) -> float:
@@ -354,6 +355,7 @@ class Day:
             self.add("merge", table, (table, target))
         else:
             self.add("merge", table, ("(staging tables)", staging), (table, target))
+        self.statements[-1].merged = (rows, numbers, columns, update)
 
     def update(self, table: str, columns: Iterable[str], partitions: float | None = None,
                extra: Iterable[tuple[str, float]] = ()) -> None:
@@ -607,6 +609,46 @@ def account_recommendations(day: Day, rng: random.Random) -> None:
             ("account_recommendations", history))
 
 
+# ---------------------------------------------------------------- 3b. queue mode (DISPATCH=queue)
+SYNC_JOBS = ("salesforce", "gmail", "dialpad", "hubspot")
+MERGER_SWEEPS_PER_DAY = 24 * 60 / 10  # pipeline.merger: runs left running closed every 10 minutes
+MERGER_SWEEP_LOOKBACK_DAYS = 2
+
+
+def queue_fold(day: Day, runs: int, cycles_per_fire: int) -> None:
+    """A fire's statements as queue mode issues them: the workers' reads unchanged; no lease MERGE or DELETE and
+    no abandoned-run UPDATE per run (the merger sweeps); every MERGE the runs would issue (data, etl_runs rows,
+    watermarks) landed instead, and folded by the merger into one MERGE per table per cycle the fire's runs
+    span (at most cycles_per_fire: the runs of one fire finish within a few merge intervals)."""
+    kept: list[Statement] = []
+    folded: dict[str, list[Any]] = {}
+    for statement in day.statements:
+        if statement.table == "stream_leases" or (statement.kind == "update" and statement.table == "etl_runs"):
+            continue
+        if statement.kind == "merge" and statement.merged is not None:
+            rows, numbers, columns, update = statement.merged
+            entry = folded.setdefault(statement.table, [0.0, set(), columns, False])
+            entry[0] += rows * statement.weight
+            entry[1] = None if numbers is None or entry[1] is None else entry[1] | set(numbers)
+            entry[3] = entry[3] or update
+            continue
+        kept.append(statement)
+    day.statements = kept
+    day.weight = 1.0
+    cycles = max(1, min(runs, cycles_per_fire))
+    for table, (rows, numbers, columns, update) in folded.items():
+        if table == "etl_runs":
+            rows *= 2  # the opening row is landed too (inline, it is a free load job)
+        for _ in range(cycles):
+            day.merge(table, rows / cycles, numbers, columns, update)
+
+
+def merger_sweep(day: Day, _rng: random.Random) -> None:
+    """The merger's UPDATE closing runs left running past the function's timeout, over two days of etl_runs."""
+    day.update("etl_runs", ["source", "status", "started_at", "run_id"], MERGER_SWEEP_LOOKBACK_DAYS,
+               [("stream_leases", 0)])
+
+
 # ---------------------------------------------------------------- 4. a day of the schedules
 def runs_per_day() -> dict[str, float]:
     """Each job of schedules.yaml: its fires over a week (UTC minutes), divided by 7."""
@@ -630,11 +672,14 @@ BUILDERS = {
     "hubspot-sync": hubspot,
     "entity-resolution": entity_resolution,
     "account-recommendations": account_recommendations,
+    "merger-sweep": merger_sweep,
 }
 
 
 def runs_per_fire(job: str, profile: Profile) -> int:
     """etl_runs rows one fire of the job writes: one per Salesforce object, mailbox, HubSpot stream."""
+    if job == "merger-sweep":
+        return 0
     if job.startswith("salesforce"):
         return len(SF_OBJECT_TABLES)
     if job.startswith("gmail"):
@@ -660,8 +705,11 @@ class DayBill:
         return sum(v[0] for v in self.by_job.values())
 
 
-def simulate_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int, after: bool) -> DayBill:
+def simulate_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int, after: bool,
+                 queue: bool = False, cycles_per_fire: int = 3) -> DayBill:
     fires = runs_per_day()
+    if queue:
+        fires["merger-sweep"] = MERGER_SWEEPS_PER_DAY
     org = Org(profile, sizes, year, after)
     runs = sum(count * runs_per_fire(job, profile) for job, count in fires.items())
     org.set_runs_per_day(runs)
@@ -674,6 +722,8 @@ def simulate_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int
             raise SystemExit(f"schedules.yaml has a job this bench does not model: {job}")
         day = Day(org, job)
         BUILDERS[job](day, rng)
+        if queue and job.startswith(SYNC_JOBS):
+            queue_fold(day, runs_per_fire(job, profile), cycles_per_fire)
         for statement in day.statements:
             times = per_day * statement.weight
             by_job[job][0] += times
@@ -692,11 +742,19 @@ def _gb(value: float) -> str:
     return f"{value / GB:9.2f}"
 
 
-def report(profile: Profile, sizes: dict[str, dict[str, float]]) -> dict[str, DayBill]:
-    bills = {f"{'after' if after else 'before'} y{year}": simulate_day(profile, sizes, year, after)
-             for after in (False, True) for year in (0, 3)}
+def report(profile: Profile, sizes: dict[str, dict[str, float]], queue: bool = False,
+           cycles_per_fire: int = 3) -> dict[str, DayBill]:
+    """Before (the code at adc0803) and after (now, inline), or with --dispatch queue inline and queue mode."""
+    if queue:
+        bills = {f"{label} y{year}": simulate_day(profile, sizes, year, True, label == "queue", cycles_per_fire)
+                 for label in ("inline", "queue") for year in (0, 3)}
+    else:
+        bills = {f"{'after' if after else 'before'} y{year}": simulate_day(profile, sizes, year, after)
+                 for after in (False, True) for year in (0, 3)}
     order = list(bills)
     fires = runs_per_day()
+    if queue:
+        fires["merger-sweep"] = MERGER_SWEEPS_PER_DAY
     print("\nGB billed per day (on-demand; statements per day in brackets)")
     print(f"  {'job':<30}{'runs/day':>9}" + "".join(f"{k:>20}" for k in order))
     for job, per_day in fires.items():
@@ -715,10 +773,11 @@ def report(profile: Profile, sizes: dict[str, dict[str, float]]) -> dict[str, Da
 
 
 def print_largest_statements(bills: dict[str, DayBill], count: int = 12) -> None:
-    """The statements that bill most at year 3 after (what dominates), with their bill at year 0 after."""
-    columns = ("after y0", "after y3")
-    last = bills["after y3"].by_statement
-    print("\nLargest statements after, by their bill at year 3 (GB billed per day; statements per day in brackets)")
+    """The statements that bill most at year 3 in the last variant (what dominates), with their year 0 bill."""
+    columns = tuple(list(bills)[-2:])
+    last = bills[columns[-1]].by_statement
+    print(f"\nLargest statements ({columns[-1].split()[0]}), by their bill at year 3 (GB billed per day; statements "
+          f"per day in brackets)")
     print(f"  {'job: statement target':<58}" + "".join(f"{k:>20}" for k in columns))
     for described in sorted(last, key=lambda d: -last[d][1])[:count]:
         cells = "".join(f"{_gb(bills[k].by_statement.get(described, [0, 0])[1])} "
@@ -800,14 +859,13 @@ def push_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int, wi
     return {"cycles": cycles, "merges": merges, "resolution": resolution, "total": merges + resolution}
 
 
-def print_push(profile: Profile, sizes: dict[str, dict[str, float]], bills: dict[str, DayBill]) -> None:
-    """Push on top of today's schedules, at year 3, for each merger window (GB billed per day)."""
+def print_push(profile: Profile, sizes: dict[str, dict[str, float]], base: float) -> None:
+    """Push on top of the schedules' day (base bytes, year 3), for each merger window (GB billed per day)."""
     rates = push_event_rates(profile)
     print("\nPush on (issue 25), year 3: changes pushed per day " +
           ", ".join(f"{s} {r:,.0f}" for s, r in rates.items()))
     print(f"  {'merger window':<15}{'cycles/day':>11}{'merges':>10}{'resolution':>12}{'push':>10}"
           f"{'with schedules':>16}")
-    base = bills["after y3"].total
     for window in PUSH_WINDOWS:
         day = push_day(profile, sizes, 3, window)
         print(f"  {window:>6.0f} s{'':<7}{day['cycles']:11,.0f}{day['merges'] / GB:10.1f}{day['resolution'] / GB:12.1f}"
@@ -821,6 +879,10 @@ def main(argv: list[str] | None = None) -> int:
         kind = float if isinstance(value, float) or value is None else int
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=value)
     parser.add_argument("--sizes-json", help="reuse row sizes measured before (written by --save-sizes)")
+    parser.add_argument("--dispatch", choices=["inline", "queue"], default="inline",
+                        help="queue: compare inline (today) with queue mode (the merger's folded MERGEs)")
+    parser.add_argument("--merge-cycles-per-fire", type=int, default=3,
+                        help="queue mode: merger cycles one fire's runs span (each a MERGE per table written)")
     parser.add_argument("--save-sizes", help="write the measured row sizes here")
     args = parser.parse_args(argv)
     profile = Profile(**{name: getattr(args, name) for name in defaults.__dict__})
@@ -845,12 +907,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.save_sizes:
         Path(args.save_sizes).write_text(json.dumps(sizes, indent=1))
     print_sizes(profile, sizes)
-    bills = report(profile, sizes)
-    print_push(profile, sizes, bills)
-    before, after = bills["before y3"].total, bills["after y3"].total
-    print(f"\nyear 3: {before / GB:.1f} GB/day before, {after / GB:.1f} GB/day after "
+    bills = report(profile, sizes, args.dispatch == "queue", args.merge_cycles_per_fire)
+    first, second = ("inline", "queue") if args.dispatch == "queue" else ("before", "after")
+    before, after = bills[f"{first} y3"].total, bills[f"{second} y3"].total
+    print_push(profile, sizes, after)
+    print(f"\nyear 3: {before / GB:.1f} GB/day {first}, {after / GB:.1f} GB/day {second} "
           f"({'within' if after <= 25 * GB else 'over'} the 25 GB target); year 0: "
-          f"{bills['before y0'].total / GB:.1f} -> {bills['after y0'].total / GB:.1f} GB/day")
+          f"{bills[f'{first} y0'].total / GB:.1f} -> {bills[f'{second} y0'].total / GB:.1f} GB/day")
     return 0
 
 

@@ -72,8 +72,8 @@ class Settings(BaseSettings):
     work_topic_prefix: str = Field("work-", description="Work topics are <prefix><source> (work-gmail, ...).")
     work_dead_letter_topic: str = Field("work-dead-letter", description="Where a work message goes after "
                                                                         "WORK_MAX_ATTEMPTS failed deliveries.")
-    work_max_attempts: int = Field(5, ge=1, le=100, description="Deliveries of a work message before it is "
-                                                                "dead-lettered (Pub/Sub's max_delivery_attempts).")
+    work_max_attempts: int = Field(5, ge=5, le=100, description="Deliveries of a work message before it is "
+                                                                "dead-lettered (Pub/Sub's max_delivery_attempts: 5 to 100).")
     work_max_chain: int = Field(1000, ge=0, description="Continuations one work message may chain (a backfill's "
                                                         "runs back to back); past it the schedule resumes the stream.")
     landing_topic: str = Field("landed-rows", description="Queue mode: the topic workers land their rows on; "

@@ -36,6 +36,7 @@ DML_WINDOW_SECONDS = 10.0
 DML_PER_TABLE_PER_WINDOW = 20  # BigQuery allows 25 per table per 10 s; the rest is headroom for entity resolution
 MAX_CYCLE_BYTES = 256 * 1024 * 1024  # landed JSON held in memory per cycle
 PULL_BATCH = 1000
+PULL_WAIT_SECONDS = 2.0  # an empty subscription answers no sooner: what a cycle waits to learn it is done
 SWEEP_EVERY_SECONDS = 300.0
 
 
@@ -125,7 +126,8 @@ class Merger:
         size = 0
         while size < max_bytes:
             try:
-                response = self.subscriber.pull(subscription=subscription, max_messages=PULL_BATCH, timeout=10)
+                response = self.subscriber.pull(subscription=subscription, max_messages=PULL_BATCH,
+                                                timeout=PULL_WAIT_SECONDS)
             except exceptions.DeadlineExceeded:  # nothing pending (the emulator answers an empty pull so)
                 break
             if not response.received_messages:

@@ -42,7 +42,7 @@ from pipeline.cancellation import CANCELLING, RunCancelled, cancellation_for, in
 from pipeline.etl_runs import STATUSES, record_failed_invocation
 from pipeline.runtime import Runtime, set_runtime
 from scripts.local_schedule import run_schedule
-from scripts.local_sources import SOURCES, endpoints, sandboxes_allowed
+from scripts.local_sources import SOURCES, NotConfigured, endpoints, sandboxes_allowed
 from scripts.progress import show_progress
 from warehouse import Warehouse, open_warehouse
 from warehouse.schemas import load_table_specs
@@ -316,6 +316,12 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     serve_parser.add_argument("--port", type=int, default=8080, help="first port (0: any free ones)")
     schedule_parser = sub.add_parser("schedule", parents=[with_sources], help="fire schedules.yaml's jobs on their crons")
     schedule_parser.add_argument("--minutes", type=positive_int, default=None, help="stop after this many minutes")
+    fan_out = sub.add_parser("fan-out", parents=[with_sources], help="queue mode on this machine: one work message "
+                             "per stream, workers and the merger over the Pub/Sub emulator (started if needed)")
+    fan_out.add_argument("sources", nargs="*", help="sources to enqueue (default: every one, schedule order)")
+    fan_out.add_argument("--workers", type=positive_int, default=4, help="workers per source (default 4)")
+    fan_out.add_argument("--full", action="store_true")
+    fan_out.add_argument("--timeout", type=positive_int, default=1800, help="seconds to wait for every stream")
     _add_reading_commands(sub)
     sql_parser = sub.add_parser("sql", help="BigQuery SQL on the warehouse (on DuckDB through the pipeline's "
                                             "translation)")
@@ -409,7 +415,7 @@ class WarehouseBusy(Exception):
 def execute(args: argparse.Namespace, settings: Settings) -> None:
     """Runs one command against the warehouse the settings name."""
     sandboxes = settings.sandboxes if getattr(args, "sandboxes", None) is None else args.sandboxes
-    if sandboxes and args.command in ("run", "sync", "serve", "schedule", "doctor"):
+    if sandboxes and args.command in ("run", "sync", "serve", "schedule", "doctor", "fan-out"):
         sandboxes_allowed(settings)  # before the warehouse is even opened
     if args.command == "import-mbox" and not args.file.is_file():
         raise FileNotFoundError(f"no such mbox file: {args.file}")
@@ -479,6 +485,22 @@ def do_schedule(cmd: Command) -> None:
         run_schedule(fire_locally(rt), cmd.args.minutes)
 
 
+def do_fan_out(cmd: Command) -> None:
+    """Queue mode on this machine (scripts.fan_out), then entity resolution and the report."""
+    from scripts.fan_out import pubsub_emulator, run_fan_out
+
+    names = cmd.args.sources or sources_in_schedule_order()
+    unknown = sorted(set(names) - set(SOURCES))
+    if unknown:
+        raise NotConfigured(f"fan-out: no such source {', '.join(unknown)} (sources: {', '.join(SOURCES)})")
+    init(cmd.warehouse, cmd.settings)
+    with pubsub_emulator() as host, endpoints(cmd.runtime, names, cmd.sandboxes, required=False) as (rt, usable):
+        print(f"work queue: Pub/Sub at {host}", flush=True)
+        run_fan_out(rt, usable, workers=cmd.args.workers, full=cmd.args.full, timeout=cmd.args.timeout)
+        resolve(rt, full=False)
+    report(cmd.warehouse, expected_streams(cmd.settings))
+
+
 def do_import_mbox(cmd: Command) -> None:
     from scripts.mbox_import import import_mbox
 
@@ -539,7 +561,7 @@ HANDLERS: dict[str, Callable[[Command], object]] = {
     "init": do_init, "run": do_run, "sync": do_sync, "resolve": lambda cmd: resolve(cmd.runtime, cmd.args.full),
     "recommend": lambda cmd: recommend(cmd.runtime), "serve": lambda cmd: serve(cmd.runtime, cmd.args.port, cmd.sandboxes),
     "schedule": do_schedule, "doctor": doctor_command, "import-mbox": do_import_mbox, "review": lambda cmd: review(cmd.warehouse, cmd.settings, cmd.args),
-    "sql": do_sql, "check": do_check, "report": do_report, "runs": do_runs, "show": do_show,
+    "sql": do_sql, "check": do_check, "report": do_report, "runs": do_runs, "show": do_show, "fan-out": do_fan_out,
 }
 
 
@@ -600,7 +622,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from scripts.mbox_import import NotAnMbox
     from scripts.run_history import RunNotFound, UnhealthyStreams
 
-    return (RunFailed, NothingConfigured, PortBusy, WarehouseBusy, FileNotFoundError, NotConfigured, SecretNotFoundError, ValidationError,
+    return (RunFailed, NothingConfigured, PortBusy, WarehouseBusy, FileNotFoundError, TimeoutError, NotConfigured, SecretNotFoundError, ValidationError,
             ReviewRefused, NoStatement, QueryFailed, UnhealthyStreams, RunNotFound, NotAnMbox, DoctorFound)
 
 
