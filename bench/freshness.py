@@ -272,6 +272,20 @@ def drain(inbox: "queue.Queue[bytes]") -> list[bytes]:
             return found
 
 
+class ShortPulls:
+    """A subscriber whose pulls wait at most `seconds` (--merger-pull-timeout): an empty pull otherwise waits out
+    the merger's 10 s deadline on the emulator."""
+
+    def __init__(self, inner: Any, seconds: float):
+        self.inner, self.seconds = inner, seconds
+
+    def pull(self, **kwargs: Any) -> Any:
+        return self.inner.pull(**{**kwargs, "timeout": min(kwargs.get("timeout", self.seconds), self.seconds)})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 class Probe:
     """The salesforce_probe job: every SALESFORCE_PROBE_SECONDS, the objects changed since the last probe."""
 
@@ -417,7 +431,9 @@ def bench(warehouse: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
         inboxes = listen(subscriber, topics(settings))
         wire_push(runtime, started, servers)
         worker = Runtime(settings, LandingWarehouse(runtime.warehouse, settings), runtime.publisher, runtime.secrets)
-        deployment = Deployment(runtime, worker, Merger(runtime.warehouse, settings), started, inboxes)
+        merger_pulls = None if args.merger_pull_timeout is None else ShortPulls(pubsub_v1.SubscriberClient(),
+                                                                                 args.merger_pull_timeout)
+        deployment = Deployment(runtime, worker, Merger(runtime.warehouse, settings, merger_pulls), started, inboxes)
         made = measure(deployment, started, args.changes, args.spread, args.seed)
         for server in servers.values():
             server.stop()
@@ -433,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mailboxes", type=int, default=3)
     parser.add_argument("--probe-seconds", type=int, default=30, help="SALESFORCE_PROBE_SECONDS")
     parser.add_argument("--seed", type=int, default=25)
+    parser.add_argument("--merger-pull-timeout", type=float, default=None,
+                        help="seconds the merger's pulls wait (default: the merger's own, 10 s per empty pull)")
     args = parser.parse_args(argv)
     import logging
 
