@@ -45,7 +45,7 @@ lint: $(STAMP)  ## ruff (pyflakes, pycodestyle errors, import order, bugbear) an
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
 
-schemas: $(STAMP)  ## regenerate bigquery/schemas/create_tables.sql
+schemas: $(STAMP)  ## regenerate bigquery/schemas/create_tables.sql and bigquery/views/v_activity_timeline.sql
 	$(PY) -m scripts.generate_create_tables
 
 clean:

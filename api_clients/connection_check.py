@@ -38,19 +38,22 @@ class Check:
         return asdict(self)
 
 
-def check(source: str, target: str, read: Callable[[], str]) -> Check:
-    """Runs read() (a cheap read-only call that says what it found) and turns any error into a Check with a fix."""
+def check(source: str, target: str, read: Callable[[], str], hint: tuple[str, str] | None = None) -> Check:
+    """Runs read() (a cheap read-only call that says what it found) and turns any error into a Check with a fix.
+    hint: the source's (setup guide section, what a refused credential most often means), when REFUSED_HINTS has
+    none (a source keeps its own in its sync.py)."""
     try:
         return Check(source, target, True, read())
     except Exception as error:
-        return Check(source, target, False, redact(f"{type(error).__name__}: {error}")[:500], fix_for(source, error))
+        return Check(source, target, False, redact(f"{type(error).__name__}: {error}")[:500],
+                     fix_for(source, error, hint))
 
 
-def fix_for(source: str, error: BaseException) -> str:
+def fix_for(source: str, error: BaseException, hint: tuple[str, str] | None = None) -> str:
     """What a person should do about an error of a source's check."""
     from config.secrets import SecretNotFoundError
 
-    section, refused = REFUSED_HINTS.get(source, ("", "check its credentials"))
+    section, refused = hint or REFUSED_HINTS.get(source, ("", "check its credentials"))
     guide = f" ({SETUP_GUIDE}, {section})" if section else ""
     if isinstance(error, SecretNotFoundError):
         return f"{error}{guide}"

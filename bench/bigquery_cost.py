@@ -53,6 +53,24 @@ SF_REST_PAGE = 2_000
 SF_BULK_PAGE = 10_000
 DIALPAD_PAGE = 50
 HUBSPOT_PAGE = 200
+ZOOM_PAGE = 300
+MEET_PAGE = 100
+MEETING_TABLES = ("meetings", "meeting_participants", "meeting_transcripts")
+# Measured on the sandbox run (bytes per row) for sizes saved before the meeting tables existed.
+MEETING_ROW_DEFAULTS = {
+    "meetings": {"source": 4.0, "meeting_id": 30.0, "started_at": 8.0, "ended_at": 8.0, "topic": 25.0,
+                 "meeting_number": 12.0, "host_id": 20.0, "host_email": 24.0, "duration_minutes": 8.0,
+                 "participant_count": 8.0, "calendar_event_id": 4.0, "has_recording": 1.0,
+                 "transcript_status": 8.0, "ingested_at": 8.0},
+    "meeting_participants": {"source": 4.0, "meeting_id": 30.0, "participant_key": 30.0, "started_at": 8.0,
+                             "display_name": 14.0, "email": 26.0, "domain": 12.0, "phone_e164": 2.0, "role": 8.0,
+                             "source_user_id": 12.0, "joined_at": 8.0, "left_at": 8.0, "duration_seconds": 8.0,
+                             "sf_contact_id": 14.0, "sf_lead_id": 2.0, "sf_account_id": 14.0, "match_method": 10.0,
+                             "match_confidence": 8.0, "matched_at": 8.0, "ingested_at": 8.0},
+    "meeting_transcripts": {"source": 4.0, "meeting_id": 30.0, "transcript_id": 24.0, "started_at": 8.0,
+                            "transcript_format": 6.0, "language_code": 2.0, "transcript_text": 200.0,
+                            "transcript_lines": 300.0, "ingested_at": 8.0},
+}
 ABANDONED_LOOKBACK_DAYS = 35
 ER_SQL = ROOT / "entity_resolution" / "sql"
 VIEWS = ROOT / "bigquery" / "views"
@@ -142,6 +160,12 @@ class Profile:
     outcome_change_share: float = 0.2
     message_body_bytes: float | None = None  # body_text + body_html per message; None: as measured
     transcript_bytes: float | None = None  # transcript_text + transcript_lines per call; None: as measured
+    # Video meetings (Zoom and Google Meet, half each), a rep being a mailbox: recorded meetings per rep and week,
+    # their length, the people in each (the sandbox's measured rows give the rest), and transcript text per hour.
+    meetings_per_rep_week: float = 10.0
+    meeting_minutes: float = 45.0
+    meeting_transcript_kb_per_hour: float = 8.0
+    meeting_history_days: int = 365
     seed: int = 12
 
 
@@ -217,6 +241,13 @@ def with_content_sizes(sizes: dict[str, dict[str, float]], profile: Profile,
     share = max(transcribed_share(sizes), 1e-9) if "dialpad_transcripts" in sizes else 1.0
     transcripts = {**sizes.get("dialpad_transcripts", {"call_id": 12.0, "started_at": 8.0, "ingested_at": 8.0}),
                    **{c: b / share for c, b in per_call.items()}}
+    for table, defaults in MEETING_ROW_DEFAULTS.items():
+        sizes.setdefault(table, dict(defaults))
+    # A meeting's transcript: the profile's text per hour; its lines (speaker, times) in the measured proportion.
+    _with_wanted(sizes["meeting_transcripts"], TRANSCRIPT_COLUMNS,
+                 profile.meeting_transcript_kb_per_hour * 1000 * profile.meeting_minutes / 60
+                 * sum(sizes["meeting_transcripts"].get(c, 0.0) for c in TRANSCRIPT_COLUMNS)
+                 / max(sizes["meeting_transcripts"].get("transcript_text", 0.0), 1.0))
     sizes["dialpad_calls"] = calls if after else {**calls, **per_call}
     if after:
         sizes["dialpad_transcripts"] = transcripts
@@ -252,6 +283,12 @@ class Org:
         self._add("sf_opportunities", p.opportunities * (1 + 0.2 * year), crm_days)
         self._add("sf_activities", p.activities_per_day * crm_days, crm_days)
         self._add("hubspot_sequence_enrollments", p.enrollments_per_day * (365 + days), 365 + days)
+        if after:  # the meeting tables are new: every meeting recorded, each with its transcript
+            meeting_days = p.meeting_history_days + days
+            self._add("meetings", self.meetings_per_day * meeting_days, meeting_days)
+            self._add("meeting_participants", self.meetings_per_day * self.participants_per_meeting * meeting_days,
+                      meeting_days)
+            self._add("meeting_transcripts", self.meetings_per_day * meeting_days, meeting_days)
         self._add("etl_runs", 0, 1)  # sized once the day's runs are known (set_runs_per_day)
         for small in ("hubspot_sequences", "sync_state", "gmail_sync_state", "stream_leases", "manual_mappings",
                       "ref_free_email_domains", "entity_match_candidates", "rejected_records"):
@@ -263,6 +300,15 @@ class Org:
             return self.p.participants_per_message
         measured = self.sizes.get("_counts", {})
         return measured.get("gmail_participants", 3.0) / max(measured.get("gmail_messages", 1.0), 1.0)
+
+    @property
+    def meetings_per_day(self) -> float:
+        return self.p.mailboxes * self.p.meetings_per_rep_week / 7
+
+    @property
+    def participants_per_meeting(self) -> float:
+        measured = self.sizes.get("_counts", {})
+        return measured.get("meeting_participants", 3.0) / max(measured.get("meetings", 1.0), 1.0)
 
     @property
     def transcribed_share(self) -> float:
@@ -520,6 +566,27 @@ def hubspot(day: Day, rng: random.Random) -> None:
     checkpoints(day, "sync_state", 1 if org.after else max(1, math.ceil(rows / HUBSPOT_PAGE)))
 
 
+def meeting_source(day: Day, streams: int, page: int, lookback_days: float) -> None:
+    """One run of a meeting source (after only: the sources are new), half the org's meetings: per stream (one
+    each: Meet reads every user within its one stream) its overhead; per page the stored-transcripts look-up (the
+    window's days, a day either side); the meetings of the look-back and the window read again, merged into the
+    three tables; one watermark checkpoint (one window covers the look-back)."""
+    org = day.org
+    if not org.after:
+        return
+    per_stream = org.meetings_per_day / 2 * (lookback_days + 0.25) / streams
+    pages = max(1, math.ceil(per_stream / page))
+    recent = org.days_ago(range(int(math.ceil(lookback_days)) + 1), "DAY")
+    for _ in range(streams):
+        run_overhead(day, "meetings")
+        for _ in range(pages):
+            day.select("meeting_transcripts", ["source", "meeting_id", "started_at"], lookback_days + 2)
+        data_merges(day, "meetings", per_stream, page, recent)
+        data_merges(day, "meeting_participants", per_stream * org.participants_per_meeting, page, recent)
+        data_merges(day, "meeting_transcripts", per_stream / (lookback_days + 0.25), page, org.days_ago([0, 1], "DAY"))
+        checkpoints(day, "sync_state", 1)
+
+
 def _er_columns(name: str) -> dict[str, list[str]]:
     """Per warehouse table an entity-resolution statement reads: the table's columns its text names."""
     return _sql_columns((ER_SQL / f"{name}.sql").read_text())
@@ -547,6 +614,7 @@ def _sql_columns(text: str) -> dict[str, list[str]]:
 # days, the month of the day's enrollments) read for rows never examined.
 SCOPE_VALUE_COLUMNS = {"gmail_participants": (["email", "domain"], 2),
                        "hubspot_sequence_enrollments": (["email", "domain"], 1),
+                       "meeting_participants": (["email", "domain", "phone_e164"], 3),
                        "dialpad_calls": (["external_number_e164"], 2)}
 
 
@@ -575,14 +643,20 @@ def entity_resolution(day: Day, rng: random.Random) -> None:
     mail_history = p.mail_history_days + 365 * org.year
     crm_changes = (p.contacts + p.leads) * p.crm_change_rate / runs
     in_mail = crm_changes * p.changed_values_in_mail
-    for target, value_column, history in (("gmail_participants", "email", mail_history),
-                                          ("dialpad_calls", "external_number_e164",
-                                           p.call_history_days + 365 * org.year)):
+    meeting_history = p.meeting_history_days + 365 * org.year
+    targets = [("gmail_participants", "email", mail_history),
+               ("dialpad_calls", "external_number_e164", p.call_history_days + 365 * org.year)]
+    if org.after:
+        targets += [("meeting_participants", "email", meeting_history),
+                    ("meeting_participants", "phone_e164", meeting_history)]
+    for target, value_column, history in targets:
         read = [value_column, "matched_at", "sf_contact_id", "sf_lead_id", "sf_account_id", "match_method",
                 table_spec(target).partition_field]
         if org.after:
             day.select(target, [value_column, "matched_at", table_spec(target).partition_field])
             per_value = p.rows_per_address if target == "gmail_participants" else max(1, p.rows_per_address // 4)
+            if target == "meeting_participants":  # a person meets far less often than they mail
+                per_value = max(1, p.rows_per_address // 10)
             ages = [0.0, *_scattered(org, rng, in_mail * p.outcome_change_share * per_value, history)]
             scanned = org.scanned_partitions(target, org.days_ago(ages, "DAY"))
             day.update(target, read, scanned, extra=[work])
@@ -670,6 +744,8 @@ BUILDERS = {
     "gmail-full-sync": lambda day, rng: [gmail_full(day, rng) for _ in range(day.org.p.mailboxes)],
     "dialpad-sync": dialpad,
     "hubspot-sync": hubspot,
+    "zoom-sync": lambda day, rng: meeting_source(day, 1, ZOOM_PAGE, 2.0),
+    "meet-sync": lambda day, rng: meeting_source(day, 1, MEET_PAGE, 2.0),
     "entity-resolution": entity_resolution,
     "account-recommendations": account_recommendations,
     "merger-sweep": merger_sweep,
@@ -901,7 +977,7 @@ def main(argv: list[str] | None = None) -> int:
             con = duckdb.connect(str(path), read_only=True)
             sizes["_counts"] = {t: float(con.execute(f"SELECT COUNT(*) FROM sales_intelligence.{t}").fetchone()[0])
                                 for t in ("gmail_messages", "gmail_participants", "dialpad_calls",
-                                          "dialpad_transcripts")}
+                                          "dialpad_transcripts", *MEETING_TABLES)}
             con.close()
         print(f"sandbox pipeline run and row sizes measured in {time.perf_counter() - started:.1f} s")
     if args.save_sizes:

@@ -1,9 +1,9 @@
-"""The deployment (config/functions.yaml): functions and their sizes, secrets and settings, for the deploy
-scripts and the tests.
+"""The deployment: the registered sources' functions and secrets (config/sources.py) and config/functions.yaml's
+(the functions that are no source, the fixed and chosen settings), for the deploy scripts and the tests.
 
 `python -m config.functions` prints one line per function: entry point, memory, timeout seconds, max
 instances, trigger (`http` or `topic:<name>`) and access (`private` or `public`) (what scripts/deploy_functions.sh
-reads; Terraform reads the YAML itself). `secrets` prints the
+reads; Terraform reads the same YAML files itself). `secrets` prints the
 secret names, `environment` the fixed settings as NAME=VALUE, `settings` the names each deployment sets.
 """
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
+
+from config.sources import registered
 
 FUNCTIONS_FILE = Path(__file__).with_name("functions.yaml")
 
@@ -42,17 +44,18 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def function_sizes(path: Path = FUNCTIONS_FILE) -> dict[str, FunctionSize]:
-    """Entry point => its size and limits, in the file's order."""
-    entries = _read(path)["functions"]
+    """Entry point => its size and limits: the registered sources' (in their folders' order), then the file's."""
+    entries = {**{source.entry_point: source.function for source in registered().values()}, **_read(path)["functions"]}
     return {name: FunctionSize(name, str(spec["memory"]), int(spec["timeout_seconds"]), int(spec["max_instances"]),
                                spec.get("trigger_topic"), bool(spec.get("public", False)))
             for name, spec in entries.items()}
 
 
 def deployment(path: Path = FUNCTIONS_FILE) -> Deployment:
-    """The whole file, typed."""
+    """The whole deployment, typed: the file's and the registered sources'."""
     data = _read(path)
-    return Deployment(function_sizes(path), tuple(data["secrets"]),
+    secrets = [name for source in registered().values() for name in source.secrets] + list(data["secrets"] or [])
+    return Deployment(function_sizes(path), tuple(dict.fromkeys(secrets)),
                       {name: str(value) for name, value in data["environment"].items()}, tuple(data["settings"]))
 
 

@@ -149,7 +149,7 @@ class Settings(BaseSettings):
     gmail_quota_units_per_minute: int = Field(6000, ge=0, description="Per-mailbox Gmail quota units per minute "
                                                                       "(0, or at least 300: a message costs 5 "
                                                                       "units a second), "
-                                                                      "spent evenly (6,000: projects created since "
+                                                                      "spent evenly, a twelfth in any 5 s (6,000: projects created since "
                                                                       "2026-05-01; 15,000 for older ones; 0: no "
                                                                       "client-side limit).")
     gmail_daily_quota_units: int = Field(80_000_000, ge=0, description="Gmail quota units the project spends per day "
@@ -174,6 +174,24 @@ class Settings(BaseSettings):
     hubspot_search_per_second: float = Field(5, gt=0, description="CRM search request limit per second.")
     hubspot_lookback_seconds: int = Field(60, ge=0, description="Contact searches start this long before the "
                                                                "stored lastmodifieddate.")
+
+    zoom_base_url: str = Field("https://api.zoom.us/v2", description="Zoom API base URL (the sandbox locally).")
+    zoom_oauth_url: str = Field("https://zoom.us", description="Zoom OAuth host of the Server-to-Server token "
+                                                             "(the sandbox locally).")
+    zoom_lookback_hours: float = Field(48, ge=0, description="Incremental Zoom reads start this long before the "
+                                                            "watermark (transcripts finish processing hours after "
+                                                            "a meeting).")
+    zoom_window_days: int = Field(7, ge=1, le=30, description="Zoom meetings and recordings are read in windows "
+                                                             "of this many days (Zoom allows at most a month); "
+                                                             "the watermark moves per window.")
+    zoom_full_days: int = Field(90, ge=1, le=3650, description="Days a full Zoom sync reads.")
+    meet_api_endpoint: str | None = Field(None, description="Root of the Google Meet, Calendar and Drive APIs "
+                                                            "(the sandbox locally); empty: Google's.")
+    meet_users: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Workspace users whose Meet conferences are "
+                                                                    "read, comma-separated (empty: MAILBOXES).")
+    meet_lookback_hours: float = Field(48, ge=0, description="Incremental Meet reads start this long before the "
+                                                            "watermark (transcripts are generated after a meeting).")
+    meet_full_days: int = Field(30, ge=1, le=3650, description="Days a full Meet sync reads.")
 
     er_auto_link_threshold: float = Field(0.8, ge=0, le=1, description="Entity resolution links matches at or "
                                                                        "above this confidence.")
@@ -202,7 +220,7 @@ class Settings(BaseSettings):
         default_factory=list, description="Domains of the package that are not free mail for this company.")
 
     @field_validator("mailboxes", "role_address_locals", "free_mail_domains_extra", "free_mail_domains_exclude",
-                     "internal_domains", mode="before")
+                     "internal_domains", "meet_users", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):

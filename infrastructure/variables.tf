@@ -39,6 +39,12 @@ variable "mailboxes" {
   default     = []
 }
 
+variable "meet_users" {
+  description = "Workspace users whose Google Meet conferences are read (domain-wide delegation); empty: the mailboxes."
+  type        = list(string)
+  default     = []
+}
+
 variable "default_phone_region" {
   description = "Region for national phone numbers."
   type        = string
@@ -111,4 +117,38 @@ variable "rejected_records_alert_minimum" {
   description = "The rejected-records alert fires for a source that rejected at least this many records in a day, and more than twice its daily average of the 7 days before."
   type        = number
   default     = 50
+}
+
+# Queue mode (README "Queue mode"): the topics, subscriptions, workers and merger exist in both modes; DISPATCH
+# decides whether a trigger runs its streams itself (inline) or publishes one work message per stream (queue).
+variable "dispatch" {
+  description = "DISPATCH of every function: inline (a trigger runs its source's streams in its own invocation) or queue (it publishes one work message per stream to the source's workers; the merger runs every minute)."
+  type        = string
+  default     = "inline"
+  validation {
+    condition     = contains(["inline", "queue"], var.dispatch)
+    error_message = "dispatch is inline or queue."
+  }
+}
+
+variable "work_max_attempts" {
+  description = "Deliveries of a work message before it is dead-lettered (WORK_MAX_ATTEMPTS, and the work subscriptions' max_delivery_attempts: 5 to 100)."
+  type        = number
+  default     = 5
+  validation {
+    condition     = var.work_max_attempts >= 5 && var.work_max_attempts <= 100
+    error_message = "Pub/Sub's max_delivery_attempts is 5 to 100."
+  }
+}
+
+variable "work_max_chain" {
+  description = "Continuations one work message may chain (WORK_MAX_CHAIN: a backfill's runs back to back); past it the schedule resumes the stream."
+  type        = number
+  default     = 1000
+}
+
+variable "merge_interval_seconds" {
+  description = "Queue mode: the merger folds what was landed into the tables this often (MERGE_INTERVAL_SECONDS)."
+  type        = number
+  default     = 20
 }

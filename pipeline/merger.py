@@ -14,6 +14,7 @@ timeout (a worker killed mid-run) as `abandoned`.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections import deque
@@ -38,6 +39,22 @@ MAX_CYCLE_BYTES = 256 * 1024 * 1024  # landed JSON held in memory per cycle
 PULL_BATCH = 1000
 PULL_WAIT_SECONDS = 2.0  # an empty subscription answers no sooner: what a cycle waits to learn it is done
 SWEEP_EVERY_SECONDS = 300.0
+
+
+def subscriber_client() -> Any:
+    """A Pub/Sub subscriber that takes pull responses of any size, as the client does against Google's service;
+    against the emulator (PUBSUB_EMULATOR_HOST) it would refuse one over gRPC's default 4 MB."""
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    host = os.environ.get("PUBSUB_EMULATOR_HOST")
+    if not host:
+        return pubsub_v1.SubscriberClient()
+    import grpc
+    from google.pubsub_v1.services.subscriber.transports.grpc import SubscriberGrpcTransport
+
+    channel = grpc.insecure_channel(host, options=[("grpc.max_send_message_length", -1),
+                                                   ("grpc.max_receive_message_length", -1)])
+    return pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
 
 
 def subscription_path(settings: Settings, topic: str) -> str:
@@ -113,9 +130,7 @@ class Merger:
     @property
     def subscriber(self) -> Any:
         if self._subscriber is None:
-            from google.cloud import pubsub_v1  # type: ignore[attr-defined]
-
-            self._subscriber = pubsub_v1.SubscriberClient()
+            self._subscriber = subscriber_client()
         return self._subscriber
 
     def _pull(self, subscription: str, max_bytes: int = MAX_CYCLE_BYTES) -> list[Any]:
@@ -179,7 +194,8 @@ class Merger:
         for item in landed:
             for row in item.rows:
                 groups.setdefault((item.table, item.key, item.version, frozenset(row)), []).append(row)
-        for (table, key, version, columns), rows in groups.items():
+        # Bookkeeping last: a run's end (etl_runs) is never in the table before the rows of the same cycle it covers.
+        for (table, key, version, columns), rows in sorted(groups.items(), key=lambda g: g[0][0] == "etl_runs"):
             self._learn_columns(table, columns)
             typed = decode_rows(self.warehouse.spec_of(table), rows)
             self.window.run(table, partial(self.warehouse.merge, table, typed, key=key, version=version,

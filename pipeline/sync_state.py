@@ -1,7 +1,7 @@
 """Watermarks: where the next run of a source's stream starts. Written only after the rows they cover are merged."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 from warehouse import Warehouse
@@ -31,3 +31,12 @@ class SyncStateStore:
         self._warehouse.merge("sync_state", [{
             "source": source, "stream": stream, "watermark": watermark, "run_id": run_id,
             "updated_at": datetime.now(timezone.utc)}], batch_id=f"{run_id}_{stream}_state")
+
+
+def read_start(sync_type: str, watermark: str | None, now: datetime, full_days: float,
+               lookback_hours: float) -> datetime:
+    """Where a time-windowed read starts: `full_days` before now for a full sync (or no watermark yet), else the
+    watermark (an ISO time) less `lookback_hours` (what the source lists late: ended calls, finished transcripts)."""
+    if sync_type == "full" or watermark is None:
+        return now - timedelta(days=full_days)
+    return datetime.fromisoformat(watermark).astimezone(timezone.utc) - timedelta(hours=lookback_hours)

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any, Callable
 
+from config.sources import registered
 from http_entry.validation import BadRequest, SyncRequest
 from observability.logger import get_logger, redact
 from pipeline.runner import run_sync
@@ -29,8 +30,10 @@ from push.coalesce import note_run_started, superseded
 
 log = get_logger(__name__)
 
-WORK_SOURCES = {"gmail": "cloud_functions.gmail_sync.sync", "salesforce": "cloud_functions.salesforce_sync.sync",
-                "dialpad": "cloud_functions.dialpad_sync.sync", "hubspot": "cloud_functions.hubspot_sync.sync"}
+# The registered sources with queue mode (config/sources.py), by the module holding their requested_streams and
+# stream_job.
+WORK_SOURCES = {name: f"cloud_functions.{source.entry_point}.{source.list_streams.rpartition('.')[0]}"
+                for name, source in registered().items() if source.list_streams}
 
 
 def source_module(source: str) -> ModuleType:

@@ -164,6 +164,10 @@ class CompanySize:
     leads: int = 200
 
 
+# The company the local runner's sandboxes serve (`make run`).
+LOCAL_RUN_SIZE = CompanySize(accounts=50, contacts=2000, leads=500)
+
+
 class FakeCompany:
     """The CRM of one fake company, every record derived from (seed, index)."""
 

@@ -34,7 +34,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sandbox.company import CompanySize, FakeCompany, messy_phone
+from config.settings import Settings
+from sandbox.company import LOCAL_RUN_SIZE, CompanySize, FakeCompany, messy_phone
 from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxServer, WindowLimit, data_anchor, serve_until_interrupted
 
 DEFAULT_API_KEY = "sandbox-dialpad-key"
@@ -334,6 +335,14 @@ class DialpadSandbox(RunningSandbox):
         self.state = DialpadState(FakeCompany(42, size or CompanySize(accounts=50, contacts=2000, leads=500)),
                                   calls, **state_options)
         self.server = build_server(self.state, faults)
+
+
+LOCAL_RUN_CALLS = 200
+
+
+def for_local_run(settings: Settings) -> DialpadSandbox:
+    """The sandbox `make run` starts (the registry's `sandbox`), not yet started."""
+    return DialpadSandbox(LOCAL_RUN_CALLS, size=LOCAL_RUN_SIZE)
 
 
 def main() -> None:

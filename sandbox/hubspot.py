@@ -30,6 +30,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from config.settings import Settings
 from sandbox.company import CompanySize, FakeCompany, messy_email
 from sandbox.server import (
     Faults,
@@ -390,6 +391,14 @@ class HubSpotSandbox(RunningSandbox):
         self.state = HubSpotState(FakeCompany(42, CompanySize(accounts=50, contacts=2000, leads=500)), contacts,
                                   **state_options)
         self.server = build_server(self.state, faults)
+
+
+LOCAL_RUN_CONTACTS = 60
+
+
+def for_local_run(settings: Settings) -> HubSpotSandbox:
+    """The sandbox `make run` starts (the registry's `sandbox`), not yet started."""
+    return HubSpotSandbox(LOCAL_RUN_CONTACTS)
 
 
 def main() -> None:

@@ -37,7 +37,8 @@ from typing import Any, Callable, Iterator
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-from sandbox.company import EPOCH, STEP_SECONDS, CompanySize, FakeCompany, sf_id
+from config.settings import Settings
+from sandbox.company import EPOCH, LOCAL_RUN_SIZE, STEP_SECONDS, CompanySize, FakeCompany, sf_id
 from sandbox.opportunity_history import (
     MODIFIED_AFTER,
     PATHS,
@@ -845,6 +846,11 @@ class SalesforceSandbox(RunningSandbox):
         return {"SALESFORCE_LOGIN_URL": self.url, "SALESFORCE_CA_BUNDLE": str(self.server.cert_path),
                 "SALESFORCE_USERNAME": creds["username"], "SALESFORCE_PASSWORD": creds["password"],
                 "SALESFORCE_SECURITY_TOKEN": creds["security_token"]}
+
+
+def for_local_run(settings: Settings) -> SalesforceSandbox:
+    """The sandbox `make run` starts (the registry's `sandbox`), not yet started."""
+    return SalesforceSandbox(LOCAL_RUN_SIZE)
 
 
 def main() -> None:

@@ -5,6 +5,8 @@
 #   scripts/deploy_functions.sh [--project P] [--region R] [FUNCTION ...]   (default: all)
 # The settings of config/functions.yaml (MAILBOXES, SALESFORCE_DOMAIN, ...) set in the environment are passed
 # on to the functions, beside its fixed ones and each function's FUNCTION_TIMEOUT_SECONDS (its timeout).
+# One request per instance: max instances is how many streams run at once (config/quotas.py). Queue mode's
+# topics, push subscriptions and grants come from Terraform (infrastructure/); this script deploys the functions.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -76,5 +78,6 @@ for spec in "${FUNCTIONS[@]}"; do
     --memory="$memory" \
     --timeout="${timeout}s" \
     --max-instances="$max_instances" \
+    --concurrency=1 \
     --set-env-vars="${env_vars}|FUNCTION_TIMEOUT_SECONDS=${timeout}"
 done

@@ -44,7 +44,8 @@ def worker_subscription(settings: Settings, source: str) -> str:
     return f"projects/{settings.gcp_project}/subscriptions/{settings.work_topic_prefix}{source}-workers"
 
 
-def ensure_topology(settings: Settings, sources: Sequence[str], publisher: Any = None, subscriber: Any = None) -> None:
+def ensure_topology(settings: Settings, sources: Sequence[str], publisher: Any = None, subscriber: Any = None,
+                    ack_deadline_seconds: int = ACK_DEADLINE_SECONDS) -> None:
     """Creates what is missing of the topics and subscriptions queue mode uses (what Terraform declares)."""
     from google.api_core.exceptions import AlreadyExists
     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
@@ -57,10 +58,10 @@ def ensure_topology(settings: Settings, sources: Sequence[str], publisher: Any =
         with contextlib.suppress(AlreadyExists):
             publisher.create_topic(name=topic)
     subscriptions = [{"name": subscription_path(settings, name), "topic": topic_path(settings, name),
-                      "ack_deadline_seconds": ACK_DEADLINE_SECONDS}
+                      "ack_deadline_seconds": ack_deadline_seconds}
                      for name in (settings.landing_topic, settings.work_dead_letter_topic)]
     subscriptions += [{"name": worker_subscription(settings, s), "topic": work_topic(settings, s),
-                       "ack_deadline_seconds": ACK_DEADLINE_SECONDS, "enable_message_ordering": True,
+                       "ack_deadline_seconds": ack_deadline_seconds, "enable_message_ordering": True,
                        "dead_letter_policy": {"dead_letter_topic": dead,
                                               "max_delivery_attempts": settings.work_max_attempts},
                        "retry_policy": {"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 10}}}
@@ -88,7 +89,7 @@ class LocalFanOut:
     """Workers (threads, K per source) and the merger (a thread) over the emulator, until stopped."""
 
     def __init__(self, runtime: Runtime, sources: Sequence[str], workers: int = 4,
-                 merger: Merger | None = None):
+                 merger: Merger | None = None, merge: bool = True, ack_deadline_seconds: int = ACK_DEADLINE_SECONDS):
         from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
         self.runtime, self.sources, self.workers = runtime, list(sources), workers
@@ -97,13 +98,15 @@ class LocalFanOut:
         self.worker_runtime = Runtime(settings, LandingWarehouse(runtime.warehouse, settings), runtime.publisher,
                                       runtime.secrets)
         self.merger = merger or Merger(runtime.warehouse, settings)
+        self._merge = merge  # False: workers only (the merger runs elsewhere)
+        self._lease = ack_deadline_seconds
         self.stats = FanOutStats()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._subscriber = pubsub_v1.SubscriberClient()
         self._pulls: list[Any] = []
         self._merger_thread = threading.Thread(target=self._merge_until_stopped, name="merger", daemon=True)
-        ensure_topology(settings, self.sources)
+        ensure_topology(settings, self.sources, ack_deadline_seconds=ack_deadline_seconds)
 
     def __enter__(self) -> "LocalFanOut":
         from google.cloud import pubsub_v1  # type: ignore[attr-defined]
@@ -113,8 +116,11 @@ class LocalFanOut:
             scheduler = ThreadScheduler(ThreadPoolExecutor(self.workers, thread_name_prefix=f"{source}-worker"))
             self._pulls.append(self._subscriber.subscribe(
                 worker_subscription(self.runtime.settings, source), self._callback(source),
-                flow_control=pubsub_v1.types.FlowControl(max_messages=self.workers), scheduler=scheduler))
-        self._merger_thread.start()
+                flow_control=pubsub_v1.types.FlowControl(
+                    max_messages=self.workers, min_duration_per_lease_extension=min(self._lease, 600),
+                    max_duration_per_lease_extension=min(self._lease, 600)), scheduler=scheduler))
+        if self._merge:
+            self._merger_thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -123,7 +129,8 @@ class LocalFanOut:
             pull.cancel()
             with contextlib.suppress(Exception):
                 pull.result(timeout=30)
-        self._merger_thread.join(timeout=120)
+        if self._merger_thread.is_alive():
+            self._merger_thread.join(timeout=120)
         self._subscriber.close()
 
     def enqueue(self, source: str, sync_type: str = "incremental", streams: Sequence[str] | None = None) -> list[str]:
@@ -193,7 +200,8 @@ class LocalFanOut:
     def drain(self) -> None:
         """Stops the merger's timer and merges what is left until a cycle finds nothing."""
         self._stop.set()
-        self._merger_thread.join(timeout=600)
+        if self._merger_thread.is_alive():
+            self._merger_thread.join(timeout=600)
         while True:
             result = self.merger.cycle()
             self.stats.cycles.append(result)
@@ -301,3 +309,33 @@ def run_fan_out(runtime: Runtime, sources: Sequence[str], *, workers: int, full:
     if not finished:
         raise TimeoutError(f"fan-out: streams still open after {timeout:g} s: {', '.join(sorted(stats.open_streams))}")
     return stats
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m scripts.fan_out worker|merger`: one role in a process of its own, configured by the environment
+    (as a deployed function is), until killed: the multi-process setting of queue mode on a BigQuery emulator."""
+    import argparse
+
+    from config.settings import get_settings
+    from observability.logger import configure_logging
+
+    parser = argparse.ArgumentParser(prog="scripts.fan_out")
+    parser.add_argument("role", choices=["worker", "merger"])
+    parser.add_argument("--sources", default="gmail", help="comma-separated (worker)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--ack-deadline", type=int, default=ACK_DEADLINE_SECONDS)
+    args = parser.parse_args(argv)
+    settings = get_settings().model_copy(update={"dispatch": "queue"})
+    configure_logging(settings.log_level)
+    runtime = Runtime.from_settings(settings)
+    if args.role == "merger":
+        ensure_topology(settings, [], ack_deadline_seconds=args.ack_deadline)
+        Merger(runtime.warehouse, settings).run_for(float("inf"))
+        return
+    with LocalFanOut(runtime, args.sources.split(","), workers=args.workers, merge=False,
+                     ack_deadline_seconds=args.ack_deadline):
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

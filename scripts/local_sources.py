@@ -4,13 +4,12 @@ Sandboxes only when asked (`--sandboxes` or SANDBOXES=true; `make run` asks): th
 to its loopback sandbox, and only with the embedded warehouse or a BigQuery emulator on a loopback
 address, so fake rows can never land in a real warehouse. Otherwise every source talks to its real
 API with its configured credentials: a source configured in part is an error naming what is missing
-and where it is looked for. One table of sources, in the order of config/schedules.yaml, so `run`,
-`sync`, `serve` and `schedule` agree.
+and where it is looked for. The sources are the registry's (config/sources.py), so `run`, `sync`, `serve`
+and `schedule` agree with the deployment.
 """
 from __future__ import annotations
 
 import contextlib
-import importlib
 import ipaddress
 import os
 from dataclasses import dataclass, replace
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 
 from config.secrets import CredentialsIncomplete, SecretNotFoundError, SecretStore
 from config.settings import Settings
+from config.sources import SourceDeclaration, registered
 from pipeline.runtime import Runtime
 
 
@@ -28,128 +28,53 @@ class NotConfigured(Exception):
 
 @dataclass(frozen=True)
 class LocalSource:
-    """A source: its entry point, the request and run its sync.py gives the entry point, its sandbox.
+    """A registered source (config/sources.py) as the local runner drives it: its sync, connection check,
+    credentials check and sandbox, each resolved from its declaration when used."""
 
-    The source's modules are imported when it is used: `report` or `sql` never load the API clients.
-    """
+    declaration: SourceDeclaration
 
-    name: str
-    entry_point: str
-    request: str  # names in cloud_functions/<entry_point>/sync.py
-    run: str
-    connection_check: str
-    # Raises SecretNotFoundError saying what is missing (CredentialsIncomplete when configured in part).
-    check_credentials: Callable[[Runtime], object]
-    sandbox: Callable[[Runtime], contextlib.AbstractContextManager[Runtime]]
+    @property
+    def name(self) -> str:
+        return self.declaration.name
+
+    @property
+    def entry_point(self) -> str:
+        return self.declaration.entry_point
 
     def sync(self, runtime: Runtime, full: bool, progress: Callable[[dict[str, Any]], None]) -> None:
         """Runs the source as its scheduler job would, showing each of its runs."""
-        module = importlib.import_module(f"cloud_functions.{self.entry_point}.sync")
-        request = getattr(module, self.request)(sync_type="full" if full else "incremental", trigger="local")
-        for run in getattr(module, self.run)(request, runtime)["runs"]:
+        request = self.declaration.attribute(self.declaration.request)(
+            sync_type="full" if full else "incremental", trigger="local")
+        for run in self.declaration.attribute(self.declaration.run)(request, runtime)["runs"]:
             progress(run)
 
     def check_connection(self, runtime: Runtime) -> list[Any]:
         """The source's connection check (api_clients.connection_check): one cheap read, nothing written."""
-        module = importlib.import_module(f"cloud_functions.{self.entry_point}.sync")
-        return list(getattr(module, self.connection_check)(runtime))
+        return list(self.declaration.attribute(self.declaration.connection_check)(runtime))
+
+    def check_credentials(self, runtime: Runtime) -> None:
+        """Raises SecretNotFoundError saying what is missing (CredentialsIncomplete when configured in part)."""
+        self.declaration.attribute(self.declaration.credentials)(runtime.secrets, runtime.settings)
+
+    @contextlib.contextmanager
+    def sandbox(self, runtime: Runtime) -> Iterator[Runtime]:
+        """The runtime aimed at the source's started loopback sandbox, while it runs."""
+        with self.declaration.local_sandbox()(runtime.settings) as sandbox:
+            yield _aimed_at(runtime, self.name, sandbox)
 
 
-def _salesforce_credentials(runtime: Runtime) -> None:
-    from cloud_functions.salesforce_sync.auth import SalesforceCredentials
-
-    SalesforceCredentials.from_secrets(runtime.secrets, runtime.settings)
-
-
-def _gmail_credentials(runtime: Runtime) -> None:
-    from cloud_functions.gmail_sync.auth import service_account_key
-
-    service_account_key(runtime.secrets, runtime.settings)
-
-
-def _dialpad_credentials(runtime: Runtime) -> None:
-    from cloud_functions.dialpad_sync.auth import api_key
-
-    api_key(runtime.secrets)
-
-
-def _hubspot_credentials(runtime: Runtime) -> None:
-    from cloud_functions.hubspot_sync.auth import access_token
-
-    access_token(runtime.secrets)
-
-
-SANDBOX_SALESFORCE_SIZE = dict(accounts=50, contacts=2000, leads=500)
-
-
-def _aimed_at(runtime: Runtime, source: str, sandbox: Any, detail: str = "") -> Runtime:
+def _aimed_at(runtime: Runtime, source: str, sandbox: Any) -> Runtime:
     """The runtime pointed at a started sandbox (sandbox.server.aimed_at): its settings, its secrets in the
     environment the secret store reads (never printed)."""
     from sandbox.server import aimed_at
 
     settings, secrets = aimed_at(runtime.settings, sandbox)
     os.environ.update(secrets)
-    print(f"{source}: using the loopback sandbox at {sandbox.url}{detail}", flush=True)
+    print(f"{source}: using the loopback sandbox at {sandbox.url}", flush=True)
     return replace(runtime, settings=settings, secrets=SecretStore(settings))
 
 
-@contextlib.contextmanager
-def _salesforce_sandbox(runtime: Runtime) -> Iterator[Runtime]:
-    from sandbox.salesforce import SalesforceSandbox
-
-    with SalesforceSandbox(_company_size()) as sandbox:
-        yield _aimed_at(runtime, "salesforce", sandbox)
-
-
-@contextlib.contextmanager
-def _dialpad_sandbox(runtime: Runtime) -> Iterator[Runtime]:
-    from sandbox.dialpad import DialpadSandbox
-
-    with DialpadSandbox(SANDBOX_DIALPAD_CALLS, size=_company_size()) as sandbox:
-        yield _aimed_at(runtime, "dialpad", sandbox)
-
-
-@contextlib.contextmanager
-def _hubspot_sandbox(runtime: Runtime) -> Iterator[Runtime]:
-    from sandbox.hubspot import HubSpotSandbox
-
-    with HubSpotSandbox(SANDBOX_HUBSPOT_CONTACTS) as sandbox:
-        yield _aimed_at(runtime, "hubspot", sandbox)
-
-
-@contextlib.contextmanager
-def _gmail_sandbox(runtime: Runtime) -> Iterator[Runtime]:
-    from sandbox.gmail import GmailSandbox
-
-    with GmailSandbox(runtime.settings.mailboxes or None, SANDBOX_GMAIL_MESSAGES,
-                      quota_units_per_minute=SANDBOX_GMAIL_QUOTA_UNITS_PER_MINUTE) as sandbox:
-        yield _aimed_at(runtime, "gmail", sandbox, f" (mailboxes {', '.join(sandbox.state.mailboxes)})")
-
-
-def _company_size():
-    from sandbox.company import CompanySize
-
-    return CompanySize(**SANDBOX_SALESFORCE_SIZE)
-
-
-SANDBOX_GMAIL_MESSAGES = 150
-# The local runner's Gmail sandbox allows ten times Gmail's 6,000 units a minute per mailbox, so a laptop's run is
-# not paced to a real project's quota; the pipeline paces itself to it all the same (the sandbox tells it), and
-# the tests enforce Gmail's own figure.
-SANDBOX_GMAIL_QUOTA_UNITS_PER_MINUTE = 60_000
-SANDBOX_DIALPAD_CALLS = 200
-SANDBOX_HUBSPOT_CONTACTS = 60
-
-SOURCES: dict[str, LocalSource] = {
-    "salesforce": LocalSource("salesforce", "salesforce_sync", "SalesforceSyncRequest", "run_salesforce_sync",
-                              "check_salesforce", _salesforce_credentials, _salesforce_sandbox),
-    "gmail": LocalSource("gmail", "gmail_sync", "GmailSyncRequest", "run_gmail_sync", "check_gmail",
-                         _gmail_credentials, _gmail_sandbox),
-    "dialpad": LocalSource("dialpad", "dialpad_sync", "DialpadSyncRequest", "run_dialpad_sync", "check_dialpad",
-                           _dialpad_credentials, _dialpad_sandbox),
-    "hubspot": LocalSource("hubspot", "hubspot_sync", "HubSpotSyncRequest", "run_hubspot_sync", "check_hubspot",
-                           _hubspot_credentials, _hubspot_sandbox),
-}
+SOURCES: dict[str, LocalSource] = {name: LocalSource(declaration) for name, declaration in registered().items()}
 
 
 def sandboxes_allowed(settings: Settings) -> None:

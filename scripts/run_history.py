@@ -140,6 +140,26 @@ def headline(health: list[dict[str, Any]]) -> str:
     return f"{len(failed) + len(stale)} of {len(health)} streams need attention: " + "; ".join(parts) + "."
 
 
+def dead_letters(warehouse: Warehouse, days: float = 7) -> list[dict[str, Any]]:
+    """Work messages given up in the last `days` (queue mode: work_dead_letters, recorded by the merger), newest first."""
+    return warehouse.query(
+        f"SELECT dead_lettered_at, source, stream, reason, attempts, error_type, error_message "
+        f"FROM `{warehouse.dataset}.work_dead_letters` "
+        f"WHERE dead_lettered_at >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL @hours HOUR) "
+        f"ORDER BY dead_lettered_at DESC LIMIT 50", {"hours": int(days * 24)})
+
+
+def print_dead_letters(letters: list[dict[str, Any]], days: float = 7) -> None:
+    """The dead-lettered work messages, one line each (nothing when there are none)."""
+    if not letters:
+        return
+    print(f"{len(letters)} work message(s) dead-lettered in the last {days:g} days (work_dead_letters):")
+    for letter in letters:
+        error = " ".join(filter(None, (letter["error_type"], (letter["error_message"] or "")[:160])))
+        print(f"  {letter['dead_lettered_at']:%Y-%m-%d %H:%M} {letter['source']}/{letter['stream'] or '-'} after "
+              f"{letter['attempts'] or '?'} attempt(s): {error}")
+
+
 def name(health: Mapping[str, Any]) -> str:
     """source/stream, or the source alone when it has no stream yet."""
     return f"{health['source']}/{health['stream']}" if health["stream"] else health["source"]

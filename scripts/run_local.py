@@ -49,7 +49,7 @@ from warehouse.schemas import load_table_specs
 
 
 def sources_in_schedule_order() -> list[str]:
-    """The sources in the order their jobs appear in schedules.yaml."""
+    """The sources in the order of their jobs (config/schedules.py)."""
     by_entry_point = {source.entry_point: name for name, source in SOURCES.items()}
     ordered: list[str] = []
     for job in load_jobs()[1]:
@@ -159,12 +159,13 @@ def recommend(runtime: Runtime) -> dict[str, Any]:
 
 
 def report(warehouse: Warehouse, expected: dict[str, list[str]] | None = None) -> None:
-    from scripts.run_history import headline, print_streams, stream_health
+    from scripts.run_history import dead_letters, headline, print_dead_letters, print_streams, stream_health
 
     ds = warehouse.dataset
     health = stream_health(warehouse, expected)
     print(headline(health))
     print_streams(health)
+    print_dead_letters(dead_letters(warehouse))
     print("rows per table:")
     for table, count in warehouse.table_counts().items():
         print(f"  {table:<26} {count:>10,}")

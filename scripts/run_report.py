@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from scripts.run_history import STALE_FACTOR, headline, name, stream_health
+from scripts.run_history import STALE_FACTOR, dead_letters, headline, name, stream_health
 from warehouse import Warehouse
 
 STATUS_COLOURS = {"success": "#2e7d32", "partial": "#f9a825", "failed": "#c62828", "abandoned": "#6a1b9a",
@@ -22,7 +22,7 @@ BOOKKEEPING_TABLES = frozenset({"etl_runs", "stream_leases", "sync_state", "gmai
                                 "sf_custom_fields", "ref_free_email_domains", "entity_match_candidates",
                                 "manual_mappings"})
 # Match methods that are no match.
-UNMATCHED = frozenset({"unmatched", "not_yet_resolved", "no_valid_number"})
+UNMATCHED = frozenset({"unmatched", "not_yet_resolved", "no_valid_number", "no_address"})
 
 
 def report_data(warehouse: Warehouse, days: int = 30, expected: Mapping[str, Iterable[str]] | None = None
@@ -43,7 +43,8 @@ def report_data(warehouse: Warehouse, days: int = 30, expected: Mapping[str, Ite
         jobs = ((run.pop("details") or {}).get("warehouse_jobs") or {}).get("jobs") or {}
         for job, entry in jobs.items():
             kind, _, table = job.partition(" ")
-            if kind == "merge" and entry.get("rows") and table not in BOOKKEEPING_TABLES:
+            # merged by the run itself, or landed for the merger (queue mode)
+            if kind in ("merge", "land") and entry.get("rows") and table not in BOOKKEEPING_TABLES:
                 key = (run["started_at"].date().isoformat(), run["source"], table)
                 loaded[key] = loaded.get(key, 0) + entry["rows"]
     health = stream_health(warehouse, expected)
@@ -57,6 +58,7 @@ def report_data(warehouse: Warehouse, days: int = 30, expected: Mapping[str, Ite
         "days": days,
         "headline": headline(health),
         "streams": health,
+        "dead_letters": dead_letters(warehouse, days),
         "runs": runs,
         "rows_loaded_per_day": [{"day": d, "source": s, "table": t, "rows": n} for (d, s, t), n in sorted(loaded.items())],
         "match_rate_per_source": match_rate_per_source(match_rates),
@@ -195,14 +197,36 @@ def _streams_table(data: dict[str, Any]) -> str:
     return f'<table id="streams"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
+def _dead_letters_table(data: dict[str, Any]) -> str:
+    """The work messages given up (queue mode), when there are any."""
+    letters = data.get("dead_letters") or []
+    if not letters:
+        return ""
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+        f"{d['dead_lettered_at']:%Y-%m-%d %H:%M}", f"{d['source']}/{d['stream'] or '-'}", d["attempts"] or "?",
+        " ".join(filter(None, (d["error_type"], (d["error_message"] or "")[:300]))))) + "</tr>" for d in letters)
+    head = "".join(f"<th>{c}</th>" for c in ("dead-lettered", "stream", "attempts", "last error"))
+    return (f'<h2>Dead-lettered work messages</h2><table id="dead-letters"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table>")
+
+
 def _match_summary(data: dict[str, Any]) -> str:
     rates = data["match_rate_per_source"]
     if not rates:
         return "No mail or calls to match yet."
     what = {"gmail": "mail participants", "dialpad": "calls"}
     return "Matched to Salesforce: " + "; ".join(
-        f"{source} {100 * entry['share']:.1f} % of {entry['rows']:,} {what.get(source, 'rows')}"
+        f"{source} {100 * entry['share']:.1f} % of {entry['rows']:,} {what.get(source) or _matched_rows(source)}"
         for source, entry in sorted(rates.items()) if entry["share"] is not None) + "."
+
+
+def _matched_rows(source: str) -> str:
+    """What a registered source's matched rows are, from its first matched table (meeting_participants ->
+    "meeting participants"); "rows" for anything else."""
+    from config.sources import registered
+
+    declared = registered().get(source)
+    return declared.match[0].table.replace("_", " ") if declared and declared.match else "rows"
 
 
 def to_html(data: dict[str, Any]) -> str:
@@ -234,7 +258,7 @@ def to_html(data: dict[str, Any]) -> str:
         f"<p>Dataset {html.escape(data['warehouse_dataset'])}, last {data['days']} days, "
         f"generated {html.escape(generated)}. {len(data['runs'])} runs.</p>"
         f"<p id=\"match-summary\">{html.escape(_match_summary(data))}</p>"
-        f"<h2>Latest run of every stream</h2>{_streams_table(data)}"
+        f"<h2>Latest run of every stream</h2>{_streams_table(data)}{_dead_letters_table(data)}"
         + "\n".join(sections) + "</body></html>\n")
 
 

@@ -239,6 +239,67 @@ PARTITION BY DATE(started_at)
 CLUSTER BY call_id
 OPTIONS (description = "One row per transcribed Dialpad call, its transcript (join dialpad_calls on call_id and started_at).");
 
+CREATE TABLE IF NOT EXISTS sales_intelligence.meetings (
+  source STRING NOT NULL,
+  meeting_id STRING NOT NULL,
+  started_at TIMESTAMP NOT NULL,
+  ended_at TIMESTAMP,
+  topic STRING,
+  meeting_number STRING,
+  host_id STRING,
+  host_email STRING,
+  duration_minutes INT64,
+  participant_count INT64,
+  calendar_event_id STRING,
+  has_recording BOOL,
+  transcript_status STRING,
+  ingested_at TIMESTAMP NOT NULL
+)
+PARTITION BY DATE(started_at)
+CLUSTER BY source, host_email, meeting_id
+OPTIONS (description = "One row per video meeting (Zoom, Google Meet), told apart by source.");
+
+CREATE TABLE IF NOT EXISTS sales_intelligence.meeting_participants (
+  source STRING NOT NULL,
+  meeting_id STRING NOT NULL,
+  participant_key STRING NOT NULL,
+  started_at TIMESTAMP NOT NULL,
+  display_name STRING,
+  email STRING,
+  domain STRING,
+  phone_e164 STRING,
+  role STRING,
+  source_user_id STRING,
+  joined_at TIMESTAMP,
+  left_at TIMESTAMP,
+  duration_seconds INT64,
+  sf_contact_id STRING,
+  sf_lead_id STRING,
+  sf_account_id STRING,
+  match_method STRING,
+  match_confidence FLOAT64,
+  matched_at TIMESTAMP,
+  ingested_at TIMESTAMP NOT NULL
+)
+PARTITION BY DATE(started_at)
+CLUSTER BY email, domain, sf_contact_id
+OPTIONS (description = "One row per person of a meeting (joined, or invited on the Calendar event), with the entity-resolution match.");
+
+CREATE TABLE IF NOT EXISTS sales_intelligence.meeting_transcripts (
+  source STRING NOT NULL,
+  meeting_id STRING NOT NULL,
+  transcript_id STRING NOT NULL,
+  started_at TIMESTAMP NOT NULL,
+  transcript_format STRING,
+  language_code STRING,
+  transcript_lines ARRAY<STRUCT<speaker STRING, text STRING, started_at TIMESTAMP, ended_at TIMESTAMP>>,
+  transcript_text STRING,
+  ingested_at TIMESTAMP NOT NULL
+)
+PARTITION BY DATE(started_at)
+CLUSTER BY source, meeting_id
+OPTIONS (description = "One row per meeting transcript (join meetings on source, meeting_id and started_at).");
+
 CREATE TABLE IF NOT EXISTS sales_intelligence.hubspot_sequences (
   sequence_id STRING NOT NULL,
   name STRING,

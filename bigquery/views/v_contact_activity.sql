@@ -1,16 +1,16 @@
--- One timeline of emails and calls per Salesforce contact, lead and account (matched rows only).
--- occurred_at is the partition column of mail and calls as it is: a filter on it prunes their partitions.
+-- One timeline of emails, calls and video meetings per Salesforce contact, lead and account (matched rows only).
+-- occurred_at is the partition column of mail, calls and meetings as it is: a filter on it prunes their partitions.
 CREATE OR REPLACE VIEW ${dataset}.v_contact_activity (
-  activity_type OPTIONS(description="email or call."),
-  occurred_at OPTIONS(description="When the message was sent or the call started."),
+  activity_type OPTIONS(description="email, call or meeting."),
+  occurred_at OPTIONS(description="When the message was sent, or the call or meeting started."),
   sf_contact_id OPTIONS(description="Matched Salesforce Contact id."),
   sf_lead_id OPTIONS(description="Matched Salesforce Lead id."),
   sf_account_id OPTIONS(description="Matched Salesforce Account id."),
-  our_party OPTIONS(description="Our mailbox, or the Dialpad target's email or name."),
-  their_role OPTIONS(description="The address's role in the message (from, to, cc, ...) or the call's direction."),
+  our_party OPTIONS(description="Our mailbox, the Dialpad target's email or name, or the meeting's host."),
+  their_role OPTIONS(description="The address's role in the message (from, to, cc, ...), the call's direction, or their role in the meeting."),
   their_address OPTIONS(description="Their email address or E.164 number."),
-  summary OPTIONS(description="Message subject, or call direction and talk time."),
-  source_id OPTIONS(description="Gmail message id or Dialpad call id."),
+  summary OPTIONS(description="Message subject, call direction and talk time, or the meeting's topic and source."),
+  source_id OPTIONS(description="Gmail message id, Dialpad call id, or meeting id (Zoom UUID, Meet conference record)."),
   match_method OPTIONS(description="How entity resolution matched the address or number."),
   match_confidence OPTIONS(description="Confidence of the match, 0 to 1.")
 ) AS
@@ -43,3 +43,18 @@ SELECT
   c.match_method, c.match_confidence
 FROM ${dataset}.dialpad_calls AS c
 WHERE COALESCE(c.sf_contact_id, c.sf_lead_id, c.sf_account_id) IS NOT NULL
+UNION ALL
+SELECT
+  'meeting' AS activity_type,
+  p.started_at AS occurred_at,
+  p.sf_contact_id, p.sf_lead_id, p.sf_account_id,
+  m.host_email AS our_party,
+  p.role AS their_role,
+  COALESCE(p.email, p.phone_e164) AS their_address,
+  CONCAT(COALESCE(m.topic, 'meeting'), ' (', p.source, ')') AS summary,
+  p.meeting_id AS source_id,
+  p.match_method, p.match_confidence
+FROM ${dataset}.meeting_participants AS p
+LEFT JOIN ${dataset}.meetings AS m
+  ON m.source = p.source AND m.meeting_id = p.meeting_id AND m.started_at = p.started_at
+WHERE COALESCE(p.sf_contact_id, p.sf_lead_id, p.sf_account_id) IS NOT NULL

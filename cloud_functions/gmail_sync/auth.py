@@ -31,6 +31,12 @@ def service_account_key(secrets: SecretStore, settings: Settings) -> str:
     return key
 
 
+def configured(secrets: SecretStore, settings: Settings) -> None:
+    """Raises SecretNotFoundError when the key is not set, CredentialsIncomplete without MAILBOXES (the registry's
+    credentials check)."""
+    service_account_key(secrets, settings)
+
+
 def delegated_credentials(service_account_key: str, mailbox: str) -> service_account.Credentials:
     """Credentials of the key's service account acting as `mailbox`, read-only."""
     try:

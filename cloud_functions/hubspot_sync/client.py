@@ -2,8 +2,8 @@
 
 Both go through one retry policy (429 after its Retry-After or, as HubSpot documents, its X-HubSpot-RateLimit-*
 headers; 5xx) and two rate limiters: the private-app limit (settings.hubspot_requests_per_10s) for every call, the
-search limit for searches. urllib3 under the SDK is told not to retry answers itself, so every attempt is counted
-and limited.
+search limit for searches, each divided among the instances that run at once (config.quotas.hubspot_client_limits).
+urllib3 under the SDK is told not to retry answers itself, so every attempt is counted and limited.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from urllib3.util.retry import Retry
 from api_clients.http_json import TIMEOUT_SECONDS, bearer_session, get_json
 from api_clients.metered import MeteredCalls
 from api_clients.rate_limit import RateLimiter
+from config.quotas import hubspot_client_limits
 from config.settings import Settings
 from transform.values import epoch_ms, to_datetime
 
@@ -38,8 +39,9 @@ class HubSpotClient:
         self._base = base
         self.sdk = HubSpot(access_token=token, host=base, retry=SDK_RETRIES)
         self._session = bearer_session(token)
-        self._calls = MeteredCalls(settings.retry_max_seconds, RateLimiter(settings.hubspot_requests_per_10s, 10.0))
-        self._search = RateLimiter(settings.hubspot_search_per_second, 1.0)
+        requests_per_10s, search_per_second = hubspot_client_limits(settings)
+        self._calls = MeteredCalls(settings.retry_max_seconds, RateLimiter(requests_per_10s, 10.0))
+        self._search = RateLimiter(search_per_second, 1.0)
 
     @property
     def api_calls(self) -> int:

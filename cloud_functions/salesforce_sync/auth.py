@@ -71,6 +71,12 @@ CREDENTIAL_FIELDS = {name: name.removeprefix("salesforce-").replace("-", "_") fo
                      for name in names}
 
 
+def configured(secrets: SecretStore, settings: Settings) -> None:
+    """Raises SecretNotFoundError when no way to log in is set, CredentialsIncomplete when one is set in part (the
+    registry's credentials check)."""
+    SalesforceCredentials.from_secrets(secrets, settings)
+
+
 class LoginHostSession(requests.Session):
     """A requests session that sends Salesforce's login hosts to another base URL (the sandbox).
 

@@ -1,11 +1,13 @@
--- Which values (emails of gmail_participants and hubspot_sequence_enrollments, external numbers of dialpad_calls)
--- this run resolves, and whether every row of a value is re-resolved (all_rows) or only rows never examined:
+-- Which values (the columns the sources declare as matched: emails of gmail_participants and
+-- hubspot_sequence_enrollments, external numbers of dialpad_calls, ...) this run resolves, and whether every row of a
+-- value is re-resolved (all_rows) or only rows never examined:
 -- - new rows (matched_at IS NULL) are looked for only in the partitions written since the last successful run of
---   their value type: the placeholders participants_written, enrollments_written and calls_written bound the
---   tables' partition columns by constants (from 01_scope_written.sql; TRUE when not known), so BigQuery scans
---   those partitions only;
+--   their value type: placeholders new_email_rows and new_phone_rows (entity_resolution/match_tables.py: a SELECT per
+--   matched table) bound each table's partition column by constants (from 01_scope_written.sql; TRUE when not
+--   known), so BigQuery scans those partitions only;
 -- - values whose CRM side changed since @crm_changed_since (every value in full mode) are looked for wherever
---   their rows are, reading only the value columns, and all their rows are re-resolved.
+--   their rows are (email_rows, phone_rows), reading only the value columns, and all their rows are
+--   re-resolved.
 -- At most @max_values values per run (the batch size); the rest wait for the next run.
 -- Parameters: @full (BOOL), @crm_changed_since (TIMESTAMP), @do_email, @do_phone (BOOL), @max_values (INT64).
 CREATE OR REPLACE TABLE ${work}._er_scope_${run} AS
@@ -47,22 +49,16 @@ changed_last7 AS (
   WHERE LENGTH(REGEXP_REPLACE(raw, r'[^0-9]', '')) >= 7
 ),
 new_emails AS (
-  SELECT p.email AS value, p.domain FROM ${dataset}.gmail_participants AS p
-  WHERE p.matched_at IS NULL AND ${participants_written}
-  UNION ALL
-  SELECT e.email, e.domain FROM ${dataset}.hubspot_sequence_enrollments AS e
-  WHERE e.email IS NOT NULL AND e.matched_at IS NULL AND ${enrollments_written}
+  ${new_email_rows}
 ),
 changed_email_rows AS (
-  SELECT email AS value, domain FROM (
-    SELECT email, domain FROM ${dataset}.gmail_participants
-    UNION ALL
-    SELECT email, domain FROM ${dataset}.hubspot_sequence_enrollments WHERE email IS NOT NULL
+  SELECT value, domain FROM (
+  ${email_rows}
   )
   WHERE @full
-     OR email IN (SELECT value FROM changed_emails)
+     OR value IN (SELECT value FROM changed_emails)
      OR domain IN (SELECT domain FROM changed_domains)
-     OR (domain IN ${gmail_domains} AND ${gmail_canonical(email)} IN (SELECT canonical FROM changed_gmail))
+     OR (domain IN ${gmail_domains} AND ${gmail_canonical(value)} IN (SELECT canonical FROM changed_gmail))
 ),
 email_scope AS (
   SELECT value, ANY_VALUE(domain) AS domain, LOGICAL_OR(all_rows) AS all_rows
@@ -75,15 +71,15 @@ email_scope AS (
   GROUP BY value
 ),
 new_phones AS (
-  SELECT c.external_number_e164 AS value FROM ${dataset}.dialpad_calls AS c
-  WHERE c.external_number_e164 IS NOT NULL AND c.matched_at IS NULL AND ${calls_written}
+  ${new_phone_rows}
 ),
 changed_phone_rows AS (
-  SELECT external_number_e164 AS value FROM ${dataset}.dialpad_calls
-  WHERE external_number_e164 IS NOT NULL
-    AND (@full
-         OR external_number_e164 IN (SELECT value FROM changed_phones)
-         OR RIGHT(external_number_e164, 7) IN (SELECT last7 FROM changed_last7))
+  SELECT value FROM (
+  ${phone_rows}
+  )
+  WHERE @full
+     OR value IN (SELECT value FROM changed_phones)
+     OR RIGHT(value, 7) IN (SELECT last7 FROM changed_last7)
 ),
 phone_scope AS (
   SELECT value, CAST(NULL AS STRING) AS domain, LOGICAL_OR(all_rows) AS all_rows

@@ -1,5 +1,5 @@
--- Writes the decisions into ${target} (run once for gmail_participants.email, hubspot_sequence_enrollments.email
--- and dialpad_calls.external_number_e164): rows never examined, and rows of re-resolved values whose
+-- Writes the decisions into ${target} (run once per column a source declares as matched: gmail_participants.email,
+-- hubspot_sequence_enrollments.email, dialpad_calls.external_number_e164, ...): rows never examined, and rows of re-resolved values whose
 -- outcome changed. Rows whose outcome stands are not touched (a second run changes nothing).
 -- ${partitions} bounds t's partition column to the days 05_apply_partitions.sql found (constants: pruned).
 -- Parameters: @now (TIMESTAMP).

@@ -10,6 +10,7 @@ from googleapiclient.errors import HttpError
 from cloud_functions.gmail_sync.records import message_rows
 from pipeline.runner import RejectedRecord
 from sandbox.gmail import NOT_MAIL, QUOTA_METRIC, UGLY_KINDS, GmailSandbox, StoredMessage, google_error
+from sandbox.server import WindowLimit
 from scripts.mbox_import import import_mbox
 from tests.helpers import SMALL_ROW_BYTES, TEXT_POISONS, matches, poison_reason_pattern, poisoned_text
 from tests.helpers import point_at as aim
@@ -127,15 +128,15 @@ class TestSync:
             assert fetched == 70  # nothing read twice
 
     def test_quota_limit_is_respected(self, runtime, monkeypatch):
-        """With the default quota (6,000 units a minute per user), the sandbox enforcing it and Gmail's 100 units
-        a second never counts more and refuses nothing."""
+        """With a quota of 600 units a minute per user, enforced by the sandbox over any sliding minute, the client
+        never spends more than a twelfth of it in any 5 s (50 units) and the sandbox refuses nothing."""
         from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
 
-        assert runtime.settings.gmail_quota_units_per_minute == 6000
-        with GmailSandbox(["alex@ourcompany.example"], messages_per_mailbox=60, quota_units_per_second=100) as sandbox:
-            point_at(runtime, sandbox, monkeypatch)
+        with GmailSandbox(["alex@ourcompany.example"], messages_per_mailbox=20, quota_units_per_minute=600) as sandbox:
+            point_at(runtime, sandbox, monkeypatch, gmail_quota_units_per_minute=600)
+            sandbox.state.mailboxes["alex@ourcompany.example"].quota = WindowLimit(50, 5.0)
             assert run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)["status"] == "success"
-            assert sandbox.state.max_units_per_second["alex@ourcompany.example"] <= 100
+            assert sandbox.state.mailboxes["alex@ourcompany.example"].quota.busiest <= 50
             assert sandbox.state.rate_limited == 0
             assert stored_ids(runtime.warehouse) == sandbox_ids(sandbox)
 

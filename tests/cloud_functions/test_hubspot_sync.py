@@ -66,6 +66,30 @@ class TestSync:
             assert sandbox.server.requests.max_in_window(10.0) <= 100
             assert runtime.warehouse.table_counts()["hubspot_sequence_enrollments"] == len(sandbox.state.enrollments)
 
+    def test_two_queue_workers_share_the_private_app_limit(self, runtime, monkeypatch):
+        """In queue mode the two hubspot_worker instances' clients (one per stream) each spend half the app's limit:
+        both calling flat out, HubSpot sees at most the limit in any 10 s and answers no 429."""
+        import threading
+
+        from cloud_functions.hubspot_sync.client import HubSpotClient
+
+        with HubSpotSandbox(5, limit_per_10s=8) as sandbox:
+            point_at(runtime, sandbox, monkeypatch, dispatch="queue", hubspot_requests_per_10s=8)
+            clients = [HubSpotClient(sandbox.state.token, runtime.settings) for _ in range(2)]
+
+            def flat_out(client):
+                for _ in range(6):  # past its half (4): the rest waits for the window
+                    client.owner_user_ids()
+
+            threads = [threading.Thread(target=flat_out, args=(client,)) for client in clients]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert [client.api_calls for client in clients] == [6, 6]
+            assert sandbox.server.requests.statuses[429] == sandbox.state.rate_limited == 0
+            assert sandbox.server.requests.max_in_window(10.0) <= 8
+
     def test_search_cap_of_10000_is_read_through(self, runtime, monkeypatch):
         """12,000 modified contacts are all read although one search stops at 10,000."""
         from cloud_functions.hubspot_sync.client import HubSpotClient

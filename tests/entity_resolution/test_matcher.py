@@ -157,6 +157,46 @@ class TestPhoneMethods:
                                                     "status": "open"}]
 
 
+def meeting_people(*people, meeting="zoom-1", started_at=T0):
+    """Meeting participants as a meeting source writes them: an email, or (a dial-in) a number."""
+    return [{"source": "zoom", "meeting_id": meeting, "participant_key": email or phone, "started_at": started_at,
+             "email": email, "domain": email_domain(email), "phone_e164": phone} for email, phone in people]
+
+
+def add_meeting_people(warehouse, *people):
+    warehouse.merge("meeting_participants", meeting_people(*people))
+
+
+def meeting_person(warehouse, key):
+    (row,) = warehouse.query(
+        f"SELECT sf_contact_id, sf_lead_id, sf_account_id, match_method, match_confidence IS NOT NULL AS confident "
+        f"FROM {DS}.meeting_participants WHERE participant_key = @key", {"key": key})
+    return tuple(row.values())
+
+
+class TestMeetingParticipants:
+    def test_addresses_and_dial_in_numbers_are_matched_like_mail_and_calls(self, crm, runtime):
+        """A participant's email and a dial-in's number are matched by the same methods, method and confidence set."""
+        add_meeting_people(crm, ("jane@acme.com", None), ("someone.new@beta.io", None), (None, "+14155550150"),
+                           (None, "+19995550000"))
+        summary = resolve(runtime)
+        assert meeting_person(crm, "jane@acme.com") == ("003JANE", None, "001ACME", "email_exact", True)
+        assert meeting_person(crm, "someone.new@beta.io") == (None, None, "001BETA", "email_domain", True)
+        assert meeting_person(crm, "+14155550150") == (None, "00QLEAD", None, "phone_exact", True)
+        assert meeting_person(crm, "+19995550000")[3] is None
+        assert summary["rows_updated"]["meeting_participants"] == 4
+
+    def test_new_meeting_rows_are_found_incrementally_and_a_rerun_changes_nothing(self, crm, runtime):
+        """Participants written after a run are matched by the next incremental run; a third run updates nothing."""
+        add_mail(crm, "jane@acme.com")
+        resolve(runtime)
+        merged_by_a_run(runtime, "meeting_participants", meeting_people(("john.doe@gmail.com", None), meeting="zoom-2",
+                                                                        started_at=T0 + timedelta(days=3)))
+        resolve(runtime)
+        assert meeting_person(crm, "john.doe@gmail.com")[0] == "003JOHN"
+        assert resolve(runtime)["rows_updated"]["meeting_participants"] == 0
+
+
 class TestAmbiguity:
     def test_same_account_twins_link_the_account_only(self, crm, runtime):
         """Two contacts with one address: no contact linked, both reviewed, their shared account linked."""
@@ -221,7 +261,8 @@ class TestRuns:
         calls_before = crm.query(f"SELECT * FROM {DS}.dialpad_calls ORDER BY call_id")
         assert resolve(runtime)["values_examined"] == 0
         full = resolve(runtime, sync_type="full")
-        assert full["rows_updated"] == {"gmail_participants": 0, "hubspot_sequence_enrollments": 0, "dialpad_calls": 0}
+        assert full["rows_updated"] == {"gmail_participants": 0, "hubspot_sequence_enrollments": 0, "dialpad_calls": 0,
+                                        "meeting_participants": 0}
         assert crm.query(f"SELECT * FROM {DS}.gmail_participants ORDER BY email") == before
         assert crm.query(f"SELECT * FROM {DS}.dialpad_calls ORDER BY call_id") == calls_before
 

@@ -14,8 +14,8 @@ from tests.entity_resolution.test_matcher import ACCOUNTS, CONTACTS, T0, crm_row
 from tests.helpers import merged_by_a_run
 
 NEW_DAY = T0 + timedelta(days=40, hours=15)  # 2025-02-10
-NEW_DAY_SPAN = ("p.sent_at >= TIMESTAMP '2025-02-10 00:00:00+00:00' "
-                "AND p.sent_at < TIMESTAMP '2025-02-11 00:00:00+00:00'")
+NEW_DAY_SPAN = ("gmail_participants.sent_at >= TIMESTAMP '2025-02-10 00:00:00+00:00' "
+                "AND gmail_participants.sent_at < TIMESTAMP '2025-02-11 00:00:00+00:00'")
 
 
 def recording(warehouse) -> list[str]:
@@ -67,15 +67,16 @@ def test_a_run_after_one_new_day_of_mail_reads_only_that_days_partition(crm_runt
     statements = recording(wh)
     summary = resolve(runtime)
     scope = scope_statement(statements)
-    assert NEW_DAY_SPAN in scope and scope.count("p.sent_at") == 2  # that one day, nothing else
-    assert "e.matched_at IS NULL AND FALSE" in scope and "c.matched_at IS NULL AND FALSE" in scope
+    assert NEW_DAY_SPAN in scope and scope.count("gmail_participants.sent_at") == 2  # that one day, nothing else
+    assert "hubspot_sequence_enrollments.matched_at IS NULL AND FALSE" in scope
+    assert "dialpad_calls.matched_at IS NULL AND FALSE" in scope
     assert summary["values_examined"] == 2 and summary["rows_updated"]["gmail_participants"] == 2
     rows = wh.query(f"SELECT message_id, matched_at, sf_contact_id FROM `{wh.dataset}.gmail_participants` "
                     f"WHERE email = 'jane@acme.com' ORDER BY message_id")
     assert [(r["message_id"], r["sf_contact_id"]) for r in rows] == [("new", "003JANE"), ("old", "003JANE")]
     assert rows[1]["matched_at"] == old["matched_at"]
     (run,) = wh.query(f"SELECT details FROM `{wh.dataset}.etl_runs` WHERE run_id = @id", {"id": summary["run_id"]})
-    assert run["details"]["scope_partitions"]["participants_written"] == f"({NEW_DAY_SPAN})"
+    assert run["details"]["scope_partitions"]["gmail_participants"] == f"({NEW_DAY_SPAN})"
 
 
 @pytest.mark.parametrize("crm_runtime", ["duckdb"], indirect=True)
@@ -93,7 +94,7 @@ def test_an_old_unmatched_value_is_re_resolved_when_its_crm_side_changes(crm_run
     statements = recording(wh)
     summary = resolve(runtime)
     scope = scope_statement(statements)
-    assert NEW_DAY_SPAN in scope and scope.count("p.sent_at") == 2  # the old day is not read for new rows
+    assert NEW_DAY_SPAN in scope and scope.count("gmail_participants.sent_at") == 2  # the old day is not read for new rows
     assert participant(wh, "nobody@unknown.example")["sf_contact_id"] == "003NEW"
     assert participant(wh, "someone@beta.io")["sf_account_id"] == "001BETA"
     assert summary["rows_updated"]["gmail_participants"] == 2
@@ -112,7 +113,7 @@ def test_after_an_abandoned_run_every_partition_is_read(crm_runtime):
     assert close_abandoned_runs(wh, "gmail", LeaseTerms(3600, 3600)) == 1
     statements = recording(wh)
     resolve(runtime)
-    assert "p.matched_at IS NULL AND TRUE" in scope_statement(statements)
+    assert "gmail_participants.matched_at IS NULL AND TRUE" in scope_statement(statements)
     assert participant(wh, "jane@acme.com")["sf_contact_id"] == "003JANE"
 
 
@@ -159,3 +160,15 @@ class TestWrittenPredicate:
         assert _written_predicate("dialpad_calls", "c", self.SINCE, unknown) == "TRUE"
         abandoned = [{"status": "abandoned", "updated_at": self.SINCE, "details": None}]
         assert _written_predicate("dialpad_calls", "c", self.SINCE, abandoned) == "TRUE"
+
+    def test_queue_mode_counts_runs_merged_late(self):
+        """In queue mode a run's end reaches etl_runs when the merger merges it: a run that ended 20 minutes before the
+        last resolution (its row merged after it started) still counts; inline it does not."""
+        from config.settings import Settings
+        from entity_resolution.matcher import scope_slack
+
+        runs = [self.run(("2027-06-14T00:00:00+00:00", "2027-06-15T00:00:00+00:00"), minutes_after=-20)]
+        inline = scope_slack(Settings(_env_file=None))
+        queue = scope_slack(Settings(_env_file=None, dispatch="queue"))
+        assert _written_predicate("dialpad_calls", "c", self.SINCE, runs, inline) == "FALSE"
+        assert _written_predicate("dialpad_calls", "c", self.SINCE, runs, queue).startswith("(c.started_at >=")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 import sqlglot
-import yaml
+
+from config.schedules import schedules
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "bigquery" / "monitoring"
@@ -23,8 +24,8 @@ def rendered(name: str, dataset: str, **values: str) -> str:
 
 
 def freshness_limits() -> str:
-    """The limits as alerting.tf's local.freshness_limits writes them, from config/schedules.yaml."""
-    limits = yaml.safe_load((ROOT / "config" / "schedules.yaml").read_text())["freshness"]["stale_after_hours"]
+    """The limits as alerting.tf's local.freshness_limits writes them, from the sources and config/schedules.yaml."""
+    limits = schedules()["freshness"]["stale_after_hours"]
     return "\n  UNION ALL ".join(f"SELECT '{source}' AS source, {hours * 3600} AS stale_after_seconds"
                                  for source, hours in limits.items())
 
@@ -47,20 +48,20 @@ class TestStaleStreams:
             ("dialpad", "calls", "success", 47), ("dialpad", "calls", "abandoned", 2),
             ("entity_resolution", "all", "cancelled", 1),
             ("account_recommendations", None, "success", 30),
-        ]  # hubspot: no run at all
+        ]  # hubspot, zoom, meet: no run at all
         warehouse.merge("etl_runs", [
             {"run_id": f"r{n}", "source": source, "stream": stream, "status": status,
              "started_at": now - timedelta(hours=hours), "updated_at": now}
             for n, (source, stream, status, hours) in enumerate(runs)])
         rows = warehouse.query(rendered("stale_streams.sql", warehouse.dataset, limits=freshness_limits()))
         assert {(r["source"], r["stream"]) for r in rows} == {
-            ("gmail", "b@example.com"), ("salesforce", None), ("hubspot", None),
+            ("gmail", "b@example.com"), ("salesforce", None), ("hubspot", None), ("zoom", None), ("meet", None),
             ("entity_resolution", None), ("entity_resolution", "all")}
 
     def test_nothing_is_stale_when_every_source_succeeded_in_time(self, warehouse):
         """Every source with a recent success: no row, so the check passes."""
         now = datetime.now(timezone.utc)
-        sources = yaml.safe_load((ROOT / "config" / "schedules.yaml").read_text())["freshness"]["stale_after_hours"]
+        sources = schedules()["freshness"]["stale_after_hours"]
         warehouse.merge("etl_runs", [
             {"run_id": f"r-{source}", "source": source, "stream": "s", "status": "success",
              "started_at": now - timedelta(minutes=30), "updated_at": now} for source in sources])

@@ -1,7 +1,10 @@
 """The Terraform, read with python-hcl2 and checked against the code it deploys."""
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import hcl2
@@ -9,7 +12,7 @@ import pytest
 import yaml
 
 import main
-from config.functions import function_sizes
+from config.functions import deployment, function_sizes
 from warehouse.schemas import SCHEMA_DIR, load_table_specs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,15 +55,45 @@ def terraform():
 
 @pytest.fixture(scope="module")
 def schedules():
-    return yaml.safe_load((ROOT / "config" / "schedules.yaml").read_text())
+    """config/schedules.yaml with the registered sources' jobs and freshness (config/schedules.py)."""
+    from config.schedules import schedules
+
+    return schedules()
 
 
 def deployed(terraform) -> set[str]:
-    """The functions Terraform deploys by default: all of config/functions.yaml."""
+    """The functions Terraform deploys by default: all of config/functions.yaml and the registered sources'."""
     assert terraform["variable"]["deployed_functions"]["default"] == []
     assert 'yamldecode(file("${local.repo_root}/config/functions.yaml"))' in terraform["locals"]["deployment"]
-    assert terraform["locals"]["all_functions"] == "${local.deployment.functions}"
+    assert "local.deployment.functions" in terraform["locals"]["all_functions"]
     return set(function_sizes())
+
+
+DEPLOYMENT_LOCALS = ("deployment", "sources", "all_functions", "secrets", "schedules", "all_jobs", "stale_after_hours")
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="needs the terraform binary")
+def test_terraform_reads_the_deployment_the_scripts_read(terraform, tmp_path):
+    """Terraform's own evaluation of its deployment locals (terraform console; no provider, nothing planned) gives
+    the functions, sizes, secrets, scheduler jobs and freshness config/functions.py and config/schedules.py give
+    the scripts: every registered source's declaration included, none listed twice."""
+    body = "\n".join(f"  {name} = {terraform['locals'][name][2:-1]}" for name in DEPLOYMENT_LOCALS)
+    (tmp_path / "main.tf").write_text(f'locals {{\n  repo_root = "{ROOT}"\n{body}\n}}\n')
+    asked = "jsonencode({f = local.all_functions, s = local.secrets, j = local.all_jobs, h = local.stale_after_hours})"
+    answer = subprocess.run(["terraform", "console"], input=asked,
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True)
+    evaluated = json.loads(json.loads(answer.stdout.strip().splitlines()[-1]))
+    assert evaluated["s"] == list(deployment().secrets)
+    sizes = {name: {key: spec[key] for key in ("memory", "timeout_seconds", "max_instances")}
+             for name, spec in evaluated["f"].items()}
+    assert sizes == {name: {"memory": size.memory, "timeout_seconds": size.timeout_seconds,
+                            "max_instances": size.max_instances} for name, size in function_sizes().items()}
+    assert {name: (spec.get("trigger_topic"), spec.get("public", False)) for name, spec in evaluated["f"].items()} == \
+        {name: (size.trigger_topic, size.public) for name, size in function_sizes().items()}
+    from config.schedules import schedules
+
+    assert evaluated["j"] == schedules()["jobs"]
+    assert evaluated["h"] == schedules()["freshness"]["stale_after_hours"]
 
 
 def test_every_entry_point_is_deployed(terraform):
@@ -76,9 +109,15 @@ def test_every_entry_point_is_deployed(terraform):
         assert service[name].startswith("${each.value."), name
 
 
-def test_schedules_yaml_has_the_eight_jobs(schedules):
-    """The eight jobs with their crons, each with a body, and a time zone and retry defaults."""
-    assert {j["name"]: j["schedule"] for j in schedules["jobs"]} == EXPECTED_JOBS
+def test_the_jobs_have_their_crons(schedules):
+    """The eight jobs of the first four sources, entity resolution and recommendations with their crons (a source
+    registered since adds its own), each with a body, and a time zone and retry defaults."""
+    from config.sources import registered
+
+    crons = {j["name"]: j["schedule"] for j in schedules["jobs"]}
+    assert {name: crons.get(name) for name in EXPECTED_JOBS} == EXPECTED_JOBS
+    newer = {s.entry_point for name, s in registered().items() if name not in ("gmail", "salesforce", "dialpad", "hubspot")}
+    assert {j["function"] for j in schedules["jobs"] if j["name"] not in EXPECTED_JOBS} <= newer
     assert schedules["time_zone"] and schedules["defaults"]["retry"]["retry_count"] >= 1
     assert all(isinstance(j["body"], dict) and j["function"] for j in schedules["jobs"])
 
@@ -314,10 +353,10 @@ def test_salesforce_domain_and_instance_url_are_variables(terraform):
     assert values["SALESFORCE_INSTANCE_URL"] == "${var.salesforce_instance_url}"
 
 
-def test_secrets_come_from_functions_yaml(terraform):
-    """Terraform creates, and grants the runtime account, exactly functions.yaml's secrets (no second list)."""
+def test_secrets_come_from_functions_yaml_and_the_sources(terraform):
+    """Terraform creates, and grants the runtime account, exactly the deployment's secrets (no second list)."""
     secret = terraform["resource"]["google_secret_manager_secret"]["secrets"]
-    assert secret["for_each"] == "${toset(local.deployment.secrets)}"
+    assert secret["for_each"] == "${toset(local.secrets)}"
     assert "secret_names" not in terraform["variable"]
 
 
@@ -394,7 +433,7 @@ class TestAlerts:
         assert viewer["dataset_id"] == "${google_bigquery_dataset.main.dataset_id}"
 
     def test_freshness_limits_are_twice_each_sources_longest_gap(self, schedules):
-        """schedules.yaml's stale_after_hours is, per scheduled source, what `run_local check` counts: STALE_FACTOR
+        """The stale_after_hours of the sources and schedules.yaml is, per scheduled source, what `run_local check` counts: STALE_FACTOR
         times the longest gap between its runs (recomputed from the crons)."""
         from scripts.run_history import STALE_FACTOR, schedule_gaps
 
@@ -412,3 +451,217 @@ def test_the_tfvars_example_sets_only_declared_variables(terraform):
     with (INFRA / "terraform.tfvars.example").open() as handle:
         names = {k for k in hcl2.load(handle) if not k.startswith("__")}
     assert names <= set(terraform["variable"]) and "salesforce_domain" in names
+
+
+def queue_sources() -> list[str]:
+    """The sources with a worker in functions.yaml (what local.queue_sources computes)."""
+    return [name.removesuffix("_worker") for name in function_sizes() if name.endswith("_worker")]
+
+
+class TestQueueMode:
+    def test_terraform_declares_what_fan_out_creates_locally(self, terraform):
+        """scripts/fan_out.py's ensure_topology (the emulator's topics and subscriptions) and Terraform's agree:
+        the same topic and subscription names, ordering and the dead-letter count on each work subscription."""
+        from config.settings import Settings
+        from scripts.fan_out import ensure_topology
+
+        class Recorder:
+            def __init__(self):
+                self.topics, self.subscriptions = [], []
+
+            def create_topic(self, name):
+                self.topics.append(name.rsplit("/", 1)[1])
+
+            def create_subscription(self, request):
+                self.subscriptions.append(request)
+
+        settings = Settings(gcp_project="p")
+        recorder = Recorder()
+        ensure_topology(settings, queue_sources(), publisher=recorder, subscriber=recorder)
+        assert queue_sources() == ["gmail", "salesforce", "dialpad", "hubspot"]
+        locals_ = terraform["locals"]
+        assert 'endswith(name, "_worker")' in locals_["queue_sources"] and "local.all_functions" in locals_["queue_sources"]
+        topics = terraform["resource"]["google_pubsub_topic"]
+        work_topics = [f"{locals_['work_topic_prefix']}{source}" for source in queue_sources()]
+        assert topics["work"]["name"] == "${local.work_topic_prefix}${each.key}"
+        assert sorted(recorder.topics) == sorted([topics["work_dead_letter"]["name"], topics["landed_rows"]["name"],
+                                                  *work_topics])
+        subscriptions = terraform["resource"]["google_pubsub_subscription"]
+        declared = {**{f"{topic}-workers": subscriptions["work"] for topic in work_topics},
+                    f"{topics['landed_rows']['name']}-merger": subscriptions["landed_rows_merger"],
+                    f"{topics['work_dead_letter']['name']}-merger": subscriptions["work_dead_letter_merger"]}
+        assert subscriptions["work"]["name"] == "${google_pubsub_topic.work[each.key].name}-workers"
+        assert subscriptions["landed_rows_merger"]["name"] == "${google_pubsub_topic.landed_rows.name}-merger"
+        assert subscriptions["work_dead_letter_merger"]["name"] == "${google_pubsub_topic.work_dead_letter.name}-merger"
+        assert {r["name"].rsplit("/", 1)[1] for r in recorder.subscriptions} == set(declared)
+        for request in recorder.subscriptions:
+            body = declared[request["name"].rsplit("/", 1)[1]]
+            assert request["ack_deadline_seconds"] == body["ack_deadline_seconds"] == 600
+            assert request.get("enable_message_ordering", False) == body.get("enable_message_ordering", False)
+            assert ("dead_letter_policy" in request) == ("dead_letter_policy" in body)
+
+    def test_the_names_are_the_settings_defaults(self, terraform):
+        """The topics Terraform names are the settings' defaults, and reach the functions as those settings."""
+        from config.settings import Settings
+
+        defaults = {name: field.default for name, field in Settings.model_fields.items()}
+        topics = terraform["resource"]["google_pubsub_topic"]
+        assert terraform["locals"]["work_topic_prefix"] == defaults["work_topic_prefix"]
+        assert topics["work_dead_letter"]["name"] == defaults["work_dead_letter_topic"]
+        assert topics["landed_rows"]["name"] == defaults["landing_topic"]
+        values = terraform["locals"]["setting_values"]
+        assert values["WORK_TOPIC_PREFIX"] == "${local.work_topic_prefix}"
+        assert values["WORK_DEAD_LETTER_TOPIC"] == "${google_pubsub_topic.work_dead_letter.name}"
+        assert values["LANDING_TOPIC"] == "${google_pubsub_topic.landed_rows.name}"
+        assert values["WORK_MAX_CHAIN"] == "${tostring(var.work_max_chain)}"
+        assert values["MERGE_INTERVAL_SECONDS"] == "${tostring(var.merge_interval_seconds)}"
+        variables = terraform["variable"]
+        assert variables["work_max_chain"]["default"] == defaults["work_max_chain"]
+        assert variables["merge_interval_seconds"]["default"] == defaults["merge_interval_seconds"]
+
+    def test_dispatch_is_a_variable_inline_by_default(self, terraform):
+        """var.dispatch (inline or queue, default inline) is every function's DISPATCH, the settings' default too."""
+        from config.settings import Settings
+
+        variable = terraform["variable"]["dispatch"]
+        assert variable["default"] == Settings.model_fields["dispatch"].default == "inline"
+        assert 'contains(["inline", "queue"], var.dispatch)' in variable["validation"][0]["condition"]
+        assert terraform["locals"]["setting_values"]["DISPATCH"] == "${var.dispatch}"
+
+    def test_each_work_subscription_pushes_to_its_sources_worker(self, terraform):
+        """One push subscription per deployed worker: the worker's URL, an OIDC token of that source's push account
+        (audience the URL), ordered by stream, 600 s to answer, backoff 10 s to 600 s, kept 7 days, never expiring."""
+        work = terraform["resource"]["google_pubsub_subscription"]["work"]
+        assert work["for_each"] == "${toset(local.pushed_sources)}"
+        assert 'contains(keys(local.functions), "${source}_worker")' in terraform["locals"]["pushed_sources"]
+        assert work["topic"] == "${google_pubsub_topic.work[each.key].id}"
+        (push,) = work["push_config"]
+        worker_uri = '${google_cloudfunctions2_function.functions["${each.key}_worker"].service_config[0].uri}'
+        assert push["push_endpoint"] == worker_uri
+        assert push["oidc_token"] == [{"service_account_email": "${google_service_account.pusher[each.key].email}",
+                                       "audience": worker_uri}]
+        for source in queue_sources():
+            assert callable(getattr(main, f"{source}_worker"))
+        assert work["enable_message_ordering"] is True and work["ack_deadline_seconds"] == 600
+        assert work["retry_policy"] == [{"minimum_backoff": "10s", "maximum_backoff": "600s"}]
+        assert work["message_retention_duration"] == "${local.seven_days}"
+        assert terraform["locals"]["seven_days"] == f"{7 * 86400}s"
+        assert work["expiration_policy"] == [{"ttl": ""}]
+        assert max(size.timeout_seconds for name, size in function_sizes().items() if name.endswith("_worker")) < 600
+
+    def test_work_is_dead_lettered_after_work_max_attempts(self, terraform):
+        """Pub/Sub's dead-letter policy sends a work message to work-dead-letter after WORK_MAX_ATTEMPTS deliveries
+        (the variable's default is the setting's), the count at which the worker dead-letters it itself."""
+        from config.settings import Settings
+
+        (policy,) = terraform["resource"]["google_pubsub_subscription"]["work"]["dead_letter_policy"]
+        assert policy == {"dead_letter_topic": "${google_pubsub_topic.work_dead_letter.id}",
+                          "max_delivery_attempts": "${var.work_max_attempts}"}
+        variable = terraform["variable"]["work_max_attempts"]
+        assert variable["default"] == Settings.model_fields["work_max_attempts"].default == 5
+        assert terraform["locals"]["setting_values"]["WORK_MAX_ATTEMPTS"] == "${tostring(var.work_max_attempts)}"
+        assert "var.work_max_attempts >= 5 && var.work_max_attempts <= 100" in variable["validation"][0]["condition"]
+
+    def test_the_merger_pulls_landed_rows_and_dead_letters(self, terraform):
+        """landed-rows-merger and work-dead-letter-merger are pull subscriptions (no push), 600 s, 7 days, never
+        expiring."""
+        subscriptions = terraform["resource"]["google_pubsub_subscription"]
+        for name in ("landed_rows_merger", "work_dead_letter_merger"):
+            body = subscriptions[name]
+            assert "push_config" not in body and body["ack_deadline_seconds"] == 600, name
+            assert body["message_retention_duration"] == "${local.seven_days}", name
+            assert body["expiration_policy"] == [{"ttl": ""}], name
+
+    def test_the_merger_runs_alone_every_minute_in_queue_mode(self, terraform):
+        """landing_merger: max_instances 1, one request at a time, called every minute for 50 s by the scheduler
+        account only when var.dispatch is queue."""
+        assert function_sizes()["landing_merger"].max_instances == 1
+        (service,) = terraform["resource"]["google_cloudfunctions2_function"]["functions"]["service_config"]
+        assert service["max_instance_request_concurrency"] == 1
+        job = terraform["resource"]["google_cloud_scheduler_job"]["landing_merger"]
+        assert job["count"] == '${var.dispatch == "queue" && contains(keys(local.functions), "landing_merger") ? 1 : 0}'
+        assert job["schedule"] == "* * * * *" and job["retry_config"] == [{"retry_count": 0}]
+        (target,) = job["http_target"]
+        uri = '${google_cloudfunctions2_function.functions["landing_merger"].service_config[0].uri}'
+        assert target["uri"] == uri and target["http_method"] == "POST"
+        assert target["body"] == "${base64encode(jsonencode({seconds = 50}))}"
+        assert target["oidc_token"] == [{"service_account_email": "${google_service_account.scheduler.email}",
+                                         "audience": uri}]
+        assert job["attempt_deadline"] == '${local.functions["landing_merger"].timeout_seconds}s'
+
+
+class TestQueueIam:
+    def test_each_push_account_may_invoke_its_own_worker_only(self, terraform):
+        """One push account per source, run.invoker on that source's worker; Pub/Sub's agent mints its tokens."""
+        resources = terraform["resource"]
+        assert resources["google_service_account"]["pusher"]["for_each"] == "${toset(local.pushed_sources)}"
+        assert resources["google_service_account"]["pusher"]["account_id"] == "sales-intel-push-${each.key}"
+        assert all(len(f"sales-intel-push-{source}") <= 30 for source in queue_sources())  # account ids' limit
+        invoker = resources["google_cloud_run_service_iam_member"]["pusher_invoker"]
+        assert invoker["for_each"] == "${google_service_account.pusher}" and invoker["role"] == "roles/run.invoker"
+        assert invoker["service"] == \
+            '${google_cloudfunctions2_function.functions["${each.key}_worker"].service_config[0].service}'
+        assert invoker["member"] == "serviceAccount:${each.value.email}"
+        token = resources["google_service_account_iam_member"]["pusher_token_creator"]
+        assert token["role"] == "roles/iam.serviceAccountTokenCreator" and token["member"] == "${local.pubsub_agent_member}"
+        assert token["service_account_id"] == "${each.value.name}"
+
+    def test_only_scheduler_and_push_accounts_invoke_and_the_scheduler_not_the_workers(self, terraform):
+        """Every run.invoker grant goes to the scheduler account (all functions but the workers) or to a push
+        account (its worker), or to allUsers on the two webhooks only (test_only_the_webhooks_are_public): none to
+        anyone else, so no worker is reachable without a push account's token."""
+        grants = terraform["resource"]["google_cloud_run_service_iam_member"]
+        assert set(grants) == {"scheduler_invoker", "pusher_invoker", "webhook_public_invoker"}
+        scheduler = grants["scheduler_invoker"]
+        assert scheduler["for_each"] == \
+            '${{for name, fn in google_cloudfunctions2_function.functions : name => fn if !endswith(name, "_worker")}}'
+        assert scheduler["member"] == "serviceAccount:${google_service_account.scheduler.email}"
+
+    def test_the_runtime_publishes_and_pulls_what_queue_mode_needs(self, terraform):
+        """The runtime account publishes to every work topic, landed-rows and work-dead-letter and subscribes to the
+        two merger subscriptions; Pub/Sub's agent publishes to work-dead-letter and subscribes to the work
+        subscriptions (to dead-letter); nothing project-wide."""
+        resources = terraform["resource"]
+        publisher = resources["google_pubsub_topic_iam_member"]["queue_publisher"]
+        assert publisher["role"] == "roles/pubsub.publisher"
+        grants = publisher["for_each"]
+        assert ('for source, topic in google_pubsub_topic.work : "runtime_work_${source}" => {topic = topic.name, '
+                "member = local.runtime_member}") in grants
+        for topic, member in (("landed_rows", "runtime"), ("work_dead_letter", "runtime"),
+                              ("work_dead_letter", "pubsub_agent")):
+            assert f"= {{topic = google_pubsub_topic.{topic}.name, member = local.{member}_member}}" in grants
+        subscriber = resources["google_pubsub_subscription_iam_member"]["queue_subscriber"]
+        assert subscriber["role"] == "roles/pubsub.subscriber"
+        grants = subscriber["for_each"]
+        assert ("for source, subscription in google_pubsub_subscription.work : \"agent_work_${source}\" => "
+                "{subscription = subscription.name, member = local.pubsub_agent_member}") in grants
+        for name in ("landed_rows_merger", "work_dead_letter_merger"):
+            assert f"{{subscription = google_pubsub_subscription.{name}.name, member = local.runtime_member}}" in grants
+        project_roles = {r["role"] for r in resources["google_project_iam_member"].values()}
+        assert project_roles == {"roles/bigquery.jobUser"}
+
+
+class TestQueueAlerts:
+    def test_a_dead_lettered_work_message_alerts(self, terraform):
+        """The log line the worker writes when it dead-letters is counted by a log-based metric and alerts, and so
+        does Pub/Sub's own dead-lettering from the work subscriptions."""
+        code = (ROOT / "http_entry" / "work_entry.py").read_text()
+        assert 'log.error("work message dead-lettered"' in code
+        metric = terraform["resource"]["google_logging_metric"]["dead_lettered_work"]
+        assert 'jsonPayload.message="work message dead-lettered"' in metric["filter"]
+        assert "severity>=ERROR" in metric["filter"] and 'resource.type="cloud_run_revision"' in metric["filter"]
+        alerts = terraform["locals"]["count_alerts"]
+        assert "${google_logging_metric.dead_lettered_work.name}" in alerts["dead_lettered_work"]["filter"]
+        by_pubsub = alerts["work_dead_lettered_by_pubsub"]["filter"]
+        assert "pubsub.googleapis.com/subscription/dead_letter_message_count" in by_pubsub
+        assert 'starts_with(\\"${local.work_topic_prefix}\\")' in by_pubsub and 'ends_with(\\"-workers\\")' in by_pubsub
+
+    def test_landed_rows_waiting_15_minutes_alert(self, terraform):
+        """The landing subscription's oldest unacknowledged message over 900 s (the merger behind or down) alerts
+        the channels."""
+        policy = terraform["resource"]["google_monitoring_alert_policy"]["landing_backlog"]
+        assert policy["notification_channels"] == "${var.notification_channels}"
+        (condition,) = policy["conditions"][0]["condition_threshold"]
+        assert "pubsub.googleapis.com/subscription/oldest_unacked_message_age" in condition["filter"]
+        assert 'subscription_id=\\"${google_pubsub_subscription.landed_rows_merger.name}\\"' in condition["filter"]
+        assert condition["comparison"] == "COMPARISON_GT" and condition["threshold_value"] == 15 * 60

@@ -98,9 +98,13 @@ class TestFanOut:
                 f"SELECT sync_mode, page_token FROM {DS}.gmail_sync_state WHERE mailbox = @m", {"m": MAILBOXES[0]})
             assert state == {"sync_mode": "incremental", "page_token": None}
 
-    def test_a_poison_stream_is_dead_lettered_and_recorded_while_the_rest_finish(self, queue_runtime, monkeypatch):
+    def test_a_poison_stream_is_dead_lettered_and_recorded_while_the_rest_finish(self, queue_runtime, monkeypatch,
+                                                                                 capsys):
         """A mailbox whose every run fails (delegation refused) is given up after WORK_MAX_ATTEMPTS and recorded
-        in work_dead_letters; a message naming no configured mailbox goes there at once; the others complete."""
+        in work_dead_letters; a message naming no configured mailbox goes there at once; the others complete;
+        the report lists both dead letters."""
+        from scripts.run_local import report
+        from scripts.run_report import report_data, to_html
         from pipeline.work_queue import WorkMessage, WorkQueue
 
         broken = "gone@ourcompany.example"
@@ -121,6 +125,12 @@ class TestFanOut:
             assert dead[1]["error_type"] == "PoisonMessage"
             failed = [r for r in runs(queue_runtime.warehouse) if r["stream"] == broken]
             assert [r["status"] for r in failed] == ["failed"] * 5
+            data = report_data(queue_runtime.warehouse)
+            assert sorted(d["stream"] for d in data["dead_letters"]) == [broken, "stranger@elsewhere.example"]
+            assert 'id="dead-letters"' in to_html(data)
+            report(queue_runtime.warehouse)
+            printed = capsys.readouterr().out
+            assert "2 work message(s) dead-lettered" in printed and f"gmail/{broken} after 5 attempt(s)" in printed
 
 
 class TestOverHttp:

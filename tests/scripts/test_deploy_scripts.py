@@ -79,17 +79,20 @@ def test_scripts_say_what_is_missing(tmp_path, script, gcloud, message):
     assert result.returncode == 1 and message in result.stderr
 
 
-def test_scheduler_dry_run_prints_the_ten_jobs():
-    """--dry-run lists all eight sync jobs and the two push jobs, each aimed at its function."""
+def test_scheduler_dry_run_prints_every_job():
+    """--dry-run lists every job of the sources and schedules.yaml once, the push jobs too (the first four sources'
+    among them), each aimed at its function."""
+    from config.schedules import load_jobs
+
     result = subprocess.run([sys.executable, "-m", "scripts.setup_cloud_scheduler", "--dry-run"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     jobs = re.findall(r"^(create)\s+(\S+)", result.stdout, re.M)
-    assert len(jobs) == 10
-    created = {name for verb, name in jobs if verb == "create"}
-    assert created == {"salesforce-incremental-sync", "salesforce-full-sync", "dialpad-sync", "hubspot-sync",
-                       "gmail-incremental-sync", "gmail-full-sync", "entity-resolution", "account-recommendations",
-                       "gmail-watch-renewal", "salesforce-probe"}
+    created = [name for verb, name in jobs if verb == "create"]
+    assert sorted(created) == sorted(job.name for job in load_jobs(push=True)[1])
+    assert {"salesforce-incremental-sync", "salesforce-full-sync", "dialpad-sync", "hubspot-sync",
+            "gmail-incremental-sync", "gmail-full-sync", "entity-resolution", "account-recommendations",
+            "gmail-watch-renewal", "salesforce-probe"} <= set(created)
     assert "--oidc-service-account-email=sales-intel-scheduler@PROJECT.iam.gserviceaccount.com" in result.stdout
 
 
@@ -180,6 +183,29 @@ def test_deploy_without_settings_passes_the_required_ones(tmp_path):
                            "FUNCTION_TIMEOUT_SECONDS": "540"}
 
 
+def test_deploy_gives_workers_their_quota_limits_and_queue_settings(tmp_path):
+    """The workers and the merger are deployed with config/quotas.py's max instances, one request per instance,
+    and DISPATCH and the queue settings set in the environment reach every function."""
+    from config.quotas import MAX_INSTANCES
+
+    calls = tmp_path / "calls.txt"
+    gcloud = f'[ "$1" = auth ] && {{ echo me@example.com; exit 0; }}; echo "$@" >> {calls}'
+    queue = {"DISPATCH": "queue", "WORK_MAX_ATTEMPTS": "7", "LANDING_TOPIC": "landed-rows"}
+    result = subprocess.run([shutil.which("bash"), str(ROOT / "scripts" / "deploy_functions.sh"), "--project", "p"],
+                            capture_output=True, text=True, cwd=ROOT,
+                            env={"PATH": bin_dir(tmp_path, gcloud), "HOME": str(tmp_path), "PYTHON": sys.executable,
+                                 **queue})
+    assert result.returncode == 0, result.stderr
+    deployed = {}
+    for line in calls.read_text().splitlines():
+        args = dict(a.split("=", 1) for a in line.split() if a.startswith("--") and "=" in a)
+        deployed[args["--entry-point"]] = args
+    assert {name: int(deployed[name]["--max-instances"]) for name in MAX_INSTANCES} == MAX_INSTANCES
+    assert all(args["--concurrency"] == "1" for args in deployed.values())
+    assert all("|DISPATCH=queue|" in args["--set-env-vars"] and "|WORK_MAX_ATTEMPTS=7|" in args["--set-env-vars"]
+               for args in deployed.values())
+
+
 def test_setup_secrets_creates_every_secret_of_functions_yaml(tmp_path):
     """setup_secrets.sh creates exactly the secrets Terraform creates (functions.yaml's), empty as Terraform does:
     a placeholder would count as set (and pick a Salesforce way nobody configured)."""
@@ -198,16 +224,20 @@ def test_setup_secrets_creates_every_secret_of_functions_yaml(tmp_path):
 
 
 def test_the_secrets_are_those_the_code_reads():
-    """functions.yaml's secrets are exactly the names the sources' auth modules read, and README's Secrets list."""
-    from cloud_functions.dialpad_sync.auth import API_KEY_SECRET
-    from cloud_functions.gmail_sync.auth import KEY_SECRET
-    from cloud_functions.hubspot_sync.auth import TOKEN_SECRET
-    from cloud_functions.salesforce_sync.auth import CREDENTIAL_SETS
+    """The deployment's secrets are exactly the names the registered sources' auth modules read (each source's
+    declared secrets being its own), and README's Secrets list."""
+    from config.sources import registered
+
+    read = set()
+    for source in registered().values():
+        named = set(re.findall(r'"([a-z0-9]+(?:-[a-z0-9]+)+)"', (source.folder / "auth.py").read_text()))
+        assert set(source.secrets) == named, source.name
+        read |= named
     from push.receivers import DIALPAD_SECRET, HUBSPOT_SECRET
 
-    read = {API_KEY_SECRET, KEY_SECRET, TOKEN_SECRET, DIALPAD_SECRET, HUBSPOT_SECRET,
-            *(n for names in CREDENTIAL_SETS.values() for n in names)}
+    read |= {DIALPAD_SECRET, HUBSPOT_SECRET}  # the webhooks' (config/functions.yaml), no source's
     assert set(deployment().secrets) == read
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("### Secrets"):readme.index("## Warehouse")]
-    assert set(re.findall(r"`((?:salesforce|gmail|hubspot|dialpad)-[a-z-]+)`", section)) == read
+    prefixes = "|".join(registered())
+    assert set(re.findall(rf"`((?:{prefixes})-[a-z-]+)`", section)) == read

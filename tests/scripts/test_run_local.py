@@ -48,7 +48,8 @@ def counts(tmp_path: Path) -> dict[str, int]:
     with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
         return {t: con.execute(f"SELECT COUNT(*) FROM sales_intelligence.{t}").fetchone()[0]
                 for t in ("sf_accounts", "sf_contacts", "sf_leads", "sf_opportunities", "sf_activities",
-                          "dialpad_calls", "hubspot_sequences", "hubspot_sequence_enrollments", "gmail_messages")}
+                          "dialpad_calls", "hubspot_sequences", "hubspot_sequence_enrollments", "gmail_messages",
+                          "meetings", "meeting_participants", "meeting_transcripts")}
 
 
 def test_init_creates_every_table_with_its_bigquery_layout(tmp_path):
@@ -75,15 +76,25 @@ def test_run_twice_uses_the_sandbox_and_adds_nothing_twice(tmp_path):
     assert "entity resolution success" in first.stdout and "rows per table:" in first.stdout
     assert "match rates by method:" in first.stdout and "dialpad  phone_exact" in first.stdout
     assert "gmail    email_exact" in first.stdout
-    for source in ("salesforce", "gmail", "dialpad", "hubspot"):
+    for source in ("salesforce", "gmail", "dialpad", "hubspot", "zoom", "meet"):
         assert f"{source}: using the loopback sandbox" in first.stdout
     after_first = counts(tmp_path)
-    enrollments = after_first.pop("hubspot_sequence_enrollments")
+    varying = {table: after_first.pop(table) for table in ("hubspot_sequence_enrollments", "meeting_participants",
+                                                            "meeting_transcripts")}
     assert after_first == {"sf_accounts": 50, "sf_contacts": 2000, "sf_leads": 500, "sf_opportunities": 100,
                            "sf_activities": 1900, "dialpad_calls": 200, "hubspot_sequences": 12,
-                           "gmail_messages": 300}
-    assert enrollments > 0
-    after_first["hubspot_sequence_enrollments"] = enrollments
+                           "gmail_messages": 300, "meetings": 80}
+    assert all(varying.values())
+    after_first.update(varying)
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        # Meeting participants matched by the same SQL as mail and calls, shown beside them in the timeline
+        matched = dict(con.execute(
+            "SELECT source, COUNT(*) FROM sales_intelligence.meeting_participants WHERE match_method IS NOT NULL "
+            "AND match_confidence IS NOT NULL AND matched_at IS NOT NULL GROUP BY source").fetchall())
+        channels = {row[0] for row in con.execute(
+            "SELECT DISTINCT source FROM sales_intelligence.v_activity_timeline WHERE sf_contact_id IS NOT NULL").fetchall()}
+    assert matched.get("zoom") and matched.get("meet")
+    assert {"gmail", "dialpad", "zoom", "meet"} <= channels
     with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:  # the company's people abroad
         abroad = con.execute(
             "SELECT c.sf_contact_id, k.id FROM sales_intelligence.dialpad_calls AS c JOIN sales_intelligence.sf_contacts "
@@ -475,7 +486,8 @@ class TestDoctor:
         result = run_local(tmp_path, "doctor", "--sandboxes")
         assert result.returncode == 0, result.stdout + result.stderr
         for line in ("salesforce  ok     login and API limits", "gmail       ok     profile of ",
-                     "dialpad     ok     one page of calls", "hubspot     ok     owners"):
+                     "dialpad     ok     one page of calls", "hubspot     ok     owners",
+                     "zoom        ok     token and users", "meet        ok     conferences of "):
             assert line in result.stdout, result.stdout
 
     def test_a_revoked_key_names_the_source_and_the_fix_and_writes_nothing(self, tmp_path):

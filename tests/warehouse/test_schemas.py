@@ -6,7 +6,7 @@ import json
 import pytest
 from google.cloud import bigquery
 
-from warehouse.schemas import SCHEMA_DIR, create_tables_sql, load_table_specs
+from warehouse.schemas import SCHEMA_DIR, VIEWS_DIR, activity_timeline_sql, create_tables_sql, load_table_specs
 
 DESIGN_TABLES = {
     "gmail_messages", "gmail_participants", "gmail_sync_state", "sf_accounts", "sf_contacts", "sf_leads",
@@ -24,6 +24,12 @@ def test_every_design_table_has_a_schema():
 def test_create_tables_sql_is_fresh():
     """create_tables.sql is what the generator makes today (run `make schemas` when this fails)."""
     assert (SCHEMA_DIR / "create_tables.sql").read_text() == create_tables_sql()
+
+
+def test_activity_timeline_is_fresh():
+    """bigquery/views/v_activity_timeline.sql is what `make schemas` writes from its template and every registered
+    source's timeline.sql: a source's branch cannot be added by hand, nor forgotten."""
+    assert (VIEWS_DIR / "v_activity_timeline.sql").read_text() == activity_timeline_sql()
 
 
 @pytest.mark.parametrize("name", sorted(DESIGN_TABLES))

@@ -70,11 +70,14 @@ def test_statements_of_a_run_parse(settings):
                          ids=lambda p: p.name)
 def test_sql_files_parse(path):
     """Views and entity-resolution SQL files parse."""
+    from entity_resolution.match_tables import matched, scope_parts
+
     text = path.read_text()
+    written = {**dict.fromkeys((m.table for m in matched()), "TRUE"), "hubspot_sequence_enrollments": "FALSE",
+               "dialpad_calls": "(dialpad_calls.started_at >= TIMESTAMP '2027-06-15 00:00:00+00:00')"}
     for placeholder, value in {"dataset": "sales_intelligence", "work": "sales_intelligence", "target": "dialpad_calls",
                                "value_column": "external_number_e164", "value_type": "phone",
-                               "participants_written": "TRUE", "enrollments_written": "FALSE",
-                               "calls_written": "(c.started_at >= TIMESTAMP '2027-06-15 00:00:00+00:00')"}.items():
+                               **scope_parts("sales_intelligence", written)}.items():
         text = text.replace("${" + placeholder + "}", value)
     parses_as_bigquery(text)
 

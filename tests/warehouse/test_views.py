@@ -67,27 +67,39 @@ class TestPartitionColumnsReachTheViews:
 
         leaves = _lineage_leaves("v_activity_timeline", "recorded_at")
         assert leaves == {("gmail_participants", "sent_at"), ("dialpad_calls", "started_at"),
-                          ("sf_activities", "created_date"), ("hubspot_sequence_enrollments", "enrolled_at")}
+                          ("meeting_participants", "started_at"), ("sf_activities", "created_date"),
+                          ("hubspot_sequence_enrollments", "enrolled_at")}
         assert all(table_spec(table).partition_field == column for table, column in leaves)
 
     def test_nothing_in_the_timeline_reads_an_activity_table_outside_the_filtered_branch(self):
-        """Each activity table is read once (a second, unfiltered read would scan every partition); the mail
-        window partitions by sent_at (a filter on it passes the window) and the messages join on it."""
+        """Each activity table is read once per source's branch and nowhere else (a second, unfiltered read would
+        scan every partition; the meeting tables, shared by Zoom and Meet, once in each of their branches, each
+        filtered on its source); the mail window partitions by sent_at (a filter on it passes the window) and the
+        messages join on it."""
         select = _view_select("v_activity_timeline")
-        tables = [t.name for t in select.find_all(exp.Table)]
-        for table in ("gmail_participants", "gmail_messages", "dialpad_calls", "sf_activities",
-                      "hubspot_sequence_enrollments"):
-            assert tables.count(table) == 1, table
+        activity = ("gmail_participants", "gmail_messages", "dialpad_calls", "meeting_participants", "meetings",
+                    "sf_activities", "hubspot_sequence_enrollments")
+        reads: dict[str, list[str]] = {}
+        for table in select.find_all(exp.Table):
+            if table.name in activity:
+                branch = table.find_ancestor(exp.CTE)
+                reads.setdefault(table.name, []).append(branch.alias if branch else "(outside every branch)")
+        assert set(reads) == set(activity)
+        for table, branches in reads.items():
+            assert len(branches) == len(set(branches)) and "(outside every branch)" not in branches, (table, branches)
+        assert sorted(reads["meeting_participants"]) == ["meet", "zoom"]
         (window,) = [w for w in select.find_all(exp.Window) if w.find_ancestor(exp.CTE).alias == "gmail"]
         assert "p.sent_at" in [e.sql("bigquery") for e in window.args["partition_by"]]
         gmail = next(c for c in select.find_all(exp.CTE) if c.alias == "gmail")
         assert "m.sent_at = p.sent_at" in gmail.sql("bigquery")
 
     def test_occurred_at_of_the_contact_activity_view_is_the_partition_column(self):
-        """v_contact_activity's occurred_at is sent_at and started_at as they are; messages join on sent_at too."""
+        """v_contact_activity's occurred_at is sent_at and started_at as they are; messages join on sent_at too, and
+        meetings on their started_at."""
         assert _lineage_leaves("v_contact_activity", "occurred_at") == {
-            ("gmail_participants", "sent_at"), ("dialpad_calls", "started_at")}
-        assert "m.sent_at = p.sent_at" in _view_select("v_contact_activity").sql("bigquery")
+            ("gmail_participants", "sent_at"), ("dialpad_calls", "started_at"), ("meeting_participants", "started_at")}
+        select = _view_select("v_contact_activity").sql("bigquery")
+        assert "m.sent_at = p.sent_at" in select and "m.started_at = p.started_at" in select
 
 
 def test_a_recorded_at_filter_keeps_what_was_recorded_then(warehouse):

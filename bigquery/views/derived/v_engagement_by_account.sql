@@ -8,7 +8,7 @@ CREATE OR REPLACE VIEW ${dataset}.v_engagement_by_account (
   days_since_last_touch OPTIONS(description="Whole days from last_touch_at to today (UTC); NULL when never touched."),
   last_email_at OPTIONS(description="Latest email (Gmail or Salesforce EmailMessage)."),
   last_call_at OPTIONS(description="Latest call (Dialpad or a Salesforce call Task)."),
-  last_meeting_at OPTIONS(description="Latest Salesforce Event."),
+  last_meeting_at OPTIONS(description="Latest meeting: Zoom, Google Meet or a Salesforce Event."),
   last_task_at OPTIONS(description="Latest Salesforce Task that is not a call."),
   last_sequence_at OPTIONS(description="Latest HubSpot sequence enrollment."),
   touches_30d OPTIONS(description="Activities in the last 30 days."),
