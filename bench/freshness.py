@@ -157,18 +157,17 @@ class FunctionServer:
 @contextlib.contextmanager
 def sandboxes(mailboxes: int) -> Iterator[dict[str, Any]]:
     """The four sandboxes, started, on one fake company (mail and calls match its Salesforce people)."""
-    from sandbox.company import CompanySize, FakeCompany
+    from sandbox.company import LOCAL_RUN_SIZE as size
+    from sandbox.company import FakeCompany
     from sandbox.dialpad import DialpadSandbox
-    from sandbox.gmail import GmailSandbox
+    from sandbox.gmail import LOCAL_RUN_QUOTA_UNITS_PER_MINUTE, GmailSandbox
     from sandbox.hubspot import HubSpotSandbox
     from sandbox.salesforce import SalesforceSandbox
-    from scripts.local_sources import SANDBOX_GMAIL_QUOTA_UNITS_PER_MINUTE, SANDBOX_SALESFORCE_SIZE
 
-    size = CompanySize(**SANDBOX_SALESFORCE_SIZE)
     with contextlib.ExitStack() as stack:
         yield {"salesforce": stack.enter_context(SalesforceSandbox(size)),
                "gmail": stack.enter_context(GmailSandbox(FakeCompany(42, size).employees(mailboxes), 60,
-                                                         quota_units_per_minute=SANDBOX_GMAIL_QUOTA_UNITS_PER_MINUTE)),
+                                                         quota_units_per_minute=LOCAL_RUN_QUOTA_UNITS_PER_MINUTE)),
                "dialpad": stack.enter_context(DialpadSandbox(200, size=size)),
                "hubspot": stack.enter_context(HubSpotSandbox(300))}
 
