@@ -29,7 +29,8 @@ QUOTA_UNITS_PER_MINUTE = 6000  # Gmail, per mailbox, projects created since 2026
 MESSAGES_PER_SECOND_AT_QUOTA = QUOTA_UNITS_PER_MINUTE / 60 / 5  # messages.get costs 5 units: 20 a second
 
 
-def child(endpoint: str, mailboxes: list[str], db: str, workers: int, quota: int) -> None:
+def child(endpoint: str, mailboxes: list[str], db: str, workers: int, quota: int, batch: int = 50,
+          page: int = 500) -> None:
     from config.settings import Settings
     from pipeline.runtime import Runtime
     from scripts.fan_out import LocalFanOut, max_dml_in_window, max_in_flight
@@ -39,7 +40,8 @@ def child(endpoint: str, mailboxes: list[str], db: str, workers: int, quota: int
     settings = Settings(_env_file=None, gmail_api_endpoint=endpoint, mailboxes=mailboxes, duckdb_path=Path(db),
                         errors_file=Path(db).with_suffix(".errors"), gmail_quota_units_per_minute=quota,
                         dispatch="queue", work_topic_prefix=f"work-{tag}-", landing_topic=f"landed-{tag}",
-                        work_dead_letter_topic=f"dead-{tag}", merge_interval_seconds=5)
+                        work_dead_letter_topic=f"dead-{tag}", merge_interval_seconds=5, gmail_batch_size=batch,
+                        gmail_list_page_size=page)
     warehouse = DuckDBWarehouse(db, memory_limit=settings.duckdb_memory_limit)
     warehouse.ensure_schema()
     runtime = Runtime.around(settings, warehouse)
@@ -92,9 +94,11 @@ def main() -> None:
     parser.add_argument("--mailbox-list")
     parser.add_argument("--db")
     parser.add_argument("--quota", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=50, help="GMAIL_BATCH_SIZE (messages.get per batch request)")
+    parser.add_argument("--page", type=int, default=500, help="GMAIL_LIST_PAGE_SIZE (messages a page)")
     args = parser.parse_args()
     if args.child:
-        child(args.endpoint, args.mailbox_list.split(","), args.db, args.workers, args.quota)
+        child(args.endpoint, args.mailbox_list.split(","), args.db, args.workers, args.quota, args.batch, args.page)
         return
     from scripts.fan_out import pubsub_emulator
 

@@ -2,8 +2,8 @@
 (the functions that are no source, the fixed and chosen settings), for the deploy scripts and the tests.
 
 `python -m config.functions` prints one line per function: entry point, memory, timeout seconds, max
-instances, trigger (`http` or `topic:<name>`) and access (`private` or `public`) (what scripts/deploy_functions.sh
-reads; Terraform reads the same YAML files itself). `secrets` prints the
+instances, trigger (`http`, `storage` or `topic:<name>`) and access (`private` or `public`) (what
+scripts/deploy_functions.sh reads; Terraform reads the same YAML files itself). `secrets` prints the
 secret names, `environment` the fixed settings as NAME=VALUE, `settings` the names each deployment sets.
 """
 from __future__ import annotations
@@ -25,8 +25,8 @@ class FunctionSize(NamedTuple):
     memory: str  # Cloud Functions' form: 512Mi, 1Gi
     timeout_seconds: int  # also the function's FUNCTION_TIMEOUT_SECONDS
     max_instances: int
-    trigger_topic: str | None = None  # Pub/Sub-triggered (Eventarc) on this topic; None: HTTP
-    public: bool = False  # invocable without a Google identity (the webhooks only)
+    trigger: str = "http"  # or storage: Eventarc, on each object finalized in the drop bucket
+    public: bool = False  # invocable without a Google identity (the two webhooks only)
 
 
 class Deployment(NamedTuple):
@@ -45,9 +45,14 @@ def _read(path: Path) -> dict[str, Any]:
 
 def function_sizes(path: Path = FUNCTIONS_FILE) -> dict[str, FunctionSize]:
     """Entry point => its size and limits: the registered sources' (in their folders' order), then the file's."""
-    entries = {**{source.entry_point: source.function for source in registered().values()}, **_read(path)["functions"]}
+    sources = registered().values()
+    # A source's worker (queue mode): its sync function's size, one instance unless functions.yaml gives it the
+    # count config/quotas.py derives from the API's quota.
+    workers = {source.worker.rpartition(".")[2]: {**source.function, "max_instances": 1} for source in sources
+               if source.worker}
+    entries = {**{source.entry_point: source.function for source in sources}, **workers, **_read(path)["functions"]}
     return {name: FunctionSize(name, str(spec["memory"]), int(spec["timeout_seconds"]), int(spec["max_instances"]),
-                               spec.get("trigger_topic"), bool(spec.get("public", False)))
+                               str(spec.get("trigger", "http")), bool(spec.get("public", False)))
             for name, spec in entries.items()}
 
 
@@ -67,15 +72,15 @@ def _lines(what: str) -> list[str]:
         return [f"{name}={value}" for name, value in config.environment.items()]
     if what == "settings":
         return list(config.settings)
-    return [f"{s.entry_point} {s.memory} {s.timeout_seconds} {s.max_instances} "
-            f"{'topic:' + s.trigger_topic if s.trigger_topic else 'http'} {'public' if s.public else 'private'}"
+    return [f"{s.entry_point} {s.memory} {s.timeout_seconds} {s.max_instances} {s.trigger} "
+            f"{'public' if s.public else 'private'}"
             for s in config.functions.values()]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m config.functions", description=__doc__.split("\n\n")[0])
     parser.add_argument("what", nargs="?", default="sizes", choices=["sizes", "secrets", "environment", "settings"],
-                        help="sizes (default): entry point, memory, timeout, max instances per function")
+                        help="sizes (default): entry point, memory, timeout, max instances, trigger per function")
     print("\n".join(_lines(parser.parse_args(argv).what)))
     return 0
 

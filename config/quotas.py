@@ -17,6 +17,7 @@ rate, never by luck:
 - HubSpot: two streams (sequences, enrollments) and one private-app limit (HUBSPOT_REQUESTS_PER_10S, and the
   search limit): two instances, each client limited to half of both in queue mode (hubspot_client_limits).
 - The merger: one, the only writer of the tables (its MERGEs stay within BigQuery's DML limits by being one).
+- Any other source's worker (Zoom, Meet: one stream each): one instance, its declaration's size (config/functions.py).
 """
 from __future__ import annotations
 

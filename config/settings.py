@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -175,6 +175,18 @@ class Settings(BaseSettings):
     hubspot_lookback_seconds: int = Field(60, ge=0, description="Contact searches start this long before the "
                                                                "stored lastmodifieddate.")
 
+    file_drop_page_rows: int = Field(5000, ge=1, le=100_000, description="Rows of a dropped CRM export per page "
+                                                                        "(one MERGE on DuckDB; a resume point).")
+    file_drop_mappings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description='Per file-name pattern (fnmatch), what to read a CRM export as when '
+                                          'detection gets it wrong, JSON: {"*/acme/*.csv": {"crm": "zoho", '
+                                          '"columns": {"deal_name": "Potential"}, "day_first": true, '
+                                          '"decimal_mark": ",", "encoding": "cp1252", "delimiter": ";"}}.')
+    file_drop_folder: Path = Field(Path(".local/drops"), description="Local runner: the folder `import --watch` "
+                                                                       "watches by default.")
+    storage_api_endpoint: str = Field("https://storage.googleapis.com", description="Cloud Storage JSON API "
+                                                                                     "endpoint dropped files are "
+                                                                                     "read from.")
     zoom_base_url: str = Field("https://api.zoom.us/v2", description="Zoom API base URL (the sandbox locally).")
     zoom_oauth_url: str = Field("https://zoom.us", description="Zoom OAuth host of the Server-to-Server token "
                                                              "(the sandbox locally).")
@@ -232,7 +244,7 @@ class Settings(BaseSettings):
         """The BigQuery dataset of staging and work tables."""
         return self.bigquery_scratch_dataset or f"{self.dataset}_scratch"
 
-    @field_validator("duckdb_path", "local_secrets_file", "errors_file", "salesforce_ca_bundle")
+    @field_validator("duckdb_path", "local_secrets_file", "errors_file", "salesforce_ca_bundle", "file_drop_folder")
     @classmethod
     def _from_project_root(cls, value: Path | None) -> Path | None:
         return PROJECT_ROOT / value if value is not None and not value.is_absolute() else value

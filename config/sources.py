@@ -32,11 +32,14 @@ class DeclarationError(ValueError):
 
 @dataclass(frozen=True)
 class MatchColumn:
-    """A column entity resolution matches to Salesforce: an email (the table has `domain` too) or an E.164 number."""
+    """A column entity resolution matches to Salesforce: an email (the table has its domain too, in `domain`) or an
+    E.164 number. A table with two matched columns names each one's match columns by a prefix (`phone_matched_at`)."""
 
     table: str
     column: str
     kind: Literal["email", "phone"]
+    prefix: str = ""
+    domain: str = "domain"
 
 
 @dataclass(frozen=True)

@@ -183,7 +183,7 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
                         step_seconds[name] = round(time.perf_counter() - started, 3)
                     for m in matched():
                         started = time.perf_counter()
-                        changed = apply_decisions(warehouse, run, m.table, m.column, m.kind, params)
+                        changed = apply_decisions(warehouse, run, m.table, m.column, m.kind, params, m.prefix)
                         updated[m.table] = updated.get(m.table, 0) + changed  # a table may be matched by two columns
                         step_seconds[f"05_apply_{m.table}.{m.column}"] = round(time.perf_counter() - started, 3)
                     decisions = warehouse.query(sql("06_summary", warehouse, run))
@@ -202,11 +202,12 @@ def resolve_entities(request: ResolutionRequest, runtime: Runtime) -> dict[str, 
 
 
 def apply_decisions(warehouse: Warehouse, run: str, target: str, value_column: str, value_type: str,
-                    params: dict[str, Any]) -> int:
-    """Writes the run's decisions into target (05_apply.sql), scanning only the partitions it changes."""
+                    params: dict[str, Any], prefix: str = "") -> int:
+    """Writes the run's decisions into target's match columns named with prefix (05_apply.sql), scanning only the
+    partitions it changes."""
     spec = table_spec(target)
     names = {"target": target, "value_column": value_column, "value_type": value_type,
-             "partition_column": spec.partition_field or ""}
+             "partition_column": spec.partition_field or "", "prefix": prefix}
     partitions = "TRUE"
     if spec.partition_field:
         days = [r["day"] for r in warehouse.query(sql("05_apply_partitions", warehouse, run, **names))]

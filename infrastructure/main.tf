@@ -29,8 +29,12 @@ locals {
   # Every registered source (config/sources.py): its declaration names its function's size and its secrets.
   sources = { for path in fileset("${local.repo_root}/cloud_functions", "*/source.yaml") :
   dirname(path) => yamldecode(file("${local.repo_root}/cloud_functions/${path}")) }
+  # A source's worker (queue mode) has its sync function's size and one instance, unless config/functions.yaml
+  # gives it config/quotas.py's count (the same rule as config/functions.py).
+  source_workers = { for entry_point, source in local.sources : split(".", source.worker)[1] =>
+  merge(source.function, { max_instances = 1 }) if try(source.worker, null) != null }
   all_functions = merge({ for entry_point, source in local.sources : entry_point => source.function },
-  local.deployment.functions)
+  local.source_workers, local.deployment.functions)
   secrets = distinct(concat(flatten([for source in values(local.sources) : source.secrets]), local.deployment.secrets))
   functions = { for name, size in local.all_functions : name => size
   if length(var.deployed_functions) == 0 || contains(var.deployed_functions, name) }
@@ -65,6 +69,7 @@ locals {
     WORK_MAX_CHAIN         = tostring(var.work_max_chain)
     LANDING_TOPIC          = google_pubsub_topic.landed_rows.name
     MERGE_INTERVAL_SECONDS = tostring(var.merge_interval_seconds)
+    FILE_DROP_MAPPINGS     = jsonencode(var.file_drop_mappings)
     HUBSPOT_WEBHOOK_URL    = var.hubspot_webhook_url
   }
   environment = merge(local.deployment.environment,
@@ -241,10 +246,26 @@ resource "google_cloudfunctions2_function" "functions" {
     environment_variables            = merge(local.environment, { FUNCTION_TIMEOUT_SECONDS = tostring(each.value.timeout_seconds) })
   }
 
-  # A function with a trigger_topic (gmail_push) runs on that topic's messages, delivered by Eventarc as the
+  # trigger: storage (config/functions.yaml): called by Eventarc on each object finalized in the drop bucket
+  # (file_drops.tf), with retries, instead of over HTTP by Cloud Scheduler.
+  dynamic "event_trigger" {
+    for_each = try(each.value.trigger, "http") == "storage" ? [each.key] : []
+    content {
+      trigger_region        = var.region
+      event_type            = "google.cloud.storage.object.v1.finalized"
+      retry_policy          = "RETRY_POLICY_RETRY"
+      service_account_email = google_service_account.drops.email
+      event_filters {
+        attribute = "bucket"
+        value     = google_storage_bucket.drops.name
+      }
+    }
+  }
+
+  # trigger: topic:<name> (gmail_push): called by Eventarc with each message of that topic (push.tf), as the
   # scheduler account (its run.invoker: iam.tf); retried while it fails, as Gmail's notifications should be.
   dynamic "event_trigger" {
-    for_each = try(each.value.trigger_topic, null) == null ? [] : [each.value.trigger_topic]
+    for_each = startswith(try(each.value.trigger, "http"), "topic:") ? [trimprefix(each.value.trigger, "topic:")] : []
     content {
       trigger_region        = var.region
       event_type            = "google.cloud.pubsub.topic.v1.messagePublished"

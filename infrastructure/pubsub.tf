@@ -42,7 +42,7 @@ resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
 # landed-rows, which only the merger pulls. They exist whatever var.dispatch says (idle and free in inline mode),
 # so switching is one variable; none of the subscriptions expires while idle.
 locals {
-  # The sources with a worker in config/functions.yaml (gmail_worker => gmail): each has its work topic.
+  # The sources with a worker (gmail_worker => gmail; its declaration, or config/functions.yaml): each has its work topic.
   queue_sources = [for name in keys(local.all_functions) : trimsuffix(name, "_worker") if endswith(name, "_worker")]
   # Pushed only to the workers deployed (var.deployed_functions).
   pushed_sources = [for source in local.queue_sources : source if contains(keys(local.functions), "${source}_worker")]

@@ -4,7 +4,8 @@
 #   invoke without a Google identity: HubSpot and Dialpad cannot sign in; each request's signature is verified
 #   before anything of it is read (push/signatures.py), and those functions open no warehouse.
 locals {
-  push_topics = toset([for name, spec in local.all_functions : spec.trigger_topic if try(spec.trigger_topic, null) != null])
+  push_topics = toset([for name, spec in local.all_functions : trimprefix(spec.trigger, "topic:")
+  if startswith(try(spec.trigger, "http"), "topic:")])
   public_functions = { for name, function in google_cloudfunctions2_function.functions : name => function
   if try(local.all_functions[name].public, false) }
 }

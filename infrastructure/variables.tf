@@ -152,3 +152,21 @@ variable "merge_interval_seconds" {
   type        = number
   default     = 20
 }
+
+variable "drop_bucket_name" {
+  description = "Bucket CRM exports and mbox archives are dropped in (empty: <project>-sales-intel-drops)."
+  type        = string
+  default     = ""
+}
+
+variable "drop_retention_days" {
+  description = "Dropped files are deleted this many days after they are dropped (their rows stay)."
+  type        = number
+  default     = 400
+}
+
+variable "file_drop_mappings" {
+  description = "FILE_DROP_MAPPINGS: per file-name pattern, the CRM, columns and locale of exports detection gets wrong."
+  type        = map(any)
+  default     = {}
+}

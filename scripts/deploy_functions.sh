@@ -7,6 +7,8 @@
 # on to the functions, beside its fixed ones and each function's FUNCTION_TIMEOUT_SECONDS (its timeout).
 # One request per instance: max instances is how many streams run at once (config/quotas.py). Queue mode's
 # topics, push subscriptions and grants come from Terraform (infrastructure/); this script deploys the functions.
+# A function whose trigger is storage (file_drop) is triggered by Eventarc on the drop bucket (DROP_BUCKET,
+# default <project>-sales-intel-drops, which Terraform creates with its IAM) instead of over HTTP.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -42,6 +44,8 @@ mapfile -t SETTINGS < <(deployment_config settings)
 [ ${#FUNCTIONS[@]} -gt 0 ] || die "config/functions.yaml lists no function"
 
 service_account="sales-intel-runtime@${project}.iam.gserviceaccount.com"
+drops_account="sales-intel-drops@${project}.iam.gserviceaccount.com"
+drop_bucket="${DROP_BUCKET:-${project}-sales-intel-drops}"
 GCP_PROJECT="$project" REGION="$region" DATASET="$dataset" PUBSUB_TOPIC="${PUBSUB_TOPIC:-ingestion-errors}"
 # '^|^' makes '|' the separator, so MAILBOXES and the JSON of the Salesforce field settings may hold commas.
 env_vars="^|^$(IFS='|'; echo "${FIXED[*]}")"
@@ -60,12 +64,16 @@ for spec in "${FUNCTIONS[@]}"; do
   if [ ${#selected[@]} -gt 0 ] && [[ ! " ${selected[*]} " == *" ${entry_point} "* ]]; then
     continue
   fi
-  echo "deploying ${entry_point} to ${project}/${region}"
-  if [ "$trigger" = http ]; then
-    trigger_flags=(--trigger-http "$([ "$access" = public ] && echo --allow-unauthenticated || echo --no-allow-unauthenticated)")
+  if [ "$trigger" = storage ]; then  # Eventarc on each object finalized in the drop bucket, retried until done
+    trigger_flags=(--trigger-bucket="$drop_bucket" --retry --trigger-service-account="$drops_account")
+  elif [[ "$trigger" == topic:* ]]; then  # Eventarc with each message of the topic (gmail_push), retried until done
+    trigger_flags=(--trigger-topic="${trigger#topic:}" --retry)
+  elif [ "$access" = public ]; then  # the webhooks only: they verify each request's signature themselves
+    trigger_flags=(--trigger-http --allow-unauthenticated)
   else
-    trigger_flags=(--trigger-topic="${trigger#topic:}")
+    trigger_flags=(--trigger-http --no-allow-unauthenticated)
   fi
+  echo "deploying ${entry_point} to ${project}/${region}"
   gcloud functions deploy "${entry_point//_/-}" \
     --gen2 \
     --project="$project" \

@@ -14,9 +14,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +27,7 @@ from pipeline.merger import CycleResult, Merger, subscription_path
 from pipeline.runtime import Runtime
 from pipeline.work_queue import WorkMessage, WorkQueue, work_topic
 from pipeline.worker import source_module
+from scripts.emulators import free_port, pubsub_command, running
 from warehouse.landing import LandingWarehouse
 
 log = get_logger(__name__)
@@ -217,7 +215,7 @@ def module_request(module: Any, sync_type: str) -> Any:
 
 
 @contextlib.contextmanager
-def pubsub_emulator(port: int = 0, log_dir: Path | None = None) -> Iterator[str]:
+def pubsub_emulator(log_dir: Path | None = None) -> Iterator[str]:
     """PUBSUB_EMULATOR_HOST when set; otherwise a Pub/Sub emulator started (gcloud + Java) until the block ends."""
     existing = os.environ.get("PUBSUB_EMULATOR_HOST")
     if existing:
@@ -227,37 +225,14 @@ def pubsub_emulator(port: int = 0, log_dir: Path | None = None) -> Iterator[str]
     if gcloud is None:
         raise RuntimeError("queue mode on one machine needs the Pub/Sub emulator: install the Google Cloud SDK "
                            "(gcloud), its pubsub-emulator component and Java, or set PUBSUB_EMULATOR_HOST")
-    if not port:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-    log_path = (log_dir or Path(os.environ.get("TMPDIR", "/tmp"))) / f"pubsub-emulator-{port}.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen([gcloud, "beta", "emulators", "pubsub", "start", f"--host-port=127.0.0.1:{port}",
-                                    "--quiet"], stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    port = free_port()
     host = f"127.0.0.1:{port}"
-    try:
-        _wait_for_port(port, process, log_path)
+    with running("Pub/Sub emulator", pubsub_command(gcloud, port), port, log_dir):
         os.environ["PUBSUB_EMULATOR_HOST"] = host
-        yield host
-    finally:
-        os.environ.pop("PUBSUB_EMULATOR_HOST", None)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=15)
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, log_path: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the Pub/Sub emulator exited with {process.returncode}; see {log_path}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"the Pub/Sub emulator did not listen on 127.0.0.1:{port} within {timeout:g} s ({log_path})")
+        try:
+            yield host
+        finally:
+            os.environ.pop("PUBSUB_EMULATOR_HOST", None)
 
 
 def max_dml_in_window(statements: Sequence[tuple[str, float, float]], seconds: float = 10.0) -> dict[str, int]:

@@ -8,19 +8,15 @@ exporters) are keyed by a hash of their Message-ID and Date instead.
 from __future__ import annotations
 
 import hashlib
-import mailbox
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from cloud_functions.gmail_sync.records import is_mail, message_rows
-from pipeline.runner import Page, SyncJob, per_record, run_sync
 from pipeline.runtime import Runtime
 
 _TAKEOUT_HEADER = re.compile(rb"^(X-GM-MSGID|X-GM-THRID|X-Gmail-Labels): (.*?)\r?\n", re.M | re.I)
 _FROM_LINE_DATE = re.compile(r"^\S+\s+(.*)$")
-PAGE = 200
 
 
 def _label_id(name: str) -> str:
@@ -70,30 +66,13 @@ def refuse_unless_mbox(path: Path) -> None:
         raise NotAnMbox(f"{path} is {what}: give the .mbox file of a Google Takeout export")
 
 
-def mbox_pages(path: Path) -> Iterator[Page]:
-    box = mailbox.mbox(str(path), create=False)
-    page: list[dict[str, Any]] = []
-    for key in box.iterkeys():
-        message = box.get_message(key)
-        resource = mbox_resource(box.get_bytes(key), message.get_from())
-        if is_mail(resource["labelIds"]):  # drafts, spam and trash stay out, as on the API path
-            page.append(resource)
-        if len(page) == PAGE:
-            yield Page(page)
-            page = []
-    yield Page(page)
-
-
 def import_mbox(path: Path, mailbox_address: str, runtime: Runtime, trigger: str = "local") -> dict[str, Any]:
-    """Loads an mbox into gmail_messages and gmail_participants; returns the run's summary."""
+    """Loads an mbox into gmail_messages and gmail_participants as a file drop (cloud_functions/file_drop: the same
+    code as an mbox dropped in the bucket, resumable, loaded once); returns the run's summary."""
+    from cloud_functions.file_drop.storage import local_file
+    from cloud_functions.file_drop.sync import import_drop
+
     if not path.is_file():
         raise FileNotFoundError(f"no mbox file at {path}")
     refuse_unless_mbox(path)
-    cap = runtime.settings.gmail_body_max_chars
-    job = SyncJob(source="gmail", stream=f"mbox:{mailbox_address}", sync_type="full",
-                  fetch_pages=lambda _watermark: mbox_pages(path),
-                  transform_page=per_record(lambda resource: message_rows(resource, mailbox_address, cap,
-                                                                         ingest_source="mbox")),
-                  record_key=lambda resource: resource.get("id"))
-    return run_sync(job, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=runtime.settings,
-                    trigger=trigger).to_dict()
+    return import_drop(local_file(path), runtime, trigger=trigger, mailbox=mailbox_address)

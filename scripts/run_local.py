@@ -10,6 +10,7 @@
     python -m scripts.run_local check                exit 1 naming each source whose last success is too old
     python -m scripts.run_local sql "SELECT ..." | --file F [--format table|csv|json]   BigQuery SQL
     python -m scripts.run_local review list | approve|reject --value V --candidate-type T --candidate-id ID
+    python -m scripts.run_local import FILE... [--mailbox A] | --watch [DIR]   dropped files (CRM exports, mbox)
     python -m scripts.run_local import-mbox FILE --mailbox ADDRESS   a Google Takeout mbox
 
 Sources talk to their real APIs with the configured credentials; `--sandboxes` (or SANDBOXES=true;
@@ -41,6 +42,7 @@ from observability.monitoring import ErrorPublisher
 from pipeline.cancellation import CANCELLING, RunCancelled, cancellation_for, install_stop_handlers
 from pipeline.etl_runs import STATUSES, record_failed_invocation
 from pipeline.runtime import Runtime, set_runtime
+from scripts.drop_import import run_drop_folder
 from scripts.local_schedule import run_schedule
 from scripts.local_sources import SOURCES, NotConfigured, endpoints, sandboxes_allowed
 from scripts.progress import show_progress
@@ -86,10 +88,12 @@ def print_run(source: str, run: dict[str, Any]) -> None:
               f"{', '.join(missing)}", file=sys.stderr, flush=True)
 
 
-def sync(runtime: Runtime, names: list[str], full: bool, sandboxes: bool, then_resolve: bool = False) -> None:
-    """Syncs the named sources (each against its API or sandbox), going on past one that fails, then optionally
-    resolves entities with the same settings, so the mailboxes synced are the ones counted as internal.
-    Raises RunFailed naming every source that failed, once the rest have run."""
+def sync(runtime: Runtime, names: list[str], full: bool, sandboxes: bool, then_resolve: bool = False,
+         drops: Callable[[Runtime], None] | None = None) -> None:
+    """Syncs the named sources (each against its API or sandbox), going on past one that fails, then imports the
+    file drops (`drops`, when given), then optionally resolves entities with the same settings, so the mailboxes
+    synced are the ones counted as internal. Raises RunFailed naming every source that failed, once the rest have
+    run."""
     with endpoints(runtime, names, sandboxes, required=len(names) == 1) as (rt, usable):
         if not usable:
             raise NothingConfigured(f"no source is configured (of {', '.join(names)}): set a source's credentials "
@@ -105,6 +109,12 @@ def sync(runtime: Runtime, names: list[str], full: bool, sandboxes: bool, then_r
                 failures.append(RunFailed.recorded(name, error, rt))
                 if len(usable) > 1:  # said as it happens; the summary at the end names it again
                     print(f"  {redact(str(failures[-1]))}", file=sys.stderr, flush=True)
+        if drops is not None:
+            try:
+                drops(rt)
+            except Exception as error:  # a file that cannot be read stops neither the other files nor resolution
+                failures.append(RunFailed(f"file drops: {error}"))
+                print(f"  {redact(str(failures[-1]))}", file=sys.stderr, flush=True)
         if then_resolve:
             resolve(rt, full=False)
     if failures:
@@ -196,7 +206,31 @@ def report(warehouse: Warehouse, expected: dict[str, list[str]] | None = None) -
         print("top unmatched addresses and numbers (lead candidates):")
         for row in unmatched:
             print(f"  {row['value_type']:<6} {row['value']:<40} {row['occurrences']:>6,}")
+    print_imported_deals(warehouse)
     print_cost(warehouse)
+
+
+IMPORTED_DEALS_SQL = """
+SELECT d.source_crm, COUNT(*) AS deals,
+  COUNTIF(COALESCE(d.sf_contact_id, d.sf_lead_id, d.phone_sf_contact_id, d.phone_sf_lead_id) IS NOT NULL) AS contacts,
+  COUNTIF(m.deal_key IS NOT NULL) AS accounts, COUNTIF(COALESCE(m.review, 0) > 0) AS account_review, COUNTIF(f.deal_key IS NOT NULL) AS flagged
+FROM {ds}.crm_deals AS d
+LEFT JOIN (SELECT deal_key, COUNTIF(needs_review) AS review FROM {ds}.v_crm_deal_account_matches GROUP BY deal_key) AS m
+  ON m.deal_key = d.deal_key
+LEFT JOIN (SELECT DISTINCT deal_key FROM {ds}.v_crm_deal_opportunity_flags) AS f ON f.deal_key = d.deal_key
+GROUP BY d.source_crm ORDER BY d.source_crm"""
+
+
+def print_imported_deals(warehouse: Warehouse) -> None:
+    """The deals of dropped CRM exports per CRM, and how many were matched to Salesforce or flagged for review."""
+    rows = warehouse.query(IMPORTED_DEALS_SQL.format(ds=warehouse.dataset))
+    if rows:
+        print("imported deals (file drops): contact matched to Salesforce, account found (by name only: to review), "
+              "looks like an opportunity (to review):")
+        for row in ({key: value or 0 for key, value in row.items()} for row in rows):  # COUNTIF of no row: NULL
+            print(f"  {row['source_crm']:<10} deals {row['deals']:>6,}  contact matched {row['contacts']:>6,}  "
+                  f"account {row['accounts']:>6,} (name only {row['account_review']:,})  "
+                  f"like an opportunity {row['flagged']:>4,}")
 
 
 def print_cost(warehouse: Warehouse) -> None:
@@ -248,8 +282,8 @@ def serve(runtime: Runtime, port: int, sandboxes: bool) -> None:
             threading.Thread(target=server.serve_forever, daemon=True).start()
             servers.append(server)
             print(f"{target}: http://127.0.0.1:{server.server_port}/", flush=True)
-            print(f"  curl -s -X POST -H 'Content-Type: application/json' -d '{EXAMPLE_BODIES.get(target, '{}')}' "
-                  f"http://127.0.0.1:{server.server_port}/", flush=True)
+            print(f"  curl -s -X POST -H 'Content-Type: application/json' {EVENT_HEADERS.get(target, '')}"
+                  f"-d '{EXAMPLE_BODIES.get(target, '{}')}' http://127.0.0.1:{server.server_port}/", flush=True)
         print("serving; Ctrl-C stops", flush=True)
         try:
             threading.Event().wait()
@@ -278,7 +312,12 @@ def refuse_busy_port(port: int) -> None:
 
 
 EXAMPLE_BODIES = {"salesforce_sync": '{"object_type": "Account"}', "dialpad_sync": '{"sync_type": "incremental"}',
-                  "entity_resolution": '{"sync_type": "incremental"}'}
+                  "entity_resolution": '{"sync_type": "incremental"}',
+                  "file_drop": '{"bucket": "drops", "name": "crm/acme/deals.csv", "generation": "1", "size": "0"}'}
+# CloudEvent entry points take Eventarc's event (binary mode: its attributes as ce- headers); file_drop reads the
+# object it names from STORAGE_API_ENDPOINT (sandbox/cloud_storage.py serves files and prints their events).
+EVENT_HEADERS = {"file_drop": "-H 'ce-id: 1' -H 'ce-specversion: 1.0' -H 'ce-type: google.cloud.storage.object.v1.finalized' "
+                              "-H 'ce-source: //storage.googleapis.com/projects/_/buckets/drops' "}
 
 
 def fire_locally(runtime: Runtime):
@@ -343,12 +382,21 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         decide.add_argument("--candidate-id", required=True)
         decide.add_argument("--reviewer", default="local")
         decide.add_argument("--note", default="")
+    drops = sub.add_parser("import", help="load dropped files (CRM exports, mbox archives) as the file_drop "
+                                          "function does; or watch a folder for them")
+    drops.add_argument("files", nargs="*", type=Path)
+    drops.add_argument("--mailbox", help="the mailbox an mbox came from (else the address its path names)")
+    drops.add_argument("--watch", nargs="?", type=Path, const=Path(""), default=None, metavar="DIR",
+                       help="import every file that appears or changes under DIR (FILE_DROP_FOLDER when not given), "
+                            "until Ctrl-C")
     mbox = sub.add_parser("import-mbox", help="load a Google Takeout mbox into the Gmail tables")
     mbox.add_argument("file", type=Path)
     mbox.add_argument("--mailbox", required=True, help="the mailbox the export came from")
     args = parser.parse_args(argv)
     if args.command == "sql" and (args.query is None) == (args.file is None):
         parser.error("sql: give the SQL as an argument or --file, not both")
+    if args.command == "import" and not args.files and args.watch is None:
+        parser.error("import: give the files to import, or --watch [DIR]")
     return args
 
 
@@ -420,6 +468,9 @@ def execute(args: argparse.Namespace, settings: Settings) -> None:
         sandboxes_allowed(settings)  # before the warehouse is even opened
     if args.command == "import-mbox" and not args.file.is_file():
         raise FileNotFoundError(f"no such mbox file: {args.file}")
+    for path in getattr(args, "files", None) or ():
+        if not path.is_file():
+            raise FileNotFoundError(f"no such file to import: {path}")
     if args.command == "sql" and args.file is not None and str(args.file) != "-" and not args.file.is_file():
         raise FileNotFoundError(f"no such SQL file: {args.file}")
     try:
@@ -460,7 +511,8 @@ def do_run(cmd: Command) -> None:
     init(cmd.warehouse, cmd.settings)
     failed: RunFailed | None = None
     try:
-        sync(cmd.runtime, sources_in_schedule_order(), full=False, sandboxes=cmd.sandboxes, then_resolve=True)
+        sync(cmd.runtime, sources_in_schedule_order(), full=False, sandboxes=cmd.sandboxes, then_resolve=True,
+             drops=partial(run_drop_folder, sandboxes=cmd.sandboxes))
     except RunFailed as error:
         failed = error
     recommend(cmd.runtime)
@@ -484,6 +536,19 @@ def do_schedule(cmd: Command) -> None:
     with endpoints(cmd.runtime, sources_in_schedule_order(), cmd.sandboxes, required=False) as (rt, _usable):
         set_runtime(rt)
         run_schedule(fire_locally(rt), cmd.args.minutes)
+
+
+def do_import(cmd: Command) -> None:
+    """`import FILE...` and `import --watch [DIR]`: each file as a drop (an mbox needs --mailbox or a mailbox in
+    its path)."""
+    from scripts.drop_import import import_files, watch
+
+    args = cmd.args
+    mailbox = args.mailbox.strip().lower() if args.mailbox else None
+    if args.files:
+        import_files(args.files, cmd.runtime, mailbox)
+    if args.watch is not None:
+        watch(args.watch or cmd.settings.file_drop_folder, cmd.runtime)
 
 
 def do_fan_out(cmd: Command) -> None:
@@ -561,7 +626,7 @@ def do_report(cmd: Command) -> None:
 HANDLERS: dict[str, Callable[[Command], object]] = {
     "init": do_init, "run": do_run, "sync": do_sync, "resolve": lambda cmd: resolve(cmd.runtime, cmd.args.full),
     "recommend": lambda cmd: recommend(cmd.runtime), "serve": lambda cmd: serve(cmd.runtime, cmd.args.port, cmd.sandboxes),
-    "schedule": do_schedule, "doctor": doctor_command, "import-mbox": do_import_mbox, "review": lambda cmd: review(cmd.warehouse, cmd.settings, cmd.args),
+    "schedule": do_schedule, "doctor": doctor_command, "import-mbox": do_import_mbox, "import": do_import, "review": lambda cmd: review(cmd.warehouse, cmd.settings, cmd.args),
     "sql": do_sql, "check": do_check, "report": do_report, "runs": do_runs, "show": do_show, "fan-out": do_fan_out,
 }
 
@@ -619,12 +684,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from entity_resolution.matcher import ReviewRefused
     from scripts.analyst_sql import NoStatement, QueryFailed
     from scripts.doctor import DoctorFound
+    from scripts.drop_import import DropsRefused
     from scripts.local_sources import NotConfigured
     from scripts.mbox_import import NotAnMbox
     from scripts.run_history import RunNotFound, UnhealthyStreams
 
     return (RunFailed, NothingConfigured, PortBusy, WarehouseBusy, FileNotFoundError, TimeoutError, NotConfigured, SecretNotFoundError, ValidationError,
-            ReviewRefused, NoStatement, QueryFailed, UnhealthyStreams, RunNotFound, NotAnMbox, DoctorFound)
+            ReviewRefused, NoStatement, QueryFailed, UnhealthyStreams, RunNotFound, NotAnMbox, DoctorFound, DropsRefused)
 
 
 

@@ -1,14 +1,8 @@
 """Fixtures shared by the whole suite: isolated settings, a DuckDB warehouse, the Pub/Sub and BigQuery emulators."""
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 import shutil
-import signal
-import socket
-import subprocess
-import time
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -16,15 +10,10 @@ from typing import Iterator
 import pytest
 
 from config.settings import Settings
+from scripts.emulators import free_port, pubsub_command, running
 from warehouse import BigQueryWarehouse, DuckDBWarehouse
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -44,45 +33,11 @@ def warehouse(settings: Settings) -> Iterator[DuckDBWarehouse]:
     wh.close()
 
 
-def _wait_for_port(port: int, process: subprocess.Popen, name: str, log_path: Path,
-                   timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{name} exited with {process.returncode}; its log ends:\n{tail}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{name} did not listen on 127.0.0.1:{port} within {timeout:g} s (log: {log_path})")
-
-
 def _missing(message: str) -> None:
     """Skips a test whose emulator is not installed; under CI=true fails it instead (these tests must run)."""
     if os.environ.get("CI") == "true":
         pytest.fail(message + " (CI=true: these tests must run)")
     pytest.skip(message)
-
-
-@contextlib.contextmanager
-def _emulator(name: str, command: list[str], port: int) -> Iterator[None]:
-    """Runs an emulator process in its own session until the block ends; its output goes to a log file."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower())
-    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"{slug}-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_for_port(port, process, name, log_path)
-        yield
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")
@@ -93,8 +48,7 @@ def pubsub_emulator() -> Iterator[str]:
         _missing("the Pub/Sub emulator needs the Google Cloud SDK: install gcloud and its "
                  "'pubsub-emulator' component (plus a Java runtime)")
     port = free_port()
-    with _emulator("Pub/Sub emulator", [gcloud, "beta", "emulators", "pubsub", "start",
-                                        f"--host-port=127.0.0.1:{port}", "--quiet"], port):
+    with running("Pub/Sub emulator", pubsub_command(gcloud, port), port):
         yield f"127.0.0.1:{port}"
 
 
@@ -112,7 +66,7 @@ def bigquery_emulator() -> Iterator[str]:
     command = [str(BIGQUERY_EMULATOR_PYTHON), str(ROOT / "tests" / "bigquery_emulator" / "launch.py"),
                "--rest-host", "127.0.0.1", "--rest-port", str(rest), "--grpc-host", "127.0.0.1",
                "--grpc-port", str(grpc), "--project", EMULATOR_PROJECT, "--ephemeral", "--log-level", "warning"]
-    with _emulator("BigQuery emulator", command, rest):
+    with running("BigQuery emulator", command, rest):
         yield f"http://127.0.0.1:{rest}"
 
 

@@ -10,7 +10,7 @@ import main
 from config.functions import deployment
 from config.schedules import load_jobs, schedules
 from config.sources import DeclarationError, SourceDeclaration, read_declaration, registered
-from entity_resolution.match_tables import scope_parts
+from entity_resolution.match_tables import matched, scope_parts
 from scripts.local_sources import SOURCES as LOCAL_SOURCES
 from warehouse.schemas import load_table_specs
 
@@ -62,7 +62,7 @@ class TestDeclarations:
 
     def test_its_matched_tables_are_in_the_resolution_scope(self, source):
         """01_scope.sql's parts read every table the source declares as matched, and only the values of its column."""
-        parts = scope_parts("ds", {m.table: "TRUE" for s in SOURCES.values() for m in s.match})
+        parts = scope_parts("ds", {m.table: "TRUE" for m in matched()})  # the sources' and the file drops'
         for match in source.match:
             kind = "email" if match.kind == "email" else "phone"
             assert f"FROM ds.{match.table} AS {match.table}" in parts[f"new_{kind}_rows"]

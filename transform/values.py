@@ -133,10 +133,15 @@ def poison_reason(value: Any) -> str | None:
     while pending:
         item = pending.pop()
         if isinstance(item, str):
+            if item.isascii():  # no lone surrogate is ASCII: only a NUL can be wrong (the common case, kept cheap)
+                if "\x00" in item:
+                    return text_problem(item)
+                size += len(item)
+                continue
             problem = text_problem(item)
             if problem:
                 return problem
-            size += len(item) if item.isascii() else len(item.encode("utf-8"))
+            size += len(item.encode("utf-8"))
         elif isinstance(item, dict):
             pending.extend(item.keys())
             pending.extend(item.values())

@@ -514,3 +514,104 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.sf_opportunity_field_history (
 PARTITION BY TIMESTAMP_TRUNC(created_date, MONTH)
 CLUSTER BY opportunity_id, field, id
 OPTIONS (description = "Salesforce OpportunityFieldHistory, one row per change of a tracked opportunity field, old and new value as text.");
+
+CREATE TABLE IF NOT EXISTS sales_intelligence.crm_deals (
+  deal_key STRING NOT NULL,
+  source_crm STRING NOT NULL,
+  crm_deal_id STRING,
+  deal_name STRING NOT NULL,
+  account_name STRING,
+  account_name_normalized STRING,
+  account_domain STRING,
+  stage STRING,
+  standard_stage STRING,
+  pipeline STRING,
+  amount NUMERIC,
+  currency STRING,
+  probability FLOAT64,
+  close_date DATE,
+  owner STRING,
+  contact_name STRING,
+  contact_email STRING,
+  contact_domain STRING,
+  contact_email_raw STRING,
+  contact_phone STRING,
+  contact_phone_e164 STRING,
+  drop_namespace STRING,
+  row_number INT64,
+  drop_bucket STRING,
+  drop_name STRING,
+  drop_generation STRING,
+  file_checksum STRING,
+  raw_row JSON,
+  sf_contact_id STRING,
+  sf_lead_id STRING,
+  sf_account_id STRING,
+  match_method STRING,
+  match_confidence FLOAT64,
+  matched_at TIMESTAMP,
+  phone_sf_contact_id STRING,
+  phone_sf_lead_id STRING,
+  phone_sf_account_id STRING,
+  phone_match_method STRING,
+  phone_match_confidence FLOAT64,
+  phone_matched_at TIMESTAMP,
+  ingested_at TIMESTAMP NOT NULL
+)
+PARTITION BY DATE_TRUNC(close_date, MONTH)
+CLUSTER BY source_crm, account_name_normalized, contact_email
+OPTIONS (description = "Deals of CRM exports dropped as files (Salesforce, HubSpot, Zoho, Pipedrive, vTiger, any CSV), one row per deal.");
+
+CREATE TABLE IF NOT EXISTS sales_intelligence.crm_people (
+  person_key STRING NOT NULL,
+  source_crm STRING NOT NULL,
+  name STRING,
+  email STRING,
+  phone STRING,
+  phone_e164 STRING,
+  account_name STRING,
+  drop_namespace STRING,
+  file_checksum STRING,
+  ingested_at TIMESTAMP NOT NULL
+)
+CLUSTER BY person_key, email, phone_e164
+OPTIONS (description = "The people named on dropped CRM exports' deals (contact name, email, phone).");
+
+CREATE TABLE IF NOT EXISTS sales_intelligence.crm_companies (
+  company_key STRING NOT NULL,
+  source_crm STRING NOT NULL,
+  name STRING,
+  name_normalized STRING,
+  domain STRING,
+  drop_namespace STRING,
+  file_checksum STRING,
+  ingested_at TIMESTAMP NOT NULL
+)
+CLUSTER BY company_key, name_normalized, domain
+OPTIONS (description = "The companies (accounts, organisations) named on dropped CRM exports' deals.");
+
+CREATE TABLE IF NOT EXISTS sales_intelligence.file_drops (
+  drop_id STRING NOT NULL,
+  bucket STRING NOT NULL,
+  name STRING NOT NULL,
+  generation STRING NOT NULL,
+  size_bytes INT64,
+  checksum STRING NOT NULL,
+  kind STRING,
+  crm STRING,
+  confidence FLOAT64,
+  reason STRING,
+  encoding STRING,
+  delimiter STRING,
+  status STRING NOT NULL,
+  run_id STRING,
+  rows_loaded INT64,
+  rows_rejected INT64,
+  error STRING,
+  details JSON,
+  dropped_at TIMESTAMP NOT NULL,
+  updated_at TIMESTAMP NOT NULL
+)
+PARTITION BY DATE(dropped_at)
+CLUSTER BY checksum, status
+OPTIONS (description = "One row per file dropped (bucket, name, generation), its checksum, what it was recognised as and why, and how its import ended; the lineage of crm_deals and of mbox-loaded mail.");

@@ -58,8 +58,10 @@ class GmailClient:
         self.daily = DailyUnits(units_left_today)
         self._calls = MeteredCalls(settings.retry_max_seconds,
                                    RateLimiter(per_slice, QUOTA_SLICE_SECONDS) if per_slice else Unlimited(), self.daily)
-        # Two batches a slice (50 gets of 6,000 a minute): a slice's units used whole, not one batch of 50 and a rest.
-        size = min(settings.gmail_batch_size, per_slice // UNITS["get"] // 2) if per_slice else settings.gmail_batch_size
+        # Two batches and a page's list call a slice (49 gets each of 6,000 a minute): a slice's units used whole; two
+        # batches of 50 and the list call would not fit, and a page would leave half of one slice unused.
+        size = ((per_slice - UNITS["list"]) // UNITS["get"] // 2 if per_slice else settings.gmail_batch_size)
+        size = min(settings.gmail_batch_size, size)
         self._batch_size = max(1, size)
         self._page_size = settings.gmail_list_page_size
 

@@ -5,6 +5,6 @@
 SELECT DISTINCT DATE(t.${partition_column}) AS day
 FROM ${dataset}.${target} AS t
 JOIN ${work}._er_resolution_${run} AS r ON r.value_type = '${value_type}' AND t.${value_column} = r.value
-WHERE t.matched_at IS NULL OR (r.all_rows AND NOT (
-  t.sf_contact_id IS NOT DISTINCT FROM r.sf_contact_id AND t.sf_lead_id IS NOT DISTINCT FROM r.sf_lead_id
-  AND t.sf_account_id IS NOT DISTINCT FROM r.sf_account_id AND t.match_method IS NOT DISTINCT FROM r.match_method))
+WHERE t.${prefix}matched_at IS NULL OR (r.all_rows AND NOT (
+  t.${prefix}sf_contact_id IS NOT DISTINCT FROM r.sf_contact_id AND t.${prefix}sf_lead_id IS NOT DISTINCT FROM r.sf_lead_id
+  AND t.${prefix}sf_account_id IS NOT DISTINCT FROM r.sf_account_id AND t.${prefix}match_method IS NOT DISTINCT FROM r.match_method))

@@ -42,7 +42,7 @@ def test_apply_updates_only_the_changed_partitions_and_nothing_on_a_quiet_run(wh
     statements.clear()
     second = resolve_entities(ResolutionRequest(), runtime)
     assert second["rows_updated"] == {"gmail_participants": 0, "hubspot_sequence_enrollments": 0, "dialpad_calls": 0,
-                                      "meeting_participants": 0}
+                                      "meeting_participants": 0, "crm_deals": 0}
     assert not [s for s in statements if re.search(r"^UPDATE \S*(gmail_participants|hubspot_sequence_enrollments|dialpad_calls)", s, re.M)]
     rows = wh.query(f"SELECT sf_contact_id FROM `{wh.dataset}.gmail_participants`")
     assert [r["sf_contact_id"] for r in rows] == ["003JANE", "003JANE"]

@@ -262,7 +262,7 @@ class TestRuns:
         assert resolve(runtime)["values_examined"] == 0
         full = resolve(runtime, sync_type="full")
         assert full["rows_updated"] == {"gmail_participants": 0, "hubspot_sequence_enrollments": 0, "dialpad_calls": 0,
-                                        "meeting_participants": 0}
+                                        "meeting_participants": 0, "crm_deals": 0}
         assert crm.query(f"SELECT * FROM {DS}.gmail_participants ORDER BY email") == before
         assert crm.query(f"SELECT * FROM {DS}.dialpad_calls ORDER BY call_id") == calls_before
 

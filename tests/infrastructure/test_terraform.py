@@ -69,7 +69,7 @@ def deployed(terraform) -> set[str]:
     return set(function_sizes())
 
 
-DEPLOYMENT_LOCALS = ("deployment", "sources", "all_functions", "secrets", "schedules", "all_jobs", "stale_after_hours")
+DEPLOYMENT_LOCALS = ("deployment", "sources", "source_workers", "all_functions", "secrets", "schedules", "all_jobs", "stale_after_hours")
 
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="needs the terraform binary")
@@ -84,12 +84,11 @@ def test_terraform_reads_the_deployment_the_scripts_read(terraform, tmp_path):
                             cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True)
     evaluated = json.loads(json.loads(answer.stdout.strip().splitlines()[-1]))
     assert evaluated["s"] == list(deployment().secrets)
-    sizes = {name: {key: spec[key] for key in ("memory", "timeout_seconds", "max_instances")}
-             for name, spec in evaluated["f"].items()}
-    assert sizes == {name: {"memory": size.memory, "timeout_seconds": size.timeout_seconds,
-                            "max_instances": size.max_instances} for name, size in function_sizes().items()}
-    assert {name: (spec.get("trigger_topic"), spec.get("public", False)) for name, spec in evaluated["f"].items()} == \
-        {name: (size.trigger_topic, size.public) for name, size in function_sizes().items()}
+    assert evaluated["f"] == {name: {"memory": size.memory, "timeout_seconds": size.timeout_seconds,
+                                     "max_instances": size.max_instances,
+                                     **({"trigger": size.trigger} if size.trigger != "http" else {}),
+                                     **({"public": True} if size.public else {})}
+                              for name, size in function_sizes().items()}
     from config.schedules import schedules
 
     assert evaluated["j"] == schedules()["jobs"]
@@ -203,6 +202,24 @@ def test_scratch_dataset_expires_its_tables(terraform):
     assert editor["for_each"]["scratch"] == "${google_bigquery_dataset.scratch.dataset_id}"
 
 
+def test_gmail_push_is_triggered_by_its_topic_with_retries(terraform):
+    """A function with trigger topic:<name> (gmail_push only) gets an Eventarc Pub/Sub trigger on that topic, retried,
+    delivered as the scheduler account; the topic exists, and Gmail's push account is its only publisher."""
+    from config.functions import function_sizes
+
+    assert {n for n, s in function_sizes().items() if s.trigger.startswith("topic:")} == {"gmail_push"}
+    resources = terraform["resource"]
+    (trigger,) = [block for block in resources["google_cloudfunctions2_function"]["functions"]["dynamic"]
+                  if "pubsub" in block["event_trigger"]["content"][0]["event_type"]]
+    content = trigger["event_trigger"]["content"][0]
+    assert content["pubsub_topic"] == "${google_pubsub_topic.push[event_trigger.value].id}"
+    assert content["retry_policy"] == "RETRY_POLICY_RETRY"
+    assert content["service_account_email"] == "${google_service_account.scheduler.email}"
+    publisher = resources["google_pubsub_topic_iam_member"]["gmail_publishes_push"]
+    assert (publisher["role"], publisher["member"]) == ("roles/pubsub.publisher",
+                                                        "serviceAccount:gmail-api-push@system.gserviceaccount.com")
+
+
 def test_only_the_webhooks_are_public(terraform):
     """allUsers is granted once, run.invoker on the functions functions.yaml marks public, which are exactly the two
     webhook receivers; allAuthenticatedUsers never."""
@@ -218,7 +235,8 @@ def test_only_the_webhooks_are_public(terraform):
 
 def test_runtime_account_has_least_privilege(terraform):
     """Project-wide the runtime account is only a BigQuery job user; never editor or owner."""
-    project_roles = {r["role"] for r in terraform["resource"].get("google_project_iam_member", {}).values()}
+    project_roles = {r["role"] for r in terraform["resource"].get("google_project_iam_member", {}).values()
+                     if r["member"] == "${local.runtime_member}"}
     assert project_roles == {"roles/bigquery.jobUser"}
     text = "\n".join(p.read_text() for p in INFRA.glob("*.tf"))
     assert not re.search(r"roles/(editor|owner)\b", text)
@@ -295,6 +313,7 @@ APIS_OF_RESOURCES = {
     "google_cloudfunctions2_": "cloudfunctions.googleapis.com",
     "google_cloud_run_": "run.googleapis.com",
     "google_cloud_scheduler_": "cloudscheduler.googleapis.com",
+    "google_eventarc_": "eventarc.googleapis.com",
     "google_pubsub_": "pubsub.googleapis.com",
     "google_secret_manager_": "secretmanager.googleapis.com",
     "google_service_account": "iam.googleapis.com",
@@ -454,7 +473,7 @@ def test_the_tfvars_example_sets_only_declared_variables(terraform):
 
 
 def queue_sources() -> list[str]:
-    """The sources with a worker in functions.yaml (what local.queue_sources computes)."""
+    """The sources with a worker (what local.queue_sources computes from local.all_functions)."""
     return [name.removesuffix("_worker") for name in function_sizes() if name.endswith("_worker")]
 
 
@@ -478,7 +497,9 @@ class TestQueueMode:
         settings = Settings(gcp_project="p")
         recorder = Recorder()
         ensure_topology(settings, queue_sources(), publisher=recorder, subscriber=recorder)
-        assert queue_sources() == ["gmail", "salesforce", "dialpad", "hubspot"]
+        from config.sources import registered
+
+        assert sorted(queue_sources()) == sorted(name for name, source in registered().items() if source.worker)
         locals_ = terraform["locals"]
         assert 'endswith(name, "_worker")' in locals_["queue_sources"] and "local.all_functions" in locals_["queue_sources"]
         topics = terraform["resource"]["google_pubsub_topic"]
@@ -611,7 +632,9 @@ class TestQueueIam:
         account (its worker), or to allUsers on the two webhooks only (test_only_the_webhooks_are_public): none to
         anyone else, so no worker is reachable without a push account's token."""
         grants = terraform["resource"]["google_cloud_run_service_iam_member"]
-        assert set(grants) == {"scheduler_invoker", "pusher_invoker", "webhook_public_invoker"}
+        assert set(grants) == {"scheduler_invoker", "pusher_invoker", "drops_invoker",  # drops: file_drop's trigger
+                               "webhook_public_invoker"}  # the webhooks: test_only_the_webhooks_are_public
+        assert grants["drops_invoker"]["for_each"] == "${local.drop_functions}"
         scheduler = grants["scheduler_invoker"]
         assert scheduler["for_each"] == \
             '${{for name, fn in google_cloudfunctions2_function.functions : name => fn if !endswith(name, "_worker")}}'
@@ -637,7 +660,8 @@ class TestQueueIam:
                 "{subscription = subscription.name, member = local.pubsub_agent_member}") in grants
         for name in ("landed_rows_merger", "work_dead_letter_merger"):
             assert f"{{subscription = google_pubsub_subscription.{name}.name, member = local.runtime_member}}" in grants
-        project_roles = {r["role"] for r in resources["google_project_iam_member"].values()}
+        project_roles = {r["role"] for r in resources["google_project_iam_member"].values()
+                         if r["member"] in ("${local.runtime_member}", "${local.pubsub_agent_member}")}
         assert project_roles == {"roles/bigquery.jobUser"}
 
 
@@ -665,3 +689,31 @@ class TestQueueAlerts:
         assert "pubsub.googleapis.com/subscription/oldest_unacked_message_age" in condition["filter"]
         assert 'subscription_id=\\"${google_pubsub_subscription.landed_rows_merger.name}\\"' in condition["filter"]
         assert condition["comparison"] == "COMPARISON_GT" and condition["threshold_value"] == 15 * 60
+class TestFileDrops:
+    def test_the_drop_bucket_is_private_versioned_and_expires_its_files(self, terraform):
+        """The drop bucket: uniform access, public access prevention, versioning, a delete lifecycle rule."""
+        bucket = terraform["resource"]["google_storage_bucket"]["drops"]
+        assert bucket["uniform_bucket_level_access"] is True and bucket["public_access_prevention"] == "enforced"
+        assert bucket["versioning"][0]["enabled"] is True
+        rules = bucket["lifecycle_rule"]
+        assert rules[0]["condition"][0]["age"] == "${var.drop_retention_days}"
+        assert {rule["action"][0]["type"] for rule in rules} == {"Delete"}
+
+    def test_file_drop_is_triggered_by_object_finalize_with_retries(self, terraform):
+        """Functions with trigger storage get an Eventarc finalize trigger on the drop bucket, retried, run as the
+        drops account, which may only receive events and invoke them; the runtime account reads the bucket."""
+        assert function_sizes()["file_drop"].trigger == "storage"
+        resources = terraform["resource"]
+        (trigger,) = [block for block in resources["google_cloudfunctions2_function"]["functions"]["dynamic"]
+                      if "storage" in block["event_trigger"]["content"][0]["event_type"]]
+        content = trigger["event_trigger"]["content"][0]
+        assert content["event_type"] == "google.cloud.storage.object.v1.finalized"
+        assert content["retry_policy"] == "RETRY_POLICY_RETRY"
+        assert content["event_filters"][0] == {"attribute": "bucket", "value": "${google_storage_bucket.drops.name}"}
+        assert content["service_account_email"] == "${google_service_account.drops.email}"
+        drops_roles = {r["role"] for r in resources["google_project_iam_member"].values()
+                       if "google_service_account.drops" in r["member"]}
+        assert drops_roles == {"roles/eventarc.eventReceiver"}
+        assert resources["google_cloud_run_service_iam_member"]["drops_invoker"]["role"] == "roles/run.invoker"
+        reader = resources["google_storage_bucket_iam_member"]["runtime_reads_drops"]
+        assert (reader["role"], reader["member"]) == ("roles/storage.objectViewer", "${local.runtime_member}")

@@ -103,9 +103,9 @@ class TestFanOut:
         """A mailbox whose every run fails (delegation refused) is given up after WORK_MAX_ATTEMPTS and recorded
         in work_dead_letters; a message naming no configured mailbox goes there at once; the others complete;
         the report lists both dead letters."""
+        from pipeline.work_queue import WorkMessage, WorkQueue
         from scripts.run_local import report
         from scripts.run_report import report_data, to_html
-        from pipeline.work_queue import WorkMessage, WorkQueue
 
         broken = "gone@ourcompany.example"
         with GmailSandbox(MAILBOXES[:2], messages_per_mailbox=15) as sandbox:

@@ -51,8 +51,9 @@ def test_deploy_deploys_every_entry_point_with_its_size_from_functions_yaml(tmp_
     lines = {re.search(r"--entry-point=(\w+)", line)[1]: line for line in calls.read_text().splitlines()}
     for name, size in function_sizes().items():
         access = "--allow-unauthenticated" if size.public else "--no-allow-unauthenticated"
-        trigger = f"--trigger-topic={size.trigger_topic}" if size.trigger_topic else f"--trigger-http {access}"
-        assert trigger in lines[name], name
+        expected = {"http": f"--trigger-http {access}", "storage": "--trigger-bucket="}.get(
+            size.trigger, f"--trigger-topic={size.trigger.removeprefix('topic:')}")
+        assert expected in lines[name], name
 
 
 def bin_dir(tmp_path: Path, gcloud: str | None = None) -> str:
@@ -241,3 +242,19 @@ def test_the_secrets_are_those_the_code_reads():
     section = readme[readme.index("### Secrets"):readme.index("## Warehouse")]
     prefixes = "|".join(registered())
     assert set(re.findall(rf"`((?:{prefixes})-[a-z-]+)`", section)) == read
+
+
+def test_deploy_triggers_file_drop_by_its_bucket_with_retries(tmp_path):
+    """A function whose trigger is storage is deployed on the drop bucket's object finalize, retried, not over HTTP;
+    the others stay HTTP without unauthenticated access."""
+    calls = tmp_path / "gcloud.log"
+    gcloud = f'[ "$1 $2" = "auth list" ] && echo someone@example.com && exit 0\necho "$@" >> {calls}'
+    result = subprocess.run([shutil.which("bash"), str(ROOT / "scripts" / "deploy_functions.sh"), "--project", "p",
+                             "file_drop", "hubspot_sync"], capture_output=True, text=True, cwd=ROOT,
+                            env={"PATH": bin_dir(tmp_path, gcloud), "HOME": str(tmp_path), "PYTHON": sys.executable,
+                                 "DROP_BUCKET": "acme-drops"})
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[2]: line.split() for line in calls.read_text().splitlines()}
+    assert {"--trigger-bucket=acme-drops", "--retry", "--trigger-service-account=sales-intel-drops@p.iam.gserviceaccount.com"} \
+        <= set(lines["file-drop"]) and "--trigger-http" not in lines["file-drop"]
+    assert {"--trigger-http", "--no-allow-unauthenticated"} <= set(lines["hubspot-sync"])

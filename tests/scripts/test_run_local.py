@@ -49,7 +49,7 @@ def counts(tmp_path: Path) -> dict[str, int]:
         return {t: con.execute(f"SELECT COUNT(*) FROM sales_intelligence.{t}").fetchone()[0]
                 for t in ("sf_accounts", "sf_contacts", "sf_leads", "sf_opportunities", "sf_activities",
                           "dialpad_calls", "hubspot_sequences", "hubspot_sequence_enrollments", "gmail_messages",
-                          "meetings", "meeting_participants", "meeting_transcripts")}
+                          "crm_deals", "meetings", "meeting_participants", "meeting_transcripts")}
 
 
 def test_init_creates_every_table_with_its_bigquery_layout(tmp_path):
@@ -76,6 +76,7 @@ def test_run_twice_uses_the_sandbox_and_adds_nothing_twice(tmp_path):
     assert "entity resolution success" in first.stdout and "rows per table:" in first.stdout
     assert "match rates by method:" in first.stdout and "dialpad  phone_exact" in first.stdout
     assert "gmail    email_exact" in first.stdout
+    assert re.search(r"hubspot +deals +18 +contact matched +18", first.stdout)  # the sample drop folder, matched
     for source in ("salesforce", "gmail", "dialpad", "hubspot", "zoom", "meet"):
         assert f"{source}: using the loopback sandbox" in first.stdout
     after_first = counts(tmp_path)
@@ -83,7 +84,7 @@ def test_run_twice_uses_the_sandbox_and_adds_nothing_twice(tmp_path):
                                                             "meeting_transcripts")}
     assert after_first == {"sf_accounts": 50, "sf_contacts": 2000, "sf_leads": 500, "sf_opportunities": 100,
                            "sf_activities": 1900, "dialpad_calls": 200, "hubspot_sequences": 12,
-                           "gmail_messages": 300, "meetings": 80}
+                           "gmail_messages": 300, "meetings": 80, "crm_deals": 28}
     assert all(varying.values())
     after_first.update(varying)
     with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
@@ -323,7 +324,7 @@ def readme_commands() -> list[list[str]]:
     commands = []
     for line in re.findall(r"^\.venv/bin/python -m scripts\.run_local (.+?)(?:\s+#.*)?$", text, re.M):
         words = shlex.split(line.replace("\\", ""))  # a quoted SQL statement is one word
-        if words[0] in ("serve", "schedule", "import-mbox", "show") or words[:2] == ["review", "approve"]:
+        if words[0] in ("serve", "schedule", "import-mbox", "import", "show") or words[:2] == ["review", "approve"]:
             continue  # long-running, or needing a file or a record of the reader's own: tested on their own
         if "[--full]" in words:
             commands += [[w for w in words if w != "[--full]"], [w if w != "[--full]" else "--full" for w in words]]

@@ -76,7 +76,7 @@ def test_sql_files_parse(path):
     written = {**dict.fromkeys((m.table for m in matched()), "TRUE"), "hubspot_sequence_enrollments": "FALSE",
                "dialpad_calls": "(dialpad_calls.started_at >= TIMESTAMP '2027-06-15 00:00:00+00:00')"}
     for placeholder, value in {"dataset": "sales_intelligence", "work": "sales_intelligence", "target": "dialpad_calls",
-                               "value_column": "external_number_e164", "value_type": "phone",
+                               "value_column": "external_number_e164", "value_type": "phone", "prefix": "",
                                **scope_parts("sales_intelligence", written)}.items():
         text = text.replace("${" + placeholder + "}", value)
     parses_as_bigquery(text)
