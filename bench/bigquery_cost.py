@@ -870,6 +870,84 @@ def print_sizes(profile: Profile, sizes: dict[str, dict[str, float]]) -> None:
     print("  row bytes: " + ", ".join(f"{t} {sum(c.values()):,.0f}" for t, c in sizes.items() if not t.startswith("_")))
 
 
+# ---------------------------------------------------------------- 6. push on (issue 25)
+PUSH_WINDOWS = (20, 60, 300, 900)  # seconds a merger cycle (and a resolution) waits to fold what arrived
+
+
+def push_event_rates(profile: Profile) -> dict[str, float]:
+    """Changes per day each source pushes at the profile's rate (each a notification, webhook event or probe hit)."""
+    p = profile
+    crm = (p.contacts + p.leads + p.accounts + p.opportunities) * p.crm_change_rate
+    return {"gmail": p.mailboxes * (p.messages_per_mailbox_day + p.label_changes_per_mailbox_day
+                                    + p.deletions_per_mailbox_day),
+            "salesforce": crm + p.new_contacts_per_day + p.new_leads_per_day + p.activities_per_day,
+            "dialpad": p.calls_per_day * 1.5,  # hangup, and call_transcription for the recorded half
+            "hubspot": float(p.enrollments_per_day)}
+
+
+PUSH_TABLES = {"gmail": (("gmail_messages", 1.0), ("gmail_participants", None)), "dialpad": (("dialpad_calls", 1.0),),
+               "hubspot": (("hubspot_sequence_enrollments", 1.0),),
+               "salesforce": (("sf_contacts", 0.3), ("sf_leads", 0.2), ("sf_activities", 0.5))}
+PUSH_STATE = {"gmail": "gmail_sync_state", "dialpad": "sync_state", "hubspot": "sync_state", "salesforce": "sync_state"}
+
+
+def push_source_merges(org: Org, source: str, changes: float) -> Day:
+    """What a merger cycle folds for one source that pushed `changes`: its watermark and one MERGE per table into
+    today's partitions (the merger's MERGE per table and column set)."""
+    day = Day(org, "push")
+    day.merge(PUSH_STATE[source], 1, None)
+    for table, share in PUSH_TABLES[source]:
+        rows = changes * (share if share is not None else org.participants_per_message)
+        unit = org.tables[table].unit
+        day.merge(table, rows, pruned(org, table, org.days_ago([0], unit)) if unit else None)
+    return day
+
+
+def push_cycle_shared(org: Org, rng: random.Random) -> Day:
+    """What every merger cycle costs whatever pushed: the runs' etl_runs rows, then one incremental resolution
+    (as entity_resolution() models a scheduled one: the resolution of what the cycle brought)."""
+    day = Day(org, "push")
+    day.merge("etl_runs", 4, pruned(org, "etl_runs", org.days_ago([0], "DAY")))
+    entity_resolution(day, rng)
+    return day
+
+
+def _billed(day: Day) -> float:
+    return sum(s.billed * s.weight for s in day.statements)
+
+
+def push_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int, window: float) -> dict[str, float]:
+    """Bytes billed per day by push on top of the schedules, for a merger that folds what arrived in each `window`
+    seconds: a cycle runs in each window holding at least one change (changes spread evenly over the day,
+    Poisson), folds each source that pushed (`merges`), then resolves (`resolution`). superseded() bills nothing on
+    BigQuery (push/coalesce.py), and the workers' runs land their rows for free."""
+    org = Org(profile, sizes, year, True)
+    org.set_runs_per_day(sum(c * runs_per_fire(j, profile) for j, c in runs_per_day().items()))
+    rates, windows = push_event_rates(profile), 86400 / window
+    present = {s: 1 - math.exp(-r / 86400 * window) for s, r in rates.items()}
+    cycles = windows * (1 - math.prod(1 - p for p in present.values()))
+    shared = push_cycle_shared(org, random.Random(profile.seed))
+    resolution = cycles * sum(s.billed * s.weight for s in shared.statements if s.table != "etl_runs")
+    merges = cycles * sum(s.billed * s.weight for s in shared.statements if s.table == "etl_runs")
+    for source, rate in rates.items():
+        per_window = rate / 86400 * window / present[source]  # changes in a window that has some
+        merges += windows * present[source] * _billed(push_source_merges(org, source, per_window))
+    return {"cycles": cycles, "merges": merges, "resolution": resolution, "total": merges + resolution}
+
+
+def print_push(profile: Profile, sizes: dict[str, dict[str, float]], base: float) -> None:
+    """Push on top of the schedules' day (base bytes, year 3), for each merger window (GB billed per day)."""
+    rates = push_event_rates(profile)
+    print("\nPush on (issue 25), year 3: changes pushed per day " +
+          ", ".join(f"{s} {r:,.0f}" for s, r in rates.items()))
+    print(f"  {'merger window':<15}{'cycles/day':>11}{'merges':>10}{'resolution':>12}{'push':>10}"
+          f"{'with schedules':>16}")
+    for window in PUSH_WINDOWS:
+        day = push_day(profile, sizes, 3, window)
+        print(f"  {window:>6.0f} s{'':<7}{day['cycles']:11,.0f}{day['merges'] / GB:10.1f}{day['resolution'] / GB:12.1f}"
+              f"{day['total'] / GB:10.1f}{(base + day['total']) / GB:16.1f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     defaults = Profile()
@@ -908,6 +986,7 @@ def main(argv: list[str] | None = None) -> int:
     bills = report(profile, sizes, args.dispatch == "queue", args.merge_cycles_per_fire)
     first, second = ("inline", "queue") if args.dispatch == "queue" else ("before", "after")
     before, after = bills[f"{first} y3"].total, bills[f"{second} y3"].total
+    print_push(profile, sizes, after)
     print(f"\nyear 3: {before / GB:.1f} GB/day {first}, {after / GB:.1f} GB/day {second} "
           f"({'within' if after <= 25 * GB else 'over'} the 25 GB target); year 0: "
           f"{bills[f'{first} y0'].total / GB:.1f} -> {bills[f'{second} y0'].total / GB:.1f} GB/day")

@@ -2,7 +2,8 @@
 (the functions that are no source, the fixed and chosen settings), for the deploy scripts and the tests.
 
 `python -m config.functions` prints one line per function: entry point, memory, timeout seconds, max
-instances, trigger (what scripts/deploy_functions.sh reads; Terraform reads the same YAML files itself). `secrets` prints the
+instances, trigger (`http`, `storage` or `topic:<name>`) and access (`private` or `public`) (what
+scripts/deploy_functions.sh reads; Terraform reads the same YAML files itself). `secrets` prints the
 secret names, `environment` the fixed settings as NAME=VALUE, `settings` the names each deployment sets.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ class FunctionSize(NamedTuple):
     timeout_seconds: int  # also the function's FUNCTION_TIMEOUT_SECONDS
     max_instances: int
     trigger: str = "http"  # or storage: Eventarc, on each object finalized in the drop bucket
+    public: bool = False  # invocable without a Google identity (the two webhooks only)
 
 
 class Deployment(NamedTuple):
@@ -50,7 +52,8 @@ def function_sizes(path: Path = FUNCTIONS_FILE) -> dict[str, FunctionSize]:
                if source.worker}
     entries = {**{source.entry_point: source.function for source in sources}, **workers, **_read(path)["functions"]}
     return {name: FunctionSize(name, str(spec["memory"]), int(spec["timeout_seconds"]), int(spec["max_instances"]),
-                               str(spec.get("trigger", "http"))) for name, spec in entries.items()}
+                               str(spec.get("trigger", "http")), bool(spec.get("public", False)))
+            for name, spec in entries.items()}
 
 
 def deployment(path: Path = FUNCTIONS_FILE) -> Deployment:
@@ -69,7 +72,8 @@ def _lines(what: str) -> list[str]:
         return [f"{name}={value}" for name, value in config.environment.items()]
     if what == "settings":
         return list(config.settings)
-    return [f"{s.entry_point} {s.memory} {s.timeout_seconds} {s.max_instances} {s.trigger}"
+    return [f"{s.entry_point} {s.memory} {s.timeout_seconds} {s.max_instances} {s.trigger} "
+            f"{'public' if s.public else 'private'}"
             for s in config.functions.values()]
 
 

@@ -36,12 +36,12 @@ def schedules(path: Path = SCHEDULES) -> dict[str, Any]:
             "freshness": {"stale_after_hours": {**stale, **data["freshness"]["stale_after_hours"]}}}
 
 
-def load_jobs(path: Path = SCHEDULES) -> tuple[str, list[Job]]:
+def load_jobs(path: Path = SCHEDULES, *, push: bool = False) -> tuple[str, list[Job]]:
     """(time zone, jobs) of the sources and schedules.yaml, in that order; a job's deadline and retry fall back to
-    the defaults."""
+    the defaults. push: schedules.yaml's push jobs too (watch renewal, probe: scheduled like the syncs, no syncs)."""
     data = schedules(path)
     defaults = data.get("defaults", {})
     return data["time_zone"], [
         Job(j["name"], j["schedule"], j["function"], j["body"], str(j.get("attempt_deadline", defaults["attempt_deadline"])),
             {**defaults.get("retry", {}), **j.get("retry", {})}, j.get("description", ""))
-        for j in data["jobs"]]
+        for j in data["jobs"] + (data.get("push_jobs", []) if push else [])]

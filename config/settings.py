@@ -81,6 +81,17 @@ class Settings(BaseSettings):
     merge_interval_seconds: float = Field(
         20.0, gt=0, description="Queue mode: the merger folds what was landed into the tables this often (one "
                                 "MERGE per table and column set each time).")
+    webhook_max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="hubspot_webhook and dialpad_webhook refuse (401) a body larger than this "
+                                        "before reading it.")
+    hubspot_webhook_url: str | None = Field(
+        None, description="The target URL of the HubSpot app's webhook subscription, as configured in HubSpot (its "
+                          "signature v3 covers it; behind Google's front end the function cannot see it itself).")
+    gmail_push_topic: str = Field("gmail-push", description="Pub/Sub topic users.watch names (Gmail publishes "
+                                                            "mailbox changes to it; gmail_push is triggered by it).")
+    salesforce_probe_seconds: int = Field(
+        30, ge=5, le=60, description="salesforce_probe (run every minute) asks each object for changes this often "
+                                     "within its minute, and publishes work for the objects that changed.")
 
     mailboxes: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Gmail mailboxes to sync (comma-separated).")

@@ -70,6 +70,7 @@ locals {
     LANDING_TOPIC          = google_pubsub_topic.landed_rows.name
     MERGE_INTERVAL_SECONDS = tostring(var.merge_interval_seconds)
     FILE_DROP_MAPPINGS     = jsonencode(var.file_drop_mappings)
+    HUBSPOT_WEBHOOK_URL    = var.hubspot_webhook_url
   }
   environment = merge(local.deployment.environment,
   { for name in local.deployment.settings : name => local.setting_values[name] })
@@ -258,6 +259,19 @@ resource "google_cloudfunctions2_function" "functions" {
         attribute = "bucket"
         value     = google_storage_bucket.drops.name
       }
+    }
+  }
+
+  # trigger: topic:<name> (gmail_push): called by Eventarc with each message of that topic (push.tf), as the
+  # scheduler account (its run.invoker: iam.tf); retried while it fails, as Gmail's notifications should be.
+  dynamic "event_trigger" {
+    for_each = startswith(try(each.value.trigger, "http"), "topic:") ? [trimprefix(each.value.trigger, "topic:")] : []
+    content {
+      trigger_region        = var.region
+      event_type            = "google.cloud.pubsub.topic.v1.messagePublished"
+      pubsub_topic          = google_pubsub_topic.push[event_trigger.value].id
+      retry_policy          = "RETRY_POLICY_RETRY"
+      service_account_email = google_service_account.scheduler.email
     }
   }
 

@@ -8,10 +8,12 @@ locals {
   stale_after_hours = merge({ for source in values(local.sources) : source.name => source.schedule.stale_after_hours },
   local.schedules.freshness.stale_after_hours)
   jobs = { for job in local.all_jobs : job.name => job if contains(keys(local.functions), job.function) }
+  # Push jobs (Gmail's watch renewal, the Salesforce probe) are scheduled alike but are not syncs: no freshness.
+  push_jobs = { for job in local.schedules.push_jobs : job.name => job if contains(keys(local.functions), job.function) }
 }
 
 resource "google_cloud_scheduler_job" "jobs" {
-  for_each         = local.jobs
+  for_each         = merge(local.jobs, local.push_jobs)
   name             = each.key
   description      = each.value.description
   schedule         = each.value.schedule

@@ -81,6 +81,12 @@ variable "salesforce_formula_refresh_hours" {
   default     = 24
 }
 
+variable "hubspot_webhook_url" {
+  description = "The HubSpot app's webhook target URL as configured in HubSpot (the hubspot-webhook function's URL, known after the first apply); its signature v3 covers it."
+  type        = string
+  default     = ""
+}
+
 variable "notification_channels" {
   description = "Cloud Monitoring notification channel ids (projects/P/notificationChannels/N) every alert notifies: failed or abandoned runs, failed invocations, stale streams, rejected records rising."
   type        = list(string)

@@ -26,6 +26,7 @@ from observability.logger import get_logger, redact
 from pipeline.runner import run_sync
 from pipeline.runtime import Runtime
 from pipeline.work_queue import PoisonMessage, WorkMessage, WorkQueue
+from push.coalesce import note_run_started, superseded
 
 log = get_logger(__name__)
 
@@ -57,6 +58,10 @@ def run_work(message: WorkMessage, runtime: Runtime, queue: WorkQueue | None = N
     continuation of a run stopped by its time budget. PoisonMessage when the message names no stream that can
     run here (an unknown source or stream)."""
     module = source_module(message.source)
+    if superseded(message, runtime.warehouse):  # a push whose stream ran since it was published (push/coalesce.py)
+        log.info("push superseded by a later run", extra={"json_fields": {"stream": message.stream}})
+        return {"source": message.source, "stream": message.stream, "status": "superseded", "continued": False}
+    note_run_started(message.source, message.stream)
     deadline = clock() + runtime.settings.run_time_budget_seconds
     try:
         job = module.stream_job(message.stream, message.sync_type, runtime, deadline)

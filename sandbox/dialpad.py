@@ -16,6 +16,11 @@ no lines (not transcribed). The list's cursor carries only the position: the fil
 are read from each request (the spec does not say the real cursor keeps them, and Dialpad's SDK sends them
 again with every cursor). `list_queries` keeps each list request's parameters for tests.
 
+Webhooks as Dialpad's event subscriptions: `POST /api/v2/webhooks` ({hook_url, secret}) and
+`POST /api/v2/subscriptions/call` ({webhook_id, call_states, enabled}); `end_call()` adds a call that ends now and
+posts its `hangup` (and, when transcribed, `call_transcription`) event to every subscribed webhook as a JWT signed
+HS256 with the webhook's secret, retried at most 3 times on a 5xx and never after a 4xx, as Dialpad does.
+
     python -m sandbox.dialpad --calls 5000 --latency 0.03
 """
 from __future__ import annotations
@@ -25,6 +30,7 @@ import base64
 import json
 import random
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -62,6 +68,9 @@ class DialpadState:
         self.transcripts: dict[str, dict[str, Any]] = {}
         self.untranscribed: dict[str, dict[str, Any]] = {}  # recorded calls answered with the call id alone
         self.lock = threading.Lock()
+        self.webhooks: dict[str, dict[str, Any]] = {}  # POST /api/v2/webhooks: id -> {id, hook_url, secret}
+        self.call_subscriptions: list[dict[str, Any]] = []  # POST /api/v2/subscriptions/call
+        self.deliveries: list[tuple[str, int]] = []  # (state, HTTP status or 0 for a connection error) per attempt
         self.company_limit = WindowLimit(requests_per_second, 1.0)
         self.single_call_limit = WindowLimit(10, 60.0)  # GET /call/{id}: 10 per minute
         for index in range(calls):
@@ -177,6 +186,45 @@ class DialpadState:
                 added.append(call)
             return added
 
+    def end_call(self) -> dict[str, Any]:
+        """A call that ends now (listed from now on) and its events: `hangup`, then `call_transcription` when it was
+        recorded and transcribed, each posted to the subscribed webhooks as Dialpad posts them (see deliver)."""
+        with self.lock:
+            now_ms = self._ms(datetime.now(timezone.utc))
+            call = self._call(len(self.calls), datetime.now(timezone.utc))
+            shift = int(call["date_ended"]) - now_ms  # the generated call ends later: moved so it ended now
+            for name in ("date_started", "date_rang", "date_connected", "date_ended", "event_timestamp"):
+                if call.get(name) is not None:
+                    call[name] = int(call[name]) - shift
+            self._add(call)
+        events = [call] + ([{**call, "state": "call_transcription"}]
+                           if str(call["call_id"]) in self.transcripts else [])
+        threading.Thread(target=self.deliver, args=(events,), daemon=True).start()
+        return call
+
+    def deliver(self, events: list[dict[str, Any]]) -> None:
+        """Posts each event to every webhook subscribed to its state, as a JWT signed HS256 with the webhook's secret;
+        like Dialpad, retried at most 3 times within seconds on a 5xx or no answer, never after a 4xx."""
+        import jwt
+        import requests
+
+        for event in events:
+            for subscription in self.call_subscriptions:
+                if not subscription["enabled"] or event["state"] not in subscription["call_states"]:
+                    continue
+                hook = self.webhooks[subscription["webhook_id"]]
+                body = jwt.encode(event, hook["secret"], algorithm="HS256")
+                for attempt in range(4):
+                    try:
+                        status = requests.post(hook["hook_url"], data=body, timeout=5,
+                                               headers={"Content-Type": "application/jwt"}).status_code
+                    except requests.RequestException:
+                        status = 0
+                    self.deliveries.append((event["state"], status))
+                    if 0 < status < 500:
+                        break
+                    time.sleep(0.5 * (attempt + 1))
+
     def started(self, call: dict[str, Any]) -> int | None:
         try:
             return int(call["date_started"])
@@ -240,6 +288,32 @@ def build_server(state: DialpadState, faults: Faults | None = None) -> SandboxSe
             if str(call.get("call_id")) == request.params["call_id"]:
                 return Response.json(call)
         return _error(404, "call not found")
+
+    @server.route("POST", r"/api/v2/webhooks", "webhooks")
+    @guarded
+    def create_webhook(request: Request) -> Response:
+        body = request.json() or {}
+        if not isinstance(body.get("hook_url"), str) or not body["hook_url"].startswith(("http://", "https://")):
+            return _error(400, "hook_url is required")
+        webhook = {"id": str(len(state.webhooks) + 1), "hook_url": body["hook_url"], "secret": body.get("secret")}
+        if not webhook["secret"]:
+            return _error(400, "secret is required: unsigned events are refused by this pipeline")
+        state.webhooks[webhook["id"]] = webhook
+        return Response.json({"id": webhook["id"], "hook_url": webhook["hook_url"],
+                              "signature": {"algo": "HS256", "type": "jwt"}})
+
+    @server.route("POST", r"/api/v2/subscriptions/call", "call_subscriptions")
+    @guarded
+    def create_call_subscription(request: Request) -> Response:
+        body = request.json() or {}
+        if str(body.get("webhook_id")) not in state.webhooks or not body.get("call_states"):
+            return _error(400, "webhook_id of an existing webhook and call_states are required")
+        webhook_id = str(body["webhook_id"])
+        subscription = {"id": str(len(state.call_subscriptions) + 1), "webhook_id": webhook_id,
+                        "call_states": list(body["call_states"]), "enabled": bool(body.get("enabled", True))}
+        state.call_subscriptions.append(subscription)
+        hook = state.webhooks[webhook_id]
+        return Response.json({**subscription, "webhook": {"id": hook["id"], "hook_url": hook["hook_url"]}})
 
     @server.route("GET", r"/api/v2/transcripts/(?P<call_id>\d+)", "transcript")
     @guarded

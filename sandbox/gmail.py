@@ -5,7 +5,10 @@ fake service account's key, the subject becomes the mailbox of the access token)
 (newest first, `q` with after:/before:/newer_than:, SPAM and TRASH left out unless includeSpamTrash),
 users.messages.get (raw, full with the MIME tree, metadata, minimal), users.history.list (messages added
 and deleted, labels added and removed; with expiry: a start id older than the mailbox keeps answers 404),
-and the multipart batch endpoint. As Gmail does, a field with no value is left out, never sent as `[]`.
+the multipart batch endpoint, and users.watch / users.stop: a watched mailbox's every change (a message added or
+deleted, labels changed) is published as Gmail publishes it, `{"emailAddress", "historyId"}`, to the watch's
+Pub/Sub topic through `notifier` (the Pub/Sub emulator's publisher, GmailSandbox.publish_to_emulator), until the
+watch expires (7 days, or `lapse_watch`) or is stopped; `drop_notifications` drops them as Gmail may. As Gmail does, a field with no value is left out, never sent as `[]`.
 Quota units are counted per mailbox (list 5, get 5, history 2) per minute (6,000 by default, Gmail's
 per-user figure for projects created since 2026-05-01) and, optionally, per second; calls past a limit
 answer, chosen from the seed, 429 rateLimitExceeded or 403 userRateLimitExceeded / rateLimitExceeded,
@@ -32,14 +35,15 @@ from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
 from email.message import Message
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from config.settings import Settings
 from sandbox.company import CompanySize, FakeCompany
 from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxServer, WindowLimit, data_anchor, serve_until_interrupted
 
-QUOTA_UNITS = {"list": 5, "get": 5, "history": 2, "profile": 1}
+QUOTA_UNITS = {"list": 5, "get": 5, "history": 2, "profile": 1, "watch": 100, "stop": 50}
+WATCH_DAYS = 7  # a watch lapses after 7 days unless renewed
 UGLY_KINDS = ("unknown_charset", "no_charset_8bit", "encoded_words", "no_date", "groups", "undisclosed",
               "quoted_local", "duplicate_message_id", "trailing_dot_domain")
 # Mail a real mailbox holds beside INBOX and SENT that no mail table should: each is added, with this
@@ -82,6 +86,7 @@ class Mailbox:
     oldest_history: int = 0
     quota: WindowLimit = field(default_factory=lambda: WindowLimit(None, 1.0))
     minute_quota: WindowLimit = field(default_factory=lambda: WindowLimit(None, 60.0))
+    watch: tuple[str, int] | None = None  # (topic, expiration epoch ms) of users.watch
 
 
 class GmailState:
@@ -104,6 +109,9 @@ class GmailState:
         self.rng = random.Random(seed)  # which messages are drafts, spam, chat, multipart
         self.error_rng = random.Random(seed + 1)  # which rate-limit answer a refusal gets
         self.throttled: list[tuple[int, str, str | None]] = []  # injected refusals: (status, reason, call kind)
+        self.notifier: Callable[[str, bytes], None] | None = None  # publishes (topic, data): a watch's notifications
+        self.drop_notifications = False  # Gmail may drop notifications: nothing published while set
+        self.notifications_sent = 0
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                              serialization.NoEncryption()).decode()
@@ -197,6 +205,7 @@ class GmailState:
             mailbox.messages[message.id] = message
             mailbox.history.append((self.next_history, "messagesAdded", message.id, tuple(labels)))
             self.seq += 1
+            self._notify(mailbox)
             return message
 
     def save_draft(self, address: str, replacing: str | None = None) -> StoredMessage:
@@ -224,6 +233,7 @@ class GmailState:
                     self.next_history += 1
                     message.history_id = self.next_history
                     mailbox.history.append((self.next_history, kind, message_id, tuple(labels)))
+            self._notify(mailbox)
 
     def rate_limit_next(self, count: int, status: int = 403, reason: str = "userRateLimitExceeded",
                         kind: str | None = None) -> None:
@@ -246,6 +256,36 @@ class GmailState:
             message = mailbox.messages.pop(message_id)
             self.next_history += 1
             mailbox.history.append((self.next_history, "messagesDeleted", message_id, tuple(message.labels)))
+            self._notify(mailbox)
+
+    def start_watch(self, address: str, topic: str) -> dict[str, str]:
+        """users.watch: notifications of the mailbox's changes to topic for 7 days (a new call renews)."""
+        with self.lock:
+            expiration = int((time.time() + WATCH_DAYS * 86400) * 1000)
+            self.mailboxes[address].watch = (topic, expiration)
+            return {"historyId": str(self.current_history(address)), "expiration": str(expiration)}
+
+    def stop_watch(self, address: str) -> None:
+        with self.lock:
+            self.mailboxes[address].watch = None
+
+    def lapse_watch(self, address: str) -> None:
+        """The watch expired (not renewed for 7 days): the mailbox's changes are no longer published."""
+        with self.lock:
+            watch = self.mailboxes[address].watch
+            if watch is not None:
+                self.mailboxes[address].watch = (watch[0], int(time.time() * 1000) - 1)
+
+    def _notify(self, mailbox: Mailbox) -> None:
+        """Publishes the change as Gmail does, when the mailbox is watched and the watch has not expired."""
+        if mailbox.watch is None or self.notifier is None or self.drop_notifications:
+            return
+        topic, expiration = mailbox.watch
+        if expiration <= time.time() * 1000:
+            return
+        data = json.dumps({"emailAddress": mailbox.address, "historyId": self.current_history(mailbox.address)})
+        self.notifier(topic, data.encode())
+        self.notifications_sent += 1
 
     def expire_history(self, address: str) -> None:
         """History before now is gone: an older startHistoryId answers 404."""
@@ -344,7 +384,8 @@ class GmailApi:
     def __init__(self, state: GmailState):
         self.state = state
 
-    def handle(self, method: str, path: str, query: dict[str, list[str]], authorization: str) -> tuple[int, Any]:
+    def handle(self, method: str, path: str, query: dict[str, list[str]], authorization: str,
+               body: Any = None) -> tuple[int, Any]:
         token = authorization.removeprefix("Bearer ").strip()
         subject = self.state.tokens.get(token)
         if subject is None:
@@ -364,7 +405,18 @@ class GmailApi:
             return self._spent(user, "history") or self._history(user, arg, query.get("historyTypes") or [])
         if rest == "profile":
             return self._spent(user, "profile") or (200, self._profile(user))
+        if rest == "watch" and method == "POST":
+            return self._spent(user, "watch") or self._watch(user, body)
+        if rest == "stop" and method == "POST":
+            self.state.stop_watch(user)
+            return self._spent(user, "stop") or (204, None)
         return _gmail_error(404, "notFound", f"no such method {method} {path}")
+
+    def _watch(self, user: str, body: Any) -> tuple[int, Any]:
+        topic = body.get("topicName") if isinstance(body, dict) else None
+        if not isinstance(topic, str) or not re.fullmatch(r"projects/[^/]+/topics/[^/]+", topic):
+            return _gmail_error(400, "invalidArgument", "Invalid topicName: a fully qualified Pub/Sub topic name")
+        return 200, self.state.start_watch(user, topic)
 
     def _profile(self, user: str) -> dict[str, Any]:
         messages = self.state.mailboxes[user].messages.values()
@@ -519,6 +571,13 @@ def build_server(state: GmailState, faults: Faults | None = None) -> SandboxServ
         status, body = api.handle("GET", request.path, request.query, request.headers.get("Authorization", ""))
         return Response.json(body, status)
 
+    @server.route("POST", r"/gmail/v1/users/[^/]+/(watch|stop)", "watch")
+    def watch(request: Request) -> Response:
+        body = json.loads(request.body or b"{}")
+        status, answer = api.handle("POST", request.path, request.query, request.headers.get("Authorization", ""),
+                                    body)
+        return Response(status, b"", {}) if status == 204 else Response.json(answer, status)
+
     @server.route("POST", r"/batch(/gmail/v1)?", "batch")
     def batch(request: Request) -> Response:
         content_type = request.headers.get("Content-Type") or request.headers.get("content-type", "")
@@ -556,6 +615,15 @@ class GmailSandbox(RunningSandbox):
         return {"GMAIL_API_ENDPOINT": f"{self.url}/", "MAILBOXES": ",".join(self.state.mailboxes),
                 "GMAIL_QUOTA_UNITS_PER_MINUTE": str(self.state.quota_units_per_minute or 0),
                 "GMAIL_SERVICE_ACCOUNT_KEY": self.service_account_key()}
+
+    def publish_to_emulator(self) -> Any:
+        """Watched mailboxes' notifications are published to the Pub/Sub emulator of PUBSUB_EMULATOR_HOST, as Gmail
+        publishes to the watch's topic; returns the publisher (its futures are not awaited: Gmail does not wait)."""
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+        publisher = pubsub_v1.PublisherClient()
+        self.state.notifier = lambda topic, data: publisher.publish(topic, data)
+        return publisher
 
     def service_account_key(self) -> str:
         """The JSON of the gmail-service-account-key secret for this sandbox."""

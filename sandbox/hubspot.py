@@ -9,15 +9,23 @@ the real 10,000-result cap: asking past it is a 400), and the v4 automation sequ
 `{}`, by seed). Bearer auth is checked; every answer carries the X-HubSpot-RateLimit-* headers; past the
 private-app limit (100 requests per 10 s) or the search limit (5 per second) a 429 in HubSpot's documented
 shape, a seeded share of them with Retry-After too. Contacts are the fake company's people, modified in a seeded
-order unlike their ids'; enrolled contacts' `toEmail` is their address, written messily.
+order unlike their ids'; enrolled contacts' `toEmail` is their address, written messily. With the app's webhook
+configured (`configure_webhooks`: target URL and app secret), every contact change (`modify`, `enroll`) is posted
+as HubSpot posts it: a JSON array of `contact.propertyChange` events signed v3, retried on a 5xx.
 
     python -m sandbox.hubspot --contacts 25000
 """
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
+import itertools
+import json
 import random
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -41,6 +49,13 @@ SEARCH_CAP = 10_000
 OWNER_USER_IDS = (7001, 7002, 7003)
 
 
+def signature_v3(secret: str, url: str, body: bytes, timestamp: str) -> str:
+    """HubSpot's X-HubSpot-Signature-v3 of a POST: base64(HMAC-SHA256(app secret, "POST" + URL + body + timestamp)).
+    The URL is sent as configured (no characters to decode in a plain target URL)."""
+    digest = hmac.new(secret.encode(), b"POST" + url.encode() + body + timestamp.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
 def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
@@ -52,6 +67,7 @@ def epoch_ms(moment: datetime) -> int:
 QUEUE_USER_IDS = (7901, None)  # queues as owners: one with a userId field, one without (HubSpot's model allows both)
 NOT_ENROLLED_FORMS = ("404", "200 {}", "204")  # HubSpot documents only the enrolled 200: each plausible form
 DAILY_LIMIT = 500_000
+PORTAL_ID, APP_ID = 62515, 1160452  # the portal and app a webhook event names
 
 
 class HubSpotState:
@@ -68,6 +84,10 @@ class HubSpotState:
                  limit_window_seconds: float = 10.0, retry_after_share: float = 0.5):
         self.token = DEFAULT_TOKEN
         self.lock = threading.Lock()
+        self.webhook: tuple[str, str] | None = None  # (target URL, app secret) of the app's webhook settings
+        self.next_event_id = 1000
+        self.new_enrollment_ids = itertools.count(90_000_000)  # enrollments made by enroll(): never a seeded id
+        self.deliveries: list[int] = []  # HTTP status per webhook attempt (0: no answer)
         self.general_limit = WindowLimit(limit_per_10s, limit_window_seconds)
         self.search_limit = WindowLimit(search_per_second, 1.0)
         self.retry_after_share = retry_after_share
@@ -130,13 +150,64 @@ class HubSpotState:
         return self.contacts[:count]
 
     def modify(self, contact_id: str, **enrollment_fields: Any) -> dict[str, Any]:
-        """Changes a contact now, and its enrollment's fields (whatever they hold: a test's poison too)."""
+        """Changes a contact now, and its enrollment's fields (whatever they hold: a test's poison too); the
+        change is posted to the app's webhook when one is configured."""
         contact = next(c for c in self.contacts if c["id"] == contact_id)
         newest = max(c["modified"] for c in self.contacts)
         contact["modified"] = max(datetime.now(timezone.utc), newest + timedelta(milliseconds=1))
         if enrollment_fields:
             self.enrollments[contact_id].update(enrollment_fields)
+        self._post_change(contact, "hs_sequences_is_enrolled", "true")
         return contact
+
+    def enroll(self, contact_id: str, sequence_index: int = 0) -> dict[str, Any]:
+        """Enrolls a contact in a sequence now (its enrollment replaced): the contact's enrollment property changes,
+        which is what a webhook subscription can see (HubSpot has no sequence or enrollment event)."""
+        sequence = self.sequences[sequence_index % len(self.sequences)]
+        owner = next(o for o in self.owners if str(o.get("userId")) == sequence["userId"])
+        contact = next(c for c in self.contacts if c["id"] == contact_id)
+        now = iso(datetime.now(timezone.utc))
+        self.enrollments[contact_id] = {
+            "id": str(next(self.new_enrollment_ids)), "enrolledAt": now, "enrolledBy": sequence["userId"],
+            "enrolledByEmail": owner["email"], "sequenceId": sequence["id"], "sequenceName": sequence["name"],
+            "toEmail": contact["email"], "updatedAt": now}
+        self.not_enrolled.pop(contact_id, None)
+        return self.modify(contact_id)
+
+    def configure_webhooks(self, target_url: str, app_secret: str) -> None:
+        """The app's webhook settings (HubSpot: the app's Webhooks page, or PUT /webhooks/v3/{appId}/settings): the
+        target URL, and a contact.propertyChange subscription; requests are signed with the app secret (v3)."""
+        self.webhook = (target_url, app_secret)
+
+    def _post_change(self, contact: dict[str, Any], name: str, value: str) -> None:
+        """Posts the change as HubSpot does, in the background: a JSON array of events signed v3 (method + target
+        URL + body + timestamp), retried on a 5xx or no answer (HubSpot: up to 10 times over 24 hours)."""
+        if self.webhook is None:
+            return
+        self.next_event_id += 1
+        event = {"eventId": self.next_event_id, "subscriptionId": 1, "portalId": PORTAL_ID, "appId": APP_ID,
+                 "occurredAt": epoch_ms(contact["modified"]), "subscriptionType": "contact.propertyChange",
+                 "attemptNumber": 0, "objectId": int(contact["id"]), "propertyName": name, "propertyValue": value,
+                 "changeSource": "CRM"}
+        threading.Thread(target=self._deliver, args=(self.webhook, [event]), daemon=True).start()
+
+    def _deliver(self, webhook: tuple[str, str], events: list[dict[str, Any]]) -> None:
+        import requests
+
+        url, secret = webhook
+        for attempt in range(3):
+            body = json.dumps([{**e, "attemptNumber": attempt} for e in events]).encode()
+            timestamp = str(epoch_ms(datetime.now(timezone.utc)))
+            headers = {"Content-Type": "application/json", "X-HubSpot-Request-Timestamp": timestamp,
+                       "X-HubSpot-Signature-v3": signature_v3(secret, url, body, timestamp)}
+            try:
+                status = requests.post(url, data=body, headers=headers, timeout=5).status_code
+            except requests.RequestException:
+                status = 0
+            self.deliveries.append(status)
+            if 0 < status < 500:
+                return
+            time.sleep(0.5 * (attempt + 1))
 
     def admit(self, search: bool) -> str | None:
         """None when the request fits the limits, else the policy it broke."""

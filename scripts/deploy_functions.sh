@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Deploys the Cloud Functions (gen2) from the repository root, whose main.py re-exports every entry
-# point. No function allows unauthenticated calls; all run as the runtime service account.
+# point. Only the webhooks (public in config/functions.yaml) allow unauthenticated calls; gmail_push is triggered
+# by its Pub/Sub topic; all run as the runtime service account.
 #   scripts/deploy_functions.sh [--project P] [--region R] [FUNCTION ...]   (default: all)
 # The settings of config/functions.yaml (MAILBOXES, SALESFORCE_DOMAIN, ...) set in the environment are passed
 # on to the functions, beside its fixed ones and each function's FUNCTION_TIMEOUT_SECONDS (its timeout).
@@ -35,7 +36,7 @@ done
 require_gcloud_project
 [ -f main.py ] && [ -f requirements.txt ] || die "run from a checkout: main.py and requirements.txt are missing"
 
-# entry point, memory, timeout (s), max instances; fixed settings; settings to pass: config/functions.yaml,
+# entry point, memory, timeout (s), max instances, trigger, access; fixed settings; settings to pass: config/functions.yaml,
 # which Terraform reads too.
 mapfile -t FUNCTIONS < <(deployment_config sizes)
 mapfile -t FIXED < <(deployment_config environment)
@@ -59,12 +60,16 @@ for name in "${selected[@]}"; do
 done
 
 for spec in "${FUNCTIONS[@]}"; do
-  read -r entry_point memory timeout max_instances trigger <<<"$spec"
+  read -r entry_point memory timeout max_instances trigger access <<<"$spec"
   if [ ${#selected[@]} -gt 0 ] && [[ ! " ${selected[*]} " == *" ${entry_point} "* ]]; then
     continue
   fi
   if [ "$trigger" = storage ]; then  # Eventarc on each object finalized in the drop bucket, retried until done
     trigger_flags=(--trigger-bucket="$drop_bucket" --retry --trigger-service-account="$drops_account")
+  elif [[ "$trigger" == topic:* ]]; then  # Eventarc with each message of the topic (gmail_push), retried until done
+    trigger_flags=(--trigger-topic="${trigger#topic:}" --retry)
+  elif [ "$access" = public ]; then  # the webhooks only: they verify each request's signature themselves
+    trigger_flags=(--trigger-http --allow-unauthenticated)
   else
     trigger_flags=(--trigger-http --no-allow-unauthenticated)
   fi

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", default="us-central1")
     parser.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
     args = parser.parse_args(argv)
-    time_zone, jobs = load_jobs()
+    time_zone, jobs = load_jobs(push=True)
     unknown = sorted({job.function for job in jobs} - set(entry_points.__all__))
     if unknown:
         raise SystemExit(f"setup_cloud_scheduler: schedules.yaml names functions main.py does not export: {unknown}")

@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS sales_intelligence.gmail_sync_state (
   page_token STRING,
   sync_mode STRING,
   last_full_sync_at TIMESTAMP,
+  watch_expires_at TIMESTAMP,
+  watch_renewed_at TIMESTAMP,
   updated_at TIMESTAMP NOT NULL
 )
 OPTIONS (description = "Per-mailbox Gmail history id and resume point.");

@@ -47,6 +47,21 @@ class DialpadClient:
                 return
             params = {**window, "cursor": cursor}
 
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        def send() -> dict[str, Any]:
+            response = self._session.post(f"{self._base}{path}", json=body, timeout=60)
+            response.raise_for_status()
+            return response.json()
+
+        return self._calls(send)
+
+    def subscribe_calls(self, hook_url: str, secret: str, states: list[str]) -> dict[str, Any]:
+        """Creates a webhook (`POST /api/v2/webhooks`, events signed as JWTs HS256 with secret) and the company's
+        call event subscription for these states (`POST /api/v2/subscriptions/call`); answers the subscription."""
+        webhook = self._post("/api/v2/webhooks", {"hook_url": hook_url, "secret": secret})
+        return self._post("/api/v2/subscriptions/call", {"webhook_id": webhook["id"], "call_states": states,
+                                                         "enabled": True, "group_calls_only": False})
+
     def transcripts(self, call_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The transcripts of these calls (those that have lines), fetched at most `concurrency` at a time.
 

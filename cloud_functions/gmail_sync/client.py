@@ -23,7 +23,7 @@ from observability.logger import get_logger
 from pipeline.runner import StopSync
 
 log = get_logger(__name__)
-UNITS = {"list": 5, "get": 5, "history": 2, "profile": 1}
+UNITS = {"list": 5, "get": 5, "history": 2, "profile": 1, "watch": 100, "stop": 50}
 
 
 class HistoryExpired(Exception):
@@ -84,6 +84,15 @@ class GmailClient:
     def history_id(self) -> str:
         """The mailbox's current historyId."""
         return str(self._execute(self._users().getProfile(userId="me"), UNITS["profile"])["historyId"])
+
+    def watch(self, topic: str) -> dict[str, Any]:
+        """users.watch: Gmail publishes the mailbox's changes (every label) to topic; answers historyId and
+        expiration (epoch ms, about 7 days on). Calling it again renews the watch."""
+        return self._execute(self._users().watch(userId="me", body={"topicName": topic}), UNITS["watch"])
+
+    def stop(self) -> None:
+        """users.stop: no more notifications for the mailbox."""
+        self._execute(self._users().stop(userId="me"), UNITS["stop"])
 
     def list_page(self, query: str | None, page_token: str | None) -> tuple[list[str], str | None]:
         """One page of message ids (newest first) and the next page token."""

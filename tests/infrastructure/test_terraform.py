@@ -86,7 +86,8 @@ def test_terraform_reads_the_deployment_the_scripts_read(terraform, tmp_path):
     assert evaluated["s"] == list(deployment().secrets)
     assert evaluated["f"] == {name: {"memory": size.memory, "timeout_seconds": size.timeout_seconds,
                                      "max_instances": size.max_instances,
-                                     **({"trigger": size.trigger} if size.trigger != "http" else {})}
+                                     **({"trigger": size.trigger} if size.trigger != "http" else {}),
+                                     **({"public": True} if size.public else {})}
                               for name, size in function_sizes().items()}
     from config.schedules import schedules
 
@@ -121,16 +122,18 @@ def test_the_jobs_have_their_crons(schedules):
 
 
 def test_every_schedule_becomes_a_job_aimed_at_an_entry_point(terraform, schedules):
-    """Jobs come from schedules.yaml, filtered to deployed functions, and POST to that function's URI."""
+    """Jobs (and push jobs) come from schedules.yaml, filtered to deployed functions, and POST to that function's
+    URI."""
     locals_ = terraform["locals"]
     assert 'yamldecode(file("${local.repo_root}/config/schedules.yaml"))' in locals_["schedules"]
     assert "contains(keys(local.functions), job.function)" in locals_["jobs"]
+    assert "contains(keys(local.functions), job.function)" in locals_["push_jobs"]
     job = terraform["resource"]["google_cloud_scheduler_job"]["jobs"]
-    assert job["for_each"] == "${local.jobs}"
+    assert job["for_each"] == "${merge(local.jobs, local.push_jobs)}"
     target = job["http_target"][0]
     assert target["uri"] == "${google_cloudfunctions2_function.functions[each.value.function].service_config[0].uri}"
     assert target["oidc_token"][0]["service_account_email"] == "${google_service_account.scheduler.email}"
-    for entry in schedules["jobs"]:
+    for entry in schedules["jobs"] + schedules["push_jobs"]:
         assert entry["function"] in deployed(terraform) and callable(getattr(main, entry["function"]))
 
 
@@ -199,10 +202,35 @@ def test_scratch_dataset_expires_its_tables(terraform):
     assert editor["for_each"]["scratch"] == "${google_bigquery_dataset.scratch.dataset_id}"
 
 
-def test_nothing_is_public():
-    """No binding anywhere grants allUsers or allAuthenticatedUsers."""
+def test_gmail_push_is_triggered_by_its_topic_with_retries(terraform):
+    """A function with trigger topic:<name> (gmail_push only) gets an Eventarc Pub/Sub trigger on that topic, retried,
+    delivered as the scheduler account; the topic exists, and Gmail's push account is its only publisher."""
+    from config.functions import function_sizes
+
+    assert {n for n, s in function_sizes().items() if s.trigger.startswith("topic:")} == {"gmail_push"}
+    resources = terraform["resource"]
+    (trigger,) = [block for block in resources["google_cloudfunctions2_function"]["functions"]["dynamic"]
+                  if "pubsub" in block["event_trigger"]["content"][0]["event_type"]]
+    content = trigger["event_trigger"]["content"][0]
+    assert content["pubsub_topic"] == "${google_pubsub_topic.push[event_trigger.value].id}"
+    assert content["retry_policy"] == "RETRY_POLICY_RETRY"
+    assert content["service_account_email"] == "${google_service_account.scheduler.email}"
+    publisher = resources["google_pubsub_topic_iam_member"]["gmail_publishes_push"]
+    assert (publisher["role"], publisher["member"]) == ("roles/pubsub.publisher",
+                                                        "serviceAccount:gmail-api-push@system.gserviceaccount.com")
+
+
+def test_only_the_webhooks_are_public(terraform):
+    """allUsers is granted once, run.invoker on the functions functions.yaml marks public, which are exactly the two
+    webhook receivers; allAuthenticatedUsers never."""
+    from config.functions import function_sizes
+
     text = "\n".join(p.read_text() for p in INFRA.glob("*.tf"))
-    assert not re.search(r"allUsers|allAuthenticatedUsers", text)
+    assert len(re.findall(r"allUsers", text)) == 1 and "allAuthenticatedUsers" not in text
+    public = terraform["resource"]["google_cloud_run_service_iam_member"]["webhook_public_invoker"]
+    assert (public["member"], public["role"], public["for_each"]) == ("allUsers", "roles/run.invoker",
+                                                                      "${local.public_functions}")
+    assert {name for name, size in function_sizes().items() if size.public} == {"hubspot_webhook", "dialpad_webhook"}
 
 
 def test_runtime_account_has_least_privilege(terraform):
@@ -601,9 +629,11 @@ class TestQueueIam:
 
     def test_only_scheduler_and_push_accounts_invoke_and_the_scheduler_not_the_workers(self, terraform):
         """Every run.invoker grant goes to the scheduler account (all functions but the workers) or to a push
-        account (its worker): none to anyone else, so no worker is reachable without a push account's token."""
+        account (its worker), or to allUsers on the two webhooks only (test_only_the_webhooks_are_public): none to
+        anyone else, so no worker is reachable without a push account's token."""
         grants = terraform["resource"]["google_cloud_run_service_iam_member"]
-        assert set(grants) == {"scheduler_invoker", "pusher_invoker", "drops_invoker"}  # drops: file_drop's trigger
+        assert set(grants) == {"scheduler_invoker", "pusher_invoker", "drops_invoker",  # drops: file_drop's trigger
+                               "webhook_public_invoker"}  # the webhooks: test_only_the_webhooks_are_public
         assert grants["drops_invoker"]["for_each"] == "${local.drop_functions}"
         scheduler = grants["scheduler_invoker"]
         assert scheduler["for_each"] == \
@@ -674,7 +704,8 @@ class TestFileDrops:
         drops account, which may only receive events and invoke them; the runtime account reads the bucket."""
         assert function_sizes()["file_drop"].trigger == "storage"
         resources = terraform["resource"]
-        (trigger,) = resources["google_cloudfunctions2_function"]["functions"]["dynamic"]
+        (trigger,) = [block for block in resources["google_cloudfunctions2_function"]["functions"]["dynamic"]
+                      if "storage" in block["event_trigger"]["content"][0]["event_type"]]
         content = trigger["event_trigger"]["content"][0]
         assert content["event_type"] == "google.cloud.storage.object.v1.finalized"
         assert content["retry_policy"] == "RETRY_POLICY_RETRY"

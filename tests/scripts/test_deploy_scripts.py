@@ -48,7 +48,12 @@ def test_deploy_deploys_every_entry_point_with_its_size_from_functions_yaml(tmp_
     assert set(deployed) == set(main.__all__)
     for name, size in function_sizes().items():
         assert deployed[name] == (size.memory, f"{size.timeout_seconds}s", str(size.max_instances))
-    assert "--no-allow-unauthenticated" in calls.read_text()
+    lines = {re.search(r"--entry-point=(\w+)", line)[1]: line for line in calls.read_text().splitlines()}
+    for name, size in function_sizes().items():
+        access = "--allow-unauthenticated" if size.public else "--no-allow-unauthenticated"
+        expected = {"http": f"--trigger-http {access}", "storage": "--trigger-bucket="}.get(
+            size.trigger, f"--trigger-topic={size.trigger.removeprefix('topic:')}")
+        assert expected in lines[name], name
 
 
 def bin_dir(tmp_path: Path, gcloud: str | None = None) -> str:
@@ -76,8 +81,8 @@ def test_scripts_say_what_is_missing(tmp_path, script, gcloud, message):
 
 
 def test_scheduler_dry_run_prints_every_job():
-    """--dry-run lists every job of the sources and schedules.yaml once (the first four sources' among them), each
-    aimed at its function."""
+    """--dry-run lists every job of the sources and schedules.yaml once, the push jobs too (the first four sources'
+    among them), each aimed at its function."""
     from config.schedules import load_jobs
 
     result = subprocess.run([sys.executable, "-m", "scripts.setup_cloud_scheduler", "--dry-run"], cwd=ROOT,
@@ -85,9 +90,10 @@ def test_scheduler_dry_run_prints_every_job():
     assert result.returncode == 0, result.stderr
     jobs = re.findall(r"^(create)\s+(\S+)", result.stdout, re.M)
     created = [name for verb, name in jobs if verb == "create"]
-    assert sorted(created) == sorted(job.name for job in load_jobs()[1])
+    assert sorted(created) == sorted(job.name for job in load_jobs(push=True)[1])
     assert {"salesforce-incremental-sync", "salesforce-full-sync", "dialpad-sync", "hubspot-sync",
-            "gmail-incremental-sync", "gmail-full-sync", "entity-resolution", "account-recommendations"} <= set(created)
+            "gmail-incremental-sync", "gmail-full-sync", "entity-resolution", "account-recommendations",
+            "gmail-watch-renewal", "salesforce-probe"} <= set(created)
     assert "--oidc-service-account-email=sales-intel-scheduler@PROJECT.iam.gserviceaccount.com" in result.stdout
 
 
@@ -228,6 +234,9 @@ def test_the_secrets_are_those_the_code_reads():
         named = set(re.findall(r'"([a-z0-9]+(?:-[a-z0-9]+)+)"', (source.folder / "auth.py").read_text()))
         assert set(source.secrets) == named, source.name
         read |= named
+    from push.receivers import DIALPAD_SECRET, HUBSPOT_SECRET
+
+    read |= {DIALPAD_SECRET, HUBSPOT_SECRET}  # the webhooks' (config/functions.yaml), no source's
     assert set(deployment().secrets) == read
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("### Secrets"):readme.index("## Warehouse")]
