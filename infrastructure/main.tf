@@ -52,7 +52,6 @@ locals {
     STAGING_EXPIRATION_HOURS = tostring(var.staging_expiration_hours)
     PUBSUB_TOPIC             = google_pubsub_topic.errors.name
     MAILBOXES                = join(",", var.mailboxes)
-    MEET_USERS               = join(",", var.meet_users)
     DEFAULT_PHONE_REGION     = var.default_phone_region
     # Salesforce's login host (login, test or a My Domain), the instance of session-id authentication, and
     # the org's custom and formula fields the sync reads (JSON per object) with the formula refresh.

@@ -39,12 +39,6 @@ variable "mailboxes" {
   default     = []
 }
 
-variable "meet_users" {
-  description = "Workspace users whose Google Meet conferences are read (domain-wide delegation); empty: the mailboxes."
-  type        = list(string)
-  default     = []
-}
-
 variable "default_phone_region" {
   description = "Region for national phone numbers."
   type        = string

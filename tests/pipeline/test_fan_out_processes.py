@@ -86,9 +86,9 @@ class TestKilled:
     def test_a_worker_killed_mid_run_loses_and_doubles_nothing(self, queue_runtime, monkeypatch):
         """Worker process A is SIGKILLed once its first rows are merged; worker B gets its unacknowledged message
         again: every message stored exactly once, both mailboxes end in a successful run."""
-        with GmailSandbox(MAILBOXES, messages_per_mailbox=60) as sandbox:
-            # 600 units a minute: two messages a second a mailbox, so the run is still going when it is killed.
-            point_at(queue_runtime, sandbox, monkeypatch, gmail_quota_units_per_minute=600)
+        with GmailSandbox(MAILBOXES, messages_per_mailbox=40) as sandbox:
+            # 1,200 units a minute: four messages a second a mailbox, so the run is still going when it is killed.
+            point_at(queue_runtime, sandbox, monkeypatch, gmail_quota_units_per_minute=1200)
             settings, warehouse = queue_runtime.settings, queue_runtime.warehouse
             ensure_topology(settings, ["gmail"], ack_deadline_seconds=ACK_SECONDS)
             merger = Merger(warehouse, settings)
