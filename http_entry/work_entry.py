@@ -29,8 +29,12 @@ _landing: dict[int, Runtime] = {}
 
 
 def worker_runtime() -> Runtime:
-    """The process runtime with its warehouse landing rows instead of writing them (one per process runtime)."""
+    """The process runtime with its warehouse landing rows instead of writing them (one per process runtime); with
+    DISPATCH=inline (a message left queued after switching back, a push) the process runtime itself: the run merges
+    its own rows under its lease, as an HTTP trigger's would, since no merger runs then."""
     base = get_runtime()
+    if base.settings.dispatch != "queue":
+        return base
     with _lock:
         if id(base) not in _landing:
             _landing.clear()

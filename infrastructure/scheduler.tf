@@ -9,7 +9,9 @@ locals {
   local.schedules.freshness.stale_after_hours)
   jobs = { for job in local.all_jobs : job.name => job if contains(keys(local.functions), job.function) }
   # Push jobs (Gmail's watch renewal, the Salesforce probe) are scheduled alike but are not syncs: no freshness.
-  push_jobs = { for job in local.schedules.push_jobs : job.name => job if contains(keys(local.functions), job.function) }
+  # Queue mode only: push rides on the work queue and its merger (inline, the schedules alone keep data fresh).
+  push_jobs = { for job in local.schedules.push_jobs : job.name => job
+  if var.dispatch == "queue" && contains(keys(local.functions), job.function) }
 }
 
 resource "google_cloud_scheduler_job" "jobs" {

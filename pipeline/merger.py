@@ -38,7 +38,8 @@ DML_PER_TABLE_PER_WINDOW = 20  # BigQuery allows 25 per table per 10 s; the rest
 MAX_CYCLE_BYTES = 256 * 1024 * 1024  # landed JSON held in memory per cycle
 PULL_BATCH = 1000
 PULL_WAIT_SECONDS = 2.0  # an empty subscription answers no sooner: what a cycle waits to learn it is done
-SWEEP_EVERY_SECONDS = 300.0
+SWEEP_EVERY_SECONDS = 600.0
+_last_sweep_slot: int | None = None  # this process's last sweep (a scheduled invocation makes a new Merger each minute)
 
 
 def subscriber_client() -> Any:
@@ -118,12 +119,13 @@ class Merger:
     """Pulls the landing subscription and merges what it holds; see the module's docstring."""
 
     def __init__(self, warehouse: Warehouse, settings: Settings, subscriber: Any = None,
-                 window: DmlWindow | None = None, clock: Callable[[], float] = time.monotonic):
+                 window: DmlWindow | None = None, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time):
         self.warehouse, self.settings = warehouse, settings
         self._subscriber = subscriber
         self.window = window or DmlWindow(clock=clock)
         self._clock = clock
-        self._last_sweep: float | None = None
+        self._wall = wall
         self.landing = subscription_path(settings, settings.landing_topic)
         self.dead_letters = subscription_path(settings, settings.work_dead_letter_topic)
 
@@ -239,12 +241,14 @@ class Merger:
         result.dead_letters = len(rows)
 
     def _sweep(self, result: CycleResult) -> None:
-        """Runs left `running` past the function's timeout (their worker killed) closed as abandoned, every few
-        minutes: no lease in queue mode, so the timeout is the only sign."""
-        now = self._clock()
-        if self._last_sweep is not None and now - self._last_sweep < SWEEP_EVERY_SECONDS:
+        """Runs left `running` past the function's timeout (their worker killed) closed as abandoned, once per
+        SWEEP_EVERY_SECONDS of the wall clock (each scheduled invocation is a new Merger: its own timer would sweep
+        every minute): no lease in queue mode, so the timeout is the only sign."""
+        global _last_sweep_slot
+        slot = int(self._wall() // SWEEP_EVERY_SECONDS)
+        if slot == _last_sweep_slot:
             return
-        self._last_sweep = now
+        _last_sweep_slot = slot
         timeout = self.settings.function_timeout_seconds
         for source in WORK_SOURCES:
             result.abandoned += self.window.run("etl_runs", partial(close_abandoned_runs, self.warehouse, source,

@@ -67,9 +67,10 @@ def run_work(message: WorkMessage, runtime: Runtime, queue: WorkQueue | None = N
         job = module.stream_job(message.stream, message.sync_type, runtime, deadline)
     except BadRequest as error:
         raise PoisonMessage(str(error)) from None
+    inline = runtime.settings.dispatch != "queue"  # no merger: the run writes its rows itself, under its lease
     summary = run_sync(job, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=runtime.settings,
-                       trigger=f"queue-{message.reason}", clock=clock, deadline=deadline, sweep_abandoned=False,
-                       resume=message.resume, leased=False)
+                       trigger=f"queue-{message.reason}", clock=clock, deadline=deadline, sweep_abandoned=inline,
+                       resume=message.resume, leased=inline)
     answer = summary.to_dict()
     next_message = continuation(message, answer, runtime.settings.work_max_chain)
     if next_message is not None:

@@ -183,3 +183,34 @@ class TestOverHttp:
                     break
             assert stored(queue_runtime.warehouse) == mail_of(sandbox)
             assert [r["status"] for r in runs(queue_runtime.warehouse)] == ["success"]
+
+
+class TestWithoutTheQueue:
+    def test_a_work_message_in_inline_mode_is_merged_by_its_run(self, runtime, monkeypatch):
+        """DISPATCH=inline (a message left queued after switching back, or a push): the worker runs the stream
+        under its lease and merges its rows itself, since no merger runs then."""
+        from http_entry import work_entry
+        from pipeline.work_queue import WorkMessage
+
+        with GmailSandbox(MAILBOXES[:1], messages_per_mailbox=8) as sandbox:
+            point_at(runtime, sandbox, monkeypatch)
+            assert work_entry.worker_runtime() is runtime
+            body, status, _ = work_entry.deliver(WorkMessage("gmail", MAILBOXES[0], "full").encode(), 1, "m1",
+                                                 "gmail", runtime)
+            assert status == 200 and json.loads(body)["status"] == "success"
+            assert stored(runtime.warehouse) == mail_of(sandbox)
+            assert runtime.warehouse.query(f"SELECT COUNT(*) AS n FROM {DS}.stream_leases")[0]["n"] == 0  # released
+
+    def test_the_merger_sweeps_once_per_ten_minutes_of_the_wall_clock(self, runtime, monkeypatch):
+        """Each scheduled invocation makes a new Merger: the sweep of runs left running happens once per 600 s of the
+        wall clock, not once per invocation."""
+        from pipeline import merger as merger_module
+        from pipeline.merger import CycleResult, Merger
+
+        monkeypatch.setattr(merger_module, "_last_sweep_slot", None)
+        swept = []
+        for wall in (6000.0, 6060.0, 6590.0, 6600.0):
+            merger = Merger(runtime.warehouse, runtime.settings, subscriber=object(), wall=lambda wall=wall: wall)
+            merger._sweep(CycleResult())
+            swept.append(sum(1 for table, _, _ in merger.window.statements if table == "etl_runs"))
+        assert swept == [len(merger_module.WORK_SOURCES), 0, 0, len(merger_module.WORK_SOURCES)]
