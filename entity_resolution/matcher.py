@@ -24,6 +24,7 @@ from entity_resolution.match_tables import matched, scope_parts
 from http_entry.validation import SyncRequest
 from observability.logger import get_logger, log_context
 from pipeline.etl_runs import ABANDONED_LOOKBACK, LeaseTerms, RunRecord, claim_stream, new_run_id, tracked_run
+from pipeline.landing_lag import LANDING_LAG
 from pipeline.runtime import Runtime
 from transform.email_normalizer import GMAIL_DOMAINS, normalize_email
 from transform.phone_normalizer import to_e164
@@ -42,9 +43,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # the last resolution started is still counted as written since (reading a partition twice costs little).
 CLOCK_SKEW = timedelta(minutes=10)
 # Queue mode: a run's etl_runs row (its end, updated_at, stamped by the worker) reaches the table when the merger
-# merges it, possibly a cycle before the rows it covers; counted as written since for this much longer (the
-# landing backlog alert fires at 15 minutes).
-LANDING_LAG = timedelta(minutes=15)
+# merges it; counted as written since for LANDING_LAG longer (the landing backlog alert fires then).
 NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
 ALL_VALUES = 2**62
 

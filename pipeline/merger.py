@@ -13,6 +13,7 @@ timeout (a worker killed mid-run) as `abandoned`.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -26,6 +27,7 @@ from typing import Any, Callable
 from config.settings import Settings
 from observability.logger import get_logger, log_context
 from pipeline.etl_runs import LeaseTerms, close_abandoned_runs
+from pipeline.landing_lag import LANDING_LAG
 from pipeline.worker import WORK_SOURCES
 from warehouse import Warehouse
 from warehouse.landing import LANDING_FORMAT, decode_rows
@@ -35,11 +37,18 @@ log = get_logger(__name__)
 
 DML_WINDOW_SECONDS = 10.0
 DML_PER_TABLE_PER_WINDOW = 20  # BigQuery allows 25 per table per 10 s; the rest is headroom for entity resolution
-MAX_CYCLE_BYTES = 256 * 1024 * 1024  # landed JSON held in memory per cycle
+MAX_CYCLE_BYTES = 64 * 1024 * 1024  # landed JSON held per cycle (decoded rows take about three times that)
 PULL_BATCH = 1000
 PULL_WAIT_SECONDS = 2.0  # an empty subscription answers no sooner: what a cycle waits to learn it is done
 SWEEP_EVERY_SECONDS = 600.0
 _last_sweep_slot: int | None = None  # this process's last sweep (a scheduled invocation makes a new Merger each minute)
+
+
+def _merge_order(table: str) -> int:
+    """Where a table's MERGE goes in a cycle: data, then watermarks, then etl_runs."""
+    if table == "etl_runs":
+        return 2
+    return 1 if table == "sync_state" or table.endswith("_sync_state") else 0
 
 
 def subscriber_client() -> Any:
@@ -196,12 +205,18 @@ class Merger:
         for item in landed:
             for row in item.rows:
                 groups.setdefault((item.table, item.key, item.version, frozenset(row)), []).append(row)
-        # Bookkeeping last: a run's end (etl_runs) is never in the table before the rows of the same cycle it covers.
-        for (table, key, version, columns), rows in sorted(groups.items(), key=lambda g: g[0][0] == "etl_runs"):
-            self._learn_columns(table, columns)
-            typed = decode_rows(self.warehouse.spec_of(table), rows)
-            self.window.run(table, partial(self.warehouse.merge, table, typed, key=key, version=version,
-                                           batch_id=f"landed_{uuid.uuid4().hex[:12]}"))
+        # Data first, then watermarks, then runs' records: neither is in its table before the rows of the same cycle
+        # it covers.
+        for (table, key, version, columns), rows in sorted(groups.items(), key=lambda g: _merge_order(g[0][0])):
+            try:
+                self._learn_columns(table, columns)
+                typed = decode_rows(self.warehouse.spec_of(table), rows)
+                self.window.run(table, partial(self.warehouse.merge, table, typed, key=key, version=version,
+                                               batch_id=f"landed_{uuid.uuid4().hex[:12]}"))
+            except Exception as error:  # one bad group must not stall every later cycle: its rows are kept, rejected
+                log.exception("landed rows could not be merged; kept in rejected_records")
+                self._reject_rows(table, rows, f"merge into {table} failed: {type(error).__name__}: {error}", result)
+                continue
             result.merges += 1
             result.rows += len(rows)
             result.tables[table] = result.tables.get(table, 0) + len(rows)
@@ -221,6 +236,15 @@ class Merger:
             repeated = kind.startswith("ARRAY<")
             declared.append(Column(name, kind[6:-1] if repeated else kind, "REPEATED" if repeated else "NULLABLE"))
         self.warehouse.add_columns(table, declared)
+
+    def _reject_rows(self, table: str, rows: list[dict[str, Any]], reason: str, result: CycleResult) -> None:
+        now = datetime.now(timezone.utc)
+        rejected = [{"source": "merger", "stream": table, "run_id": "merger", "rejected_at": now,
+                     "record_key": "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32],
+                     "reason": reason[:2000], "raw_record": text[:100_000]}
+                    for text in (json.dumps(row, ensure_ascii=False, sort_keys=True) for row in rows)]
+        self.window.run("rejected_records", partial(self.warehouse.merge, "rejected_records", rejected))
+        result.rejected += len(rejected)
 
     def _reject(self, poison: list[tuple[Any, str]], result: CycleResult) -> None:
         now = datetime.now(timezone.utc)
@@ -249,7 +273,8 @@ class Merger:
         if slot == _last_sweep_slot:
             return
         _last_sweep_slot = slot
-        timeout = self.settings.function_timeout_seconds
+        # A run's end may reach etl_runs up to a landing lag after it was stamped: only runs older than that are swept.
+        timeout = self.settings.function_timeout_seconds + LANDING_LAG.total_seconds()
         for source in WORK_SOURCES:
             result.abandoned += self.window.run("etl_runs", partial(close_abandoned_runs, self.warehouse, source,
                                                                     LeaseTerms(timeout, timeout)))

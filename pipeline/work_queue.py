@@ -81,8 +81,9 @@ class WorkMessage:
         return cls(**body)
 
     def continuation(self, resume: str | None) -> "WorkMessage":
-        """The message that continues this stream where its run stopped."""
-        return WorkMessage(self.source, self.stream, self.sync_type, "continuation", resume, {}, _now(), self.chain + 1)
+        """The message that continues this stream where its run stopped: incremental from its watermark, as the next
+        scheduled run continues a partial one inline (a full sync of a windowed source would start over)."""
+        return WorkMessage(self.source, self.stream, "incremental", "continuation", resume, {}, _now(), self.chain + 1)
 
 
 def work_topic(settings: Settings, source: str) -> str:
@@ -110,7 +111,13 @@ class WorkQueue:
     def publish(self, messages: Sequence[WorkMessage]) -> list[str]:
         """Publishes every message and waits until each is stored; returns their message ids."""
         client = self._client()
-        futures = [client.publish(work_topic(self._settings, m.source), m.encode(), ordering_key=m.ordering_key,
-                                  source=m.source, stream=m.stream, reason=m.reason)
-                   for m in messages]
-        return [future.result(timeout=60) for future in futures]
+        published = [(m, client.publish(work_topic(self._settings, m.source), m.encode(), ordering_key=m.ordering_key,
+                                         source=m.source, stream=m.stream, reason=m.reason)) for m in messages]
+        ids = []
+        for message, future in published:
+            try:
+                ids.append(future.result(timeout=60))
+            except Exception:  # a failed publish pauses its ordering key in the client until resumed
+                client.resume_publish(work_topic(self._settings, message.source), message.ordering_key)
+                raise
+        return ids

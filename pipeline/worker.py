@@ -81,11 +81,11 @@ def run_work(message: WorkMessage, runtime: Runtime, queue: WorkQueue | None = N
 
 
 def continuation(message: WorkMessage, run: dict[str, Any], max_chain: int) -> WorkMessage | None:
-    """The message that continues a run stopped partial by its time budget, if it made progress (None: the run is
-    done, its stop holds for the whole source, it moved nothing, or the chain is at WORK_MAX_CHAIN)."""
+    """The message that continues a run stopped partial by its time budget, if its watermark moved (None: the run is
+    done, its stop holds for the whole source, its cursor did not move, or the chain is at WORK_MAX_CHAIN)."""
     if run["status"] != "partial" or run.get("ends_invocation") or message.chain >= max_chain:
         return None
-    if run["watermark_after"] == run["watermark_before"] and not run["rows_loaded"]:
+    if run["watermark_after"] == run["watermark_before"]:  # nothing to continue from: the schedule retries
         return None
     return message.continuation(run["watermark_after"])
 

@@ -39,11 +39,12 @@ def encode_batches(spec: TableSpec, rows: Sequence[Mapping[str, Any]], *, key: S
     chunk: list[str] = []
     for row in rows:
         text = json.dumps({c: json_ready(v) for c, v in row.items()}, ensure_ascii=False)
-        if chunk and size + len(text) > MAX_MESSAGE_BYTES:
+        length = len(text.encode("utf-8"))  # Pub/Sub counts bytes; a character may be four
+        if chunk and size + length > MAX_MESSAGE_BYTES:
             yield _message(header, part, chunk)
             part, size, chunk = part + 1, 0, []
         chunk.append(text)
-        size += len(text) + 1
+        size += length + 1
     if chunk:
         yield _message(header, part, chunk)
 
@@ -137,6 +138,9 @@ class LandingWarehouse(Warehouse):
 
     def _add_table_columns(self, table: str, columns: Sequence[Column]) -> None:
         self.inner._add_table_columns(table, columns)
+
+    def set_column_type(self, table: str, column: Column) -> None:
+        self.inner.set_column_type(table, column)  # DDL, not DML: a widened custom field, as inline
 
     def add_columns(self, table: str, columns: Sequence[Column]) -> list[str]:
         added = self.inner.add_columns(table, columns)

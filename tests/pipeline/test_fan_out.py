@@ -214,3 +214,30 @@ class TestWithoutTheQueue:
             merger._sweep(CycleResult())
             swept.append(sum(1 for table, _, _ in merger.window.statements if table == "etl_runs"))
         assert swept == [len(merger_module.WORK_SOURCES), 0, 0, len(merger_module.WORK_SOURCES)]
+
+
+class TestMergerFailures:
+    def test_a_group_that_cannot_merge_is_kept_as_rejected_and_does_not_stall_the_others(self, queue_runtime):
+        """A landed batch whose rows cannot be merged (a column the table lacks) goes to rejected_records with the
+        reason; the good batch of the same cycle is merged and nothing is delivered again."""
+        from google.cloud import pubsub_v1
+
+        from pipeline.merger import Merger
+        from scripts.fan_out import ensure_topology
+        from warehouse.landing import encode_batches, landing_topic
+
+        settings, warehouse = queue_runtime.settings, queue_runtime.warehouse
+        ensure_topology(settings, [])
+        spec = warehouse.spec_of("sync_state")
+        good = {"source": "dialpad", "stream": "calls", "watermark": "w1", "run_id": "r1", "updated_at": "2026-12-07T08:00:00+00:00"}
+        publisher = pubsub_v1.PublisherClient()
+        for rows in ([good], [{**good, "stream": "other", "bogus": 1}]):
+            for data in encode_batches(spec, rows, key=spec.primary_key, version=spec.version, batch_id="b"):
+                publisher.publish(landing_topic(settings), data).result()
+        merger = Merger(warehouse, settings)
+        result = merger.cycle()
+        assert (result.merges, result.rejected) == (1, 1)
+        assert warehouse.query(f"SELECT stream FROM {DS}.sync_state") == [{"stream": "calls"}]
+        (reject,) = warehouse.query(f"SELECT stream, reason FROM {DS}.rejected_records")
+        assert reject["stream"] == "sync_state" and "bogus" in reject["reason"]
+        assert merger.cycle().messages == 0
