@@ -128,15 +128,15 @@ class TestSync:
             assert fetched == 70  # nothing read twice
 
     def test_quota_limit_is_respected(self, runtime, monkeypatch):
-        """With a quota of 600 units a minute per user, enforced by the sandbox over any sliding minute, the client
-        never spends more than a twelfth of it in any 5 s (50 units) and the sandbox refuses nothing."""
+        """With a quota of 1,200 units a minute per user, enforced by the sandbox over any sliding minute, the client
+        never spends more than a twelfth of it in any 5 s (100 units) and the sandbox refuses nothing."""
         from cloud_functions.gmail_sync.sync import GmailSyncRequest, run_gmail_sync
 
-        with GmailSandbox(["alex@ourcompany.example"], messages_per_mailbox=20, quota_units_per_minute=600) as sandbox:
-            point_at(runtime, sandbox, monkeypatch, gmail_quota_units_per_minute=600)
-            sandbox.state.mailboxes["alex@ourcompany.example"].quota = WindowLimit(50, 5.0)
+        with GmailSandbox(["alex@ourcompany.example"], messages_per_mailbox=20, quota_units_per_minute=1200) as sandbox:
+            point_at(runtime, sandbox, monkeypatch, gmail_quota_units_per_minute=1200)
+            sandbox.state.mailboxes["alex@ourcompany.example"].quota = WindowLimit(100, 5.0)
             assert run_gmail_sync(GmailSyncRequest(sync_type="full"), runtime)["status"] == "success"
-            assert sandbox.state.mailboxes["alex@ourcompany.example"].quota.busiest <= 50
+            assert sandbox.state.mailboxes["alex@ourcompany.example"].quota.busiest <= 100
             assert sandbox.state.rate_limited == 0
             assert stored_ids(runtime.warehouse) == sandbox_ids(sandbox)
 
