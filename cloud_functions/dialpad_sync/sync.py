@@ -17,9 +17,10 @@ from api_clients.connection_check import Check, check
 from cloud_functions.dialpad_sync.auth import api_key
 from cloud_functions.dialpad_sync.client import DialpadClient
 from cloud_functions.dialpad_sync.records import TRANSCRIPT, call_row, transcript_row
-from http_entry.validation import BadRequest, SyncRequest
+from http_entry.validation import SyncRequest
 from pipeline.runner import Page, SyncJob, per_record, run_jobs
 from pipeline.runtime import Runtime
+from pipeline.streams import single_stream
 from transform.values import epoch_ms, to_bool, to_datetime
 
 SOURCE = "dialpad"
@@ -116,16 +117,9 @@ def client_for(runtime: Runtime) -> DialpadClient:
     return DialpadClient(api_key(runtime.secrets), runtime.settings)
 
 
-def requested_streams(_request: DialpadSyncRequest, _runtime: Runtime) -> list[str]:
-    """The streams a request names (pipeline.worker enqueues one work message each): the calls."""
-    return [STREAM]
-
-
-def stream_job(stream: str, sync_type: str, runtime: Runtime, _deadline: float) -> SyncJob:
-    """The calls' SyncJob (a work message's stream); BadRequest for any other stream."""
-    if stream != STREAM:
-        raise BadRequest(f"dialpad has one stream, {STREAM!r}, not {stream!r}")
-    return calls_job(client_for(runtime), runtime, DialpadSyncRequest(sync_type=sync_type))  # type: ignore[arg-type]
+# Queue mode (pipeline/worker.py): one stream.
+requested_streams, stream_job = single_stream(
+    SOURCE, STREAM, lambda runtime, sync_type: calls_job(client_for(runtime), runtime, DialpadSyncRequest(sync_type=sync_type)))  # type: ignore[arg-type]
 
 
 def run_dialpad_sync(request: DialpadSyncRequest, runtime: Runtime, client: DialpadClient | None = None) -> dict[str, Any]:

@@ -22,11 +22,12 @@ from api_clients.connection_check import Check, check
 from cloud_functions.meet_sync.auth import delegated_credentials, meet_users, service_account_key, services
 from cloud_functions.meet_sync.client import MeetClient
 from cloud_functions.meet_sync.records import GENERATED, SOURCE, conference_rows
-from http_entry.validation import BadRequest, SyncRequest
+from http_entry.validation import SyncRequest
 from observability.logger import get_logger
 from pipeline.runner import Page, StopSync, SyncJob, per_record, run_jobs
 from pipeline.runtime import Runtime
 from pipeline.stored_transcripts import stored_transcripts
+from pipeline.streams import single_stream
 from pipeline.sync_state import read_start
 
 log = get_logger(__name__)
@@ -149,16 +150,9 @@ def conferences_job(runtime: Runtime, request: MeetSyncRequest) -> SyncJob:
                    api_calls=lambda: reader.api_calls, details=reader.details)
 
 
-def requested_streams(_request: MeetSyncRequest, _runtime: Runtime) -> list[str]:
-    """The streams a request names (pipeline.worker enqueues one work message each): the conferences."""
-    return [STREAM]
-
-
-def stream_job(stream: str, sync_type: str, runtime: Runtime, _deadline: float) -> SyncJob:
-    """The conferences' SyncJob (a work message's stream); BadRequest for any other stream."""
-    if stream != STREAM:
-        raise BadRequest(f"meet has one stream, {STREAM!r}, not {stream!r}")
-    return conferences_job(runtime, MeetSyncRequest(sync_type=sync_type))  # type: ignore[arg-type]
+# Queue mode (pipeline/worker.py): one stream.
+requested_streams, stream_job = single_stream(
+    SOURCE, STREAM, lambda runtime, sync_type: conferences_job(runtime, MeetSyncRequest(sync_type=sync_type)))  # type: ignore[arg-type]
 
 
 def run_meet_sync(request: MeetSyncRequest, runtime: Runtime) -> dict[str, Any]:

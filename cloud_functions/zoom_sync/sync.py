@@ -17,10 +17,11 @@ from api_clients.connection_check import Check, check
 from cloud_functions.zoom_sync.auth import ZoomCredentials
 from cloud_functions.zoom_sync.client import ZoomClient
 from cloud_functions.zoom_sync.records import SOURCE, meeting_rows, transcript_file, transcript_state
-from http_entry.validation import BadRequest, SyncRequest
+from http_entry.validation import SyncRequest
 from pipeline.runner import Page, SyncJob, per_record, run_jobs
 from pipeline.runtime import Runtime
 from pipeline.stored_transcripts import stored_transcripts
+from pipeline.streams import single_stream
 from pipeline.sync_state import read_start
 from transform.meeting_rows import COMPLETED
 
@@ -113,16 +114,9 @@ def client_for(runtime: Runtime) -> ZoomClient:
     return ZoomClient(ZoomCredentials.from_secrets(runtime.secrets), runtime.settings)
 
 
-def requested_streams(_request: ZoomSyncRequest, _runtime: Runtime) -> list[str]:
-    """The streams a request names (pipeline.worker enqueues one work message each): the meetings."""
-    return [STREAM]
-
-
-def stream_job(stream: str, sync_type: str, runtime: Runtime, _deadline: float) -> SyncJob:
-    """The meetings' SyncJob (a work message's stream); BadRequest for any other stream."""
-    if stream != STREAM:
-        raise BadRequest(f"zoom has one stream, {STREAM!r}, not {stream!r}")
-    return meetings_job(client_for(runtime), runtime, ZoomSyncRequest(sync_type=sync_type))  # type: ignore[arg-type]
+# Queue mode (pipeline/worker.py): one stream.
+requested_streams, stream_job = single_stream(
+    SOURCE, STREAM, lambda runtime, sync_type: meetings_job(client_for(runtime), runtime, ZoomSyncRequest(sync_type=sync_type)))  # type: ignore[arg-type]
 
 
 def run_zoom_sync(request: ZoomSyncRequest, runtime: Runtime, client: ZoomClient | None = None) -> dict[str, Any]:
