@@ -18,7 +18,7 @@ from typing import Any
 from http_entry.handler import _answer
 from observability.logger import get_logger
 from pipeline.runtime import Runtime, get_runtime
-from pipeline.work_queue import PoisonMessage, WorkMessage
+from pipeline.work_queue import PoisonMessage, WorkMessage, topic_path
 from pipeline.worker import dead_letter_body, run_work
 from warehouse.landing import LandingWarehouse
 
@@ -97,7 +97,7 @@ def dead_letter(runtime: Runtime, data: bytes, error: BaseException, attempt: in
 
     settings = runtime.settings
     client = publisher or pubsub_v1.PublisherClient()
-    topic = f"projects/{settings.gcp_project}/topics/{settings.work_dead_letter_topic}"
+    topic = topic_path(settings, settings.work_dead_letter_topic)
     log.error("work message dead-lettered", extra={"json_fields": {"attempts": attempt, "message_id": message_id,
                                                                    "error_type": type(error).__name__}})
     return str(client.publish(topic, dead_letter_body(data, error, attempt, message_id)).result(timeout=60))

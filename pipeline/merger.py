@@ -13,7 +13,6 @@ timeout (a worker killed mid-run) as `abandoned`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -28,6 +27,8 @@ from config.settings import Settings
 from observability.logger import get_logger, log_context
 from pipeline.etl_runs import LeaseTerms, close_abandoned_runs
 from pipeline.landing_lag import LANDING_LAG
+from pipeline.runner import reject_row
+from pipeline.work_queue import subscription_path
 from pipeline.worker import WORK_SOURCES
 from warehouse import Warehouse
 from warehouse.landing import LANDING_FORMAT, decode_rows
@@ -67,8 +68,8 @@ def subscriber_client() -> Any:
     return pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
 
 
-def subscription_path(settings: Settings, topic: str) -> str:
-    return f"projects/{settings.gcp_project}/subscriptions/{topic}-merger"
+def merger_subscription(settings: Settings, topic: str) -> str:
+    return subscription_path(settings, f"{topic}-merger")
 
 
 @dataclass
@@ -135,8 +136,8 @@ class Merger:
         self.window = window or DmlWindow(clock=clock)
         self._clock = clock
         self._wall = wall
-        self.landing = subscription_path(settings, settings.landing_topic)
-        self.dead_letters = subscription_path(settings, settings.work_dead_letter_topic)
+        self.landing = merger_subscription(settings, settings.landing_topic)
+        self.dead_letters = merger_subscription(settings, settings.work_dead_letter_topic)
 
     @property
     def subscriber(self) -> Any:
@@ -238,21 +239,15 @@ class Merger:
         self.warehouse.add_columns(table, declared)
 
     def _reject_rows(self, table: str, rows: list[dict[str, Any]], reason: str, result: CycleResult) -> None:
-        now = datetime.now(timezone.utc)
-        rejected = [{"source": "merger", "stream": table, "run_id": "merger", "rejected_at": now,
-                     "record_key": "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32],
-                     "reason": reason[:2000], "raw_record": text[:100_000]}
-                    for text in (json.dumps(row, ensure_ascii=False, sort_keys=True) for row in rows)]
-        self.window.run("rejected_records", partial(self.warehouse.merge, "rejected_records", rejected))
-        result.rejected += len(rejected)
+        self._store_rejects([reject_row("merger", table, row, reason, "merger") for row in rows], result)
 
     def _reject(self, poison: list[tuple[Any, str]], result: CycleResult) -> None:
-        now = datetime.now(timezone.utc)
-        rows = [{"source": "merger", "stream": "landing", "record_key": message.message.message_id,
-                 "reason": f"landed message cannot be read: {reason}"[:2000],
-                 "raw_record": message.message.data.decode("utf-8", "replace")[:100_000],
-                 "run_id": "merger", "rejected_at": now} for message, reason in poison]
-        self.window.run("rejected_records", lambda: self.warehouse.merge("rejected_records", rows))
+        self._store_rejects([reject_row("merger", "landing", message.message.data.decode("utf-8", "replace"),
+                                        f"landed message cannot be read: {reason}", "merger",
+                                        message.message.message_id) for message, reason in poison], result)
+
+    def _store_rejects(self, rows: list[dict[str, Any]], result: CycleResult) -> None:
+        self.window.run("rejected_records", partial(self.warehouse.merge, "rejected_records", rows))
         result.rejected += len(rows)
 
     def _record_dead_letters(self, result: CycleResult) -> None:

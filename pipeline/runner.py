@@ -149,15 +149,21 @@ def _raw_text(record: Any) -> str:
 
 
 def rejected_row(job: SyncJob, record: Any, reason: str, run_id: str, key: str | None = None) -> dict[str, Any]:
-    """The rejected_records row for a record: its key (or a hash of it), the reason, the raw record capped."""
-    raw = _raw_text(record)
+    """The rejected_records row for a record of job: its key (or a hash of it), the reason, the raw record capped."""
     if key is None:
         try:
             key = job.record_key(record)
         except Exception:  # a record too broken to name is still kept, under its hash
             key = None
+    return reject_row(job.source, job.stream, record, reason, run_id, key)
+
+
+def reject_row(source: str, stream: str, record: Any, reason: str, run_id: str, key: str | None = None) -> dict[str, Any]:
+    """The rejected_records row for a record: its key (or a hash of the record), the reason, the raw record capped
+    and redacted."""
+    raw = _raw_text(record)
     return {
-        "source": job.source, "stream": job.stream,
+        "source": source, "stream": stream,
         "record_key": storable_text(str(key)) if key not in (None, "") else
         "sha256:" + hashlib.sha256(raw.encode()).hexdigest()[:32],
         "reason": storable_text(reason[:2000]), "raw_record": raw[:MAX_RAW_RECORD_CHARS], "run_id": run_id,

@@ -86,8 +86,17 @@ class WorkMessage:
         return WorkMessage(self.source, self.stream, "incremental", "continuation", resume, {}, _now(), self.chain + 1)
 
 
+def topic_path(settings: Settings, name: str) -> str:
+    """A Pub/Sub topic of the project: the one place its path is spelt."""
+    return f"projects/{settings.gcp_project}/topics/{name}"
+
+
+def subscription_path(settings: Settings, name: str) -> str:
+    return f"projects/{settings.gcp_project}/subscriptions/{name}"
+
+
 def work_topic(settings: Settings, source: str) -> str:
-    return f"projects/{settings.gcp_project}/topics/{settings.work_topic_prefix}{source}"
+    return topic_path(settings, f"{settings.work_topic_prefix}{source}")
 
 
 class WorkQueue:

@@ -16,13 +16,14 @@ from typing import Any
 from cloud_functions.gmail_sync.sync import client_for
 from pipeline.etl_runs import record_failed_invocation
 from pipeline.runtime import Runtime
+from pipeline.work_queue import topic_path
 
 SOURCE = "gmail"
 
 
 def push_topic(runtime: Runtime) -> str:
     """The fully qualified topic users.watch names."""
-    return f"projects/{runtime.settings.gcp_project}/topics/{runtime.settings.gmail_push_topic}"
+    return topic_path(runtime.settings, runtime.settings.gmail_push_topic)
 
 
 def renew_watch(mailbox: str, runtime: Runtime) -> datetime:

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from config.settings import Settings
+from config.sources import registered
 from observability.logger import get_logger
-from pipeline.merger import CycleResult, Merger, subscription_path
+from pipeline.merger import CycleResult, Merger, merger_subscription
 from pipeline.runtime import Runtime
-from pipeline.work_queue import WorkMessage, WorkQueue, work_topic
+from pipeline.work_queue import WorkMessage, WorkQueue, subscription_path, topic_path, work_topic
 from pipeline.worker import source_module
 from scripts.emulators import free_port, pubsub_command, running
 from warehouse.landing import LandingWarehouse
@@ -34,12 +35,8 @@ log = get_logger(__name__)
 ACK_DEADLINE_SECONDS = 600  # Pub/Sub's most: a run (at most the function's 540 s) ends before its message is due again
 
 
-def topic_path(settings: Settings, name: str) -> str:
-    return f"projects/{settings.gcp_project}/topics/{name}"
-
-
 def worker_subscription(settings: Settings, source: str) -> str:
-    return f"projects/{settings.gcp_project}/subscriptions/{settings.work_topic_prefix}{source}-workers"
+    return subscription_path(settings, f"{settings.work_topic_prefix}{source}-workers")
 
 
 def ensure_topology(settings: Settings, sources: Sequence[str], publisher: Any = None, subscriber: Any = None,
@@ -55,7 +52,7 @@ def ensure_topology(settings: Settings, sources: Sequence[str], publisher: Any =
     for topic in [dead, landing, *(work_topic(settings, s) for s in sources)]:
         with contextlib.suppress(AlreadyExists):
             publisher.create_topic(name=topic)
-    subscriptions = [{"name": subscription_path(settings, name), "topic": topic_path(settings, name),
+    subscriptions = [{"name": merger_subscription(settings, name), "topic": topic_path(settings, name),
                       "ack_deadline_seconds": ack_deadline_seconds}
                      for name in (settings.landing_topic, settings.work_dead_letter_topic)]
     subscriptions += [{"name": worker_subscription(settings, s), "topic": work_topic(settings, s),
@@ -133,10 +130,10 @@ class LocalFanOut:
 
     def enqueue(self, source: str, sync_type: str = "incremental", streams: Sequence[str] | None = None) -> list[str]:
         """One work message per stream of source (all it has, or these); returns the streams."""
-        module = source_module(source)
         if streams is None:
-            request = module_request(module, sync_type)
-            streams = module.requested_streams(request, self.runtime)
+            declaration = registered()[source]
+            request = declaration.attribute(declaration.request)(sync_type=sync_type, trigger="local")
+            streams = source_module(source).requested_streams(request, self.runtime)
         messages = [WorkMessage(source, stream, sync_type, "manual") for stream in streams]
         with self._lock:
             self.stats.open_streams.update(m.ordering_key for m in messages)
@@ -205,13 +202,6 @@ class LocalFanOut:
             self.stats.cycles.append(result)
             if not result.messages and not result.dead_letters:
                 return
-
-
-def module_request(module: Any, sync_type: str) -> Any:
-    """The source's request model for all of its streams."""
-    model = next(value for name, value in vars(module).items()
-                 if name.endswith("SyncRequest") and name != "SyncRequest" and isinstance(value, type))
-    return model(sync_type=sync_type, trigger="local")
 
 
 @contextlib.contextmanager

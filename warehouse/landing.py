@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any, Iterator, Mapping, Sequence
 
 from config.settings import Settings
+from pipeline.work_queue import topic_path
 from transform.values import json_ready
 from warehouse.base import Warehouse
 from warehouse.merge_sql import merge_target, row_groups, stamp_ingested_at
@@ -27,7 +28,7 @@ LANDING_FORMAT = 1
 
 
 def landing_topic(settings: Settings) -> str:
-    return f"projects/{settings.gcp_project}/topics/{settings.landing_topic}"
+    return topic_path(settings, settings.landing_topic)
 
 
 def encode_batches(spec: TableSpec, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str], version: str | None,
