@@ -17,6 +17,7 @@ from cloud_functions.gmail_sync.sync import client_for
 from pipeline.etl_runs import record_failed_invocation
 from pipeline.runtime import Runtime
 from pipeline.work_queue import topic_path
+from transform.values import epoch_ms, to_datetime
 
 SOURCE = "gmail"
 
@@ -29,11 +30,13 @@ def push_topic(runtime: Runtime) -> str:
 def renew_watch(mailbox: str, runtime: Runtime) -> datetime:
     """Registers (or renews) the mailbox's watch and keeps its expiry in gmail_sync_state; returns the expiry."""
     answer = client_for(mailbox, runtime).watch(push_topic(runtime))
-    expires = datetime.fromtimestamp(int(answer["expiration"]) / 1000, tz=timezone.utc)
+    expires = to_datetime(answer.get("expiration"))  # epoch milliseconds, as text
+    if expires is None:
+        raise ValueError(f"users.watch of {mailbox} answered no expiration")
     now = datetime.now(timezone.utc)
     runtime.warehouse.merge("gmail_sync_state", [{"mailbox": mailbox, "watch_expires_at": expires,
                                                   "watch_renewed_at": now, "updated_at": now}],
-                            batch_id=f"gmail_watch_{mailbox}_{int(now.timestamp() * 1000)}")
+                            batch_id=f"gmail_watch_{mailbox}_{epoch_ms(now)}")
     return expires
 
 

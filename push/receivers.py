@@ -9,12 +9,12 @@ HubSpot's and Dialpad's 5 s timeouts whatever the warehouse does, and a refused 
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from config.secrets import SecretStore
 from config.settings import Settings
+from http_entry.handler import _answer
 from observability.logger import get_logger
 from pipeline.work_queue import WorkMessage, WorkQueue
 from push.replay import ReplayGuard
@@ -23,14 +23,9 @@ from push.signatures import HUBSPOT_MAX_AGE_SECONDS, Refused, digest, json_body,
 log = get_logger(__name__)
 HUBSPOT_SECRET = "hubspot-app-secret"
 DIALPAD_SECRET = "dialpad-webhook-secret"
-JSON_HEADERS = {"Content-Type": "application/json"}
 # Dialpad call states whose call is worth merging at once: the call ended, or what it left behind is ready.
 DIALPAD_STATES = frozenset({"hangup", "call_transcription", "recording", "voicemail", "missed", "postcall"})
 Answer = tuple[str, int, dict[str, str]]
-
-
-def _answer(status: int, body: dict[str, Any]) -> Answer:
-    return json.dumps(body), status, JSON_HEADERS
 
 
 REFUSED = _answer(401, {"error": "unauthorized"})

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs
 
-from sandbox.company import CompanySize, FakeCompany
+from sandbox.company import LOCAL_RUN_SIZE, CompanySize, FakeCompany
 from sandbox.gmail import b64url, google_error
 from sandbox.meeting_plan import PlannedMeeting, plan_meeting, plan_meetings
 from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxServer, data_anchor, serve_until_interrupted
@@ -278,7 +278,7 @@ def _calendar_and_drive_routes(server: SandboxServer, state: MeetState) -> None:
 
 def for_local_run(settings: Any) -> "MeetSandbox":
     """The sandbox `make run` starts, not yet started."""
-    return MeetSandbox(LOCAL_RUN_MEETINGS, size=CompanySize(accounts=50, contacts=2000, leads=500))
+    return MeetSandbox(LOCAL_RUN_MEETINGS, size=LOCAL_RUN_SIZE)
 
 
 class MeetSandbox(RunningSandbox):

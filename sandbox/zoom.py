@@ -34,7 +34,7 @@ from urllib.parse import unquote
 
 import requests
 
-from sandbox.company import CompanySize, FakeCompany
+from sandbox.company import LOCAL_RUN_SIZE, CompanySize, FakeCompany
 from sandbox.meeting_plan import PlannedMeeting, plan_meeting, plan_meetings
 from sandbox.server import Faults, Request, Response, RunningSandbox, SandboxServer, WindowLimit, data_anchor, serve_until_interrupted
 
@@ -304,7 +304,7 @@ def send_url_validation(url: str, secret: str) -> bool:
 
 def for_local_run(settings: Any) -> "ZoomSandbox":
     """The sandbox `make run` starts, not yet started."""
-    return ZoomSandbox(LOCAL_RUN_MEETINGS, size=CompanySize(accounts=50, contacts=2000, leads=500))
+    return ZoomSandbox(LOCAL_RUN_MEETINGS, size=LOCAL_RUN_SIZE)
 
 
 class ZoomSandbox(RunningSandbox):

@@ -38,9 +38,10 @@ def drop_line(path: Path, summary: dict[str, Any]) -> str:
 
 def import_file(path: Path, runtime: Runtime, mailbox: str | None = None) -> dict[str, Any]:
     """Imports one file to its end (a partial run is resumed at once) or until another import holds it."""
-    summary = import_drop(local_file(path), runtime, mailbox=mailbox)
+    drop = local_file(path)  # read and hashed once, not once per resumed run
+    summary = import_drop(drop, runtime, mailbox=mailbox)
     while summary["drop_status"] == "partial":
-        summary = import_drop(local_file(path), runtime, mailbox=mailbox)
+        summary = import_drop(drop, runtime, mailbox=mailbox)
     return summary
 
 

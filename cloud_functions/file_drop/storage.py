@@ -10,6 +10,7 @@ whichever way it came.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 from dataclasses import dataclass
@@ -74,7 +75,9 @@ def local_file(path: Path) -> DroppedFile:
                        opener=opener)
 
 
+@functools.lru_cache(maxsize=None)
 def _session(endpoint: str) -> Any:
+    """One session per endpoint for the process (Google's: its credentials and token kept across drops)."""
     import requests
 
     if endpoint != GOOGLE_STORAGE:  # a loopback stand-in takes no credentials

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import requests
 
+from api_clients.http_json import TIMEOUT_SECONDS
 from api_clients.metered import MeteredCalls
 from api_clients.rate_limit import RateLimiter
 from api_clients.retry import TransientAPIError
@@ -23,7 +24,6 @@ from cloud_functions.zoom_sync.auth import AccessTokens, ZoomCredentials
 from config.settings import Settings
 from pipeline.runner import StopSync
 
-TIMEOUT_SECONDS = 60
 PAGE_SIZE = 300
 # Requests per second by rate-limit category, Zoom's Pro plan.
 CATEGORY_PER_SECOND = {"light": 30, "medium": 20, "heavy": 10}
