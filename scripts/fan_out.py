@@ -128,13 +128,15 @@ class LocalFanOut:
             self._merger_thread.join(timeout=120)
         self._subscriber.close()
 
-    def enqueue(self, source: str, sync_type: str = "incremental", streams: Sequence[str] | None = None) -> list[str]:
-        """One work message per stream of source (all it has, or these); returns the streams."""
+    def enqueue(self, source: str, sync_type: str = "incremental", streams: Sequence[str] | None = None,
+                reason: str = "manual") -> list[str]:
+        """One work message per stream of source (all it has, or these), asked for for reason (manual, push,
+        ...); returns the streams."""
         if streams is None:
             declaration = registered()[source]
             request = declaration.attribute(declaration.request)(sync_type=sync_type, trigger="local")
             streams = source_module(source).requested_streams(request, self.runtime)
-        messages = [WorkMessage(source, stream, sync_type, "manual") for stream in streams]
+        messages = [WorkMessage(source, stream, sync_type, reason) for stream in streams]
         with self._lock:
             self.stats.open_streams.update(m.ordering_key for m in messages)
         self.queue.publish(messages)

@@ -1,0 +1,152 @@
+"""The fresh tier for real: push runs through the Pub/Sub emulator land rows the merger appends to <table>_fresh
+(free load jobs), <table>_live shows them at once, and a fold merges them into the tables; on DuckDB and on the
+BigQuery emulator."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from pipeline.fresh_tier import LoadBudget
+from pipeline.runtime import Runtime
+from sandbox.gmail import NOT_MAIL, GmailSandbox
+from scripts.fan_out import LocalFanOut
+from tests.helpers import point_at
+from warehouse.fresh import fresh_spec, latest_rows, live_view_sql
+from warehouse.schemas import table_spec
+
+MAILBOX = "alex@ourcompany.example"
+
+
+@pytest.fixture(params=["duckdb", "bigquery"])
+def queue_runtime(request, settings, pubsub_emulator, monkeypatch):
+    """A runtime in queue mode on the Pub/Sub emulator, over DuckDB or the BigQuery emulator."""
+    import pipeline.runtime
+
+    if request.param == "duckdb":
+        warehouse = request.getfixturevalue("warehouse")
+    else:
+        warehouse = request.getfixturevalue("bigquery_warehouse")
+        settings = request.getfixturevalue("bigquery_settings")
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_emulator)
+    tag = uuid.uuid4().hex[:6]
+    settings = settings.model_copy(update={
+        "dispatch": "queue", "work_topic_prefix": f"work-{tag}-", "landing_topic": f"landed-{tag}",
+        "work_dead_letter_topic": f"dead-{tag}", "merge_interval_seconds": 0.5})
+    runtime = Runtime.around(settings, warehouse)
+    monkeypatch.setattr(pipeline.runtime, "_runtime", runtime)
+    return runtime
+
+
+def ids(warehouse, table):
+    return {r["message_id"] for r in warehouse.query(
+        f"SELECT message_id FROM `{warehouse.dataset}.{table}` WHERE mailbox = @m", {"m": MAILBOX})}
+
+
+def mail(sandbox):
+    return {m.id for m in sandbox.state.mailboxes[MAILBOX].messages.values() if not set(m.labels) & set(NOT_MAIL)}
+
+
+class Writes:
+    """Counts the statements that change a table (MERGEs and DML) a warehouse runs; DDL is free and not counted."""
+
+    def __init__(self, warehouse, monkeypatch):
+        self.merges: list[str] = []
+        self.dml: list[str] = []
+        merge, execute = warehouse.merge, warehouse.execute
+
+        def counted_merge(table, rows, **kwargs):
+            self.merges.append(table)
+            return merge(table, rows, **kwargs)
+
+        def counted_execute(sql, params=None):
+            if not sql.lstrip().upper().startswith(("CREATE", "DROP", "ALTER")):
+                self.dml.append(sql.split("\n", 1)[0])
+            return execute(sql, params)
+
+        monkeypatch.setattr(warehouse, "merge", counted_merge)
+        monkeypatch.setattr(warehouse, "execute", counted_execute)
+
+
+class TestFreshTier:
+    def test_pushed_mail_is_live_at_once_and_folded_later(self, queue_runtime, monkeypatch):
+        """After a full sync, two pushes each bringing a message: neither is in gmail_messages (no MERGE, no DML ran
+        for them), both are in gmail_messages_live and gmail_participants_live; the second run started from the
+        first one's watermark, read from the fresh tier (it fetched one message, not two); a fold puts both in the
+        tables and empties the fresh tables, the live view unchanged."""
+        warehouse = queue_runtime.warehouse
+        with GmailSandbox([MAILBOX], messages_per_mailbox=8) as sandbox:
+            point_at(queue_runtime, sandbox, monkeypatch)
+            with LocalFanOut(queue_runtime, ["gmail"], workers=1) as fan:
+                fan.enqueue("gmail", "full")
+                assert fan.wait_until_done(timeout=120)
+                fan.drain()  # the merger's thread stops: from here on each drain() merges what is left
+                before = ids(warehouse, "gmail_messages")
+                assert before == mail(sandbox)
+                writes = Writes(warehouse, monkeypatch)
+                pushed = []
+                for _ in range(2):
+                    pushed.append(sandbox.state.add_message(MAILBOX).id)
+                    fan.enqueue("gmail", "incremental", [MAILBOX], reason="push")
+                    assert fan.wait_until_done(timeout=120)
+                    fan.drain()
+            assert {t for t in writes.merges if not t.endswith("_fresh")} == set() and writes.dml == []
+            assert ids(warehouse, "gmail_messages") == before
+            assert ids(warehouse, "gmail_messages_live") == before | set(pushed)
+            participants = warehouse.query(f"SELECT DISTINCT message_id FROM `{warehouse.dataset}.gmail_participants_live`"
+                                           " WHERE mailbox = @m", {"m": MAILBOX})
+            assert set(pushed) <= {r["message_id"] for r in participants}
+            runs = warehouse.query(f"SELECT rows_fetched, status FROM `{warehouse.dataset}.etl_runs_live` "
+                                   "WHERE trigger = 'queue-push' ORDER BY started_at")
+            assert [(r["rows_fetched"], r["status"]) for r in runs] == [(1, "success"), (1, "success")]
+            folded = fan.merger.fold(force=True)
+            assert {"gmail_messages", "gmail_participants", "gmail_sync_state", "etl_runs"} <= set(folded)
+            assert ids(warehouse, "gmail_messages") == before | set(pushed)
+            assert ids(warehouse, "gmail_messages_live") == before | set(pushed)
+            for table in folded:
+                assert warehouse.read_rows(f"{table}_fresh") == []
+            assert len(warehouse.query(f"SELECT run_id FROM `{warehouse.dataset}.etl_runs` "
+                                       "WHERE trigger = 'queue-push'")) == 2
+
+
+class TestLiveView:
+    def test_a_fresh_row_overrides_only_its_supplied_columns_and_only_when_newer(self, warehouse):
+        """A fresh row supplying some columns shows them over the stored row; an older fresh row shows nothing;
+        a key only in the fresh table appears; the watermark read (latest_rows) agrees with the view."""
+        from datetime import datetime, timedelta, timezone
+
+        now = datetime(2026, 12, 7, 12, tzinfo=timezone.utc)
+        warehouse.merge("sync_state", [{"source": "s", "stream": "a", "watermark": "w1", "run_id": "r1",
+                                        "updated_at": now}])
+        warehouse.create_table(fresh_spec(table_spec("sync_state")))
+        warehouse.execute(live_view_sql(table_spec("sync_state"), warehouse.dataset))
+        fresh = "sync_state_fresh"
+        warehouse.append(fresh, [
+            {"source": "s", "stream": "a", "watermark": "w2", "updated_at": now + timedelta(minutes=1),
+             "_landed_ns": 1, "_seq": 0, "_supplied": ",source,stream,watermark,updated_at,"},
+            {"source": "s", "stream": "b", "watermark": "x1", "updated_at": now,
+             "_landed_ns": 1, "_seq": 1, "_supplied": ",source,stream,watermark,updated_at,"}], batch_id="t1")
+        live = {r["stream"]: r for r in warehouse.query(f"SELECT * FROM {warehouse.dataset}.sync_state_live")}
+        assert live["a"]["watermark"] == "w2" and live["a"]["run_id"] == "r1" and live["b"]["watermark"] == "x1"
+        assert latest_rows(warehouse, "sync_state", {"stream": "a"})[0]["watermark"] == "w2"
+        warehouse.merge("sync_state", [{"source": "s", "stream": "c", "watermark": "c5", "run_id": "r5",
+                                        "updated_at": now}])
+        warehouse.append(fresh, [{"source": "s", "stream": c, "watermark": w, "updated_at": now - timedelta(days=1),
+                                  "_landed_ns": 2, "_seq": i, "_supplied": ",source,stream,watermark,updated_at,"}
+                                 for i, (c, w) in enumerate([("a", "w0"), ("c", "c4")])], batch_id="t2")
+        live = {r["stream"]: r for r in warehouse.query(f"SELECT * FROM {warehouse.dataset}.sync_state_live")}
+        assert live["a"]["watermark"] == "w2"  # a later landed but older version: not over the newer fresh row
+        assert live["c"]["watermark"] == "c5"  # a fresh row older than the stored one
+        assert latest_rows(warehouse, "sync_state", {"stream": "a"})[0]["watermark"] == "w2"
+        assert latest_rows(warehouse, "sync_state", {"stream": "c"})[0]["watermark"] == "c5"
+
+
+class TestLoadBudget:
+    def test_spends_a_burst_then_refills_at_its_daily_rate(self):
+        """60 loads at once, then one more only after a day's share of time has passed (86,400 / 1,400 s)."""
+        now = [0.0]
+        budget = LoadBudget(clock=lambda: now[0])
+        assert all(budget.take("t") for _ in range(60))
+        assert not budget.take("t") and budget.take("other")
+        now[0] += 86_400 / 1_400 + 0.01
+        assert budget.take("t") and not budget.take("t")
