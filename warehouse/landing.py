@@ -124,6 +124,9 @@ class LandingWarehouse(Warehouse):
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return self.inner.query(sql, params)
 
+    def read_rows(self, table: str, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        return self.inner.read_rows(table, columns)
+
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int | None:
         raise RuntimeError("a worker in queue mode runs no statement that changes tables: its rows are landed "
                            "and the merger writes them")
