@@ -94,10 +94,8 @@ class ResolutionMirror:
         with self._lock:
             read = {}
             for table, columns in self.columns.items():
-                rows = self.source.read_rows(table, columns)
                 self.warehouse.execute(f"DELETE FROM {quoted(self.warehouse.dataset, table)} WHERE TRUE")
-                self.warehouse.merge(table, rows, batch_id=f"mirror_{table}")
-                read[table] = len(rows)
+                read[table] = self._load(table, columns)
             for generation in self._journal:
                 for table, rows in generation:
                     self.warehouse.merge(table, rows, batch_id=f"mirror_{table}")
@@ -105,6 +103,20 @@ class ResolutionMirror:
             self._runtime = Runtime.around(self._resolution_settings(), self.warehouse)
             self.refreshed_at = time.monotonic()
             return read
+
+    def _load(self, table: str, columns: Sequence[str]) -> int:
+        """Reads table's columns from the source into the mirror; returns the rows read."""
+        import pyarrow as pa
+
+        rows = self.source.read_rows(table, columns)
+        if not rows:
+            return 0
+        # As one Arrow table: merge() would copy each row dict to stamp it (200,000 contacts: +150 MB at the peak).
+        batch = pa.Table.from_pylist(rows)
+        count = len(rows)
+        del rows
+        self.warehouse.merge(table, batch, batch_id=f"mirror_{table}")
+        return count
 
     def _resolution_settings(self) -> Settings:
         """The settings with our own domains spelt out: where neither INTERNAL_DOMAINS nor MAILBOXES is set, the
