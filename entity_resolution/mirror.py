@@ -3,9 +3,10 @@ CRM side, with no billed BigQuery statement (fresh-tier design, item 5).
 
 The mirror holds sf_contacts, sf_leads, sf_accounts, manual_mappings and ref_free_email_domains with only the
 columns entity resolution's SQL names (and each table's merge key and version): the other columns are dropped
-from its tables, so SQL reading a column the mirror lacks fails instead of reading NULL. refresh() reads them
-from the warehouse with read_rows (BigQuery: tabledata.list, free); apply() merges the CRM rows the merger lands,
-so a contact created a minute ago is matchable before the next refresh (every REFRESH_SECONDS).
+from its tables, so SQL reading a column the mirror lacks fails instead of reading NULL. refresh() reads them,
+and their `<table>_fresh` rows not folded yet, from the warehouse with read_rows (BigQuery: tabledata.list, free),
+and resolve() refreshes a mirror older than REFRESH_SECONDS (an hour); apply() merges the CRM rows the merger lands,
+so a contact created a minute ago is matchable before the next refresh.
 
 resolve() puts the rows into the mirror's own matched tables (emptied first, their match columns left out: every
 row is one never examined), runs matcher.resolve_entities on the mirror (full mode: every value of those rows),
@@ -24,6 +25,7 @@ from entity_resolution.match_tables import matched
 from entity_resolution.matcher import SQL_DIR, ResolutionRequest, internal_domains, resolve_entities
 from pipeline.runtime import Runtime
 from warehouse import DuckDBWarehouse, Warehouse
+from warehouse.fresh import META_NAMES, fresh_name, supplied_columns
 from warehouse.job_ledger import JobLedger
 from warehouse.merge_sql import merge_target
 from warehouse.schemas import table_spec
@@ -33,9 +35,6 @@ CRM_TABLES = ("sf_contacts", "sf_leads", "sf_accounts", "manual_mappings", "ref_
 # What a resolution writes in the mirror besides the matched tables: emptied around each resolve().
 RUN_TABLES = ("etl_runs", "entity_match_candidates", "stream_leases")
 REFRESH_SECONDS = 3600.0
-# Rows apply()d are merged again over the next two refreshes: a pushed CRM row reaches the table refresh() reads
-# at the merger's next fold (hourly), so by then the table holds it.
-JOURNAL_GENERATIONS = 2
 
 
 def mirror_columns() -> dict[str, list[str]]:
@@ -79,7 +78,9 @@ class ResolutionMirror:
         self._drop_unread_columns()
         self.refreshed_at: float | None = None  # time.monotonic() of the last refresh
         self._runtime = Runtime.around(settings, self.warehouse)
-        self._journal: list[list[tuple[str, list[dict[str, Any]]]]] = [[] for _ in range(JOURNAL_GENERATIONS)]
+        # Rows apply()d since the last refresh, merged again by the next: the merger applies a pushed CRM row before
+        # it appends it to the fresh table, so a refresh in between finds it in neither table.
+        self._applied: list[tuple[str, Sequence[Mapping[str, Any]]]] = []
         self._lock = threading.RLock()
 
     def _drop_unread_columns(self) -> None:
@@ -89,17 +90,18 @@ class ResolutionMirror:
                     self.warehouse.execute(f"ALTER TABLE {quoted(self.warehouse.dataset, table)} DROP COLUMN {column}")
 
     def refresh(self) -> dict[str, int]:
-        """Reads the CRM tables anew from the source (free reads) and merges the rows applied lately over them;
-        returns the rows read per table."""
+        """Reads the CRM tables anew from the source (free reads), their fresh tables' rows over them, then the rows
+        applied since the last refresh; returns the rows read per table."""
         with self._lock:
             read = {}
             for table, columns in self.columns.items():
-                self.warehouse.execute(f"DELETE FROM {quoted(self.warehouse.dataset, table)} WHERE TRUE")
+                self.warehouse.clear_rows(table)
                 read[table] = self._load(table, columns)
-            for generation in self._journal:
-                for table, rows in generation:
-                    self.warehouse.merge(table, rows, batch_id=f"mirror_{table}")
-            self._journal = [[], *self._journal[:-1]]
+            for table, columns in self.columns.items():
+                read[fresh_name(table)] = self._load_fresh(table, columns)
+            for table, rows in self._applied:
+                self.warehouse.merge(table, rows, batch_id=f"mirror_{table}")
+            self._applied = []
             self._runtime = Runtime.around(self._resolution_settings(), self.warehouse)
             self.refreshed_at = time.monotonic()
             return read
@@ -118,6 +120,18 @@ class ResolutionMirror:
         self.warehouse.merge(table, batch, batch_id=f"mirror_{table}")
         return count
 
+    def _load_fresh(self, table: str, columns: Sequence[str]) -> int:
+        """Merges the rows of `<table>_fresh` (pushed, not folded yet; warehouse/fresh.py) over the mirror's, their
+        supplied columns in landing order; returns the rows read (none when the source has no such table)."""
+        if fresh_name(table) not in self.source.list_tables():
+            return 0
+        rows = self.source.read_rows(fresh_name(table), [*columns, *META_NAMES])
+        rows.sort(key=lambda r: (r["_landed_ns"] or 0, r["_seq"] or 0))
+        kept = set(columns)
+        self.warehouse.merge(table, [{c: row[c] for c in supplied_columns(row["_supplied"]) if c in kept}
+                                     for row in rows], batch_id=f"mirror_{table}_fresh")
+        return len(rows)
+
     def _resolution_settings(self) -> Settings:
         """The settings with our own domains spelt out: where neither INTERNAL_DOMAINS nor MAILBOXES is set, the
         scheduled run takes the domains of the mailboxes synced (gmail_messages, a billed query); here those of
@@ -128,6 +142,14 @@ class ResolutionMirror:
         domains = internal_domains(self.settings.model_copy(update={"mailboxes": mailboxes}), self.warehouse)
         return self.settings.model_copy(update={"internal_domains": domains})
 
+    def mirrors(self, table: str) -> bool:
+        """Whether apply() keeps rows of table (the CRM side entity resolution reads)."""
+        return table in self.columns
+
+    def resolves(self, table: str) -> bool:
+        """Whether resolve() takes rows of table (a table entity resolution matches)."""
+        return any(m.table == table for m in matched())
+
     def apply(self, table: str, rows: Sequence[Mapping[str, Any]]) -> int:
         """Merges CRM rows the merger lands into the mirror (the columns it holds that each row supplies); rows of
         a table the mirror does not hold are ignored. Returns the rows merged."""
@@ -136,7 +158,7 @@ class ResolutionMirror:
         kept = set(self.columns[table])
         rows = [{k: v for k, v in row.items() if k in kept} for row in rows]
         with self._lock:
-            self._journal[0].append((table, rows))
+            self._applied.append((table, rows))
             return self.warehouse.merge(table, rows, batch_id=f"mirror_{table}")
 
     def resolve(self, rows_by_table: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
@@ -167,7 +189,7 @@ class ResolutionMirror:
 
     def _empty(self, tables: Sequence[str]) -> None:
         for table in tables:
-            self.warehouse.execute(f"DELETE FROM {quoted(self.warehouse.dataset, table)} WHERE TRUE")
+            self.warehouse.clear_rows(table)
 
     def _answers(self, table: str) -> dict[tuple[Any, ...], dict[str, Any]]:
         """Per key of the mirror's rows of table, its match columns."""

@@ -130,11 +130,6 @@ class Warehouse(abc.ABC):
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int | None:
         """Runs a BigQuery-dialect statement (DML, DDL, script); returns affected rows when known."""
 
-    @abc.abstractmethod
-    def read_rows(self, table: str, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        """Every row of table (only columns, when given), typed as query() returns them, read without a query
-        job: on BigQuery tabledata.list, which bills nothing (a full read: for small tables and caches)."""
-
     def spec_of(self, table: str) -> TableSpec:
         """The table's spec: its schema file's columns, then the run-time columns add_columns declared."""
         from warehouse.fresh import base_name, fresh_spec

@@ -309,22 +309,6 @@ class BigQueryWarehouse(Warehouse):
                     row[name] = json.loads(row[name])
         return rows
 
-    def read_rows(self, table: str, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        # tabledata.list (the console's preview): free, unlike any query job (10 MB at least per table).
-        found = self.client.get_table(f"{self.project}.{self.dataset}.{table}")
-        fields = [f for f in found.schema if f.name in columns] if columns else found.schema
-        missing = set(columns or ()) - {f.name for f in fields}
-        if missing:
-            raise ValueError(f"{table} has no column {', '.join(sorted(missing))}")
-        rows = [dict(row.items()) for row in self.client.list_rows(found, selected_fields=fields)]
-        self.ledger.record("read", table, len(rows))
-        json_columns = [f.name for f in fields if _is_json(f)]
-        for row in rows:
-            for name in json_columns:  # a JSON value is a Python object, as query() gives it
-                if isinstance(row[name], str):
-                    row[name] = json.loads(row[name])
-        return rows
-
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int | None:
         job = self.client.query(sql, job_config=self._config_for(sql, params), location=self.location)
         job.result()

@@ -277,10 +277,6 @@ class DuckDBWarehouse(Warehouse):
         self.ledger.record(kind, statement_target(sql), affected or 0)
         return affected
 
-    def read_rows(self, table: str, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        selected = ", ".join(f"`{c}`" for c in columns) if columns else "*"
-        return self.query(f"SELECT {selected} FROM {quoted(self.dataset, table)}")
-
     def close(self) -> None:
         with self._lock:
             self._con.close()

@@ -11,6 +11,7 @@ from observability.logger import log_context
 from pipeline.runtime import Runtime
 from tests.entity_resolution.test_matcher import ACCOUNTS, CONTACTS, LEADS, T0, crm_rows
 from transform.email_normalizer import email_domain
+from warehouse.fresh import ensure_fresh, fresh_name, fresh_rows
 
 DS = "sales_intelligence"
 MAILBOX = "alex@ourcompany.example"
@@ -129,8 +130,11 @@ class TestKeptCurrent:
         assert reads == []
 
     def test_rows_of_tables_the_mirror_does_not_hold_are_ignored(self, source, settings):
-        """apply() takes whatever the merger lands and keeps only the CRM side."""
-        assert ResolutionMirror(source, settings).apply("dialpad_calls", [{"call_id": "c"}]) == 0
+        """apply() takes whatever the merger lands and keeps only the CRM side; mirrors() and resolves() say which."""
+        mirror = ResolutionMirror(source, settings)
+        assert mirror.apply("dialpad_calls", [{"call_id": "c"}]) == 0
+        assert (mirror.mirrors("sf_leads"), mirror.mirrors("dialpad_calls")) == (True, False)
+        assert (mirror.resolves("crm_deals"), mirror.resolves("sf_leads")) == (True, False)
 
     def test_it_refreshes_when_older_than_refresh_seconds(self, source, settings):
         """A contact written to the warehouse by a scheduled run is seen after refresh_seconds, not before."""
@@ -148,6 +152,16 @@ class TestKeptCurrent:
         mirror.apply("sf_contacts", crm_rows([{"id": "003NEW", "account_id": None, "email": "new@gamma.example"}]))
         mirror.refresh()
         assert email_answer(mirror, "new@gamma.example")[0] == "003NEW"
+
+    def test_pushed_rows_not_folded_yet_are_read_from_the_fresh_table(self, source, settings):
+        """A refresh reads `sf_contacts_fresh` too: a pushed contact waiting for the hourly fold is matchable."""
+        ensure_fresh(source, "sf_contacts", {})
+        pushed = crm_rows([{"id": "003PUSH", "account_id": "001BETA", "email": "pushed@gamma.example"}])
+        source.append(fresh_name("sf_contacts"), fresh_rows(pushed, landed_ns=1), batch_id="push")
+        mirror = ResolutionMirror(source, settings)
+        assert mirror.refresh()["sf_contacts_fresh"] == 1
+        assert email_answer(mirror, "pushed@gamma.example") == ("003PUSH", "001BETA", "email_exact")
+        assert email_answer(mirror, "jane@acme.com")[0] == "003JANE"  # the table's rows are still there
 
     def test_a_newer_version_applied_wins_and_an_older_one_does_not(self, source, settings):
         """apply() merges by system_modstamp: a contact's new address replaces its old one; a replay does not."""
@@ -189,7 +203,7 @@ class TestOnBigQuery:
             answered = mirror.resolve(pushed_rows())
         assert jobs == []
         ledger = bigquery_warehouse.ledger.take("push-1")
-        assert set(ledger["jobs"]) == {f"read {t}" for t in [*mirror_columns(), "gmail_sync_state"]}
+        assert set(ledger["jobs"]) == {f"list {t}" for t in [*mirror_columns(), "gmail_sync_state"]}
         assert read["sf_contacts"] == len(CONTACTS)
         bigquery_warehouse.client.query = query
         real = resolved_for_real(bigquery_warehouse, bigquery_settings, pushed_rows())
