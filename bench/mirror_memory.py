@@ -81,7 +81,8 @@ def measure(path: Path) -> dict[str, object]:
     started = time.perf_counter()
     answered = mirror.resolve({"gmail_participants": rows})["gmail_participants"]
     resolve_seconds = time.perf_counter() - started
-    (duckdb_bytes,) = mirror.warehouse._con.execute("SELECT SUM(memory_usage_bytes) FROM duckdb_memory()").fetchone()
+    found = mirror.warehouse._con.execute("SELECT SUM(memory_usage_bytes) FROM duckdb_memory()").fetchone()
+    duckdb_bytes = found[0] if found else 0
     return {"rows_read": read, "crm_rows": sum(read.values()), "rss_mb_before": round(before, 1),
             "rss_mb_after_refresh": round(after_refresh, 1), "rss_mb_after_resolve": round(current_mb(), 1),
             "peak_mb": round(peak_mb(), 1), "duckdb_mb": round((duckdb_bytes or 0) / 2**20, 1),

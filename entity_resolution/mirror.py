@@ -150,16 +150,16 @@ class ResolutionMirror:
         """Whether resolve() takes rows of table (a table entity resolution matches)."""
         return any(m.table == table for m in matched())
 
-    def apply(self, table: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    def apply(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Merges CRM rows the merger lands into the mirror (the columns it holds that each row supplies); rows of
-        a table the mirror does not hold are ignored. Returns the rows merged."""
+        a table the mirror does not hold are ignored."""
         if table not in self.columns or not rows:
-            return 0
+            return
         kept = set(self.columns[table])
         rows = [{k: v for k, v in row.items() if k in kept} for row in rows]
         with self._lock:
             self._applied.append((table, rows))
-            return self.warehouse.merge(table, rows, batch_id=f"mirror_{table}")
+            self.warehouse.merge(table, rows, batch_id=f"mirror_{table}")
 
     def resolve(self, rows_by_table: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
         """The rows of matched tables with their match columns filled as entity resolution fills them (copies,

@@ -132,7 +132,8 @@ class TestKeptCurrent:
     def test_rows_of_tables_the_mirror_does_not_hold_are_ignored(self, source, settings):
         """apply() takes whatever the merger lands and keeps only the CRM side; mirrors() and resolves() say which."""
         mirror = ResolutionMirror(source, settings)
-        assert mirror.apply("dialpad_calls", [{"call_id": "c"}]) == 0
+        mirror.apply("dialpad_calls", [{"call_id": "c", "started_at": T0, "external_number_e164": "+14155550123"}])
+        assert mirror.warehouse.read_rows("dialpad_calls") == []
         assert (mirror.mirrors("sf_leads"), mirror.mirrors("dialpad_calls")) == (True, False)
         assert (mirror.resolves("crm_deals"), mirror.resolves("sf_leads")) == (True, False)
 
