@@ -95,7 +95,6 @@ class ResolutionMirror:
         with self._lock:
             read = {}
             for table, columns in self.columns.items():
-                self.warehouse.clear_rows(table)
                 read[table] = self._load(table, columns)
             for table, columns in self.columns.items():
                 read[fresh_name(table)] = self._load_fresh(table, columns)
@@ -107,10 +106,11 @@ class ResolutionMirror:
             return read
 
     def _load(self, table: str, columns: Sequence[str]) -> int:
-        """Reads table's columns from the source into the mirror; returns the rows read."""
+        """Replaces the mirror's rows of table by the source's (its columns); returns the rows read."""
         import pyarrow as pa
 
         rows = self.source.read_rows(table, columns)
+        self.warehouse.clear_rows(table)  # once read: a failed read leaves the mirror as it was
         if not rows:
             return 0
         # As one Arrow table: merge() would copy each row dict to stamp it (200,000 contacts: +150 MB at the peak).
@@ -163,7 +163,7 @@ class ResolutionMirror:
 
     def resolve(self, rows_by_table: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
         """The rows of matched tables with their match columns filled as entity resolution fills them (copies,
-        in the order given). Rows of a table may not share a key."""
+        in the order given; rows sharing a key get the answer of the one merge() keeps)."""
         tables = {m.table for m in matched()}
         unknown = set(rows_by_table) - tables
         if unknown:
@@ -180,7 +180,9 @@ class ResolutionMirror:
                     filled = set(match_columns(table))
                     self.warehouse.merge(table, [{k: v for k, v in row.items() if k not in filled} for row in rows],
                                          batch_id=f"mirror_{table}")
-                resolve_entities(ResolutionRequest(sync_type="full"), self._runtime)
+                result = resolve_entities(ResolutionRequest(sync_type="full"), self._runtime)
+                if result["status"] != "success":  # the rows would go on unmatched, as if examined
+                    raise RuntimeError(f"the mirror's resolution ended {result['status']}")
                 answers = {table: self._answers(table) for table in given}
             finally:
                 self._empty([*tables, *RUN_TABLES])

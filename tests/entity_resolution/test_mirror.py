@@ -111,6 +111,14 @@ class TestSameAnswerAsTheScheduledRun:
         mirror = ResolutionMirror(source, settings.model_copy(update={"internal_domains": ["acme.com"]}))
         assert email_answer(mirror, "jane@acme.com") == (None, None, "internal")
 
+    def test_match_columns_a_row_carries_are_decided_again(self, source, settings):
+        """A pushed row arriving with stale match columns is resolved as a row never examined."""
+        stale = {"call_id": "c1", "started_at": T0, "external_number_e164": "+14155550150", "sf_contact_id": "003OLD",
+                 "match_method": "phone_exact", "matched_at": T0}
+        (row,) = ResolutionMirror(source, settings).resolve({"dialpad_calls": [stale]})["dialpad_calls"]
+        assert (row["sf_contact_id"], row["sf_lead_id"], row["call_id"]) == (None, "00QLEAD", "c1")
+        assert row["matched_at"] > T0
+
     def test_a_table_entity_resolution_does_not_match_is_refused(self, source, settings):
         """Only matched tables are resolved."""
         with pytest.raises(ValueError, match="sf_contacts"):
