@@ -5,9 +5,10 @@ The merger hands FreshTier the landed groups a push run marked (`tier: fresh`). 
   SQL on an in-memory copy of the CRM side), and CRM rows update that copy, so what is fresh is also matched;
 - the rows are appended to `<table>_fresh` by one load job (free), when the table's load budget allows (BigQuery
   takes 1,500 load jobs a table a day: LoadBudget spends FRESH_LOADS_PER_DAY of them, in bursts of at most
-  FRESH_LOAD_BURST); a table out of budget has its rows merged as before (billed, never lost or late).
+  FRESH_LOAD_BURST); a table out of budget leaves its rows on the subscription for a later cycle (a minute at
+  most: never merged by the minute, which would bill 10 MB a statement).
 Once a fresh table's oldest row is FRESH_FOLD_SECONDS old (or on demand), `fold` merges it into its table, one MERGE
-per column set in landing order (versions decide, as for every merge), data before watermarks before etl_runs,
+per column set (versions decide, as for every merge), data before watermarks before etl_runs,
 and then empties it with a free WRITE_TRUNCATE load. A group that cannot merge goes to rejected_records; the
 fresh table is emptied either way, so one bad row never stalls a fold.
 """
@@ -95,21 +96,22 @@ class FreshTier:
         self._wall = wall
         self._state = _states.setdefault(warehouse.dataset, _DatasetState())
 
-    def append(self, groups: Sequence[FreshGroup], merge_instead: Callable[[str, list[dict[str, Any]]], None],
-               run: Callable[[str, Callable[[], Any]], Any]) -> dict[str, int]:
-        """Appends each table's groups to its fresh table (one load); returns rows per fresh table."""
+    def append(self, groups: Sequence[FreshGroup], run: Callable[[str, Callable[[], Any]], Any]
+               ) -> tuple[dict[str, int], set[str]]:
+        """Appends each table's groups to its fresh table (one load); returns rows per fresh table, and the tables
+        whose load budget is spent (their rows wait on the subscription for a later cycle: the caller hands
+        their messages back instead of acknowledging them)."""
         by_table: dict[str, list[FreshGroup]] = {}
         for group in groups:
             by_table.setdefault(group.table, []).append(group)
         appended: dict[str, int] = {}
+        deferred: set[str] = set()
         for table, table_groups in by_table.items():
+            if not self.budget.take(f"{self.warehouse.dataset}.{table}"):
+                deferred.add(table)
+                continue
             if self.resolver is not None:
                 table_groups = self._resolved(table, table_groups)
-            if not self.budget.take(f"{self.warehouse.dataset}.{table}"):
-                log.warning("fresh-table load budget spent: merged instead", extra={"json_fields": {"table": table}})
-                for group in table_groups:
-                    merge_instead(table, group.rows)
-                continue
             rows: list[dict[str, Any]] = []
             for group in table_groups:
                 rows += fresh_rows(group.rows, group.landed_ns, len(rows))
@@ -119,7 +121,9 @@ class FreshTier:
             run(fresh_name(table), partial(self.warehouse.append, fresh_name(table), rows,
                                            batch_id=f"fresh_{uuid.uuid4().hex[:12]}"))
             appended[table] = len(rows)
-        return appended
+        if deferred:
+            log.info("fresh-table load budget spent: rows wait a cycle", extra={"json_fields": {"tables": sorted(deferred)}})
+        return appended, deferred
 
     def _resolved(self, table: str, groups: list[FreshGroup]) -> list[FreshGroup]:
         assert self.resolver is not None
@@ -165,13 +169,10 @@ class FreshTier:
 
 
 def _by_supplied(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Runs of consecutive rows supplying the same columns, each row cut to its columns (meta columns dropped)."""
-    groups: list[list[dict[str, Any]]] = []
-    current: str | None = None
+    """The rows by the columns they supply (one MERGE each: versions decide between them, as in every merge), in
+    landing order within each, cut to their columns (meta columns dropped)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        if row["_supplied"] != current or not groups:
-            groups.append([])
-            current = row["_supplied"]
-        columns = [c for c in supplied_columns(current) if c not in META_NAMES]
-        groups[-1].append({c: row.get(c) for c in columns})
-    return groups
+        columns = [c for c in supplied_columns(row["_supplied"]) if c not in META_NAMES]
+        groups.setdefault(row["_supplied"], []).append({c: row.get(c) for c in columns})
+    return list(groups.values())

@@ -137,6 +137,7 @@ class Merger:
                  wall: Callable[[], float] = time.time, resolver: Resolver | None = None):
         self.warehouse, self.settings = warehouse, settings
         self.fresh = FreshTier(warehouse, settings.fresh_fold_seconds, resolver, wall=wall)
+        # resolver None: the process's mirror (entity_resolution/mirror.py), made when a push first brings rows.
         self._subscriber = subscriber
         self.window = window or DmlWindow(clock=clock)
         self._clock = clock
@@ -179,11 +180,14 @@ class Merger:
             received = self._pull(self.landing)
             result.messages = len(received)
             landed, poison = self._decode(received)
-            self._to_fresh([item for item in landed if item.tier == "fresh"], result)
+            waiting = self._to_fresh([item for item in landed if item.tier == "fresh"], result)
             self._merge([item for item in landed if item.tier != "fresh"], result)
             if poison:
                 self._reject(poison, result)
-            self._ack(self.landing, [m.ack_id for m in received])
+            self._ack(self.landing, [m.ack_id for m in received if m.ack_id not in waiting])
+            if waiting:  # handed back at once: pulled again by the next cycle
+                self.subscriber.modify_ack_deadline(subscription=self.landing, ack_ids=sorted(waiting),
+                                                    ack_deadline_seconds=0)
             self.fold(result)
             self._record_dead_letters(result)
             self._sweep(result)
@@ -225,21 +229,27 @@ class Merger:
                 continue
             self._merge_rows(table, typed, result, key, version)
 
-    def _to_fresh(self, landed: list[Landed], result: CycleResult) -> None:
+    def _to_fresh(self, landed: list[Landed], result: CycleResult) -> set[str]:
         """A push run's rows: appended to their fresh tables (pipeline/fresh_tier.py); a group keyed otherwise than
-        its table (none today) is merged."""
+        its table (none today) is merged. Returns the ack ids of messages whose table's load budget is spent."""
         groups, others = [], []
+        acks: dict[str, list[str]] = {}
         for item in landed:
             if tuple(item.key) != self.warehouse.spec_of(item.table).primary_key or not item.rows:
                 others.append(item)
                 continue
+            acks.setdefault(item.table, []).append(item.ack_id)
             for columns, rows in _by_columns(item.rows).items():
                 self._learn_columns(item.table, columns)
                 groups.append(FreshGroup(item.table, item.order[0],
                                          decode_rows(self.warehouse.spec_of(item.table), rows)))
         self._merge(others, result)
-        if groups:
-            result.fresh = self.fresh.append(groups, partial(self._merge_rows, result=result), self.window.run)
+        if not groups:
+            return set()
+        if self.fresh.resolver is None:
+            self.fresh.resolver = process_mirror(self.warehouse, self.settings)
+        result.fresh, deferred = self.fresh.append(groups, self.window.run)
+        return {ack for table in deferred for ack in acks[table]}
 
     def fold(self, result: CycleResult | None = None, force: bool = False) -> dict[str, int]:
         """Folds the fresh tables that are due (all with rows when force) into their tables."""
@@ -328,6 +338,20 @@ class Merger:
                 return results
             if wait > 0:
                 sleep(wait)
+
+
+_mirror: tuple[Warehouse, Resolver] | None = None  # the process's (loaded once, kept current)
+
+
+def process_mirror(warehouse: Warehouse, settings: Settings) -> Resolver:
+    """This process's in-memory copy of the CRM side for resolving pushed rows (made once per warehouse; each
+    scheduled invocation makes a new Merger, over the process's one warehouse)."""
+    global _mirror
+    from entity_resolution.mirror import ResolutionMirror
+
+    if _mirror is None or _mirror[0] is not warehouse:
+        _mirror = (warehouse, ResolutionMirror(warehouse, settings))
+    return _mirror[1]
 
 
 def _by_columns(rows: list[dict[str, Any]]) -> dict[frozenset[str], list[dict[str, Any]]]:
