@@ -27,6 +27,7 @@ from config.settings import Settings
 from observability.logger import get_logger, redact
 from observability.monitoring import ErrorPublisher
 from pipeline.cancellation import CANCELLING, cancel_reason, cancellation_for
+from pipeline.run_origin import in_push_run
 from warehouse import Warehouse
 
 log = get_logger(__name__)
@@ -68,14 +69,16 @@ class RunRecord:
 
 
 class RunTracker:
-    """Writes RunRecords to etl_runs."""
+    """Writes RunRecords to etl_runs; a push run's to push_runs (pipeline.run_origin), whose thousands of rows a
+    day would grow what entity resolution and the abandoned-run sweeps read of etl_runs (README "Push freshness")."""
 
     def __init__(self, warehouse: Warehouse):
         self._warehouse = warehouse
+        self._table = "push_runs" if in_push_run() else "etl_runs"
 
     def open(self, record: RunRecord) -> RunRecord:
         # A new row: appended (a free load job on BigQuery), not MERGEd; the close MERGEs onto it.
-        self._warehouse.append("etl_runs", [record.row()], batch_id=f"{record.run_id}_open")
+        self._warehouse.append(self._table, [record.row()], batch_id=f"{record.run_id}_open")
         return record
 
     def close(self, record: RunRecord, status: str, error: BaseException | None = None) -> RunRecord:
@@ -91,7 +94,7 @@ class RunTracker:
         jobs = self._warehouse.ledger.take(record.run_id)  # what the run asked of the warehouse, and its cost
         if jobs:
             record.details = {**(record.details or {}), "warehouse_jobs": jobs}
-        self._warehouse.merge("etl_runs", [record.row()], batch_id=f"{record.run_id}_close")
+        self._warehouse.merge(self._table, [record.row()], batch_id=f"{record.run_id}_close")
         return record
 
 

@@ -47,8 +47,8 @@ _last_sweep_slot: int | None = None  # this process's last sweep (a scheduled in
 
 
 def _merge_order(table: str) -> int:
-    """Where a table's MERGE goes in a cycle: data, then watermarks, then etl_runs."""
-    if table == "etl_runs":
+    """Where a table's MERGE goes in a cycle: data, then watermarks, then etl_runs (push_runs)."""
+    if table in ("etl_runs", "push_runs"):
         return 2
     return 1 if table == "sync_state" or table.endswith("_sync_state") else 0
 

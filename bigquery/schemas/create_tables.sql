@@ -377,6 +377,31 @@ PARTITION BY DATE(started_at)
 CLUSTER BY source, status
 OPTIONS (description = "One row per run of a function.", partition_expiration_days = 400);
 
+CREATE TABLE IF NOT EXISTS sales_intelligence.push_runs (
+  run_id STRING NOT NULL,
+  source STRING NOT NULL,
+  stream STRING,
+  sync_type STRING,
+  trigger STRING,
+  status STRING NOT NULL,
+  started_at TIMESTAMP NOT NULL,
+  ended_at TIMESTAMP,
+  duration_seconds FLOAT64,
+  rows_fetched INT64,
+  rows_loaded INT64,
+  rows_rejected INT64,
+  api_calls INT64,
+  watermark_before STRING,
+  watermark_after STRING,
+  error_type STRING,
+  error_message STRING,
+  details JSON,
+  updated_at TIMESTAMP NOT NULL
+)
+PARTITION BY DATE(started_at)
+CLUSTER BY source, status
+OPTIONS (description = "One row per push run (a notification, webhook or probe asked for it; queue mode), as etl_runs.", partition_expiration_days = 30);
+
 CREATE TABLE IF NOT EXISTS sales_intelligence.manual_mappings (
   mapping_id STRING NOT NULL,
   value_type STRING NOT NULL,

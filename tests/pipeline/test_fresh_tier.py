@@ -98,17 +98,20 @@ class TestFreshTier:
             participants = warehouse.query(f"SELECT DISTINCT message_id FROM `{warehouse.dataset}.gmail_participants_live`"
                                            " WHERE mailbox = @m", {"m": MAILBOX})
             assert set(pushed) <= {r["message_id"] for r in participants}
-            runs = warehouse.query(f"SELECT rows_fetched, status FROM `{warehouse.dataset}.etl_runs_live` "
+            runs = warehouse.query(f"SELECT rows_fetched, status FROM `{warehouse.dataset}.push_runs_live` "
                                    "WHERE trigger = 'queue-push' ORDER BY started_at")
             assert [(r["rows_fetched"], r["status"]) for r in runs] == [(1, "success"), (1, "success")]
             folded = fan.merger.fold(force=True)
-            assert {"gmail_messages", "gmail_participants", "gmail_sync_state", "etl_runs"} <= set(folded)
+            assert {"gmail_messages", "gmail_participants", "gmail_sync_state", "push_runs"} <= set(folded)
             assert ids(warehouse, "gmail_messages") == before | set(pushed)
             assert ids(warehouse, "gmail_messages_live") == before | set(pushed)
             for table in folded:
                 assert warehouse.read_rows(f"{table}_fresh") == []
-            assert len(warehouse.query(f"SELECT run_id FROM `{warehouse.dataset}.etl_runs` "
+            # A push run's record is in push_runs, not etl_runs (what resolution and the sweeps read).
+            assert len(warehouse.query(f"SELECT run_id FROM `{warehouse.dataset}.push_runs` "
                                        "WHERE trigger = 'queue-push'")) == 2
+            assert warehouse.query(f"SELECT run_id FROM `{warehouse.dataset}.etl_runs` "
+                                   "WHERE trigger = 'queue-push'") == []
 
 
 class TestLiveView:
