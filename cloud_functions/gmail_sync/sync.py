@@ -24,8 +24,7 @@ from pydantic import field_validator
 from api_clients.connection_check import Check, check
 from cloud_functions.gmail_sync.auth import KEY_SECRET, batch_uri, delegated_credentials, gmail_service
 from cloud_functions.gmail_sync.client import GmailClient, HistoryExpired
-from cloud_functions.gmail_sync.records import (MessageStateChange, is_mail, message_rows, message_state_rows,
-                                                moved_out_of_mail)
+from cloud_functions.gmail_sync.records import MessageStateChange, is_mail, message_rows, message_state_rows, moved_out_of_mail
 from config.settings import SettingMissing
 from http_entry.validation import BadRequest, SyncRequest
 from observability.logger import get_logger
