@@ -25,4 +25,4 @@ def remembered(warehouse: Any, name: str, make: Callable[[], T]) -> T:
         memories = _memories.setdefault(real, {})
         if name not in memories:
             memories[name] = make()
-        return memories[name]  # type: ignore[no-any-return]
+        return memories[name]

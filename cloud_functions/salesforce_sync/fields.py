@@ -236,7 +236,8 @@ def _registered(warehouse: Warehouse, object_name: str) -> dict[str, dict[str, A
 
 def _remember(warehouse: Warehouse, object_name: str, rows: Sequence[Mapping[str, Any]]) -> None:
     """What this run wrote into the registry, in the process's memory of it."""
-    fields = remembered(warehouse, REGISTRY, dict).setdefault(object_name, {})
+    memory: dict[str, dict[str, dict[str, Any]]] = remembered(warehouse, REGISTRY, dict)
+    fields = memory.setdefault(object_name, {})
     for row in rows:
         entry = fields.setdefault(row["field_name"], {"field_name": row["field_name"]})
         entry.update({name: row[name] for name in ("salesforce_type", "bigquery_type", "removed_at") if name in row})
