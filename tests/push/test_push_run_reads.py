@@ -233,3 +233,66 @@ class TestKnownTranscripts:
         known = KnownTranscripts()
         known.add(["1", "2"])
         assert known.stored(["2", "3"]) == {"2"}
+
+
+class TestGmailNeverStored:
+    def test_spam_moved_to_trash_then_back_to_mail_is_stored_whole(self, runtime, monkeypatch):
+        """Spam never stored moved to trash: a push run writes a bodiless row flagged deleted; moved back to the
+        inbox, a scheduled run takes it as not stored and stores it whole (a full sync and an incremental one)."""
+        from cloud_functions.gmail_sync import sync as gmail
+        from sandbox.gmail import GmailSandbox
+
+        with GmailSandbox([MAILBOX], messages_per_mailbox=8, variety=False) as sandbox:
+            point_at(runtime, sandbox, monkeypatch, gmail_list_page_size=20)
+            gmail.run_gmail_sync(gmail.GmailSyncRequest(sync_type="full"), runtime)
+            state = sandbox.state
+            spam = [state.add_message(MAILBOX, labels=["SPAM"]) for _ in range(2)]
+            for message in spam:
+                state.relabel(MAILBOX, message.id, add=("TRASH",), remove=("SPAM",))
+            pushed(gmail, MAILBOX, runtime)
+            assert [message_state(runtime.warehouse, m.id)[0]["whole"] for m in spam] == [False, False]
+            assert all(message_state(runtime.warehouse, m.id)[0]["is_deleted"] for m in spam)
+
+            for message in spam:
+                state.relabel(MAILBOX, message.id, add=("INBOX",), remove=("TRASH",))
+            gmail.run_gmail_sync(gmail.GmailSyncRequest(sync_type="incremental"), runtime)
+            (row,) = message_state(runtime.warehouse, spam[0].id)
+            assert (row["whole"], row["is_deleted"], row["label_ids"]) == (True, False, ["INBOX"])
+
+            runtime.warehouse.execute(f"UPDATE {runtime.warehouse.dataset}.gmail_messages SET body_text = NULL, "
+                                      "size_bytes = NULL, is_deleted = TRUE WHERE message_id = @id", {"id": spam[1].id})
+            gmail.run_gmail_sync(gmail.GmailSyncRequest(sync_type="full"), runtime)
+            (row,) = message_state(runtime.warehouse, spam[1].id)
+            assert (row["whole"], row["is_deleted"]) == (True, False)
+
+
+class TestSalesforceRegistryMemory:
+    def test_warm_push_runs_record_a_field_change_once(self, runtime, monkeypatch):
+        """Warm push runs keep the registry current from what they write: a field added is recorded once (not
+        rewritten by the next run), a field removed is reported once."""
+        from cloud_functions.salesforce_sync import sync as salesforce
+        from sandbox.company import CompanySize
+        from sandbox.salesforce import SalesforceSandbox
+        from tests.cloud_functions.test_salesforce_sync import point_at as aim
+
+        def registered(field: str) -> list[dict[str, Any]]:
+            return runtime.warehouse.query(f"SELECT changed_at, removed_at FROM {runtime.warehouse.dataset}."
+                                           "sf_custom_fields WHERE field_name = @f", {"f": field})
+
+        with SalesforceSandbox(CompanySize(accounts=5, contacts=20, leads=5)) as sandbox:
+            sandbox.state.add_field("Contact", "Nickname__c", "string", lambda i: f"nick{i}")
+            aim(runtime, sandbox, monkeypatch, salesforce_custom_fields={"Contact": ["*"]})
+            salesforce.run_salesforce_sync(salesforce.SalesforceSyncRequest(object_type="Contact", sync_type="full"),
+                                           runtime)
+            pushed(salesforce, "Contact", runtime)
+            sandbox.state.add_field("Contact", "Tier__c", "string", lambda i: "gold")
+            added = pushed(salesforce, "Contact", runtime)
+            assert added.details["schema"]["columns_added"] == ["tier__c"]
+            first = registered("Tier__c")
+            pushed(salesforce, "Contact", runtime)
+            assert registered("Tier__c") == first and first[0]["removed_at"] is None
+
+            sandbox.state.remove_field("Contact", "Nickname__c")
+            gone = pushed(salesforce, "Contact", runtime)
+            assert gone.details["schema"]["fields_removed"] == ["Nickname__c"]
+            assert "fields_removed" not in pushed(salesforce, "Contact", runtime).details.get("schema", {})
