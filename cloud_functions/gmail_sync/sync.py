@@ -14,6 +14,7 @@ details (`quota_units`); a run gets what today's runs (Pacific time, Google's qu
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any, Iterator
@@ -28,6 +29,7 @@ from cloud_functions.gmail_sync.records import MessageStateChange, is_mail, mess
 from config.settings import SettingMissing
 from http_entry.validation import BadRequest, SyncRequest
 from observability.logger import get_logger
+from pipeline.process_memory import remembered
 from pipeline.run_origin import in_push_run
 from pipeline.runner import Page, SyncJob, per_record, run_jobs
 from pipeline.runtime import Runtime
@@ -81,12 +83,34 @@ def _state(**fields: Any) -> str:
     return json.dumps(fields)
 
 
+class NeverStored:
+    """A mailbox's messages this process saw added as drafts, spam or trash and never saw moved (pipeline.process_memory):
+    never stored, so a push run asks the warehouse nothing when they are deleted. Gmail deletes a draft's previous
+    message at every save, so most deletions in a mailbox's history are drafts'. A message another process saw moved
+    into the mail and stored is flagged deleted by the daily full sync at the latest."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+
+    def passed(self, page: dict[str, Any]) -> list[str]:
+        """The page's deleted ids to look up (a push run's: those not known never stored; other runs': all), this
+        page's drafts, spam and trash remembered and its moved and deleted ones forgotten."""
+        with self._lock:
+            self._ids.update(page["not_mail"])
+            self._ids.difference_update(page["moved"])
+            wanted = [i for i in page["deleted"] if i not in self._ids] if in_push_run() else list(page["deleted"])
+            self._ids.difference_update(page["deleted"])
+            return wanted
+
+
 class MailboxReader:
     """Pages of one mailbox's messages for run_sync."""
 
     def __init__(self, client: GmailClient, runtime: Runtime, mailbox: str, sync_type: str):
         self.client, self.runtime, self.mailbox, self.sync_type = client, runtime, mailbox, sync_type
         self.notes: dict[str, Any] = {}
+        self._never_stored = remembered(runtime.warehouse, f"gmail_never_stored {mailbox}", NeverStored)
 
     def pages(self, watermark: str | None) -> Iterator[Page]:
         state = json.loads(watermark) if watermark else {}
@@ -174,9 +198,10 @@ class MailboxReader:
         while True:
             page = self.client.history_page(start, page_token)
             messages = self._moved_fetched(page) if in_push_run() else self._moved_looked_up(page)
-            # Permanently deleted ids stay a look-up, in push runs too: rare (a few a mailbox a day), and only the
+            deleted = self._never_stored.passed(page)
+            # Permanently deleted mail stays a look-up, in push runs too: rare (a few a mailbox a day), and only the
             # stored row's sent_at finds its partition.
-            messages += self._deleted(page["deleted"]) if page["deleted"] else []
+            messages += self._deleted(deleted) if deleted else []
             page_token = page["next"]
             if page_token:
                 yield Page(messages, None)

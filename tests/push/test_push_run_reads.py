@@ -77,8 +77,8 @@ class TestGmail:
     def test_push_runs_read_nothing_and_flag_moves_in_their_partitions(self, bq_runtime, monkeypatch):
         """New mail, mail moved to trash and spam, and mail moved back: push runs (cold and warm) send no SELECT
         and no daily-units read; a trashed message is one row, flagged deleted with its labels in the partition
-        it was stored in (body kept), a message moved back is mail again with its labels. A permanent deletion is
-        the one look-up left."""
+        it was stored in (body kept), a message moved back is mail again with its labels; a draft saved again
+        (its previous message deleted) asks nothing. A permanent deletion of mail is the one look-up left."""
         from cloud_functions.gmail_sync import sync as gmail
         from sandbox.gmail import GmailSandbox
 
@@ -106,9 +106,15 @@ class TestGmail:
             (back,) = message_state(bq_runtime.warehouse, spammed.id)
             assert (back["label_ids"], back["is_deleted"], back["whole"]) == (["INBOX"], False, True)
 
+            draft = state.save_draft(MAILBOX)
+            pushed(gmail, MAILBOX, worker)
+            state.save_draft(MAILBOX, replacing=draft.id)  # Gmail deletes the previous draft message at every save
+            saved = pushed(gmail, MAILBOX, worker)
+            assert selects.taken() == [] and saved.rows_loaded == 0
+
             state.delete_message(MAILBOX, inbox[2].id)
             pushed(gmail, MAILBOX, worker)
-            assert selects.taken() == ["gmail_messages"]  # permanently deleted ids: their stored sent_at
+            assert selects.taken() == ["gmail_messages"]  # permanently deleted mail: its stored sent_at
             assert message_state(bq_runtime.warehouse, inbox[2].id)[0]["is_deleted"]
 
 
