@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any, Iterator
@@ -40,6 +41,7 @@ from warehouse.fresh import latest_rows
 log = get_logger(__name__)
 SOURCE = "gmail"
 QUOTA_DAY_ZONE = ZoneInfo("America/Los_Angeles")  # Google's daily quotas reset at midnight Pacific time
+KNOWN_STORED = 5_000  # messages a mailbox's memory keeps the sent_at of (about 100 bytes each): hours of mail
 
 
 class GmailSyncRequest(SyncRequest):
@@ -83,25 +85,44 @@ def _state(**fields: Any) -> str:
     return json.dumps(fields)
 
 
-class NeverStored:
-    """A mailbox's messages this process saw added as drafts, spam or trash and never saw moved (pipeline.process_memory):
-    never stored, so a push run asks the warehouse nothing when they are deleted. Gmail deletes a draft's previous
-    message at every save, so most deletions in a mailbox's history are drafts'. A message another process saw moved
-    into the mail and stored is flagged deleted by the daily full sync at the latest."""
+class KnownMessages:
+    """What this process knows of a mailbox's messages (pipeline.process_memory), so a push run asks the warehouse
+    nothing about a deletion it can tell alone: the ids it saw added as drafts, spam or trash and never saw moved
+    (never stored: Gmail deletes a draft's previous message at every save, so most deletions are drafts'), and the
+    sent_at of the last KNOWN_STORED messages it stored (their deletion flagged in their partition, even before
+    the fresh tier is folded into gmail_messages). What another process stored and this one did not see is flagged
+    deleted by the daily full sync at the latest."""
 
     def __init__(self) -> None:
-        self._ids: set[str] = set()
+        self._not_mail: set[str] = set()
+        self._stored: OrderedDict[str, datetime] = OrderedDict()
         self._lock = threading.Lock()
 
-    def passed(self, page: dict[str, Any]) -> list[str]:
-        """The page's deleted ids to look up (a push run's: those not known never stored; other runs': all), this
-        page's drafts, spam and trash remembered and its moved and deleted ones forgotten."""
+    def stored(self, message_id: str, sent_at: datetime) -> None:
         with self._lock:
-            self._ids.update(page["not_mail"])
-            self._ids.difference_update(page["moved"])
-            wanted = [i for i in page["deleted"] if i not in self._ids] if in_push_run() else list(page["deleted"])
-            self._ids.difference_update(page["deleted"])
-            return wanted
+            self._stored[message_id] = sent_at
+            self._stored.move_to_end(message_id)
+            while len(self._stored) > KNOWN_STORED:
+                self._stored.popitem(last=False)
+
+    def deletions(self, page: dict[str, Any]) -> tuple[list[MessageStateChange], list[str]]:
+        """The page's deletions this process can tell (a push run's), and the ids left to look up; the page's
+        drafts, spam and trash remembered, its moved and deleted ones forgotten."""
+        with self._lock:
+            self._not_mail.update(page["not_mail"])
+            self._not_mail.difference_update(page["moved"])
+            known: list[MessageStateChange] = []
+            wanted: list[str] = []
+            for message_id in page["deleted"]:
+                sent_at = self._stored.pop(message_id, None)
+                if not in_push_run():
+                    wanted.append(message_id)
+                elif sent_at is not None:
+                    known.append(MessageStateChange(message_id, sent_at, True))
+                elif message_id not in self._not_mail:
+                    wanted.append(message_id)
+            self._not_mail.difference_update(page["deleted"])
+            return known, wanted
 
 
 class MailboxReader:
@@ -110,7 +131,7 @@ class MailboxReader:
     def __init__(self, client: GmailClient, runtime: Runtime, mailbox: str, sync_type: str):
         self.client, self.runtime, self.mailbox, self.sync_type = client, runtime, mailbox, sync_type
         self.notes: dict[str, Any] = {}
-        self._never_stored = remembered(runtime.warehouse, f"gmail_never_stored {mailbox}", NeverStored)
+        self.known = remembered(runtime.warehouse, f"gmail_messages {mailbox}", KnownMessages)
 
     def pages(self, watermark: str | None) -> Iterator[Page]:
         state = json.loads(watermark) if watermark else {}
@@ -198,10 +219,11 @@ class MailboxReader:
         while True:
             page = self.client.history_page(start, page_token)
             messages = self._moved_fetched(page) if in_push_run() else self._moved_looked_up(page)
-            deleted = self._never_stored.passed(page)
-            # Permanently deleted mail stays a look-up, in push runs too: rare (a few a mailbox a day), and only the
-            # stored row's sent_at finds its partition.
-            messages += self._deleted(deleted) if deleted else []
+            known, wanted = self.known.deletions(page)
+            # Permanently deleted mail this process did not store stays a look-up, in push runs too: rare (a few a
+            # mailbox a day), and only the stored row's sent_at finds its partition.
+            messages += known + (self._deleted(wanted) if wanted else [])
+            self._count("deleted", len(known))
             page_token = page["next"]
             if page_token:
                 yield Page(messages, None)
@@ -262,7 +284,9 @@ def mailbox_job(mailbox: str, client: GmailClient, runtime: Runtime, sync_type: 
             return message_state_rows(record, mailbox)
         if not is_mail(record.get("labelIds")):  # a push run's moved message, in spam or trash now
             return message_state_rows(moved_out_of_mail(record), mailbox)
-        return message_rows(record, mailbox, cap)
+        rows = message_rows(record, mailbox, cap)
+        reader.known.stored(record["id"], rows["gmail_messages"][0]["sent_at"])
+        return rows
 
     def record_key(record: Any) -> str | None:
         return record.message_id if isinstance(record, MessageStateChange) else record.get("id")

@@ -78,7 +78,8 @@ class TestGmail:
         """New mail, mail moved to trash and spam, and mail moved back: push runs (cold and warm) send no SELECT
         and no daily-units read; a trashed message is one row, flagged deleted with its labels in the partition
         it was stored in (body kept), a message moved back is mail again with its labels; a draft saved again
-        (its previous message deleted) asks nothing. A permanent deletion of mail is the one look-up left."""
+        (its previous message deleted) asks nothing, nor does a deletion of mail the process stored. A deletion of
+        mail another process stored is the one look-up left."""
         from cloud_functions.gmail_sync import sync as gmail
         from sandbox.gmail import GmailSandbox
 
@@ -112,9 +113,15 @@ class TestGmail:
             saved = pushed(gmail, MAILBOX, worker)
             assert selects.taken() == [] and saved.rows_loaded == 0
 
-            state.delete_message(MAILBOX, inbox[2].id)
+            stored_new = message_state(bq_runtime.warehouse, new.id)
+            state.delete_message(MAILBOX, new.id)  # stored by this process: its sent_at is known
             pushed(gmail, MAILBOX, worker)
-            assert selects.taken() == ["gmail_messages"]  # permanently deleted mail: its stored sent_at
+            assert selects.taken() == []
+            assert message_state(bq_runtime.warehouse, new.id) == [{**stored_new[0], "is_deleted": True}]
+
+            state.delete_message(MAILBOX, inbox[2].id)  # stored by another process: its stored sent_at is asked
+            pushed(gmail, MAILBOX, worker)
+            assert selects.taken() == ["gmail_messages"]
             assert message_state(bq_runtime.warehouse, inbox[2].id)[0]["is_deleted"]
 
 
