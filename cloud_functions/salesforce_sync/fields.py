@@ -31,12 +31,10 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import pyarrow as pa
 
 from observability.logger import get_logger
-from pipeline.process_memory import remembered
-from pipeline.run_origin import in_push_run
 from transform import columns
 from warehouse import Warehouse
+from warehouse.fresh import latest_rows
 from warehouse.schemas import Column, table_spec
-from warehouse.sql_text import quoted
 
 if TYPE_CHECKING:
     from cloud_functions.salesforce_sync.client import SalesforceClient
@@ -217,30 +215,14 @@ def _record(warehouse: Warehouse, object_name: str, table: str, fields: Sequence
     rows += [{"object_name": object_name, "field_name": name, "changed_at": now, "removed_at": now} for name in removed]
     if rows:  # rows of different columns merge as separate groups: first_seen_at is written once
         warehouse.merge(REGISTRY, rows)
-        _remember(warehouse, object_name, rows)
     return removed
 
 
 def _registered(warehouse: Warehouse, object_name: str) -> dict[str, dict[str, Any]]:
-    """The registry's rows of an object by field name: in a push run from what this process read and wrote before
-    (pipeline.process_memory; no billed query), otherwise (or on a cold process) read, and remembered."""
-    memory: dict[str, dict[str, dict[str, Any]]] = remembered(warehouse, REGISTRY, dict)
-    if in_push_run() and object_name in memory:
-        return {name: dict(row) for name, row in memory[object_name].items()}
-    known = {r["field_name"]: r for r in warehouse.query(
-        f"SELECT field_name, salesforce_type, bigquery_type, removed_at FROM {quoted(warehouse.dataset, REGISTRY)} "
-        "WHERE object_name = @object_name", {"object_name": object_name})}
-    memory[object_name] = {name: dict(row) for name, row in known.items()}
-    return known
-
-
-def _remember(warehouse: Warehouse, object_name: str, rows: Sequence[Mapping[str, Any]]) -> None:
-    """What this run wrote into the registry, in the process's memory of it."""
-    memory: dict[str, dict[str, dict[str, Any]]] = remembered(warehouse, REGISTRY, dict)
-    fields = memory.setdefault(object_name, {})
-    for row in rows:
-        entry = fields.setdefault(row["field_name"], {"field_name": row["field_name"]})
-        entry.update({name: row[name] for name in ("salesforce_type", "bigquery_type", "removed_at") if name in row})
+    """The registry's rows of an object by field name, read without a query (a small table: tabledata.list on
+    BigQuery, free, where a query bills 10 MB on every run of the object, push runs included), with what the fresh
+    tier holds of it not yet folded (warehouse/fresh.py)."""
+    return {r["field_name"]: r for r in latest_rows(warehouse, REGISTRY, {"object_name": object_name})}
 
 
 def with_org_fields(obj: "SalesforceObject", client: "SalesforceClient", warehouse: Warehouse,

@@ -127,10 +127,10 @@ class TestGmail:
 
 @pytest.mark.emulator
 class TestSalesforce:
-    def test_a_warm_push_run_reads_no_registry_and_no_formula_check(self, bq_runtime, monkeypatch):
-        """With custom and formula fields configured, a cold push run reads the field registry once; a warm one
-        reads neither it nor etl_runs (the formula refresh is the schedule's), stays incremental, and stores the
-        edit with its custom field."""
+    def test_a_push_run_queries_no_registry_and_no_formula_check(self, bq_runtime, monkeypatch):
+        """With custom and formula fields configured, push runs (cold and warm) send no SELECT: the field registry
+        is read with tabledata.list, etl_runs not at all (the formula refresh is the schedule's); they stay
+        incremental and store the edit with its custom field."""
         from cloud_functions.salesforce_sync import sync as salesforce
         from sandbox.company import CompanySize
         from sandbox.salesforce import SalesforceSandbox
@@ -145,7 +145,7 @@ class TestSalesforce:
                                            bq_runtime)
             worker, selects = new_process(bq_runtime, monkeypatch)
             cold = pushed(salesforce, "Contact", worker)
-            assert selects.taken() == ["sf_custom_fields"] and cold.sync_type == "incremental"
+            assert selects.taken() == [] and cold.sync_type == "incremental"
 
             edited = sandbox.state.edit("Contact", 3, Title="pushed title")
             warm = pushed(salesforce, "Contact", worker)
@@ -278,10 +278,10 @@ class TestGmailNeverStored:
             assert (row["whole"], row["is_deleted"]) == (True, False)
 
 
-class TestSalesforceRegistryMemory:
-    def test_warm_push_runs_record_a_field_change_once(self, runtime, monkeypatch):
-        """Warm push runs keep the registry current from what they write: a field added is recorded once (not
-        rewritten by the next run), a field removed is reported once."""
+class TestSalesforceRegistry:
+    def test_push_runs_record_a_field_change_once(self, runtime, monkeypatch):
+        """Push runs read the registry as they wrote it: a field added is recorded once (not rewritten by the next
+        run), a field removed is reported once."""
         from cloud_functions.salesforce_sync import sync as salesforce
         from sandbox.company import CompanySize
         from sandbox.salesforce import SalesforceSandbox
