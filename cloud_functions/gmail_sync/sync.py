@@ -41,7 +41,7 @@ from warehouse.fresh import latest_rows
 log = get_logger(__name__)
 SOURCE = "gmail"
 QUOTA_DAY_ZONE = ZoneInfo("America/Los_Angeles")  # Google's daily quotas reset at midnight Pacific time
-KNOWN_STORED = 5_000  # messages a mailbox's memory keeps the sent_at of (about 100 bytes each): hours of mail
+KNOWN_STORED = 5_000  # messages a mailbox's memory keeps the sent_at of (about 100 bytes each): weeks of new mail
 
 
 class GmailSyncRequest(SyncRequest):
@@ -189,7 +189,8 @@ class MailboxReader:
         only = " AND message_id IN UNNEST(@ids)" if ids is not None else ""
         rows = warehouse.query(
             f"SELECT message_id, sent_at, label_ids, is_deleted FROM `{warehouse.dataset}.gmail_messages` "
-            f"WHERE mailbox = @mailbox AND size_bytes IS NOT NULL{only}", {"mailbox": self.mailbox, **({"ids": ids} if ids is not None else {})})
+            f"WHERE mailbox = @mailbox AND size_bytes IS NOT NULL{only}",
+            {"mailbox": self.mailbox, **({"ids": ids} if ids is not None else {})})
         return {r["message_id"]: r for r in rows}
 
     def _mail(self, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
