@@ -18,8 +18,11 @@ from cloud_functions.dialpad_sync.auth import api_key
 from cloud_functions.dialpad_sync.client import DialpadClient
 from cloud_functions.dialpad_sync.records import TRANSCRIPT, call_row, transcript_row
 from http_entry.validation import SyncRequest
+from pipeline.process_memory import remembered
+from pipeline.run_origin import in_push_run
 from pipeline.runner import Page, SyncJob, per_record, run_jobs
 from pipeline.runtime import Runtime
+from pipeline.stored_transcripts import KnownTranscripts
 from pipeline.streams import single_stream
 from transform.values import epoch_ms, to_bool, to_datetime
 
@@ -49,6 +52,7 @@ class CallReader:
     def __init__(self, client: DialpadClient, runtime: Runtime, request: DialpadSyncRequest):
         self.client, self.runtime, self.request = client, runtime, request
         self.transcripts_fetched = 0
+        self.known = remembered(runtime.warehouse, "dialpad_transcripts", KnownTranscripts)
 
     def pages(self, watermark: str | None) -> Iterator[Page]:
         settings = self.runtime.settings
@@ -58,15 +62,27 @@ class CallReader:
         else:
             start = cast(datetime, to_datetime(watermark)) - timedelta(hours=settings.dialpad_lookback_hours)
         for window_start, window_end in windows(start, now, settings.dialpad_window_hours):
+            # A push run asks the warehouse nothing (a billed query on every push) about a window this process
+            # looked up before: what it does not know there has no transcript stored (KnownTranscripts).
+            from_memory = in_push_run() and self.known.covers(window_start, window_end)
             for calls in self.client.call_pages(epoch_ms(window_start) - 1, epoch_ms(window_end)):
-                self._attach_transcripts(calls, window_start, window_end)
+                self._attach_transcripts(calls, window_start, window_end, from_memory)
                 yield Page(calls)
+            if not from_memory:
+                self.known.looked_up(window_start, None if window_end == now else window_end)
             yield Page([], window_end.isoformat())
 
-    def _attach_transcripts(self, calls: list[dict[str, Any]], window_start: datetime, window_end: datetime) -> None:
+    def _attach_transcripts(self, calls: list[dict[str, Any]], window_start: datetime, window_end: datetime,
+                            from_memory: bool) -> None:
         recorded = [str(c["call_id"]) for c in calls if c.get("call_id") is not None and _recorded(c)]
-        wanted = sorted(set(recorded) - self._stored_transcripts(recorded, window_start, window_end))
+        if from_memory:
+            stored = self.known.stored(recorded)
+        else:
+            stored = self._stored_transcripts(recorded, window_start, window_end)
+            self.known.add(stored)
+        wanted = sorted(set(recorded) - stored)
         found = self.client.transcripts(wanted)
+        self.known.add(found)  # merged with the call on this page
         self.transcripts_fetched += len(found)
         for call in calls:
             call_id = str(call.get("call_id"))

@@ -102,8 +102,8 @@ class GmailClient:
         return [m["id"] for m in body.get("messages") or []], body.get("nextPageToken")
 
     def history_page(self, start_history_id: str, page_token: str | None) -> dict[str, Any]:
-        """One page of history since start: ids added (but those history shows as drafts, spam or trash),
-        deleted, and moved into or out of drafts, spam or trash; the next token, the current historyId."""
+        """One page of history since start: ids added (but those history shows as drafts, spam or trash, which are
+        `not_mail`), deleted, and moved into or out of drafts, spam or trash; the next token, the current historyId."""
         request = self._users().history().list(
             userId="me", startHistoryId=start_history_id, maxResults=self._page_size, pageToken=page_token or None,
             historyTypes=["messageAdded", "messageDeleted", "labelAdded", "labelRemoved"])
@@ -114,6 +114,7 @@ class GmailClient:
                 raise HistoryExpired(f"startHistoryId {start_history_id} has expired") from None
             raise
         added: dict[str, None] = {}
+        not_mail: set[str] = set()
         deleted: set[str] = set()
         moved: dict[str, None] = {}
         for entry in body.get("history") or []:
@@ -121,13 +122,15 @@ class GmailClient:
                 # The labels history gives (when it gives them) spare fetching a draft or spam whole.
                 if not NOT_MAIL_LABELS & set(item["message"].get("labelIds") or ()):
                     added.setdefault(item["message"]["id"])
+                else:
+                    not_mail.add(item["message"]["id"])
             for item in entry.get("messagesDeleted") or []:
                 deleted.add(item["message"]["id"])
             for item in (entry.get("labelsAdded") or []) + (entry.get("labelsRemoved") or []):
                 if NOT_MAIL_LABELS & set(item.get("labelIds") or ()):
                     moved.setdefault(item["message"]["id"])
         return {"added": [i for i in added if i not in deleted], "deleted": sorted(deleted),
-                "moved": [i for i in moved if i not in deleted and i not in added],
+                "moved": [i for i in moved if i not in deleted and i not in added], "not_mail": sorted(not_mail),
                 "next": body.get("nextPageToken"), "history_id": str(body.get("historyId") or start_history_id)}
 
     def get_raw(self, message_ids: list[str]) -> list[dict[str, Any]]:

@@ -218,3 +218,14 @@ def message_state_rows(change: MessageStateChange, mailbox: str) -> dict[str, li
     if change.label_ids is not None:
         row["label_ids"] = list(change.label_ids)
     return {"gmail_messages": [row]}
+
+
+def moved_out_of_mail(resource: dict[str, Any]) -> MessageStateChange:
+    """The state change of a message fetched whole that is no mail now (moved into spam or trash): flagged deleted,
+    its labels, and the sent_at its full row has (so the merge finds the stored row in its partition); its body is
+    not stored."""
+    message = message_from_bytes(_raw_bytes(resource), policy=policy.default)
+    sent_at = _sent_at(message, resource.get("internalDate"))
+    if sent_at is None:
+        raise RejectedRecord("no Date header and no internalDate")
+    return MessageStateChange(resource["id"], sent_at, True, tuple(sorted(resource.get("labelIds") or [])))

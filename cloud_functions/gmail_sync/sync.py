@@ -14,6 +14,8 @@ details (`quota_units`); a run gets what today's runs (Pacific time, Google's qu
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any, Iterator
@@ -24,10 +26,12 @@ from pydantic import field_validator
 from api_clients.connection_check import Check, check
 from cloud_functions.gmail_sync.auth import KEY_SECRET, batch_uri, delegated_credentials, gmail_service
 from cloud_functions.gmail_sync.client import GmailClient, HistoryExpired
-from cloud_functions.gmail_sync.records import MessageStateChange, is_mail, message_rows, message_state_rows
+from cloud_functions.gmail_sync.records import MessageStateChange, is_mail, message_rows, message_state_rows, moved_out_of_mail
 from config.settings import SettingMissing
 from http_entry.validation import BadRequest, SyncRequest
 from observability.logger import get_logger
+from pipeline.process_memory import remembered
+from pipeline.run_origin import in_push_run
 from pipeline.runner import Page, SyncJob, per_record, run_jobs
 from pipeline.runtime import Runtime
 from transform.email_normalizer import normalize_email
@@ -37,6 +41,7 @@ from warehouse.fresh import latest_rows
 log = get_logger(__name__)
 SOURCE = "gmail"
 QUOTA_DAY_ZONE = ZoneInfo("America/Los_Angeles")  # Google's daily quotas reset at midnight Pacific time
+KNOWN_STORED = 5_000  # messages a mailbox's memory keeps the sent_at of (about 100 bytes each): weeks of new mail
 
 
 class GmailSyncRequest(SyncRequest):
@@ -80,12 +85,53 @@ def _state(**fields: Any) -> str:
     return json.dumps(fields)
 
 
+class KnownMessages:
+    """What this process knows of a mailbox's messages (pipeline.process_memory), so a push run asks the warehouse
+    nothing about a deletion it can tell alone: the ids it saw added as drafts, spam or trash and never saw moved
+    (never stored: Gmail deletes a draft's previous message at every save, so most deletions are drafts'), and the
+    sent_at of the last KNOWN_STORED messages it stored (their deletion flagged in their partition, even before
+    the fresh tier is folded into gmail_messages). What another process stored and this one did not see is flagged
+    deleted by the daily full sync at the latest."""
+
+    def __init__(self) -> None:
+        self._not_mail: set[str] = set()
+        self._stored: OrderedDict[str, datetime] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def stored(self, message_id: str, sent_at: datetime) -> None:
+        with self._lock:
+            self._stored[message_id] = sent_at
+            self._stored.move_to_end(message_id)
+            while len(self._stored) > KNOWN_STORED:
+                self._stored.popitem(last=False)
+
+    def deletions(self, page: dict[str, Any]) -> tuple[list[MessageStateChange], list[str]]:
+        """The page's deletions this process can tell (a push run's), and the ids left to look up; the page's
+        drafts, spam and trash remembered, its moved and deleted ones forgotten."""
+        with self._lock:
+            self._not_mail.update(page["not_mail"])
+            self._not_mail.difference_update(page["moved"])
+            known: list[MessageStateChange] = []
+            wanted: list[str] = []
+            for message_id in page["deleted"]:
+                sent_at = self._stored.pop(message_id, None)
+                if not in_push_run():
+                    wanted.append(message_id)
+                elif sent_at is not None:
+                    known.append(MessageStateChange(message_id, sent_at, True))
+                elif message_id not in self._not_mail:
+                    wanted.append(message_id)
+            self._not_mail.difference_update(page["deleted"])
+            return known, wanted
+
+
 class MailboxReader:
     """Pages of one mailbox's messages for run_sync."""
 
     def __init__(self, client: GmailClient, runtime: Runtime, mailbox: str, sync_type: str):
         self.client, self.runtime, self.mailbox, self.sync_type = client, runtime, mailbox, sync_type
         self.notes: dict[str, Any] = {}
+        self.known = remembered(runtime.warehouse, f"gmail_messages {mailbox}", KnownMessages)
 
     def pages(self, watermark: str | None) -> Iterator[Page]:
         state = json.loads(watermark) if watermark else {}
@@ -137,12 +183,14 @@ class MailboxReader:
 
     def _stored(self, ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
         """The mailbox's stored messages (all, or these ids): id -> sent_at, label_ids, is_deleted (a few narrow
-        columns, no bodies)."""
+        columns, no bodies). Only whole rows: a push run may have written the flagged-deleted row of a message never
+        stored (spam moved to trash), which is fetched whole if it comes back as mail."""
         warehouse = self.runtime.warehouse
         only = " AND message_id IN UNNEST(@ids)" if ids is not None else ""
         rows = warehouse.query(
             f"SELECT message_id, sent_at, label_ids, is_deleted FROM `{warehouse.dataset}.gmail_messages` "
-            f"WHERE mailbox = @mailbox{only}", {"mailbox": self.mailbox, **({"ids": ids} if ids is not None else {})})
+            f"WHERE mailbox = @mailbox AND size_bytes IS NOT NULL{only}",
+            {"mailbox": self.mailbox, **({"ids": ids} if ids is not None else {})})
         return {r["message_id"]: r for r in rows}
 
     def _mail(self, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -171,12 +219,12 @@ class MailboxReader:
         page_token = None
         while True:
             page = self.client.history_page(start, page_token)
-            stored = self._stored(page["moved"]) if page["moved"] else {}
-            # Moved out of spam or trash and never stored: mail now, fetched whole like an added message.
-            fetch = page["added"] + [i for i in page["moved"] if i not in stored]
-            messages: list[Any] = self._mail(self.client.get_raw(fetch))
-            messages += self._label_changes(list(stored), stored)
-            messages += self._deleted(page["deleted"]) if page["deleted"] else []
+            messages = self._moved_fetched(page) if in_push_run() else self._moved_looked_up(page)
+            known, wanted = self.known.deletions(page)
+            # Permanently deleted mail this process did not store stays a look-up, in push runs too: rare (a few a
+            # mailbox a day), and only the stored row's sent_at finds its partition.
+            messages += known + (self._deleted(wanted) if wanted else [])
+            self._count("deleted", len(known))
             page_token = page["next"]
             if page_token:
                 yield Page(messages, None)
@@ -184,6 +232,25 @@ class MailboxReader:
                 yield Page(messages, _state(sync_mode="incremental", history_id=page["history_id"], page_token=None),
                            final=True)
                 return
+
+    def _moved_looked_up(self, page: dict[str, Any]) -> list[Any]:
+        """A history page's added mail, and its moved messages by their stored state (one query): a stored one's
+        labels fetched (format=minimal) and written if changed; one never stored fetched whole if it is mail now."""
+        stored = self._stored(page["moved"]) if page["moved"] else {}
+        # Moved out of spam or trash and never stored: mail now, fetched whole like an added message.
+        fetch = page["added"] + [i for i in page["moved"] if i not in stored]
+        messages: list[Any] = self._mail(self.client.get_raw(fetch))
+        return messages + self._label_changes(list(stored), stored)
+
+    def _moved_fetched(self, page: dict[str, Any]) -> list[Any]:
+        """A push run's look at a history page, with no warehouse query (a billed one on every push): its moved
+        messages fetched whole with the added ones (messages.get costs 5 units whatever the format). A moved one
+        that is mail now is its full row; one in spam or trash now is kept as a resource that mailbox_job's to_rows
+        turns into a row flagged deleted, in its full row's partition."""
+        moved = set(page["moved"])
+        resources = self.client.get_raw(page["added"] + page["moved"])
+        self._count("label_changes", sum(r["id"] in moved for r in resources))
+        return self._mail([r for r in resources if r["id"] not in moved]) + [r for r in resources if r["id"] in moved]
 
     def _deleted(self, message_ids: list[str]) -> list[MessageStateChange]:
         """Deletions of stored messages, as rows the runner merges into their own partitions."""
@@ -216,7 +283,11 @@ def mailbox_job(mailbox: str, client: GmailClient, runtime: Runtime, sync_type: 
     def to_rows(record: Any) -> dict[str, list[dict[str, Any]]]:
         if isinstance(record, MessageStateChange):
             return message_state_rows(record, mailbox)
-        return message_rows(record, mailbox, cap)
+        if not is_mail(record.get("labelIds")):  # a push run's moved message, in spam or trash now
+            return message_state_rows(moved_out_of_mail(record), mailbox)
+        rows = message_rows(record, mailbox, cap)
+        reader.known.stored(record["id"], rows["gmail_messages"][0]["sent_at"])
+        return rows
 
     def record_key(record: Any) -> str | None:
         return record.message_id if isinstance(record, MessageStateChange) else record.get("id")
@@ -240,7 +311,9 @@ def client_for(mailbox: str, runtime: Runtime) -> GmailClient:
     settings = runtime.settings
     credentials = delegated_credentials(runtime.secrets.get(KEY_SECRET), mailbox)
     budget = settings.gmail_daily_quota_units
-    left = max(0, budget - quota_units_spent_today(runtime.warehouse)) if budget else None
+    # A push run spends tens of units (a history page, a few gets) of the 80,000,000 a day: reading what today's
+    # runs spent (a billed query of etl_runs) would cost more than the cap saves. Scheduled runs keep the cap.
+    left = max(0, budget - quota_units_spent_today(runtime.warehouse)) if budget and not in_push_run() else None
     return GmailClient(gmail_service(credentials, settings.gmail_api_endpoint), batch_uri(settings.gmail_api_endpoint),
                        settings, left)
 

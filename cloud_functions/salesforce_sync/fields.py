@@ -33,8 +33,8 @@ import pyarrow as pa
 from observability.logger import get_logger
 from transform import columns
 from warehouse import Warehouse
+from warehouse.fresh import latest_rows
 from warehouse.schemas import Column, table_spec
-from warehouse.sql_text import quoted
 
 if TYPE_CHECKING:
     from cloud_functions.salesforce_sync.client import SalesforceClient
@@ -199,9 +199,7 @@ def prepare_columns(object_name: str, table: str, standard: Sequence[str], descr
 
 def _record(warehouse: Warehouse, object_name: str, table: str, fields: Sequence[OrgField], present: set[str]) -> list[str]:
     """Writes new, changed and newly removed fields into the registry; returns the fields newly gone from Salesforce."""
-    known = {r["field_name"]: r for r in warehouse.query(
-        f"SELECT field_name, salesforce_type, bigquery_type, removed_at FROM {quoted(warehouse.dataset, REGISTRY)} "
-        "WHERE object_name = @object_name", {"object_name": object_name})}
+    known = _registered(warehouse, object_name)
     now = datetime.now(timezone.utc)
     rows = []
     for field in fields:
@@ -218,6 +216,13 @@ def _record(warehouse: Warehouse, object_name: str, table: str, fields: Sequence
     if rows:  # rows of different columns merge as separate groups: first_seen_at is written once
         warehouse.merge(REGISTRY, rows)
     return removed
+
+
+def _registered(warehouse: Warehouse, object_name: str) -> dict[str, dict[str, Any]]:
+    """The registry's rows of an object by field name, read without a query (a small table: tabledata.list on
+    BigQuery, free, where a query bills 10 MB on every run of the object, push runs included), with what the fresh
+    tier holds of it not yet folded (warehouse/fresh.py)."""
+    return {r["field_name"]: r for r in latest_rows(warehouse, REGISTRY, {"object_name": object_name})}
 
 
 def with_org_fields(obj: "SalesforceObject", client: "SalesforceClient", warehouse: Warehouse,

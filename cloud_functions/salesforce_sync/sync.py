@@ -26,6 +26,7 @@ from cloud_functions.salesforce_sync.records import OBJECTS, SalesforceObject
 from config.settings import Settings
 from http_entry.validation import BadRequest, SyncRequest
 from observability.logger import get_logger
+from pipeline.run_origin import in_push_run
 from pipeline.runner import Page, PageRows, Reject, SyncJob, calls_from_now, run_jobs
 from pipeline.runtime import Runtime
 from transform import columns
@@ -223,8 +224,9 @@ def formula_refresh_due(name: str, warehouse: Warehouse, settings: Settings, now
 
 
 def object_sync_type(name: str, requested: str, runtime: Runtime) -> str:
-    """The sync an object gets: the one requested, or full when its formula fields are due a refresh."""
-    if requested == "full" or not formula_refresh_due(name, runtime.warehouse, runtime.settings,
+    """The sync an object gets: the one requested, or full when its formula fields are due a refresh. A push run
+    stays incremental without asking (a billed query of etl_runs on every push): the refresh is the schedule's."""
+    if requested == "full" or in_push_run() or not formula_refresh_due(name, runtime.warehouse, runtime.settings,
                                                       datetime.now(timezone.utc)):
         return requested
     log.info("formula fields due a refresh: a full sync instead", extra={"json_fields": {"object": name}})
