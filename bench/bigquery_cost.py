@@ -1136,8 +1136,13 @@ def print_push(profile: Profile, sizes: dict[str, dict[str, float]], cycles_per_
           ", ".join(f"{s} {r:,.0f}" for s, r in push_event_rates(profile).items()))
     print("  push runs per day (one per run length per stream, one per probe per Salesforce object): " +
           ", ".join(f"{s} {r:,.0f}" for s, r in runs_by_source(runs).items()) + f"; {sum(runs.values()):,.0f} in all")
-    print("  billed by the runs (statements a day): " + "; ".join(
-        f"{s.table} {s.weight:,.0f} {s.billed * s.weight / GB:.2f} GB" for s in reads.statements))
+    deleted, *cold = reads.statements
+    print(f"  billed by the runs: Gmail's look-up of permanently deleted ids {deleted.weight:,.0f} a day "
+          f"{deleted.billed * deleted.weight / GB:.2f} GB; a cold process's query per cache ({COLD_STARTS_PER_DAY} "
+          "a day per worker): " + ", ".join(f"{s.table} {s.billed * s.weight / GB:.2f} GB" for s in cold))
+    print("  free: landing (Pub/Sub), watermark reads (tabledata.list), superseded() (no query on BigQuery), the "
+          "loads into the fresh tables and their truncation, the merger's resolution (its CRM mirror read by "
+          "tabledata.list hourly)")
     today = simulate_day(profile, sizes, 3, True, True, cycles_per_fire)
     schedules = {"A": simulate_day(profile, sizes, 3, True, True, cycles_per_fire, extra_runs=sum(runs.values())),
                  "B": simulate_day(profile, sizes, 3, True, True, cycles_per_fire, extra_runs=sum(runs.values()),
