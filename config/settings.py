@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     merge_interval_seconds: float = Field(
         20.0, gt=0, description="Queue mode: the merger folds what was landed into the tables this often (one "
                                 "MERGE per table and column set each time).")
+    fresh_fold_seconds: float = Field(
+        3600.0, ge=60, description="Queue mode with push: a push run's rows wait in <table>_fresh (free load jobs; "
+                                   "<table>_live shows them) at most this long before the merger folds them into "
+                                   "the table with one MERGE (warehouse/fresh.py).")
     webhook_max_body_bytes: int = Field(
         1_048_576, ge=1024, description="hubspot_webhook and dialpad_webhook refuse (401) a body larger than this "
                                         "before reading it.")

@@ -26,6 +26,7 @@ from typing import Any, Callable
 from config.settings import Settings
 from observability.logger import get_logger, log_context
 from pipeline.etl_runs import LeaseTerms, close_abandoned_runs
+from pipeline.fresh_tier import FreshGroup, FreshTier, Resolver
 from pipeline.landing_lag import LANDING_LAG
 from pipeline.runner import reject_row
 from pipeline.work_queue import subscription_path
@@ -112,6 +113,7 @@ class Landed:
     batch_id: str
     order: tuple[int, str, int]
     rows: list[dict[str, Any]]
+    tier: str = "merge"  # "fresh": a push run's rows, for the fresh tier (pipeline/fresh_tier.py)
 
 
 @dataclass
@@ -123,6 +125,8 @@ class CycleResult:
     dead_letters: int = 0
     abandoned: int = 0
     tables: dict[str, int] = field(default_factory=dict)
+    fresh: dict[str, int] = field(default_factory=dict)  # rows appended to each table's fresh table
+    folded: dict[str, int] = field(default_factory=dict)  # rows folded from each fresh table into its table
 
 
 class Merger:
@@ -130,8 +134,9 @@ class Merger:
 
     def __init__(self, warehouse: Warehouse, settings: Settings, subscriber: Any = None,
                  window: DmlWindow | None = None, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time):
+                 wall: Callable[[], float] = time.time, resolver: Resolver | None = None):
         self.warehouse, self.settings = warehouse, settings
+        self.fresh = FreshTier(warehouse, settings.fresh_fold_seconds, resolver, wall=wall)
         self._subscriber = subscriber
         self.window = window or DmlWindow(clock=clock)
         self._clock = clock
@@ -174,10 +179,12 @@ class Merger:
             received = self._pull(self.landing)
             result.messages = len(received)
             landed, poison = self._decode(received)
-            self._merge(landed, result)
+            self._to_fresh([item for item in landed if item.tier == "fresh"], result)
+            self._merge([item for item in landed if item.tier != "fresh"], result)
             if poison:
                 self._reject(poison, result)
             self._ack(self.landing, [m.ack_id for m in received])
+            self.fold(result)
             self._record_dead_letters(result)
             self._sweep(result)
         if result.messages or result.dead_letters:
@@ -194,7 +201,7 @@ class Merger:
                     raise ValueError(f"landing format {body.get('format')!r}, expected {LANDING_FORMAT}")
                 landed.append(Landed(message.ack_id, body["table"], tuple(body["key"]), body["version"],
                                      body["batch_id"], (int(body["landed_ns"]), body["batch_id"], int(body["part"])),
-                                     body["rows"]))
+                                     body["rows"], body.get("tier", "merge")))
             except (UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
                 poison.append((message, f"{type(error).__name__}: {error}"))
         landed.sort(key=lambda item: item.order)  # a stream's later batch after its earlier one
@@ -212,15 +219,49 @@ class Merger:
             try:
                 self._learn_columns(table, columns)
                 typed = decode_rows(self.warehouse.spec_of(table), rows)
-                self.window.run(table, partial(self.warehouse.merge, table, typed, key=key, version=version,
-                                               batch_id=f"landed_{uuid.uuid4().hex[:12]}"))
             except Exception as error:  # one bad group must not stall every later cycle: its rows are kept, rejected
-                log.exception("landed rows could not be merged; kept in rejected_records")
+                log.exception("landed rows could not be read; kept in rejected_records")
                 self._reject_rows(table, rows, f"merge into {table} failed: {type(error).__name__}: {error}", result)
                 continue
-            result.merges += 1
-            result.rows += len(rows)
-            result.tables[table] = result.tables.get(table, 0) + len(rows)
+            self._merge_rows(table, typed, result, key, version)
+
+    def _to_fresh(self, landed: list[Landed], result: CycleResult) -> None:
+        """A push run's rows: appended to their fresh tables (pipeline/fresh_tier.py); a group keyed otherwise than
+        its table (none today) is merged."""
+        groups, others = [], []
+        for item in landed:
+            if tuple(item.key) != self.warehouse.spec_of(item.table).primary_key or not item.rows:
+                others.append(item)
+                continue
+            for columns, rows in _by_columns(item.rows).items():
+                self._learn_columns(item.table, columns)
+                groups.append(FreshGroup(item.table, item.order[0],
+                                         decode_rows(self.warehouse.spec_of(item.table), rows)))
+        self._merge(others, result)
+        if groups:
+            result.fresh = self.fresh.append(groups, partial(self._merge_rows, result=result), self.window.run)
+
+    def fold(self, result: CycleResult | None = None, force: bool = False) -> dict[str, int]:
+        """Folds the fresh tables that are due (all with rows when force) into their tables."""
+        folded = self.fresh.fold(partial(self._merge_rows, result=result or CycleResult()), _merge_order, force)
+        if result is not None:
+            result.folded = folded
+        return folded
+
+    def _merge_rows(self, table: str, rows: list[dict[str, Any]], result: CycleResult,
+                    key: tuple[str, ...] | None = None, version: str | None = None) -> None:
+        """One MERGE of typed rows supplying the same columns; rejected (kept) when it fails: one bad group must
+        not stall every later cycle."""
+        try:
+            self.window.run(table, partial(self.warehouse.merge, table, rows, key=key, version=version,
+                                           batch_id=f"landed_{uuid.uuid4().hex[:12]}"))
+        except Exception as error:
+            log.exception("landed rows could not be merged; kept in rejected_records")
+            self._reject_rows(table, rows, f"merge into {table} failed: {type(error).__name__}: {error}", result)
+            return
+        result.merges += 1
+        result.rows += len(rows)
+        result.tables[table] = result.tables.get(table, 0) + len(rows)
 
     def _learn_columns(self, table: str, columns: frozenset[str]) -> None:
         """Columns a worker learnt at run time (a Salesforce org's custom fields): taken from the table itself."""
@@ -287,6 +328,13 @@ class Merger:
                 return results
             if wait > 0:
                 sleep(wait)
+
+
+def _by_columns(rows: list[dict[str, Any]]) -> dict[frozenset[str], list[dict[str, Any]]]:
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(frozenset(row), []).append(row)
+    return groups
 
 
 def dead_letter_row(message_id: str, data: bytes, published: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 from warehouse import Warehouse
+from warehouse.fresh import latest_rows
 
 
 class WatermarkStore(Protocol):
@@ -22,9 +23,8 @@ class SyncStateStore:
         self._warehouse = warehouse
 
     def read(self, source: str, stream: str) -> str | None:
-        rows = self._warehouse.query(
-            f"SELECT watermark FROM {self._warehouse.dataset}.sync_state WHERE source = @source AND stream = @stream",
-            {"source": source, "stream": stream})
+        # Read without a query (free on BigQuery, where a query bills 10 MB), the fresh tier's newer row over it.
+        rows = latest_rows(self._warehouse, "sync_state", {"source": source, "stream": stream})
         return rows[0]["watermark"] if rows else None
 
     def write(self, source: str, stream: str, watermark: str, run_id: str) -> None:

@@ -23,6 +23,7 @@ from typing import Any, Callable
 from config.sources import registered
 from http_entry.validation import BadRequest, SyncRequest
 from observability.logger import get_logger, redact
+from pipeline.run_origin import push_run
 from pipeline.runner import run_sync
 from pipeline.runtime import Runtime
 from pipeline.work_queue import PoisonMessage, WorkMessage, WorkQueue
@@ -63,14 +64,16 @@ def run_work(message: WorkMessage, runtime: Runtime, queue: WorkQueue | None = N
         return {"source": message.source, "stream": message.stream, "status": "superseded", "continued": False}
     note_run_started(message.source, message.stream)
     deadline = clock() + runtime.settings.run_time_budget_seconds
-    try:
-        job = module.stream_job(message.stream, message.sync_type, runtime, deadline)
-    except BadRequest as error:
-        raise PoisonMessage(str(error)) from None
     inline = runtime.settings.dispatch != "queue"  # no merger: the run writes its rows itself, under its lease
-    summary = run_sync(job, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=runtime.settings,
-                       trigger=f"queue-{message.reason}", clock=clock, deadline=deadline, sweep_abandoned=inline,
-                       resume=message.resume, leased=inline)
+    # A push run bills nothing: its rows go to the fresh tier, its sources skip their per-run look-ups.
+    with push_run(message.reason == "push" and not inline):
+        try:
+            job = module.stream_job(message.stream, message.sync_type, runtime, deadline)
+        except BadRequest as error:
+            raise PoisonMessage(str(error)) from None
+        summary = run_sync(job, warehouse=runtime.warehouse, publisher=runtime.publisher, settings=runtime.settings,
+                           trigger=f"queue-{message.reason}", clock=clock, deadline=deadline,
+                           sweep_abandoned=inline, resume=message.resume, leased=inline)
     answer = summary.to_dict()
     next_message = continuation(message, answer, runtime.settings.work_max_chain)
     if next_message is not None:

@@ -132,6 +132,10 @@ class Warehouse(abc.ABC):
 
     def spec_of(self, table: str) -> TableSpec:
         """The table's spec: its schema file's columns, then the run-time columns add_columns declared."""
+        from warehouse.fresh import base_name, fresh_spec
+
+        if base_name(table) is not None:  # a fresh table: its table's columns (warehouse/fresh.py)
+            return fresh_spec(self.spec_of(base_name(table)))  # type: ignore[arg-type]
         declared = self.__dict__.get("_run_time_columns", {}).get(table)
         return table_spec(table).with_columns(declared.values()) if declared else table_spec(table)
 
@@ -145,6 +149,20 @@ class Warehouse(abc.ABC):
             self._add_table_columns(table, missing)
         self.__dict__.setdefault("_run_time_columns", {}).setdefault(table, {}).update({c.name: c for c in columns})
         return [c.name for c in missing]
+
+    def create_table(self, spec: TableSpec) -> None:
+        """Creates the table of spec when it is missing (DDL: free on BigQuery)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot create tables")
+
+    def read_rows(self, table: str, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Every row of a (small) table, typed as query() returns them, without a query: on BigQuery
+        tabledata.list, which bills nothing (a query bills at least 10 MB)."""
+        names = ", ".join(columns) if columns else "*"
+        return self.query(f"SELECT {names} FROM {quoted(self.dataset, table)}")
+
+    def clear_rows(self, table: str) -> None:
+        """Empties a table (on BigQuery a WRITE_TRUNCATE load of no rows: free, where DELETE bills 10 MB)."""
+        self.execute(f"DELETE FROM {quoted(self.dataset, table)} WHERE TRUE")
 
     @abc.abstractmethod
     def table_columns(self, table: str) -> dict[str, str]:

@@ -154,6 +154,33 @@ class BigQueryWarehouse(Warehouse):
             table.clustering_fields = list(spec.cluster)
         return table
 
+    def create_table(self, spec: TableSpec) -> None:
+        self.client.create_table(self._table(spec), exists_ok=True)
+
+    def read_rows(self, table: str, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """tabledata.list (client.list_rows): free, where a query bills at least 10 MB."""
+        path = f"{self.project}.{self.dataset}.{table}"
+        fields = None
+        if columns:
+            wanted = set(columns)
+            fields = [f for f in self.client.get_table(path).schema if f.name in wanted]
+        rows = [dict(row.items()) for row in self.client.list_rows(path, selected_fields=fields)]
+        self.ledger.record("list", table, len(rows))
+        return rows
+
+    def clear_rows(self, table: str) -> None:
+        """A WRITE_TRUNCATE load of no rows: free and atomic (DELETE would bill at least 10 MB)."""
+        from google.cloud import bigquery
+
+        path = f"{self.project}.{self.dataset}.{table}"
+        config = bigquery.LoadJobConfig(
+            schema=self.client.get_table(path).schema, source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+            create_disposition=bigquery.CreateDisposition.CREATE_NEVER)
+        load = self.client.load_table_from_json([], path, job_config=config, location=self.location)
+        load.result()
+        self.ledger.record("load", table, 0, job_cost(load))
+
     def _add_missing_columns(self, spec: TableSpec) -> list[str]:
         """Appends the schema file's columns that the existing table lacks (as NULLABLE); returns their names."""
         table = self.client.get_table(f"{self.project}.{self.dataset}.{spec.name}")

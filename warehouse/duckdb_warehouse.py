@@ -164,6 +164,10 @@ class DuckDBWarehouse(Warehouse):
             self._con.execute(f'ALTER TABLE {self.dataset}.{spec.name} ADD COLUMN "{column.name}" {column.duckdb_type()}')
         return [c.name for c in missing]
 
+    def create_table(self, spec: TableSpec) -> None:
+        with self._lock:
+            self._con.execute(spec.duckdb_ddl(self.dataset))
+
     def table_columns(self, table: str) -> dict[str, str]:
         with self._lock:
             found = self._con.execute(

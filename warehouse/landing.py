@@ -3,7 +3,7 @@
 However many workers run, BigQuery sees mutating DML from one place only: the merger (pipeline.merger), which
 folds every landed batch into its table with one MERGE per table and column set per cycle. A worker's
 LandingWarehouse reads the real warehouse (watermarks, stored ids) and publishes its writes to the landing topic
-as batches of JSON rows; publish() returns once Pub/Sub has stored them, so what a watermark covers is durable
+as batches of JSON rows (a push run's marked for the fresh tier: warehouse/fresh.py); publish() returns once Pub/Sub has stored them, so what a watermark covers is durable
 and will be merged before the watermark itself is landed after it. Versions (ingested_at, updated_at) are
 stamped here, when the row is made, so a batch replayed later never overwrites a newer one.
 """
@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any, Iterator, Mapping, Sequence
 
 from config.settings import Settings
+from pipeline.run_origin import in_push_run
 from pipeline.work_queue import topic_path
 from transform.values import json_ready
 from warehouse.base import Warehouse
@@ -35,7 +36,7 @@ def encode_batches(spec: TableSpec, rows: Sequence[Mapping[str, Any]], *, key: S
                    batch_id: str) -> Iterator[bytes]:
     """rows (all supplying the same columns) as landing messages of at most MAX_MESSAGE_BYTES each."""
     header = {"format": LANDING_FORMAT, "table": spec.name, "key": list(key), "version": version,
-              "batch_id": batch_id, "landed_ns": time.time_ns()}
+              "batch_id": batch_id, "landed_ns": time.time_ns(), "tier": "fresh" if in_push_run() else "merge"}
     part, size = 0, 0
     chunk: list[str] = []
     for row in rows:
@@ -123,6 +124,9 @@ class LandingWarehouse(Warehouse):
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return self.inner.query(sql, params)
+
+    def read_rows(self, table: str, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        return self.inner.read_rows(table, columns)
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int | None:
         raise RuntimeError("a worker in queue mode runs no statement that changes tables: its rows are landed "

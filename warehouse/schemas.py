@@ -104,7 +104,7 @@ class TableSpec:
     def schema_json(self) -> list[dict[str, Any]]:
         """The columns as the BigQuery JSON schema file holds them (read once per process), then any
         run-time columns (with_columns) after them."""
-        declared = _schema_file(self.name)
+        declared = _schema_file(self.name) if (SCHEMA_DIR / f"{self.name}.json").exists() else []
         if len(self.columns) == len(declared):
             return declared
         known = {c["name"] for c in declared}

@@ -32,6 +32,7 @@ from pipeline.runner import Page, SyncJob, per_record, run_jobs
 from pipeline.runtime import Runtime
 from transform.email_normalizer import normalize_email
 from warehouse import Warehouse
+from warehouse.fresh import latest_rows
 
 log = get_logger(__name__)
 SOURCE = "gmail"
@@ -61,10 +62,9 @@ class GmailStateStore:
         self._warehouse = warehouse
 
     def read(self, source: str, stream: str) -> str | None:
-        rows = self._warehouse.query(
-            f"SELECT history_id, page_token, sync_mode FROM {self._warehouse.dataset}.gmail_sync_state "
-            f"WHERE mailbox = @mailbox", {"mailbox": stream})
-        return json.dumps(rows[0]) if rows else None
+        # Read without a query (free on BigQuery), the fresh tier's newer row over it (warehouse/fresh.py).
+        rows = latest_rows(self._warehouse, "gmail_sync_state", {"mailbox": stream})
+        return json.dumps({c: rows[0].get(c) for c in ("history_id", "page_token", "sync_mode")}) if rows else None
 
     def write(self, source: str, stream: str, watermark: str, run_id: str) -> None:
         state = json.loads(watermark)

@@ -1,0 +1,177 @@
+"""The merger's side of the fresh tier (warehouse/fresh.py): pushed rows appended for free, folded every hour.
+
+The merger hands FreshTier the landed groups a push run marked (`tier: fresh`). Per table and cycle:
+- rows of a matched table (entity resolution's) are resolved in process first (entity_resolution.mirror: the same
+  SQL on an in-memory copy of the CRM side), and CRM rows update that copy, so what is fresh is also matched;
+- the rows are appended to `<table>_fresh` by one load job (free), when the table's load budget allows (BigQuery
+  takes 1,500 load jobs a table a day: LoadBudget spends FRESH_LOADS_PER_DAY of them, in bursts of at most
+  FRESH_LOAD_BURST); a table out of budget has its rows merged as before (billed, never lost or late).
+Once a fresh table's oldest row is FRESH_FOLD_SECONDS old (or on demand), `fold` merges it into its table, one MERGE
+per column set in landing order (versions decide, as for every merge), data before watermarks before etl_runs,
+and then empties it with a free WRITE_TRUNCATE load. A group that cannot merge goes to rejected_records; the
+fresh table is emptied either way, so one bad row never stalls a fold.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Callable, Protocol, Sequence
+
+from observability.logger import get_logger
+from warehouse import Warehouse
+from warehouse.fresh import META_NAMES, base_name, ensure_fresh, fresh_name, fresh_rows, supplied_columns
+
+log = get_logger(__name__)
+
+FRESH_LOADS_PER_DAY = 1_400  # of BigQuery's 1,500 load jobs a table a day; the rest: folds (24) and headroom
+FRESH_LOAD_BURST = 60
+
+
+class Resolver(Protocol):
+    """Resolution of pushed rows in process (entity_resolution.mirror.ResolutionMirror)."""
+
+    def resolve(self, rows_by_table: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]: ...
+
+    def apply(self, table: str, rows: list[dict[str, Any]]) -> None: ...
+
+    def resolves(self, table: str) -> bool: ...
+
+    def mirrors(self, table: str) -> bool: ...
+
+
+@dataclass
+class LoadBudget:
+    """A token bucket per table: at most `burst` loads at once, refilled at per_day a day."""
+
+    per_day: float = FRESH_LOADS_PER_DAY
+    burst: float = FRESH_LOAD_BURST
+    clock: Callable[[], float] = time.monotonic
+    _tokens: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def take(self, table: str) -> bool:
+        now = self.clock()
+        tokens, at = self._tokens.get(table, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.per_day / 86_400)
+        if tokens < 1:
+            self._tokens[table] = (tokens, now)
+            return False
+        self._tokens[table] = (tokens - 1, now)
+        return True
+
+
+_budget = LoadBudget()  # per process: each scheduled invocation makes a new Merger
+
+
+@dataclass
+class _DatasetState:
+    """What this process knows of a dataset's fresh tables (a Merger is made per scheduled invocation)."""
+
+    ensured: dict[str, frozenset[str]] = field(default_factory=dict)  # table -> its columns the fresh table has
+    oldest_ns: dict[str, int | None] = field(default_factory=dict)  # table -> its fresh table's oldest row
+    learnt: bool = False  # oldest_ns read from the fresh tables once
+
+
+_states: dict[str, _DatasetState] = {}
+
+
+@dataclass
+class FreshGroup:
+    """Rows of one table, all supplying the same columns, decoded, in landing order."""
+
+    table: str
+    landed_ns: int
+    rows: list[dict[str, Any]]
+
+
+class FreshTier:
+    """See the module's docstring. `merge_instead(table, rows)` merges a group the budget refused."""
+
+    def __init__(self, warehouse: Warehouse, fold_seconds: float, resolver: Resolver | None = None,
+                 budget: LoadBudget | None = None, wall: Callable[[], float] = time.time):
+        self.warehouse, self.fold_seconds, self.resolver = warehouse, fold_seconds, resolver
+        self.budget = budget or _budget
+        self._wall = wall
+        self._state = _states.setdefault(warehouse.dataset, _DatasetState())
+
+    def append(self, groups: Sequence[FreshGroup], merge_instead: Callable[[str, list[dict[str, Any]]], None],
+               run: Callable[[str, Callable[[], Any]], Any]) -> dict[str, int]:
+        """Appends each table's groups to its fresh table (one load); returns rows per fresh table."""
+        by_table: dict[str, list[FreshGroup]] = {}
+        for group in groups:
+            by_table.setdefault(group.table, []).append(group)
+        appended: dict[str, int] = {}
+        for table, table_groups in by_table.items():
+            if self.resolver is not None:
+                table_groups = self._resolved(table, table_groups)
+            if not self.budget.take(f"{self.warehouse.dataset}.{table}"):
+                log.warning("fresh-table load budget spent: merged instead", extra={"json_fields": {"table": table}})
+                for group in table_groups:
+                    merge_instead(table, group.rows)
+                continue
+            rows: list[dict[str, Any]] = []
+            for group in table_groups:
+                rows += fresh_rows(group.rows, group.landed_ns, len(rows))
+            ensure_fresh(self.warehouse, table, self._state.ensured)
+            if self._state.oldest_ns.get(table) is None:
+                self._state.oldest_ns[table] = min(group.landed_ns for group in table_groups)
+            run(fresh_name(table), partial(self.warehouse.append, fresh_name(table), rows,
+                                           batch_id=f"fresh_{uuid.uuid4().hex[:12]}"))
+            appended[table] = len(rows)
+        return appended
+
+    def _resolved(self, table: str, groups: list[FreshGroup]) -> list[FreshGroup]:
+        assert self.resolver is not None
+        if self.resolver.mirrors(table):
+            for group in groups:
+                self.resolver.apply(table, group.rows)
+        if not self.resolver.resolves(table):
+            return groups
+        resolved = []
+        for group in groups:
+            rows = self.resolver.resolve({table: group.rows})[table]
+            resolved.append(FreshGroup(table, group.landed_ns, rows))
+        return resolved
+
+    def fold(self, merge: Callable[[str, list[dict[str, Any]]], Any], order: Callable[[str], int],
+             force: bool = False) -> dict[str, int]:
+        """Folds each fresh table whose oldest row is FRESH_FOLD_SECONDS old (every one with rows when force):
+        merge(table, rows) per column set, then the fresh table emptied. Returns rows folded per table. The
+        oldest row's age is learnt once per process by a free read, then kept from what this process appends."""
+        oldest_ns = self._state.oldest_ns
+        if not self._state.learnt:
+            for fresh_table in self.warehouse.list_tables():
+                table = base_name(fresh_table)
+                if table is not None and oldest_ns.get(table) is None:
+                    landed = [r["_landed_ns"] for r in self.warehouse.read_rows(fresh_table, ["_landed_ns"])]
+                    oldest_ns[table] = min(landed) if landed else None
+            self._state.learnt = True
+        now_ns = int(self._wall() * 1e9)
+        due = sorted((t for t, oldest in oldest_ns.items() if oldest is not None
+                      and (force or now_ns - oldest >= self.fold_seconds * 1e9)), key=order)
+        folded: dict[str, int] = {}
+        for table in due:
+            rows = self.warehouse.read_rows(fresh_name(table))
+            rows.sort(key=lambda r: (r["_landed_ns"] or 0, r["_seq"] or 0))
+            for group in _by_supplied(rows):
+                merge(table, group)
+            self.warehouse.clear_rows(fresh_name(table))
+            oldest_ns[table] = None
+            folded[table] = len(rows)
+        if folded:
+            log.info("fresh tables folded", extra={"json_fields": {"tables": folded}})
+        return folded
+
+
+def _by_supplied(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Runs of consecutive rows supplying the same columns, each row cut to its columns (meta columns dropped)."""
+    groups: list[list[dict[str, Any]]] = []
+    current: str | None = None
+    for row in rows:
+        if row["_supplied"] != current or not groups:
+            groups.append([])
+            current = row["_supplied"]
+        columns = [c for c in supplied_columns(current) if c not in META_NAMES]
+        groups[-1].append({c: row.get(c) for c in columns})
+    return groups

@@ -1,0 +1,145 @@
+"""The fresh tier: what a push brought, queryable within the minute for nothing, folded into the tables later.
+
+BigQuery bills every statement at least 10 MB per table it reads: a MERGE per table each minute, for changes that
+arrive every few seconds (README "Push freshness"), would bill more than the whole pipeline does. So the rows of a
+push run (pipeline.run_origin) are not merged as they arrive: the merger appends them to `<table>_fresh` by a load
+job (free; at most 1,500 a table a day), and every FRESH_FOLD_SECONDS merges each fresh table into its table with
+one MERGE (what the schedules' runs used to merge, once an hour) and empties it (a free WRITE_TRUNCATE load).
+
+`<table>_fresh` has the table's columns, all NULLABLE (a run may supply some columns only: a label change), and
+    _landed_ns  when the row was landed (nanoseconds; with _seq the row's place: the latest wins)
+    _seq        its place in the merger's append
+    _supplied   the columns the row supplies, as ",a,b,c," (the others are not the row's to set)
+`<table>_live` is the view analysts (and the freshness bench) read for what is fresh: each key's table row with
+the latest fresh row's supplied columns over it, when that row's version is not older; keys only in the fresh
+table appear with their supplied columns. It reads the whole table (no partition pruning through the join).
+
+Small tables read from here without a query (watermarks): `latest_rows` reads the table and its fresh table with
+Warehouse.read_rows (tabledata.list on BigQuery, free) and keeps each key's newest row.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Iterable, Mapping, Sequence
+
+from warehouse.base import Warehouse
+from warehouse.schemas import Column, TableSpec
+from warehouse.sql_text import quoted
+
+FRESH_SUFFIX = "_fresh"
+LIVE_SUFFIX = "_live"
+META_COLUMNS = (Column("_landed_ns", "INT64", "NULLABLE", "when the row was landed (ns since the epoch)"),
+                Column("_seq", "INT64", "NULLABLE", "the row's place in the merger's append"),
+                Column("_supplied", "STRING", "NULLABLE", "the columns the row supplies, as ,a,b,"))
+META_NAMES = tuple(c.name for c in META_COLUMNS)
+
+
+def fresh_name(table: str) -> str:
+    return table + FRESH_SUFFIX
+
+
+def live_name(table: str) -> str:
+    return table + LIVE_SUFFIX
+
+
+def base_name(fresh_table: str) -> str | None:
+    """The table a fresh table belongs to (None when the name is not a fresh table's)."""
+    return fresh_table[:-len(FRESH_SUFFIX)] if fresh_table.endswith(FRESH_SUFFIX) else None
+
+
+def fresh_spec(spec: TableSpec) -> TableSpec:
+    """The fresh table of spec: its columns NULLABLE (repeated stay repeated), the meta columns, no partitioning
+    (it holds at most a fold interval of pushed rows), keyed by the table's key and the row's place."""
+    columns = tuple(c if c.mode == "REPEATED" else replace(c, mode="NULLABLE") for c in spec.columns)
+    return TableSpec(name=fresh_name(spec.name), description=f"Pushed rows of {spec.name} not folded yet "
+                     "(warehouse/fresh.py)", columns=columns + META_COLUMNS,
+                     primary_key=(*spec.primary_key, "_landed_ns", "_seq"), version=None, partition_field=None,
+                     partition_type="DAY", cluster=())
+
+
+def supplied_text(columns: Iterable[str]) -> str:
+    return "," + ",".join(columns) + ","
+
+
+def supplied_columns(text: str | None) -> list[str]:
+    return [c for c in (text or "").split(",") if c]
+
+
+def live_view_sql(spec: TableSpec, dataset: str) -> str:
+    """CREATE OR REPLACE VIEW <table>_live (BigQuery's dialect): see the module's docstring."""
+    key = spec.primary_key
+    order = ", ".join([f"f.{spec.version} DESC"] if spec.version else []) + ("" if not spec.version else ", ")
+    latest = (f"SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY "
+              f"{', '.join(f'f.{k}' for k in key)} ORDER BY {order}f._landed_ns DESC, f._seq DESC) AS _rank "
+              f"FROM {quoted(dataset, fresh_name(spec.name))} AS f) WHERE _rank = 1")
+    newer = f" AND (b.{key[0]} IS NULL OR b.{spec.version} IS NULL OR f.{spec.version} >= b.{spec.version})" \
+        if spec.version else ""
+    use = f"(f.{key[0]} IS NOT NULL{newer})"
+    columns = []
+    for column in spec.columns:
+        name = column.name
+        if name in key:
+            columns.append(f"COALESCE(b.{name}, f.{name}) AS {name}")
+        else:
+            columns.append(f"IF({use} AND STRPOS(f._supplied, ',{name},') > 0, f.{name}, b.{name}) AS {name}")
+    joined = " AND ".join(f"b.{k} = f.{k}" for k in key)
+    return (f"CREATE OR REPLACE VIEW {quoted(dataset, live_name(spec.name))} AS\n"
+            f"WITH f AS ({latest})\nSELECT\n  " + ",\n  ".join(columns) +
+            f"\nFROM {quoted(dataset, spec.name)} AS b\nFULL OUTER JOIN f ON {joined}")
+
+
+def ensure_fresh(warehouse: Warehouse, table: str, known: dict[str, frozenset[str]]) -> None:
+    """Creates `<table>_fresh` and `<table>_live` when missing, and adds the columns the table has grown since
+    (a Salesforce org's custom fields) to both; `known` remembers per process what was ensured."""
+    spec = warehouse.spec_of(table)
+    columns = frozenset(spec.column_names)
+    if known.get(table) == columns:
+        return
+    fresh = fresh_spec(spec)
+    if fresh.name not in warehouse.list_tables():
+        warehouse.create_table(fresh)
+    else:
+        missing = [c for c in fresh.columns if c.name not in warehouse.table_columns(fresh.name)]
+        if missing:
+            warehouse._add_table_columns(fresh.name, missing)
+    warehouse.execute(live_view_sql(spec, warehouse.dataset))
+    known[table] = columns
+
+
+def fresh_rows(rows: Sequence[Mapping[str, Any]], landed_ns: int, start: int = 0) -> list[dict[str, Any]]:
+    """rows (all supplying the same columns) as fresh-table rows: the meta columns added."""
+    if not rows:
+        return []
+    supplied = supplied_text(rows[0].keys())
+    return [{**row, "_landed_ns": landed_ns, "_seq": start + i, "_supplied": supplied} for i, row in enumerate(rows)]
+
+
+def latest_rows(warehouse: Warehouse, table: str, match: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a small table whose columns equal `match`, with any newer fresh row's supplied columns over
+    them, read without a query (Warehouse.read_rows: free on BigQuery). For watermark tables."""
+    spec = warehouse.spec_of(table)
+    key = spec.primary_key
+    rows = {tuple(r[k] for k in key): r for r in warehouse.read_rows(table)
+            if all(r.get(c) == v for c, v in match.items())}
+    if fresh_name(table) in _tables(warehouse):
+        fresh = [r for r in warehouse.read_rows(fresh_name(table)) if all(r.get(c) == v for c, v in match.items())]
+        fresh.sort(key=lambda r: (_version(r, spec.version), r["_landed_ns"] or 0, r["_seq"] or 0))
+        for row in fresh:
+            at = tuple(row[k] for k in key)
+            base = rows.get(at)
+            if base is not None and spec.version and _version(base, spec.version) > _version(row, spec.version):
+                continue
+            merged = dict(base or {})
+            merged.update({c: row[c] for c in supplied_columns(row["_supplied"]) if c in row})
+            rows[at] = merged
+    return list(rows.values())
+
+
+def _version(row: Mapping[str, Any], column: str | None) -> tuple[Any, ...]:
+    """A sort key of the row's version: a missing one sorts first."""
+    value = row.get(column) if column else None
+    return (0,) if value is None else (1, value)
+
+
+def _tables(warehouse: Warehouse) -> set[str]:
+    return warehouse.list_tables()
