@@ -39,6 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 from cloud_functions.salesforce_sync.records import OBJECTS
 from config.schedules import load_jobs
+from config.settings import Settings
+from pipeline.fresh_tier import FRESH_LOAD_BURST, FRESH_LOADS_PER_DAY
 from push.salesforce_probe import FOLLOWERS, PROBED
 from scripts.local_schedule import cron_matches
 from warehouse.merge_sql import partition_spans
@@ -392,12 +394,11 @@ class Day:
         self.add("select", table, (table, self.org.tables[table].column_bytes(columns, partitions)))
 
     def merge(self, table: str, rows: float, numbers: set[int] | None, columns: Iterable[str] | None = None,
-              update: bool = True, one_row: bool = False, source: str = "(staging tables)") -> None:
+              update: bool = True, one_row: bool = False) -> None:
         """A MERGE of `rows` staged rows into table, scanning the partitions of `numbers` (None: all).
 
         one_row: a single row merged by warehouse.merge() (a run's record, a watermark), which the after code
-        MERGEs from query parameters, with no staging table to reference. source: the table the rows are read
-        from (a fold reads `<table>_fresh`)."""
+        MERGEs from query parameters, with no staging table to reference."""
         org, t = self.org, self.org.tables[table]
         spec = table_spec(table)
         merged = list(columns) if columns is not None else list(t.columns)
@@ -409,7 +410,7 @@ class Day:
         if one_row and org.after:
             self.add("merge", table, (table, target))
         else:
-            self.add("merge", table, (source, staging), (table, target))
+            self.add("merge", table, ("(staging tables)", staging), (table, target))
         self.statements[-1].merged = (rows, numbers, columns, update)
 
     def update(self, table: str, columns: Iterable[str], partitions: float | None = None,
@@ -897,20 +898,22 @@ def print_sizes(profile: Profile, sizes: dict[str, dict[str, float]]) -> None:
 
 
 # ---------------------------------------------------------------- 6. push on (issue 25): the fresh tier
-# Push runs land their rows (free); the merger appends them to `<table>_fresh` by load jobs (free) and, every
-# FRESH_FOLD_SECONDS, folds each fresh table into its table by one MERGE (what push bills) and empties it by a
-# WRITE_TRUNCATE load (free). Watermarks and the merger's resolution read by tabledata.list (free).
-FOLD_INTERVALS = (900, 1800, 3600, 7200, 21600, 86400)  # FRESH_FOLD_SECONDS (3600 by default)
+# pipeline/fresh_tier.py: push runs land their rows (free); each merger cycle appends a table's rows to
+# `<table>_fresh` by one load job (free) when the table's load budget has a token, and MERGEs them as before
+# (billed) when not; once a fresh table's oldest row is FRESH_FOLD_SECONDS old, the merger folds it into its table
+# (a MERGE per run of consecutive rows supplying the same columns) and empties it (a WRITE_TRUNCATE load, free).
+FOLD_INTERVALS = (900, 1800, 3600, 7200, 21600, 86400)  # FRESH_FOLD_SECONDS
 RUN_SECONDS = {"gmail": 5.0, "salesforce": 3.0, "dialpad": 3.0, "hubspot": 3.0}  # a push run's length
-PROBE_SECONDS = 30.0  # SALESFORCE_PROBE_SECONDS: one run per object per probe at most
-MERGE_CYCLE_SECONDS = 20.0  # MERGE_INTERVAL_SECONDS: at most one load per fresh table per cycle
-FRESH_LOAD_SECONDS = 62.0  # the merger's token bucket: one load per fresh table per 62 s on average
+PROBE_SECONDS = float(Settings.model_fields["salesforce_probe_seconds"].default)  # one run per object per probe
+MERGE_CYCLE_SECONDS = float(Settings.model_fields["merge_interval_seconds"].default)
+DEFAULT_FOLD_SECONDS = float(Settings.model_fields["fresh_fold_seconds"].default)
+DIALPAD_LOOKBACK_DAYS = Settings.model_fields["dialpad_lookback_hours"].default / 24  # a push run lists it again
 TABLE_LOADS_PER_DAY = 1500  # BigQuery: load jobs per table per day, appends and truncations alike
 COLD_STARTS_PER_DAY = 24  # per source worker: a process with empty caches
 DAY_SECONDS = 86400.0
-FOLD_SAMPLES = 8  # folds drawn per table and interval (where a fold's rows fall is random)
-DIALPAD_LOOKBACK_DAYS = 6 / 24  # DIALPAD_LOOKBACK_HOURS: a push run lists the calls since its watermark less this
-SF_OBJECTS = tuple(OBJECTS)  # the probed objects and their followers: a run (and a registry cache) each
+CYCLES_PER_DAY = DAY_SECONDS / MERGE_CYCLE_SECONDS
+FOLD_SAMPLES = 8  # MERGEs drawn per flow (where a MERGE's rows fall is random)
+SF_OBJECTS = tuple(OBJECTS)  # the probed objects and their followers: a run each
 GMAIL_STATE_COLUMNS = ["mailbox", "message_id", "sent_at", "is_deleted"]  # message_state_rows: a column set
 SF_REGISTRY_COLUMNS = ["object_name", "field_name", "salesforce_type", "bigquery_type", "removed_at"]
 # What a cold process queries, once per cache (the free-reads helper's caches): (table, columns, partitions read).
@@ -979,91 +982,131 @@ def runs_by_source(runs: dict[str, float]) -> dict[str, float]:
 
 @dataclass
 class FreshFlow:
-    """What push runs land a day for one table and column set (one MERGE per fold): its rows by where they fall,
-    and how many runs land them (each may start a load). parts: (rows a day, recent share, recent days, history
-    days): recent_share of the rows at most recent_days old, the rest anywhere in the history."""
+    """What push runs land a day for one table and column set: its rows by where they fall, the runs that land them
+    (each a landing: a token of the table's load budget when its cycle has none yet) and the landed items of one
+    (an etl_runs row opened and one closed: 2). parts: (rows a day, recent share, recent days, history days):
+    recent_share of the rows at most recent_days old, the rest anywhere in the history."""
 
     table: str
     landings: float
     parts: list[tuple[float, float, float, float]] = field(default_factory=list)
     columns: list[str] | None = None  # None: every column
+    items: float = 1.0
 
     @property
     def rows(self) -> float:
         return sum(part[0] for part in self.parts)
 
 
-def fresh_flows(org: Org, runs: dict[str, float]) -> list[FreshFlow]:
-    """Every flow into the fresh tables at the org's rate (README "Push freshness": the tables push writes)."""
+def fresh_flows(org: Org, runs: dict[str, float]) -> dict[str, list[FreshFlow]]:
+    """Per table push writes, its flows (one per column set; landed by different runs)."""
     p, year = org.p, 365 * org.year
     mail, crm, ppm = p.mail_history_days + year, 365 * p.crm_age_years + year, org.participants_per_message
     new_mail, relabelled = p.mailboxes * p.messages_per_mailbox_day, p.mailboxes * p.label_changes_per_mailbox_day
     deleted = p.mailboxes * p.deletions_per_mailbox_day
+    deleting = min(runs["gmail"], deleted)  # runs with a deletion: at most one per deletion
     # A push run fetches a relabelled message whole (no look-up of its stored row): full rows in its partition.
-    flows = [FreshFlow("gmail_messages", runs["gmail"], [(new_mail, 1, 0, mail), (relabelled, 0.9, 7, mail)]),
-             FreshFlow("gmail_messages", min(runs["gmail"], deleted), [(deleted, 0.8, 30, mail)], GMAIL_STATE_COLUMNS),
+    flows = [FreshFlow("gmail_messages", runs["gmail"] - deleting,
+                       [(new_mail, 1, 0, mail), (relabelled, 0.9, 7, mail)]),
+             FreshFlow("gmail_messages", deleting, [(deleted, 0.8, 30, mail)], GMAIL_STATE_COLUMNS),
              FreshFlow("gmail_participants", runs["gmail"], [(new_mail * ppm, 1, 0, mail),
                                                              (relabelled * ppm, 0.9, 7, mail)]),
              FreshFlow("gmail_sync_state", runs["gmail"], [(runs["gmail"], 1, 0, 1)])]
-    sf: dict[str, FreshFlow] = {}
     for name, changes in salesforce_object_changes(p).items():
-        table = OBJECTS[name].table
-        flow = sf.setdefault(table, FreshFlow(table, 0.0))
-        flow.landings += runs[name]
-        if table == "sf_activities":  # a fifth of new activities change again (completed) within 30 days
-            flow.parts += [(changes / 1.2, 1, 0, crm), (changes * 0.2 / 1.2, 1, 30, crm)]
+        # Each object its own column set: Task, Event and EmailMessage rows of sf_activities are three flows.
+        if OBJECTS[name].table == "sf_activities":  # a fifth of new activities change again within 30 days
+            parts = [(changes / 1.2, 1, 0, crm), (changes * 0.2 / 1.2, 1, 30, crm)]
         else:  # new records, and records modified: 30 % created in the last 90 days, the rest anywhere
             new = {"Contact": p.new_contacts_per_day, "Lead": p.new_leads_per_day}.get(name, 0.0)
-            flow.parts += [(new, 1, 0, crm), (changes - new, 0.3, 90, crm)]
-        for follower in FOLLOWERS.get(name, ()):  # a history row per change, created now
-            sf[OBJECTS[follower].table] = FreshFlow(OBJECTS[follower].table, runs[follower], [(changes, 1, 0, crm)])
+            parts = [(new, 1, 0, crm), (changes - new, 0.3, 90, crm)]
+        flows.append(FreshFlow(OBJECTS[name].table, runs[name], parts))
+        flows += [FreshFlow(OBJECTS[f].table, runs[f], [(changes, 1, 0, crm)])  # a history row per change
+                  for f in FOLLOWERS.get(name, ())]
     calls, share = p.calls_per_day, org.transcribed_share
-    call_history = p.call_history_days + year
-    enrollment_history = 365 * (1 + org.year)
     sync_runs = sum(runs_by_source(runs)[s] for s in ("salesforce", "dialpad", "hubspot"))
-    return [*flows, *sf.values(),
-            # each run lists the calls of the look-back again (DIALPAD_LOOKBACK_HOURS) besides the new ones
-            FreshFlow("dialpad_calls", runs["dialpad"], [(calls + runs["dialpad"] * calls * DIALPAD_LOOKBACK_DAYS,
-                                                          1, 1, call_history)]),
-            FreshFlow("dialpad_transcripts", min(runs["dialpad"], calls * share),
-                      [(calls * share, 1, 1, call_history)]),
-            FreshFlow("hubspot_sequence_enrollments", runs["hubspot"],
-                      [(p.enrollments_per_day, 1, 0, enrollment_history),
-                       (p.enrollments_per_day * 0.5, 0.5, 60, enrollment_history)]),
-            FreshFlow("sync_state", sync_runs, [(sync_runs, 1, 0, 1)]),
-            FreshFlow("etl_runs", sum(runs.values()), [(2 * sum(runs.values()), 1, 0, 1)])]  # opened and closed
+    flows += [FreshFlow("dialpad_calls", runs["dialpad"], [(calls + runs["dialpad"] * calls * DIALPAD_LOOKBACK_DAYS,
+                                                            1, 1, p.call_history_days + year)]),
+              FreshFlow("dialpad_transcripts", min(runs["dialpad"], calls * share),
+                        [(calls * share, 1, 1, p.call_history_days + year)]),
+              FreshFlow("hubspot_sequence_enrollments", runs["hubspot"],
+                        [(p.enrollments_per_day, 1, 0, 365 * (1 + org.year)),
+                         (p.enrollments_per_day * 0.5, 0.5, 60, 365 * (1 + org.year))]),
+              FreshFlow("sync_state", sync_runs, [(sync_runs, 1, 0, 1)]),
+              FreshFlow("etl_runs", sum(runs.values()), [(2 * sum(runs.values()), 1, 0, 1)], items=2)]
+    by_table: dict[str, list[FreshFlow]] = defaultdict(list)
+    for flow in flows:
+        by_table[flow.table].append(flow)
+    return dict(by_table)
 
 
-def _fold_ages(org: Org, rng: random.Random, flow: FreshFlow, share: float) -> list[float]:
-    """Ages in days of the rows of one fold holding `share` of a day's rows: each part's count drawn around its
-    expectation (at least one row in all)."""
+def _merge_ages(org: Org, rng: random.Random, flow: FreshFlow, rows: float) -> list[float]:
+    """Ages in days of `rows` rows of a flow: each part's count drawn around its share (at least one row)."""
     ages: list[float] = []
-    for rows, recent_share, recent_days, history in flow.parts:
-        expected = rows * share
+    for part_rows, recent_share, recent_days, history in flow.parts:
+        expected = rows * part_rows / flow.rows
         count = int(expected) + (rng.random() < expected - int(expected))
         ages += _scattered(org, rng, count, history, recent_share, recent_days)
     if not ages:
-        rows, recent_share, recent_days, history = max(flow.parts)
+        _rows, recent_share, recent_days, history = max(flow.parts)
         ages = _scattered(org, rng, 1, history, recent_share, recent_days)
     return ages
 
 
-def fold_bill(org: Org, flow: FreshFlow, interval: float, rng: random.Random) -> tuple[float, float]:
-    """Folds a day of one flow every `interval` seconds (those with rows) and the bytes they bill a day: a MERGE of
-    the fresh rows (the fresh table, at least 10 MB) into the partitions they touch (Day.merge, pruned())."""
-    share = interval / DAY_SECONDS
-    present = 1 - math.exp(-flow.landings * share)  # the interval holds a landing
-    folds = present / share
+def merge_bill(org: Org, flow: FreshFlow, rows: float, rng: random.Random) -> float:
+    """Bytes one MERGE of `rows` rows of a flow bills (staging at least 10 MB, the partitions the rows touch: Day.merge
+    and pruned() as for the schedules), averaged over FOLD_SAMPLES draws of where the rows fall."""
     table = org.tables[flow.table]
     billed = 0.0
     for _ in range(FOLD_SAMPLES):
-        day = Day(org, "fold")
-        numbers = None
-        if table.unit:
-            numbers = pruned(org, flow.table, org.days_ago(_fold_ages(org, rng, flow, share / present), table.unit))
-        day.merge(flow.table, flow.rows * share / present, numbers, flow.columns, source=f"{flow.table}_fresh")
+        day = Day(org, "push")
+        numbers = pruned(org, flow.table, org.days_ago(_merge_ages(org, rng, flow, rows), table.unit)) \
+            if table.unit else None
+        day.merge(flow.table, rows, numbers, flow.columns)
         billed += _billed(day)
-    return folds, folds * billed / FOLD_SAMPLES
+    return billed / FOLD_SAMPLES
+
+
+def fold_bill(org: Org, flows: list[FreshFlow], interval: float, rng: random.Random,
+              mended: bool = False) -> dict[str, float]:
+    """A day of folds of one table every `interval` seconds: folds, MERGEs, bytes. A fold is due once the fresh
+    table's oldest row is `interval` old, so it holds the first landing and those of the interval after it. As
+    built it MERGEs each run of consecutive rows supplying the same columns (fresh_tier._by_supplied): flows of
+    several column sets that interleave (Task, Event and EmailMessage rows) are many MERGEs a fold; mended, one
+    MERGE per column set present."""
+    landings = sum(flow.landings for flow in flows)
+    folds = DAY_SECONDS / (interval + DAY_SECONDS / landings)
+    per_fold = landings / folds
+    merges = billed = 0.0
+    for flow in flows:
+        share = flow.landings / landings
+        if mended:  # the folds holding a landing of this flow
+            segments = folds * (1 - (1 - share) ** per_fold)
+        else:  # runs of this flow's landings among the fold's
+            segments = folds * (share + (per_fold - 1) * share * (1 - share))
+        merges += segments
+        billed += segments * merge_bill(org, flow, flow.rows / segments, rng)
+    return {"folds": folds, "merges": merges, "billed": billed}
+
+
+def refused_loads(flows: list[FreshFlow]) -> dict[str, float]:
+    """One table's appends a day: cycles holding its rows (demand), loads within the budget (FRESH_LOADS_PER_DAY a
+    day, bursts of FRESH_LOAD_BURST absorb the fluctuations), and the cycles refused, whose groups are MERGEd."""
+    landings = sum(flow.landings for flow in flows)
+    demand = CYCLES_PER_DAY * (1 - math.exp(-landings / CYCLES_PER_DAY))
+    return {"landings": landings, "demand": demand, "appends": min(demand, FRESH_LOADS_PER_DAY),
+            "refused": max(0.0, demand - FRESH_LOADS_PER_DAY)}
+
+
+def refused_bill(org: Org, flows: list[FreshFlow], rng: random.Random) -> dict[str, float]:
+    """The MERGEs of a day's refused cycles of one table: one per landed group (merge_instead), as before push."""
+    loads = refused_loads(flows)
+    merges = billed = 0.0
+    if loads["refused"]:
+        for flow in flows:  # a cycle with rows holds flow.landings * items / demand of the flow's groups
+            groups = loads["refused"] * flow.landings * flow.items / loads["demand"]
+            merges += groups
+            billed += groups * merge_bill(org, flow, flow.rows / (flow.landings * flow.items), rng)
+    return {"merges": merges, "billed": billed}
 
 
 def run_reads(org: Org, runs: dict[str, float]) -> Day:
@@ -1094,58 +1137,85 @@ def push_org(profile: Profile, sizes: dict[str, dict[str, float]], year: int) ->
     return org, runs
 
 
-def push_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int, interval: float) -> dict[str, Any]:
-    """Bytes billed per day by push on top of the schedules, folding every `interval` seconds: the folds' MERGEs
-    by table, and the runs' own statements. Runs land for free, superseded() bills nothing on BigQuery."""
+def push_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int, interval: float,
+             mended: bool = False) -> dict[str, Any]:
+    """Bytes billed per day by push on top of the schedules, folding every `interval` seconds: per table the folds
+    and the MERGEs of cycles its load budget refused; the runs' own statements. Landing, the loads into the fresh
+    tables and their truncation, watermark reads and superseded() bill nothing. mended: a refused cycle's rows wait
+    for a token (no MERGE) and a fold MERGEs each column set once."""
     org, runs = push_org(profile, sizes, year)
     rng = random.Random(profile.seed * 1000 + int(interval))
-    by_table: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for flow in fresh_flows(org, runs):
-        folds, billed = fold_bill(org, flow, interval, rng)
-        by_table[flow.table][0] += folds
-        by_table[flow.table][1] += billed
-    folds_total = sum(v[1] for v in by_table.values())
+    by_table = {}
+    for table, flows in fresh_flows(org, runs).items():
+        refused = {"merges": 0.0, "billed": 0.0} if mended else refused_bill(org, flows, rng)
+        by_table[table] = {**fold_bill(org, flows, interval, rng, mended),
+                           **{f"refused_{k}": v for k, v in refused.items()}}
+    folds = sum(t["billed"] for t in by_table.values())
+    refused = sum(t["refused_billed"] for t in by_table.values())
     reads = _billed(run_reads(org, runs))
-    return {"by_table": dict(by_table), "merges": sum(v[0] for v in by_table.values()), "folds": folds_total,
-            "runs": reads, "total": folds_total + reads}
+    return {"by_table": by_table, "merges": sum(t["merges"] for t in by_table.values()), "folds": folds,
+            "refused_merges": sum(t["refused_merges"] for t in by_table.values()), "refused": refused,
+            "runs": reads, "total": folds + refused + reads}
 
 
 def fresh_loads(profile: Profile, sizes: dict[str, dict[str, float]], interval: float) -> dict[str, dict[str, float]]:
-    """Load jobs a day per fresh table: appends (a cycle holding rows for it, within the token bucket) and the
-    folds' truncations (a fold of an interval that held rows)."""
+    """Load jobs a day per fresh table: appends (within the budget) and the folds' truncations, and the cycles
+    refused (merged instead)."""
     org, runs = push_org(profile, sizes, 3)
-    cycles, bucket = DAY_SECONDS / MERGE_CYCLE_SECONDS, DAY_SECONDS / FRESH_LOAD_SECONDS
-    landings: dict[str, float] = {}
-    for flow in fresh_flows(org, runs):  # a table's column sets are landed by the same runs: the most of them
-        landings[flow.table] = max(landings.get(flow.table, 0.0), flow.landings)
     loads = {}
-    for table, count in landings.items():
-        demand = cycles * (1 - math.exp(-count / cycles))
-        truncations = DAY_SECONDS / interval * (1 - math.exp(-count * interval / DAY_SECONDS))
-        appends = min(demand, bucket)
-        loads[table] = {"landings": count, "cycles": demand, "appends": appends, "truncations": truncations,
-                        "total": appends + truncations}
+    for table, flows in fresh_flows(org, runs).items():
+        row = refused_loads(flows)
+        row["truncations"] = DAY_SECONDS / (interval + DAY_SECONDS / row["landings"])
+        row["total"] = row["appends"] + row["truncations"]
+        loads[table] = row
     return loads
 
 
 def print_push(profile: Profile, sizes: dict[str, dict[str, float]], cycles_per_fire: int = 3) -> None:
     """Push on top of the schedules' day (queue mode, year 3), per fold interval (GB billed per day)."""
     org, runs = push_org(profile, sizes, 3)
-    reads = run_reads(org, runs)
     print("\nPush on (issue 25), year 3, the fresh tier: changes pushed per day " +
           ", ".join(f"{s} {r:,.0f}" for s, r in push_event_rates(profile).items()))
     print("  push runs per day (one per run length per stream, one per probe per Salesforce object): " +
           ", ".join(f"{s} {r:,.0f}" for s, r in runs_by_source(runs).items()) + f"; {sum(runs.values()):,.0f} in all")
-    deleted, *cold = reads.statements
+    deleted, *cold = run_reads(org, runs).statements
     print(f"  billed by the runs: Gmail's look-up of permanently deleted ids {deleted.weight:,.0f} a day "
           f"{deleted.billed * deleted.weight / GB:.2f} GB; a cold process's query per cache ({COLD_STARTS_PER_DAY} "
           "a day per worker): " + ", ".join(f"{s.table} {s.billed * s.weight / GB:.2f} GB" for s in cold))
     print("  free: landing (Pub/Sub), watermark reads (tabledata.list), superseded() (no query on BigQuery), the "
           "loads into the fresh tables and their truncation, the merger's resolution (its CRM mirror read by "
           "tabledata.list hourly)")
+    schedules = print_schedules(profile, sizes, cycles_per_fire, sum(runs.values()))
+    print_fresh_loads(profile, sizes)
+    variants = {"as built": {i: push_day(profile, sizes, 3, i) for i in FOLD_INTERVALS},
+                "mended": {i: push_day(profile, sizes, 3, i, mended=True) for i in FOLD_INTERVALS}}
+    print(f"\n  {'fold every':<20}{'MERGEs':>8}{'folds':>8}{'refused':>9}{'GB':>7}{'runs':>6}{'push':>8}{'+ A':>8}"
+          f"{'+ B':>8}{'+ C':>8}  (GB billed per day; refused: cycles over the load budget, MERGEd; the target: 25)")
+    for variant, days in variants.items():
+        for interval, day in days.items():
+            totals = "".join(f"{(bill.total + day['total']) / GB:8.2f}" for bill in schedules.values())
+            print(f"  {variant:<9}{interval:>6.0f} s{'':<3}{day['merges']:8,.0f}{day['folds'] / GB:8.2f}"
+                  f"{day['refused_merges']:9,.0f}{day['refused'] / GB:7.2f}{day['runs'] / GB:6.2f}"
+                  f"{day['total'] / GB:8.2f}{totals}")
+    print("\n  mended, by table (GB billed per day; MERGEs a day in brackets); as built at "
+          f"{DEFAULT_FOLD_SECONDS:.0f} s: its folds, then its refused cycles")
+    print(f"  {'table':<30}" + "".join(f"{f'{i} s':>16}" for i in FOLD_INTERVALS) + f"{'as built':>16}"
+          f"{'refused':>16}")
+    built = variants["as built"][DEFAULT_FOLD_SECONDS]["by_table"]
+    for table in sorted(built, key=lambda t: -built[t]["billed"] - built[t]["refused_billed"]):
+        mended = (variants["mended"][i]["by_table"][table] for i in FOLD_INTERVALS)
+        cells = [(fold["merges"], fold["billed"]) for fold in mended]
+        cells += [(built[table]["merges"], built[table]["billed"]),
+                  (built[table]["refused_merges"], built[table]["refused_billed"])]
+        print(f"  {table:<30}" + "".join(f"{billed / GB:7.2f} [{merges:6,.0f}]" for merges, billed in cells))
+
+
+def print_schedules(profile: Profile, sizes: dict[str, dict[str, float]], cycles_per_fire: int,
+                    push_runs_per_day: float) -> dict[str, DayBill]:
+    """The schedules' day with push on, three ways (A, B, C); returns their bills."""
     today = simulate_day(profile, sizes, 3, True, True, cycles_per_fire)
-    schedules = {"A": simulate_day(profile, sizes, 3, True, True, cycles_per_fire, extra_runs=sum(runs.values())),
-                 "B": simulate_day(profile, sizes, 3, True, True, cycles_per_fire, extra_runs=sum(runs.values()),
+    schedules = {"A": simulate_day(profile, sizes, 3, True, True, cycles_per_fire, extra_runs=push_runs_per_day),
+                 "B": simulate_day(profile, sizes, 3, True, True, cycles_per_fire, extra_runs=push_runs_per_day,
                                    pushed=True),
                  "C": simulate_day(profile, sizes, 3, True, True, cycles_per_fire, pushed=True)}
     print(f"  the schedules (queue mode) bill {today.total / GB:.2f} GB/day today; with push on:")
@@ -1155,20 +1225,7 @@ def print_push(profile: Profile, sizes: dict[str, dict[str, float]], cycles_per_
     print(f"    B {schedules['B'].total / GB:.2f} as A, but {' and '.join(PUSHED_JOBS)} find nothing new "
           "(push brought it)")
     print(f"    C {schedules['C'].total / GB:.2f} as B, but the push runs' records kept out of etl_runs")
-    print_fresh_loads(profile, sizes)
-    days = {interval: push_day(profile, sizes, 3, interval) for interval in FOLD_INTERVALS}
-    print(f"\n  {'fold every':<12}{'MERGEs':>8}{'folds':>8}{'runs':>7}{'push':>7}{'+ A':>8}{'+ B':>8}{'+ C':>8}"
-          "  (GB billed per day; the target: 25)")
-    for interval, day in days.items():
-        totals = "".join(f"{(bill.total + day['total']) / GB:8.2f}" for bill in schedules.values())
-        print(f"  {interval:>6.0f} s{'':<4}{day['merges']:8,.0f}{day['folds'] / GB:8.2f}{day['runs'] / GB:7.2f}"
-              f"{day['total'] / GB:7.2f}{totals}")
-    print("\n  folds by table (GB billed per day; folds a day in brackets)")
-    print(f"  {'table':<30}" + "".join(f"{f'{i} s':>16}" for i in FOLD_INTERVALS))
-    middle = days[3600]["by_table"]
-    for table in sorted(middle, key=lambda t: -middle[t][1]):
-        cells = (days[i]["by_table"][table] for i in FOLD_INTERVALS)
-        print(f"  {table:<30}" + "".join(f"{billed / GB:7.2f} [{folds:5,.0f}]" for folds, billed in cells))
+    return schedules
 
 
 def _grown_statements(base: DayBill, grown: DayBill, least: float = 0.1 * GB) -> list[tuple[str, list[float], float]]:
@@ -1179,18 +1236,19 @@ def _grown_statements(base: DayBill, grown: DayBill, least: float = 0.1 * GB) ->
 
 def print_fresh_loads(profile: Profile, sizes: dict[str, dict[str, float]]) -> None:
     """Load jobs a day per fresh table and fold interval, against BigQuery's 1,500 per table."""
-    print(f"\n  load jobs a day per fresh table (a merger cycle every {MERGE_CYCLE_SECONDS:.0f} s loads a table it "
-          f"holds rows for, one per {FRESH_LOAD_SECONDS:.0f} s on average: appends; each fold's truncation is one "
-          f"more; limit {TABLE_LOADS_PER_DAY:,})")
+    print(f"\n  load jobs a day per fresh table: a merger cycle every {MERGE_CYCLE_SECONDS:.0f} s appends a table's "
+          f"rows by one load when its budget has a token ({FRESH_LOADS_PER_DAY:,} a day, bursts of {FRESH_LOAD_BURST}), "
+          f"else MERGEs them (refused); each fold's truncation is one more load; BigQuery's limit "
+          f"{TABLE_LOADS_PER_DAY:,}")
     loads = {interval: fresh_loads(profile, sizes, interval) for interval in FOLD_INTERVALS}
-    print(f"  {'table':<30}{'landings':>9}{'cycles':>8}{'appends':>8}" +
+    print(f"  {'table':<30}{'landings':>9}{'cycles':>8}{'appends':>8}{'refused':>8}" +
           "".join(f"{f'@{i} s':>9}" for i in FOLD_INTERVALS))
     for table, row in loads[FOLD_INTERVALS[0]].items():
-        print(f"  {table:<30}{row['landings']:9,.0f}{row['cycles']:8,.0f}{row['appends']:8,.0f}" +
-              "".join(f"{loads[i][table]['total']:9,.0f}" for i in FOLD_INTERVALS))
+        print(f"  {table:<30}{row['landings']:9,.0f}{row['demand']:8,.0f}{row['appends']:8,.0f}{row['refused']:8,.0f}"
+              + "".join(f"{loads[i][table]['total']:9,.0f}" for i in FOLD_INTERVALS))
     most = max(row["total"] for by_table in loads.values() for row in by_table.values())
     print(f"  most loads on one table: {most:,.0f} a day ({'within' if most <= TABLE_LOADS_PER_DAY else 'over'} "
-          f"the {TABLE_LOADS_PER_DAY:,})")
+          f"the {TABLE_LOADS_PER_DAY:,}; a merger process that starts again starts with a full burst)")
 
 
 def main(argv: list[str] | None = None) -> int:
