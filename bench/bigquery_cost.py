@@ -28,7 +28,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from copy import copy
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable
@@ -36,7 +37,11 @@ from typing import Any, Iterable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cloud_functions.salesforce_sync.records import OBJECTS
 from config.schedules import load_jobs
+from config.settings import Settings
+from pipeline.fresh_tier import FRESH_LOAD_BURST, FRESH_LOADS_PER_DAY
+from push.salesforce_probe import FOLLOWERS, PROBED
 from scripts.local_schedule import cron_matches
 from warehouse.merge_sql import partition_spans
 from warehouse.schemas import table_spec
@@ -282,6 +287,11 @@ class Org:
         self._add("sf_accounts", p.accounts * (1 + 0.1 * year), crm_days)
         self._add("sf_opportunities", p.opportunities * (1 + 0.2 * year), crm_days)
         self._add("sf_activities", p.activities_per_day * crm_days, crm_days)
+        # OpportunityHistory and OpportunityFieldHistory: a row each per opportunity change (only the push model
+        # writes them: the schedules' model leaves the two history objects out, see bench/README.md)
+        opportunity_changes = p.opportunities * p.crm_change_rate
+        self._add("sf_opportunity_history", opportunity_changes * crm_days, crm_days)
+        self._add("sf_opportunity_field_history", opportunity_changes * crm_days, crm_days)
         self._add("hubspot_sequence_enrollments", p.enrollments_per_day * (365 + days), 365 + days)
         if after:  # the meeting tables are new: every meeting recorded, each with its transcript
             meeting_days = p.meeting_history_days + days
@@ -291,7 +301,7 @@ class Org:
             self._add("meeting_transcripts", self.meetings_per_day * meeting_days, meeting_days)
         self._add("etl_runs", 0, 1)  # sized once the day's runs are known (set_runs_per_day)
         for small in ("hubspot_sequences", "sync_state", "gmail_sync_state", "stream_leases", "manual_mappings",
-                      "ref_free_email_domains", "entity_match_candidates", "rejected_records"):
+                      "ref_free_email_domains", "entity_match_candidates", "rejected_records", "sf_custom_fields"):
             self._add(small, 0, 1)
 
     @property
@@ -327,7 +337,7 @@ class Org:
                                   self.partition_number(self.today, unit))
 
     def set_runs_per_day(self, runs: float) -> None:
-        history = 365 * self.year + 1
+        history = min(365 * self.year + 1, table_spec("etl_runs").partition_expiration_days or math.inf)
         self._add("etl_runs", runs * history, history)
 
     @staticmethod
@@ -476,12 +486,13 @@ def gmail_incremental(day: Day, rng: random.Random) -> None:
     if not org.after:  # before: deletions flagged by an UPDATE over the whole table
         day.update("gmail_messages", ["mailbox", "message_id", "is_deleted"])
     day.weight = 1 - (1 - with_mail) * (1 - with_deletions) if org.after else with_mail
-    ages = [0.0, *_scattered(org, rng, max(1, deleted / with_deletions), history, recent_share=0.8, recent_days=30)]
-    data_merges(day, "gmail_messages", (new + deleted) / day.weight, GMAIL_PAGE,
+    per_run = max(1, deleted / with_deletions) if with_deletions else 0
+    ages = [0.0, *_scattered(org, rng, per_run, history, recent_share=0.8, recent_days=30)]
+    data_merges(day, "gmail_messages", (new + deleted) / day.weight if day.weight else 0, GMAIL_PAGE,
                 org.days_ago(ages if org.after else [0.0], "DAY"))
     day.weight = with_mail
-    data_merges(day, "gmail_participants", new * org.participants_per_message / with_mail, GMAIL_PAGE,
-                org.days_ago([0], "DAY"))
+    participants = new * org.participants_per_message / with_mail if with_mail else 0
+    data_merges(day, "gmail_participants", participants, GMAIL_PAGE, org.days_ago([0], "DAY"))
     day.weight = 1 - (1 - with_mail) * (1 - with_deletions)
     checkpoints(day, "gmail_sync_state", 1)
     day.weight = 1.0
@@ -763,6 +774,19 @@ def runs_per_fire(job: str, profile: Profile) -> int:
     return 2 if job == "hubspot-sync" else 1
 
 
+# The incremental runs push makes redundant: their watermarks are the push runs', so with push on they find only
+# what a dropped notification or a missed probe left (the daily Dialpad and HubSpot runs re-read their look-back).
+PUSHED_JOBS = ("gmail-incremental-sync", "salesforce-incremental-sync")
+
+
+def pushed_org(org: Org) -> Org:
+    """The org as a run that push left nothing to find sees it: the same tables, no new or changed records."""
+    quiet = copy(org)
+    quiet.p = replace(org.p, messages_per_mailbox_day=0, label_changes_per_mailbox_day=0, deletions_per_mailbox_day=0,
+                      crm_change_rate=0.0, new_contacts_per_day=0, new_leads_per_day=0, activities_per_day=0)
+    return quiet
+
+
 @dataclass
 class DayBill:
     """A day's statements by job and by table (counts per day, bytes billed per day)."""
@@ -782,13 +806,16 @@ class DayBill:
 
 
 def simulate_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int, after: bool,
-                 queue: bool = False, cycles_per_fire: int = 3) -> DayBill:
+                 queue: bool = False, cycles_per_fire: int = 3, extra_runs: float = 0.0,
+                 pushed: bool = False) -> DayBill:
+    """The schedules' day; extra_runs: runs a day besides the schedules' (push's), whose etl_runs rows the
+    schedules' reads of etl_runs scan too; pushed: the incremental runs push makes redundant find nothing new."""
     fires = runs_per_day()
     if queue:
         fires["merger-sweep"] = MERGER_SWEEPS_PER_DAY
     org = Org(profile, sizes, year, after)
     runs = sum(count * runs_per_fire(job, profile) for job, count in fires.items())
-    org.set_runs_per_day(runs)
+    org.set_runs_per_day(runs + extra_runs)
     rng = random.Random(profile.seed * 1000 + year)
     by_job: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     by_table: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
@@ -796,7 +823,7 @@ def simulate_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int
     for job, per_day in fires.items():
         if job not in BUILDERS:
             raise SystemExit(f"schedules.yaml has a job this bench does not model: {job}")
-        day = Day(org, job)
+        day = Day(pushed_org(org) if pushed and job in PUSHED_JOBS else org, job)
         BUILDERS[job](day, rng)
         if queue and job.startswith(SYNC_JOBS):
             queue_fold(day, runs_per_fire(job, profile), cycles_per_fire)
@@ -870,45 +897,230 @@ def print_sizes(profile: Profile, sizes: dict[str, dict[str, float]]) -> None:
     print("  row bytes: " + ", ".join(f"{t} {sum(c.values()):,.0f}" for t, c in sizes.items() if not t.startswith("_")))
 
 
-# ---------------------------------------------------------------- 6. push on (issue 25)
-PUSH_WINDOWS = (20, 60, 300, 900)  # seconds a merger cycle (and a resolution) waits to fold what arrived
+# ---------------------------------------------------------------- 6. push on (issue 25): the fresh tier
+# pipeline/fresh_tier.py: push runs land their rows (free); each merger cycle appends a table's rows to
+# `<table>_fresh` by one load job (free) when the table's load budget has a token, and MERGEs them as before
+# (billed) when not; once a fresh table's oldest row is FRESH_FOLD_SECONDS old, the merger folds it into its table
+# (a MERGE per run of consecutive rows supplying the same columns) and empties it (a WRITE_TRUNCATE load, free).
+FOLD_INTERVALS = (900, 1800, 3600, 7200, 21600, 86400)  # FRESH_FOLD_SECONDS
+RUN_SECONDS = {"gmail": 5.0, "salesforce": 3.0, "dialpad": 3.0, "hubspot": 3.0}  # a push run's length
+PROBE_SECONDS = float(Settings.model_fields["salesforce_probe_seconds"].default)  # one run per object per probe
+MERGE_CYCLE_SECONDS = float(Settings.model_fields["merge_interval_seconds"].default)
+DEFAULT_FOLD_SECONDS = float(Settings.model_fields["fresh_fold_seconds"].default)
+DIALPAD_LOOKBACK_DAYS = Settings.model_fields["dialpad_lookback_hours"].default / 24  # a push run lists it again
+TABLE_LOADS_PER_DAY = 1500  # BigQuery: load jobs per table per day, appends and truncations alike
+COLD_STARTS_PER_DAY = 24  # per source worker: a process with empty caches
+DAY_SECONDS = 86400.0
+CYCLES_PER_DAY = DAY_SECONDS / MERGE_CYCLE_SECONDS
+FOLD_SAMPLES = 8  # MERGEs drawn per flow (where a MERGE's rows fall is random)
+SF_OBJECTS = tuple(OBJECTS)  # the probed objects and their followers: a run each
+GMAIL_STATE_COLUMNS = ["mailbox", "message_id", "sent_at", "is_deleted"]  # message_state_rows: a column set
+SF_REGISTRY_COLUMNS = ["object_name", "field_name", "salesforce_type", "bigquery_type", "removed_at"]
+# What a cold process queries, once per cache (the free-reads helper's caches): (table, columns, partitions read).
+# The field registry is one cache read whole (a query per object would be 9 a cold process, 2.1 GB a day).
+COLD_PROCESS_READS: dict[str, list[tuple[str, list[str], float | None]]] = {
+    "gmail": [("etl_runs", ["source", "started_at", "details"], 1)],  # the day's quota units spent
+    "salesforce": [("sf_custom_fields", SF_REGISTRY_COLUMNS, None)],
+    "dialpad": [("dialpad_transcripts", ["call_id", "started_at"], 3)],  # the transcripts stored
+    "hubspot": [],
+}
 
 
 def push_event_rates(profile: Profile) -> dict[str, float]:
     """Changes per day each source pushes at the profile's rate (each a notification, webhook event or probe hit)."""
     p = profile
-    crm = (p.contacts + p.leads + p.accounts + p.opportunities) * p.crm_change_rate
     return {"gmail": p.mailboxes * (p.messages_per_mailbox_day + p.label_changes_per_mailbox_day
                                     + p.deletions_per_mailbox_day),
-            "salesforce": crm + p.new_contacts_per_day + p.new_leads_per_day + p.activities_per_day,
+            "salesforce": sum(salesforce_object_changes(p).values()),
             "dialpad": p.calls_per_day * 1.5,  # hangup, and call_transcription for the recorded half
             "hubspot": float(p.enrollments_per_day)}
 
 
-PUSH_TABLES = {"gmail": (("gmail_messages", 1.0), ("gmail_participants", None)), "dialpad": (("dialpad_calls", 1.0),),
-               "hubspot": (("hubspot_sequence_enrollments", 1.0),),
-               "salesforce": (("sf_contacts", 0.3), ("sf_leads", 0.2), ("sf_activities", 0.5))}
-PUSH_STATE = {"gmail": "gmail_sync_state", "dialpad": "sync_state", "hubspot": "sync_state", "salesforce": "sync_state"}
+def salesforce_object_changes(profile: Profile) -> dict[str, float]:
+    """Changes a day per probed Salesforce object: 1 % of the records, the new contacts and leads, the activities."""
+    p = profile
+    changes = {"Account": p.accounts * p.crm_change_rate,
+               "Contact": p.contacts * p.crm_change_rate + p.new_contacts_per_day,
+               "Lead": p.leads * p.crm_change_rate + p.new_leads_per_day,
+               "Opportunity": p.opportunities * p.crm_change_rate}
+    changes.update({name: p.activities_per_day * share for name, share in ACTIVITY_SHARE.items()})
+    return {name: changes[name] for name in PROBED}
 
 
-def push_source_merges(org: Org, source: str, changes: float) -> Day:
-    """What a merger cycle folds for one source that pushed `changes`: its watermark and one MERGE per table into
-    today's partitions (the merger's MERGE per table and column set)."""
-    day = Day(org, "push")
-    day.merge(PUSH_STATE[source], 1, None)
-    for table, share in PUSH_TABLES[source]:
-        rows = changes * (share if share is not None else org.participants_per_message)
-        unit = org.tables[table].unit
-        day.merge(table, rows, pruned(org, table, org.days_ago([0], unit)) if unit else None)
-    return day
+def coalesced_runs(pushes: float, run_seconds: float) -> float:
+    """Runs a day of one stream pushed `pushes` times a day (Poisson): the pushes during a run are covered by one
+    run after it (superseded() skips the rest), so at most one run per run length."""
+    rate = pushes / DAY_SECONDS
+    return DAY_SECONDS * rate / (rate * run_seconds + math.exp(-rate * run_seconds)) if pushes else 0.0
 
 
-def push_cycle_shared(org: Org, rng: random.Random) -> Day:
-    """What every merger cycle costs whatever pushed: the runs' etl_runs rows, then one incremental resolution
-    (as entity_resolution() models a scheduled one: the resolution of what the cycle brought)."""
-    day = Day(org, "push")
-    day.merge("etl_runs", 4, pruned(org, "etl_runs", org.days_ago([0], "DAY")))
-    entity_resolution(day, rng)
+def probed_runs(changes: float, probe_seconds: float = PROBE_SECONDS) -> float:
+    """Runs a day of one probed Salesforce object: one per probe that finds a change (Poisson)."""
+    probes = DAY_SECONDS / probe_seconds
+    return probes * (1 - math.exp(-changes / probes))
+
+
+def push_runs(profile: Profile) -> dict[str, float]:
+    """Push runs a day per stream kind: the mailboxes', each Salesforce object's (an Opportunity run brings its
+    history objects' runs: push.salesforce_probe.FOLLOWERS), Dialpad's calls, HubSpot's enrollments."""
+    rates = push_event_rates(profile)
+    runs = {"gmail": profile.mailboxes * coalesced_runs(rates["gmail"] / profile.mailboxes, RUN_SECONDS["gmail"])}
+    for name, changes in salesforce_object_changes(profile).items():
+        runs[name] = min(probed_runs(changes), coalesced_runs(changes, RUN_SECONDS["salesforce"]))
+        runs.update({follower: runs[name] for follower in FOLLOWERS.get(name, ())})
+    runs["dialpad"] = coalesced_runs(rates["dialpad"], RUN_SECONDS["dialpad"])
+    runs["hubspot"] = coalesced_runs(rates["hubspot"], RUN_SECONDS["hubspot"])
+    return runs
+
+
+def runs_by_source(runs: dict[str, float]) -> dict[str, float]:
+    by_source: dict[str, float] = defaultdict(float)
+    for stream, count in runs.items():
+        by_source["salesforce" if stream in SF_OBJECTS else stream] += count
+    return dict(by_source)
+
+
+@dataclass
+class FreshFlow:
+    """What push runs land a day for one table and column set: its rows by where they fall, the runs that land them
+    (each a landing: a token of the table's load budget when its cycle has none yet) and the landed items of one
+    (an etl_runs row opened and one closed: 2). parts: (rows a day, recent share, recent days, history days):
+    recent_share of the rows at most recent_days old, the rest anywhere in the history."""
+
+    table: str
+    landings: float
+    parts: list[tuple[float, float, float, float]] = field(default_factory=list)
+    columns: list[str] | None = None  # None: every column
+    items: float = 1.0
+
+    @property
+    def rows(self) -> float:
+        return sum(part[0] for part in self.parts)
+
+
+def fresh_flows(org: Org, runs: dict[str, float]) -> dict[str, list[FreshFlow]]:
+    """Per table push writes, its flows (one per column set; landed by different runs)."""
+    p, year = org.p, 365 * org.year
+    mail, crm, ppm = p.mail_history_days + year, 365 * p.crm_age_years + year, org.participants_per_message
+    new_mail, relabelled = p.mailboxes * p.messages_per_mailbox_day, p.mailboxes * p.label_changes_per_mailbox_day
+    deleted = p.mailboxes * p.deletions_per_mailbox_day
+    deleting = min(runs["gmail"], deleted)  # runs with a deletion: at most one per deletion
+    # A push run fetches a relabelled message whole (no look-up of its stored row): full rows in its partition.
+    flows = [FreshFlow("gmail_messages", runs["gmail"] - deleting,
+                       [(new_mail, 1, 0, mail), (relabelled, 0.9, 7, mail)]),
+             FreshFlow("gmail_messages", deleting, [(deleted, 0.8, 30, mail)], GMAIL_STATE_COLUMNS),
+             FreshFlow("gmail_participants", runs["gmail"], [(new_mail * ppm, 1, 0, mail),
+                                                             (relabelled * ppm, 0.9, 7, mail)]),
+             FreshFlow("gmail_sync_state", runs["gmail"], [(runs["gmail"], 1, 0, 1)])]
+    for name, changes in salesforce_object_changes(p).items():
+        # Each object its own column set: Task, Event and EmailMessage rows of sf_activities are three flows.
+        if OBJECTS[name].table == "sf_activities":  # a fifth of new activities change again within 30 days
+            parts = [(changes / 1.2, 1, 0, crm), (changes * 0.2 / 1.2, 1, 30, crm)]
+        else:  # new records, and records modified: 30 % created in the last 90 days, the rest anywhere
+            new = {"Contact": p.new_contacts_per_day, "Lead": p.new_leads_per_day}.get(name, 0.0)
+            parts = [(new, 1, 0, crm), (changes - new, 0.3, 90, crm)]
+        flows.append(FreshFlow(OBJECTS[name].table, runs[name], parts))
+        flows += [FreshFlow(OBJECTS[f].table, runs[f], [(changes, 1, 0, crm)])  # a history row per change
+                  for f in FOLLOWERS.get(name, ())]
+    calls, share = p.calls_per_day, org.transcribed_share
+    sync_runs = sum(runs_by_source(runs)[s] for s in ("salesforce", "dialpad", "hubspot"))
+    flows += [FreshFlow("dialpad_calls", runs["dialpad"], [(calls + runs["dialpad"] * calls * DIALPAD_LOOKBACK_DAYS,
+                                                            1, 1, p.call_history_days + year)]),
+              FreshFlow("dialpad_transcripts", min(runs["dialpad"], calls * share),
+                        [(calls * share, 1, 1, p.call_history_days + year)]),
+              FreshFlow("hubspot_sequence_enrollments", runs["hubspot"],
+                        [(p.enrollments_per_day, 1, 0, 365 * (1 + org.year)),
+                         (p.enrollments_per_day * 0.5, 0.5, 60, 365 * (1 + org.year))]),
+              FreshFlow("sync_state", sync_runs, [(sync_runs, 1, 0, 1)]),
+              FreshFlow("etl_runs", sum(runs.values()), [(2 * sum(runs.values()), 1, 0, 1)], items=2)]
+    by_table: dict[str, list[FreshFlow]] = defaultdict(list)
+    for flow in flows:
+        by_table[flow.table].append(flow)
+    return dict(by_table)
+
+
+def _merge_ages(org: Org, rng: random.Random, flow: FreshFlow, rows: float) -> list[float]:
+    """Ages in days of `rows` rows of a flow: each part's count drawn around its share (at least one row)."""
+    ages: list[float] = []
+    for part_rows, recent_share, recent_days, history in flow.parts:
+        expected = rows * part_rows / flow.rows
+        count = int(expected) + (rng.random() < expected - int(expected))
+        ages += _scattered(org, rng, count, history, recent_share, recent_days)
+    if not ages:
+        _rows, recent_share, recent_days, history = max(flow.parts)
+        ages = _scattered(org, rng, 1, history, recent_share, recent_days)
+    return ages
+
+
+def merge_bill(org: Org, flow: FreshFlow, rows: float, rng: random.Random) -> float:
+    """Bytes one MERGE of `rows` rows of a flow bills (staging at least 10 MB, the partitions the rows touch: Day.merge
+    and pruned() as for the schedules), averaged over FOLD_SAMPLES draws of where the rows fall."""
+    table = org.tables[flow.table]
+    billed = 0.0
+    for _ in range(FOLD_SAMPLES):
+        day = Day(org, "push")
+        numbers = pruned(org, flow.table, org.days_ago(_merge_ages(org, rng, flow, rows), table.unit)) \
+            if table.unit else None
+        day.merge(flow.table, rows, numbers, flow.columns)
+        billed += _billed(day)
+    return billed / FOLD_SAMPLES
+
+
+def fold_bill(org: Org, flows: list[FreshFlow], interval: float, rng: random.Random,
+              mended: bool = False) -> dict[str, float]:
+    """A day of folds of one table every `interval` seconds: folds, MERGEs, bytes. A fold is due once the fresh
+    table's oldest row is `interval` old, so it holds the first landing and those of the interval after it. As
+    built it MERGEs each run of consecutive rows supplying the same columns (fresh_tier._by_supplied): flows of
+    several column sets that interleave (Task, Event and EmailMessage rows) are many MERGEs a fold; mended, one
+    MERGE per column set present."""
+    landings = sum(flow.landings for flow in flows)
+    folds = DAY_SECONDS / (interval + DAY_SECONDS / landings)
+    per_fold = landings / folds
+    merges = billed = 0.0
+    for flow in flows:
+        share = flow.landings / landings
+        if mended:  # the folds holding a landing of this flow
+            segments = folds * (1 - (1 - share) ** per_fold)
+        else:  # runs of this flow's landings among the fold's
+            segments = folds * (share + (per_fold - 1) * share * (1 - share))
+        merges += segments
+        billed += segments * merge_bill(org, flow, flow.rows / segments, rng)
+    return {"folds": folds, "merges": merges, "billed": billed}
+
+
+def refused_loads(flows: list[FreshFlow]) -> dict[str, float]:
+    """One table's appends a day: cycles holding its rows (demand), loads within the budget (FRESH_LOADS_PER_DAY a
+    day, bursts of FRESH_LOAD_BURST absorb the fluctuations), and the cycles refused, whose groups are MERGEd."""
+    landings = sum(flow.landings for flow in flows)
+    demand = CYCLES_PER_DAY * (1 - math.exp(-landings / CYCLES_PER_DAY))
+    return {"landings": landings, "demand": demand, "appends": min(demand, FRESH_LOADS_PER_DAY),
+            "refused": max(0.0, demand - FRESH_LOADS_PER_DAY)}
+
+
+def refused_bill(org: Org, flows: list[FreshFlow], rng: random.Random) -> dict[str, float]:
+    """The MERGEs of a day's refused cycles of one table: one per landed group (merge_instead), as before push."""
+    loads = refused_loads(flows)
+    merges = billed = 0.0
+    if loads["refused"]:
+        for flow in flows:  # a cycle with rows holds flow.landings * items / demand of the flow's groups
+            groups = loads["refused"] * flow.landings * flow.items / loads["demand"]
+            merges += groups
+            billed += groups * merge_bill(org, flow, flow.rows / (flow.landings * flow.items), rng)
+    return {"merges": merges, "billed": billed}
+
+
+def run_reads(org: Org, runs: dict[str, float]) -> Day:
+    """The billed statements of a day's push runs (weights: statements a day): Gmail's look-up of permanently
+    deleted ids (a run with a deletion: at most one per deletion), and a cold process's query per cache."""
+    p = org.p
+    day = Day(org, "push runs")
+    day.weight = min(runs["gmail"], p.mailboxes * p.deletions_per_mailbox_day)
+    day.select("gmail_messages", ["mailbox", "message_id", "sent_at"])
+    day.weight = COLD_STARTS_PER_DAY
+    for source in runs_by_source(runs):
+        for table, columns, partitions in COLD_PROCESS_READS[source]:
+            day.select(table, columns, partitions)
+    day.weight = 1.0
     return day
 
 
@@ -916,36 +1128,127 @@ def _billed(day: Day) -> float:
     return sum(s.billed * s.weight for s in day.statements)
 
 
-def push_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int, window: float) -> dict[str, float]:
-    """Bytes billed per day by push on top of the schedules, for a merger that folds what arrived in each `window`
-    seconds: a cycle runs in each window holding at least one change (changes spread evenly over the day,
-    Poisson), folds each source that pushed (`merges`), then resolves (`resolution`). superseded() bills nothing on
-    BigQuery (push/coalesce.py), and the workers' runs land their rows for free."""
+def push_org(profile: Profile, sizes: dict[str, dict[str, float]], year: int) -> tuple[Org, dict[str, float]]:
+    """The org at `year` with push on: etl_runs holds the push runs' rows besides the schedules'."""
     org = Org(profile, sizes, year, True)
-    org.set_runs_per_day(sum(c * runs_per_fire(j, profile) for j, c in runs_per_day().items()))
-    rates, windows = push_event_rates(profile), 86400 / window
-    present = {s: 1 - math.exp(-r / 86400 * window) for s, r in rates.items()}
-    cycles = windows * (1 - math.prod(1 - p for p in present.values()))
-    shared = push_cycle_shared(org, random.Random(profile.seed))
-    resolution = cycles * sum(s.billed * s.weight for s in shared.statements if s.table != "etl_runs")
-    merges = cycles * sum(s.billed * s.weight for s in shared.statements if s.table == "etl_runs")
-    for source, rate in rates.items():
-        per_window = rate / 86400 * window / present[source]  # changes in a window that has some
-        merges += windows * present[source] * _billed(push_source_merges(org, source, per_window))
-    return {"cycles": cycles, "merges": merges, "resolution": resolution, "total": merges + resolution}
+    runs = push_runs(profile)
+    scheduled = sum(c * runs_per_fire(j, profile) for j, c in runs_per_day().items())
+    org.set_runs_per_day(scheduled + sum(runs.values()))
+    return org, runs
 
 
-def print_push(profile: Profile, sizes: dict[str, dict[str, float]], base: float) -> None:
-    """Push on top of the schedules' day (base bytes, year 3), for each merger window (GB billed per day)."""
-    rates = push_event_rates(profile)
-    print("\nPush on (issue 25), year 3: changes pushed per day " +
-          ", ".join(f"{s} {r:,.0f}" for s, r in rates.items()))
-    print(f"  {'merger window':<15}{'cycles/day':>11}{'merges':>10}{'resolution':>12}{'push':>10}"
-          f"{'with schedules':>16}")
-    for window in PUSH_WINDOWS:
-        day = push_day(profile, sizes, 3, window)
-        print(f"  {window:>6.0f} s{'':<7}{day['cycles']:11,.0f}{day['merges'] / GB:10.1f}{day['resolution'] / GB:12.1f}"
-              f"{day['total'] / GB:10.1f}{(base + day['total']) / GB:16.1f}")
+def push_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int, interval: float,
+             mended: bool = False) -> dict[str, Any]:
+    """Bytes billed per day by push on top of the schedules, folding every `interval` seconds: per table the folds
+    and the MERGEs of cycles its load budget refused; the runs' own statements. Landing, the loads into the fresh
+    tables and their truncation, watermark reads and superseded() bill nothing. mended: a refused cycle's rows wait
+    for a token (no MERGE) and a fold MERGEs each column set once."""
+    org, runs = push_org(profile, sizes, year)
+    rng = random.Random(profile.seed * 1000 + int(interval))
+    by_table = {}
+    for table, flows in fresh_flows(org, runs).items():
+        refused = {"merges": 0.0, "billed": 0.0} if mended else refused_bill(org, flows, rng)
+        by_table[table] = {**fold_bill(org, flows, interval, rng, mended),
+                           **{f"refused_{k}": v for k, v in refused.items()}}
+    folds = sum(t["billed"] for t in by_table.values())
+    refused = sum(t["refused_billed"] for t in by_table.values())
+    reads = _billed(run_reads(org, runs))
+    return {"by_table": by_table, "merges": sum(t["merges"] for t in by_table.values()), "folds": folds,
+            "refused_merges": sum(t["refused_merges"] for t in by_table.values()), "refused": refused,
+            "runs": reads, "total": folds + refused + reads}
+
+
+def fresh_loads(profile: Profile, sizes: dict[str, dict[str, float]], interval: float) -> dict[str, dict[str, float]]:
+    """Load jobs a day per fresh table: appends (within the budget) and the folds' truncations, and the cycles
+    refused (merged instead)."""
+    org, runs = push_org(profile, sizes, 3)
+    loads = {}
+    for table, flows in fresh_flows(org, runs).items():
+        row = refused_loads(flows)
+        row["truncations"] = DAY_SECONDS / (interval + DAY_SECONDS / row["landings"])
+        row["total"] = row["appends"] + row["truncations"]
+        loads[table] = row
+    return loads
+
+
+def print_push(profile: Profile, sizes: dict[str, dict[str, float]], cycles_per_fire: int = 3) -> None:
+    """Push on top of the schedules' day (queue mode, year 3), per fold interval (GB billed per day)."""
+    org, runs = push_org(profile, sizes, 3)
+    print("\nPush on (issue 25), year 3, the fresh tier: changes pushed per day " +
+          ", ".join(f"{s} {r:,.0f}" for s, r in push_event_rates(profile).items()))
+    print("  push runs per day (one per run length per stream, one per probe per Salesforce object): " +
+          ", ".join(f"{s} {r:,.0f}" for s, r in runs_by_source(runs).items()) + f"; {sum(runs.values()):,.0f} in all")
+    deleted, *cold = run_reads(org, runs).statements
+    print(f"  billed by the runs: Gmail's look-up of permanently deleted ids {deleted.weight:,.0f} a day "
+          f"{deleted.billed * deleted.weight / GB:.2f} GB; a cold process's query per cache ({COLD_STARTS_PER_DAY} "
+          "a day per worker): " + ", ".join(f"{s.table} {s.billed * s.weight / GB:.2f} GB" for s in cold))
+    print("  free: landing (Pub/Sub), watermark reads (tabledata.list), superseded() (no query on BigQuery), the "
+          "loads into the fresh tables and their truncation, the merger's resolution (its CRM mirror read by "
+          "tabledata.list hourly)")
+    schedules = print_schedules(profile, sizes, cycles_per_fire, sum(runs.values()))
+    print_fresh_loads(profile, sizes)
+    variants = {"as built": {i: push_day(profile, sizes, 3, i) for i in FOLD_INTERVALS},
+                "mended": {i: push_day(profile, sizes, 3, i, mended=True) for i in FOLD_INTERVALS}}
+    print(f"\n  {'fold every':<20}{'MERGEs':>8}{'folds':>8}{'refused':>9}{'GB':>7}{'runs':>6}{'push':>8}{'+ A':>8}"
+          f"{'+ B':>8}{'+ C':>8}  (GB billed per day; refused: cycles over the load budget, MERGEd; the target: 25)")
+    for variant, days in variants.items():
+        for interval, day in days.items():
+            totals = "".join(f"{(bill.total + day['total']) / GB:8.2f}" for bill in schedules.values())
+            print(f"  {variant:<9}{interval:>6.0f} s{'':<3}{day['merges']:8,.0f}{day['folds'] / GB:8.2f}"
+                  f"{day['refused_merges']:9,.0f}{day['refused'] / GB:7.2f}{day['runs'] / GB:6.2f}"
+                  f"{day['total'] / GB:8.2f}{totals}")
+    print("\n  mended, by table (GB billed per day; MERGEs a day in brackets); as built at "
+          f"{DEFAULT_FOLD_SECONDS:.0f} s: its folds, then its refused cycles")
+    print(f"  {'table':<30}" + "".join(f"{f'{i} s':>16}" for i in FOLD_INTERVALS) + f"{'as built':>16}"
+          f"{'refused':>16}")
+    built = variants["as built"][DEFAULT_FOLD_SECONDS]["by_table"]
+    for table in sorted(built, key=lambda t: -built[t]["billed"] - built[t]["refused_billed"]):
+        mended = (variants["mended"][i]["by_table"][table] for i in FOLD_INTERVALS)
+        cells = [(fold["merges"], fold["billed"]) for fold in mended]
+        cells += [(built[table]["merges"], built[table]["billed"]),
+                  (built[table]["refused_merges"], built[table]["refused_billed"])]
+        print(f"  {table:<30}" + "".join(f"{billed / GB:7.2f} [{merges:6,.0f}]" for merges, billed in cells))
+
+
+def print_schedules(profile: Profile, sizes: dict[str, dict[str, float]], cycles_per_fire: int,
+                    push_runs_per_day: float) -> dict[str, DayBill]:
+    """The schedules' day with push on, three ways (A, B, C); returns their bills."""
+    today = simulate_day(profile, sizes, 3, True, True, cycles_per_fire)
+    schedules = {"A": simulate_day(profile, sizes, 3, True, True, cycles_per_fire, extra_runs=push_runs_per_day),
+                 "B": simulate_day(profile, sizes, 3, True, True, cycles_per_fire, extra_runs=push_runs_per_day,
+                                   pushed=True),
+                 "C": simulate_day(profile, sizes, 3, True, True, cycles_per_fire, pushed=True)}
+    print(f"  the schedules (queue mode) bill {today.total / GB:.2f} GB/day today; with push on:")
+    grown = _grown_statements(today, schedules["A"])
+    print(f"    A {schedules['A'].total / GB:.2f} as they are, with the push runs' rows in etl_runs, which they "
+          "read: " + ", ".join(f"{k} +{(v[1] - before) / GB:.2f}" for k, v, before in grown))
+    print(f"    B {schedules['B'].total / GB:.2f} as A, but {' and '.join(PUSHED_JOBS)} find nothing new "
+          "(push brought it)")
+    print(f"    C {schedules['C'].total / GB:.2f} as B, but the push runs' records kept out of etl_runs")
+    return schedules
+
+
+def _grown_statements(base: DayBill, grown: DayBill, least: float = 0.1 * GB) -> list[tuple[str, list[float], float]]:
+    """The schedules' statements that bill at least `least` more with push on: (statement, its bill, before)."""
+    return [(k, v, base.by_statement.get(k, [0.0, 0.0])[1]) for k, v in grown.by_statement.items()
+            if v[1] - base.by_statement.get(k, [0.0, 0.0])[1] >= least]
+
+
+def print_fresh_loads(profile: Profile, sizes: dict[str, dict[str, float]]) -> None:
+    """Load jobs a day per fresh table and fold interval, against BigQuery's 1,500 per table."""
+    print(f"\n  load jobs a day per fresh table: a merger cycle every {MERGE_CYCLE_SECONDS:.0f} s appends a table's "
+          f"rows by one load when its budget has a token ({FRESH_LOADS_PER_DAY:,} a day, bursts of {FRESH_LOAD_BURST}), "
+          f"else MERGEs them (refused); each fold's truncation is one more load; BigQuery's limit "
+          f"{TABLE_LOADS_PER_DAY:,}")
+    loads = {interval: fresh_loads(profile, sizes, interval) for interval in FOLD_INTERVALS}
+    print(f"  {'table':<30}{'landings':>9}{'cycles':>8}{'appends':>8}{'refused':>8}" +
+          "".join(f"{f'@{i} s':>9}" for i in FOLD_INTERVALS))
+    for table, row in loads[FOLD_INTERVALS[0]].items():
+        print(f"  {table:<30}{row['landings']:9,.0f}{row['demand']:8,.0f}{row['appends']:8,.0f}{row['refused']:8,.0f}"
+              + "".join(f"{loads[i][table]['total']:9,.0f}" for i in FOLD_INTERVALS))
+    most = max(row["total"] for by_table in loads.values() for row in by_table.values())
+    print(f"  most loads on one table: {most:,.0f} a day ({'within' if most <= TABLE_LOADS_PER_DAY else 'over'} "
+          f"the {TABLE_LOADS_PER_DAY:,}; a merger process that starts again starts with a full burst)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -986,7 +1289,7 @@ def main(argv: list[str] | None = None) -> int:
     bills = report(profile, sizes, args.dispatch == "queue", args.merge_cycles_per_fire)
     first, second = ("inline", "queue") if args.dispatch == "queue" else ("before", "after")
     before, after = bills[f"{first} y3"].total, bills[f"{second} y3"].total
-    print_push(profile, sizes, after)
+    print_push(profile, sizes, args.merge_cycles_per_fire)
     print(f"\nyear 3: {before / GB:.1f} GB/day {first}, {after / GB:.1f} GB/day {second} "
           f"({'within' if after <= 25 * GB else 'over'} the 25 GB target); year 0: "
           f"{bills[f'{first} y0'].total / GB:.1f} -> {bills[f'{second} y0'].total / GB:.1f} GB/day")
