@@ -13,8 +13,9 @@ What it does (bench/README.md, "freshness.py", says what it printed last):
    call ended (with its transcript when recorded), a contact enrolled, a Salesforce contact edited.
 4. Plays the deployment in one loop (DuckDB has one writer): gmail_push's notification -> work; every work
    message through the fan-out worker (pipeline.worker.run_work, superseded pushes skipped) landing its rows;
-   the merger's cycle (pipeline.merger) folding them into the tables; incremental entity resolution. A change
-   counts as arrived at the first check after a resolution pass that found its row in the warehouse.
+   the merger's cycle (pipeline.merger) appending them to the fresh tier, resolved in process (the mirror). A
+   change counts as arrived at the first check that finds its row in the table's `_live` view, resolved (its
+   matched_at set) where the table is matched.
 5. Prints p50 and p95 per source beside today's schedules (what the cron alone gives: a change waits for the next
    run, uniformly, plus the run).
 """
@@ -130,9 +131,9 @@ class Deployment:
     merger: Any
     sandboxes: dict[str, Any]
     inboxes: dict[str, "queue.Queue[bytes]"]
-    counts: dict[str, int] = field(default_factory=lambda: {"runs": 0, "superseded": 0, "resolutions": 0,
+    counts: dict[str, int] = field(default_factory=lambda: {"runs": 0, "superseded": 0,
                                                            "merger_cycles": 0, "notifications": 0, "probes": 0})
-    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("runs", "merger", "resolution"), 0.0))
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("runs", "merger"), 0.0))
 
 
 class FunctionServer:
@@ -216,7 +217,8 @@ def wire_push(runtime: Any, started: dict[str, Any], servers: dict[str, Function
 
 
 def _exists(warehouse: Any, table: str, where: str, params: dict[str, Any]) -> bool:
-    rows = warehouse.query(f"SELECT COUNT(*) AS n FROM `{warehouse.dataset}.{table}` WHERE {where}", params)
+    """Whether the row is there for analysts: in the table's live view (the table and its fresh tier)."""
+    rows = warehouse.query(f"SELECT COUNT(*) AS n FROM `{warehouse.dataset}.{table}_live` WHERE {where}", params)
     return bool(rows[0]["n"])
 
 
@@ -225,17 +227,19 @@ def make_change(source: str, started: dict[str, Any], rng: random.Random) -> Cal
     state = started[source].state
     if source == "gmail":
         message = state.add_message(rng.choice(list(state.mailboxes)), labels=["INBOX"])
-        return lambda wh: _exists(wh, "gmail_participants", "message_id = @id", {"id": message.id})
+        return lambda wh: _exists(wh, "gmail_participants", "message_id = @id AND matched_at IS NOT NULL",
+                                  {"id": message.id})
     if source == "dialpad":
         call = state.end_call()
         call_id, transcribed = str(call["call_id"]), str(call["call_id"]) in state.transcripts
-        return lambda wh: _exists(wh, "dialpad_calls", "call_id = @id", {"id": call_id}) and (
+        return lambda wh: _exists(wh, "dialpad_calls", "call_id = @id AND matched_at IS NOT NULL", {"id": call_id}) and (
             not transcribed or _exists(wh, "dialpad_transcripts", "call_id = @id", {"id": call_id}))
     if source == "hubspot":
         contact = rng.choice(state.contacts)
         enrollment_id = state.enroll(contact["id"], rng.randrange(len(state.sequences))) and \
             state.enrollments[contact["id"]]["id"]
-        return lambda wh: _exists(wh, "hubspot_sequence_enrollments", "enrollment_id = @id", {"id": enrollment_id})
+        return lambda wh: _exists(wh, "hubspot_sequence_enrollments", "enrollment_id = @id AND matched_at IS NOT NULL",
+                                  {"id": enrollment_id})
     title = f"bench {uuid.uuid4().hex[:8]}"
     record = state.edit("Contact", rng.randrange(200), Title=title)
     return lambda wh: _exists(wh, "sf_contacts", "id = @id AND title = @title", {"id": record["Id"], "title": title})
@@ -316,13 +320,13 @@ class Probe:
 
 def step(deployment: Deployment, probe: Probe) -> None:
     """One turn of the deployment: notifications -> work, the probe when due, every work message through the
-    worker, then (when anything ran) the merger's cycle and an incremental resolution."""
+    worker, then (when anything ran) the merger's cycle (which resolves what it appends to the fresh tier)."""
     import base64
 
     import push.receivers
     from pipeline.work_queue import WorkMessage
     from push.gmail_notifications import publish_notification
-    from push.work import resolve_pushed, run_message
+    from push.work import run_message
 
     receiver = push.receivers.process_receiver()
     for data in drain(deployment.inboxes["gmail-push"]):
@@ -341,10 +345,6 @@ def step(deployment: Deployment, probe: Probe) -> None:
         deployment.merger.cycle()
         deployment.counts["merger_cycles"] += 1
         deployment.seconds["merger"] += time.perf_counter() - clock
-        clock = time.perf_counter()
-        resolve_pushed(deployment.runtime)
-        deployment.counts["resolutions"] += 1
-        deployment.seconds["resolution"] += time.perf_counter() - clock
 
 
 def measure(deployment: Deployment, started: dict[str, Any], changes: int, spread: float, seed: int,

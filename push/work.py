@@ -1,15 +1,12 @@
-"""A work message run by the fan-out worker (pipeline.worker.run_work, which skips a superseded push), then
-entity resolution of what it brought.
+"""A work message run by the fan-out worker (pipeline.worker.run_work, which skips a superseded push).
 
-Entity resolution runs incrementally: for rows never examined it reads only the partitions that the runs since its
-last one wrote (entity_resolution/sql/01_scope_written.sql), so it costs in proportion to what the pushes brought,
-not to the tables; one resolution after a batch of runs covers all of them.
+What a push run brings is resolved by the merger as it appends it to the fresh tier (pipeline/fresh_tier.py,
+entity_resolution/mirror.py): no resolution runs after it.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from entity_resolution.matcher import ResolutionRequest, resolve_entities
 from pipeline.runtime import Runtime
 from pipeline.work_queue import WorkMessage, WorkQueue
 from pipeline.worker import run_work
@@ -20,8 +17,3 @@ def run_message(message: WorkMessage, runtime: Runtime, queue: WorkQueue | None 
     that started after it was published)."""
     answer = run_work(message, runtime, queue)
     return None if answer.get("status") == "superseded" else answer
-
-
-def resolve_pushed(runtime: Runtime) -> dict[str, Any]:
-    """Incremental entity resolution of what the runs since the last resolution wrote."""
-    return resolve_entities(ResolutionRequest(sync_type="incremental", trigger="local"), runtime)
