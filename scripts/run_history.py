@@ -149,6 +149,32 @@ def dead_letters(warehouse: Warehouse, days: float = 7) -> list[dict[str, Any]]:
         f"ORDER BY dead_lettered_at DESC LIMIT 50", {"hours": int(days * 24)})
 
 
+def push_runs(warehouse: Warehouse, hours: float = 24) -> list[dict[str, Any]]:
+    """Push runs (queue mode, push_runs: kept apart from etl_runs) of the last `hours`, per source: how many, how
+    many failed, and the last failure. Read through push_runs_live: the runs not folded yet are counted too."""
+    since = "started_at >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL @hours HOUR)"
+    table = f"`{warehouse.dataset}.push_runs_live`"
+    summary = warehouse.query(
+        f"SELECT source, COUNT(*) AS runs, COUNTIF(status = 'failed') AS failed, MAX(started_at) AS last_run "
+        f"FROM {table} WHERE {since} GROUP BY source ORDER BY source", {"hours": int(hours)})
+    failures: dict[str, str] = {}
+    for row in warehouse.query(f"SELECT source, error_type, error_message FROM {table} WHERE {since} AND "
+                               f"status = 'failed' ORDER BY started_at DESC LIMIT 500", {"hours": int(hours)}):
+        failures.setdefault(row["source"], " ".join(filter(None, (row["error_type"], row["error_message"]))))
+    return [{**row, "last_failure": failures.get(row["source"])} for row in summary]
+
+
+def print_push_runs(summary: list[dict[str, Any]], hours: float = 24) -> None:
+    """One line per source that pushed in the last `hours` (nothing when none did)."""
+    if not summary:
+        return
+    print(f"push runs in the last {hours:g} hours (push_runs):")
+    for row in summary:
+        failure = f"; last failure: {row['last_failure'][:160]}" if row["last_failure"] else ""
+        print(f"  {row['source']:<12} {row['runs']:>6,} runs, {row['failed']:,} failed, last at "
+              f"{row['last_run']:%Y-%m-%d %H:%M}{failure}")
+
+
 def print_dead_letters(letters: list[dict[str, Any]], days: float = 7) -> None:
     """The dead-lettered work messages, one line each (nothing when there are none)."""
     if not letters:

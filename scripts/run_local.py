@@ -169,13 +169,14 @@ def recommend(runtime: Runtime) -> dict[str, Any]:
 
 
 def report(warehouse: Warehouse, expected: dict[str, list[str]] | None = None) -> None:
-    from scripts.run_history import dead_letters, headline, print_dead_letters, print_streams, stream_health
+    from scripts.run_history import dead_letters, headline, print_dead_letters, print_push_runs, print_streams, push_runs, stream_health
 
     ds = warehouse.dataset
     health = stream_health(warehouse, expected)
     print(headline(health))
     print_streams(health)
     print_dead_letters(dead_letters(warehouse))
+    print_push_runs(push_runs(warehouse))
     print("rows per table:")
     for table, count in warehouse.table_counts().items():
         print(f"  {table:<26} {count:>10,}")

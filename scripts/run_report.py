@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from scripts.run_history import STALE_FACTOR, dead_letters, headline, name, stream_health
+from scripts.run_history import STALE_FACTOR, dead_letters, headline, name, push_runs, stream_health
 from warehouse import Warehouse
 
 STATUS_COLOURS = {"success": "#2e7d32", "partial": "#f9a825", "failed": "#c62828", "abandoned": "#6a1b9a",
@@ -20,7 +20,7 @@ STATUS_COLOURS = {"success": "#2e7d32", "partial": "#f9a825", "failed": "#c62828
 # Tables that record the pipeline's own work or reference data, not what a source brought: left out of volumes.
 BOOKKEEPING_TABLES = frozenset({"etl_runs", "stream_leases", "sync_state", "gmail_sync_state", "rejected_records",
                                 "sf_custom_fields", "ref_free_email_domains", "entity_match_candidates",
-                                "manual_mappings"})
+                                "manual_mappings", "push_runs"})
 # Match methods that are no match.
 UNMATCHED = frozenset({"unmatched", "not_yet_resolved", "no_valid_number", "no_address"})
 
@@ -59,6 +59,7 @@ def report_data(warehouse: Warehouse, days: int = 30, expected: Mapping[str, Ite
         "headline": headline(health),
         "streams": health,
         "dead_letters": dead_letters(warehouse, days),
+        "push_runs": push_runs(warehouse, 24),
         "runs": runs,
         "rows_loaded_per_day": [{"day": d, "source": s, "table": t, "rows": n} for (d, s, t), n in sorted(loaded.items())],
         "match_rate_per_source": match_rate_per_source(match_rates),
@@ -197,6 +198,19 @@ def _streams_table(data: dict[str, Any]) -> str:
     return f'<table id="streams"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
+def _push_runs_table(data: dict[str, Any]) -> str:
+    """Push runs of the last day per source (queue mode with push), when there are any."""
+    summary = data.get("push_runs") or []
+    if not summary:
+        return ""
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+        p["source"], p["runs"], p["failed"], f"{p['last_run']:%Y-%m-%d %H:%M}", (p["last_failure"] or "")[:300]))
+        + "</tr>" for p in summary)
+    head = "".join(f"<th>{c}</th>" for c in ("source", "runs", "failed", "last run", "last failure"))
+    return (f'<h2>Push runs, last 24 hours</h2><table id="push-runs"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table>")
+
+
 def _dead_letters_table(data: dict[str, Any]) -> str:
     """The work messages given up (queue mode), when there are any."""
     letters = data.get("dead_letters") or []
@@ -259,6 +273,7 @@ def to_html(data: dict[str, Any]) -> str:
         f"generated {html.escape(generated)}. {len(data['runs'])} runs.</p>"
         f"<p id=\"match-summary\">{html.escape(_match_summary(data))}</p>"
         f"<h2>Latest run of every stream</h2>{_streams_table(data)}{_dead_letters_table(data)}"
+        f"{_push_runs_table(data)}"
         + "\n".join(sections) + "</body></html>\n")
 
 

@@ -112,6 +112,34 @@ def test_report_queries_run_on_both_warehouses(which, request):
     assert "No run in the last 30 days." in page and "No rows were loaded in the last 30 days." in page
 
 
+@pytest.mark.emulator
+@pytest.mark.parametrize("which", ["duckdb", "bigquery"])
+def test_push_runs_are_counted_with_their_last_failure(which, request, capsys):
+    """Push runs (push_runs, folded or still in its fresh tier) per source in the report's data, its page and the
+    text report: counts, failures, the last failure's error."""
+    from datetime import datetime, timedelta, timezone
+
+    from scripts.run_history import print_push_runs, push_runs
+    from scripts.run_report import report_data, to_html
+    from warehouse.fresh import fresh_rows
+
+    wh = request.getfixturevalue("warehouse" if which == "duckdb" else "bigquery_warehouse")
+    now = datetime.now(timezone.utc)
+
+    def run(run_id, status, minutes, error=None):
+        return {"run_id": run_id, "source": "gmail", "stream": "alex@ourcompany.example", "sync_type": "incremental",
+                "trigger": "queue-push", "status": status, "started_at": now - timedelta(minutes=minutes),
+                "updated_at": now, "error_type": error and "HttpError", "error_message": error}
+
+    wh.merge("push_runs", [run("r1", "success", 30), run("r2", "failed", 20, "503 backend error")])
+    wh.append("push_runs_fresh", fresh_rows([run("r3", "success", 1)], 1), batch_id="fresh1")
+    (gmail,) = report_data(wh)["push_runs"]
+    assert (gmail["runs"], gmail["failed"]) == (3, 1) and gmail["last_failure"] == "HttpError 503 backend error"
+    assert 'id="push-runs"' in to_html(report_data(wh))
+    print_push_runs(push_runs(wh))
+    assert "gmail" in capsys.readouterr().out
+
+
 @pytest.fixture(scope="module")
 def failed_dialpad(sandbox_company, tmp_path_factory):
     """A copy of the sandbox company's warehouse whose latest Dialpad run failed for real: its key was revoked."""
