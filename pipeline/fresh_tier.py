@@ -134,7 +134,11 @@ class FreshTier:
             return groups
         resolved = []
         for group in groups:
-            rows = self.resolver.resolve({table: group.rows})[table]
+            try:
+                rows = self.resolver.resolve({table: group.rows})[table]
+            except Exception:  # unresolved rows are still fresh: the scheduled resolution matches them later
+                log.exception("pushed rows could not be resolved in process; appended unresolved")
+                rows = group.rows
             resolved.append(FreshGroup(table, group.landed_ns, rows))
         return resolved
 

@@ -19,6 +19,7 @@ Warehouse.read_rows (tabledata.list on BigQuery, free) and keeps each key's newe
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import replace
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -150,7 +151,7 @@ def latest_rows(warehouse: Warehouse, table: str, match: Mapping[str, Any]) -> l
     key = spec.primary_key
     rows = {tuple(r[k] for k in key): r for r in warehouse.read_rows(table)
             if all(r.get(c) == v for c, v in match.items())}
-    if fresh_name(table) in _tables(warehouse):
+    if _has_table(warehouse, fresh_name(table)):
         fresh = [r for r in warehouse.read_rows(fresh_name(table)) if all(r.get(c) == v for c, v in match.items())]
         fresh.sort(key=lambda r: (_version(r, spec.version), r["_landed_ns"] or 0, r["_seq"] or 0))
         for row in fresh:
@@ -170,5 +171,13 @@ def _version(row: Mapping[str, Any], column: str | None) -> tuple[Any, ...]:
     return (0,) if value is None else (1, value)
 
 
-def _tables(warehouse: Warehouse) -> set[str]:
-    return warehouse.list_tables()
+# Per warehouse, the fresh tables this process has seen exist (not listed again).
+_seen: "weakref.WeakKeyDictionary[Warehouse, set[str]]" = weakref.WeakKeyDictionary()
+
+
+def _has_table(warehouse: Warehouse, name: str) -> bool:
+    """Whether the table exists (a metadata call the first time; remembered once it does)."""
+    seen = _seen.setdefault(warehouse, set())
+    if name not in seen and name in warehouse.list_tables():
+        seen.add(name)
+    return name in seen
