@@ -473,7 +473,7 @@ def data_merges(day: Day, table: str, rows: float, page: int, numbers: set[int],
     return count
 
 
-def _scattered(org: Org, rng: random.Random, count: int, history_days: float, recent_share: float = 0.0,
+def _scattered(org: Org, rng: random.Random, count: float, history_days: float, recent_share: float = 0.0,
                recent_days: float = 7) -> list[float]:
     """Ages in days of `count` rows: recent_share within recent_days, the rest anywhere in the history."""
     return [rng.uniform(0, recent_days) if rng.random() < recent_share else rng.uniform(0, history_days)
