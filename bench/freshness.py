@@ -429,6 +429,8 @@ def bench(warehouse: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
         subscriber = pubsub_v1.SubscriberClient()
         inboxes = listen(subscriber, topics(settings))
         wire_push(runtime, started, servers)
+        settings = settings.model_copy(update={"dispatch": "queue"})  # the initial sync ran inline; now the queue
+        runtime.settings = settings
         worker = Runtime(settings, LandingWarehouse(runtime.warehouse, settings), runtime.publisher, runtime.secrets)
         merger_pulls = None if args.merger_pull_timeout is None else ShortPulls(pubsub_v1.SubscriberClient(),
                                                                                  args.merger_pull_timeout)

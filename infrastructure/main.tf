@@ -173,6 +173,40 @@ resource "google_bigquery_job" "derived_views" {
   depends_on = [google_bigquery_job.views]
 }
 
+# The fresh tier (warehouse/fresh.py): per table a push run writes, <table>_fresh (pushed rows the merger appends
+# by free load jobs and folds every FRESH_FOLD_SECONDS) and the view <table>_live (the table with them over it).
+# bigquery/fresh/ is written by `make schemas`; ensure_schema makes the same on a laptop.
+locals {
+  fresh_tables = { for f in fileset("${local.repo_root}/bigquery/fresh", "*_fresh.json") : trimsuffix(f, ".json") => f }
+  live_views = { for f in fileset("${local.repo_root}/bigquery/fresh", "*_live.sql") : trimsuffix(f, ".sql") => {
+    job_id = "view_${trimsuffix(f, ".sql")}_${substr(sha256(file("${local.repo_root}/bigquery/fresh/${f}")), 0, 12)}"
+    query  = replace(file("${local.repo_root}/bigquery/fresh/${f}"), "$${dataset}", var.dataset)
+  } }
+}
+
+resource "google_bigquery_table" "fresh" {
+  # checkov:skip=CKV_GCP_80: Google-managed encryption at rest, as the tables they fold into
+  for_each            = local.fresh_tables
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = each.key
+  description         = "Pushed rows not folded yet (warehouse/fresh.py)"
+  schema              = file("${local.repo_root}/bigquery/fresh/${each.value}")
+  deletion_protection = false
+}
+
+resource "google_bigquery_job" "live_views" {
+  for_each = local.live_views
+  job_id   = each.value.job_id
+  location = var.bigquery_location
+  query {
+    query              = each.value.query
+    use_legacy_sql     = false
+    create_disposition = ""
+    write_disposition  = ""
+  }
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.fresh]
+}
+
 resource "google_secret_manager_secret" "secrets" {
   for_each  = toset(local.secrets)
   secret_id = each.value

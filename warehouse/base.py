@@ -73,10 +73,18 @@ class Warehouse(abc.ABC):
         """Creates what is missing (datasets, tables, views, columns); returns what it created (`table.column` for a column)."""
 
     def _create_views(self, existing: set[str]) -> list[str]:
-        """Creates or replaces every view (views over views last); returns the ones that did not exist."""
+        """Creates or replaces every view (views over views last), and the fresh tier of the tables pushes write
+        (warehouse/fresh.py: `<table>_fresh` and `<table>_live`); returns the ones that did not exist."""
+        from warehouse.fresh import ensure_fresh, fresh_name, live_name, pushed_tables
+
         for path in view_sql_files():
             self.execute(path.read_text().replace("${dataset}", self.dataset))
-        return [path.stem for path in view_sql_files() if path.stem not in existing]
+        ensured: dict[str, frozenset[str]] = {}
+        for table in pushed_tables():
+            ensure_fresh(self, table, ensured)
+        fresh = [name for table in pushed_tables() for name in (fresh_name(table), live_name(table))]
+        return [path.stem for path in view_sql_files() if path.stem not in existing] + \
+            [name for name in fresh if name not in existing]
 
     @abc.abstractmethod
     def list_tables(self) -> set[str]:

@@ -88,6 +88,35 @@ def live_view_sql(spec: TableSpec, dataset: str) -> str:
             f"\nFROM {quoted(dataset, spec.name)} AS b\nFULL OUTER JOIN f ON {joined}")
 
 
+# The sources that push (README "Push freshness"): their tables, the watermarks and the push runs' records have a
+# fresh tier from the start (ensure_schema), so `<table>_live` is there for analysts before the first push.
+PUSHED_SOURCES = ("gmail", "salesforce", "dialpad", "hubspot")
+
+
+def pushed_tables() -> list[str]:
+    """The tables a push run writes: its sources' declared tables, sync_state and push_runs."""
+    from config.sources import registered
+
+    sources = registered()
+    declared = [t for name in PUSHED_SOURCES if name in sources for t in sources[name].tables]
+    return list(dict.fromkeys([*declared, "sync_state", "push_runs"]))
+
+
+def generated_files() -> dict[str, str]:
+    """What `make schemas` writes to bigquery/fresh/ for Terraform (ensure_schema makes the same at run time): each
+    pushed table's `<table>_fresh.json` (its schema) and `<table>_live.sql` (its view, `${dataset}` to fill)."""
+    import json
+
+    from warehouse.schemas import table_spec
+
+    files = {}
+    for table in pushed_tables():
+        spec = table_spec(table)
+        files[f"{fresh_name(table)}.json"] = json.dumps([c.to_json() for c in fresh_spec(spec).columns], indent=2) + "\n"
+        files[f"{live_name(table)}.sql"] = live_view_sql(spec, "${dataset}") + ";\n"
+    return files
+
+
 def ensure_fresh(warehouse: Warehouse, table: str, known: dict[str, frozenset[str]]) -> None:
     """Creates `<table>_fresh` and `<table>_live` when missing, and adds the columns the table has grown since
     (a Salesforce org's custom fields) to both; `known` remembers per process what was ensured."""

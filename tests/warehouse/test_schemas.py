@@ -32,6 +32,17 @@ def test_activity_timeline_is_fresh():
     assert (VIEWS_DIR / "v_activity_timeline.sql").read_text() == activity_timeline_sql()
 
 
+def test_fresh_tier_files_are_fresh():
+    """bigquery/fresh/ (what Terraform creates the fresh tier from) is what `make schemas` writes today: every pushed
+    table's <table>_fresh.json and <table>_live.sql, and nothing else."""
+    from warehouse.fresh import generated_files
+
+    folder = SCHEMA_DIR.parent / "fresh"
+    files = generated_files()
+    assert {p.name for p in folder.iterdir()} == set(files)
+    assert all((folder / name).read_text() == text for name, text in files.items())
+
+
 @pytest.mark.parametrize("name", sorted(DESIGN_TABLES))
 def test_schema_file_is_valid_bigquery_json(name):
     """Each file parses as BigQuery SchemaFields with a description on every column."""

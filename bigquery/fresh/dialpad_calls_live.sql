@@ -1,0 +1,36 @@
+CREATE OR REPLACE VIEW `${dataset}.dialpad_calls_live` AS
+WITH f AS (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.call_id ORDER BY f.ingested_at DESC, f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.dialpad_calls_fresh` AS f) WHERE _rank = 1)
+SELECT
+  COALESCE(b.call_id, f.call_id) AS call_id,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',started_at,') > 0, f.started_at, b.started_at) AS started_at,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',rang_at,') > 0, f.rang_at, b.rang_at) AS rang_at,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',connected_at,') > 0, f.connected_at, b.connected_at) AS connected_at,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',ended_at,') > 0, f.ended_at, b.ended_at) AS ended_at,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',duration_ms,') > 0, f.duration_ms, b.duration_ms) AS duration_ms,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',total_duration_ms,') > 0, f.total_duration_ms, b.total_duration_ms) AS total_duration_ms,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',direction,') > 0, f.direction, b.direction) AS direction,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',state,') > 0, f.state, b.state) AS state,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',external_number,') > 0, f.external_number, b.external_number) AS external_number,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',external_number_e164,') > 0, f.external_number_e164, b.external_number_e164) AS external_number_e164,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',internal_number,') > 0, f.internal_number, b.internal_number) AS internal_number,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',internal_number_e164,') > 0, f.internal_number_e164, b.internal_number_e164) AS internal_number_e164,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',target_id,') > 0, f.target_id, b.target_id) AS target_id,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',target_type,') > 0, f.target_type, b.target_type) AS target_type,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',target_name,') > 0, f.target_name, b.target_name) AS target_name,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',target_email,') > 0, f.target_email, b.target_email) AS target_email,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',target_phone,') > 0, f.target_phone, b.target_phone) AS target_phone,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',contact_id,') > 0, f.contact_id, b.contact_id) AS contact_id,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',contact_name,') > 0, f.contact_name, b.contact_name) AS contact_name,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',contact_email,') > 0, f.contact_email, b.contact_email) AS contact_email,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',contact_phone,') > 0, f.contact_phone, b.contact_phone) AS contact_phone,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',was_recorded,') > 0, f.was_recorded, b.was_recorded) AS was_recorded,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',labels,') > 0, f.labels, b.labels) AS labels,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',sf_contact_id,') > 0, f.sf_contact_id, b.sf_contact_id) AS sf_contact_id,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',sf_lead_id,') > 0, f.sf_lead_id, b.sf_lead_id) AS sf_lead_id,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',sf_account_id,') > 0, f.sf_account_id, b.sf_account_id) AS sf_account_id,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',match_method,') > 0, f.match_method, b.match_method) AS match_method,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',match_confidence,') > 0, f.match_confidence, b.match_confidence) AS match_confidence,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',matched_at,') > 0, f.matched_at, b.matched_at) AS matched_at,
+  IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',ingested_at,') > 0, f.ingested_at, b.ingested_at) AS ingested_at
+FROM `${dataset}.dialpad_calls` AS b
+FULL OUTER JOIN f ON b.call_id = f.call_id;
