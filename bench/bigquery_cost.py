@@ -51,6 +51,7 @@ PRICING_DOC = "https://cloud.google.com/bigquery/pricing#on_demand_pricing"
 SIZE_DOC = "https://cloud.google.com/bigquery/docs/storage_overview#storage-data-size"
 MIN_BILLED = 10 * 2**20  # 10 MB per table referenced (and per query)
 GB = 2**30
+DAY_SECONDS = 86400.0
 FLUSH_ROWS_AFTER = 250_000  # settings.merge_flush_rows
 BATCH_ROWS = 10_000  # settings.merge_batch_size: before, one MERGE per source page of at most this many rows
 GMAIL_PAGE = 500  # messages.list ids a page (and history.list)
@@ -300,6 +301,11 @@ class Org:
                       meeting_days)
             self._add("meeting_transcripts", self.meetings_per_day * meeting_days, meeting_days)
         self._add("etl_runs", 0, 1)  # sized once the day's runs are known (set_runs_per_day)
+        # push_runs: etl_runs' columns (sizes measured before it existed, or on a sandbox run without push, have
+        # none of its own); sized by set_push_runs_per_day.
+        if not any(self.sizes.get("push_runs", {}).values()):
+            self.sizes["push_runs"] = dict(self.sizes.get("etl_runs", {}))
+        self._add("push_runs", 0, 1)
         for small in ("hubspot_sequences", "sync_state", "gmail_sync_state", "stream_leases", "manual_mappings",
                       "ref_free_email_domains", "entity_match_candidates", "rejected_records", "sf_custom_fields"):
             self._add(small, 0, 1)
@@ -336,9 +342,10 @@ class Org:
         self.tables[name] = Table(name, self.sizes.get(name, {}), rows, partitions, unit,
                                   self.partition_number(self.today, unit))
 
-    def set_runs_per_day(self, runs: float) -> None:
-        history = min(365 * self.year + 1, table_spec("etl_runs").partition_expiration_days or math.inf)
-        self._add("etl_runs", runs * history, history)
+    def set_runs_per_day(self, runs: float, table: str = "etl_runs") -> None:
+        """The run-record table's rows: `runs` a day over its history, at most its partitions' expiration."""
+        history = min(365 * self.year + 1, table_spec(table).partition_expiration_days or math.inf)
+        self._add(table, runs * history, history)
 
     @staticmethod
     def partition_number(day: date, unit: str | None) -> int:
@@ -466,7 +473,7 @@ def data_merges(day: Day, table: str, rows: float, page: int, numbers: set[int],
     return count
 
 
-def _scattered(org: Org, rng: random.Random, count: int, history_days: float, recent_share: float = 0.0,
+def _scattered(org: Org, rng: random.Random, count: float, history_days: float, recent_share: float = 0.0,
                recent_days: float = 7) -> list[float]:
     """Ages in days of `count` rows: recent_share within recent_days, the rest anywhere in the history."""
     return [rng.uniform(0, recent_days) if rng.random() < recent_share else rng.uniform(0, history_days)
@@ -787,6 +794,39 @@ def pushed_org(org: Org) -> Org:
     return quiet
 
 
+SF_LOOKBACK_SECONDS = float(Settings.model_fields["salesforce_lookback_seconds"].default)
+
+
+def salesforce_lookback_rows(profile: Profile) -> dict[str, float]:
+    """Records a scheduled Salesforce incremental run re-reads per object when push brought every change: its query
+    starts SALESFORCE_LOOKBACK_SECONDS before the stored cursor (the push runs' watermark) and is inclusive
+    (SystemModstamp >=), so it finds the record at the cursor and those changed in the look-back before it
+    (history objects included: CreatedDate cursors, a row per opportunity change)."""
+    changes = salesforce_object_changes(profile)
+    changes.update({f: changes[name] for name, followers in FOLLOWERS.items() for f in followers})
+    return {name: 1 + per_day * SF_LOOKBACK_SECONDS / DAY_SECONDS for name, per_day in changes.items() if per_day}
+
+
+def salesforce_lookback(day: Day, rng: random.Random, profile: Profile) -> None:
+    """The look-back's records MERGEd again by one scheduled incremental run (the rows push already brought: the
+    versions keep them as they are, yet each MERGE bills its staged rows and its target's partitions they fall in,
+    at least 10 MB each); profile: the org's rates (the day's org, push having left nothing new, has none)."""
+    org = day.org
+    history = 365 * (profile.crm_age_years + org.year)
+    new = {"Contact": profile.new_contacts_per_day, "Lead": profile.new_leads_per_day}
+    per_day = salesforce_object_changes(profile)
+    for name, rows in salesforce_lookback_rows(profile).items():
+        table = org.tables[OBJECTS[name].table]
+        if name not in per_day:  # history rows: created by the change
+            ages = [0.0]
+        elif table.name == "sf_activities":  # new ones, and a fifth of them changed again within 30 days
+            ages = [0.0] + _scattered(org, rng, rows * 0.2 / 1.2, 30, 1.0, 30)
+        else:  # as the changes: the new records, and records modified (30 % created in the last 90 days)
+            fresh = rows * new.get(name, 0.0) / per_day[name]
+            ages = [0.0] * round(fresh) + _scattered(org, rng, rows - fresh, history, 0.3, 90)
+        data_merges(day, table.name, rows, SF_REST_PAGE, org.days_ago([0.0, *ages], table.unit))
+
+
 @dataclass
 class DayBill:
     """A day's statements by job and by table (counts per day, bytes billed per day)."""
@@ -808,8 +848,9 @@ class DayBill:
 def simulate_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int, after: bool,
                  queue: bool = False, cycles_per_fire: int = 3, extra_runs: float = 0.0,
                  pushed: bool = False) -> DayBill:
-    """The schedules' day; extra_runs: runs a day besides the schedules' (push's), whose etl_runs rows the
-    schedules' reads of etl_runs scan too; pushed: the incremental runs push makes redundant find nothing new."""
+    """The schedules' day; extra_runs: runs a day besides the schedules' whose etl_runs rows the schedules' reads of
+    etl_runs scan too; pushed: the incremental runs push makes redundant find nothing new (Salesforce's re-reads
+    its look-back: salesforce_lookback)."""
     fires = runs_per_day()
     if queue:
         fires["merger-sweep"] = MERGER_SWEEPS_PER_DAY
@@ -827,6 +868,10 @@ def simulate_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int
         BUILDERS[job](day, rng)
         if queue and job.startswith(SYNC_JOBS):
             queue_fold(day, runs_per_fire(job, profile), cycles_per_fire)
+        if pushed and job == "salesforce-incremental-sync":
+            # After the fold: each object's run lands its few rows once, one MERGE per table and column set (the
+            # fire's other runs write other tables), inline and in queue mode alike.
+            salesforce_lookback(day, rng, profile)
         for statement in day.statements:
             times = per_day * statement.weight
             by_job[job][0] += times
@@ -899,27 +944,32 @@ def print_sizes(profile: Profile, sizes: dict[str, dict[str, float]]) -> None:
 
 # ---------------------------------------------------------------- 6. push on (issue 25): the fresh tier
 # pipeline/fresh_tier.py: push runs land their rows (free); each merger cycle appends a table's rows to
-# `<table>_fresh` by one load job (free) when the table's load budget has a token, and MERGEs them as before
-# (billed) when not; once a fresh table's oldest row is FRESH_FOLD_SECONDS old, the merger folds it into its table
-# (a MERGE per run of consecutive rows supplying the same columns) and empties it (a WRITE_TRUNCATE load, free).
-FOLD_INTERVALS = (900, 1800, 3600, 7200, 21600, 86400)  # FRESH_FOLD_SECONDS
+# `<table>_fresh` by one load job (free) when the table's load budget has a token; a table out of budget hands its
+# messages back to Pub/Sub and its rows wait for a later cycle's token (nothing is merged by the minute). Once a
+# fresh table's oldest row is FRESH_FOLD_SECONDS old, the merger folds it into its table (one MERGE per column set)
+# and empties it (a WRITE_TRUNCATE load, free). A push run's record goes to push_runs (pipeline/etl_runs.RunTracker,
+# 30 days of partitions): its folds MERGE push_runs', and the schedules' reads of etl_runs do not grow.
 RUN_SECONDS = {"gmail": 5.0, "salesforce": 3.0, "dialpad": 3.0, "hubspot": 3.0}  # a push run's length
 PROBE_SECONDS = float(Settings.model_fields["salesforce_probe_seconds"].default)  # one run per object per probe
 MERGE_CYCLE_SECONDS = float(Settings.model_fields["merge_interval_seconds"].default)
 DEFAULT_FOLD_SECONDS = float(Settings.model_fields["fresh_fold_seconds"].default)
+FOLD_INTERVALS = tuple(sorted({900, 1800, 3600, 7200, 21600, 86400, int(DEFAULT_FOLD_SECONDS)}))  # FRESH_FOLD_SECONDS
 DIALPAD_LOOKBACK_DAYS = Settings.model_fields["dialpad_lookback_hours"].default / 24  # a push run lists it again
 TABLE_LOADS_PER_DAY = 1500  # BigQuery: load jobs per table per day, appends and truncations alike
 COLD_STARTS_PER_DAY = 24  # per source worker: a process with empty caches
-DAY_SECONDS = 86400.0
 CYCLES_PER_DAY = DAY_SECONDS / MERGE_CYCLE_SECONDS
 FOLD_SAMPLES = 8  # MERGEs drawn per flow (where a MERGE's rows fall is random)
+TARGET_GB = 25.0  # issue 25: bytes billed a day at year 3 with push on
+# The earlier design's figure (bench/README.md): MERGEing a table's rows in every cycle its budget refused.
+MERGED_WHEN_REFUSED_GB = 207
 SF_OBJECTS = tuple(OBJECTS)  # the probed objects and their followers: a run each
 GMAIL_STATE_COLUMNS = ["mailbox", "message_id", "sent_at", "is_deleted"]  # message_state_rows: a column set
 SF_REGISTRY_COLUMNS = ["object_name", "field_name", "salesforce_type", "bigquery_type", "removed_at"]
 # What a cold process queries, once per cache (the free-reads helper's caches): (table, columns, partitions read).
-# The field registry is one cache read whole (a query per object would be 9 a cold process, 2.1 GB a day).
+# The field registry is one cache read whole (a query per object would be 9 a cold process, 2.1 GB a day). A Gmail
+# push run reads no quota spent (gmail_sync.client_for: the cap is the scheduled runs').
 COLD_PROCESS_READS: dict[str, list[tuple[str, list[str], float | None]]] = {
-    "gmail": [("etl_runs", ["source", "started_at", "details"], 1)],  # the day's quota units spent
+    "gmail": [],
     "salesforce": [("sf_custom_fields", SF_REGISTRY_COLUMNS, None)],
     "dialpad": [("dialpad_transcripts", ["call_id", "started_at"], 3)],  # the transcripts stored
     "hubspot": [],
@@ -982,16 +1032,14 @@ def runs_by_source(runs: dict[str, float]) -> dict[str, float]:
 
 @dataclass
 class FreshFlow:
-    """What push runs land a day for one table and column set: its rows by where they fall, the runs that land them
-    (each a landing: a token of the table's load budget when its cycle has none yet) and the landed items of one
-    (an etl_runs row opened and one closed: 2). parts: (rows a day, recent share, recent days, history days):
-    recent_share of the rows at most recent_days old, the rest anywhere in the history."""
+    """What push runs land a day for one table and column set: its rows by where they fall and the runs that land
+    them (each a landing). parts: (rows a day, recent share, recent days, history days): recent_share of the rows
+    at most recent_days old, the rest anywhere in the history."""
 
     table: str
     landings: float
     parts: list[tuple[float, float, float, float]] = field(default_factory=list)
     columns: list[str] | None = None  # None: every column
-    items: float = 1.0
 
     @property
     def rows(self) -> float:
@@ -1024,6 +1072,7 @@ def fresh_flows(org: Org, runs: dict[str, float]) -> dict[str, list[FreshFlow]]:
                   for f in FOLLOWERS.get(name, ())]
     calls, share = p.calls_per_day, org.transcribed_share
     sync_runs = sum(runs_by_source(runs)[s] for s in ("salesforce", "dialpad", "hubspot"))
+    every_run = sum(runs.values())
     flows += [FreshFlow("dialpad_calls", runs["dialpad"], [(calls + runs["dialpad"] * calls * DIALPAD_LOOKBACK_DAYS,
                                                             1, 1, p.call_history_days + year)]),
               FreshFlow("dialpad_transcripts", min(runs["dialpad"], calls * share),
@@ -1032,7 +1081,7 @@ def fresh_flows(org: Org, runs: dict[str, float]) -> dict[str, list[FreshFlow]]:
                         [(p.enrollments_per_day, 1, 0, 365 * (1 + org.year)),
                          (p.enrollments_per_day * 0.5, 0.5, 60, 365 * (1 + org.year))]),
               FreshFlow("sync_state", sync_runs, [(sync_runs, 1, 0, 1)]),
-              FreshFlow("etl_runs", sum(runs.values()), [(2 * sum(runs.values()), 1, 0, 1)], items=2)]
+              FreshFlow("push_runs", every_run, [(2 * every_run, 1, 0, 1)])]  # each run's record opened and closed
     by_table: dict[str, list[FreshFlow]] = defaultdict(list)
     for flow in flows:
         by_table[flow.table].append(flow)
@@ -1066,47 +1115,29 @@ def merge_bill(org: Org, flow: FreshFlow, rows: float, rng: random.Random) -> fl
     return billed / FOLD_SAMPLES
 
 
-def fold_bill(org: Org, flows: list[FreshFlow], interval: float, rng: random.Random,
-              mended: bool = False) -> dict[str, float]:
+def fold_bill(org: Org, flows: list[FreshFlow], interval: float, rng: random.Random) -> dict[str, float]:
     """A day of folds of one table every `interval` seconds: folds, MERGEs, bytes. A fold is due once the fresh
-    table's oldest row is `interval` old, so it holds the first landing and those of the interval after it. As
-    built it MERGEs each run of consecutive rows supplying the same columns (fresh_tier._by_supplied): flows of
-    several column sets that interleave (Task, Event and EmailMessage rows) are many MERGEs a fold; mended, one
-    MERGE per column set present."""
+    table's oldest row is `interval` old, so it holds the first landing and those of the interval after it; it
+    MERGEs each column set present once (fresh_tier._by_supplied)."""
     landings = sum(flow.landings for flow in flows)
     folds = DAY_SECONDS / (interval + DAY_SECONDS / landings)
     per_fold = landings / folds
     merges = billed = 0.0
     for flow in flows:
-        share = flow.landings / landings
-        if mended:  # the folds holding a landing of this flow
-            segments = folds * (1 - (1 - share) ** per_fold)
-        else:  # runs of this flow's landings among the fold's
-            segments = folds * (share + (per_fold - 1) * share * (1 - share))
+        segments = folds * (1 - (1 - flow.landings / landings) ** per_fold)  # the folds holding a landing of it
         merges += segments
         billed += segments * merge_bill(org, flow, flow.rows / segments, rng)
     return {"folds": folds, "merges": merges, "billed": billed}
 
 
-def refused_loads(flows: list[FreshFlow]) -> dict[str, float]:
+def deferred_loads(flows: list[FreshFlow]) -> dict[str, float]:
     """One table's appends a day: cycles holding its rows (demand), loads within the budget (FRESH_LOADS_PER_DAY a
-    day, bursts of FRESH_LOAD_BURST absorb the fluctuations), and the cycles refused, whose groups are MERGEd."""
+    day, bursts of FRESH_LOAD_BURST absorb the fluctuations), and the cycles deferred: their rows wait on the
+    subscription for a later cycle's token and go in its load (billed nothing)."""
     landings = sum(flow.landings for flow in flows)
     demand = CYCLES_PER_DAY * (1 - math.exp(-landings / CYCLES_PER_DAY))
     return {"landings": landings, "demand": demand, "appends": min(demand, FRESH_LOADS_PER_DAY),
-            "refused": max(0.0, demand - FRESH_LOADS_PER_DAY)}
-
-
-def refused_bill(org: Org, flows: list[FreshFlow], rng: random.Random) -> dict[str, float]:
-    """The MERGEs of a day's refused cycles of one table: one per landed group (merge_instead), as before push."""
-    loads = refused_loads(flows)
-    merges = billed = 0.0
-    if loads["refused"]:
-        for flow in flows:  # a cycle with rows holds flow.landings * items / demand of the flow's groups
-            groups = loads["refused"] * flow.landings * flow.items / loads["demand"]
-            merges += groups
-            billed += groups * merge_bill(org, flow, flow.rows / (flow.landings * flow.items), rng)
-    return {"merges": merges, "billed": billed}
+            "deferred": max(0.0, demand - FRESH_LOADS_PER_DAY)}
 
 
 def run_reads(org: Org, runs: dict[str, float]) -> Day:
@@ -1129,42 +1160,34 @@ def _billed(day: Day) -> float:
 
 
 def push_org(profile: Profile, sizes: dict[str, dict[str, float]], year: int) -> tuple[Org, dict[str, float]]:
-    """The org at `year` with push on: etl_runs holds the push runs' rows besides the schedules'."""
+    """The org at `year` with push on: etl_runs holds the schedules' runs, push_runs the push runs' (30 days)."""
     org = Org(profile, sizes, year, True)
     runs = push_runs(profile)
-    scheduled = sum(c * runs_per_fire(j, profile) for j, c in runs_per_day().items())
-    org.set_runs_per_day(scheduled + sum(runs.values()))
+    org.set_runs_per_day(sum(c * runs_per_fire(j, profile) for j, c in runs_per_day().items()))
+    org.set_runs_per_day(sum(runs.values()), "push_runs")
     return org, runs
 
 
-def push_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int, interval: float,
-             mended: bool = False) -> dict[str, Any]:
-    """Bytes billed per day by push on top of the schedules, folding every `interval` seconds: per table the folds
-    and the MERGEs of cycles its load budget refused; the runs' own statements. Landing, the loads into the fresh
-    tables and their truncation, watermark reads and superseded() bill nothing. mended: a refused cycle's rows wait
-    for a token (no MERGE) and a fold MERGEs each column set once."""
+def push_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int, interval: float) -> dict[str, Any]:
+    """Bytes billed per day by push on top of the schedules, folding every `interval` seconds: per table its folds;
+    the runs' own statements. Landing, the loads into the fresh tables (deferred cycles included) and their
+    truncation, watermark reads and superseded() bill nothing."""
     org, runs = push_org(profile, sizes, year)
     rng = random.Random(profile.seed * 1000 + int(interval))
-    by_table = {}
-    for table, flows in fresh_flows(org, runs).items():
-        refused = {"merges": 0.0, "billed": 0.0} if mended else refused_bill(org, flows, rng)
-        by_table[table] = {**fold_bill(org, flows, interval, rng, mended),
-                           **{f"refused_{k}": v for k, v in refused.items()}}
+    by_table = {table: fold_bill(org, flows, interval, rng) for table, flows in fresh_flows(org, runs).items()}
     folds = sum(t["billed"] for t in by_table.values())
-    refused = sum(t["refused_billed"] for t in by_table.values())
     reads = _billed(run_reads(org, runs))
     return {"by_table": by_table, "merges": sum(t["merges"] for t in by_table.values()), "folds": folds,
-            "refused_merges": sum(t["refused_merges"] for t in by_table.values()), "refused": refused,
-            "runs": reads, "total": folds + refused + reads}
+            "runs": reads, "total": folds + reads}
 
 
 def fresh_loads(profile: Profile, sizes: dict[str, dict[str, float]], interval: float) -> dict[str, dict[str, float]]:
-    """Load jobs a day per fresh table: appends (within the budget) and the folds' truncations, and the cycles
-    refused (merged instead)."""
+    """Load jobs a day per fresh table: appends (within the budget; deferred cycles wait for a token) and the
+    folds' truncations."""
     org, runs = push_org(profile, sizes, 3)
     loads = {}
     for table, flows in fresh_flows(org, runs).items():
-        row = refused_loads(flows)
+        row = deferred_loads(flows)
         row["truncations"] = DAY_SECONDS / (interval + DAY_SECONDS / row["landings"])
         row["total"] = row["appends"] + row["truncations"]
         loads[table] = row
@@ -1177,7 +1200,8 @@ def print_push(profile: Profile, sizes: dict[str, dict[str, float]], cycles_per_
     print("\nPush on (issue 25), year 3, the fresh tier: changes pushed per day " +
           ", ".join(f"{s} {r:,.0f}" for s, r in push_event_rates(profile).items()))
     print("  push runs per day (one per run length per stream, one per probe per Salesforce object): " +
-          ", ".join(f"{s} {r:,.0f}" for s, r in runs_by_source(runs).items()) + f"; {sum(runs.values()):,.0f} in all")
+          ", ".join(f"{s} {r:,.0f}" for s, r in runs_by_source(runs).items()) + f"; {sum(runs.values()):,.0f} in all, "
+          "their records in push_runs")
     deleted, *cold = run_reads(org, runs).statements
     print(f"  billed by the runs: Gmail's look-up of permanently deleted ids {deleted.weight:,.0f} a day "
           f"{deleted.billed * deleted.weight / GB:.2f} GB; a cold process's query per cache ({COLD_STARTS_PER_DAY} "
@@ -1185,70 +1209,60 @@ def print_push(profile: Profile, sizes: dict[str, dict[str, float]], cycles_per_
     print("  free: landing (Pub/Sub), watermark reads (tabledata.list), superseded() (no query on BigQuery), the "
           "loads into the fresh tables and their truncation, the merger's resolution (its CRM mirror read by "
           "tabledata.list hourly)")
-    schedules = print_schedules(profile, sizes, cycles_per_fire, sum(runs.values()))
+    print("  a table out of load budget hands its messages back to Pub/Sub: its rows wait for the next token "
+          f"(merging a table's rows when its budget was spent would bill ~{MERGED_WHEN_REFUSED_GB} GB/day)")
+    schedules = print_schedules(profile, sizes, cycles_per_fire)
     print_fresh_loads(profile, sizes)
-    variants = {"as built": {i: push_day(profile, sizes, 3, i) for i in FOLD_INTERVALS},
-                "mended": {i: push_day(profile, sizes, 3, i, mended=True) for i in FOLD_INTERVALS}}
-    print(f"\n  {'fold every':<20}{'MERGEs':>8}{'folds':>8}{'refused':>9}{'GB':>7}{'runs':>6}{'push':>8}{'+ A':>8}"
-          f"{'+ B':>8}{'+ C':>8}  (GB billed per day; refused: cycles over the load budget, MERGEd; the target: 25)")
-    for variant, days in variants.items():
-        for interval, day in days.items():
-            totals = "".join(f"{(bill.total + day['total']) / GB:8.2f}" for bill in schedules.values())
-            print(f"  {variant:<9}{interval:>6.0f} s{'':<3}{day['merges']:8,.0f}{day['folds'] / GB:8.2f}"
-                  f"{day['refused_merges']:9,.0f}{day['refused'] / GB:7.2f}{day['runs'] / GB:6.2f}"
-                  f"{day['total'] / GB:8.2f}{totals}")
-    print("\n  mended, by table (GB billed per day; MERGEs a day in brackets); as built at "
-          f"{DEFAULT_FOLD_SECONDS:.0f} s: its folds, then its refused cycles")
-    print(f"  {'table':<30}" + "".join(f"{f'{i} s':>16}" for i in FOLD_INTERVALS) + f"{'as built':>16}"
-          f"{'refused':>16}")
-    built = variants["as built"][DEFAULT_FOLD_SECONDS]["by_table"]
-    for table in sorted(built, key=lambda t: -built[t]["billed"] - built[t]["refused_billed"]):
-        mended = (variants["mended"][i]["by_table"][table] for i in FOLD_INTERVALS)
-        cells = [(fold["merges"], fold["billed"]) for fold in mended]
-        cells += [(built[table]["merges"], built[table]["billed"]),
-                  (built[table]["refused_merges"], built[table]["refused_billed"])]
-        print(f"  {table:<30}" + "".join(f"{billed / GB:7.2f} [{merges:6,.0f}]" for merges, billed in cells))
+    days = {interval: push_day(profile, sizes, 3, interval) for interval in FOLD_INTERVALS}
+    today, brought = (bill.total / GB for bill in schedules.values())
+    print(f"\n  {'fold every':<12}{'MERGEs':>8}{'folds':>8}{'runs':>6}{'push':>8}{'+ (i)':>8}{'+ (ii)':>8}"
+          f"  within {TARGET_GB:.0f}? (ii)   (GB billed per day; MERGEs a day)")
+    for interval, day in days.items():
+        push = day["total"] / GB
+        print(f"  {interval:>7.0f} s{day['merges']:11,.0f}{day['folds'] / GB:8.2f}{day['runs'] / GB:6.2f}{push:8.2f}"
+              f"{today + push:8.2f}{brought + push:8.2f}  {'yes' if brought + push <= TARGET_GB else 'no'}"
+              + ("   (FRESH_FOLD_SECONDS default)" if interval == DEFAULT_FOLD_SECONDS else ""))
+    print("\n  the folds by table (GB billed per day; MERGEs a day in brackets)")
+    print(f"  {'table':<30}" + "".join(f"{f'{i} s':>16}" for i in FOLD_INTERVALS))
+    default = days[int(DEFAULT_FOLD_SECONDS)]["by_table"]
+    for table in sorted(default, key=lambda t: -default[t]["billed"]):
+        cells = (days[i]["by_table"][table] for i in FOLD_INTERVALS)
+        print(f"  {table:<30}" + "".join(f"{fold['billed'] / GB:7.2f} [{fold['merges']:6,.0f}]" for fold in cells))
 
 
-def print_schedules(profile: Profile, sizes: dict[str, dict[str, float]], cycles_per_fire: int,
-                    push_runs_per_day: float) -> dict[str, DayBill]:
-    """The schedules' day with push on, three ways (A, B, C); returns their bills."""
+def print_schedules(profile: Profile, sizes: dict[str, dict[str, float]], cycles_per_fire: int) -> dict[str, DayBill]:
+    """The schedules' day with push on, two ways: (i) as today, (ii) push brought it; returns their bills."""
     today = simulate_day(profile, sizes, 3, True, True, cycles_per_fire)
-    schedules = {"A": simulate_day(profile, sizes, 3, True, True, cycles_per_fire, extra_runs=push_runs_per_day),
-                 "B": simulate_day(profile, sizes, 3, True, True, cycles_per_fire, extra_runs=push_runs_per_day,
-                                   pushed=True),
-                 "C": simulate_day(profile, sizes, 3, True, True, cycles_per_fire, pushed=True)}
-    print(f"  the schedules (queue mode) bill {today.total / GB:.2f} GB/day today; with push on:")
-    grown = _grown_statements(today, schedules["A"])
-    print(f"    A {schedules['A'].total / GB:.2f} as they are, with the push runs' rows in etl_runs, which they "
-          "read: " + ", ".join(f"{k} +{(v[1] - before) / GB:.2f}" for k, v, before in grown))
-    print(f"    B {schedules['B'].total / GB:.2f} as A, but {' and '.join(PUSHED_JOBS)} find nothing new "
-          "(push brought it)")
-    print(f"    C {schedules['C'].total / GB:.2f} as B, but the push runs' records kept out of etl_runs")
-    return schedules
-
-
-def _grown_statements(base: DayBill, grown: DayBill, least: float = 0.1 * GB) -> list[tuple[str, list[float], float]]:
-    """The schedules' statements that bill at least `least` more with push on: (statement, its bill, before)."""
-    return [(k, v, base.by_statement.get(k, [0.0, 0.0])[1]) for k, v in grown.by_statement.items()
-            if v[1] - base.by_statement.get(k, [0.0, 0.0])[1] >= least]
+    brought = simulate_day(profile, sizes, 3, True, True, cycles_per_fire, pushed=True)
+    print(f"  the schedules' day (queue mode) with push on, GB billed per day:\n"
+          f"    (i)  as today {today.total / GB:.2f}: unchanged, an upper bound (it prices each scheduled incremental "
+          "as if it still found the changes push already brought)")
+    print(f"    (ii) push brought it {brought.total / GB:.2f}: {' and '.join(PUSHED_JOBS)} find nothing new; push "
+          "runs' records in push_runs (etl_runs and what reads it as today)")
+    rereads = {k: v for k, v in brought.by_statement.items() if k.startswith("salesforce-incremental-sync: merge sf_")}
+    records = salesforce_lookback_rows(profile)
+    print(f"         in (ii), salesforce-incremental-sync's look-back: its query starts {SF_LOOKBACK_SECONDS:.0f} s "
+          f"before the push runs' cursor, inclusive: {sum(records.values()):.0f} records a run over {len(records)} "
+          f"objects re-read and MERGEd again, {sum(v[0] for v in rereads.values()):,.0f} MERGEs a day (one per object a "
+          f"run, at least 20 MB each) {sum(v[1] for v in rereads.values()) / GB:.2f} GB")
+    return {"as today": today, "push brought it": brought}
 
 
 def print_fresh_loads(profile: Profile, sizes: dict[str, dict[str, float]]) -> None:
     """Load jobs a day per fresh table and fold interval, against BigQuery's 1,500 per table."""
     print(f"\n  load jobs a day per fresh table: a merger cycle every {MERGE_CYCLE_SECONDS:.0f} s appends a table's "
           f"rows by one load when its budget has a token ({FRESH_LOADS_PER_DAY:,} a day, bursts of {FRESH_LOAD_BURST}), "
-          f"else MERGEs them (refused); each fold's truncation is one more load; BigQuery's limit "
+          f"else they wait for the next token (deferred); each fold's truncation is one more load; BigQuery's limit "
           f"{TABLE_LOADS_PER_DAY:,}")
     loads = {interval: fresh_loads(profile, sizes, interval) for interval in FOLD_INTERVALS}
-    print(f"  {'table':<30}{'landings':>9}{'cycles':>8}{'appends':>8}{'refused':>8}" +
+    print(f"  {'table':<30}{'landings':>9}{'cycles':>8}{'appends':>8}{'deferred':>9}" +
           "".join(f"{f'@{i} s':>9}" for i in FOLD_INTERVALS))
     for table, row in loads[FOLD_INTERVALS[0]].items():
-        print(f"  {table:<30}{row['landings']:9,.0f}{row['demand']:8,.0f}{row['appends']:8,.0f}{row['refused']:8,.0f}"
+        print(f"  {table:<30}{row['landings']:9,.0f}{row['demand']:8,.0f}{row['appends']:8,.0f}{row['deferred']:9,.0f}"
               + "".join(f"{loads[i][table]['total']:9,.0f}" for i in FOLD_INTERVALS))
     most = max(row["total"] for by_table in loads.values() for row in by_table.values())
     print(f"  most loads on one table: {most:,.0f} a day ({'within' if most <= TABLE_LOADS_PER_DAY else 'over'} "
-          f"the {TABLE_LOADS_PER_DAY:,}; a merger process that starts again starts with a full burst)")
+          f"the {TABLE_LOADS_PER_DAY:,} a table; a merger process that starts again starts with a full burst)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,7 +82,7 @@ class Settings(BaseSettings):
         20.0, gt=0, description="Queue mode: the merger folds what was landed into the tables this often (one "
                                 "MERGE per table and column set each time).")
     fresh_fold_seconds: float = Field(
-        3600.0, ge=60, description="Queue mode with push: a push run's rows wait in <table>_fresh (free load jobs; "
+        7200.0, ge=60, description="Queue mode with push: a push run's rows wait in <table>_fresh (free load jobs; "
                                    "<table>_live shows them) at most this long before the merger folds them into "
                                    "the table with one MERGE (warehouse/fresh.py).")
     webhook_max_body_bytes: int = Field(

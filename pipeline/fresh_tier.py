@@ -1,4 +1,5 @@
-"""The merger's side of the fresh tier (warehouse/fresh.py): pushed rows appended for free, folded every hour.
+"""The merger's side of the fresh tier (warehouse/fresh.py): pushed rows appended for free, folded every
+FRESH_FOLD_SECONDS (2 hours by default).
 
 The merger hands FreshTier the landed groups a push run marked (`tier: fresh`). Per table and cycle:
 - rows of a matched table (entity resolution's) are resolved in process first (entity_resolution.mirror: the same
