@@ -156,7 +156,8 @@ resource "google_bigquery_job" "views" {
     create_disposition = ""
     write_disposition  = ""
   }
-  depends_on = [google_bigquery_table.tables]
+  # The analyst views read the `_live` views of the tables pushes write (warehouse/fresh.py).
+  depends_on = [google_bigquery_table.tables, google_bigquery_job.live_views]
 }
 
 # Views over views: created once those exist.
@@ -191,7 +192,7 @@ resource "google_bigquery_table" "fresh" {
   table_id            = each.key
   description         = "Pushed rows not folded yet (warehouse/fresh.py)"
   schema              = file("${local.repo_root}/bigquery/fresh/${each.value}")
-  deletion_protection = false
+  deletion_protection = var.deletion_protection # rows pushed and not folded yet live only here
 }
 
 resource "google_bigquery_job" "live_views" {

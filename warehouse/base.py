@@ -77,11 +77,11 @@ class Warehouse(abc.ABC):
         (warehouse/fresh.py: `<table>_fresh` and `<table>_live`); returns the ones that did not exist."""
         from warehouse.fresh import ensure_fresh, fresh_name, live_name, pushed_tables
 
+        ensured: dict[str, frozenset[str]] = {}
+        for table in pushed_tables():  # first: the analyst views read the `_live` views of the tables pushes write
+            ensure_fresh(self, table, ensured)
         for path in view_sql_files():
             self.execute(path.read_text().replace("${dataset}", self.dataset))
-        ensured: dict[str, frozenset[str]] = {}
-        for table in pushed_tables():
-            ensure_fresh(self, table, ensured)
         fresh = [name for table in pushed_tables() for name in (fresh_name(table), live_name(table))]
         return [path.stem for path in view_sql_files() if path.stem not in existing] + \
             [name for name in fresh if name not in existing]
