@@ -618,11 +618,9 @@ def _sql_columns(text: str) -> dict[str, list[str]]:
         text += "".join(re.sub(r"--[^\n]*", "", views[v].read_text().split(" AS", 1)[1])
                         for v in set(re.findall(r"\$\{dataset\}\.(v_\w+)", text)) if v in views)
         text = re.sub(r"\$\{dataset\}\.v_\w+", "", text)
-    live = set(re.findall(r"\$\{dataset\}\.(\w+)_live\b", text))
-    text = re.sub(r"(\$\{dataset\}\.\w+)_live\b", r"\1", text)  # a `_live` view reads its table and fresh table
     words = set(re.findall(r"\b\w+\b", text))
     tables = set(re.findall(r"\$\{dataset\}\.(\w+)", text))
-    refs: dict[str, list[str]] = {f"{table}_fresh": [] for table in sorted(live)}  # a few rows: the 10 MB minimum
+    refs = {}
     for table in sorted(tables):
         spec = table_spec(table)
         refs[table] = [c for c in spec.column_names if c in words]
@@ -692,8 +690,8 @@ def account_recommendations(day: Day, rng: random.Random) -> None:
         return
     run_overhead(day, "account_recommendations", watermark_table="")
     text = (ROOT / "recommendations" / "sql" / "recommend.sql").read_text()
-    refs = [(table, org.tables[table].column_bytes(cols) if table in org.tables else 0.0)
-            for table, cols in _sql_columns(text).items() if table in org.tables or table.endswith("_fresh")]
+    refs = [(table, org.tables[table].column_bytes(cols)) for table, cols in _sql_columns(text).items()
+            if table in org.tables]
     day.add("select", "recommend", *refs)
     # A day's rows (a twentieth of the accounts fire a rule) into a table of every earlier day's: its MERGE is
     # not pruned (generated_at is stamped per run), so it scans all of it.

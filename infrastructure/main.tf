@@ -156,8 +156,7 @@ resource "google_bigquery_job" "views" {
     create_disposition = ""
     write_disposition  = ""
   }
-  # The analyst views read the `_live` views of the tables pushes write (warehouse/fresh.py).
-  depends_on = [google_bigquery_table.tables, google_bigquery_job.live_views]
+  depends_on = [google_bigquery_table.tables]
 }
 
 # Views over views: created once those exist.

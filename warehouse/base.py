@@ -78,7 +78,7 @@ class Warehouse(abc.ABC):
         from warehouse.fresh import ensure_fresh, fresh_name, live_name, pushed_tables
 
         ensured: dict[str, frozenset[str]] = {}
-        for table in pushed_tables():  # first: the analyst views read the `_live` views of the tables pushes write
+        for table in pushed_tables():
             ensure_fresh(self, table, ensured)
         for path in view_sql_files():
             self.execute(path.read_text().replace("${dataset}", self.dataset))

@@ -84,9 +84,10 @@ def live_view_sql(spec: TableSpec, dataset: str) -> str:
         else:
             columns.append(f"IF({use} AND STRPOS(f._supplied, ',{name},') > 0, f.{name}, b.{name}) AS {name}")
     joined = " AND ".join(f"b.{k} = f.{k}" for k in key)
-    return (f"CREATE OR REPLACE VIEW {quoted(dataset, live_name(spec.name))} AS\n"
-            f"WITH f AS ({latest})\nSELECT\n  " + ",\n  ".join(columns) +
-            f"\nFROM {quoted(dataset, spec.name)} AS b\nFULL OUTER JOIN f ON {joined}")
+    # The fresh rows as a subquery, not a WITH: views over this view inline it, and a WITH does not survive that
+    # on every engine (the BigQuery emulator loses it).
+    return (f"CREATE OR REPLACE VIEW {quoted(dataset, live_name(spec.name))} AS\nSELECT\n  " + ",\n  ".join(columns) +
+            f"\nFROM {quoted(dataset, spec.name)} AS b\nFULL OUTER JOIN ({latest}) AS f ON {joined}")
 
 
 # The sources that push (README "Push freshness"): their tables, the watermarks and the push runs' records have a

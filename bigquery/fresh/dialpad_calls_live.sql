@@ -1,5 +1,4 @@
 CREATE OR REPLACE VIEW `${dataset}.dialpad_calls_live` AS
-WITH f AS (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.call_id ORDER BY f.ingested_at DESC, f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.dialpad_calls_fresh` AS f) WHERE _rank = 1)
 SELECT
   COALESCE(b.call_id, f.call_id) AS call_id,
   IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',started_at,') > 0, f.started_at, b.started_at) AS started_at,
@@ -33,4 +32,4 @@ SELECT
   IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',matched_at,') > 0, f.matched_at, b.matched_at) AS matched_at,
   IF((f.call_id IS NOT NULL AND (b.call_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',ingested_at,') > 0, f.ingested_at, b.ingested_at) AS ingested_at
 FROM `${dataset}.dialpad_calls` AS b
-FULL OUTER JOIN f ON b.call_id = f.call_id;
+FULL OUTER JOIN (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.call_id ORDER BY f.ingested_at DESC, f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.dialpad_calls_fresh` AS f) WHERE _rank = 1) AS f ON b.call_id = f.call_id;

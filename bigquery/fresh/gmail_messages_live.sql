@@ -1,5 +1,4 @@
 CREATE OR REPLACE VIEW `${dataset}.gmail_messages_live` AS
-WITH f AS (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.mailbox, f.message_id ORDER BY f.ingested_at DESC, f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.gmail_messages_fresh` AS f) WHERE _rank = 1)
 SELECT
   COALESCE(b.mailbox, f.mailbox) AS mailbox,
   COALESCE(b.message_id, f.message_id) AS message_id,
@@ -21,4 +20,4 @@ SELECT
   IF((f.mailbox IS NOT NULL AND (b.mailbox IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',ingest_source,') > 0, f.ingest_source, b.ingest_source) AS ingest_source,
   IF((f.mailbox IS NOT NULL AND (b.mailbox IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',ingested_at,') > 0, f.ingested_at, b.ingested_at) AS ingested_at
 FROM `${dataset}.gmail_messages` AS b
-FULL OUTER JOIN f ON b.mailbox = f.mailbox AND b.message_id = f.message_id;
+FULL OUTER JOIN (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.mailbox, f.message_id ORDER BY f.ingested_at DESC, f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.gmail_messages_fresh` AS f) WHERE _rank = 1) AS f ON b.mailbox = f.mailbox AND b.message_id = f.message_id;

@@ -1,5 +1,4 @@
 CREATE OR REPLACE VIEW `${dataset}.gmail_participants_live` AS
-WITH f AS (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.mailbox, f.message_id, f.role, f.email ORDER BY f.ingested_at DESC, f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.gmail_participants_fresh` AS f) WHERE _rank = 1)
 SELECT
   COALESCE(b.mailbox, f.mailbox) AS mailbox,
   COALESCE(b.message_id, f.message_id) AS message_id,
@@ -17,4 +16,4 @@ SELECT
   IF((f.mailbox IS NOT NULL AND (b.mailbox IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',matched_at,') > 0, f.matched_at, b.matched_at) AS matched_at,
   IF((f.mailbox IS NOT NULL AND (b.mailbox IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',ingested_at,') > 0, f.ingested_at, b.ingested_at) AS ingested_at
 FROM `${dataset}.gmail_participants` AS b
-FULL OUTER JOIN f ON b.mailbox = f.mailbox AND b.message_id = f.message_id AND b.role = f.role AND b.email = f.email;
+FULL OUTER JOIN (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.mailbox, f.message_id, f.role, f.email ORDER BY f.ingested_at DESC, f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.gmail_participants_fresh` AS f) WHERE _rank = 1) AS f ON b.mailbox = f.mailbox AND b.message_id = f.message_id AND b.role = f.role AND b.email = f.email;

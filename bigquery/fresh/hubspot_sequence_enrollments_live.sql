@@ -1,5 +1,4 @@
 CREATE OR REPLACE VIEW `${dataset}.hubspot_sequence_enrollments_live` AS
-WITH f AS (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.enrollment_id ORDER BY f.ingested_at DESC, f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.hubspot_sequence_enrollments_fresh` AS f) WHERE _rank = 1)
 SELECT
   COALESCE(b.enrollment_id, f.enrollment_id) AS enrollment_id,
   IF((f.enrollment_id IS NOT NULL AND (b.enrollment_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',contact_id,') > 0, f.contact_id, b.contact_id) AS contact_id,
@@ -20,4 +19,4 @@ SELECT
   IF((f.enrollment_id IS NOT NULL AND (b.enrollment_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',matched_at,') > 0, f.matched_at, b.matched_at) AS matched_at,
   IF((f.enrollment_id IS NOT NULL AND (b.enrollment_id IS NULL OR b.ingested_at IS NULL OR f.ingested_at >= b.ingested_at)) AND STRPOS(f._supplied, ',ingested_at,') > 0, f.ingested_at, b.ingested_at) AS ingested_at
 FROM `${dataset}.hubspot_sequence_enrollments` AS b
-FULL OUTER JOIN f ON b.enrollment_id = f.enrollment_id;
+FULL OUTER JOIN (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.enrollment_id ORDER BY f.ingested_at DESC, f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.hubspot_sequence_enrollments_fresh` AS f) WHERE _rank = 1) AS f ON b.enrollment_id = f.enrollment_id;

@@ -1,5 +1,4 @@
 CREATE OR REPLACE VIEW `${dataset}.hubspot_sequences_live` AS
-WITH f AS (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.sequence_id ORDER BY f.updated_at DESC, f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.hubspot_sequences_fresh` AS f) WHERE _rank = 1)
 SELECT
   COALESCE(b.sequence_id, f.sequence_id) AS sequence_id,
   IF((f.sequence_id IS NOT NULL AND (b.sequence_id IS NULL OR b.updated_at IS NULL OR f.updated_at >= b.updated_at)) AND STRPOS(f._supplied, ',name,') > 0, f.name, b.name) AS name,
@@ -9,4 +8,4 @@ SELECT
   IF((f.sequence_id IS NOT NULL AND (b.sequence_id IS NULL OR b.updated_at IS NULL OR f.updated_at >= b.updated_at)) AND STRPOS(f._supplied, ',updated_at,') > 0, f.updated_at, b.updated_at) AS updated_at,
   IF((f.sequence_id IS NOT NULL AND (b.sequence_id IS NULL OR b.updated_at IS NULL OR f.updated_at >= b.updated_at)) AND STRPOS(f._supplied, ',ingested_at,') > 0, f.ingested_at, b.ingested_at) AS ingested_at
 FROM `${dataset}.hubspot_sequences` AS b
-FULL OUTER JOIN f ON b.sequence_id = f.sequence_id;
+FULL OUTER JOIN (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.sequence_id ORDER BY f.updated_at DESC, f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.hubspot_sequences_fresh` AS f) WHERE _rank = 1) AS f ON b.sequence_id = f.sequence_id;

@@ -1,5 +1,4 @@
 CREATE OR REPLACE VIEW `${dataset}.push_runs_live` AS
-WITH f AS (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.run_id ORDER BY f.updated_at DESC, f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.push_runs_fresh` AS f) WHERE _rank = 1)
 SELECT
   COALESCE(b.run_id, f.run_id) AS run_id,
   IF((f.run_id IS NOT NULL AND (b.run_id IS NULL OR b.updated_at IS NULL OR f.updated_at >= b.updated_at)) AND STRPOS(f._supplied, ',source,') > 0, f.source, b.source) AS source,
@@ -21,4 +20,4 @@ SELECT
   IF((f.run_id IS NOT NULL AND (b.run_id IS NULL OR b.updated_at IS NULL OR f.updated_at >= b.updated_at)) AND STRPOS(f._supplied, ',details,') > 0, f.details, b.details) AS details,
   IF((f.run_id IS NOT NULL AND (b.run_id IS NULL OR b.updated_at IS NULL OR f.updated_at >= b.updated_at)) AND STRPOS(f._supplied, ',updated_at,') > 0, f.updated_at, b.updated_at) AS updated_at
 FROM `${dataset}.push_runs` AS b
-FULL OUTER JOIN f ON b.run_id = f.run_id;
+FULL OUTER JOIN (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.run_id ORDER BY f.updated_at DESC, f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.push_runs_fresh` AS f) WHERE _rank = 1) AS f ON b.run_id = f.run_id;

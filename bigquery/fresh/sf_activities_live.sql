@@ -1,5 +1,4 @@
 CREATE OR REPLACE VIEW `${dataset}.sf_activities_live` AS
-WITH f AS (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.id ORDER BY f.system_modstamp DESC, f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.sf_activities_fresh` AS f) WHERE _rank = 1)
 SELECT
   COALESCE(b.id, f.id) AS id,
   IF((f.id IS NOT NULL AND (b.id IS NULL OR b.system_modstamp IS NULL OR f.system_modstamp >= b.system_modstamp)) AND STRPOS(f._supplied, ',activity_type,') > 0, f.activity_type, b.activity_type) AS activity_type,
@@ -24,4 +23,4 @@ SELECT
   IF((f.id IS NOT NULL AND (b.id IS NULL OR b.system_modstamp IS NULL OR f.system_modstamp >= b.system_modstamp)) AND STRPOS(f._supplied, ',system_modstamp,') > 0, f.system_modstamp, b.system_modstamp) AS system_modstamp,
   IF((f.id IS NOT NULL AND (b.id IS NULL OR b.system_modstamp IS NULL OR f.system_modstamp >= b.system_modstamp)) AND STRPOS(f._supplied, ',ingested_at,') > 0, f.ingested_at, b.ingested_at) AS ingested_at
 FROM `${dataset}.sf_activities` AS b
-FULL OUTER JOIN f ON b.id = f.id;
+FULL OUTER JOIN (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.id ORDER BY f.system_modstamp DESC, f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.sf_activities_fresh` AS f) WHERE _rank = 1) AS f ON b.id = f.id;

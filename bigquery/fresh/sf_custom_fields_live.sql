@@ -1,5 +1,4 @@
 CREATE OR REPLACE VIEW `${dataset}.sf_custom_fields_live` AS
-WITH f AS (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.object_name, f.field_name ORDER BY f.changed_at DESC, f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.sf_custom_fields_fresh` AS f) WHERE _rank = 1)
 SELECT
   COALESCE(b.object_name, f.object_name) AS object_name,
   COALESCE(b.field_name, f.field_name) AS field_name,
@@ -13,4 +12,4 @@ SELECT
   IF((f.object_name IS NOT NULL AND (b.object_name IS NULL OR b.changed_at IS NULL OR f.changed_at >= b.changed_at)) AND STRPOS(f._supplied, ',changed_at,') > 0, f.changed_at, b.changed_at) AS changed_at,
   IF((f.object_name IS NOT NULL AND (b.object_name IS NULL OR b.changed_at IS NULL OR f.changed_at >= b.changed_at)) AND STRPOS(f._supplied, ',removed_at,') > 0, f.removed_at, b.removed_at) AS removed_at
 FROM `${dataset}.sf_custom_fields` AS b
-FULL OUTER JOIN f ON b.object_name = f.object_name AND b.field_name = f.field_name;
+FULL OUTER JOIN (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.object_name, f.field_name ORDER BY f.changed_at DESC, f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.sf_custom_fields_fresh` AS f) WHERE _rank = 1) AS f ON b.object_name = f.object_name AND b.field_name = f.field_name;

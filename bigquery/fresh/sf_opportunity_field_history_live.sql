@@ -1,5 +1,4 @@
 CREATE OR REPLACE VIEW `${dataset}.sf_opportunity_field_history_live` AS
-WITH f AS (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.id ORDER BY f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.sf_opportunity_field_history_fresh` AS f) WHERE _rank = 1)
 SELECT
   COALESCE(b.id, f.id) AS id,
   IF((f.id IS NOT NULL) AND STRPOS(f._supplied, ',opportunity_id,') > 0, f.opportunity_id, b.opportunity_id) AS opportunity_id,
@@ -12,4 +11,4 @@ SELECT
   IF((f.id IS NOT NULL) AND STRPOS(f._supplied, ',is_deleted,') > 0, f.is_deleted, b.is_deleted) AS is_deleted,
   IF((f.id IS NOT NULL) AND STRPOS(f._supplied, ',ingested_at,') > 0, f.ingested_at, b.ingested_at) AS ingested_at
 FROM `${dataset}.sf_opportunity_field_history` AS b
-FULL OUTER JOIN f ON b.id = f.id;
+FULL OUTER JOIN (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.id ORDER BY f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.sf_opportunity_field_history_fresh` AS f) WHERE _rank = 1) AS f ON b.id = f.id;

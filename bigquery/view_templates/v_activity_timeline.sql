@@ -39,6 +39,6 @@ SELECT
   COALESCE(t.sf_account_id, c.account_id) AS sf_account_id, acc.name AS account_name,
   t.match_method, t.subject, t.our_party
 FROM activities AS t
-LEFT JOIN ${dataset}.sf_contacts_live AS c ON c.id = t.sf_contact_id
-LEFT JOIN ${dataset}.sf_leads_live AS l ON l.id = t.sf_lead_id
-LEFT JOIN ${dataset}.sf_accounts_live AS acc ON acc.id = COALESCE(t.sf_account_id, c.account_id)
+LEFT JOIN ${dataset}.sf_contacts AS c ON c.id = t.sf_contact_id
+LEFT JOIN ${dataset}.sf_leads AS l ON l.id = t.sf_lead_id
+LEFT JOIN ${dataset}.sf_accounts AS acc ON acc.id = COALESCE(t.sf_account_id, c.account_id)

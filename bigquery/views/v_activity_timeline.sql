@@ -39,7 +39,7 @@ dialpad AS (
     c.sf_contact_id, c.sf_lead_id, c.sf_account_id, c.match_method,
     CONCAT(COALESCE(c.direction, 'call'), ', ', CAST(DIV(COALESCE(c.duration_ms, 0), 1000) AS STRING), ' s') AS subject,
     COALESCE(c.target_email, c.target_name) AS our_party
-  FROM ${dataset}.dialpad_calls_live AS c
+  FROM ${dataset}.dialpad_calls AS c
 ),
 gmail AS (
   SELECT
@@ -48,8 +48,8 @@ gmail AS (
     IF(p.role IN ('from', 'sender', 'reply_to'), 'inbound', 'outbound') AS direction,
     p.sent_at AS occurred_at, p.sent_at AS recorded_at, p.email AS person_address, p.role AS person_role,
     p.sf_contact_id, p.sf_lead_id, p.sf_account_id, p.match_method, m.subject, p.mailbox AS our_party
-  FROM ${dataset}.gmail_participants_live AS p
-  JOIN ${dataset}.gmail_messages_live AS m
+  FROM ${dataset}.gmail_participants AS p
+  JOIN ${dataset}.gmail_messages AS m
     ON m.mailbox = p.mailbox AND m.message_id = p.message_id AND m.sent_at = p.sent_at
   WHERE NOT COALESCE(m.is_deleted, FALSE) AND p.email != p.mailbox AND COALESCE(p.match_method, '') != 'internal'
   -- One row per message and person: the sender role first, then the first mailbox. sent_at is in the window's
@@ -65,7 +65,7 @@ hubspot AS (
     COALESCE(e.email, e.to_email) AS person_address,
     'enrolled' AS person_role, e.sf_contact_id, e.sf_lead_id, e.sf_account_id, e.match_method,
     e.sequence_name AS subject, COALESCE(e.enrolled_by_email, e.enrolled_by) AS our_party
-  FROM ${dataset}.hubspot_sequence_enrollments_live AS e
+  FROM ${dataset}.hubspot_sequence_enrollments AS e
 ),
 meet AS (
   SELECT
@@ -95,7 +95,7 @@ salesforce AS (
     COALESCE(a.account_id, IF(STARTS_WITH(a.what_id, '001'), a.what_id, CAST(NULL AS STRING))) AS sf_account_id,
     CASE WHEN a.who_id IS NOT NULL THEN 'salesforce_who' WHEN ce.id IS NOT NULL THEN 'email_exact' END AS match_method,
     a.subject, a.owner_id AS our_party
-  FROM ${dataset}.sf_activities_live AS a
+  FROM ${dataset}.sf_activities AS a
   -- An EmailMessage names no WhoId: its people are the other side's addresses (the sender of an incoming one,
   -- the recipients of an outgoing one, each once), linked to the one live contact with that email. Taken from
   -- the row itself, so sf_activities is read once and a filter on recorded_at prunes all of it.
@@ -106,7 +106,7 @@ salesforce AS (
   END) AS ep_person
   -- The one live contact with that email.
   LEFT JOIN (
-    SELECT email, ANY_VALUE(id) AS id FROM ${dataset}.sf_contacts_live
+    SELECT email, ANY_VALUE(id) AS id FROM ${dataset}.sf_contacts
     WHERE NOT is_deleted AND email IS NOT NULL GROUP BY email HAVING COUNT(*) = 1
   ) AS ce ON ce.email = ep_person
   WHERE NOT a.is_deleted
@@ -138,6 +138,6 @@ SELECT
   COALESCE(t.sf_account_id, c.account_id) AS sf_account_id, acc.name AS account_name,
   t.match_method, t.subject, t.our_party
 FROM activities AS t
-LEFT JOIN ${dataset}.sf_contacts_live AS c ON c.id = t.sf_contact_id
-LEFT JOIN ${dataset}.sf_leads_live AS l ON l.id = t.sf_lead_id
-LEFT JOIN ${dataset}.sf_accounts_live AS acc ON acc.id = COALESCE(t.sf_account_id, c.account_id)
+LEFT JOIN ${dataset}.sf_contacts AS c ON c.id = t.sf_contact_id
+LEFT JOIN ${dataset}.sf_leads AS l ON l.id = t.sf_lead_id
+LEFT JOIN ${dataset}.sf_accounts AS acc ON acc.id = COALESCE(t.sf_account_id, c.account_id)

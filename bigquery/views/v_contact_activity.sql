@@ -24,9 +24,9 @@ SELECT
   m.subject AS summary,
   p.message_id AS source_id,
   p.match_method, p.match_confidence
-FROM ${dataset}.gmail_participants_live AS p
+FROM ${dataset}.gmail_participants AS p
 -- sent_at in the join: a message and its participants share it, so a filter on occurred_at can reach both tables.
-LEFT JOIN ${dataset}.gmail_messages_live AS m
+LEFT JOIN ${dataset}.gmail_messages AS m
   ON m.mailbox = p.mailbox AND m.message_id = p.message_id AND m.sent_at = p.sent_at
 WHERE COALESCE(p.sf_contact_id, p.sf_lead_id, p.sf_account_id) IS NOT NULL
   AND NOT COALESCE(m.is_deleted, FALSE)
@@ -41,7 +41,7 @@ SELECT
   CONCAT(COALESCE(c.direction, 'call'), ', ', CAST(DIV(COALESCE(c.duration_ms, 0), 1000) AS STRING), ' s') AS summary,
   c.call_id AS source_id,
   c.match_method, c.match_confidence
-FROM ${dataset}.dialpad_calls_live AS c
+FROM ${dataset}.dialpad_calls AS c
 WHERE COALESCE(c.sf_contact_id, c.sf_lead_id, c.sf_account_id) IS NOT NULL
 UNION ALL
 SELECT

@@ -23,7 +23,7 @@ WITH accounts AS (
       r'[^a-z0-9]+', ' '),
       r'\b(s a s|s a|s l|s r l|s p a|b v|n v|inc|incorporated|llc|ltd|limited|gmbh|ag|sa|sas|sarl|srl|spa|bv|nv|plc|corp|corporation|co|company|oy|ab|as|kk|pty|pte|lp)\b', ' '),
       r' +', ' ')) AS name_normalized
-  FROM ${dataset}.sf_accounts_live
+  FROM ${dataset}.sf_accounts
   WHERE NOT COALESCE(is_deleted, FALSE)
 ),
 candidates AS (

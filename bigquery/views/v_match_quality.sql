@@ -8,12 +8,12 @@ CREATE OR REPLACE VIEW ${dataset}.v_match_quality (
 ) AS
 WITH matched AS (
   SELECT 'gmail' AS source, DATE(sent_at) AS day, COALESCE(match_method, IF(matched_at IS NULL, 'not_yet_resolved', 'unmatched')) AS match_method
-  FROM ${dataset}.gmail_participants_live
+  FROM ${dataset}.gmail_participants
   UNION ALL
   SELECT 'dialpad', DATE(started_at),
          COALESCE(match_method, IF(external_number_e164 IS NULL, 'no_valid_number',
                                    IF(matched_at IS NULL, 'not_yet_resolved', 'unmatched')))
-  FROM ${dataset}.dialpad_calls_live
+  FROM ${dataset}.dialpad_calls
   UNION ALL
   -- Meeting participants with an address or a dial-in number (a guest with neither cannot be matched).
   SELECT source, DATE(started_at),

@@ -23,7 +23,7 @@ WITH history AS (
     opportunity_id, id, created_date, stage_name, amount, close_date, probability,
     IF(stage_name IS DISTINCT FROM LAG(stage_name) OVER (PARTITION BY opportunity_id ORDER BY created_date, id),
        1, 0) AS starts_visit
-  FROM ${dataset}.sf_opportunity_history_live
+  FROM ${dataset}.sf_opportunity_history
   WHERE NOT COALESCE(is_deleted, FALSE)
 ),
 numbered AS (
@@ -51,5 +51,5 @@ SELECT
   p.next_stage_name, TIMESTAMP_DIFF(p.left_at, p.entered_at, SECOND) / 86400 AS days_in_stage, p.amount, p.close_date,
   p.probability, p.changes_in_stage, p.left_at IS NULL AS is_current_stage
 FROM path AS p
-LEFT JOIN ${dataset}.sf_opportunities_live AS o ON o.id = p.opportunity_id
+LEFT JOIN ${dataset}.sf_opportunities AS o ON o.id = p.opportunity_id
 WHERE NOT COALESCE(o.is_deleted, FALSE)

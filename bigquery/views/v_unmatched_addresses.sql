@@ -15,7 +15,7 @@ SELECT
   'email' AS value_type, email AS value, ANY_VALUE(domain) AS domain, ANY_VALUE(sf_account_id) AS sf_account_id,
   COUNT(*) AS occurrences, COUNT(DISTINCT message_id) AS messages, COUNT(DISTINCT mailbox) AS mailboxes,
   MIN(sent_at) AS first_seen, MAX(sent_at) AS last_seen
-FROM ${dataset}.gmail_participants_live
+FROM ${dataset}.gmail_participants
 WHERE matched_at IS NOT NULL AND sf_contact_id IS NULL AND sf_lead_id IS NULL
   AND email != mailbox AND COALESCE(match_method, '') != 'internal'
 GROUP BY email
@@ -24,6 +24,6 @@ SELECT
   'phone' AS value_type, external_number_e164 AS value, CAST(NULL AS STRING) AS domain,
   ANY_VALUE(sf_account_id) AS sf_account_id, COUNT(*) AS occurrences, COUNT(DISTINCT call_id) AS messages,
   COUNT(DISTINCT target_id) AS mailboxes, MIN(started_at) AS first_seen, MAX(started_at) AS last_seen
-FROM ${dataset}.dialpad_calls_live
+FROM ${dataset}.dialpad_calls
 WHERE matched_at IS NOT NULL AND sf_contact_id IS NULL AND sf_lead_id IS NULL AND external_number_e164 IS NOT NULL
 GROUP BY external_number_e164

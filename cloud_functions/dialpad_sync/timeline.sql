@@ -8,4 +8,4 @@ SELECT
   c.sf_contact_id, c.sf_lead_id, c.sf_account_id, c.match_method,
   CONCAT(COALESCE(c.direction, 'call'), ', ', CAST(DIV(COALESCE(c.duration_ms, 0), 1000) AS STRING), ' s') AS subject,
   COALESCE(c.target_email, c.target_name) AS our_party
-FROM ${dataset}.dialpad_calls_live AS c
+FROM ${dataset}.dialpad_calls AS c

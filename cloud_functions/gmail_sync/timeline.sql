@@ -6,8 +6,8 @@ SELECT
   IF(p.role IN ('from', 'sender', 'reply_to'), 'inbound', 'outbound') AS direction,
   p.sent_at AS occurred_at, p.sent_at AS recorded_at, p.email AS person_address, p.role AS person_role,
   p.sf_contact_id, p.sf_lead_id, p.sf_account_id, p.match_method, m.subject, p.mailbox AS our_party
-FROM ${dataset}.gmail_participants_live AS p
-JOIN ${dataset}.gmail_messages_live AS m
+FROM ${dataset}.gmail_participants AS p
+JOIN ${dataset}.gmail_messages AS m
   ON m.mailbox = p.mailbox AND m.message_id = p.message_id AND m.sent_at = p.sent_at
 WHERE NOT COALESCE(m.is_deleted, FALSE) AND p.email != p.mailbox AND COALESCE(p.match_method, '') != 'internal'
 -- One row per message and person: the sender role first, then the first mailbox. sent_at is in the window's

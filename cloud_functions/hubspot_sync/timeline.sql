@@ -6,4 +6,4 @@ SELECT
   COALESCE(e.email, e.to_email) AS person_address,
   'enrolled' AS person_role, e.sf_contact_id, e.sf_lead_id, e.sf_account_id, e.match_method,
   e.sequence_name AS subject, COALESCE(e.enrolled_by_email, e.enrolled_by) AS our_party
-FROM ${dataset}.hubspot_sequence_enrollments_live AS e
+FROM ${dataset}.hubspot_sequence_enrollments AS e

@@ -16,7 +16,7 @@ SELECT
   COALESCE(a.account_id, IF(STARTS_WITH(a.what_id, '001'), a.what_id, CAST(NULL AS STRING))) AS sf_account_id,
   CASE WHEN a.who_id IS NOT NULL THEN 'salesforce_who' WHEN ce.id IS NOT NULL THEN 'email_exact' END AS match_method,
   a.subject, a.owner_id AS our_party
-FROM ${dataset}.sf_activities_live AS a
+FROM ${dataset}.sf_activities AS a
 -- An EmailMessage names no WhoId: its people are the other side's addresses (the sender of an incoming one,
 -- the recipients of an outgoing one, each once), linked to the one live contact with that email. Taken from
 -- the row itself, so sf_activities is read once and a filter on recorded_at prunes all of it.
@@ -27,7 +27,7 @@ LEFT JOIN UNNEST(CASE
 END) AS ep_person
 -- The one live contact with that email.
 LEFT JOIN (
-  SELECT email, ANY_VALUE(id) AS id FROM ${dataset}.sf_contacts_live
+  SELECT email, ANY_VALUE(id) AS id FROM ${dataset}.sf_contacts
   WHERE NOT is_deleted AND email IS NOT NULL GROUP BY email HAVING COUNT(*) = 1
 ) AS ce ON ce.email = ep_person
 WHERE NOT a.is_deleted

@@ -27,7 +27,7 @@ WITH pairs AS (
     ABS(DATE_DIFF(d.close_date, o.close_date, DAY)) AS close_days_apart
   FROM ${dataset}.v_crm_deal_account_matches AS m
   JOIN ${dataset}.crm_deals AS d ON d.deal_key = m.deal_key
-  JOIN ${dataset}.sf_opportunities_live AS o ON o.account_id = m.sf_account_id
+  JOIN ${dataset}.sf_opportunities AS o ON o.account_id = m.sf_account_id
   WHERE NOT COALESCE(o.is_deleted, FALSE) AND d.close_date IS NOT NULL AND o.close_date IS NOT NULL
 )
 SELECT

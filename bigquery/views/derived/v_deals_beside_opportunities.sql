@@ -26,8 +26,8 @@ SELECT
     WHEN o.stage_name IS NOT NULL THEN 'qualification'
   END AS standard_stage,
   CAST(o.amount AS NUMERIC) AS amount, CAST(NULL AS STRING) AS currency, o.close_date
-FROM ${dataset}.sf_opportunities_live AS o
-LEFT JOIN ${dataset}.sf_accounts_live AS a ON a.id = o.account_id
+FROM ${dataset}.sf_opportunities AS o
+LEFT JOIN ${dataset}.sf_accounts AS a ON a.id = o.account_id
 WHERE NOT COALESCE(o.is_deleted, FALSE)
 UNION ALL
 SELECT

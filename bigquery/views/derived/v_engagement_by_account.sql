@@ -38,7 +38,7 @@ by_account AS (
 ),
 open_opportunities AS (
   SELECT account_id, COUNT(*) AS open_opportunities, SUM(amount) AS open_pipeline_amount
-  FROM ${dataset}.sf_opportunities_live
+  FROM ${dataset}.sf_opportunities
   WHERE NOT is_deleted AND NOT COALESCE(is_closed, FALSE) AND account_id IS NOT NULL
   GROUP BY account_id
 )
@@ -48,7 +48,7 @@ SELECT
   t.last_email_at, t.last_call_at, t.last_meeting_at, t.last_task_at, t.last_sequence_at,
   COALESCE(t.touches_30d, 0) AS touches_30d, COALESCE(t.touches_90d, 0) AS touches_90d,
   COALESCE(o.open_opportunities, 0) AS open_opportunities, o.open_pipeline_amount
-FROM ${dataset}.sf_accounts_live AS a
+FROM ${dataset}.sf_accounts AS a
 LEFT JOIN by_account AS t ON t.sf_account_id = a.id
 LEFT JOIN open_opportunities AS o ON o.account_id = a.id
 WHERE NOT a.is_deleted
