@@ -4,7 +4,7 @@ BigQuery bills every statement at least 10 MB per table it reads: a MERGE per ta
 arrive every few seconds (README "Push freshness"), would bill more than the whole pipeline does. So the rows of a
 push run (pipeline.run_origin) are not merged as they arrive: the merger appends them to `<table>_fresh` by a load
 job (free; at most 1,500 a table a day), and every FRESH_FOLD_SECONDS merges each fresh table into its table with
-one MERGE (what the schedules' runs used to merge, once an hour) and empties it (a free WRITE_TRUNCATE load).
+one MERGE (what the schedules' runs used to merge, every two hours by default) and empties it (a free WRITE_TRUNCATE load).
 
 `<table>_fresh` has the table's columns, all NULLABLE (a run may supply some columns only: a label change), and
     _landed_ns  when the row was landed (nanoseconds; with _seq the row's place: the latest wins)

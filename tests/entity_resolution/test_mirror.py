@@ -163,7 +163,7 @@ class TestKeptCurrent:
         assert email_answer(mirror, "new@gamma.example")[0] == "003NEW"
 
     def test_pushed_rows_not_folded_yet_are_read_from_the_fresh_table(self, source, settings):
-        """A refresh reads `sf_contacts_fresh` too: a pushed contact waiting for the hourly fold is matchable."""
+        """A refresh reads `sf_contacts_fresh` too: a pushed contact waiting for its fold is matchable."""
         ensure_fresh(source, "sf_contacts", {})
         pushed = crm_rows([{"id": "003PUSH", "account_id": "001BETA", "email": "pushed@gamma.example"}])
         source.append(fresh_name("sf_contacts"), fresh_rows(pushed, landed_ns=1), batch_id="push")
