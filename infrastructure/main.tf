@@ -192,6 +192,11 @@ resource "google_bigquery_table" "fresh" {
   description         = "Pushed rows not folded yet (warehouse/fresh.py)"
   schema              = file("${local.repo_root}/bigquery/fresh/${each.value}")
   deletion_protection = var.deletion_protection # rows pushed and not folded yet live only here
+  lifecycle {
+    # The merger adds the columns a Salesforce sync learns at run time (custom fields), as to the tables: a plan
+    # must not replace a fresh table (and the rows waiting in it) to take them away.
+    ignore_changes = [schema]
+  }
 }
 
 resource "google_bigquery_job" "live_views" {

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, Protocol, Sequence
@@ -63,7 +64,6 @@ class LoadBudget:
         return True
 
 
-_budget = LoadBudget()  # per process: each scheduled invocation makes a new Merger
 
 
 @dataclass
@@ -73,9 +73,10 @@ class _DatasetState:
     ensured: dict[str, frozenset[str]] = field(default_factory=dict)  # table -> its columns the fresh table has
     oldest_ns: dict[str, int | None] = field(default_factory=dict)  # table -> its fresh table's oldest row
     learnt: bool = False  # oldest_ns read from the fresh tables once
+    budget: LoadBudget = field(default_factory=LoadBudget)  # loads per table (survives the Mergers of a process)
 
 
-_states: dict[str, _DatasetState] = {}
+_states: "weakref.WeakKeyDictionary[Warehouse, _DatasetState]" = weakref.WeakKeyDictionary()  # per warehouse
 
 
 @dataclass
@@ -88,43 +89,76 @@ class FreshGroup:
 
 
 class FreshTier:
-    """See the module's docstring. `merge_instead(table, rows)` merges a group the budget refused."""
+    """See the module's docstring."""
 
     def __init__(self, warehouse: Warehouse, fold_seconds: float, resolver: Resolver | None = None,
                  budget: LoadBudget | None = None, wall: Callable[[], float] = time.time):
         self.warehouse, self.fold_seconds, self.resolver = warehouse, fold_seconds, resolver
-        self.budget = budget or _budget
+        self.budget = budget or self._state_for(warehouse).budget
         self._wall = wall
-        self._state = _states.setdefault(warehouse.dataset, _DatasetState())
+        self._state = _states.setdefault(warehouse, _DatasetState())
 
-    def append(self, groups: Sequence[FreshGroup], run: Callable[[str, Callable[[], Any]], Any]
-               ) -> tuple[dict[str, int], set[str]]:
+    @staticmethod
+    def _state_for(warehouse: Warehouse) -> "_DatasetState":
+        return _states.setdefault(warehouse, _DatasetState())
+
+    def append(self, groups: Sequence[FreshGroup], run: Callable[[str, Callable[[], Any]], Any],
+               reject: Callable[[str, list[dict[str, Any]], str], None]) -> tuple[dict[str, int], set[str]]:
         """Appends each table's groups to its fresh table (one load); returns rows per fresh table, and the tables
         whose load budget is spent (their rows wait on the subscription for a later cycle: the caller hands
-        their messages back instead of acknowledging them)."""
+        their messages back instead of acknowledging them). A table whose rows cannot be appended has them
+        rejected (reject(table, rows, reason): kept in rejected_records), so one bad group never stalls a cycle."""
+        self._learn_oldest()  # before this cycle's appends: a restarted process still folds what waited before it
         by_table: dict[str, list[FreshGroup]] = {}
         for group in groups:
             by_table.setdefault(group.table, []).append(group)
         appended: dict[str, int] = {}
         deferred: set[str] = set()
-        for table, table_groups in by_table.items():
-            if not self.budget.take(f"{self.warehouse.dataset}.{table}"):
+        # The CRM side first: a contact pushed in the same cycle as mail from it is in the mirror when the mail is
+        # resolved.
+        for table in sorted(by_table, key=lambda t: not (self.resolver is not None and self.resolver.mirrors(t))):
+            table_groups = by_table[table]
+            if not self.budget.take(table):
                 deferred.add(table)
                 continue
-            if self.resolver is not None:
-                table_groups = self._resolved(table, table_groups)
-            rows: list[dict[str, Any]] = []
-            for group in table_groups:
-                rows += fresh_rows(group.rows, group.landed_ns, len(rows))
-            ensure_fresh(self.warehouse, table, self._state.ensured)
-            if self._state.oldest_ns.get(table) is None:
-                self._state.oldest_ns[table] = min(group.landed_ns for group in table_groups)
-            run(fresh_name(table), partial(self.warehouse.append, fresh_name(table), rows,
-                                           batch_id=f"fresh_{uuid.uuid4().hex[:12]}"))
-            appended[table] = len(rows)
+            try:
+                try:
+                    appended[table] = self._append_table(table, table_groups, run)
+                except Exception:  # the table changed under this process (a column added or widened): once more
+                    log.warning("append to a fresh table failed: its columns ensured again", exc_info=True)
+                    self._state.ensured.pop(table, None)
+                    appended[table] = self._append_table(table, table_groups, run)
+            except Exception as error:
+                log.exception("pushed rows could not be appended to their fresh table; kept in rejected_records")
+                reject(table, [row for group in table_groups for row in group.rows],
+                       f"append to {fresh_name(table)} failed: {type(error).__name__}: {error}")
         if deferred:
             log.info("fresh-table load budget spent: rows wait a cycle", extra={"json_fields": {"tables": sorted(deferred)}})
         return appended, deferred
+
+    def _append_table(self, table: str, groups: list[FreshGroup], run: Callable[[str, Callable[[], Any]], Any]) -> int:
+        if self.resolver is not None:
+            groups = self._resolved(table, groups)
+        rows: list[dict[str, Any]] = []
+        for group in groups:
+            rows += fresh_rows(group.rows, group.landed_ns, len(rows))
+        ensure_fresh(self.warehouse, table, self._state.ensured)
+        run(fresh_name(table), partial(self.warehouse.append, fresh_name(table), rows,
+                                       batch_id=f"fresh_{uuid.uuid4().hex[:12]}"))
+        if self._state.oldest_ns.get(table) is None:
+            self._state.oldest_ns[table] = min(group.landed_ns for group in groups)
+        return len(rows)
+
+    def _learn_oldest(self) -> None:
+        """Once per process: each fresh table's oldest row, by a free read (what an earlier process left)."""
+        if self._state.learnt:
+            return
+        for fresh_table in self.warehouse.list_tables():
+            table = base_name(fresh_table)
+            if table is not None and self._state.oldest_ns.get(table) is None:
+                landed = [r["_landed_ns"] for r in self.warehouse.read_rows(fresh_table, ["_landed_ns"])]
+                self._state.oldest_ns[table] = min(landed) if landed else None
+        self._state.learnt = True
 
     def _resolved(self, table: str, groups: list[FreshGroup]) -> list[FreshGroup]:
         assert self.resolver is not None
@@ -148,14 +182,8 @@ class FreshTier:
         """Folds each fresh table whose oldest row is FRESH_FOLD_SECONDS old (every one with rows when force):
         merge(table, rows) per column set, then the fresh table emptied. Returns rows folded per table. The
         oldest row's age is learnt once per process by a free read, then kept from what this process appends."""
+        self._learn_oldest()
         oldest_ns = self._state.oldest_ns
-        if not self._state.learnt:
-            for fresh_table in self.warehouse.list_tables():
-                table = base_name(fresh_table)
-                if table is not None and oldest_ns.get(table) is None:
-                    landed = [r["_landed_ns"] for r in self.warehouse.read_rows(fresh_table, ["_landed_ns"])]
-                    oldest_ns[table] = min(landed) if landed else None
-            self._state.learnt = True
         now_ns = int(self._wall() * 1e9)
         due = sorted((t for t, oldest in oldest_ns.items() if oldest is not None
                       and (force or now_ns - oldest >= self.fold_seconds * 1e9)), key=order)

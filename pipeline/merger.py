@@ -240,23 +240,41 @@ class Merger:
                 continue
             acks.setdefault(item.table, []).append(item.ack_id)
             for columns, rows in _by_columns(item.rows).items():
-                self._learn_columns(item.table, columns)
-                groups.append(FreshGroup(item.table, item.order[0],
-                                         decode_rows(self.warehouse.spec_of(item.table), rows)))
+                try:
+                    self._learn_columns(item.table, columns)
+                    typed = decode_rows(self.warehouse.spec_of(item.table), rows)
+                except Exception as error:  # kept, rejected: one bad group must not stall every later cycle
+                    log.exception("pushed rows could not be read; kept in rejected_records")
+                    self._reject_rows(item.table, rows, f"landed rows for {item.table} cannot be read: "
+                                      f"{type(error).__name__}: {error}", result)
+                    continue
+                groups.append(FreshGroup(item.table, item.order[0], typed))
         self._merge(others, result)
         if not groups:
             return set()
         if self.fresh.resolver is None:
             self.fresh.resolver = process_mirror(self.warehouse, self.settings)
-        result.fresh, deferred = self.fresh.append(groups, self.window.run)
+        result.fresh, deferred = self.fresh.append(groups, self.window.run,
+                                                   partial(self._reject_rows, result=result))
         return {ack for table in deferred for ack in acks[table]}
 
     def fold(self, result: CycleResult | None = None, force: bool = False) -> dict[str, int]:
         """Folds the fresh tables that are due (all with rows when force) into their tables."""
-        folded = self.fresh.fold(partial(self._merge_rows, result=result or CycleResult()), _merge_order, force)
+        folded = self.fresh.fold(partial(self._fold_rows, result=result or CycleResult()), _merge_order, force)
         if result is not None:
             result.folded = folded
         return folded
+
+    def _fold_rows(self, table: str, rows: list[dict[str, Any]], result: CycleResult) -> None:
+        """A fresh table's rows of one column set into its table: columns learnt at run time (a Salesforce org's
+        custom fields, which a restarted process does not know yet) first."""
+        try:
+            self._learn_columns(table, frozenset(rows[0]))
+        except Exception as error:
+            log.exception("fresh rows could not be folded; kept in rejected_records")
+            self._reject_rows(table, rows, f"fold into {table} failed: {type(error).__name__}: {error}", result)
+            return
+        self._merge_rows(table, rows, result)
 
     def _merge_rows(self, table: str, rows: list[dict[str, Any]], result: CycleResult,
                     key: tuple[str, ...] | None = None, version: str | None = None) -> None:
@@ -272,6 +290,9 @@ class Merger:
         result.merges += 1
         result.rows += len(rows)
         result.tables[table] = result.tables.get(table, 0) + len(rows)
+        resolver = self.fresh.resolver
+        if resolver is not None and resolver.mirrors(table):  # scheduled CRM rows keep the mirror current too
+            resolver.apply(table, rows)
 
     def _learn_columns(self, table: str, columns: frozenset[str]) -> None:
         """Columns a worker learnt at run time (a Salesforce org's custom fields): taken from the table itself."""
@@ -282,14 +303,10 @@ class Merger:
         missing = sorted(unknown - set(present))
         if missing:
             raise ValueError(f"landed rows for {table} carry columns the table does not have: {missing}")
-        declared = []
-        for name in sorted(unknown):
-            kind = present[name]
-            repeated = kind.startswith("ARRAY<")
-            declared.append(Column(name, kind[6:-1] if repeated else kind, "REPEATED" if repeated else "NULLABLE"))
-        self.warehouse.add_columns(table, declared)
+        self.warehouse.add_columns(table, [Column.of_warehouse_type(name, present[name]) for name in sorted(unknown)])
 
     def _reject_rows(self, table: str, rows: list[dict[str, Any]], reason: str, result: CycleResult) -> None:
+        """Rows kept in rejected_records with the reason they could not be written."""
         self._store_rejects([reject_row("merger", table, row, reason, "merger") for row in rows], result)
 
     def _reject(self, poison: list[tuple[Any, str]], result: CycleResult) -> None:

@@ -34,8 +34,10 @@ def renew_watch(mailbox: str, runtime: Runtime) -> datetime:
     if expires is None:
         raise ValueError(f"users.watch of {mailbox} answered no expiration")
     now = datetime.now(timezone.utc)
+    # No updated_at: it is the row's version, and a newer one would hide the push runs' history ids that wait in
+    # the fresh tier (warehouse/fresh.py latest_rows); without it only the watch's columns are written.
     runtime.warehouse.merge("gmail_sync_state", [{"mailbox": mailbox, "watch_expires_at": expires,
-                                                  "watch_renewed_at": now, "updated_at": now}],
+                                                  "watch_renewed_at": now}],
                             batch_id=f"gmail_watch_{mailbox}_{epoch_ms(now)}")
     return expires
 

@@ -280,14 +280,16 @@ def run_fan_out(runtime: Runtime, sources: Sequence[str], *, workers: int, full:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """`python -m scripts.fan_out worker|merger`: one role in a process of its own, configured by the environment
-    (as a deployed function is), until killed: the multi-process setting of queue mode on a BigQuery emulator."""
+    (as a deployed function is), until killed: the multi-process setting of queue mode on a BigQuery emulator.
+    `python -m scripts.fan_out fold`: folds every fresh table into its table now and exits (before switching
+    DISPATCH from queue to inline, or stopping the merger: nothing else folds them)."""
     import argparse
 
     from config.settings import get_settings
     from observability.logger import configure_logging
 
     parser = argparse.ArgumentParser(prog="scripts.fan_out")
-    parser.add_argument("role", choices=["worker", "merger"])
+    parser.add_argument("role", choices=["worker", "merger", "fold"])
     parser.add_argument("--sources", default="gmail", help="comma-separated (worker)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--ack-deadline", type=int, default=ACK_DEADLINE_SECONDS)
@@ -295,6 +297,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = get_settings().model_copy(update={"dispatch": "queue"})
     configure_logging(settings.log_level)
     runtime = Runtime.from_settings(settings)
+    if args.role == "fold":
+        folded = Merger(runtime.warehouse, settings).fold(force=True)
+        print(f"folded {sum(folded.values()):,} rows: " + (", ".join(f"{t} {n:,}" for t, n in folded.items()) or "none"))
+        return
     if args.role == "merger":
         ensure_topology(settings, [], ack_deadline_seconds=args.ack_deadline)
         Merger(runtime.warehouse, settings).run_for(float("inf"))

@@ -120,21 +120,27 @@ def generated_files() -> dict[str, str]:
 
 
 def ensure_fresh(warehouse: Warehouse, table: str, known: dict[str, frozenset[str]]) -> None:
-    """Creates `<table>_fresh` and `<table>_live` when missing, and adds the columns the table has grown since
-    (a Salesforce org's custom fields) to both; `known` remembers per process what was ensured."""
-    spec = warehouse.spec_of(table)
-    columns = frozenset(spec.column_names)
-    if known.get(table) == columns:
+    """Creates `<table>_fresh` and `<table>_live` when missing; brings the fresh table's columns to the table's as
+    they are in the warehouse (custom fields a Salesforce sync added, a type it widened) and the view with them.
+    `known` remembers per process the columns ensured (forget a table's entry to ensure it again)."""
+    if known.get(table) == frozenset(warehouse.spec_of(table).column_names):
         return
+    present = warehouse.table_columns(table)
+    spec = warehouse.spec_of(table)
+    spec = spec.with_columns(Column.of_warehouse_type(n, t) for n, t in present.items() if n not in spec.column_names)
     fresh = fresh_spec(spec)
-    if fresh.name not in warehouse.list_tables():
+    if not _has_table(warehouse, fresh.name):
         warehouse.create_table(fresh)
     else:
-        missing = [c for c in fresh.columns if c.name not in warehouse.table_columns(fresh.name)]
+        have = warehouse.table_columns(fresh.name)
+        missing = [c for c in fresh.columns if c.name not in have]
         if missing:
             warehouse._add_table_columns(fresh.name, missing)
+        for name, kind in present.items():  # a type the table's column was widened to
+            if name in have and have[name] != kind and not kind.startswith("ARRAY<"):
+                warehouse.set_column_type(fresh.name, Column.of_warehouse_type(name, kind))
     warehouse.execute(live_view_sql(spec, warehouse.dataset))
-    known[table] = columns
+    known[table] = frozenset(warehouse.spec_of(table).column_names)
 
 
 def fresh_rows(rows: Sequence[Mapping[str, Any]], landed_ns: int, start: int = 0) -> list[dict[str, Any]]:
@@ -150,10 +156,12 @@ def latest_rows(warehouse: Warehouse, table: str, match: Mapping[str, Any]) -> l
     them, read without a query (Warehouse.read_rows: free on BigQuery). For watermark tables."""
     spec = warehouse.spec_of(table)
     key = spec.primary_key
+    # The fresh table first: a fold between the two reads then shows its rows in the table, not in neither.
+    fresh = [r for r in warehouse.read_rows(fresh_name(table)) if all(r.get(c) == v for c, v in match.items())] \
+        if _has_table(warehouse, fresh_name(table)) else []
     rows = {tuple(r[k] for k in key): r for r in warehouse.read_rows(table)
             if all(r.get(c) == v for c, v in match.items())}
-    if _has_table(warehouse, fresh_name(table)):
-        fresh = [r for r in warehouse.read_rows(fresh_name(table)) if all(r.get(c) == v for c, v in match.items())]
+    if fresh:
         fresh.sort(key=lambda r: (_version(r, spec.version), r["_landed_ns"] or 0, r["_seq"] or 0))
         for row in fresh:
             at = tuple(row[k] for k in key)

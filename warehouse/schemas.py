@@ -45,6 +45,12 @@ class Column:
     def repeated(self) -> bool:
         return self.mode == "REPEATED"
 
+    @classmethod
+    def of_warehouse_type(cls, name: str, kind: str) -> "Column":
+        """A NULLABLE (or REPEATED, for ARRAY<...>) column of a type as Warehouse.table_columns spells it."""
+        repeated = kind.startswith("ARRAY<")
+        return cls(name, kind[6:-1] if repeated else kind, "REPEATED" if repeated else "NULLABLE")
+
     def to_json(self) -> dict[str, Any]:
         """The column as a BigQuery JSON schema entry."""
         data: dict[str, Any] = {"name": self.name, "type": self.type, "mode": self.mode, "description": self.description}
