@@ -67,22 +67,33 @@ def supplied_columns(text: str | None) -> list[str]:
 
 
 def live_view_sql(spec: TableSpec, dataset: str) -> str:
-    """CREATE OR REPLACE VIEW <table>_live (BigQuery's dialect): see the module's docstring."""
-    key = spec.primary_key
-    order = ", ".join([f"f.{spec.version} DESC"] if spec.version else []) + ("" if not spec.version else ", ")
-    latest = (f"SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY "
-              f"{', '.join(f'f.{k}' for k in key)} ORDER BY {order}f._landed_ns DESC, f._seq DESC) AS _rank "
-              f"FROM {quoted(dataset, fresh_name(spec.name))} AS f) WHERE _rank = 1")
-    newer = f" AND (b.{key[0]} IS NULL OR b.{spec.version} IS NULL OR f.{spec.version} >= b.{spec.version})" \
-        if spec.version else ""
-    use = f"(f.{key[0]} IS NOT NULL{newer})"
+    """CREATE OR REPLACE VIEW <table>_live (BigQuery's dialect): see the module's docstring. Each column is taken
+    from the newest fresh row of its key that supplies it (a label change after the message: the message's
+    columns from the first, the labels from the second), and only when that row's version is not older than the
+    table's row."""
+    key, version = spec.primary_key, spec.version
+    keys = ", ".join(f"f.{k}" for k in key)
+    order = (f"f.{version} DESC, " if version else "") + "f._landed_ns DESC, f._seq DESC"
+    window = f"PARTITION BY {keys} ORDER BY {order}"
+    frame = f"{window} ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
+    picks = []
+    for column in spec.columns:
+        if column.name in key:
+            continue
+        stamp = f", f.{version} AS ver" if version else ""
+        picks.append(f"FIRST_VALUE(IF(STRPOS(f._supplied, ',{column.name},') > 0, STRUCT(f.{column.name} AS v{stamp}), "
+                     f"NULL) IGNORE NULLS) OVER ({frame}) AS {column.name}")
+    latest = (f"SELECT * EXCEPT (_rank) FROM (SELECT {keys}, " + ", ".join(picks) +
+              f", ROW_NUMBER() OVER ({window}) AS _rank FROM {quoted(dataset, fresh_name(spec.name))} AS f) "
+              "WHERE _rank = 1")
     columns = []
     for column in spec.columns:
         name = column.name
         if name in key:
             columns.append(f"COALESCE(b.{name}, f.{name}) AS {name}")
-        else:
-            columns.append(f"IF({use} AND STRPOS(f._supplied, ',{name},') > 0, f.{name}, b.{name}) AS {name}")
+            continue
+        newer = f" AND (b.{version} IS NULL OR f.{name}.ver >= b.{version})" if version else ""
+        columns.append(f"IF(f.{name} IS NOT NULL{newer}, f.{name}.v, b.{name}) AS {name}")
     joined = " AND ".join(f"b.{k} = f.{k}" for k in key)
     # The fresh rows as a subquery, not a WITH: views over this view inline it, and a WITH does not survive that
     # on every engine (the BigQuery emulator loses it).

@@ -1,14 +1,14 @@
 CREATE OR REPLACE VIEW `${dataset}.sf_opportunity_field_history_live` AS
 SELECT
   COALESCE(b.id, f.id) AS id,
-  IF((f.id IS NOT NULL) AND STRPOS(f._supplied, ',opportunity_id,') > 0, f.opportunity_id, b.opportunity_id) AS opportunity_id,
-  IF((f.id IS NOT NULL) AND STRPOS(f._supplied, ',field,') > 0, f.field, b.field) AS field,
-  IF((f.id IS NOT NULL) AND STRPOS(f._supplied, ',data_type,') > 0, f.data_type, b.data_type) AS data_type,
-  IF((f.id IS NOT NULL) AND STRPOS(f._supplied, ',old_value,') > 0, f.old_value, b.old_value) AS old_value,
-  IF((f.id IS NOT NULL) AND STRPOS(f._supplied, ',new_value,') > 0, f.new_value, b.new_value) AS new_value,
-  IF((f.id IS NOT NULL) AND STRPOS(f._supplied, ',created_by_id,') > 0, f.created_by_id, b.created_by_id) AS created_by_id,
-  IF((f.id IS NOT NULL) AND STRPOS(f._supplied, ',created_date,') > 0, f.created_date, b.created_date) AS created_date,
-  IF((f.id IS NOT NULL) AND STRPOS(f._supplied, ',is_deleted,') > 0, f.is_deleted, b.is_deleted) AS is_deleted,
-  IF((f.id IS NOT NULL) AND STRPOS(f._supplied, ',ingested_at,') > 0, f.ingested_at, b.ingested_at) AS ingested_at
+  IF(f.opportunity_id IS NOT NULL, f.opportunity_id.v, b.opportunity_id) AS opportunity_id,
+  IF(f.field IS NOT NULL, f.field.v, b.field) AS field,
+  IF(f.data_type IS NOT NULL, f.data_type.v, b.data_type) AS data_type,
+  IF(f.old_value IS NOT NULL, f.old_value.v, b.old_value) AS old_value,
+  IF(f.new_value IS NOT NULL, f.new_value.v, b.new_value) AS new_value,
+  IF(f.created_by_id IS NOT NULL, f.created_by_id.v, b.created_by_id) AS created_by_id,
+  IF(f.created_date IS NOT NULL, f.created_date.v, b.created_date) AS created_date,
+  IF(f.is_deleted IS NOT NULL, f.is_deleted.v, b.is_deleted) AS is_deleted,
+  IF(f.ingested_at IS NOT NULL, f.ingested_at.v, b.ingested_at) AS ingested_at
 FROM `${dataset}.sf_opportunity_field_history` AS b
-FULL OUTER JOIN (SELECT * EXCEPT (_rank) FROM (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY f.id ORDER BY f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.sf_opportunity_field_history_fresh` AS f) WHERE _rank = 1) AS f ON b.id = f.id;
+FULL OUTER JOIN (SELECT * EXCEPT (_rank) FROM (SELECT f.id, FIRST_VALUE(IF(STRPOS(f._supplied, ',opportunity_id,') > 0, STRUCT(f.opportunity_id AS v), NULL) IGNORE NULLS) OVER (PARTITION BY f.id ORDER BY f._landed_ns DESC, f._seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS opportunity_id, FIRST_VALUE(IF(STRPOS(f._supplied, ',field,') > 0, STRUCT(f.field AS v), NULL) IGNORE NULLS) OVER (PARTITION BY f.id ORDER BY f._landed_ns DESC, f._seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS field, FIRST_VALUE(IF(STRPOS(f._supplied, ',data_type,') > 0, STRUCT(f.data_type AS v), NULL) IGNORE NULLS) OVER (PARTITION BY f.id ORDER BY f._landed_ns DESC, f._seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS data_type, FIRST_VALUE(IF(STRPOS(f._supplied, ',old_value,') > 0, STRUCT(f.old_value AS v), NULL) IGNORE NULLS) OVER (PARTITION BY f.id ORDER BY f._landed_ns DESC, f._seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS old_value, FIRST_VALUE(IF(STRPOS(f._supplied, ',new_value,') > 0, STRUCT(f.new_value AS v), NULL) IGNORE NULLS) OVER (PARTITION BY f.id ORDER BY f._landed_ns DESC, f._seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS new_value, FIRST_VALUE(IF(STRPOS(f._supplied, ',created_by_id,') > 0, STRUCT(f.created_by_id AS v), NULL) IGNORE NULLS) OVER (PARTITION BY f.id ORDER BY f._landed_ns DESC, f._seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS created_by_id, FIRST_VALUE(IF(STRPOS(f._supplied, ',created_date,') > 0, STRUCT(f.created_date AS v), NULL) IGNORE NULLS) OVER (PARTITION BY f.id ORDER BY f._landed_ns DESC, f._seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS created_date, FIRST_VALUE(IF(STRPOS(f._supplied, ',is_deleted,') > 0, STRUCT(f.is_deleted AS v), NULL) IGNORE NULLS) OVER (PARTITION BY f.id ORDER BY f._landed_ns DESC, f._seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS is_deleted, FIRST_VALUE(IF(STRPOS(f._supplied, ',ingested_at,') > 0, STRUCT(f.ingested_at AS v), NULL) IGNORE NULLS) OVER (PARTITION BY f.id ORDER BY f._landed_ns DESC, f._seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS ingested_at, ROW_NUMBER() OVER (PARTITION BY f.id ORDER BY f._landed_ns DESC, f._seq DESC) AS _rank FROM `${dataset}.sf_opportunity_field_history_fresh` AS f) WHERE _rank = 1) AS f ON b.id = f.id;

@@ -114,12 +114,18 @@ class TestFreshTier:
                                    "WHERE trigger = 'queue-push'") == []
 
 
+@pytest.fixture(params=["duckdb", "bigquery"])
+def any_warehouse(request):
+    return request.getfixturevalue("warehouse" if request.param == "duckdb" else "bigquery_warehouse")
+
+
 class TestLiveView:
-    def test_a_fresh_row_overrides_only_its_supplied_columns_and_only_when_newer(self, warehouse):
+    def test_a_fresh_row_overrides_only_its_supplied_columns_and_only_when_newer(self, any_warehouse):
         """A fresh row supplying some columns shows them over the stored row; an older fresh row shows nothing;
         a key only in the fresh table appears; the watermark read (latest_rows) agrees with the view."""
         from datetime import datetime, timedelta, timezone
 
+        warehouse = any_warehouse
         now = datetime(2026, 12, 7, 12, tzinfo=timezone.utc)
         warehouse.merge("sync_state", [{"source": "s", "stream": "a", "watermark": "w1", "run_id": "r1",
                                         "updated_at": now}])
@@ -144,6 +150,14 @@ class TestLiveView:
         assert live["c"]["watermark"] == "c5"  # a fresh row older than the stored one
         assert latest_rows(warehouse, "sync_state", {"stream": "a"})[0]["watermark"] == "w2"
         assert latest_rows(warehouse, "sync_state", {"stream": "c"})[0]["watermark"] == "c5"
+        # A later row supplying some columns only: those from it, the others from the row before it.
+        warehouse.append(fresh, [{"source": "s", "stream": "b", "run_id": "rb2", "updated_at": now + timedelta(hours=1),
+                                  "_landed_ns": 3, "_seq": 0, "_supplied": ",source,stream,run_id,updated_at,"}],
+                         batch_id="t3")
+        live = {r["stream"]: r for r in warehouse.query(f"SELECT * FROM {warehouse.dataset}.sync_state_live")}
+        assert (live["b"]["watermark"], live["b"]["run_id"]) == ("x1", "rb2")
+        latest = latest_rows(warehouse, "sync_state", {"stream": "b"})[0]
+        assert (latest["watermark"], latest["run_id"]) == ("x1", "rb2")
 
 
 class TestLoadBudget:
