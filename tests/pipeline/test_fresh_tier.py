@@ -169,3 +169,63 @@ class TestLoadBudget:
         assert not budget.take("t") and budget.take("other")
         now[0] += 86_400 / 1_400 + 0.01
         assert budget.take("t") and not budget.take("t")
+
+
+def publish_landed(settings, table, rows, push=True):
+    """Lands rows as a worker's run would (a push run's when push), on the test's landing topic."""
+    from google.cloud import pubsub_v1
+
+    from pipeline.run_origin import push_run
+    from scripts.fan_out import ensure_topology
+    from warehouse.landing import encode_batches, landing_topic
+
+    ensure_topology(settings, [])
+    spec = table_spec(table)
+    publisher = pubsub_v1.PublisherClient()
+    with push_run(push):
+        for data in encode_batches(spec, rows, key=spec.primary_key, version=spec.version, batch_id=uuid.uuid4().hex):
+            publisher.publish(landing_topic(settings), data).result()
+
+
+STATE = {"source": "dialpad", "stream": "calls", "watermark": "w1", "run_id": "r1",
+         "updated_at": "2026-12-07T08:00:00+00:00"}
+
+
+@pytest.mark.parametrize("queue_runtime", ["duckdb"], indirect=True)
+class TestFreshTierFailures:
+    def test_a_pushed_group_that_cannot_be_read_is_rejected_and_the_rest_appended(self, queue_runtime):
+        """A pushed batch carrying a column its table lacks goes to rejected_records; the good one of the same
+        cycle is appended to the fresh table; nothing is delivered again."""
+        from pipeline.merger import Merger
+
+        settings, warehouse = queue_runtime.settings, queue_runtime.warehouse
+        publish_landed(settings, "sync_state", [STATE])
+        publish_landed(settings, "sync_state", [{**STATE, "stream": "other", "bogus": 1}])
+        merger = Merger(warehouse, settings)
+        result = merger.cycle()
+        assert result.fresh == {"sync_state": 1} and result.rejected == 1
+        assert [r["stream"] for r in warehouse.read_rows("sync_state_fresh")] == ["calls"]
+        assert "bogus" in warehouse.query(f"SELECT reason FROM {warehouse.dataset}.rejected_records")[0]["reason"]
+        assert merger.cycle().messages == 0
+
+    def test_a_table_out_of_load_budget_waits_for_a_later_cycle(self, queue_runtime):
+        """With no load left for sync_state its pushed rows are handed back, not merged: the next cycle with a load
+        appends them; the table itself is untouched until the fold."""
+        from pipeline.fresh_tier import FreshTier
+        from pipeline.merger import Merger
+
+        settings, warehouse = queue_runtime.settings, queue_runtime.warehouse
+        now = [0.0]
+        budget = LoadBudget(per_day=86_400, burst=1, clock=lambda: now[0])
+        assert budget.take("sync_state")  # spent
+        merger = Merger(warehouse, settings)
+        merger.fresh = FreshTier(warehouse, settings.fresh_fold_seconds, budget=budget)
+        publish_landed(settings, "sync_state", [STATE])
+        first = merger.cycle()
+        assert first.messages == 1 and first.fresh == {} and warehouse.read_rows("sync_state_fresh") == []
+        now[0] += 1.5  # a load's worth of budget
+        second = merger.cycle()
+        assert second.messages == 1 and second.fresh == {"sync_state": 1}
+        assert warehouse.query(f"SELECT * FROM {warehouse.dataset}.sync_state") == []
+        assert merger.fold(force=True) == {"sync_state": 1}
+        assert [r["watermark"] for r in warehouse.query(f"SELECT watermark FROM {warehouse.dataset}.sync_state")] == ["w1"]
