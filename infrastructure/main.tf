@@ -147,7 +147,8 @@ locals {
 }
 
 resource "google_bigquery_job" "views" {
-  for_each = { for path in local.view_files : path => local.view_jobs[path] }
+  # The analyst views, and the fresh tier's <table>_live views (below).
+  for_each = merge({ for path in local.view_files : path => local.view_jobs[path] }, local.live_views)
   job_id   = each.value.job_id
   location = var.bigquery_location
   query {
@@ -156,7 +157,7 @@ resource "google_bigquery_job" "views" {
     create_disposition = ""
     write_disposition  = ""
   }
-  depends_on = [google_bigquery_table.tables]
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.fresh]
 }
 
 # Views over views: created once those exist.
@@ -197,19 +198,6 @@ resource "google_bigquery_table" "fresh" {
     # must not replace a fresh table (and the rows waiting in it) to take them away.
     ignore_changes = [schema]
   }
-}
-
-resource "google_bigquery_job" "live_views" {
-  for_each = local.live_views
-  job_id   = each.value.job_id
-  location = var.bigquery_location
-  query {
-    query              = each.value.query
-    use_legacy_sql     = false
-    create_disposition = ""
-    write_disposition  = ""
-  }
-  depends_on = [google_bigquery_table.tables, google_bigquery_table.fresh]
 }
 
 resource "google_secret_manager_secret" "secrets" {

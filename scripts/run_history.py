@@ -153,7 +153,8 @@ def push_runs(warehouse: Warehouse, hours: float = 24) -> list[dict[str, Any]]:
     """Push runs (queue mode, push_runs: kept apart from etl_runs) of the last `hours`, per source: how many, how
     many failed, and the last failure. Read through push_runs_live: the runs not folded yet are counted too."""
     since = "started_at >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL @hours HOUR)"
-    table = f"`{warehouse.dataset}.push_runs_live`"
+    live = "push_runs_live" in warehouse.list_tables()  # a dataset made without the fresh tier: the table alone
+    table = f"`{warehouse.dataset}.{'push_runs_live' if live else 'push_runs'}`"
     summary = warehouse.query(
         f"SELECT source, COUNT(*) AS runs, COUNTIF(status = 'failed') AS failed, MAX(started_at) AS last_run "
         f"FROM {table} WHERE {since} GROUP BY source ORDER BY source", {"hours": int(hours)})

@@ -84,7 +84,9 @@ def bigquery_warehouse(bigquery_settings: Settings) -> Iterator["BigQueryWarehou
     from warehouse import BigQueryWarehouse
 
     wh = BigQueryWarehouse(bigquery_settings)
-    wh.ensure_schema()
+    # Without the fresh tier (17 tables and views: seconds a test on the emulator); a test that needs it calls
+    # wh.ensure_fresh_tier(), and the merger makes a table's own when it first appends to it.
+    wh.ensure_schema(fresh_tier=False)
     yield wh
     for dataset in (wh.dataset, wh.work_dataset):
         wh.client.delete_dataset(f"{wh.project}.{dataset}", delete_contents=True, not_found_ok=True)

@@ -69,22 +69,30 @@ class Warehouse(abc.ABC):
     work_dataset: str
 
     @abc.abstractmethod
-    def ensure_schema(self) -> list[str]:
-        """Creates what is missing (datasets, tables, views, columns); returns what it created (`table.column` for a column)."""
+    def ensure_schema(self, fresh_tier: bool = True) -> list[str]:
+        """Creates what is missing (datasets, tables, views, columns, and with fresh_tier the fresh tier of the
+        tables pushes write); returns what it created (`table.column` for a column)."""
 
     def _create_views(self, existing: set[str]) -> list[str]:
-        """Creates or replaces every view (views over views last), and the fresh tier of the tables pushes write
-        (warehouse/fresh.py: `<table>_fresh` and `<table>_live`); returns the ones that did not exist."""
-        from warehouse.fresh import ensure_fresh, fresh_name, live_name, pushed_tables
-
-        ensured: dict[str, frozenset[str]] = {}
-        for table in pushed_tables():
-            ensure_fresh(self, table, ensured)
+        """Creates or replaces every view (views over views last); returns the ones that did not exist."""
         for path in view_sql_files():
             self.execute(path.read_text().replace("${dataset}", self.dataset))
-        fresh = [name for table in pushed_tables() for name in (fresh_name(table), live_name(table))]
-        return [path.stem for path in view_sql_files() if path.stem not in existing] + \
-            [name for name in fresh if name not in existing]
+        return [path.stem for path in view_sql_files() if path.stem not in existing]
+
+    def ensure_fresh_tier(self) -> list[str]:
+        """Creates the fresh tier of every table pushes write (warehouse/fresh.py: `<table>_fresh`, `<table>_live`)
+        that is missing, and brings an existing one's columns to its table's; returns what it created."""
+        from warehouse.fresh import ensure_fresh, fresh_name, fresh_spec, live_name, live_view_sql, pushed_tables
+
+        existing, ensured, created = self.list_tables(), {}, []
+        for table in pushed_tables():
+            if fresh_name(table) in existing:
+                ensure_fresh(self, table, ensured)
+                continue
+            self.create_table(fresh_spec(self.spec_of(table)))  # the table is as its schema file says: just made
+            self.execute(live_view_sql(self.spec_of(table), self.dataset))
+            created += [fresh_name(table), live_name(table)]
+        return created
 
     @abc.abstractmethod
     def list_tables(self) -> set[str]:

@@ -108,7 +108,7 @@ class BigQueryWarehouse(Warehouse):
         position = {"name": POSITION_COLUMN, "type": "INT64", "mode": "REQUIRED"}
         return [f for f in self._schema(spec, [position]) if f.name in {*columns, POSITION_COLUMN}]
 
-    def ensure_schema(self) -> list[str]:
+    def ensure_schema(self, fresh_tier: bool = True) -> list[str]:
         """Creates what is missing: datasets, tables, views, and columns an existing table lacks."""
         created = self._ensure_dataset(self.dataset, None)
         created += self._ensure_dataset(self.work_dataset, self.staging_lifetime)
@@ -119,7 +119,7 @@ class BigQueryWarehouse(Warehouse):
             else:
                 self.client.create_table(self._table(spec), exists_ok=True)
                 created.append(spec.name)
-        return created + self._create_views(existing)
+        return created + self._create_views(existing) + (self.ensure_fresh_tier() if fresh_tier else [])
 
     def _ensure_dataset(self, name: str, table_lifetime: timedelta | None) -> list[str]:
         """Creates the dataset when missing ([name] then); refuses one that lives in another location."""

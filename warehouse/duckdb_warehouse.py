@@ -139,7 +139,7 @@ class DuckDBWarehouse(Warehouse):
             return {r[0] for r in self._con.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [self.dataset]).fetchall()}
 
-    def ensure_schema(self) -> list[str]:
+    def ensure_schema(self, fresh_tier: bool = True) -> list[str]:
         existing = self.list_tables()
         with self._lock:
             self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {self.dataset}")
@@ -152,7 +152,8 @@ class DuckDBWarehouse(Warehouse):
                 self._con.execute(f"COMMENT ON TABLE {self.dataset}.{spec.name} IS "
                                   f"'{spec.bigquery_layout().replace(chr(39), chr(39) * 2)}'")
                 created.append(spec.name)
-            return created + self._create_views(existing)
+            created += self._create_views(existing)
+        return created + (self.ensure_fresh_tier() if fresh_tier else [])
 
     def _add_missing_columns(self, spec: TableSpec) -> list[str]:
         """Adds the schema file's columns that the existing table lacks (NULL in existing rows); their names."""

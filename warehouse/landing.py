@@ -132,8 +132,8 @@ class LandingWarehouse(Warehouse):
         raise RuntimeError("a worker in queue mode runs no statement that changes tables: its rows are landed "
                            "and the merger writes them")
 
-    def ensure_schema(self) -> list[str]:
-        return self.inner.ensure_schema()
+    def ensure_schema(self, fresh_tier: bool = True) -> list[str]:
+        return self.inner.ensure_schema(fresh_tier)
 
     def list_tables(self) -> set[str]:
         return self.inner.list_tables()

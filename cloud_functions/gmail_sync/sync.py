@@ -183,13 +183,13 @@ class MailboxReader:
 
     def _stored(self, ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
         """The mailbox's stored messages (all, or these ids): id -> sent_at, label_ids, is_deleted (a few narrow
-        columns, no bodies), read through gmail_messages_live: a pushed message not folded yet counts as stored. Only
-        whole rows: a push run may have written the flagged-deleted row of a message never stored (spam moved to
-        trash), which is fetched whole if it comes back as mail."""
+        columns, no bodies). Only whole rows: a push run may have written the flagged-deleted row of a message never
+        stored (spam moved to trash), which is fetched whole if it comes back as mail. The table, not
+        gmail_messages_live: a pushed message not folded yet is not stored here (README "Push freshness")."""
         warehouse = self.runtime.warehouse
         only = " AND message_id IN UNNEST(@ids)" if ids is not None else ""
         rows = warehouse.query(
-            f"SELECT message_id, sent_at, label_ids, is_deleted FROM `{warehouse.dataset}.gmail_messages_live` "
+            f"SELECT message_id, sent_at, label_ids, is_deleted FROM `{warehouse.dataset}.gmail_messages` "
             f"WHERE mailbox = @mailbox AND size_bytes IS NOT NULL{only}",
             {"mailbox": self.mailbox, **({"ids": ids} if ids is not None else {})})
         return {r["message_id"]: r for r in rows}
@@ -254,11 +254,10 @@ class MailboxReader:
         return self._mail([r for r in resources if r["id"] not in moved]) + [r for r in resources if r["id"] in moved]
 
     def _deleted(self, message_ids: list[str]) -> list[MessageStateChange]:
-        """Deletions of stored messages (gmail_messages_live: pushed ones not folded yet too), as rows the runner
-        merges into their own partitions."""
+        """Deletions of stored messages, as rows the runner merges into their own partitions."""
         warehouse = self.runtime.warehouse
         rows = warehouse.query(
-            f"SELECT message_id, sent_at FROM `{warehouse.dataset}.gmail_messages_live` "
+            f"SELECT message_id, sent_at FROM `{warehouse.dataset}.gmail_messages` "
             f"WHERE mailbox = @mailbox AND message_id IN UNNEST(@ids)", {"mailbox": self.mailbox, "ids": message_ids})
         self._count("deleted", len(rows))
         return [MessageStateChange(r["message_id"], r["sent_at"], True) for r in rows]

@@ -124,6 +124,7 @@ def test_push_runs_are_counted_with_their_last_failure(which, request, capsys):
     from warehouse.fresh import fresh_rows
 
     wh = request.getfixturevalue("warehouse" if which == "duckdb" else "bigquery_warehouse")
+    wh.ensure_fresh_tier()
     now = datetime.now(timezone.utc)
 
     def run(run_id, status, minutes, error=None):
