@@ -84,7 +84,8 @@ class Warehouse(abc.ABC):
         that is missing, and brings an existing one's columns to its table's; returns what it created."""
         from warehouse.fresh import ensure_fresh, fresh_name, fresh_spec, live_name, live_view_sql, pushed_tables
 
-        existing, ensured, created = self.list_tables(), {}, []
+        existing, created = self.list_tables(), []
+        ensured: dict[str, frozenset[str]] = {}
         for table in pushed_tables():
             if fresh_name(table) in existing:
                 ensure_fresh(self, table, ensured)
