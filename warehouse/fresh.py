@@ -140,17 +140,23 @@ def ensure_fresh(warehouse: Warehouse, table: str, known: dict[str, frozenset[st
     spec = warehouse.spec_of(table)
     spec = spec.with_columns(Column.of_warehouse_type(n, t) for n, t in present.items() if n not in spec.column_names)
     fresh = fresh_spec(spec)
-    if not _has_table(warehouse, fresh.name):
+    changed = not _has_table(warehouse, fresh.name)
+    if changed:
         warehouse.create_table(fresh)
     else:
         have = warehouse.table_columns(fresh.name)
         missing = [c for c in fresh.columns if c.name not in have]
         if missing:
             warehouse._add_table_columns(fresh.name, missing)
-        for name, kind in present.items():  # a type the table's column was widened to
-            if name in have and have[name] != kind and not kind.startswith("ARRAY<"):
-                warehouse.set_column_type(fresh.name, Column.of_warehouse_type(name, kind))
-    warehouse.execute(live_view_sql(spec, warehouse.dataset))
+        widened = [Column.of_warehouse_type(name, kind) for name, kind in present.items()
+                   if name in have and have[name] != kind and not kind.startswith("ARRAY<")]
+        for column in widened:  # a type the table's column was widened to
+            warehouse.set_column_type(fresh.name, column)
+        changed = bool(missing or widened)
+    # The view lists its columns: made again when the table's are not all in it (DDL, free; seconds on the emulator).
+    if changed or not _has_table(warehouse, live_name(table)) or \
+            set(spec.column_names) - set(warehouse.table_columns(live_name(table))):
+        warehouse.execute(live_view_sql(spec, warehouse.dataset))
     known[table] = frozenset(warehouse.spec_of(table).column_names)
 
 

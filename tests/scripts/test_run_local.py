@@ -64,7 +64,10 @@ def test_init_creates_every_table_with_its_bigquery_layout(tmp_path):
         assert f"primary key: {', '.join(spec.primary_key)}" in comments[spec.name]
         if spec.partition_field:
             assert f"partition: {spec.partition_type}({spec.partition_field})" in comments[spec.name]
-    assert f"created {len(load_table_specs()) + len(view_sql_files())} tables/views" in result.stdout
+    from warehouse.fresh import pushed_tables
+
+    fresh_tier = 2 * len(pushed_tables())  # each pushed table's <table>_fresh and <table>_live
+    assert f"created {len(load_table_specs()) + len(view_sql_files()) + fresh_tier} tables/views" in result.stdout
 
 
 def test_run_twice_uses_the_sandbox_and_adds_nothing_twice(tmp_path):
