@@ -43,6 +43,7 @@ from config.settings import Settings
 from pipeline.fresh_tier import FRESH_LOAD_BURST, FRESH_LOADS_PER_DAY
 from push.salesforce_probe import FOLLOWERS, PROBED
 from scripts.local_schedule import cron_matches
+from warehouse.fresh import fold_seconds
 from warehouse.merge_sql import partition_spans
 from warehouse.schemas import table_spec
 
@@ -1174,7 +1175,8 @@ def push_day(profile: Profile, sizes: dict[str, dict[str, float]], year: int, in
     truncation, watermark reads and superseded() bill nothing."""
     org, runs = push_org(profile, sizes, year)
     rng = random.Random(profile.seed * 1000 + int(interval))
-    by_table = {table: fold_bill(org, flows, interval, rng) for table, flows in fresh_flows(org, runs).items()}
+    by_table = {table: fold_bill(org, flows, fold_seconds(table, interval), rng)
+                for table, flows in fresh_flows(org, runs).items()}
     folds = sum(t["billed"] for t in by_table.values())
     reads = _billed(run_reads(org, runs))
     return {"by_table": by_table, "merges": sum(t["merges"] for t in by_table.values()), "folds": folds,
@@ -1188,7 +1190,7 @@ def fresh_loads(profile: Profile, sizes: dict[str, dict[str, float]], interval: 
     loads = {}
     for table, flows in fresh_flows(org, runs).items():
         row = deferred_loads(flows)
-        row["truncations"] = DAY_SECONDS / (interval + DAY_SECONDS / row["landings"])
+        row["truncations"] = DAY_SECONDS / (fold_seconds(table, interval) + DAY_SECONDS / row["landings"])
         row["total"] = row["appends"] + row["truncations"]
         loads[table] = row
     return loads

@@ -84,7 +84,8 @@ class Settings(BaseSettings):
     fresh_fold_seconds: float = Field(
         7200.0, ge=60, description="Queue mode with push: a push run's rows wait in <table>_fresh (free load jobs; "
                                    "<table>_live shows them) at most this long before the merger folds them into "
-                                   "the table with one MERGE (warehouse/fresh.py).")
+                                   "the table with one MERGE (warehouse/fresh.py); a source scheduled more often "
+                                   "(Gmail, hourly) folds at its own schedule's gap.")
     webhook_max_body_bytes: int = Field(
         1_048_576, ge=1024, description="hubspot_webhook and dialpad_webhook refuse (401) a body larger than this "
                                         "before reading it.")

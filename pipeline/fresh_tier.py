@@ -24,7 +24,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 from observability.logger import get_logger
 from warehouse import Warehouse
-from warehouse.fresh import META_NAMES, base_name, ensure_fresh, fresh_name, fresh_rows, supplied_columns
+from warehouse.fresh import META_NAMES, base_name, ensure_fresh, fold_seconds, fresh_name, fresh_rows, supplied_columns
 
 log = get_logger(__name__)
 
@@ -179,14 +179,15 @@ class FreshTier:
 
     def fold(self, merge: Callable[[str, list[dict[str, Any]]], Any], order: Callable[[str], int],
              force: bool = False) -> dict[str, int]:
-        """Folds each fresh table whose oldest row is FRESH_FOLD_SECONDS old (every one with rows when force):
+        """Folds each fresh table whose oldest row is its fold interval old (warehouse.fresh.fold_seconds: at most
+        FRESH_FOLD_SECONDS; every one with rows when force):
         merge(table, rows) per column set, then the fresh table emptied. Returns rows folded per table. The
         oldest row's age is learnt once per process by a free read, then kept from what this process appends."""
         self._learn_oldest()
         oldest_ns = self._state.oldest_ns
         now_ns = int(self._wall() * 1e9)
         due = sorted((t for t, oldest in oldest_ns.items() if oldest is not None
-                      and (force or now_ns - oldest >= self.fold_seconds * 1e9)), key=order)
+                      and (force or now_ns - oldest >= fold_seconds(t, self.fold_seconds) * 1e9)), key=order)
         folded: dict[str, int] = {}
         for table in due:
             rows = self.warehouse.read_rows(fresh_name(table))

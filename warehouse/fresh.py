@@ -115,6 +115,18 @@ def pushed_tables() -> list[str]:
     return list(dict.fromkeys([*declared, "sync_state", "push_runs"]))
 
 
+def fold_seconds(table: str, most: float) -> float:
+    """How long a table's pushed rows may wait in its fresh table: FRESH_FOLD_SECONDS (`most`), or less for a
+    source whose schedule ran more often (its longest gap between runs, half its stale_after_hours: Gmail's
+    hour), so no table (and no analyst view over it) is staler with push on than without."""
+    from config.sources import registered
+
+    for source in registered().values():
+        if table in source.tables and source.schedule.get("stale_after_hours"):
+            return min(most, float(source.schedule["stale_after_hours"]) * 3600 / 2)
+    return most
+
+
 def generated_files() -> dict[str, str]:
     """What `make schemas` writes to bigquery/fresh/ for Terraform (ensure_schema makes the same at run time): each
     pushed table's `<table>_fresh.json` (its schema) and `<table>_live.sql` (its view, `${dataset}` to fill)."""

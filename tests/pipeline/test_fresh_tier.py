@@ -229,3 +229,15 @@ class TestFreshTierFailures:
         assert warehouse.query(f"SELECT * FROM {warehouse.dataset}.sync_state") == []
         assert merger.fold(force=True) == {"sync_state": 1}
         assert [r["watermark"] for r in warehouse.query(f"SELECT watermark FROM {warehouse.dataset}.sync_state")] == ["w1"]
+
+
+class TestFoldInterval:
+    def test_no_table_waits_longer_than_its_sources_schedule_gave(self):
+        """Gmail's tables fold hourly (its schedule's gap), Salesforce's, Dialpad's and the bookkeeping tables at
+        FRESH_FOLD_SECONDS; a shorter FRESH_FOLD_SECONDS wins for all."""
+        from warehouse.fresh import fold_seconds
+
+        assert [fold_seconds(t, 7200) for t in ("gmail_messages", "gmail_sync_state", "sf_contacts",
+                                                 "dialpad_calls", "sync_state", "push_runs")] == \
+            [3600, 3600, 7200, 7200, 7200, 7200]
+        assert fold_seconds("gmail_messages", 900) == 900
