@@ -155,11 +155,6 @@ class TestEnsureSchema:
         scratch = wh.client.get_dataset(f"{wh.project}.{wh.work_dataset}")
         assert scratch.default_table_expiration_ms == int(wh.staging_lifetime.total_seconds() * 1000)
         assert wh.ensure_schema(fresh_tier=False) == []
-        from warehouse.fresh import fresh_name, live_name, pushed_tables
-
-        made = wh.ensure_fresh_tier()  # the fixture's warehouse goes without it
-        assert made == [name for t in pushed_tables() for name in (fresh_name(t), live_name(t))]
-        assert wh.ensure_fresh_tier() == []
 
     def test_adds_the_columns_a_table_lacks(self, bigquery_warehouse):
         """A column in the schema files but not in the deployed table is added, and reported."""

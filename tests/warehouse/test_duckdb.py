@@ -25,6 +25,24 @@ class TestEnsureSchema:
         assert set(load_table_specs()) <= warehouse.list_tables()
         assert [t for t in warehouse.ensure_schema() if t in load_table_specs()] == []
 
+    def test_makes_the_fresh_tier_of_every_pushed_table_once(self, tmp_path):
+        """ensure_schema makes each pushed table's <table>_fresh and <table>_live (the emulator's test warehouse
+        goes without them: seconds a table there); a second call makes nothing, and a table grown a column has it
+        in its fresh table and live view."""
+        from warehouse import DuckDBWarehouse
+        from warehouse.fresh import fresh_name, live_name, pushed_tables
+        from warehouse.schemas import Column
+
+        wh = DuckDBWarehouse(tmp_path / "fresh.duckdb")
+        made = wh.ensure_schema()
+        assert [n for n in made if n.endswith(("_fresh", "_live"))] == \
+            [name for t in pushed_tables() for name in (fresh_name(t), live_name(t))]
+        assert wh.ensure_schema() == []
+        wh.add_columns("sf_contacts", [Column("region__c", "STRING", "NULLABLE")])
+        wh.ensure_fresh_tier()
+        assert "region__c" in wh.table_columns("sf_contacts_fresh") and "region__c" in wh.table_columns("sf_contacts_live")
+        wh.close()
+
 
 class TestMerge:
     def test_same_batch_twice_leaves_same_rows(self, warehouse):
