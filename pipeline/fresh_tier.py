@@ -64,11 +64,9 @@ class LoadBudget:
         return True
 
 
-
-
 @dataclass
-class _DatasetState:
-    """What this process knows of a dataset's fresh tables (a Merger is made per scheduled invocation)."""
+class _WarehouseState:
+    """What this process knows of a warehouse's fresh tables (a Merger is made per scheduled invocation)."""
 
     ensured: dict[str, frozenset[str]] = field(default_factory=dict)  # table -> its columns the fresh table has
     oldest_ns: dict[str, int | None] = field(default_factory=dict)  # table -> its fresh table's oldest row
@@ -76,7 +74,7 @@ class _DatasetState:
     budget: LoadBudget = field(default_factory=LoadBudget)  # loads per table (survives the Mergers of a process)
 
 
-_states: "weakref.WeakKeyDictionary[Warehouse, _DatasetState]" = weakref.WeakKeyDictionary()  # per warehouse
+_states: "weakref.WeakKeyDictionary[Warehouse, _WarehouseState]" = weakref.WeakKeyDictionary()  # per warehouse
 
 
 @dataclass
@@ -94,13 +92,9 @@ class FreshTier:
     def __init__(self, warehouse: Warehouse, fold_seconds: float, resolver: Resolver | None = None,
                  budget: LoadBudget | None = None, wall: Callable[[], float] = time.time):
         self.warehouse, self.fold_seconds, self.resolver = warehouse, fold_seconds, resolver
-        self.budget = budget or self._state_for(warehouse).budget
         self._wall = wall
-        self._state = _states.setdefault(warehouse, _DatasetState())
-
-    @staticmethod
-    def _state_for(warehouse: Warehouse) -> "_DatasetState":
-        return _states.setdefault(warehouse, _DatasetState())
+        self._state = _states.setdefault(warehouse, _WarehouseState())
+        self.budget = budget or self._state.budget
 
     def append(self, groups: Sequence[FreshGroup], run: Callable[[str, Callable[[], Any]], Any],
                reject: Callable[[str, list[dict[str, Any]], str], None]) -> tuple[dict[str, int], set[str]]:
@@ -167,14 +161,16 @@ class FreshTier:
                 self.resolver.apply(table, group.rows)
         if not self.resolver.resolves(table):
             return groups
-        resolved = []
+        # One resolution for the table's rows of the cycle (each is a run of entity resolution's SQL), split back.
+        rows = [row for group in groups for row in group.rows]
+        try:
+            rows = self.resolver.resolve({table: rows})[table]
+        except Exception:  # unresolved rows are still fresh: the scheduled resolution matches them later
+            log.exception("pushed rows could not be resolved in process; appended unresolved")
+        resolved, start = [], 0
         for group in groups:
-            try:
-                rows = self.resolver.resolve({table: group.rows})[table]
-            except Exception:  # unresolved rows are still fresh: the scheduled resolution matches them later
-                log.exception("pushed rows could not be resolved in process; appended unresolved")
-                rows = group.rows
-            resolved.append(FreshGroup(table, group.landed_ns, rows))
+            resolved.append(FreshGroup(table, group.landed_ns, rows[start:start + len(group.rows)]))
+            start += len(group.rows)
         return resolved
 
     def fold(self, merge: Callable[[str, list[dict[str, Any]]], Any], order: Callable[[str], int],
@@ -206,7 +202,10 @@ def _by_supplied(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """The rows by the columns they supply (one MERGE each: versions decide between them, as in every merge), in
     landing order within each, cut to their columns (meta columns dropped)."""
     groups: dict[str, list[dict[str, Any]]] = {}
+    columns: dict[str, list[str]] = {}
     for row in rows:
-        columns = [c for c in supplied_columns(row["_supplied"]) if c not in META_NAMES]
-        groups.setdefault(row["_supplied"], []).append({c: row.get(c) for c in columns})
+        supplied = row["_supplied"]
+        if supplied not in columns:
+            columns[supplied] = [c for c in supplied_columns(supplied) if c not in META_NAMES]
+        groups.setdefault(supplied, []).append({c: row.get(c) for c in columns[supplied]})
     return list(groups.values())

@@ -220,14 +220,9 @@ class Merger:
         # Data first, then watermarks, then runs' records: neither is in its table before the rows of the same cycle
         # it covers.
         for (table, key, version, columns), rows in sorted(groups.items(), key=lambda g: _merge_order(g[0][0])):
-            try:
-                self._learn_columns(table, columns)
-                typed = decode_rows(self.warehouse.spec_of(table), rows)
-            except Exception as error:  # one bad group must not stall every later cycle: its rows are kept, rejected
-                log.exception("landed rows could not be read; kept in rejected_records")
-                self._reject_rows(table, rows, f"merge into {table} failed: {type(error).__name__}: {error}", result)
-                continue
-            self._merge_rows(table, typed, result, key, version)
+            typed = self._readable(table, columns, rows, result)
+            if typed is not None:
+                self._merge_rows(table, typed, result, key, version)
 
     def _to_fresh(self, landed: list[Landed], result: CycleResult) -> set[str]:
         """A push run's rows: appended to their fresh tables (pipeline/fresh_tier.py); a group keyed otherwise than
@@ -240,15 +235,9 @@ class Merger:
                 continue
             acks.setdefault(item.table, []).append(item.ack_id)
             for columns, rows in _by_columns(item.rows).items():
-                try:
-                    self._learn_columns(item.table, columns)
-                    typed = decode_rows(self.warehouse.spec_of(item.table), rows)
-                except Exception as error:  # kept, rejected: one bad group must not stall every later cycle
-                    log.exception("pushed rows could not be read; kept in rejected_records")
-                    self._reject_rows(item.table, rows, f"landed rows for {item.table} cannot be read: "
-                                      f"{type(error).__name__}: {error}", result)
-                    continue
-                groups.append(FreshGroup(item.table, item.order[0], typed))
+                typed = self._readable(item.table, columns, rows, result)
+                if typed is not None:
+                    groups.append(FreshGroup(item.table, item.order[0], typed))
         self._merge(others, result)
         if not groups:
             return set()
@@ -266,15 +255,22 @@ class Merger:
         return folded
 
     def _fold_rows(self, table: str, rows: list[dict[str, Any]], result: CycleResult) -> None:
-        """A fresh table's rows of one column set into its table: columns learnt at run time (a Salesforce org's
-        custom fields, which a restarted process does not know yet) first."""
+        """A fresh table's rows of one column set (typed: read from the warehouse) into its table: columns learnt at
+        run time (a Salesforce org's custom fields, which a restarted process does not know yet) first."""
+        if self._readable(table, frozenset(rows[0]), rows, result, decode=False) is not None:
+            self._merge_rows(table, rows, result)
+
+    def _readable(self, table: str, columns: frozenset[str], rows: list[dict[str, Any]], result: CycleResult,
+                  decode: bool = True) -> list[dict[str, Any]] | None:
+        """rows typed for table (landed JSON decoded unless decode=False), its run-time columns learnt; None when they
+        cannot be: then they are kept in rejected_records, as one bad group must not stall every later cycle."""
         try:
-            self._learn_columns(table, frozenset(rows[0]))
+            self._learn_columns(table, columns)
+            return decode_rows(self.warehouse.spec_of(table), rows) if decode else rows
         except Exception as error:
-            log.exception("fresh rows could not be folded; kept in rejected_records")
-            self._reject_rows(table, rows, f"fold into {table} failed: {type(error).__name__}: {error}", result)
-            return
-        self._merge_rows(table, rows, result)
+            log.exception("landed rows could not be read; kept in rejected_records")
+            self._reject_rows(table, rows, f"rows for {table} cannot be read: {type(error).__name__}: {error}", result)
+            return None
 
     def _merge_rows(self, table: str, rows: list[dict[str, Any]], result: CycleResult,
                     key: tuple[str, ...] | None = None, version: str | None = None) -> None:

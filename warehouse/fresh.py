@@ -185,11 +185,12 @@ def latest_rows(warehouse: Warehouse, table: str, match: Mapping[str, Any]) -> l
     them, read without a query (Warehouse.read_rows: free on BigQuery). For watermark tables."""
     spec = warehouse.spec_of(table)
     key = spec.primary_key
+    def matching(name: str) -> list[dict[str, Any]]:
+        return [r for r in warehouse.read_rows(name) if all(r.get(c) == v for c, v in match.items())]
+
     # The fresh table first: a fold between the two reads then shows its rows in the table, not in neither.
-    fresh = [r for r in warehouse.read_rows(fresh_name(table)) if all(r.get(c) == v for c, v in match.items())] \
-        if _has_table(warehouse, fresh_name(table)) else []
-    rows = {tuple(r[k] for k in key): r for r in warehouse.read_rows(table)
-            if all(r.get(c) == v for c, v in match.items())}
+    fresh = matching(fresh_name(table)) if _has_table(warehouse, fresh_name(table)) else []
+    rows = {tuple(r[k] for k in key): r for r in matching(table)}
     if fresh:
         fresh.sort(key=lambda r: (_version(r, spec.version), r["_landed_ns"] or 0, r["_seq"] or 0))
         for row in fresh:
