@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import time
 import uuid
-import weakref
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, Protocol, Sequence
 
 from observability.logger import get_logger
+from pipeline.process_memory import remembered
 from warehouse import Warehouse
 from warehouse.fresh import META_NAMES, base_name, ensure_fresh, fold_seconds, fresh_name, fresh_rows, supplied_columns
 
@@ -74,7 +74,6 @@ class _WarehouseState:
     budget: LoadBudget = field(default_factory=LoadBudget)  # loads per table (survives the Mergers of a process)
 
 
-_states: "weakref.WeakKeyDictionary[Warehouse, _WarehouseState]" = weakref.WeakKeyDictionary()  # per warehouse
 
 
 @dataclass
@@ -93,7 +92,7 @@ class FreshTier:
                  budget: LoadBudget | None = None, wall: Callable[[], float] = time.time):
         self.warehouse, self.fold_seconds, self.resolver = warehouse, fold_seconds, resolver
         self._wall = wall
-        self._state = _states.setdefault(warehouse, _WarehouseState())
+        self._state = remembered(warehouse, "fresh tier", _WarehouseState)
         self.budget = budget or self._state.budget
 
     def append(self, groups: Sequence[FreshGroup], run: Callable[[str, Callable[[], Any]], Any],

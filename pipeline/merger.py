@@ -28,6 +28,7 @@ from observability.logger import get_logger, log_context
 from pipeline.etl_runs import LeaseTerms, close_abandoned_runs
 from pipeline.fresh_tier import FreshGroup, FreshTier, Resolver
 from pipeline.landing_lag import LANDING_LAG
+from pipeline.process_memory import remembered
 from pipeline.runner import reject_row
 from pipeline.work_queue import subscription_path
 from pipeline.worker import WORK_SOURCES
@@ -353,18 +354,12 @@ class Merger:
                 sleep(wait)
 
 
-_mirror: tuple[Warehouse, Resolver] | None = None  # the process's (loaded once, kept current)
-
-
 def process_mirror(warehouse: Warehouse, settings: Settings) -> Resolver:
     """This process's in-memory copy of the CRM side for resolving pushed rows (made once per warehouse; each
     scheduled invocation makes a new Merger, over the process's one warehouse)."""
-    global _mirror
     from entity_resolution.mirror import ResolutionMirror
 
-    if _mirror is None or _mirror[0] is not warehouse:
-        _mirror = (warehouse, ResolutionMirror(warehouse, settings))
-    return _mirror[1]
+    return remembered(warehouse, "resolution mirror", lambda: ResolutionMirror(warehouse, settings))
 
 
 def _by_columns(rows: list[dict[str, Any]]) -> dict[frozenset[str], list[dict[str, Any]]]:

@@ -14,7 +14,7 @@ from typing import Any, Callable, TypeVar
 T = TypeVar("T")
 
 _memories: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a memory made may ask for another (the mirror makes its own tables)
 
 
 def remembered(warehouse: Any, name: str, make: Callable[[], T]) -> T:

@@ -82,18 +82,14 @@ class Warehouse(abc.ABC):
     def ensure_fresh_tier(self) -> list[str]:
         """Creates the fresh tier of every table pushes write (warehouse/fresh.py: `<table>_fresh`, `<table>_live`)
         that is missing, and brings an existing one's columns to its table's; returns what it created."""
-        from warehouse.fresh import ensure_fresh, fresh_name, fresh_spec, live_name, live_view_sql, pushed_tables
+        from warehouse.fresh import ensure_fresh, fresh_name, live_name, pushed_tables
 
-        existing, created = self.list_tables(), []
+        existing = self.list_tables()
         ensured: dict[str, frozenset[str]] = {}
         for table in pushed_tables():
-            if fresh_name(table) in existing:
-                ensure_fresh(self, table, ensured)
-                continue
-            self.create_table(fresh_spec(self.spec_of(table)))  # the table is as its schema file says: just made
-            self.execute(live_view_sql(self.spec_of(table), self.dataset))
-            created += [fresh_name(table), live_name(table)]
-        return created
+            ensure_fresh(self, table, ensured)
+        return [name for table in pushed_tables() for name in (fresh_name(table), live_name(table))
+                if name not in existing]
 
     @abc.abstractmethod
     def list_tables(self) -> set[str]:

@@ -19,7 +19,6 @@ Warehouse.read_rows (tabledata.list on BigQuery, free) and keeps each key's newe
 """
 from __future__ import annotations
 
-import weakref
 from dataclasses import replace
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -210,13 +209,11 @@ def _version(row: Mapping[str, Any], column: str | None) -> tuple[Any, ...]:
     return (0,) if value is None else (1, value)
 
 
-# Per warehouse, the fresh tables this process has seen exist (not listed again).
-_seen: "weakref.WeakKeyDictionary[Warehouse, set[str]]" = weakref.WeakKeyDictionary()
-
-
 def _has_table(warehouse: Warehouse, name: str) -> bool:
-    """Whether the table exists (a metadata call the first time; remembered once it does)."""
-    seen = _seen.setdefault(warehouse, set())
+    """Whether the table exists (a metadata call the first time; remembered by the process once it does)."""
+    from pipeline.process_memory import remembered
+
+    seen: set[str] = remembered(warehouse, "fresh tables seen", set)
     if name not in seen and name in warehouse.list_tables():
         seen.add(name)
     return name in seen
